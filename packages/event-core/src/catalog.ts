@@ -1,0 +1,94 @@
+import { z } from 'zod';
+
+/**
+ * The events this project understands, as runtime schemas. Every TypeScript type of an event payload is
+ * inferred from its schema here; the dispatcher's keys come from this one map.
+ *
+ * Field shapes follow the official SDK's types (`@larksuiteoapi/node-sdk` types/index.d.ts), where every
+ * field is optional. Deliberately stricter: the one id a handler cannot work without (exam_id,
+ * account_id, the card's action and operator, the ticket) is required, so a push without it is
+ * `schema_invalid` at the door instead of a crash in a handler. Unknown extra fields are kept.
+ */
+
+const ecoExamCreated = z.looseObject({
+  exam_id: z.string().min(1),
+  account_id: z.string().optional(),
+  paper_id: z.string().optional(),
+  candidate_info: z
+    .looseObject({
+      name: z.string().optional(),
+      mobile: z.looseObject({ code: z.string().optional(), number: z.string().optional() }).optional(),
+      email: z.string().optional(),
+    })
+    .optional(),
+  talent_id: z.string().optional(),
+  application_id: z.string().optional(),
+});
+
+const ecoAccountCreated = z.looseObject({
+  /** 1: background check, 2: exam. */
+  scope: z.number().int().optional(),
+  account_id: z.string().min(1),
+  account_name: z.string().optional(),
+  /** 1: social hiring (社招), 2: campus hiring (校招). */
+  usage_list: z.array(z.number().int()).optional(),
+  custom_field_list: z
+    .array(z.looseObject({ key: z.string().optional(), value: z.string().optional() }))
+    .optional(),
+});
+
+const cardActionTrigger = z.looseObject({
+  operator: z.looseObject({
+    tenant_key: z.string().optional(),
+    user_id: z.string().optional(),
+    open_id: z.string().min(1),
+    union_id: z.string().optional(),
+  }),
+  /** The card update token ("c-…"), valid 30 minutes. Not the verification token. */
+  token: z.string().optional(),
+  action: z.looseObject({
+    value: z.unknown().optional(),
+    tag: z.string().optional(),
+    name: z.string().optional(),
+    form_value: z.record(z.string(), z.unknown()).optional(),
+    input_value: z.string().optional(),
+    option: z.string().optional(),
+    timezone: z.string().optional(),
+  }),
+  host: z.string().optional(),
+  delivery_type: z.string().optional(),
+  context: z
+    .looseObject({
+      url: z.string().optional(),
+      preview_token: z.string().optional(),
+      open_message_id: z.string().optional(),
+      open_chat_id: z.string().optional(),
+    })
+    .optional(),
+});
+
+/** Schema 1.0 event, pushed about hourly to marketplace apps. */
+const appTicket = z.looseObject({
+  app_id: z.string().optional(),
+  app_ticket: z.string().min(1),
+  type: z.string().optional(),
+});
+
+export const eventCatalog = {
+  'hire.eco_exam.created_v1': ecoExamCreated,
+  'hire.eco_account.created_v1': ecoAccountCreated,
+  'card.action.trigger': cardActionTrigger,
+  app_ticket: appTicket,
+} as const;
+
+export type KnownEventType = keyof typeof eventCatalog;
+export type EventPayloads = { [K in KnownEventType]: z.infer<(typeof eventCatalog)[K]> };
+
+export type EcoExamCreatedPayload = EventPayloads['hire.eco_exam.created_v1'];
+export type EcoAccountCreatedPayload = EventPayloads['hire.eco_account.created_v1'];
+export type CardActionTriggerPayload = EventPayloads['card.action.trigger'];
+export type AppTicketPayload = EventPayloads['app_ticket'];
+
+export function isKnownEventType(type: string): type is KnownEventType {
+  return Object.hasOwn(eventCatalog, type);
+}

@@ -1,0 +1,244 @@
+import type { z } from 'zod';
+import { eventCatalog, isKnownEventType } from './catalog.js';
+import { computeSignature, decryptPayload, secretsEqual, signatureMatches } from './crypto.js';
+import { envelopeV1, envelopeV2, millisFromCreateTime, millisFromTs, urlVerification } from './envelope.js';
+import { type ParseError, parseError } from './errors.js';
+import type { EventMeta, FeishuEvent } from './event.js';
+
+/** What arrived on the wire. Header names are matched case-insensitively. */
+export interface WireRequest {
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  readonly rawBody: Uint8Array;
+}
+
+export interface ParseSecrets {
+  /** The app's Encrypt Key. When set, bodies may be encrypted and every event must be signed. */
+  readonly encryptKey?: string | undefined;
+  /** The app's Verification Token. When set, every event and challenge must carry it. */
+  readonly verificationToken?: string | undefined;
+  /** How old a signed X-Lark-Request-Timestamp may be. Default: DEFAULT_TOLERANCE_SECONDS. */
+  readonly toleranceSeconds?: number | undefined;
+  /** The clock, in epoch milliseconds. Default: Date.now. */
+  readonly now?: (() => number) | undefined;
+  /** Default: DEFAULT_MAX_BODY_BYTES. */
+  readonly maxBodyBytes?: number | undefined;
+}
+
+export type ParseResult =
+  | { readonly ok: true; readonly kind: 'challenge'; readonly challenge: string }
+  | { readonly ok: true; readonly kind: 'event'; readonly event: FeishuEvent }
+  | { readonly ok: false; readonly error: ParseError };
+
+/**
+ * Feishu does not re-sign a retried push with a fresh timestamp (see README "Timestamp tolerance"), and it
+ * retries 15 s, 5 min, 1 h and 6 h after a failed delivery: the last retry carries a timestamp about
+ * 7 h 05 min old. 8 h accepts every retry, with room for clock skew and the 3 s delivery timeouts, and
+ * still refuses a captured request replayed the next day. Duplicates inside the window are the dedupe's
+ * job (event id), not the signature's.
+ */
+export const DEFAULT_TOLERANCE_SECONDS = 8 * 60 * 60;
+/** A timestamp from the future is clock skew at best; never more than this is forgiven. */
+export const MAX_FUTURE_SKEW_SECONDS = 5 * 60;
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+type Fail = { readonly ok: false; readonly error: ParseError };
+const fail = (...args: Parameters<typeof parseError>): Fail => ({ ok: false, error: parseError(...args) });
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Verifies, decrypts, parses and validates one push. Never throws: every outcome is a value.
+ *
+ * Order matters. The signature is checked over the raw bytes before anything is parsed. With an encrypt
+ * key configured, an unsigned request is accepted only as a url_verification challenge (Feishu sends
+ * challenges without signature headers), and on that path every decryption failure looks the same, so
+ * an unsigned request can never serve as a padding oracle.
+ */
+export function parse(request: WireRequest, secrets: ParseSecrets = {}): ParseResult {
+  try {
+    return parseOrFail(request, secrets);
+  } catch {
+    // Unreachable by design (the property tests hunt for it); kept so that a bug is a 500, not a crash.
+    return fail('internal_error');
+  }
+}
+
+function parseOrFail(request: WireRequest, secrets: ParseSecrets): ParseResult {
+  const maxBodyBytes = secrets.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (request.rawBody.byteLength > maxBodyBytes) {
+    return fail('body_too_large', `${request.rawBody.byteLength} bytes, the limit is ${maxBodyBytes}`);
+  }
+  const rawBody = Buffer.isBuffer(request.rawBody)
+    ? request.rawBody
+    : Buffer.from(request.rawBody.buffer, request.rawBody.byteOffset, request.rawBody.byteLength);
+  const { encryptKey, verificationToken } = secrets;
+
+  const signature = header(request.headers, 'x-lark-signature');
+  const signed = Boolean(encryptKey) && signature !== undefined;
+  if (encryptKey && signature !== undefined) {
+    const refused = verifySignature(request.headers, signature, encryptKey, rawBody, secrets);
+    if (refused) return refused;
+  }
+
+  const body = parseJsonObject(rawBody);
+  if (!body.ok) return body;
+
+  let envelope = body.value;
+  if (Object.hasOwn(envelope, 'encrypt')) {
+    const encrypt = envelope.encrypt;
+    if (typeof encrypt !== 'string') return fail('schema_invalid', 'encrypt must be a string', 'encrypt');
+    if (!encryptKey) return fail('encrypt_key_not_configured');
+    const decrypted = decryptPayload(encrypt, encryptKey);
+    if (!decrypted.ok) return fail('decrypt_failed', signed ? decrypted.reason : undefined);
+    const inner = parseJsonText(decrypted.plaintext);
+    if (inner === undefined) return fail('decrypt_failed', signed ? 'the plaintext is not JSON' : undefined);
+    if (!isPlainObject(inner)) return fail('body_not_object', 'the decrypted payload is not a JSON object');
+    envelope = inner;
+  }
+
+  if (envelope.type === 'url_verification') return challenge(envelope, verificationToken);
+  if (encryptKey && !signed) {
+    return fail('bad_signature', 'X-Lark-Signature is missing; every event must be signed');
+  }
+  return event(envelope, verificationToken);
+}
+
+function verifySignature(
+  headers: WireRequest['headers'],
+  signature: string,
+  encryptKey: string,
+  rawBody: Buffer,
+  secrets: ParseSecrets,
+): Fail | undefined {
+  const timestamp = header(headers, 'x-lark-request-timestamp');
+  const nonce = header(headers, 'x-lark-request-nonce');
+  if (timestamp === undefined || nonce === undefined) {
+    return fail('bad_signature', 'X-Lark-Request-Timestamp or X-Lark-Request-Nonce is missing');
+  }
+  if (!signatureMatches(computeSignature(timestamp, nonce, encryptKey, rawBody), signature)) {
+    return fail('bad_signature');
+  }
+  // Freshness only after the signature: an unsigned timestamp says nothing.
+  if (!/^\d{1,12}$/.test(timestamp)) return fail('stale_timestamp', 'the timestamp is not epoch seconds');
+  const nowSeconds = (secrets.now ?? Date.now)() / 1000;
+  const tolerance = secrets.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
+  const age = nowSeconds - Number(timestamp);
+  if (age > tolerance || -age > Math.min(tolerance, MAX_FUTURE_SKEW_SECONDS)) {
+    return fail('stale_timestamp', `the request was signed ${Math.round(age)} s ago`);
+  }
+  return undefined;
+}
+
+function challenge(envelope: Record<string, unknown>, verificationToken: string | undefined): ParseResult {
+  const parsed = urlVerification.safeParse(envelope);
+  if (!parsed.success) return schemaFailure(parsed.error, '');
+  const refused = checkToken(parsed.data.token, verificationToken, 'token');
+  if (refused) return refused;
+  return { ok: true, kind: 'challenge', challenge: parsed.data.challenge };
+}
+
+function event(envelope: Record<string, unknown>, verificationToken: string | undefined): ParseResult {
+  let meta: EventMeta;
+  let type: string;
+  let payload: Record<string, unknown>;
+  if (Object.hasOwn(envelope, 'schema')) {
+    const parsed = envelopeV2.safeParse(envelope);
+    if (!parsed.success) return schemaFailure(parsed.error, '');
+    const { header: h, event: e } = parsed.data;
+    const refused = checkToken(h.token, verificationToken, 'header.token');
+    if (refused) return refused;
+    meta = {
+      id: h.event_id,
+      schema: '2.0',
+      createdAt: millisFromCreateTime(h.create_time),
+      tenantKey: h.tenant_key,
+      appId: h.app_id,
+    };
+    type = h.event_type;
+    payload = e;
+  } else if (Object.hasOwn(envelope, 'uuid') || envelope.type === 'event_callback') {
+    const parsed = envelopeV1.safeParse(envelope);
+    if (!parsed.success) return schemaFailure(parsed.error, '');
+    const v1 = parsed.data;
+    const refused = checkToken(v1.token, verificationToken, 'token');
+    if (refused) return refused;
+    meta = {
+      id: v1.uuid,
+      schema: '1.0',
+      createdAt: millisFromTs(v1.ts),
+      tenantKey: v1.event.tenant_key,
+      appId: v1.event.app_id,
+    };
+    type = v1.event.type;
+    payload = v1.event;
+  } else {
+    return fail(
+      'schema_invalid',
+      'neither a schema 2.0 envelope (header, event) nor a 1.0 one (uuid, event)',
+    );
+  }
+
+  if (!isKnownEventType(type)) {
+    return { ok: true, kind: 'event', event: { ...meta, type: 'unknown', originalType: type, payload } };
+  }
+  const validated = eventCatalog[type].safeParse(payload);
+  if (!validated.success) return schemaFailure(validated.error, 'event');
+  return { ok: true, kind: 'event', event: { ...meta, type, payload: validated.data } as FeishuEvent };
+}
+
+function checkToken(
+  presented: string | undefined,
+  expected: string | undefined,
+  path: string,
+): Fail | undefined {
+  if (!expected) return undefined;
+  if (presented === undefined) return fail('bad_token', `${path} is missing`);
+  return secretsEqual(presented, expected) ? undefined : fail('bad_token');
+}
+
+function schemaFailure(error: z.ZodError, prefix: string): Fail {
+  const issue = error.issues[0];
+  const segments = [...(prefix ? [prefix] : []), ...(issue?.path ?? []).map(String)];
+  const path = segments.join('.');
+  return fail('schema_invalid', `${path || 'body'}: ${issue?.message ?? 'invalid'}`, path);
+}
+
+function parseJsonObject(rawBody: Buffer): { ok: true; value: Record<string, unknown> } | Fail {
+  let text: string;
+  try {
+    text = strictUtf8.decode(rawBody);
+  } catch {
+    return fail('malformed_json', 'the body is not UTF-8');
+  }
+  const value = parseJsonText(text);
+  if (value === undefined) return fail('malformed_json');
+  if (!isPlainObject(value)) return fail('body_not_object');
+  return { ok: true, value };
+}
+
+function parseJsonText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function header(headers: WireRequest['headers'], name: string): string | undefined {
+  let value = headers[name];
+  if (value === undefined) {
+    for (const key of Object.keys(headers)) {
+      if (key.toLowerCase() === name) {
+        value = headers[key];
+        break;
+      }
+    }
+  }
+  // A repeated signature header is not Feishu's: take none rather than guess which one counts.
+  if (Array.isArray(value)) return value.length === 1 ? value[0] : undefined;
+  return value as string | undefined;
+}
