@@ -1,0 +1,76 @@
+// http: the Koa app and its routes. createApp builds without listening, so tests and main share it.
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Logger } from '../log.js';
+import { type WebhookDeps, webhookHandler } from './webhook.js';
+
+export interface AppDeps extends WebhookDeps {
+  readonly log: Logger;
+  /** False while starting or shutting down: /readyz answers 503 so a load balancer drains us. */
+  readonly isReady: () => boolean;
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  app.proxy = true;
+  const router = new Router();
+
+  const webhook = webhookHandler(deps);
+  router.post('/webhook/event', webhook);
+  router.post('/webhook/card', webhook);
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', (ctx) => {
+    const ready = deps.isReady();
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'not_ready' };
+  });
+
+  app.use(errorBoundary(deps.log));
+  app.use(accessLog(deps.log));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  app.use((ctx) => {
+    if (ctx.status === 404 && ctx.body === undefined) {
+      ctx.status = 404;
+      ctx.body = { code: 'not_found', message: `no route for ${ctx.method} ${ctx.path}` };
+    }
+  });
+  // Koa's own error event would print the error with its default reporter; the boundary logs instead.
+  app.silent = true;
+  return app;
+}
+
+/** Outermost: an unexpected error is logged and becomes a 500 with a JSON body, never a leaked stack. */
+function errorBoundary(log: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      log.error({ err, method: ctx.method, path: ctx.path }, 'unhandled error in request');
+      ctx.status = 500;
+      ctx.body = { code: 'internal_error', message: 'internal error; see the gateway log' };
+    }
+  };
+}
+
+function accessLog(log: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    await next();
+    if (ctx.path === '/healthz' || ctx.path === '/readyz') return;
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const code = (ctx.body as { code?: unknown } | undefined)?.code;
+    log.info(
+      {
+        method: ctx.method,
+        path: ctx.path,
+        status: ctx.status,
+        ms: Math.round(ms * 100) / 100,
+        ...(typeof code === 'string' ? { code } : {}),
+      },
+      'request',
+    );
+  };
+}

@@ -1,0 +1,48 @@
+import type { IncomingMessage } from 'node:http';
+
+export type RawBodyResult =
+  | { ok: true; body: Buffer }
+  | { ok: false; reason: 'too_large'; bytes: number }
+  | { ok: false; reason: 'aborted' };
+
+/**
+ * Reads the request body as bytes, untouched: the signature is computed over exactly these bytes, so no
+ * body parser may run first. Past the limit it stops keeping data but keeps draining (so the client
+ * gets the 413 instead of a reset), up to a hard cap after which the socket is dropped.
+ */
+export function readRawBody(req: IncomingMessage, limit: number): Promise<RawBodyResult> {
+  const declared = Number(req.headers['content-length']);
+  const hardCap = limit * 8;
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let settled = false;
+    const settle = (result: RawBodyResult) => {
+      if (settled) return;
+      settled = true;
+      resolve(result);
+    };
+    if (Number.isFinite(declared) && declared > hardCap) {
+      req.destroy();
+      settle({ ok: false, reason: 'too_large', bytes: declared });
+      return;
+    }
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= limit) chunks.push(chunk);
+      else if (bytes > hardCap) {
+        req.destroy();
+        settle({ ok: false, reason: 'too_large', bytes });
+      }
+    });
+    req.on('end', () =>
+      settle(
+        bytes > limit
+          ? { ok: false, reason: 'too_large', bytes }
+          : { ok: true, body: Buffer.concat(chunks, bytes) },
+      ),
+    );
+    req.on('error', () => settle({ ok: false, reason: 'aborted' }));
+    req.on('close', () => settle({ ok: false, reason: 'aborted' }));
+  });
+}

@@ -1,0 +1,88 @@
+import { type EventDispatcher, type FeishuEvent, type ParseSecrets, parse } from '@feishu-exam/event-core';
+import type { Context } from 'koa';
+import type { Logger } from '../log.js';
+import { readRawBody } from './raw-body.js';
+
+/** What a handler gets besides the event: a logger already scoped to the event. */
+export interface EventContext {
+  readonly log: Logger;
+}
+
+/**
+ * A handler may answer the push: a card callback's response body updates the card and shows a toast.
+ * Returning nothing acknowledges with the default body.
+ */
+export type WebhookReply = Record<string, unknown> | undefined;
+
+export interface WebhookDeps {
+  readonly secrets: ParseSecrets;
+  readonly maxBodyBytes: number;
+  readonly dispatcher: EventDispatcher<EventContext, WebhookReply>;
+  readonly log: Logger;
+}
+
+/** Feishu counts only HTTP 200 as delivered; the SDK's Koa adapter answers 204, which Feishu retries. */
+const ACK_EVENT = { code: 0, msg: 'success' };
+/** For card.action.trigger, `{}` means "leave the card as it is". */
+const ACK_CARD = {};
+
+/**
+ * POST /webhook/event and /webhook/card: verify and parse with event-core, answer challenges at once,
+ * dispatch events, acknowledge only when every handler succeeded (so a failure is re-pushed by Feishu).
+ */
+export function webhookHandler(deps: WebhookDeps) {
+  return async (ctx: Context): Promise<void> => {
+    const raw = await readRawBody(ctx.req, deps.maxBodyBytes);
+    if (!raw.ok) {
+      if (raw.reason === 'aborted') {
+        ctx.status = 400;
+        ctx.body = { code: 'request_aborted', message: 'the request body did not arrive whole' };
+        return;
+      }
+      reject(
+        ctx,
+        413,
+        'body_too_large',
+        `body_too_large: ${raw.bytes} bytes, the limit is ${deps.maxBodyBytes}`,
+      );
+      return;
+    }
+
+    const result = parse({ headers: ctx.req.headers, rawBody: raw.body }, deps.secrets);
+    if (!result.ok) {
+      const { code, status, message, path } = result.error;
+      deps.log.warn({ code, status, path, path_url: ctx.path }, 'push refused');
+      reject(ctx, status, code, message, path);
+      return;
+    }
+    if (result.kind === 'challenge') {
+      ctx.status = 200;
+      ctx.body = { challenge: result.challenge };
+      return;
+    }
+
+    const event = result.event;
+    const log = deps.log.child({ eventId: event.id, eventType: typeLabel(event) });
+    const outcome = await deps.dispatcher.dispatch(event, { log });
+    if (outcome.failures.length > 0) {
+      for (const failure of outcome.failures) log.error({ err: failure.error }, 'event handler failed');
+      // Not acknowledged: Feishu re-pushes on its schedule, and the handlers dedupe on the event id.
+      reject(ctx, 500, 'handler_failed', 'the event could not be processed; Feishu will push it again');
+      return;
+    }
+    if (outcome.handled === 0) log.debug('no handler for this event type; acknowledged');
+    ctx.status = 200;
+    ctx.body =
+      outcome.results.find((r) => r !== undefined) ??
+      (event.type === 'card.action.trigger' ? ACK_CARD : ACK_EVENT);
+  };
+}
+
+function reject(ctx: Context, status: number, code: string, message: string, path?: string): void {
+  ctx.status = status;
+  ctx.body = path === undefined ? { code, message } : { code, message, path };
+}
+
+function typeLabel(event: FeishuEvent): string {
+  return event.type === 'unknown' ? event.originalType : event.type;
+}

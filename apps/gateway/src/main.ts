@@ -1,0 +1,38 @@
+// The gateway's entry point: read configuration, start, and stop cleanly on SIGTERM or SIGINT.
+import { describeConfig, loadConfig } from './config.js';
+import { createLogger } from './log.js';
+import { startGateway } from './server.js';
+
+const loaded = loadConfig(process.env);
+if (!loaded.ok) {
+  process.stderr.write(
+    `feishu-exam gateway: the configuration is not valid:\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}\n`,
+  );
+  process.exit(78); // EX_CONFIG
+}
+const config = loaded.config;
+const log = createLogger({ level: config.logLevel });
+
+const gateway = await startGateway(config, log).catch((err: unknown) => {
+  log.fatal({ err }, 'the gateway could not start');
+  process.exit(1);
+});
+log.info({ url: gateway.url, config: describeConfig(config) }, 'gateway listening');
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: no new requests, finishing in-flight ones');
+    const force = setTimeout(() => {
+      log.error('shutdown took longer than 10 s; exiting anyway');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    void gateway.close().then(() => {
+      log.info('stopped');
+      process.exit(0);
+    });
+  });
+}

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { describeConfig, loadConfig } from '../src/config.js';
+import { baseEnv, secrets } from './support.js';
+
+describe('loadConfig', () => {
+  it('reads a complete environment, with defaults for the rest', () => {
+    const result = loadConfig({ FEISHU_APP_ID: 'cli_x', FEISHU_APP_SECRET: 's', FEISHU_ENCRYPT_KEY: 'k' });
+    expect(result).toEqual({
+      ok: true,
+      config: expect.objectContaining({
+        feishuDomain: 'https://open.feishu.cn',
+        port: 3000,
+        databaseUrl: 'sqlite:./data/feishu-exam.sqlite',
+        verificationToken: undefined,
+        maxBodyBytes: 1048576,
+      }),
+    });
+  });
+
+  it('names every missing or malformed variable, one line each, saying what to fix', () => {
+    const result = loadConfig({ PORT: 'eighty', FEISHU_DOMAIN: 'open.feishu.cn', DATABASE_URL: 'mysql://x' });
+    expect(result.ok).toBe(false);
+    const errors = result.ok ? [] : result.errors;
+    const line = (name: string) => errors.find((e) => e.startsWith(`${name} `));
+    expect(line('FEISHU_APP_ID')).toMatch(/is required/);
+    expect(line('FEISHU_APP_SECRET')).toMatch(/is required/);
+    expect(line('PORT')).toMatch(/whole number/);
+    expect(line('FEISHU_DOMAIN')).toMatch(/http\(s\) URL/);
+    expect(line('DATABASE_URL')).toMatch(/sqlite:/);
+  });
+
+  it('refuses a gateway that could not authenticate pushes at all', () => {
+    const result = loadConfig({
+      FEISHU_APP_ID: 'cli_x',
+      FEISHU_APP_SECRET: 's',
+      FEISHU_VERIFICATION_TOKEN: ' ',
+    });
+    expect(result.ok).toBe(false);
+    expect(result.ok ? '' : result.errors.join()).toMatch(/FEISHU_ENCRYPT_KEY/);
+  });
+
+  it('strips a trailing slash from FEISHU_DOMAIN, so the SDK builds clean URLs', () => {
+    const result = loadConfig({ ...baseEnv, FEISHU_DOMAIN: 'http://127.0.0.1:9999/' });
+    expect(result.ok && result.config.feishuDomain).toBe('http://127.0.0.1:9999');
+  });
+
+  it('describes itself without any secret and without a database password', () => {
+    const result = loadConfig({ ...baseEnv, DATABASE_URL: 'postgres://exam:hunter2@db/exam' });
+    if (!result.ok) throw new Error(result.errors.join());
+    const text = JSON.stringify(describeConfig(result.config));
+    for (const secret of [secrets.appSecret, secrets.encryptKey, secrets.verificationToken, 'hunter2']) {
+      expect(text).not.toContain(secret);
+    }
+    expect(text).toContain(secrets.appId);
+  });
+});

@@ -1,0 +1,74 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { envelopeV2, seal } from '@feishu-exam/event-core';
+import { describe, expect, it } from 'vitest';
+import { baseEnv, post, secrets } from './support.js';
+
+const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+function run(env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, [main], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: 'pipe',
+  });
+  let output = '';
+  child.stdout?.on('data', (d) => {
+    output += d;
+  });
+  child.stderr?.on('data', (d) => {
+    output += d;
+  });
+  return { child, output: () => output };
+}
+
+async function listeningUrl(output: () => string): Promise<string> {
+  for (let i = 0; i < 200; i++) {
+    const line = output()
+      .split('\n')
+      .find((l) => l.includes('"gateway listening"'));
+    if (line) return (JSON.parse(line) as { url: string }).url;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`the gateway did not start:\n${output()}`);
+}
+
+describe('the gateway process', () => {
+  it('refuses to start on a bad configuration, listing each problem, and exits with EX_CONFIG', async () => {
+    const { child, output } = run({ PORT: '70000' });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(78);
+    expect(output()).toMatch(/FEISHU_APP_ID is required/);
+    expect(output()).toMatch(/PORT must be a whole number/);
+  });
+
+  it('starts, serves, logs JSON without secrets, and stops cleanly on SIGTERM', async () => {
+    const { child, output } = run({ ...baseEnv, LOG_LEVEL: 'info' });
+    const url = await listeningUrl(output);
+    const sealed = seal(
+      envelopeV2(
+        'hire.eco_exam.created_v1',
+        { exam_id: 'proc-1', candidate_info: { email: 'a.b@example.com' } },
+        {
+          token: secrets.verificationToken,
+        },
+      ),
+      { encryptKey: secrets.encryptKey },
+    );
+    expect((await post(`${url}/webhook/event`, sealed.headers, sealed.rawBody)).status).toBe(200);
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    const lines = output().trim().split('\n');
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+    expect(output()).toContain('"msg":"stopped"');
+    for (const secret of [
+      secrets.appSecret,
+      secrets.encryptKey,
+      secrets.verificationToken,
+      'a.b@example.com',
+    ]) {
+      expect(output()).not.toContain(secret);
+    }
+  });
+});

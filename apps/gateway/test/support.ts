@@ -1,0 +1,57 @@
+import { Writable } from 'node:stream';
+import { type GatewayConfig, loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { type RunningGateway, startGateway } from '../src/server.js';
+
+export const secrets = {
+  appId: 'cli_a1b2c3d4e5f6',
+  appSecret: 'app-secret-Zq9w8e7r6t5y4u3i',
+  encryptKey: 'encrypt-key-Ab12Cd34Ef56Gh78',
+  verificationToken: 'verification-token-Xy98Wv76',
+};
+
+export const baseEnv = {
+  FEISHU_APP_ID: secrets.appId,
+  FEISHU_APP_SECRET: secrets.appSecret,
+  FEISHU_ENCRYPT_KEY: secrets.encryptKey,
+  FEISHU_VERIFICATION_TOKEN: secrets.verificationToken,
+  HOST: '127.0.0.1',
+  PORT: '0',
+  LOG_LEVEL: 'debug',
+};
+
+export interface TestGateway extends RunningGateway {
+  /** Every log line the gateway wrote, raw. */
+  readonly logLines: string[];
+  readonly logs: () => Array<Record<string, unknown>>;
+}
+
+export async function startTestGateway(env: Record<string, string | undefined> = {}): Promise<TestGateway> {
+  const loaded = loadConfig({ ...baseEnv, ...env });
+  if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+  const config: GatewayConfig = loaded.config;
+  const logLines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      logLines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const gateway = await startGateway(config, createLogger({ level: config.logLevel, destination }));
+  return Object.assign(gateway, {
+    logLines,
+    logs: () => logLines.map((line) => JSON.parse(line) as Record<string, unknown>),
+  });
+}
+
+export async function post(url: string, headers: Record<string, string>, body: Buffer | string) {
+  const response = await fetch(url, { method: 'POST', headers, body });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, json: json as Record<string, unknown> | undefined, text };
+}

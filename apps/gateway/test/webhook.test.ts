@@ -1,0 +1,307 @@
+import {
+  encryptPayload,
+  envelopeV1,
+  envelopeV2,
+  seal,
+  signatureHeaders,
+  urlVerificationBody,
+} from '@feishu-exam/event-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { post, secrets, startTestGateway, type TestGateway } from './support.js';
+
+const seedExam = {
+  exam_id: '7147998241542539527',
+  account_id: '7147998241542539527',
+  paper_id: 'paper001',
+  candidate_info: { name: '王二', mobile: { code: '86', number: '18900001111' }, email: 'xxx@abc.vom' },
+};
+const fields = { token: secrets.verificationToken, appId: secrets.appId, tenantKey: '2ca1d211f64f6438' };
+const sealOpts = { encryptKey: secrets.encryptKey };
+
+let gw: TestGateway;
+let eventUrl: string;
+beforeAll(async () => {
+  gw = await startTestGateway();
+  eventUrl = `${gw.url}/webhook/event`;
+});
+afterAll(() => gw.close());
+
+const examLogs = (examId: string) =>
+  gw.logs().filter((l) => l.msg === 'exam received' && l.examId === examId);
+
+describe('POST /webhook/event', () => {
+  it('answers an encrypted url_verification with the challenge, without signature headers', async () => {
+    const sealed = seal(urlVerificationBody('ch-123', secrets.verificationToken), sealOpts);
+    expect(sealed.headers['x-lark-signature']).toBeUndefined();
+    const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({ challenge: 'ch-123' });
+  });
+
+  it('refuses a challenge with the wrong verification token', async () => {
+    const sealed = seal(urlVerificationBody('ch-1', 'not-the-token'), sealOpts);
+    const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+    expect(res.status).toBe(401);
+    expect(res.json?.code).toBe('bad_token');
+  });
+
+  it('accepts the seed hire.eco_exam.created_v1 with HTTP 200 and a JSON body, and logs it masked', async () => {
+    const sealed = seal(
+      envelopeV2('hire.eco_exam.created_v1', seedExam, { ...fields, eventId: 'ev-seed-1' }),
+      sealOpts,
+    );
+    const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({ code: 0, msg: 'success' });
+    const [line] = examLogs(seedExam.exam_id);
+    expect(line).toMatchObject({ eventId: 'ev-seed-1', paperId: 'paper001', tenantKey: '2ca1d211f64f6438' });
+    expect(line?.candidate).toEqual({ phone: '+86 189****1111', emailMasked: 'x***@abc.vom' });
+  });
+
+  it('accepts a body whose whitespace differs from JSON.stringify, signed over its raw bytes (the SDK refuses it)', async () => {
+    const encrypt = encryptPayload(
+      JSON.stringify(envelopeV2('hire.eco_exam.created_v1', { ...seedExam, exam_id: 'raw-1' }, fields)),
+      secrets.encryptKey,
+    );
+    const rawBody = Buffer.from(`{ "encrypt" : "${encrypt}" }\n`);
+    const res = await post(eventUrl, signatureHeaders(rawBody, secrets.encryptKey), rawBody);
+    expect(res.status).toBe(200);
+    expect(examLogs('raw-1')).toHaveLength(1);
+  });
+
+  it('acknowledges an unknown event type with 200', async () => {
+    const sealed = seal(
+      envelopeV2('im.message.receive_v1', { message: { message_id: 'om_1' } }, fields),
+      sealOpts,
+    );
+    const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+    expect(res.status).toBe(200);
+    expect(gw.logs().some((l) => l.originalType === 'im.message.receive_v1')).toBe(true);
+  });
+
+  it('accepts a schema 1.0 event with its top-level token', async () => {
+    const sealed = seal(
+      envelopeV1('app_ticket', { app_ticket: 'ticket-1' }, { ...fields, tenantKey: undefined }),
+      sealOpts,
+    );
+    const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+    expect(res.status).toBe(200);
+  });
+
+  describe('refusals: each has its own code and status, and no handler runs', () => {
+    const exam = (examId: string) =>
+      envelopeV2('hire.eco_exam.created_v1', { ...seedExam, exam_id: examId }, fields);
+    const cases: Array<{
+      name: string;
+      code: string;
+      status: number;
+      examId: string;
+      request: () => { headers: Record<string, string>; rawBody: Buffer };
+    }> = [
+      {
+        name: 'wrong verification token',
+        code: 'bad_token',
+        status: 401,
+        examId: 'x-token',
+        request: () =>
+          seal({ ...exam('x-token'), header: { ...exam('x-token').header, token: 'forged' } }, sealOpts),
+      },
+      {
+        name: 'wrong signature',
+        code: 'bad_signature',
+        status: 401,
+        examId: 'x-sig',
+        request: () => {
+          const sealed = seal(exam('x-sig'), sealOpts);
+          return { ...sealed, headers: { ...sealed.headers, 'x-lark-signature': 'ab'.repeat(32) } };
+        },
+      },
+      {
+        name: 'missing signature on an event',
+        code: 'bad_signature',
+        status: 401,
+        examId: 'x-nosig',
+        request: () => {
+          const sealed = seal(exam('x-nosig'), sealOpts);
+          return { headers: { 'content-type': 'application/json' }, rawBody: sealed.rawBody };
+        },
+      },
+      {
+        name: 'stale timestamp (a day old)',
+        code: 'stale_timestamp',
+        status: 401,
+        examId: 'x-stale',
+        request: () =>
+          seal(exam('x-stale'), { ...sealOpts, timestamp: Math.floor(Date.now() / 1000) - 86_400 }),
+      },
+      {
+        name: 'truncated ciphertext',
+        code: 'decrypt_failed',
+        status: 400,
+        examId: 'x-trunc',
+        request: () => {
+          const encrypt = encryptPayload(JSON.stringify(exam('x-trunc')), secrets.encryptKey);
+          const rawBody = Buffer.from(JSON.stringify({ encrypt: encrypt.slice(0, encrypt.length - 12) }));
+          return { headers: signatureHeaders(rawBody, secrets.encryptKey), rawBody };
+        },
+      },
+      {
+        name: 'encrypted with the wrong key',
+        code: 'decrypt_failed',
+        status: 400,
+        examId: 'x-key',
+        request: () => {
+          const rawBody = Buffer.from(
+            JSON.stringify({ encrypt: encryptPayload(JSON.stringify(exam('x-key')), 'other-key') }),
+          );
+          return { headers: signatureHeaders(rawBody, secrets.encryptKey), rawBody };
+        },
+      },
+      {
+        name: 'not JSON',
+        code: 'malformed_json',
+        status: 400,
+        examId: 'x-json',
+        request: () => {
+          const rawBody = Buffer.from('{"encrypt": x-json');
+          return { headers: signatureHeaders(rawBody, secrets.encryptKey), rawBody };
+        },
+      },
+      {
+        name: 'JSON that is not an object',
+        code: 'body_not_object',
+        status: 400,
+        examId: 'x-array',
+        request: () => {
+          const rawBody = Buffer.from('["x-array"]');
+          return { headers: signatureHeaders(rawBody, secrets.encryptKey), rawBody };
+        },
+      },
+      {
+        name: 'valid signature, broken payload',
+        code: 'schema_invalid',
+        status: 400,
+        examId: 'x-schema',
+        request: () =>
+          seal(
+            envelopeV2(
+              'hire.eco_exam.created_v1',
+              { exam_id: 'x-schema', candidate_info: { email: 42 } },
+              fields,
+            ),
+            sealOpts,
+          ),
+      },
+      {
+        name: 'a 2 MiB body',
+        code: 'body_too_large',
+        status: 413,
+        examId: 'x-large',
+        request: () => {
+          const rawBody = Buffer.from(JSON.stringify({ encrypt: 'A'.repeat(2 * 1024 * 1024) }));
+          return { headers: signatureHeaders(rawBody, secrets.encryptKey), rawBody };
+        },
+      },
+    ];
+
+    for (const c of cases) {
+      it(`${c.name} → ${c.status} ${c.code}`, async () => {
+        const { headers, rawBody } = c.request();
+        const res = await post(eventUrl, headers, rawBody);
+        expect(res.status).toBe(c.status);
+        expect(res.json?.code).toBe(c.code);
+        expect(typeof res.json?.message).toBe('string');
+        expect(examLogs(c.examId)).toHaveLength(0);
+      });
+    }
+
+    it('names the path of the broken field', async () => {
+      const sealed = seal(
+        envelopeV2(
+          'hire.eco_exam.created_v1',
+          { exam_id: 'p', candidate_info: { mobile: { number: 1 } } },
+          fields,
+        ),
+        sealOpts,
+      );
+      const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+      expect(res.json?.path).toBe('event.candidate_info.mobile.number');
+    });
+  });
+
+  it('never writes a secret, a token or a candidate phone or email to the log', () => {
+    const everything = gw.logLines.join('\n');
+    expect(gw.logLines.length).toBeGreaterThan(10);
+    for (const secret of [
+      secrets.appSecret,
+      secrets.encryptKey,
+      secrets.verificationToken,
+      '18900001111',
+      'xxx@abc.vom',
+    ]) {
+      expect(everything).not.toContain(secret);
+    }
+  });
+});
+
+describe('routes around the webhook', () => {
+  it('card callbacks are verified like events', async () => {
+    const sealed = seal(
+      envelopeV2(
+        'card.action.trigger',
+        { operator: { open_id: 'ou_1' }, action: { value: {} } },
+        { ...fields, token: 'forged' },
+      ),
+      sealOpts,
+    );
+    const res = await post(`${gw.url}/webhook/card`, sealed.headers, sealed.rawBody);
+    expect(res.status).toBe(401);
+    expect(res.json?.code).toBe('bad_token');
+  });
+
+  it('a verified card callback gets HTTP 200 and an empty JSON object (leave the card unchanged)', async () => {
+    const event = {
+      operator: { open_id: 'ou_1' },
+      token: 'c-update-token',
+      action: { value: { exam: '1' }, tag: 'button' },
+    };
+    const sealed = seal(envelopeV2('card.action.trigger', event, fields), sealOpts);
+    const res = await post(`${gw.url}/webhook/card`, sealed.headers, sealed.rawBody);
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({});
+  });
+
+  it('GET /healthz and /readyz answer 200 while running', async () => {
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${gw.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('an unknown route is a JSON 404, a GET on the webhook is 405', async () => {
+    const missing = await fetch(`${gw.url}/nope`);
+    expect(missing.status).toBe(404);
+    expect((await missing.json()).code).toBe('not_found');
+    expect((await fetch(eventUrl)).status).toBe(405);
+  });
+});
+
+describe('without an encrypt key', () => {
+  it('accepts plain events carrying the verification token, and refuses others', async () => {
+    const plain = await startTestGateway({ FEISHU_ENCRYPT_KEY: '' });
+    try {
+      const ok = seal(envelopeV2('hire.eco_exam.created_v1', { ...seedExam, exam_id: 'plain-1' }, fields));
+      expect((await post(`${plain.url}/webhook/event`, ok.headers, ok.rawBody)).status).toBe(200);
+      const bad = seal(envelopeV2('hire.eco_exam.created_v1', seedExam, { ...fields, token: 'nope' }));
+      const res = await post(`${plain.url}/webhook/event`, bad.headers, bad.rawBody);
+      expect(res.status).toBe(401);
+      expect(res.json?.code).toBe('bad_token');
+      const encrypted = seal(envelopeV2('hire.eco_exam.created_v1', seedExam, fields), sealOpts);
+      const res2 = await post(`${plain.url}/webhook/event`, encrypted.headers, encrypted.rawBody);
+      expect(res2.status).toBe(500);
+      expect(res2.json?.code).toBe('encrypt_key_not_configured');
+    } finally {
+      await plain.close();
+    }
+  });
+});
