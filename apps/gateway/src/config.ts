@@ -45,6 +45,34 @@ const envSchema = z
       .int()
       .min(1, 'must be a positive number of seconds')
       .optional(),
+    APPROVAL_CHAT_ID: z
+      .string({ error: 'is required: the chat_id (oc_…) of the staff chat where approval cards are posted' })
+      .min(1, 'is empty'),
+    APPROVER_OPEN_IDS: z
+      .string()
+      .default('')
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
+      .refine((ids) => ids.every((id) => /^ou_[\w-]+$/.test(id)), {
+        message: 'must be open ids (ou_…) separated by commas',
+      }),
+    ADMIN_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
+      message: 'must be at least 16 characters (it guards /admin)',
+    }),
+    EXAM_PROVIDER: z.enum(['sandbox'], { error: 'must name a known provider: sandbox' }).default('sandbox'),
+    SHOW_CANDIDATE_CONTACT: z
+      .enum(['true', 'false'], { error: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true'),
+    OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(500),
+    OUTBOX_LEASE_MS: z.coerce.number().int().min(100).default(60_000),
+    OUTBOX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+    OUTBOX_BASE_DELAY_MS: z.coerce.number().int().min(1).default(1000),
+    OUTBOX_MAX_DELAY_MS: z.coerce.number().int().min(1).default(300_000),
   })
   .refine((env) => env.FEISHU_VERIFICATION_TOKEN || env.FEISHU_ENCRYPT_KEY, {
     message:
@@ -66,6 +94,19 @@ export interface GatewayConfig {
   readonly logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   readonly maxBodyBytes: number;
   readonly signatureToleranceSeconds: number | undefined;
+  readonly approvalChatId: string;
+  /** Empty: anyone who can see the card may decide. */
+  readonly approverOpenIds: readonly string[];
+  readonly adminToken: string | undefined;
+  readonly examProvider: 'sandbox';
+  readonly showCandidateContact: boolean;
+  readonly outbox: {
+    readonly pollMs: number;
+    readonly leaseMs: number;
+    readonly concurrency: number;
+    readonly baseDelayMs: number;
+    readonly maxDelayMs: number;
+  };
 }
 
 export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; errors: string[] };
@@ -94,6 +135,18 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       logLevel: e.LOG_LEVEL,
       maxBodyBytes: e.MAX_BODY_BYTES,
       signatureToleranceSeconds: e.SIGNATURE_TOLERANCE_SECONDS,
+      approvalChatId: e.APPROVAL_CHAT_ID,
+      approverOpenIds: e.APPROVER_OPEN_IDS,
+      adminToken: e.ADMIN_TOKEN,
+      examProvider: e.EXAM_PROVIDER,
+      showCandidateContact: e.SHOW_CANDIDATE_CONTACT,
+      outbox: {
+        pollMs: e.OUTBOX_POLL_MS,
+        leaseMs: e.OUTBOX_LEASE_MS,
+        concurrency: e.OUTBOX_CONCURRENCY,
+        baseDelayMs: e.OUTBOX_BASE_DELAY_MS,
+        maxDelayMs: e.OUTBOX_MAX_DELAY_MS,
+      },
     },
   };
 }
@@ -110,5 +163,10 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     port: config.port,
     database: config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@'),
     maxBodyBytes: config.maxBodyBytes,
+    approvalChatId: config.approvalChatId,
+    approvers: config.approverOpenIds.length === 0 ? 'anyone in the chat' : config.approverOpenIds.length,
+    adminToken: config.adminToken ? 'set' : 'not set (admin endpoints disabled)',
+    examProvider: config.examProvider,
+    showCandidateContact: config.showCandidateContact,
   };
 }

@@ -1,36 +1,82 @@
-// The gateway's lifecycle: build, listen, and shut down gracefully (not ready → stop listening → drain).
-
+// The gateway's lifecycle. Start: database (migrated) → outbox worker → HTTP. Stop (SIGTERM): not ready →
+// stop taking requests and finish in-flight ones → finish in-flight jobs → close the database.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createSandboxProvider, type ExamProvider } from '@feishu-exam/exam-providers';
 import type { GatewayConfig } from './config.js';
 import { createEventDispatcher } from './events/index.js';
+import { FeishuClients } from './feishu/clients.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
+import { OutboxWorker } from './outbox/worker.js';
+import { openStore, type Store } from './store/index.js';
+import { examLifecycle } from './workflow/exam-lifecycle.js';
+import { workflowJobs } from './workflow/jobs.js';
 
 export interface RunningGateway {
   readonly url: string;
   readonly server: Server;
-  /** Stops taking requests, lets in-flight ones finish, then resolves. Idempotent. */
+  readonly store: Store;
+  readonly worker: OutboxWorker;
+  /** Stops taking requests, lets in-flight requests and jobs finish, closes the database. Idempotent. */
   close(): Promise<void>;
 }
 
-export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
+export interface GatewayOverrides {
+  readonly provider?: ExamProvider;
+  readonly now?: () => number;
+}
+
+export async function startGateway(
+  config: GatewayConfig,
+  log: Logger,
+  overrides: GatewayOverrides = {},
+): Promise<RunningGateway> {
+  const now = overrides.now ?? Date.now;
+  const store = await openStore(config.databaseUrl, log);
+  const clients = new FeishuClients(
+    { appId: config.appId, appSecret: config.appSecret, domain: config.feishuDomain },
+    log,
+  );
+  const provider = overrides.provider ?? createSandboxProvider();
+  const cardOptions = { showContact: config.showCandidateContact };
+  const worker = new OutboxWorker(
+    store,
+    workflowJobs({ store, clients, provider, approvalChatId: config.approvalChatId, cardOptions }),
+    log.child({ component: 'outbox' }),
+    { ...config.outbox, now },
+  );
+
   let ready = false;
   const app = createApp({
     log,
     isReady: () => ready,
+    databaseReachable: () =>
+      store.dataSource.query('SELECT 1').then(
+        () => true,
+        () => false,
+      ),
     maxBodyBytes: config.maxBodyBytes,
-    dispatcher: createEventDispatcher(),
+    dispatcher: createEventDispatcher({
+      store,
+      worker,
+      now,
+      cardOptions,
+      approverOpenIds: new Set(config.approverOpenIds),
+    }),
+    recordRejectedEvent: (event, reason) =>
+      store.write((tx) => examLifecycle.recordRejectedEvent(tx, event.id, event.type, reason, now())),
     secrets: {
       encryptKey: config.encryptKey,
       verificationToken: config.verificationToken,
       toleranceSeconds: config.signatureToleranceSeconds,
       maxBodyBytes: config.maxBodyBytes,
     },
+    admin: { store, adminToken: config.adminToken, now, onRetry: () => worker.wake() },
   });
 
   const server = app.listen({ host: config.host, port: config.port });
-  // Feishu waits 3 s for an answer; a request that stalls for longer is a client problem, not ours.
+  // Feishu waits 3 s for an answer; a request that stalls far longer is a client problem, not ours.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
@@ -39,18 +85,25 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  worker.start();
   ready = true;
 
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
     server,
+    store,
+    worker,
     close() {
-      closing ??= new Promise<void>((resolve) => {
+      closing ??= (async () => {
         ready = false;
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await worker.stop();
+        await store.close();
+      })();
       return closing;
     },
   };

@@ -4,7 +4,12 @@ import { baseEnv, secrets } from './support.js';
 
 describe('loadConfig', () => {
   it('reads a complete environment, with defaults for the rest', () => {
-    const result = loadConfig({ FEISHU_APP_ID: 'cli_x', FEISHU_APP_SECRET: 's', FEISHU_ENCRYPT_KEY: 'k' });
+    const result = loadConfig({
+      FEISHU_APP_ID: 'cli_x',
+      FEISHU_APP_SECRET: 's',
+      FEISHU_ENCRYPT_KEY: 'k',
+      APPROVAL_CHAT_ID: 'oc_1',
+    });
     expect(result).toEqual({
       ok: true,
       config: expect.objectContaining({
@@ -13,6 +18,9 @@ describe('loadConfig', () => {
         databaseUrl: 'sqlite:./data/feishu-exam.sqlite',
         verificationToken: undefined,
         maxBodyBytes: 1048576,
+        approverOpenIds: [],
+        examProvider: 'sandbox',
+        showCandidateContact: false,
       }),
     });
   });
@@ -27,6 +35,22 @@ describe('loadConfig', () => {
     expect(line('PORT')).toMatch(/whole number/);
     expect(line('FEISHU_DOMAIN')).toMatch(/http\(s\) URL/);
     expect(line('DATABASE_URL')).toMatch(/sqlite:/);
+    expect(line('APPROVAL_CHAT_ID')).toMatch(/is required/);
+  });
+
+  it('reads the approver allow-list and refuses what is not an open id', () => {
+    const ok = loadConfig({ ...baseEnv, APPROVER_OPEN_IDS: ' ou_a1, ou_b2 ,' });
+    expect(ok.ok && ok.config.approverOpenIds).toEqual(['ou_a1', 'ou_b2']);
+    const bad = loadConfig({
+      ...baseEnv,
+      APPROVER_OPEN_IDS: 'alice,bob',
+      ADMIN_TOKEN: 'short',
+      EXAM_PROVIDER: 'nope',
+    });
+    const errors = bad.ok ? [] : bad.errors;
+    expect(errors.find((e) => e.startsWith('APPROVER_OPEN_IDS '))).toMatch(/open ids/);
+    expect(errors.find((e) => e.startsWith('ADMIN_TOKEN '))).toMatch(/16 characters/);
+    expect(errors.find((e) => e.startsWith('EXAM_PROVIDER '))).toMatch(/sandbox/);
   });
 
   it('refuses a gateway that could not authenticate pushes at all', () => {
@@ -34,6 +58,7 @@ describe('loadConfig', () => {
       FEISHU_APP_ID: 'cli_x',
       FEISHU_APP_SECRET: 's',
       FEISHU_VERIFICATION_TOKEN: ' ',
+      APPROVAL_CHAT_ID: 'oc_1',
     });
     expect(result.ok).toBe(false);
     expect(result.ok ? '' : result.errors.join()).toMatch(/FEISHU_ENCRYPT_KEY/);

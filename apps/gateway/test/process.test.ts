@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { envelopeV2, seal } from '@feishu-exam/event-core';
 import { describe, expect, it } from 'vitest';
-import { baseEnv, post, secrets } from './support.js';
+import { baseEnv, post, secrets, tempDatabaseUrl } from './support.js';
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -43,7 +43,7 @@ describe('the gateway process', () => {
   });
 
   it('starts, serves, logs JSON without secrets, and stops cleanly on SIGTERM', async () => {
-    const { child, output } = run({ ...baseEnv, LOG_LEVEL: 'info' });
+    const { child, output } = run({ ...baseEnv, LOG_LEVEL: 'info', DATABASE_URL: tempDatabaseUrl() });
     const url = await listeningUrl(output);
     const sealed = seal(
       envelopeV2(

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { type GatewayConfig, loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
@@ -18,7 +21,16 @@ export const baseEnv = {
   HOST: '127.0.0.1',
   PORT: '0',
   LOG_LEVEL: 'debug',
+  APPROVAL_CHAT_ID: 'oc_staff_chat_0001',
+  ADMIN_TOKEN: 'admin-token-0123456789abcdef',
+  // Nothing listens there: jobs fail and back off, and no test can ever reach the real Open Platform.
+  FEISHU_DOMAIN: 'http://127.0.0.1:9',
 };
+
+/** A fresh SQLite file for one gateway. */
+export function tempDatabaseUrl(): string {
+  return `sqlite:${join(mkdtempSync(join(tmpdir(), 'feishu-exam-')), 'gateway.sqlite')}`;
+}
 
 export interface TestGateway extends RunningGateway {
   /** Every log line the gateway wrote, raw. */
@@ -27,7 +39,7 @@ export interface TestGateway extends RunningGateway {
 }
 
 export async function startTestGateway(env: Record<string, string | undefined> = {}): Promise<TestGateway> {
-  const loaded = loadConfig({ ...baseEnv, ...env });
+  const loaded = loadConfig({ ...baseEnv, DATABASE_URL: tempDatabaseUrl(), ...env });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   const config: GatewayConfig = loaded.config;
   const logLines: string[] = [];

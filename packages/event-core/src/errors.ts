@@ -40,6 +40,11 @@ export interface ParseError {
   readonly message: string;
   /** For schema_invalid: the dotted path of the offending field, e.g. `event.candidate_info.email`. */
   readonly path?: string;
+  /**
+   * Set on a schema_invalid payload that passed every authenticity check (signature and/or token): the
+   * push is genuinely Feishu's, so a gateway may record it and acknowledge it rather than have it re-pushed.
+   */
+  readonly verifiedEvent?: { readonly id: string; readonly type: string };
 }
 
 export function parseError(code: ParseErrorCode, detail?: string, path?: string): ParseError {

@@ -100,7 +100,7 @@ function parseOrFail(request: WireRequest, secrets: ParseSecrets): ParseResult {
   if (encryptKey && !signed) {
     return fail('bad_signature', 'X-Lark-Signature is missing; every event must be signed');
   }
-  return event(envelope, verificationToken);
+  return event(envelope, verificationToken, signed);
 }
 
 function verifySignature(
@@ -137,7 +137,12 @@ function challenge(envelope: Record<string, unknown>, verificationToken: string 
   return { ok: true, kind: 'challenge', challenge: parsed.data.challenge };
 }
 
-function event(envelope: Record<string, unknown>, verificationToken: string | undefined): ParseResult {
+function event(
+  envelope: Record<string, unknown>,
+  verificationToken: string | undefined,
+  signed: boolean,
+): ParseResult {
+  const authenticated = signed || Boolean(verificationToken);
   let meta: EventMeta;
   let type: string;
   let payload: Record<string, unknown>;
@@ -182,7 +187,12 @@ function event(envelope: Record<string, unknown>, verificationToken: string | un
     return { ok: true, kind: 'event', event: { ...meta, type: 'unknown', originalType: type, payload } };
   }
   const validated = eventCatalog[type].safeParse(payload);
-  if (!validated.success) return schemaFailure(validated.error, 'event');
+  if (!validated.success) {
+    const failure = schemaFailure(validated.error, 'event');
+    return authenticated
+      ? { ok: false, error: { ...failure.error, verifiedEvent: { id: meta.id, type } } }
+      : failure;
+  }
   return { ok: true, kind: 'event', event: { ...meta, type, payload: validated.data } as FeishuEvent };
 }
 

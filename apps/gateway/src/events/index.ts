@@ -1,20 +1,29 @@
-// events: what the gateway does with each verified event. For now an accepted exam is logged (masked);
-// the approval workflow takes over here in the next step.
+// events: what the gateway does with each verified event. An exam is committed before it is acknowledged;
+// a card click moves the exam and answers with the updated card.
 import { EventDispatcher } from '@feishu-exam/event-core';
+import { type CardActionDeps, handleCardAction } from '../bot/card-actions.js';
 import type { EventContext, WebhookReply } from '../http/webhook.js';
 import { maskEmail, maskPhone } from '../log.js';
+import type { OutboxWorker } from '../outbox/worker.js';
+import { examLifecycle } from '../workflow/exam-lifecycle.js';
 
-export function createEventDispatcher(): EventDispatcher<EventContext, WebhookReply> {
+export interface EventHandlerDeps extends Omit<CardActionDeps, 'onDecision'> {
+  readonly worker: OutboxWorker;
+}
+
+export function createEventDispatcher(deps: EventHandlerDeps): EventDispatcher<EventContext, WebhookReply> {
+  const { store, worker, now } = deps;
   return new EventDispatcher<EventContext, WebhookReply>()
-    .on('hire.eco_exam.created_v1', (event, { log }) => {
-      const { exam_id, account_id, paper_id, candidate_info, talent_id, application_id } = event.payload;
+    .on('hire.eco_exam.created_v1', async (event, { log }) => {
+      const outcome = await store.write((tx) => examLifecycle.receive(tx, event, now()));
+      if (outcome === 'created') worker.wake();
+      const { exam_id, account_id, paper_id, candidate_info } = event.payload;
       log.info(
         {
+          outcome,
           examId: exam_id,
           accountId: account_id,
           paperId: paper_id,
-          talentId: talent_id,
-          applicationId: application_id,
           tenantKey: event.tenantKey,
           candidate: {
             phone: maskPhone(candidate_info?.mobile?.number, candidate_info?.mobile?.code),
@@ -25,10 +34,13 @@ export function createEventDispatcher(): EventDispatcher<EventContext, WebhookRe
       );
       return undefined;
     })
+    .on('card.action.trigger', (event, { log }) =>
+      handleCardAction(event, { ...deps, onDecision: () => worker.wake() }, log),
+    )
     .on('hire.eco_account.created_v1', (event, { log }) => {
       log.info(
         { accountId: event.payload.account_id, tenantKey: event.tenantKey },
-        'account binding received',
+        'account binding received (accounts arrive with the providers milestone)',
       );
       return undefined;
     })

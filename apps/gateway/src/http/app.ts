@@ -2,12 +2,16 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from '../log.js';
+import { type AdminDeps, mountAdmin } from './admin.js';
 import { type WebhookDeps, webhookHandler } from './webhook.js';
 
 export interface AppDeps extends WebhookDeps {
   readonly log: Logger;
   /** False while starting or shutting down: /readyz answers 503 so a load balancer drains us. */
   readonly isReady: () => boolean;
+  /** Is the database answering? Checked by /readyz. */
+  readonly databaseReachable: () => Promise<boolean>;
+  readonly admin: AdminDeps;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -21,11 +25,13 @@ export function createApp(deps: AppDeps): Koa {
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
-  router.get('/readyz', (ctx) => {
-    const ready = deps.isReady();
+  router.get('/readyz', async (ctx) => {
+    const database = deps.isReady() && (await deps.databaseReachable());
+    const ready = deps.isReady() && database;
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'not_ready' };
+    ctx.body = { status: ready ? 'ready' : 'not_ready', database: database ? 'ok' : 'unreachable' };
   });
+  mountAdmin(router, deps.admin);
 
   app.use(errorBoundary(deps.log));
   app.use(accessLog(deps.log));

@@ -19,6 +19,8 @@ export interface WebhookDeps {
   readonly maxBodyBytes: number;
   readonly dispatcher: EventDispatcher<EventContext, WebhookReply>;
   readonly log: Logger;
+  /** Keeps a verified push whose payload is broken, for the operator; it is then acknowledged. */
+  readonly recordRejectedEvent: (event: { id: string; type: string }, reason: string) => Promise<void>;
 }
 
 /** Feishu counts only HTTP 200 as delivered; the SDK's Koa adapter answers 204, which Feishu retries. */
@@ -50,8 +52,27 @@ export function webhookHandler(deps: WebhookDeps) {
 
     const result = parse({ headers: ctx.req.headers, rawBody: raw.body }, deps.secrets);
     if (!result.ok) {
-      const { code, status, message, path } = result.error;
-      deps.log.warn({ code, status, path, path_url: ctx.path }, 'push refused');
+      const { code, status, message, path, verifiedEvent } = result.error;
+      if (verifiedEvent) {
+        // Genuinely Feishu's, but unusable: re-pushing would not fix it. Keep it visible and acknowledge.
+        await deps.recordRejectedEvent(verifiedEvent, message);
+        deps.log.error(
+          { code, path, eventId: verifiedEvent.id, eventType: verifiedEvent.type },
+          'verified event rejected: broken payload',
+        );
+        ctx.status = 200;
+        ctx.body =
+          verifiedEvent.type === 'card.action.trigger'
+            ? {
+                toast: {
+                  type: 'error',
+                  content: 'The gateway could not read this click; see /admin/events.',
+                },
+              }
+            : { code: 0, msg: `recorded as rejected: ${code}${path ? ` at ${path}` : ''}` };
+        return;
+      }
+      deps.log.warn({ code, status, path, url: ctx.path }, 'push refused');
       reject(ctx, status, code, message, path);
       return;
     }

@@ -1,0 +1,97 @@
+import type { KnownEvent } from '@feishu-exam/event-core';
+import type { Logger } from '../log.js';
+import type { ExamRow, Store } from '../store/index.js';
+import { examLifecycle, type TransitionOutcome } from '../workflow/exam-lifecycle.js';
+import { approvalCard, type ButtonValue, type CardOptions, formatTime } from './cards.js';
+
+export interface CardActionDeps {
+  readonly store: Store;
+  /** Open ids allowed to decide; empty means anyone who can see the card. */
+  readonly approverOpenIds: ReadonlySet<string>;
+  readonly cardOptions: CardOptions;
+  readonly now: () => number;
+  /** Called after a decision commits, so the outbox picks up the job it created at once. */
+  readonly onDecision: () => void;
+}
+
+type Toast = { type: 'info' | 'success' | 'error' | 'warning'; content: string };
+/** Feishu's card callback answer: a toast, and optionally the card to show instead (JSON 2.0 stays 2.0). */
+export type CardCallbackResponse = { toast?: Toast; card?: { type: 'raw'; data: Record<string, unknown> } };
+
+function isButtonValue(value: unknown): value is ButtonValue {
+  const v = value as Partial<ButtonValue> | undefined;
+  return (
+    (v?.action === 'approve' || v?.action === 'reject') &&
+    typeof v.exam_id === 'string' &&
+    v.exam_id.length > 0
+  );
+}
+
+const verbOf = (exam: ExamRow) => (exam.state === 'rejected' ? 'rejected' : 'approved');
+
+/**
+ * A staff member clicked Approve or Reject. Answered within Feishu's 3 s with HTTP 200: the decision is
+ * committed (state + next job, one transaction), the card is updated in place, a toast says what happened.
+ */
+export async function handleCardAction(
+  event: KnownEvent<'card.action.trigger'>,
+  deps: CardActionDeps,
+  log: Logger,
+): Promise<CardCallbackResponse> {
+  const { operator, action } = event.payload;
+  if (!isButtonValue(action.value)) {
+    return { toast: { type: 'error', content: 'This card is not one of ours, or is out of date.' } };
+  }
+  const { action: decision, exam_id: examId } = action.value;
+  if (deps.approverOpenIds.size > 0 && !deps.approverOpenIds.has(operator.open_id)) {
+    log.warn({ examId, operator: operator.open_id, decision }, 'card action refused: operator not allowed');
+    return {
+      toast: {
+        type: 'error',
+        content: 'You are not allowed to decide on exams. Ask an administrator to add you.',
+      },
+    };
+  }
+
+  const formReason = (action.form_value as { reason?: unknown } | undefined)?.reason;
+  const reason = (typeof formReason === 'string' ? formReason : (action.input_value ?? '')).trim();
+  if (decision === 'reject' && reason === '') {
+    return { toast: { type: 'warning', content: 'Please enter a reason before rejecting.' } };
+  }
+
+  const outcome: TransitionOutcome = await deps.store.write((tx) =>
+    decision === 'approve'
+      ? examLifecycle.approve(tx, examId, operator.open_id, deps.now())
+      : examLifecycle.reject(tx, examId, operator.open_id, reason.slice(0, 500), deps.now()),
+  );
+
+  if (!outcome.ok && outcome.reason === 'not_found') {
+    return { toast: { type: 'error', content: `Exam ${examId} is not known to the gateway.` } };
+  }
+  if (!outcome.ok) {
+    const exam = outcome.exam;
+    log.info(
+      { examId, operator: operator.open_id, decision, state: exam.state },
+      'card action on a decided exam: no change',
+    );
+    return {
+      toast: {
+        type: 'info',
+        content: `Already ${verbOf(exam)} by ${exam.decidedBy ?? 'someone'} at ${formatTime(exam.decidedAt)}. Nothing changed.`,
+      },
+      card: { type: 'raw', data: approvalCard(exam, deps.cardOptions) },
+    };
+  }
+  deps.onDecision();
+  log.info(
+    { examId, operator: operator.open_id, decision },
+    decision === 'approve' ? 'exam approved' : 'exam rejected',
+  );
+  return {
+    toast:
+      decision === 'approve'
+        ? { type: 'success', content: 'Approved. Arranging the exam…' }
+        : { type: 'success', content: 'Rejected. Feishu Hire will be told.' },
+    card: { type: 'raw', data: approvalCard(outcome.exam, deps.cardOptions) },
+  };
+}

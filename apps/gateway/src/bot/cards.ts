@@ -1,0 +1,150 @@
+// bot: the approval card (Feishu card JSON 2.0) for each state of an exam, and the stuck-job notice.
+import { maskEmail, maskPhone } from '../log.js';
+import type { ExamRow, JobRow } from '../store/index.js';
+
+export interface CardOptions {
+  /** Show the candidate's full phone and email on the card (the staff chat must be allowed to see them). */
+  readonly showContact: boolean;
+}
+
+export type CardAction = 'approve' | 'reject';
+/** The value a button sends back in card.action.trigger. */
+export interface ButtonValue {
+  readonly action: CardAction;
+  readonly exam_id: string;
+}
+
+type Card = Record<string, unknown>;
+
+const headerOf = (title: string, template: string, subtitle?: string) => ({
+  title: { tag: 'plain_text', content: title },
+  ...(subtitle ? { subtitle: { tag: 'plain_text', content: subtitle } } : {}),
+  template,
+});
+
+const markdown = (content: string) => ({ tag: 'markdown', content });
+
+/** Text from outside (names, reasons) must not become markdown, links or mentions. */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_~[\]()<>#|]/g, (c) => `\\${c}`);
+}
+
+const at = (openId: string | null) => (openId ? `<at id=${escapeMarkdown(openId)}></at>` : 'someone');
+
+export function formatTime(ms: number | null): string {
+  if (ms === null) return '-';
+  // Feishu Hire customers are mostly in China: show Beijing time, and say so.
+  return `${new Date(ms + 8 * 3600_000).toISOString().slice(0, 16).replace('T', ' ')} (UTC+8)`;
+}
+
+function summary(exam: ExamRow, options: CardOptions): string {
+  const c = exam.candidate;
+  const phone = options.showContact
+    ? c.mobileNumber && `+${c.mobileCode ?? ''} ${c.mobileNumber}`
+    : maskPhone(c.mobileNumber, c.mobileCode);
+  const email = options.showContact ? c.email : maskEmail(c.email);
+  const line = (label: string, value: string | null | undefined) =>
+    `**${label}**: ${value ? escapeMarkdown(value) : '-'}`;
+  return [
+    line('Candidate', c.name),
+    line('Phone', phone),
+    line('Email', email),
+    line('Paper', exam.paperId),
+    line('Customer', `${exam.tenantKey}${exam.accountId ? ` / account ${exam.accountId}` : ''}`),
+    line('Exam', exam.examId),
+    `**Arrived**: ${formatTime(exam.receivedAt)}`,
+  ].join('\n');
+}
+
+function decisionForm(examId: string) {
+  const button = (action: CardAction, label: string, type: string) => ({
+    tag: 'button',
+    name: action,
+    text: { tag: 'plain_text', content: label },
+    type,
+    form_action_type: 'submit',
+    behaviors: [{ type: 'callback', value: { action, exam_id: examId } satisfies ButtonValue }],
+  });
+  return {
+    tag: 'form',
+    name: 'decision',
+    elements: [
+      {
+        tag: 'input',
+        name: 'reason',
+        placeholder: { tag: 'plain_text', content: 'Reason (required to reject)' },
+        max_length: 200,
+      },
+      {
+        tag: 'column_set',
+        columns: [
+          { tag: 'column', width: 'auto', elements: [button('approve', 'Approve', 'primary')] },
+          { tag: 'column', width: 'auto', elements: [button('reject', 'Reject', 'danger')] },
+        ],
+      },
+    ],
+  };
+}
+
+function card(title: string, template: string, elements: unknown[], subtitle?: string): Card {
+  return {
+    schema: '2.0',
+    config: { update_multi: true, summary: { content: title } },
+    header: headerOf(title, template, subtitle),
+    body: { elements },
+  };
+}
+
+/** The card for an exam in its current state. Posted once, then patched in place as the state moves. */
+export function approvalCard(exam: ExamRow, options: CardOptions): Card {
+  const facts = markdown(summary(exam, options));
+  const decided = `${at(exam.decidedBy)} at ${formatTime(exam.decidedAt)}`;
+  switch (exam.state) {
+    case 'pending_approval':
+      return card(
+        'Written exam: approve the arrangement?',
+        'blue',
+        [facts, decisionForm(exam.examId)],
+        'Feishu Hire 笔试安排',
+      );
+    case 'arranging':
+      return card('Approved: arranging the exam…', 'wathet', [
+        facts,
+        markdown(`Approved by ${decided}. Arranging on the exam platform…`),
+      ]);
+    case 'arranged': {
+      const url = exam.arrangement?.examUrl;
+      const link = url ? `[Open the exam](${url.replace(/[()\s]/g, encodeURIComponent)})` : '-';
+      return card('Exam arranged', 'green', [
+        facts,
+        markdown(`Approved by ${decided}.\n**Exam link**: ${link}\nReported to Feishu Hire.`),
+      ]);
+    }
+    case 'rejected':
+      return card('Arrangement rejected', 'red', [
+        facts,
+        markdown(`Rejected by ${decided}.\n**Reason**: ${escapeMarkdown(exam.rejectReason ?? '-')}`),
+      ]);
+    case 'failed':
+      return card('Arrangement failed', 'red', [
+        facts,
+        markdown(
+          `Approved by ${decided}, but the exam platform refused.\n**Reason**: ${escapeMarkdown(exam.failureReason ?? '-')}`,
+        ),
+      ]);
+  }
+}
+
+/** Posted to the staff chat when an outbox job gives up: which exam is stuck, and why. */
+export function stuckJobCard(job: JobRow, exam: ExamRow | null): Card {
+  return card('An exam is stuck', 'orange', [
+    markdown(
+      [
+        `**Exam**: ${escapeMarkdown(job.examId ?? '-')}${exam?.candidate.name ? ` (${escapeMarkdown(exam.candidate.name)})` : ''}`,
+        `**Step**: ${job.kind} (gave up after ${job.attempts} attempts)`,
+        `**Last error**: ${escapeMarkdown((job.lastError ?? '-').slice(0, 500))}`,
+        `Retry it with \`POST /admin/jobs/${job.id}/retry\` once the cause is fixed.`,
+      ].join('\n'),
+    ),
+  ]);
+}

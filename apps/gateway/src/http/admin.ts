@@ -1,0 +1,80 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import { listJobs, reviveJob } from '../outbox/jobs.js';
+import { ExamEntity, type JobState, ProcessedEventEntity, type Store } from '../store/index.js';
+
+export interface AdminDeps {
+  readonly store: Store;
+  readonly adminToken: string | undefined;
+  readonly now: () => number;
+  readonly onRetry: () => void;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+const JOB_STATES = new Set<JobState>(['pending', 'running', 'done', 'dead']);
+
+/** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. Without ADMIN_TOKEN, /admin is off. */
+function guard(adminToken: string | undefined) {
+  return async (ctx: Context, next: Next) => {
+    if (!adminToken) {
+      ctx.status = 404;
+      ctx.body = { code: 'admin_disabled', message: 'set ADMIN_TOKEN to enable the admin endpoints' };
+      return;
+    }
+    const presented = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1] ?? '';
+    if (!timingSafeEqual(digest(presented), digest(adminToken))) {
+      ctx.status = 401;
+      ctx.set('www-authenticate', 'Bearer');
+      ctx.body = { code: 'unauthorized', message: 'send Authorization: Bearer <ADMIN_TOKEN>' };
+      return;
+    }
+    await next();
+  };
+}
+
+/** Operators' endpoints: stuck jobs and their retry, rejected events, one exam's state. */
+export function mountAdmin(router: Router, deps: AdminDeps): void {
+  const auth = guard(deps.adminToken);
+  router.get('/admin/jobs', auth, async (ctx) => {
+    const state = ctx.query.state as JobState | undefined;
+    if (state !== undefined && !JOB_STATES.has(state)) {
+      ctx.status = 400;
+      ctx.body = { code: 'bad_state', message: `state must be one of ${[...JOB_STATES].join(', ')}` };
+      return;
+    }
+    const jobs = await deps.store.write((tx) => listJobs(tx, state));
+    ctx.body = { jobs };
+  });
+  router.post('/admin/jobs/:id/retry', auth, async (ctx) => {
+    const revived = await deps.store.write((tx) => reviveJob(tx, ctx.params.id as string, deps.now()));
+    if (!revived) {
+      ctx.status = 409;
+      ctx.body = { code: 'not_dead', message: 'no dead job with that id' };
+      return;
+    }
+    deps.onRetry();
+    ctx.body = { code: 0, msg: 'queued' };
+  });
+  router.get('/admin/events', auth, async (ctx) => {
+    const outcome = typeof ctx.query.outcome === 'string' ? ctx.query.outcome : undefined;
+    const events = await deps.store.dataSource.getRepository(ProcessedEventEntity).find({
+      where: outcome ? { outcome: outcome as 'rejected' } : {},
+      order: { receivedAt: 'DESC' },
+      take: 200,
+    });
+    ctx.body = { events };
+  });
+  router.get('/admin/exams/:examId', auth, async (ctx) => {
+    const exam = await deps.store.dataSource
+      .getRepository(ExamEntity)
+      .findOneBy({ examId: ctx.params.examId as string });
+    if (!exam) {
+      ctx.status = 404;
+      ctx.body = { code: 'not_found', message: 'no such exam' };
+      return;
+    }
+    const { candidate: _pii, arrangement, ...rest } = exam;
+    ctx.body = { exam: { ...rest, arrangement: arrangement ? { examUrl: arrangement.examUrl } : null } };
+  });
+}

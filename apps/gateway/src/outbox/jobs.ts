@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { JobEntity, type JobRow, type JobState, type Tx } from '../store/index.js';
+
+export type JobKind = 'post_card' | 'arrange' | 'report_login_info' | 'refresh_card' | 'notify_dead';
+
+export interface NewJob {
+  readonly kind: JobKind;
+  readonly examId?: string | undefined;
+  readonly payload?: Record<string, unknown>;
+  /** Enqueueing the same key twice creates one job: the second enqueue is a no-op. */
+  readonly idempotencyKey: string;
+  readonly runAt?: number;
+  readonly maxAttempts?: number;
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 12;
+
+/** Adds a job in the caller's transaction, so it commits (or not) with the state change that caused it. */
+export async function enqueueJob(tx: Tx, job: NewJob, now: number): Promise<boolean> {
+  const inserted = await tx.run(
+    `INSERT INTO outbox_jobs (id, kind, exam_id, payload, idempotency_key, state, attempts, max_attempts, run_at,
+       locked_until, locked_by, last_error, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, NULL, NULL, ?, ?)
+     ON CONFLICT DO NOTHING`,
+    [
+      randomUUID(),
+      job.kind,
+      job.examId ?? null,
+      JSON.stringify(job.payload ?? {}),
+      job.idempotencyKey,
+      job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      job.runAt ?? now,
+      now,
+      now,
+    ],
+  );
+  return inserted > 0;
+}
+
+/**
+ * Claims up to `limit` due jobs for `workerId`: pending ones whose time has come, and running ones whose
+ * lease expired (their worker died). The claim is a conditional update, so two replicas never both win.
+ */
+export async function claimDueJobs(
+  tx: Tx,
+  workerId: string,
+  limit: number,
+  leaseMs: number,
+  now: number,
+): Promise<JobRow[]> {
+  const due = await tx.all<{ id: string }>(
+    `SELECT id FROM outbox_jobs
+     WHERE (state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?)
+     ORDER BY run_at LIMIT ?`,
+    [now, now, limit],
+  );
+  const claimed: string[] = [];
+  for (const { id } of due) {
+    const won = await tx.run(
+      `UPDATE outbox_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?
+       WHERE id = ? AND ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?))`,
+      [workerId, now + leaseMs, now, id, now, now],
+    );
+    if (won > 0) claimed.push(id);
+  }
+  if (claimed.length === 0) return [];
+  return tx.manager.getRepository(JobEntity).findBy(claimed.map((id) => ({ id })));
+}
+
+export async function completeJob(tx: Tx, job: JobRow, workerId: string, now: number): Promise<boolean> {
+  const changed = await tx.run(
+    `UPDATE outbox_jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = ?
+     WHERE id = ? AND state = 'running' AND locked_by = ?`,
+    [now, job.id, workerId],
+  );
+  return changed > 0;
+}
+
+export async function rescheduleJob(
+  tx: Tx,
+  job: JobRow,
+  workerId: string,
+  runAt: number,
+  error: string,
+  now: number,
+) {
+  return tx.run(
+    `UPDATE outbox_jobs SET state = 'pending', run_at = ?, locked_by = NULL, locked_until = NULL, last_error = ?, updated_at = ?
+     WHERE id = ? AND state = 'running' AND locked_by = ?`,
+    [runAt, error.slice(0, 2000), now, job.id, workerId],
+  );
+}
+
+export async function buryJob(tx: Tx, job: JobRow, workerId: string, error: string, now: number) {
+  return tx.run(
+    `UPDATE outbox_jobs SET state = 'dead', locked_by = NULL, locked_until = NULL, last_error = ?, updated_at = ?
+     WHERE id = ? AND state = 'running' AND locked_by = ?`,
+    [error.slice(0, 2000), now, job.id, workerId],
+  );
+}
+
+/** An operator's retry of a dead job: a fresh set of attempts, due now. */
+export async function reviveJob(tx: Tx, id: string, now: number): Promise<boolean> {
+  const changed = await tx.run(
+    `UPDATE outbox_jobs SET state = 'pending', attempts = 0, run_at = ?, last_error = NULL, updated_at = ?
+     WHERE id = ? AND state = 'dead'`,
+    [now, now, id],
+  );
+  return changed > 0;
+}
+
+export async function listJobs(tx: Tx, state: JobState | undefined, limit = 200): Promise<JobRow[]> {
+  return tx.manager.getRepository(JobEntity).find({
+    where: state ? { state } : {},
+    order: { updatedAt: 'DESC' },
+    take: limit,
+  });
+}
+
+/** graphile-worker's curve with jitter: ~2^attempts seconds, capped, ±50 %. */
+export function backoffMs(attempts: number, baseMs: number, maxMs: number, random: () => number): number {
+  const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempts, 20));
+  return Math.round(exp * (0.5 + random()));
+}

@@ -1,0 +1,160 @@
+// store: TypeORM over SQLite (default) or PostgreSQL. Migrations run at start; every write goes through
+// `write`, which on SQLite serialises transactions and commits concurrent ones together (group commit).
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
+import type { Logger } from '../log.js';
+import { Initial1764000000000 } from './migrations/0001-initial.js';
+import { ExamEntity, JobEntity, ProcessedEventEntity } from './schema.js';
+
+export * from './schema.js';
+
+/** One transaction's view of the database. SQL uses `?` placeholders on every driver. */
+export interface Tx {
+  /** INSERT, UPDATE or DELETE: resolves with the number of rows it changed. */
+  run(sql: string, params?: unknown[]): Promise<number>;
+  all<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  readonly manager: EntityManager;
+}
+
+export interface Store {
+  readonly dataSource: DataSource;
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs `work` in a transaction; resolves only after the commit is on disk. */
+  write<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export async function openStore(databaseUrl: string, log: Logger): Promise<Store> {
+  const dialect = databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
+  const common = {
+    entities: [ExamEntity, JobEntity, ProcessedEventEntity],
+    migrations: [Initial1764000000000],
+    migrationsRun: false,
+    synchronize: false,
+    logging: false,
+  };
+  let dataSource: DataSource;
+  if (dialect === 'sqlite') {
+    const file = databaseUrl.slice('sqlite:'.length);
+    if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
+    dataSource = new DataSource({ type: 'sqlite', database: file, ...common });
+  } else {
+    dataSource = new DataSource({ type: 'postgres', url: databaseUrl, ...common });
+  }
+  await dataSource.initialize();
+  if (dialect === 'sqlite') {
+    // WAL: readers do not block the writer. FULL: a commit is on disk before we acknowledge it; group
+    // commit (below) keeps that affordable.
+    await dataSource.query('PRAGMA journal_mode = WAL');
+    await dataSource.query('PRAGMA synchronous = FULL');
+    await dataSource.query('PRAGMA busy_timeout = 5000');
+  }
+  const applied = await dataSource.runMigrations({ transaction: 'each' });
+  if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'database migrated');
+
+  const toDriverSql = dialect === 'postgres' ? numberPlaceholders : (sql: string) => sql;
+  const txOf = (runner: QueryRunner): Tx => ({
+    manager: runner.manager,
+    async run(sql, params = []) {
+      const result = await runner.query(toDriverSql(sql), params, true);
+      return result.affected ?? 0;
+    },
+    async all<T>(sql: string, params: unknown[] = []) {
+      const result = await runner.query(toDriverSql(sql), params, true);
+      return (result.records ?? []) as T[];
+    },
+  });
+
+  async function transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const runner = dataSource.createQueryRunner();
+    await runner.startTransaction();
+    try {
+      const value = await work(txOf(runner));
+      await runner.commitTransaction();
+      return value;
+    } catch (error) {
+      await runner.rollbackTransaction().catch(() => undefined);
+      throw error;
+    } finally {
+      await runner.release();
+    }
+  }
+
+  const writer = dialect === 'sqlite' ? new GroupCommitWriter(transaction) : undefined;
+  return {
+    dataSource,
+    dialect,
+    write: (work) => (writer ? writer.write(work) : transaction(work)),
+    async close() {
+      await writer?.drain();
+      if (dataSource.isInitialized) await dataSource.destroy();
+    },
+  };
+}
+
+function numberPlaceholders(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+interface PendingWrite {
+  work: (tx: Tx) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * SQLite has one connection, so TypeORM would nest concurrent transactions as savepoints of each other.
+ * This runs them one at a time, and takes every write that queued meanwhile into the next transaction:
+ * one fsync for many acknowledgements. If a batch fails, its writes are retried one by one so that one
+ * bad write cannot fail its neighbours.
+ */
+class GroupCommitWriter {
+  readonly #queue: PendingWrite[] = [];
+  #running: Promise<void> | undefined;
+
+  constructor(private readonly transaction: <T>(work: (tx: Tx) => Promise<T>) => Promise<T>) {}
+
+  write<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      this.#kick();
+    });
+  }
+
+  async drain(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  #kick(): void {
+    if (this.#running) return;
+    this.#running = this.#loop().finally(() => {
+      this.#running = undefined;
+      // A write queued after the loop's last look but before this callback would otherwise wait forever.
+      if (this.#queue.length > 0) this.#kick();
+    });
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, 128);
+      try {
+        const values = await this.transaction(async (tx) => {
+          const out: unknown[] = [];
+          for (const item of batch) out.push(await item.work(tx));
+          return out;
+        });
+        for (const [i, item] of batch.entries()) item.resolve(values[i]);
+      } catch (error) {
+        if (batch.length === 1) {
+          batch[0]?.reject(error);
+          continue;
+        }
+        for (const item of batch) {
+          await this.transaction(item.work).then(item.resolve, item.reject);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,144 @@
+import { EntitySchema } from 'typeorm';
+
+/**
+ * Table shapes, declared without decorators (vitest's esbuild emits no decorator metadata). Times are
+ * epoch milliseconds in bigint columns, so SQLite and PostgreSQL store and compare them alike.
+ */
+
+export type ExamState = 'pending_approval' | 'arranging' | 'arranged' | 'rejected' | 'failed';
+
+export interface Candidate {
+  name?: string | undefined;
+  mobileCode?: string | undefined;
+  mobileNumber?: string | undefined;
+  email?: string | undefined;
+}
+
+export interface Arrangement {
+  examUrl: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  platformExamId?: string | undefined;
+  startTime?: number | undefined;
+  endTime?: number | undefined;
+}
+
+export interface ExamRow {
+  examId: string;
+  tenantKey: string;
+  appId: string;
+  eventId: string;
+  accountId: string | null;
+  paperId: string | null;
+  talentId: string | null;
+  applicationId: string | null;
+  candidate: Candidate;
+  state: ExamState;
+  decidedBy: string | null;
+  decidedAt: number | null;
+  rejectReason: string | null;
+  arrangement: Arrangement | null;
+  failureReason: string | null;
+  cardMessageId: string | null;
+  loginInfoReportedAt: number | null;
+  receivedAt: number;
+  updatedAt: number;
+}
+
+export type JobState = 'pending' | 'running' | 'done' | 'dead';
+
+export interface JobRow {
+  id: string;
+  kind: string;
+  examId: string | null;
+  payload: Record<string, unknown>;
+  idempotencyKey: string;
+  state: JobState;
+  attempts: number;
+  maxAttempts: number;
+  runAt: number;
+  lockedUntil: number | null;
+  lockedBy: string | null;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type EventOutcome = 'accepted' | 'duplicate' | 'rejected';
+
+export interface ProcessedEventRow {
+  eventId: string;
+  eventType: string;
+  examId: string | null;
+  outcome: EventOutcome;
+  reason: string | null;
+  receivedAt: number;
+}
+
+const millis = {
+  type: 'bigint' as const,
+  transformer: {
+    to: (v: unknown) => v,
+    from: (v: unknown) => (v === null || v === undefined ? v : Number(v)),
+  },
+};
+
+export const ExamEntity = new EntitySchema<ExamRow>({
+  name: 'Exam',
+  tableName: 'exams',
+  columns: {
+    examId: { name: 'exam_id', type: 'varchar', length: 128, primary: true },
+    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128 },
+    appId: { name: 'app_id', type: 'varchar', length: 128 },
+    eventId: { name: 'event_id', type: 'varchar', length: 128 },
+    accountId: { name: 'account_id', type: 'varchar', length: 128, nullable: true },
+    paperId: { name: 'paper_id', type: 'varchar', length: 255, nullable: true },
+    talentId: { name: 'talent_id', type: 'varchar', length: 128, nullable: true },
+    applicationId: { name: 'application_id', type: 'varchar', length: 128, nullable: true },
+    candidate: { name: 'candidate', type: 'simple-json' },
+    state: { name: 'state', type: 'varchar', length: 32 },
+    decidedBy: { name: 'decided_by', type: 'varchar', length: 128, nullable: true },
+    decidedAt: { name: 'decided_at', ...millis, nullable: true },
+    rejectReason: { name: 'reject_reason', type: 'text', nullable: true },
+    arrangement: { name: 'arrangement', type: 'simple-json', nullable: true },
+    failureReason: { name: 'failure_reason', type: 'text', nullable: true },
+    cardMessageId: { name: 'card_message_id', type: 'varchar', length: 128, nullable: true },
+    loginInfoReportedAt: { name: 'login_info_reported_at', ...millis, nullable: true },
+    receivedAt: { name: 'received_at', ...millis },
+    updatedAt: { name: 'updated_at', ...millis },
+  },
+});
+
+export const JobEntity = new EntitySchema<JobRow>({
+  name: 'OutboxJob',
+  tableName: 'outbox_jobs',
+  columns: {
+    id: { name: 'id', type: 'varchar', length: 64, primary: true },
+    kind: { name: 'kind', type: 'varchar', length: 64 },
+    examId: { name: 'exam_id', type: 'varchar', length: 128, nullable: true },
+    payload: { name: 'payload', type: 'simple-json' },
+    idempotencyKey: { name: 'idempotency_key', type: 'varchar', length: 255, unique: true },
+    state: { name: 'state', type: 'varchar', length: 16 },
+    attempts: { name: 'attempts', type: 'integer' },
+    maxAttempts: { name: 'max_attempts', type: 'integer' },
+    runAt: { name: 'run_at', ...millis },
+    lockedUntil: { name: 'locked_until', ...millis, nullable: true },
+    lockedBy: { name: 'locked_by', type: 'varchar', length: 64, nullable: true },
+    lastError: { name: 'last_error', type: 'text', nullable: true },
+    createdAt: { name: 'created_at', ...millis },
+    updatedAt: { name: 'updated_at', ...millis },
+  },
+});
+
+export const ProcessedEventEntity = new EntitySchema<ProcessedEventRow>({
+  name: 'ProcessedEvent',
+  tableName: 'processed_events',
+  columns: {
+    eventId: { name: 'event_id', type: 'varchar', length: 128, primary: true },
+    eventType: { name: 'event_type', type: 'varchar', length: 128 },
+    examId: { name: 'exam_id', type: 'varchar', length: 128, nullable: true },
+    outcome: { name: 'outcome', type: 'varchar', length: 16 },
+    reason: { name: 'reason', type: 'text', nullable: true },
+    receivedAt: { name: 'received_at', ...millis },
+  },
+});

@@ -1,0 +1,194 @@
+// workflow: THE place where an exam changes state. Every state, every allowed transition, and the job each
+// transition starts, written in the same transaction. A transition is a conditional update
+// (`WHERE state = <expected>`), so when two clicks or two replicas race, exactly one wins.
+//
+//   pending_approval ──approve──▶ arranging ──loginInfoReported──▶ arranged
+//          │                          └──arrangementFailed──▶ failed
+//          └──reject──▶ rejected
+//
+import type { EcoExamCreatedPayload, KnownEvent } from '@feishu-exam/event-core';
+import { enqueueJob } from '../outbox/jobs.js';
+import { type Arrangement, ExamEntity, type ExamRow, type ExamState, type Tx } from '../store/index.js';
+
+export type ReceiveOutcome = 'created' | 'duplicate_event' | 'duplicate_exam';
+
+export type TransitionOutcome =
+  | { readonly ok: true; readonly exam: ExamRow }
+  | { readonly ok: false; readonly reason: 'not_found' }
+  | { readonly ok: false; readonly reason: 'wrong_state'; readonly exam: ExamRow };
+
+/** The final states: nothing moves an exam out of them. */
+export const FINAL_STATES: readonly ExamState[] = ['arranged', 'rejected', 'failed'];
+
+export const examLifecycle = {
+  async find(tx: Tx, examId: string): Promise<ExamRow | null> {
+    return tx.manager.getRepository(ExamEntity).findOneBy({ examId });
+  },
+
+  /**
+   * A `hire.eco_exam.created_v1` arrived. Records the event id (a re-push is a no-op), creates the exam in
+   * pending_approval (a second event for the same exam is a no-op), and queues its approval card.
+   */
+  async receive(tx: Tx, event: KnownEvent<'hire.eco_exam.created_v1'>, now: number): Promise<ReceiveOutcome> {
+    const p: EcoExamCreatedPayload = event.payload;
+    const firstTime = await tx.run(
+      `INSERT INTO processed_events (event_id, event_type, exam_id, outcome, reason, received_at)
+       VALUES (?, ?, ?, 'accepted', NULL, ?) ON CONFLICT DO NOTHING`,
+      [event.id, event.type, p.exam_id, now],
+    );
+    if (firstTime === 0) return 'duplicate_event';
+    const created = await tx.run(
+      `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, account_id, paper_id, talent_id, application_id,
+         candidate, state, received_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?) ON CONFLICT DO NOTHING`,
+      [
+        p.exam_id,
+        event.tenantKey ?? '',
+        event.appId ?? '',
+        event.id,
+        p.account_id ?? null,
+        p.paper_id ?? null,
+        p.talent_id ?? null,
+        p.application_id ?? null,
+        JSON.stringify({
+          name: p.candidate_info?.name,
+          mobileCode: p.candidate_info?.mobile?.code,
+          mobileNumber: p.candidate_info?.mobile?.number,
+          email: p.candidate_info?.email,
+        }),
+        now,
+        now,
+      ],
+    );
+    if (created === 0) {
+      await tx.run(`UPDATE processed_events SET outcome = 'duplicate' WHERE event_id = ?`, [event.id]);
+      return 'duplicate_exam';
+    }
+    await enqueueJob(
+      tx,
+      { kind: 'post_card', examId: p.exam_id, idempotencyKey: `post_card:${p.exam_id}` },
+      now,
+    );
+    return 'created';
+  },
+
+  /** A verified push whose payload is broken: kept, with its reason, for the operator to see. */
+  async recordRejectedEvent(
+    tx: Tx,
+    eventId: string,
+    eventType: string,
+    reason: string,
+    now: number,
+  ): Promise<void> {
+    await tx.run(
+      `INSERT INTO processed_events (event_id, event_type, exam_id, outcome, reason, received_at)
+       VALUES (?, ?, NULL, 'rejected', ?, ?) ON CONFLICT DO NOTHING`,
+      [eventId, eventType, reason.slice(0, 2000), now],
+    );
+  },
+
+  async cardPosted(tx: Tx, examId: string, messageId: string, now: number): Promise<void> {
+    await tx.run(
+      `UPDATE exams SET card_message_id = ?, updated_at = ? WHERE exam_id = ? AND card_message_id IS NULL`,
+      [messageId, now, examId],
+    );
+  },
+
+  /** Staff approved: the exam is arranged on the platform next. */
+  async approve(tx: Tx, examId: string, operator: string, now: number): Promise<TransitionOutcome> {
+    const outcome = await transition(
+      tx,
+      examId,
+      'pending_approval',
+      'arranging',
+      { decided_by: operator, decided_at: now },
+      now,
+    );
+    if (outcome.ok)
+      await enqueueJob(tx, { kind: 'arrange', examId, idempotencyKey: `arrange:${examId}` }, now);
+    return outcome;
+  },
+
+  /** Staff rejected: Feishu Hire is told the arrangement failed, with the reason. */
+  async reject(
+    tx: Tx,
+    examId: string,
+    operator: string,
+    reason: string,
+    now: number,
+  ): Promise<TransitionOutcome> {
+    const outcome = await transition(
+      tx,
+      examId,
+      'pending_approval',
+      'rejected',
+      { decided_by: operator, decided_at: now, reject_reason: reason },
+      now,
+    );
+    if (outcome.ok)
+      await enqueueJob(
+        tx,
+        { kind: 'report_login_info', examId, idempotencyKey: `login_info:${examId}` },
+        now,
+      );
+    return outcome;
+  },
+
+  /** The platform arranged the exam: keep the arrangement, then report it to Feishu Hire. */
+  async arrangementMade(tx: Tx, examId: string, arrangement: Arrangement, now: number): Promise<void> {
+    await tx.run(
+      `UPDATE exams SET arrangement = ?, updated_at = ? WHERE exam_id = ? AND state = 'arranging'`,
+      [JSON.stringify(arrangement), now, examId],
+    );
+    await enqueueJob(tx, { kind: 'report_login_info', examId, idempotencyKey: `login_info:${examId}` }, now);
+  },
+
+  /** The platform refused for good: the exam failed, and Feishu Hire is told so. */
+  async arrangementFailed(tx: Tx, examId: string, reason: string, now: number): Promise<TransitionOutcome> {
+    const outcome = await transition(tx, examId, 'arranging', 'failed', { failure_reason: reason }, now);
+    if (outcome.ok)
+      await enqueueJob(
+        tx,
+        { kind: 'report_login_info', examId, idempotencyKey: `login_info:${examId}` },
+        now,
+      );
+    return outcome;
+  },
+
+  /** Feishu Hire has the arrangement (or the failure): an arranging exam is now arranged; refresh the card. */
+  async loginInfoReported(tx: Tx, examId: string, now: number): Promise<void> {
+    await tx.run(`UPDATE exams SET login_info_reported_at = ?, updated_at = ? WHERE exam_id = ?`, [
+      now,
+      now,
+      examId,
+    ]);
+    await transition(tx, examId, 'arranging', 'arranged', {}, now);
+    await enqueueJob(
+      tx,
+      { kind: 'refresh_card', examId, idempotencyKey: `refresh_card:${examId}:final` },
+      now,
+    );
+  },
+};
+
+async function transition(
+  tx: Tx,
+  examId: string,
+  from: ExamState,
+  to: ExamState,
+  columns: Record<string, string | number | null>,
+  now: number,
+): Promise<TransitionOutcome> {
+  const names = Object.keys(columns);
+  const assignments = ['state = ?', 'updated_at = ?', ...names.map((n) => `${n} = ?`)].join(', ');
+  const changed = await tx.run(`UPDATE exams SET ${assignments} WHERE exam_id = ? AND state = ?`, [
+    to,
+    now,
+    ...names.map((n) => columns[n] ?? null),
+    examId,
+    from,
+  ]);
+  const exam = await examLifecycle.find(tx, examId);
+  if (!exam) return { ok: false, reason: 'not_found' };
+  return changed > 0 ? { ok: true, exam } : { ok: false, reason: 'wrong_state', exam };
+}

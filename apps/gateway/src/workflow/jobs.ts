@@ -1,0 +1,171 @@
+// The outbox jobs of the exam workflow: each makes one outbound call and returns the state change to commit
+// with the job's completion. Each is safe to run again: a crash between the call and the commit repeats it.
+import { type ExamProvider, ProviderError } from '@feishu-exam/exam-providers';
+import { approvalCard, type CardOptions, stuckJobCard } from '../bot/cards.js';
+import { callOpenApi, type FeishuClients } from '../feishu/clients.js';
+import type { JobKind } from '../outbox/jobs.js';
+import type { JobHandler } from '../outbox/worker.js';
+import { ExamEntity, type ExamRow, JobEntity, type Store } from '../store/index.js';
+import { examLifecycle } from './exam-lifecycle.js';
+
+export interface WorkflowDeps {
+  readonly store: Store;
+  readonly clients: FeishuClients;
+  readonly provider: ExamProvider;
+  readonly approvalChatId: string;
+  readonly cardOptions: CardOptions;
+}
+
+/** Vendor failure codes in login_info's `result` (0 is success). */
+export const LOGIN_INFO_RESULT = { success: 0, rejectedByStaff: 1, platformFailed: 2 } as const;
+
+class RetryLater extends Error {
+  readonly retryable = true;
+}
+
+/** Feishu's message `uuid` (idempotency key) is at most 50 characters. */
+const messageUuid = (prefix: string, id: string) => `${prefix}-${id}`.slice(0, 50);
+
+export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
+  const { store, clients } = deps;
+  const loadExam = async (examId: string | null): Promise<ExamRow> => {
+    const exam = examId ? await store.dataSource.getRepository(ExamEntity).findOneBy({ examId }) : null;
+    if (!exam) throw Object.assign(new Error(`exam ${examId} does not exist`), { retryable: false });
+    return exam;
+  };
+
+  const postCard = async (tenantKey: string, card: Record<string, unknown>, uuid: string) => {
+    const { client, options } = clients.forTenant(tenantKey);
+    const data = await callOpenApi<{ message_id?: string }>(clients, 'im.v1.message.create', () =>
+      client.im.v1.message.create(
+        {
+          params: { receive_id_type: 'chat_id' },
+          data: {
+            receive_id: deps.approvalChatId,
+            msg_type: 'interactive',
+            content: JSON.stringify(card),
+            uuid,
+          },
+        },
+        options,
+      ),
+    );
+    if (!data?.message_id) throw new RetryLater('im.v1.message.create answered without a message_id');
+    return data.message_id;
+  };
+
+  return {
+    async post_card(job) {
+      const exam = await loadExam(job.examId);
+      if (exam.cardMessageId) return undefined;
+      const messageId = await postCard(
+        exam.tenantKey,
+        approvalCard(exam, deps.cardOptions),
+        messageUuid('exam', exam.examId),
+      );
+      return (tx, now) => examLifecycle.cardPosted(tx, exam.examId, messageId, now);
+    },
+
+    async arrange(job, log) {
+      const exam = await loadExam(job.examId);
+      if (exam.state !== 'arranging' || exam.arrangement) return undefined;
+      try {
+        const arrangement = await deps.provider.createExam({
+          examId: exam.examId,
+          paperId: exam.paperId ?? undefined,
+          accountId: exam.accountId ?? undefined,
+          candidate: {
+            name: exam.candidate.name,
+            email: exam.candidate.email,
+            mobile: { code: exam.candidate.mobileCode, number: exam.candidate.mobileNumber },
+          },
+        });
+        log.info(
+          { provider: deps.provider.id, platformExamId: arrangement.platformExamId },
+          'exam arranged on the platform',
+        );
+        return (tx, now) => examLifecycle.arrangementMade(tx, exam.examId, arrangement, now);
+      } catch (err) {
+        if (err instanceof ProviderError && !err.retryable) {
+          log.warn(
+            { provider: err.providerId, reason: err.message },
+            'the exam platform refused the arrangement',
+          );
+          return async (tx, now) => {
+            await examLifecycle.arrangementFailed(tx, exam.examId, err.message, now);
+          };
+        }
+        throw err;
+      }
+    },
+
+    async report_login_info(job) {
+      const exam = await loadExam(job.examId);
+      if (exam.loginInfoReportedAt !== null) return undefined;
+      let data: {
+        result: number;
+        msg: string;
+        exam_login_info: { exam_url: string; username?: string; password?: string };
+      };
+      if (exam.state === 'arranging' && exam.arrangement) {
+        const { examUrl, username, password } = exam.arrangement;
+        data = {
+          result: LOGIN_INFO_RESULT.success,
+          msg: 'success',
+          exam_login_info: { exam_url: examUrl, username, password },
+        };
+      } else if (exam.state === 'rejected') {
+        // The SDK's types make exam_login_info required even for a failure: an empty URL says "none".
+        data = {
+          result: LOGIN_INFO_RESULT.rejectedByStaff,
+          msg: `Rejected: ${exam.rejectReason ?? ''}`.slice(0, 500),
+          exam_login_info: { exam_url: '' },
+        };
+      } else if (exam.state === 'failed') {
+        data = {
+          result: LOGIN_INFO_RESULT.platformFailed,
+          msg: `Arrangement failed: ${exam.failureReason ?? ''}`.slice(0, 500),
+          exam_login_info: { exam_url: '' },
+        };
+      } else {
+        throw Object.assign(new Error(`exam ${exam.examId} is ${exam.state}: nothing to report`), {
+          retryable: false,
+        });
+      }
+      const { client, options } = clients.forTenant(exam.tenantKey);
+      await callOpenApi(clients, 'hire.v1.ecoExam.loginInfo', () =>
+        client.hire.v1.ecoExam.loginInfo({ path: { exam_id: exam.examId }, data }, options),
+      );
+      return (tx, now) => examLifecycle.loginInfoReported(tx, exam.examId, now);
+    },
+
+    async refresh_card(job) {
+      const exam = await loadExam(job.examId);
+      if (!exam.cardMessageId) throw new RetryLater('the approval card has not been posted yet');
+      const { client, options } = clients.forTenant(exam.tenantKey);
+      const content = JSON.stringify(approvalCard(exam, deps.cardOptions));
+      await callOpenApi(clients, 'im.v1.message.patch', () =>
+        client.im.v1.message.patch(
+          { path: { message_id: exam.cardMessageId as string }, data: { content } },
+          options,
+        ),
+      );
+      return undefined;
+    },
+
+    async notify_dead(job) {
+      const deadId = String(job.payload.jobId ?? '');
+      const dead = await store.dataSource.getRepository(JobEntity).findOneBy({ id: deadId });
+      if (!dead) return undefined;
+      const exam = dead.examId
+        ? await store.dataSource.getRepository(ExamEntity).findOneBy({ examId: dead.examId })
+        : null;
+      await postCard(
+        exam?.tenantKey ?? '',
+        stuckJobCard(dead, exam),
+        messageUuid('dead', `${dead.id}-${job.id.slice(0, 8)}`),
+      );
+      return undefined;
+    },
+  };
+}
