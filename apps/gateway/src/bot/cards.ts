@@ -29,7 +29,9 @@ export function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_~[\]()<>#|]/g, (c) => `\\${c}`);
 }
 
-const at = (openId: string | null) => (openId ? `<at id=${escapeMarkdown(openId)}></at>` : 'someone');
+/** A mention renders only with the raw id; anything not shaped like an open id is not mentioned at all. */
+const at = (openId: string | null) =>
+  openId && /^ou_[\w-]+$/.test(openId) ? `<at id=${openId}></at>` : 'someone';
 
 export function formatTime(ms: number | null): string {
   if (ms === null) return '-';
