@@ -43,12 +43,10 @@ async function scriptedPlatform(answers: Array<{ status: number; body: unknown }
 
 const send = (clients: FeishuClients) => () =>
   callOpenApi<{ message_id: string }>(clients, 'im.v1.message.create', () =>
-    clients
-      .forTenant('t')
-      .client.im.v1.message.create({
-        params: { receive_id_type: 'chat_id' },
-        data: { receive_id: 'oc_1', msg_type: 'text', content: '{"text":"hi"}' },
-      }),
+    clients.forTenant('t').client.im.v1.message.create({
+      params: { receive_id_type: 'chat_id' },
+      data: { receive_id: 'oc_1', msg_type: 'text', content: '{"text":"hi"}' },
+    }),
   );
 
 describe('FeishuClients and callOpenApi', () => {
