@@ -68,6 +68,10 @@ const envSchema = z
       .enum(['true', 'false'], { error: 'must be true or false' })
       .default('false')
       .transform((v) => v === 'true'),
+    OUTBOX_WORKER: z
+      .enum(['on', 'off'], { error: 'must be on or off' })
+      .default('on')
+      .transform((v) => v === 'on'),
     OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(500),
     OUTBOX_LEASE_MS: z.coerce.number().int().min(100).default(60_000),
     OUTBOX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
@@ -101,6 +105,8 @@ export interface GatewayConfig {
   readonly examProvider: 'sandbox';
   readonly showCandidateContact: boolean;
   readonly outbox: {
+    /** Off: this replica only ingests and answers clicks; another replica runs the jobs. */
+    readonly enabled: boolean;
     readonly pollMs: number;
     readonly leaseMs: number;
     readonly concurrency: number;
@@ -141,6 +147,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       examProvider: e.EXAM_PROVIDER,
       showCandidateContact: e.SHOW_CANDIDATE_CONTACT,
       outbox: {
+        enabled: e.OUTBOX_WORKER,
         pollMs: e.OUTBOX_POLL_MS,
         leaseMs: e.OUTBOX_LEASE_MS,
         concurrency: e.OUTBOX_CONCURRENCY,

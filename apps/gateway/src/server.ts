@@ -11,6 +11,7 @@ import type { Logger } from './log.js';
 import { OutboxWorker } from './outbox/worker.js';
 import { openStore, type Store } from './store/index.js';
 import { examLifecycle } from './workflow/exam-lifecycle.js';
+import { ExamIngest } from './workflow/ingest.js';
 import { workflowJobs } from './workflow/jobs.js';
 
 export interface RunningGateway {
@@ -60,6 +61,7 @@ export async function startGateway(
     dispatcher: createEventDispatcher({
       store,
       worker,
+      ingest: new ExamIngest(store, now, () => worker.wake()),
       now,
       cardOptions,
       approverOpenIds: new Set(config.approverOpenIds),
@@ -85,7 +87,7 @@ export async function startGateway(
   });
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  worker.start();
+  if (config.outbox.enabled) worker.start();
   ready = true;
 
   let closing: Promise<void> | undefined;

@@ -5,6 +5,7 @@ import { claimDueJobs, enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { ExamEntity, JobEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
+import { ExamIngest } from '../src/workflow/ingest.js';
 import { tempDatabaseUrl } from './support.js';
 
 const silent = pino({ level: 'silent' });
@@ -95,6 +96,36 @@ describe('examLifecycle', () => {
       appId: 'cli_1',
       candidate: { name: '王二' },
     });
+  });
+
+  it('batches concurrent arrivals: duplicates inside one batch are caught too, and each caller gets its outcome', async () => {
+    const store = await freshStore();
+    let wakes = 0;
+    const ingest = new ExamIngest(
+      store,
+      () => 1,
+      () => wakes++,
+    );
+    const events = [
+      ...Array.from({ length: 5 }, () => examEvent('b-1')),
+      examEvent('b-1', 'ev-b-1-again'),
+      ...Array.from({ length: 40 }, (_, i) => examEvent(`b-${i + 2}`)),
+    ];
+    const outcomes = await Promise.all(events.map((e) => ingest.receive(e)));
+    expect(outcomes.slice(0, 6)).toEqual([
+      'created',
+      'duplicate_event',
+      'duplicate_event',
+      'duplicate_event',
+      'duplicate_event',
+      'duplicate_exam',
+    ]);
+    expect(outcomes.slice(6).every((o) => o === 'created')).toBe(true);
+    expect(await countJobs(store, 'post_card')).toBe(41);
+    expect(await store.dataSource.getRepository(ExamEntity).count()).toBe(41);
+    expect(wakes).toBeGreaterThan(0);
+    const again = await ingest.receive(examEvent('b-1'));
+    expect(again).toBe('duplicate_event');
   });
 
   it('lets exactly one of many racing decisions win, and queues exactly one follow-up job', async () => {

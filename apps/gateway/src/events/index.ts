@@ -5,18 +5,18 @@ import { type CardActionDeps, handleCardAction } from '../bot/card-actions.js';
 import type { EventContext, WebhookReply } from '../http/webhook.js';
 import { maskEmail, maskPhone } from '../log.js';
 import type { OutboxWorker } from '../outbox/worker.js';
-import { examLifecycle } from '../workflow/exam-lifecycle.js';
+import type { ExamIngest } from '../workflow/ingest.js';
 
 export interface EventHandlerDeps extends Omit<CardActionDeps, 'onDecision'> {
   readonly worker: OutboxWorker;
+  readonly ingest: ExamIngest;
 }
 
 export function createEventDispatcher(deps: EventHandlerDeps): EventDispatcher<EventContext, WebhookReply> {
-  const { store, worker, now } = deps;
+  const { worker, ingest } = deps;
   return new EventDispatcher<EventContext, WebhookReply>()
     .on('hire.eco_exam.created_v1', async (event, { log }) => {
-      const outcome = await store.write((tx) => examLifecycle.receive(tx, event, now()));
-      if (outcome === 'created') worker.wake();
+      const outcome = await ingest.receive(event);
       const { exam_id, account_id, paper_id, candidate_info } = event.payload;
       log.info(
         {

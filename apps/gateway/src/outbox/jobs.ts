@@ -17,24 +17,30 @@ export const DEFAULT_MAX_ATTEMPTS = 12;
 
 /** Adds a job in the caller's transaction, so it commits (or not) with the state change that caused it. */
 export async function enqueueJob(tx: Tx, job: NewJob, now: number): Promise<boolean> {
-  const inserted = await tx.run(
+  return (await enqueueJobs(tx, [job], now)) > 0;
+}
+
+/** Adds many jobs in one statement; returns how many were new. */
+export async function enqueueJobs(tx: Tx, jobs: readonly NewJob[], now: number): Promise<number> {
+  if (jobs.length === 0) return 0;
+  const rows = jobs.map((job) => [
+    randomUUID(),
+    job.kind,
+    job.examId ?? null,
+    JSON.stringify(job.payload ?? {}),
+    job.idempotencyKey,
+    job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    job.runAt ?? now,
+    now,
+    now,
+  ]);
+  return tx.run(
     `INSERT INTO outbox_jobs (id, kind, exam_id, payload, idempotency_key, state, attempts, max_attempts, run_at,
        locked_until, locked_by, last_error, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, NULL, NULL, ?, ?)
+     VALUES ${rows.map(() => "(?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, NULL, NULL, ?, ?)").join(', ')}
      ON CONFLICT DO NOTHING`,
-    [
-      randomUUID(),
-      job.kind,
-      job.examId ?? null,
-      JSON.stringify(job.payload ?? {}),
-      job.idempotencyKey,
-      job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-      job.runAt ?? now,
-      now,
-      now,
-    ],
+    rows.flat(),
   );
-  return inserted > 0;
 }
 
 /**
@@ -54,17 +60,21 @@ export async function claimDueJobs(
      ORDER BY run_at LIMIT ?`,
     [now, now, limit],
   );
-  const claimed: string[] = [];
-  for (const { id } of due) {
-    const won = await tx.run(
-      `UPDATE outbox_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?
-       WHERE id = ? AND ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?))`,
-      [workerId, now + leaseMs, now, id, now, now],
-    );
-    if (won > 0) claimed.push(id);
-  }
-  if (claimed.length === 0) return [];
-  return tx.manager.getRepository(JobEntity).findBy(claimed.map((id) => ({ id })));
+  if (due.length === 0) return [];
+  const ids = due.map((d) => d.id);
+  const marks = ids.map(() => '?').join(', ');
+  const lease = now + leaseMs;
+  // One conditional update claims them all; the condition is repeated, so a job another replica claimed
+  // meanwhile is not taken twice.
+  await tx.run(
+    `UPDATE outbox_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?
+     WHERE id IN (${marks}) AND ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?))`,
+    [workerId, lease, now, ...ids, now, now],
+  );
+  const claimed = await tx.manager
+    .getRepository(JobEntity)
+    .findBy(ids.map((id) => ({ id, lockedBy: workerId, lockedUntil: lease })));
+  return claimed;
 }
 
 export async function completeJob(tx: Tx, job: JobRow, workerId: string, now: number): Promise<boolean> {

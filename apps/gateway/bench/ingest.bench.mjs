@@ -1,0 +1,238 @@
+// `pnpm bench` (gateway): webhook ingest throughput and latency at 32 concurrent keep-alive connections for
+// (a) a bare Koa route, (b) the official SDK's adaptKoa with an empty handler, (c) our /webhook/event with
+// durable ingest (SQLite, WAL, synchronous=FULL, group commit), and (c) again over 1,000,000 stored exams.
+// Every server runs in its own process; requests are sealed up front, so only serving is measured.
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { envelopeV2, seal } from '@feishu-exam/event-core';
+import sqlite3 from 'sqlite3';
+
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
+const WARMUP = Math.min(2_000, REQUESTS);
+const CONNECTIONS = 32;
+const PREFILL = Number(process.env.BENCH_PREFILL ?? 1_000_000);
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const secrets = { encryptKey: 'bench-encrypt-key-0123456789', verificationToken: 'bench-verification-token' };
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function start(script, env, readyLine = (o) => o.port) {
+  const child = spawn(process.execPath, [script], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      let parsed;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        return;
+      }
+      const port = readyLine(parsed);
+      if (port) {
+        lines.removeAllListeners('line');
+        child.stdout.resume();
+        resolve({
+          port,
+          stop: () =>
+            new Promise((r) => {
+              child.removeAllListeners('exit');
+              child.once('exit', r);
+              child.kill('SIGTERM');
+              children.delete(child);
+            }),
+        });
+      }
+    });
+  });
+}
+
+let examSeq = 0;
+function sealedExams(count) {
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const id = `bench-${process.pid}-${examSeq++}`;
+    const env = envelopeV2(
+      'hire.eco_exam.created_v1',
+      {
+        exam_id: id,
+        account_id: 'acc-1',
+        paper_id: `paper-${i % 50}`,
+        candidate_info: {
+          name: `候选人${i}`,
+          mobile: { code: '86', number: `189${String(i).padStart(8, '0')}` },
+          email: `c${i}@example.com`,
+        },
+      },
+      {
+        eventId: `ev-${id}`,
+        token: secrets.verificationToken,
+        appId: 'cli_bench',
+        tenantKey: 'tenant-bench',
+      },
+    );
+    out.push(seal(env, secrets));
+  }
+  return out;
+}
+
+async function load(port, requests) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const latencies = new Float64Array(requests.length);
+  let next = 0;
+  let failures = 0;
+  const one = (req) =>
+    new Promise((resolve) => {
+      const started = process.hrtime.bigint();
+      const r = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/webhook/event',
+          method: 'POST',
+          agent,
+          headers: { ...req.headers, 'content-length': req.rawBody.length },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode !== 200 && res.statusCode !== 204) failures++;
+            resolve(Number(process.hrtime.bigint() - started) / 1e6);
+          });
+        },
+      );
+      r.on('error', () => {
+        failures++;
+        resolve(Number(process.hrtime.bigint() - started) / 1e6);
+      });
+      r.end(req.rawBody);
+    });
+  const began = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (next < requests.length) {
+        const i = next++;
+        latencies[i] = await one(requests[i]);
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - began) / 1e9;
+  agent.destroy();
+  latencies.sort();
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  return { rps: requests.length / seconds, p50: pct(50), p99: pct(99), failures };
+}
+
+async function measure(name, server, freshRequests) {
+  await load(server.port, freshRequests(WARMUP));
+  const result = await load(server.port, freshRequests(REQUESTS));
+  await server.stop();
+  if (result.failures > 0) throw new Error(`${name}: ${result.failures} requests failed`);
+  return result;
+}
+
+function prefill(file, count) {
+  return new Promise((resolve, reject) => {
+    const db = new sqlite3.Database(file);
+    const rows = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})`;
+    db.serialize(() => {
+      db.run('PRAGMA journal_mode = WAL');
+      db.run('BEGIN');
+      db.run(`${rows} INSERT INTO exams (exam_id, tenant_key, app_id, event_id, account_id, paper_id, candidate, state, received_at, updated_at)
+              SELECT 'pre-' || i, 'tenant-bench', 'cli_bench', 'pre-ev-' || i, 'acc-1', 'paper-' || (i % 50),
+                     '{"name":"候选人","email":"c@example.com"}', CASE i % 4 WHEN 0 THEN 'arranged' WHEN 1 THEN 'rejected' WHEN 2 THEN 'arranged' ELSE 'pending_approval' END,
+                     1700000000000 + i, 1700000000000 + i FROM n`);
+      db.run(`${rows} INSERT INTO processed_events (event_id, event_type, exam_id, outcome, reason, received_at)
+              SELECT 'pre-ev-' || i, 'hire.eco_exam.created_v1', 'pre-' || i, 'accepted', NULL, 1700000000000 + i FROM n`);
+      db.run(`${rows} INSERT INTO outbox_jobs (id, kind, exam_id, payload, idempotency_key, state, attempts, max_attempts, run_at, created_at, updated_at)
+              SELECT 'pre-job-' || i, 'post_card', 'pre-' || i, '{}', 'post_card:pre-' || i, 'done', 1, 12, 1700000000000 + i, 1700000000000 + i, 1700000000000 + i FROM n`);
+      db.run('COMMIT', (err) => (err ? reject(err) : db.close((e) => (e ? reject(e) : resolve()))));
+    });
+  });
+}
+
+const fmt = (r) =>
+  `${Math.round(r.rps).toLocaleString('en-US').padStart(8)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`;
+
+const stub = await start(here('./open-platform-stub.mjs'), {});
+const gatewayEnv = (databaseUrl, extra = {}) => ({
+  FEISHU_APP_ID: 'cli_bench',
+  FEISHU_APP_SECRET: 'bench-secret',
+  FEISHU_ENCRYPT_KEY: secrets.encryptKey,
+  FEISHU_VERIFICATION_TOKEN: secrets.verificationToken,
+  FEISHU_DOMAIN: `http://127.0.0.1:${stub.port}`,
+  APPROVAL_CHAT_ID: 'oc_bench',
+  HOST: '127.0.0.1',
+  PORT: '0',
+  LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+  DATABASE_URL: databaseUrl,
+  ...extra,
+});
+const gatewayReady = (o) => (o.msg === 'gateway listening' ? Number(new URL(o.url).port) : undefined);
+const dir = mkdtempSync(join(tmpdir(), 'feishu-exam-bench-'));
+
+const shared = sealedExams(WARMUP + REQUESTS);
+const sameBodies = (n) => (n === WARMUP ? shared.slice(0, WARMUP) : shared.slice(WARMUP, WARMUP + n));
+
+console.log(
+  `node ${process.version}, ${REQUESTS.toLocaleString('en-US')} sealed hire.eco_exam.created_v1 pushes per scenario (after ${WARMUP} warm-up), ${CONNECTIONS} keep-alive connections`,
+);
+const a = await measure('bare Koa', await start(here('./bare-koa.mjs'), {}), sameBodies);
+console.log(`(a) bare Koa route, answers 200                 ${fmt(a)}`);
+const b = await measure('SDK adaptKoa', await start(here('./sdk-koa.mjs'), gatewayEnv('')), sameBodies);
+console.log(`(b) SDK adaptKoa, empty handler                 ${fmt(b)}`);
+const c = await measure(
+  'gateway',
+  await start(here('../dist/main.js'), gatewayEnv(`sqlite:${join(dir, 'empty.sqlite')}`), gatewayReady),
+  sealedExams,
+);
+console.log(`(c) /webhook/event, durable ingest, 0 stored    ${fmt(c)}`);
+const ingestOnly = await measure(
+  'gateway ingest-only',
+  await start(
+    here('../dist/main.js'),
+    gatewayEnv(`sqlite:${join(dir, 'ingest.sqlite')}`, { OUTBOX_WORKER: 'off' }),
+    gatewayReady,
+  ),
+  sealedExams,
+);
+console.log(`    same, OUTBOX_WORKER=off (no card posting)  ${fmt(ingestOnly)}`);
+
+const bigFile = join(dir, 'million.sqlite');
+const migrate = await start(here('../dist/main.js'), gatewayEnv(`sqlite:${bigFile}`), gatewayReady);
+await migrate.stop();
+const t0 = Date.now();
+await prefill(bigFile, PREFILL);
+console.log(
+  `    (stored ${PREFILL.toLocaleString('en-US')} exams, events and done jobs in ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+);
+const d = await measure(
+  'gateway 1M',
+  await start(here('../dist/main.js'), gatewayEnv(`sqlite:${bigFile}`), gatewayReady),
+  sealedExams,
+);
+console.log(`(c) /webhook/event, durable ingest, ${(PREFILL / 1e6).toFixed(0)}M stored   ${fmt(d)}`);
+await stub.stop();
+
+const ratio = (x, y, goal) => `${(x / y).toFixed(2)}× (goal ≥ ${goal})`;
+console.log('');
+console.log(`c/b  ${ratio(c.rps, b.rps, '1.0')}`);
+console.log(`c/a  ${ratio(c.rps, a.rps, '0.7')}`);
+console.log(
+  `ingest-only/b  ${(ingestOnly.rps / b.rps).toFixed(2)}×   ingest-only/a  ${(ingestOnly.rps / a.rps).toFixed(2)}×`,
+);
+console.log(`p99 of c: ${c.p99.toFixed(2)} ms (goal < 25 ms)`);
+console.log(
+  `c with ${PREFILL.toLocaleString('en-US')} stored / c with 0 stored  ${ratio(d.rps, c.rps, '0.9')}`,
+);
