@@ -12,7 +12,6 @@ function aesKey(encryptKey: string): Buffer {
   return key;
 }
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export type DecryptFailure = 'not_base64' | 'truncated' | 'bad_padding' | 'not_utf8';
@@ -24,8 +23,10 @@ export type DecryptResult = { ok: true; plaintext: string } | { ok: false; reaso
  * Node's Buffer.from(…, 'base64') would silently skip junk characters.
  */
 export function decryptPayload(encrypt: string, encryptKey: string): DecryptResult {
-  if (encrypt.length % 4 !== 0 || !BASE64.test(encrypt)) return { ok: false, reason: 'not_base64' };
+  // Canonical base64 only: decoding skips junk characters silently, so re-encoding must give it back.
   const bytes = Buffer.from(encrypt, 'base64');
+  if (encrypt.length % 4 !== 0 || bytes.toString('base64') !== encrypt)
+    return { ok: false, reason: 'not_base64' };
   if (bytes.length < 32 || bytes.length % 16 !== 0) return { ok: false, reason: 'truncated' };
   let plain: Buffer;
   try {
@@ -70,9 +71,18 @@ export function signatureMatches(expected: Buffer, presentedHex: string): boolea
   return timingSafeEqual(expected, Buffer.from(presentedHex, 'hex'));
 }
 
-/** Compares two secrets in constant time, whatever their lengths (both are hashed first). */
-export function secretsEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a, 'utf8').digest();
-  const hb = createHash('sha256').update(b, 'utf8').digest();
-  return timingSafeEqual(ha, hb);
+const secretDigests = new Map<string, Buffer>();
+
+/**
+ * Compares a presented value with a configured secret in constant time, whatever their lengths (both are
+ * hashed first). The configured secret's digest is computed once.
+ */
+export function secretsEqual(presented: string, secret: string): boolean {
+  let expected = secretDigests.get(secret);
+  if (!expected) {
+    expected = createHash('sha256').update(secret, 'utf8').digest();
+    if (secretDigests.size > 16) secretDigests.clear();
+    secretDigests.set(secret, expected);
+  }
+  return timingSafeEqual(createHash('sha256').update(presented, 'utf8').digest(), expected);
 }

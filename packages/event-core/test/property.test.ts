@@ -1,0 +1,126 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  envelopeV2,
+  type ParseResult,
+  type ParseSecrets,
+  parse,
+  parseErrorCatalog,
+  seal,
+} from '../src/index.js';
+
+const encryptKey = 'property-encrypt-key';
+const verificationToken = 'property-token';
+const secretsVariants: ParseSecrets[] = [
+  {},
+  { encryptKey },
+  { verificationToken },
+  { encryptKey, verificationToken, maxBodyBytes: 2048 },
+];
+
+/** Every outcome is a well-formed value: an event, a challenge, or an error with a known code. */
+function wellFormed(result: ParseResult): void {
+  expect(typeof result.ok).toBe('boolean');
+  if (result.ok) {
+    expect(['event', 'challenge']).toContain(result.kind);
+    return;
+  }
+  expect(Object.keys(parseErrorCatalog)).toContain(result.error.code);
+  expect(result.error.code).not.toBe('internal_error');
+  expect(result.error.status).toBe(parseErrorCatalog[result.error.code].status);
+}
+
+const headerValue = fc.option(
+  fc.oneof(fc.string(), fc.stringMatching(/^[0-9a-f]{64}$/), fc.stringMatching(/^\d{10}$/)),
+  { nil: undefined },
+);
+const headers = fc.record({
+  'x-lark-request-timestamp': headerValue,
+  'x-lark-request-nonce': headerValue,
+  'x-lark-signature': headerValue,
+  'content-type': fc.constant('application/json'),
+});
+
+describe('parse never throws', () => {
+  it('on arbitrary bytes and headers', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 4096 }),
+        headers,
+        fc.constantFrom(...secretsVariants),
+        (bytes, h, secrets) => {
+          wellFormed(parse({ headers: h, rawBody: bytes }, secrets));
+        },
+      ),
+      { numRuns: 500, seed: 7 },
+    );
+  });
+
+  it('on arbitrary JSON, and on JSON shaped like each envelope, raw or sealed', () => {
+    const json = fc.jsonValue({ maxDepth: 4 });
+    const shaped = fc.oneof(
+      json,
+      fc.record({ schema: json, header: json, event: json }),
+      fc.record({
+        schema: fc.constant('2.0'),
+        header: fc.record({
+          event_id: json,
+          event_type: fc.constantFrom('hire.eco_exam.created_v1', 'card.action.trigger', 'x'),
+          token: fc.constantFrom(verificationToken, 'other'),
+        }),
+        event: json,
+      }),
+      fc.record({ encrypt: json }),
+      fc.record({ uuid: json, token: json, type: fc.constant('event_callback'), event: json }),
+      fc.record({ type: fc.constant('url_verification'), challenge: json, token: json }),
+    );
+    fc.assert(
+      fc.property(shaped, fc.boolean(), fc.constantFrom(...secretsVariants), (value, sealed, secrets) => {
+        const request =
+          sealed && value !== null && typeof value === 'object' && !Array.isArray(value)
+            ? seal(value, { encryptKey })
+            : { headers: {}, rawBody: Buffer.from(JSON.stringify(value) ?? 'null') };
+        wellFormed(parse(request, secrets));
+      }),
+      { numRuns: 500, seed: 11 },
+    );
+  });
+});
+
+describe('seal and parse are inverse', () => {
+  it('for arbitrary valid exam events', () => {
+    const exam = fc.record(
+      {
+        exam_id: fc.string({ minLength: 1, maxLength: 64 }),
+        paper_id: fc.string(),
+        candidate_info: fc.record(
+          {
+            name: fc.string({ unit: 'grapheme' }),
+            email: fc.string(),
+            mobile: fc.record({ code: fc.string(), number: fc.string() }),
+          },
+          { requiredKeys: [] },
+        ),
+        extra_field: fc.jsonValue({ maxDepth: 2 }),
+      },
+      { requiredKeys: ['exam_id'] },
+    );
+    fc.assert(
+      fc.property(exam, fc.string({ minLength: 1, maxLength: 40 }), (event, eventId) => {
+        const sealed = seal(
+          envelopeV2('hire.eco_exam.created_v1', event, { eventId, token: verificationToken }),
+          { encryptKey },
+        );
+        const result = parse(sealed, { encryptKey, verificationToken });
+        expect(result).toMatchObject({
+          ok: true,
+          kind: 'event',
+          event: { id: eventId, type: 'hire.eco_exam.created_v1' },
+        });
+        if (result.ok && result.kind === 'event')
+          expect(result.event.payload).toEqual(JSON.parse(JSON.stringify(event)));
+      }),
+      { numRuns: 300, seed: 13 },
+    );
+  });
+});
