@@ -1,0 +1,18 @@
+// feishu-emulator: a local stand-in for the Feishu Open Platform, for tests and the demo. It serves the
+// APIs the gateway calls (tokens, messages, hire eco), records every call, injects faults, and pushes
+// events and card clicks to a gateway the way Feishu does.
+export { type CardCheck, checkCard, checkCardObject } from './cards.js';
+export { DELIVERY_TIMEOUT_MS, type Delivery, deliver } from './deliver.js';
+export { FaultInjector, type FaultKind } from './faults.js';
+export { FeishuCode, failure, success } from './feishu-errors.js';
+export { FEISHU_RETRY_SCHEDULE, type PushAttempt, type PushOptions, pushEvent } from './push.js';
+export {
+  type Click,
+  createEmulator,
+  type EmulatedApp,
+  type Emulator,
+  type EmulatorOptions,
+  type Message,
+  type RecordedCall,
+  type RunningEmulator,
+} from './server.js';

@@ -1,0 +1,516 @@
+// The emulated Open Platform: tokens, messages, hire eco APIs; every call recorded; faults on request; and
+// Feishu's side of pushes and card clicks.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { envelopeV2, seal } from '@feishu-exam/event-core';
+import Router from '@koa/router';
+import Koa, { type Context } from 'koa';
+import { checkCard, checkCardObject } from './cards.js';
+import { FaultInjector, type FaultKind, type FaultInjector as Faults } from './faults.js';
+import { FeishuCode, failure, success } from './feishu-errors.js';
+import { FEISHU_RETRY_SCHEDULE, type PushAttempt, pushEvent } from './push.js';
+
+export interface EmulatedApp {
+  readonly appId: string;
+  readonly appSecret: string;
+  readonly encryptKey?: string | undefined;
+  readonly verificationToken?: string | undefined;
+}
+
+export interface EmulatorOptions {
+  readonly apps: readonly EmulatedApp[];
+  readonly tokenTtlSeconds?: number;
+  readonly retrySchedule?: readonly number[];
+  readonly deliveryTimeoutMs?: number;
+  readonly random?: () => number;
+}
+
+export interface RecordedCall {
+  readonly seq: number;
+  readonly at: number;
+  readonly method: string;
+  readonly path: string;
+  readonly query: Record<string, unknown>;
+  readonly body: unknown;
+  status: number;
+  code: number | undefined;
+  fault: FaultKind | undefined;
+  readonly appId: string | undefined;
+}
+
+export interface Message {
+  readonly messageId: string;
+  readonly appId: string;
+  readonly chatId: string;
+  readonly receiveIdType: string;
+  readonly msgType: string;
+  readonly uuid: string | undefined;
+  readonly schema: '1.0' | '2.0' | undefined;
+  content: string;
+  readonly history: Array<{ at: number; via: 'create' | 'patch' | 'callback'; content: string }>;
+  readonly toasts: unknown[];
+}
+
+export interface Click {
+  readonly gatewayUrl: string;
+  readonly messageId: string;
+  readonly operatorOpenId: string;
+  readonly value: unknown;
+  readonly formValue?: Record<string, unknown> | undefined;
+  readonly inputValue?: string | undefined;
+  readonly name?: string | undefined;
+}
+
+export interface RunningEmulator {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export function createEmulator(options: EmulatorOptions) {
+  const random = options.random ?? Math.random;
+  const ttl = options.tokenTtlSeconds ?? 7200;
+  const apps = new Map(options.apps.map((a) => [a.appId, a]));
+  const tokens = new Map<string, { appId: string; expiresAt: number }>();
+  const state = {
+    calls: [] as RecordedCall[],
+    messages: new Map<string, Message>(),
+    uuids: new Map<string, string>(),
+    loginInfo: [] as Array<{ examId: string; body: unknown; at: number }>,
+    results: [] as Array<{ examId: string; body: unknown; at: number }>,
+    pushes: [] as PushAttempt[],
+  };
+  const faults: Faults = new FaultInjector(random);
+  let seq = 0;
+
+  const app = new Koa();
+  const router = new Router();
+
+  async function readJson(ctx: Context): Promise<unknown> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    if (text === '') return {};
+    try {
+      return JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  }
+
+  const answer = (ctx: Context, status: number, body: { code: number }) => {
+    ctx.status = status;
+    ctx.body = body;
+  };
+
+  // Record every Open Platform call, inject faults, check the bearer token.
+  app.use(async (ctx, next) => {
+    if (!ctx.path.startsWith('/open-apis/')) return next();
+    const body = await readJson(ctx);
+    ctx.state.body = body;
+    const call: RecordedCall = {
+      seq: ++seq,
+      at: Date.now(),
+      method: ctx.method,
+      path: ctx.path,
+      query: { ...ctx.query },
+      body,
+      status: 0,
+      code: undefined,
+      fault: undefined,
+      appId: undefined,
+    };
+    state.calls.push(call);
+    try {
+      const fault = faults.next(ctx.path);
+      if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.delayMs ?? 1000));
+      if (fault && fault.kind !== 'delay') {
+        call.fault = fault.kind;
+        if (fault.kind === 'http_500')
+          return answer(ctx, 500, failure(FeishuCode.internal, 'internal error'));
+        if (fault.kind === 'rate_limit') {
+          ctx.set('x-ogw-ratelimit-limit', '50');
+          ctx.set('x-ogw-ratelimit-reset', '1');
+          return answer(ctx, 429, failure(FeishuCode.rateLimited, 'request trigger frequency limit'));
+        }
+        const presented = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1];
+        if (presented) tokens.delete(presented);
+        return answer(
+          ctx,
+          400,
+          failure(
+            FeishuCode.tokenInvalid,
+            'Invalid access token for authorization. Please make a request with token attached.',
+          ),
+        );
+      }
+      if (body === undefined)
+        return answer(ctx, 400, failure(FeishuCode.fieldValidation, 'the request body is not JSON'));
+      if (!ctx.path.startsWith('/open-apis/auth/')) {
+        const presented = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1];
+        if (!presented)
+          return answer(
+            ctx,
+            400,
+            failure(
+              FeishuCode.missingToken,
+              'Missing access token for authorization. Please make a request with token attached.',
+            ),
+          );
+        const token = tokens.get(presented);
+        if (!token || token.expiresAt < Date.now()) {
+          return answer(
+            ctx,
+            400,
+            failure(
+              FeishuCode.tokenInvalid,
+              'Invalid access token for authorization. Please make a request with token attached.',
+            ),
+          );
+        }
+        ctx.state.appId = token.appId;
+        (call as { appId: string | undefined }).appId = token.appId;
+      }
+      await next();
+    } finally {
+      call.status = ctx.status;
+      call.code = (ctx.body as { code?: number } | undefined)?.code;
+    }
+  });
+
+  const issueToken = (ctx: Context, kind: 'tenant_access_token' | 'app_access_token') => {
+    const { app_id, app_secret } = (ctx.state.body ?? {}) as { app_id?: string; app_secret?: string };
+    const known = app_id ? apps.get(app_id) : undefined;
+    if (!known || known.appSecret !== app_secret) {
+      ctx.body = { code: FeishuCode.appSecretInvalid, msg: 'app secret invalid' };
+      return;
+    }
+    const token = `t-${randomBytes(20).toString('hex')}`;
+    tokens.set(token, { appId: known.appId, expiresAt: Date.now() + ttl * 1000 });
+    ctx.body = { code: 0, msg: 'ok', [kind]: token, expire: ttl };
+  };
+  router.post('/open-apis/auth/v3/tenant_access_token/internal', (ctx) =>
+    issueToken(ctx, 'tenant_access_token'),
+  );
+  router.post('/open-apis/auth/v3/app_access_token/internal', (ctx) => issueToken(ctx, 'app_access_token'));
+
+  const fieldError = (ctx: Context, field: string, description: string) =>
+    answer(
+      ctx,
+      400,
+      failure(FeishuCode.fieldValidation, 'field validation failed', {
+        field_violations: [{ field, description }],
+      }),
+    );
+
+  router.post('/open-apis/im/v1/messages', (ctx) => {
+    const appId = ctx.state.appId as string;
+    const receiveIdType = String(ctx.query.receive_id_type ?? '');
+    if (!['open_id', 'user_id', 'union_id', 'email', 'chat_id'].includes(receiveIdType))
+      return fieldError(
+        ctx,
+        'receive_id_type',
+        'receive_id_type is required and must be open_id, user_id, union_id, email or chat_id',
+      );
+    const body = ctx.state.body as {
+      receive_id?: unknown;
+      msg_type?: unknown;
+      content?: unknown;
+      uuid?: unknown;
+    };
+    for (const field of ['receive_id', 'msg_type', 'content'] as const) {
+      if (typeof body[field] !== 'string' || body[field] === '')
+        return fieldError(ctx, field, `${field} is required`);
+    }
+    const uuid = typeof body.uuid === 'string' ? body.uuid : undefined;
+    if (uuid && uuid.length > 50) return fieldError(ctx, 'uuid', 'uuid must be at most 50 characters');
+    const earlier = uuid ? state.uuids.get(`${appId}:${uuid}`) : undefined;
+    if (earlier) {
+      ctx.body = success(messageData(state.messages.get(earlier) as Message));
+      return;
+    }
+    let schema: Message['schema'];
+    if (body.msg_type === 'interactive') {
+      const check = checkCard(body.content);
+      if (!check.ok) return answer(ctx, 400, failure(check.code, check.reason));
+      schema = check.schema;
+    }
+    const message: Message = {
+      messageId: `om_${randomBytes(16).toString('hex')}`,
+      appId,
+      chatId: receiveIdType === 'chat_id' ? String(body.receive_id) : `oc_p2p_${String(body.receive_id)}`,
+      receiveIdType,
+      msgType: String(body.msg_type),
+      uuid,
+      schema,
+      content: String(body.content),
+      history: [{ at: Date.now(), via: 'create', content: String(body.content) }],
+      toasts: [],
+    };
+    state.messages.set(message.messageId, message);
+    if (uuid) state.uuids.set(`${appId}:${uuid}`, message.messageId);
+    ctx.body = success(messageData(message));
+  });
+
+  router.patch('/open-apis/im/v1/messages/:message_id', (ctx) => {
+    const message = state.messages.get(ctx.params.message_id as string);
+    if (!message)
+      return answer(
+        ctx,
+        400,
+        failure(FeishuCode.messageNotFound, 'The message is not found, maybe not exist or deleted.'),
+      );
+    if (message.appId !== ctx.state.appId)
+      return answer(
+        ctx,
+        400,
+        failure(FeishuCode.notMessageSender, 'Only the sender of the message can update it.'),
+      );
+    if (message.msgType !== 'interactive')
+      return answer(ctx, 400, failure(FeishuCode.cardInvalid, 'only interactive messages can be patched'));
+    const content = (ctx.state.body as { content?: unknown }).content;
+    const check = checkCard(content);
+    if (!check.ok) return answer(ctx, 400, failure(check.code, check.reason));
+    if (message.schema === '2.0' && check.schema !== '2.0')
+      return answer(
+        ctx,
+        400,
+        failure(FeishuCode.cardInvalid, 'a card sent as JSON 2.0 must be updated with JSON 2.0'),
+      );
+    message.content = content as string;
+    message.history.push({ at: Date.now(), via: 'patch', content: content as string });
+    ctx.body = success({});
+  });
+
+  router.post('/open-apis/hire/v1/eco_exams/:exam_id/login_info', (ctx) => {
+    const body = ctx.state.body as {
+      result?: unknown;
+      msg?: unknown;
+      exam_login_info?: { exam_url?: unknown };
+    };
+    if (body.result !== undefined && !Number.isInteger(body.result))
+      return fieldError(ctx, 'result', 'result must be an integer');
+    if (typeof body.exam_login_info !== 'object' || body.exam_login_info === null)
+      return fieldError(ctx, 'exam_login_info', 'exam_login_info is required');
+    const success0 = body.result === undefined || body.result === 0;
+    if (
+      success0 &&
+      (typeof body.exam_login_info.exam_url !== 'string' || body.exam_login_info.exam_url === '')
+    ) {
+      return fieldError(ctx, 'exam_login_info.exam_url', 'exam_url is required when result is success');
+    }
+    state.loginInfo.push({ examId: ctx.params.exam_id as string, body, at: Date.now() });
+    ctx.body = success({});
+  });
+
+  router.post('/open-apis/hire/v1/eco_exams/:exam_id/update_result', (ctx) => {
+    const body = ctx.state.body as { result?: unknown };
+    if (typeof body.result !== 'string')
+      return fieldError(ctx, 'result', 'result is required (a string, e.g. "60.5")');
+    state.results.push({ examId: ctx.params.exam_id as string, body, at: Date.now() });
+    ctx.body = success({});
+  });
+
+  // Control API: what was called, faults, pushes and clicks.
+  router.get('/_emulator/calls', (ctx) => {
+    const filter = typeof ctx.query.path === 'string' ? ctx.query.path : '';
+    ctx.body = { calls: state.calls.filter((c) => c.path.includes(filter)) };
+  });
+  router.delete('/_emulator/calls', (ctx) => {
+    state.calls.length = 0;
+    ctx.body = { ok: true };
+  });
+  router.get('/_emulator/messages', (ctx) => {
+    ctx.body = { messages: [...state.messages.values()] };
+  });
+  router.get('/_emulator/login-info', (ctx) => {
+    ctx.body = { loginInfo: state.loginInfo };
+  });
+  router.get('/_emulator/pushes', (ctx) => {
+    ctx.body = { pushes: state.pushes };
+  });
+  router.post('/_emulator/faults', async (ctx) => {
+    const f = (await readJson(ctx)) as { match?: string; kind?: FaultKind; count?: number; delayMs?: number };
+    faults.queue({
+      match: f.match ?? '',
+      kind: f.kind ?? 'http_500',
+      count: f.count ?? 1,
+      delayMs: f.delayMs,
+    });
+    ctx.body = { ok: true };
+  });
+  router.post('/_emulator/faults/random', async (ctx) => {
+    const f = (await readJson(ctx)) as { rate?: number; kinds?: FaultKind[]; match?: string };
+    faults.setRandom({
+      rate: f.rate ?? 0.3,
+      kinds: f.kinds ?? ['http_500', 'rate_limit', 'token_expired'],
+      match: f.match,
+    });
+    ctx.body = { ok: true };
+  });
+  router.delete('/_emulator/faults', (ctx) => {
+    faults.clear();
+    ctx.body = { ok: true };
+  });
+  router.post('/_emulator/push/exam', async (ctx) => {
+    const { gateway_url, app_id, tenant_key, event_id, ...exam } = (await readJson(ctx)) as Record<
+      string,
+      unknown
+    >;
+    ctx.body = {
+      attempts: await emulator.pushExam(String(gateway_url), exam, {
+        appId: app_id as string | undefined,
+        tenantKey: tenant_key as string | undefined,
+        eventId: event_id as string | undefined,
+      }),
+    };
+  });
+  router.post('/_emulator/click', async (ctx) => {
+    const c = (await readJson(ctx)) as Record<string, unknown>;
+    ctx.body = await emulator.click({
+      gatewayUrl: String(c.gateway_url),
+      messageId: String(c.message_id),
+      operatorOpenId: String(c.operator_open_id),
+      value: c.value,
+      formValue: c.form_value as Record<string, unknown> | undefined,
+      inputValue: c.input_value as string | undefined,
+    });
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+
+  const firstApp = options.apps[0] as EmulatedApp;
+  const sealFor = (app: EmulatedApp) => ({ encryptKey: app.encryptKey });
+
+  const emulator = {
+    app,
+    state,
+    faults,
+    /** Queue faults for the next `count` calls whose path contains `match`. */
+    injectFaults: (f: { match: string; kind: FaultKind; count: number; delayMs?: number }) => faults.queue(f),
+    /** Make a share of matching calls fail, until clearFaults. */
+    randomFaults: (rate: number, kinds: FaultKind[], match?: string) =>
+      faults.setRandom({ rate, kinds, match }),
+    clearFaults: () => faults.clear(),
+    revokeTokens: () => tokens.clear(),
+
+    /** Pushes hire.eco_exam.created_v1 to a gateway, re-pushing on Feishu's (possibly compressed) schedule. */
+    pushExam(
+      gatewayUrl: string,
+      exam: Record<string, unknown>,
+      fields: {
+        appId?: string | undefined;
+        tenantKey?: string | undefined;
+        eventId?: string | undefined;
+      } = {},
+    ) {
+      const target = apps.get(fields.appId ?? firstApp.appId) ?? firstApp;
+      const envelope = envelopeV2('hire.eco_exam.created_v1', exam, {
+        eventId: fields.eventId ?? randomUUID().replaceAll('-', ''),
+        token: target.verificationToken ?? '',
+        appId: target.appId,
+        tenantKey: fields.tenantKey ?? 'tenant_demo_0001',
+      });
+      return emulator.push(gatewayUrl, envelope, target);
+    },
+
+    push(gatewayUrl: string, envelope: { header?: { event_id?: string } }, target: EmulatedApp = firstApp) {
+      return pushEvent(gatewayUrl, envelope, sealFor(target), {
+        retrySchedule: options.retrySchedule ?? FEISHU_RETRY_SCHEDULE,
+        timeoutMs: options.deliveryTimeoutMs ?? 3000,
+        onAttempt: (a) => state.pushes.push(a),
+      });
+    },
+
+    /**
+     * A staff member clicks a button of a card: card.action.trigger, delivered once (Feishu shows a failed
+     * callback to the user as error 200671 rather than retrying). A card in the answer replaces the message.
+     */
+    async click(c: Click): Promise<{ status: number; body: unknown }> {
+      const message = state.messages.get(c.messageId);
+      const target = (message && apps.get(message.appId)) ?? firstApp;
+      const envelope = envelopeV2(
+        'card.action.trigger',
+        {
+          operator: {
+            tenant_key: 'tenant_demo_0001',
+            user_id: c.operatorOpenId.replace(/^ou_/, 'u_'),
+            open_id: c.operatorOpenId,
+            union_id: c.operatorOpenId.replace(/^ou_/, 'on_'),
+          },
+          token: `c-${randomBytes(16).toString('hex')}`,
+          action: {
+            value: c.value,
+            tag: 'button',
+            ...(c.name ? { name: c.name } : {}),
+            ...(c.formValue ? { form_value: c.formValue } : {}),
+            ...(c.inputValue !== undefined ? { input_value: c.inputValue } : {}),
+          },
+          host: 'im_message',
+          context: { open_message_id: c.messageId, open_chat_id: message?.chatId ?? '' },
+        },
+        { token: target.verificationToken ?? '', appId: target.appId, tenantKey: 'tenant_demo_0001' },
+      );
+      const { headers, rawBody } = seal(envelope, sealFor(target));
+      const response = await fetch(c.gatewayUrl, {
+        method: 'POST',
+        headers,
+        body: rawBody,
+        signal: AbortSignal.timeout(3000),
+      });
+      const text = await response.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {}
+      const reply = body as { toast?: unknown; card?: { type?: string; data?: unknown } };
+      if (message && response.status === 200) {
+        if (reply.toast) message.toasts.push(reply.toast);
+        if (reply.card?.type === 'raw') {
+          const check = checkCardObject(reply.card.data);
+          if (check.ok && !(message.schema === '2.0' && check.schema !== '2.0')) {
+            message.content = JSON.stringify(reply.card.data);
+            message.history.push({ at: Date.now(), via: 'callback', content: message.content });
+          } else {
+            return { status: 200671, body };
+          }
+        }
+      }
+      return { status: response.status, body };
+    },
+
+    async listen(port = 0, host = '127.0.0.1'): Promise<RunningEmulator> {
+      const server: Server = app.listen(port, host);
+      await new Promise<void>((resolve, reject) => {
+        server.once('listening', resolve);
+        server.once('error', reject);
+      });
+      return {
+        url: `http://${host}:${(server.address() as AddressInfo).port}`,
+        close: () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      };
+    },
+  };
+  return emulator;
+}
+
+export type Emulator = ReturnType<typeof createEmulator>;
+
+function messageData(m: Message) {
+  return {
+    message_id: m.messageId,
+    chat_id: m.chatId,
+    msg_type: m.msgType,
+    create_time: String(m.history[0]?.at ?? Date.now()),
+    update_time: String(m.history.at(-1)?.at ?? Date.now()),
+    deleted: false,
+    updated: m.history.length > 1,
+    sender: { id: m.appId, id_type: 'app_id', sender_type: 'app', tenant_key: 'tenant_demo_0001' },
+    body: { content: m.content },
+  };
+}

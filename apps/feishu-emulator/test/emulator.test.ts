@@ -1,0 +1,316 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parse } from '@feishu-exam/event-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createEmulator, type Emulator, type RunningEmulator } from '../src/index.js';
+
+const app = {
+  appId: 'cli_emu',
+  appSecret: 'emu-secret',
+  encryptKey: 'emu-encrypt-key',
+  verificationToken: 'emu-token',
+};
+let emulator: Emulator;
+let running: RunningEmulator;
+const call = async (method: string, path: string, body?: unknown, token?: string) => {
+  const response = await fetch(`${running.url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: test reads arbitrary Feishu answers
+  return { status: response.status, json: (await response.json()) as Record<string, any> };
+};
+const token = async () =>
+  (
+    await call('POST', '/open-apis/auth/v3/tenant_access_token/internal', {
+      app_id: app.appId,
+      app_secret: app.appSecret,
+    })
+  ).json.tenant_access_token as string;
+const card = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    schema: '2.0',
+    config: { update_multi: true },
+    header: { title: { tag: 'plain_text', content: 't' } },
+    body: { elements: [{ tag: 'markdown', content: 'hi' }] },
+    ...extra,
+  });
+const send = async (t: string, content = card(), uuid?: string) =>
+  call(
+    'POST',
+    '/open-apis/im/v1/messages?receive_id_type=chat_id',
+    { receive_id: 'oc_1', msg_type: 'interactive', content, ...(uuid ? { uuid } : {}) },
+    t,
+  );
+
+beforeAll(async () => {
+  emulator = createEmulator({ apps: [app], retrySchedule: [20, 20, 20, 20], deliveryTimeoutMs: 500 });
+  running = await emulator.listen();
+});
+afterAll(() => running.close());
+beforeEach(() => emulator.clearFaults());
+
+describe('Open Platform endpoints', () => {
+  it('issues tenant tokens in the flat shape, and refuses a wrong secret with 10014', async () => {
+    const ok = await call('POST', '/open-apis/auth/v3/tenant_access_token/internal', {
+      app_id: app.appId,
+      app_secret: app.appSecret,
+    });
+    expect(ok.json).toMatchObject({
+      code: 0,
+      tenant_access_token: expect.stringMatching(/^t-/),
+      expire: 7200,
+    });
+    const bad = await call('POST', '/open-apis/auth/v3/tenant_access_token/internal', {
+      app_id: app.appId,
+      app_secret: 'nope',
+    });
+    expect(bad.json).toMatchObject({ code: 10014 });
+  });
+
+  it('requires a bearer token it issued', async () => {
+    expect((await send('')).json.code).toBe(99991661);
+    expect((await send('t-forged')).json).toMatchObject({
+      code: 99991663,
+      error: { log_id: expect.any(String) },
+    });
+  });
+
+  it('creates a message once per uuid, and refuses a malformed card 2.0', async () => {
+    const t = await token();
+    const first = await send(t, card(), 'uuid-1');
+    const again = await send(t, card(), 'uuid-1');
+    expect(first.json).toMatchObject({
+      code: 0,
+      data: { message_id: expect.stringMatching(/^om_/), chat_id: 'oc_1' },
+    });
+    expect(again.json.data.message_id).toBe(first.json.data.message_id);
+    expect((await send(t, card({ wide: true }))).json.code).toBe(230099);
+    expect((await send(t, card({ config: { update_multi: false } }))).json.code).toBe(230099);
+    expect(
+      (
+        await send(
+          t,
+          JSON.stringify({
+            schema: '2.0',
+            config: { update_multi: true },
+            body: { elements: [{ content: 'no tag' }] },
+          }),
+        )
+      ).json.code,
+    ).toBe(230099);
+    const missing = await call(
+      'POST',
+      '/open-apis/im/v1/messages',
+      { receive_id: 'oc_1', msg_type: 'interactive', content: card() },
+      t,
+    );
+    expect(missing.json).toMatchObject({
+      code: 99992402,
+      error: { field_violations: [{ field: 'receive_id_type' }] },
+    });
+  });
+
+  it('patches a card in place, keeping JSON 2.0', async () => {
+    const t = await token();
+    const id = (await send(t)).json.data.message_id as string;
+    expect(
+      (
+        await call(
+          'PATCH',
+          `/open-apis/im/v1/messages/${id}`,
+          { content: card({ header: { title: { tag: 'plain_text', content: 'new' } } }) },
+          t,
+        )
+      ).json.code,
+    ).toBe(0);
+    expect(emulator.state.messages.get(id)?.history.map((h) => h.via)).toEqual(['create', 'patch']);
+    expect(
+      (
+        await call(
+          'PATCH',
+          `/open-apis/im/v1/messages/${id}`,
+          { content: JSON.stringify({ elements: [] }) },
+          t,
+        )
+      ).json.code,
+    ).toBe(230099);
+    expect((await call('PATCH', '/open-apis/im/v1/messages/om_none', { content: card() }, t)).json.code).toBe(
+      230011,
+    );
+  });
+
+  it('validates login_info and update_result like Feishu', async () => {
+    const t = await token();
+    expect(
+      (
+        await call(
+          'POST',
+          '/open-apis/hire/v1/eco_exams/e1/login_info',
+          { result: 0, exam_login_info: { exam_url: 'https://x' } },
+          t,
+        )
+      ).json.code,
+    ).toBe(0);
+    expect(
+      (
+        await call(
+          'POST',
+          '/open-apis/hire/v1/eco_exams/e1/login_info',
+          { result: 0, exam_login_info: {} },
+          t,
+        )
+      ).json.code,
+    ).toBe(99992402);
+    expect(
+      (
+        await call(
+          'POST',
+          '/open-apis/hire/v1/eco_exams/e1/login_info',
+          { result: 1, msg: 'rejected', exam_login_info: { exam_url: '' } },
+          t,
+        )
+      ).json.code,
+    ).toBe(0);
+    expect(
+      (await call('POST', '/open-apis/hire/v1/eco_exams/e1/update_result', { result: 60.5 }, t)).json.code,
+    ).toBe(99992402);
+    expect(
+      (await call('POST', '/open-apis/hire/v1/eco_exams/e1/update_result', { result: '60.5' }, t)).json.code,
+    ).toBe(0);
+  });
+});
+
+describe('faults and records', () => {
+  it('fails the next N matching calls with each kind, records them, and spares other endpoints', async () => {
+    const t = await token();
+    emulator.injectFaults({ match: '/im/v1/messages', kind: 'http_500', count: 1 });
+    emulator.injectFaults({ match: '/im/v1/messages', kind: 'rate_limit', count: 1 });
+    expect((await send(t)).status).toBe(500);
+    const limited = await fetch(`${running.url}/open-apis/im/v1/messages?receive_id_type=chat_id`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t}` },
+      body: JSON.stringify({ receive_id: 'oc', msg_type: 'interactive', content: card() }),
+    });
+    expect([limited.status, limited.headers.get('x-ogw-ratelimit-reset')]).toEqual([429, '1']);
+    expect((await send(t)).json.code).toBe(0);
+    emulator.injectFaults({ match: '/im/v1/messages', kind: 'token_expired', count: 1 });
+    expect((await send(t)).json.code).toBe(99991663);
+    expect((await send(t)).json.code).toBe(99991663);
+    expect((await send(await token())).json.code).toBe(0);
+    const { json } = await call('GET', '/_emulator/calls?path=/im/v1/messages');
+    expect(
+      json.calls.filter((c: { fault?: string }) => c.fault).map((c: { fault: string }) => c.fault),
+    ).toEqual(expect.arrayContaining(['http_500', 'rate_limit', 'token_expired']));
+  });
+
+  it('makes a random share of calls fail with an injected random', async () => {
+    const t = await token();
+    const sequence = [0.1, 0.0, 0.9];
+    const rigged = createEmulator({ apps: [app], random: () => sequence.shift() ?? 0.99 });
+    const server = await rigged.listen();
+    try {
+      rigged.randomFaults(0.3, ['http_500']);
+      const t2 = (
+        (await (
+          await fetch(`${server.url}/open-apis/auth/v3/tenant_access_token/internal`, {
+            method: 'POST',
+            body: JSON.stringify({ app_id: app.appId, app_secret: app.appSecret }),
+          })
+        ).json()) as { tenant_access_token: string }
+      ).tenant_access_token;
+      const statuses = [];
+      for (let i = 0; i < 2; i++) {
+        statuses.push(
+          (
+            await fetch(`${server.url}/open-apis/hire/v1/eco_exams/e/update_result`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${t2}` },
+              body: JSON.stringify({ result: '1' }),
+            })
+          ).status,
+        );
+      }
+      expect(statuses).toEqual([500, 200]);
+    } finally {
+      await server.close();
+    }
+    expect(t).toBeTruthy();
+  });
+});
+
+describe('pushes and clicks, as Feishu sends them', () => {
+  async function receiver(answers: number[]) {
+    const seen: Array<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ headers: req.headers, body: Buffer.concat(chunks) });
+        res
+          .writeHead(answers.shift() ?? 200, { 'content-type': 'application/json' })
+          .end('{"toast":{"type":"success","content":"ok"}}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
+      seen,
+      close: () => server.close(),
+    };
+  }
+
+  it('re-pushes an unacknowledged event with the same id and the same signature, until HTTP 200', async () => {
+    const r = await receiver([500, 204]);
+    try {
+      const attempts = await emulator.pushExam(r.url, { exam_id: 'e-push' }, { eventId: 'ev-push-1' });
+      expect(attempts.map((a) => a.status)).toEqual([500, 204, 200]);
+      expect(new Set(r.seen.map((s) => s.headers['x-lark-signature'])).size).toBe(1);
+      const parsed = r.seen.map((s) =>
+        parse(
+          { headers: s.headers, rawBody: s.body },
+          { encryptKey: app.encryptKey, verificationToken: app.verificationToken },
+        ),
+      );
+      expect(parsed.every((p) => p.ok && p.kind === 'event' && p.event.id === 'ev-push-1')).toBe(true);
+    } finally {
+      r.close();
+    }
+  });
+
+  it('delivers a verifiable card.action.trigger for a click on a posted card', async () => {
+    const t = await token();
+    const messageId = (await send(t)).json.data.message_id as string;
+    const r = await receiver([200]);
+    try {
+      const answer = await emulator.click({
+        gatewayUrl: r.url,
+        messageId,
+        operatorOpenId: 'ou_staff',
+        value: { action: 'approve', exam_id: 'e' },
+        formValue: { reason: '' },
+      });
+      expect(answer.status).toBe(200);
+      const [seen] = r.seen;
+      const parsed = parse(
+        { headers: seen!.headers, rawBody: seen!.body },
+        { encryptKey: app.encryptKey, verificationToken: app.verificationToken },
+      );
+      expect(parsed).toMatchObject({
+        ok: true,
+        event: {
+          type: 'card.action.trigger',
+          payload: {
+            operator: { open_id: 'ou_staff' },
+            action: { value: { action: 'approve', exam_id: 'e' } },
+            context: { open_message_id: messageId, open_chat_id: 'oc_1' },
+          },
+        },
+      });
+      expect(emulator.state.messages.get(messageId)?.toasts).toEqual([{ type: 'success', content: 'ok' }]);
+    } finally {
+      r.close();
+    }
+  });
+});
