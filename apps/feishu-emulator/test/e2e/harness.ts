@@ -1,0 +1,162 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createEmulator, type Emulator, type Message, type RunningEmulator } from '../../src/index.js';
+
+export const app = {
+  appId: 'cli_e2e0000000001',
+  appSecret: 'e2e-app-secret-0123456789',
+  encryptKey: 'e2e-encrypt-key-0123456789',
+  verificationToken: 'e2e-verification-token',
+};
+export const CHAT = 'oc_e2e_staff_chat';
+const gatewayMain = fileURLToPath(new URL('../../../gateway/dist/main.js', import.meta.url));
+
+export interface Platform {
+  readonly emulator: Emulator;
+  readonly running: RunningEmulator;
+}
+
+export async function startPlatform(): Promise<Platform> {
+  // Feishu's retry schedule (15 s, 5 min, 1 h, 6 h), compressed.
+  const emulator = createEmulator({
+    apps: [app],
+    retrySchedule: [100, 200, 400, 800],
+    deliveryTimeoutMs: 3000,
+  });
+  return { emulator, running: await emulator.listen() };
+}
+
+export interface GatewayProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  readonly logs: Array<Record<string, unknown>>;
+  readonly databaseUrl: string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function tempDatabaseUrl(): string {
+  return `sqlite:${join(mkdtempSync(join(tmpdir(), 'feishu-exam-e2e-')), 'gateway.sqlite')}`;
+}
+
+/** The real gateway, as a process, configured like production but with a fast outbox. */
+export function startGateway(
+  platform: Platform,
+  env: Record<string, string> = {},
+  databaseUrl = tempDatabaseUrl(),
+): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [gatewayMain], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      FEISHU_APP_ID: app.appId,
+      FEISHU_APP_SECRET: app.appSecret,
+      FEISHU_ENCRYPT_KEY: app.encryptKey,
+      FEISHU_VERIFICATION_TOKEN: app.verificationToken,
+      FEISHU_DOMAIN: platform.running.url,
+      APPROVAL_CHAT_ID: CHAT,
+      ADMIN_TOKEN: 'e2e-admin-token-0123456789',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      DATABASE_URL: databaseUrl,
+      OUTBOX_POLL_MS: '50',
+      OUTBOX_BASE_DELAY_MS: '20',
+      OUTBOX_MAX_DELAY_MS: '300',
+      OUTBOX_LEASE_MS: '1500',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  return new Promise((resolve, reject) => {
+    const failed = (code: number | null) =>
+      reject(new Error(`the gateway exited with ${code} before listening`));
+    child.once('exit', failed);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      if (entry.msg === 'gateway listening') {
+        child.off('exit', failed);
+        resolve({
+          url: String(entry.url),
+          child,
+          logs,
+          databaseUrl,
+          stop: (signal = 'SIGTERM') =>
+            new Promise((done) => {
+              if (child.exitCode !== null) return done(child.exitCode);
+              child.once('exit', (code) => done(code));
+              child.kill(signal);
+            }),
+        });
+      }
+    });
+  });
+}
+
+export const examPayload = (examId: string) => ({
+  exam_id: examId,
+  account_id: '7147998241542539527',
+  paper_id: 'paper001',
+  candidate_info: { name: '王二', mobile: { code: '86', number: '18900001111' }, email: 'xxx@abc.vom' },
+});
+
+/** The approval card the gateway posted for an exam (the message whose uuid names the exam). */
+export function cardsFor(emulator: Emulator, examId: string): Message[] {
+  return [...emulator.state.messages.values()].filter((m) => m.uuid === `exam-${examId}`.slice(0, 50));
+}
+
+export function loginInfoFor(emulator: Emulator, examId: string) {
+  return emulator.state.loginInfo
+    .filter((l) => l.examId === examId)
+    .map(
+      (l) =>
+        l.body as {
+          result: number;
+          msg: string;
+          exam_login_info: { exam_url: string; username?: string; password?: string };
+        },
+    );
+}
+
+export async function until<T>(
+  what: string,
+  check: () => T | undefined | false,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export function clickFor(
+  platform: Platform,
+  gateway: GatewayProcess,
+  examId: string,
+  operator: string,
+  action: 'approve' | 'reject',
+  reason = '',
+) {
+  const card = cardsFor(platform.emulator, examId)[0];
+  if (!card) throw new Error(`no card for ${examId}`);
+  return platform.emulator.click({
+    gatewayUrl: `${gateway.url}/webhook/card`,
+    messageId: card.messageId,
+    operatorOpenId: operator,
+    value: { action, exam_id: examId },
+    formValue: { reason },
+    name: action,
+  });
+}
