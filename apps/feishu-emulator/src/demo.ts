@@ -1,10 +1,15 @@
-// `pnpm demo`: starts the real gateway process and plays Feishu against it over HTTP, offline.
+// `pnpm demo`: the whole loop, offline, with no Feishu account. This emulator plays Feishu; the real gateway
+// runs as its own process on SQLite with the sandbox exam platform; the official SDK client inside the
+// gateway makes every Open Platform call.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { envelopeV2, signatureHeaders, urlVerificationBody } from '@feishu-exam/event-core';
-import { deliver } from './deliver.js';
+import { signatureHeaders } from '@feishu-exam/event-core';
+import { createEmulator } from './server.js';
 
 const gatewayMain = fileURLToPath(new URL('../../gateway/dist/main.js', import.meta.url));
 const app = {
@@ -13,12 +18,27 @@ const app = {
   encryptKey: randomBytes(16).toString('hex'),
   verificationToken: randomBytes(12).toString('hex'),
 };
+const STAFF = 'ou_demo_staff_member';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (s: string) => console.log(`\n${bold(`▶ ${s}`)}`);
-const show = (label: string, value: unknown) => console.log(`  ${label.padEnd(18)} ${JSON.stringify(value)}`);
+const show = (label: string, value: unknown) =>
+  console.log(`  ${label.padEnd(20)} ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+const wait = async <T>(what: string, check: () => T | undefined, timeoutMs = 15_000): Promise<T> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`the demo timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
 
-function startGateway(): Promise<{ child: ChildProcess; url: string; logs: Array<Record<string, unknown>> }> {
+const emulator = createEmulator({ apps: [app], retrySchedule: [1000, 2000, 4000, 8000] });
+const feishu = await emulator.listen();
+const databaseFile = join(mkdtempSync(join(tmpdir(), 'feishu-exam-demo-')), 'gateway.sqlite');
+
+function startGateway(): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [gatewayMain], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -26,70 +46,96 @@ function startGateway(): Promise<{ child: ChildProcess; url: string; logs: Array
       FEISHU_APP_SECRET: app.appSecret,
       FEISHU_ENCRYPT_KEY: app.encryptKey,
       FEISHU_VERIFICATION_TOKEN: app.verificationToken,
+      FEISHU_DOMAIN: feishu.url,
+      APPROVAL_CHAT_ID: 'oc_demo_staff_chat',
+      APPROVER_OPEN_IDS: STAFF,
+      EXAM_PROVIDER: 'sandbox',
       HOST: '127.0.0.1',
       PORT: '0',
+      LOG_LEVEL: 'info',
+      DATABASE_URL: `sqlite:${databaseFile}`,
+      OUTBOX_POLL_MS: '100',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const logs: Array<Record<string, unknown>> = [];
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the gateway exited with ${code}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const entry = JSON.parse(line) as Record<string, unknown>;
-      logs.push(entry);
-      if (entry.msg === 'gateway listening') resolve({ child, url: String(entry.url), logs });
+      if (entry.msg === 'gateway listening') resolve({ child, url: String(entry.url) });
     });
   });
 }
 
 const gateway = await startGateway();
-const webhook = `${gateway.url}/webhook/event`;
-const sealWith = { encryptKey: app.encryptKey };
-console.log(`gateway running at ${gateway.url} (its log lines are JSON; the relevant ones are shown below)`);
+console.log(`Feishu (emulated) at ${feishu.url}; gateway at ${gateway.url}, SQLite at ${databaseFile}`);
 
-step('Feishu verifies the request URL (encrypted url_verification, unsigned as Feishu sends it)');
-const challenge = await deliver(
-  webhook,
-  urlVerificationBody('demo-challenge-7f3a', app.verificationToken),
-  sealWith,
-);
-show('answer', { status: challenge.status, body: challenge.body, ms: challenge.ms });
+step('1. Feishu pushes hire.eco_exam.created_v1 (the seed document example, encrypted and signed)');
+const seed = {
+  exam_id: '7147998241542539527',
+  account_id: '7147998241542539527',
+  paper_id: 'paper001',
+  candidate_info: { name: '王二', mobile: { code: '86', number: '18900001111' }, email: 'xxx@abc.vom' },
+};
+const attempts = await emulator.pushExam(`${gateway.url}/webhook/event`, seed, {
+  eventId: '5e3702a84e847582be8db7fb73283c02',
+  tenantKey: '2ca1d211f64f6438',
+});
+show('gateway answered', attempts.map((a) => `HTTP ${a.status} in ${a.ms} ms`).join(', '));
 
-step('Feishu pushes hire.eco_exam.created_v1 (the seed document example: encrypted and signed)');
-const seed = envelopeV2(
-  'hire.eco_exam.created_v1',
-  {
-    exam_id: '7147998241542539527',
-    account_id: '7147998241542539527',
-    paper_id: 'paper001',
-    candidate_info: { name: '王二', mobile: { code: '86', number: '18900001111' }, email: 'xxx@abc.vom' },
-  },
-  {
-    eventId: '5e3702a84e847582be8db7fb73283c02',
-    token: app.verificationToken,
-    appId: app.appId,
-    tenantKey: '2ca1d211f64f6438',
-  },
+step('2. The bot posts an approval card to the staff chat (im.v1.message.create)');
+const card = await wait('the card', () =>
+  [...emulator.state.messages.values()].find((m) => m.uuid === `exam-${seed.exam_id}`),
 );
-const accepted = await deliver(webhook, seed, sealWith);
-show('answer', { status: accepted.status, body: accepted.body, ms: accepted.ms });
-await new Promise((r) => setTimeout(r, 50));
-show(
-  'gateway logged',
-  gateway.logs.find((l) => l.msg === 'exam received'),
-);
+const cardJson = JSON.parse(card.content) as {
+  header: { title: { content: string } };
+  body: { elements: Array<{ tag: string; content?: string }> };
+};
+show('message', `${card.messageId} in ${card.chatId}`);
+show('title', cardJson.header.title.content);
+for (const line of (cardJson.body.elements[0]?.content ?? '').split('\n'))
+  console.log(`    ${line.replaceAll('\\', '')}`);
+show('buttons', 'Approve, Reject (with a reason)');
 
-step('Someone without the encrypt key forges a push');
-const forged = await fetch(webhook, {
+step('3. A staff member clicks Approve (card.action.trigger)');
+const click = await emulator.click({
+  gatewayUrl: `${gateway.url}/webhook/card`,
+  messageId: card.messageId,
+  operatorOpenId: STAFF,
+  value: { action: 'approve', exam_id: seed.exam_id },
+  formValue: { reason: '' },
+  name: 'approve',
+});
+show('callback answer', { status: click.status, toast: (click.body as { toast?: unknown }).toast });
+
+step(
+  '4. The sandbox platform arranges the exam; Feishu Hire receives login_info (hire.v1.ecoExam.loginInfo)',
+);
+const loginInfo = await wait('login_info', () =>
+  emulator.state.loginInfo.find((l) => l.examId === seed.exam_id),
+);
+const shown = JSON.parse(JSON.stringify(loginInfo.body)) as { exam_login_info?: { password?: string } };
+if (shown.exam_login_info?.password) shown.exam_login_info.password = '*** (sent to Feishu; masked here)';
+show(`POST …/eco_exams/${seed.exam_id}/login_info`, shown);
+
+step('5. The card is patched to its final state (im.v1.message.patch)');
+await wait('the final card', () => (card.content.includes('Exam arranged') ? true : undefined));
+show('title now', (JSON.parse(card.content) as typeof cardJson).header.title.content);
+show('card history', card.history.map((h) => h.via).join(' → '));
+
+step('6. Someone without the encrypt key forges a push');
+const forged = await fetch(`${gateway.url}/webhook/event`, {
   method: 'POST',
   headers: { 'content-type': 'application/json', ...signatureHeaders(Buffer.from('{}'), 'guessed-key') },
   body: JSON.stringify({ encrypt: randomBytes(48).toString('base64') }),
 });
-show('answer', { status: forged.status, body: await forged.json() });
+show('gateway answered', { status: forged.status, body: await forged.json() });
 
-step('Shutting down (SIGTERM): the gateway finishes in-flight requests and exits');
+step('Every Open Platform call the gateway made');
+for (const c of emulator.state.calls) show(`${c.method} ${c.path}`, `→ HTTP ${c.status}, code ${c.code}`);
+
 gateway.child.removeAllListeners('exit');
 gateway.child.kill('SIGTERM');
-const code = await new Promise((r) => gateway.child.once('exit', r));
-show('exit code', code);
-console.log('\nThe approval workflow (card, click, login_info) arrives with the next milestone.');
+await new Promise((r) => gateway.child.once('exit', r));
+await feishu.close();
+console.log('\nDone: gateway stopped cleanly (SIGTERM).');
