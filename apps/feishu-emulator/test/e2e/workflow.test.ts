@@ -151,3 +151,51 @@ describe('the approval workflow', () => {
     expect((await fetch(`${gateway.url}/readyz`)).status).toBe(200);
   });
 });
+
+describe('dead jobs', () => {
+  it('a step that keeps failing is parked as dead, a card in the staff chat says which exam is stuck, and an operator can retry it', async () => {
+    const admin = { authorization: 'Bearer e2e-admin-token-0123456789' };
+    platform.emulator.injectFaults({
+      match: '/eco_exams/e2e-stuck/login_info',
+      kind: 'http_500',
+      count: 1000,
+    });
+    await push('e2e-stuck');
+    await card('e2e-stuck');
+    await clickFor(platform, gateway, 'e2e-stuck', BOSS, 'approve');
+    const notice = await until(
+      'the stuck-exam card',
+      () =>
+        [...platform.emulator.state.messages.values()].find(
+          (m) => m.content.includes('An exam is stuck') && m.content.includes('e2e-stuck'),
+        ),
+      30_000,
+    );
+    expect(notice.chatId).toBe('oc_e2e_staff_chat');
+    expect(notice.content).toContain('report_login_info');
+    const dead = (await (await fetch(`${gateway.url}/admin/jobs?state=dead`, { headers: admin })).json()) as {
+      jobs: Array<{ id: string; examId: string; kind: string; attempts: number; lastError: string }>;
+      counts: Record<string, number>;
+    };
+    const job = dead.jobs.find((j) => j.examId === 'e2e-stuck');
+    expect(job).toMatchObject({
+      kind: 'report_login_info',
+      attempts: 12,
+      lastError: expect.stringMatching(/HTTP 500/),
+    });
+    expect(dead.counts.dead).toBeGreaterThanOrEqual(1);
+    expect((await fetch(`${gateway.url}/admin/jobs?state=dead`)).status).toBe(401);
+
+    platform.emulator.clearFaults();
+    const retry = await fetch(`${gateway.url}/admin/jobs/${job?.id}/retry`, {
+      method: 'POST',
+      headers: admin,
+    });
+    expect(retry.status).toBe(200);
+    await until(
+      'login_info after the retry',
+      () => loginInfoFor(platform.emulator, 'e2e-stuck').length === 1,
+    );
+    await until('the final card', () => content('e2e-stuck').includes('Exam arranged'));
+  }, 60_000);
+});

@@ -43,8 +43,16 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
       ctx.body = { code: 'bad_state', message: `state must be one of ${[...JOB_STATES].join(', ')}` };
       return;
     }
-    const jobs = await deps.store.write((tx) => listJobs(tx, state));
-    ctx.body = { jobs };
+    const [jobs, counts] = await deps.store.write(
+      async (tx) =>
+        [
+          await listJobs(tx, state),
+          await tx.all<{ state: JobState; n: number }>(
+            'SELECT state, COUNT(*) AS n FROM outbox_jobs GROUP BY state',
+          ),
+        ] as const,
+    );
+    ctx.body = { jobs, counts: Object.fromEntries(counts.map((c) => [c.state, Number(c.n)])) };
   });
   router.post('/admin/jobs/:id/retry', auth, async (ctx) => {
     const revived = await deps.store.write((tx) => reviveJob(tx, ctx.params.id as string, deps.now()));

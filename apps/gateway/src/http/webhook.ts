@@ -87,6 +87,15 @@ export function webhookHandler(deps: WebhookDeps) {
     const outcome = await deps.dispatcher.dispatch(event, { log });
     if (outcome.failures.length > 0) {
       for (const failure of outcome.failures) log.error({ err: failure.error }, 'event handler failed');
+      if (event.type === 'card.action.trigger') {
+        // A card callback is answered with HTTP 200 whatever happens (anything else shows the user error
+        // 200671); the click changed nothing, and the toast says so.
+        ctx.status = 200;
+        ctx.body = {
+          toast: { type: 'error', content: 'The gateway could not record this decision. Please try again.' },
+        };
+        return;
+      }
       // Not acknowledged: Feishu re-pushes on its schedule, and the handlers dedupe on the event id.
       reject(ctx, 500, 'handler_failed', 'the event could not be processed; Feishu will push it again');
       return;
