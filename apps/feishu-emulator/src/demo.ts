@@ -1,17 +1,14 @@
 // `pnpm demo`: the whole loop, offline, with no Feishu account. This emulator plays Feishu; the real gateway
 // runs as its own process on SQLite with the sandbox exam platform; the official SDK client inside the
 // gateway makes every Open Platform call.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { signatureHeaders } from '@feishu-exam/event-core';
+import { startGatewayProcess } from './gateway-process.js';
 import { createEmulator } from './server.js';
 
-const gatewayMain = fileURLToPath(new URL('../../gateway/dist/main.js', import.meta.url));
 const app = {
   appId: 'cli_demo0000000001',
   appSecret: randomBytes(16).toString('hex'),
@@ -38,36 +35,18 @@ const emulator = createEmulator({ apps: [app], retrySchedule: [1000, 2000, 4000,
 const feishu = await emulator.listen();
 const databaseFile = join(mkdtempSync(join(tmpdir(), 'feishu-exam-demo-')), 'gateway.sqlite');
 
-function startGateway(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [gatewayMain], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      FEISHU_APP_ID: app.appId,
-      FEISHU_APP_SECRET: app.appSecret,
-      FEISHU_ENCRYPT_KEY: app.encryptKey,
-      FEISHU_VERIFICATION_TOKEN: app.verificationToken,
-      FEISHU_DOMAIN: feishu.url,
-      APPROVAL_CHAT_ID: 'oc_demo_staff_chat',
-      APPROVER_OPEN_IDS: STAFF,
-      EXAM_PROVIDER: 'sandbox',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      DATABASE_URL: `sqlite:${databaseFile}`,
-      OUTBOX_POLL_MS: '100',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the gateway exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      if (entry.msg === 'gateway listening') resolve({ child, url: String(entry.url) });
-    });
-  });
-}
-
-const gateway = await startGateway();
+const gateway = await startGatewayProcess({
+  FEISHU_APP_ID: app.appId,
+  FEISHU_APP_SECRET: app.appSecret,
+  FEISHU_ENCRYPT_KEY: app.encryptKey,
+  FEISHU_VERIFICATION_TOKEN: app.verificationToken,
+  FEISHU_DOMAIN: feishu.url,
+  APPROVAL_CHAT_ID: 'oc_demo_staff_chat',
+  APPROVER_OPEN_IDS: STAFF,
+  EXAM_PROVIDER: 'sandbox',
+  DATABASE_URL: `sqlite:${databaseFile}`,
+  OUTBOX_POLL_MS: '100',
+});
 console.log(`Feishu (emulated) at ${feishu.url}; gateway at ${gateway.url}, SQLite at ${databaseFile}`);
 
 step('1. Feishu pushes hire.eco_exam.created_v1 (the seed document example, encrypted and signed)');
@@ -134,8 +113,6 @@ show('gateway answered', { status: forged.status, body: await forged.json() });
 step('Every Open Platform call the gateway made');
 for (const c of emulator.state.calls) show(`${c.method} ${c.path}`, `→ HTTP ${c.status}, code ${c.code}`);
 
-gateway.child.removeAllListeners('exit');
-gateway.child.kill('SIGTERM');
-await new Promise((r) => gateway.child.once('exit', r));
+await gateway.stop('SIGTERM');
 await feishu.close();
 console.log('\nDone: gateway stopped cleanly (SIGTERM).');

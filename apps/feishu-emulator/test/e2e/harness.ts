@@ -1,10 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { createEmulator, type Emulator, type Message, type RunningEmulator } from '../../src/index.js';
+import {
+  createEmulator,
+  type Emulator,
+  type GatewayProcess,
+  type Message,
+  type RunningEmulator,
+  startGatewayProcess,
+} from '../../src/index.js';
 
 export const app = {
   appId: 'cli_e2e0000000001',
@@ -13,7 +17,6 @@ export const app = {
   verificationToken: 'e2e-verification-token',
 };
 export const CHAT = 'oc_e2e_staff_chat';
-const gatewayMain = fileURLToPath(new URL('../../../gateway/dist/main.js', import.meta.url));
 
 export interface Platform {
   readonly emulator: Emulator;
@@ -30,76 +33,34 @@ export async function startPlatform(): Promise<Platform> {
   return { emulator, running: await emulator.listen() };
 }
 
-export interface GatewayProcess {
-  readonly url: string;
-  readonly child: ChildProcess;
-  readonly logs: Array<Record<string, unknown>>;
-  readonly databaseUrl: string;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
+export type { GatewayProcess };
 
 export function tempDatabaseUrl(): string {
   return `sqlite:${join(mkdtempSync(join(tmpdir(), 'feishu-exam-e2e-')), 'gateway.sqlite')}`;
 }
 
 /** The real gateway, as a process, configured like production but with a fast outbox. */
-export function startGateway(
+export async function startGateway(
   platform: Platform,
   env: Record<string, string> = {},
   databaseUrl = tempDatabaseUrl(),
-): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [gatewayMain], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      FEISHU_APP_ID: app.appId,
-      FEISHU_APP_SECRET: app.appSecret,
-      FEISHU_ENCRYPT_KEY: app.encryptKey,
-      FEISHU_VERIFICATION_TOKEN: app.verificationToken,
-      FEISHU_DOMAIN: platform.running.url,
-      APPROVAL_CHAT_ID: CHAT,
-      ADMIN_TOKEN: 'e2e-admin-token-0123456789',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      DATABASE_URL: databaseUrl,
-      OUTBOX_POLL_MS: '50',
-      OUTBOX_BASE_DELAY_MS: '20',
-      OUTBOX_MAX_DELAY_MS: '300',
-      OUTBOX_LEASE_MS: '1500',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+) {
+  const gateway = await startGatewayProcess({
+    FEISHU_APP_ID: app.appId,
+    FEISHU_APP_SECRET: app.appSecret,
+    FEISHU_ENCRYPT_KEY: app.encryptKey,
+    FEISHU_VERIFICATION_TOKEN: app.verificationToken,
+    FEISHU_DOMAIN: platform.running.url,
+    APPROVAL_CHAT_ID: CHAT,
+    ADMIN_TOKEN: 'e2e-admin-token-0123456789',
+    DATABASE_URL: databaseUrl,
+    OUTBOX_POLL_MS: '50',
+    OUTBOX_BASE_DELAY_MS: '20',
+    OUTBOX_MAX_DELAY_MS: '300',
+    OUTBOX_LEASE_MS: '1500',
+    ...env,
   });
-  const logs: Array<Record<string, unknown>> = [];
-  return new Promise((resolve, reject) => {
-    const failed = (code: number | null) =>
-      reject(new Error(`the gateway exited with ${code} before listening`));
-    child.once('exit', failed);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line);
-      } catch {
-        return;
-      }
-      logs.push(entry);
-      if (entry.msg === 'gateway listening') {
-        child.off('exit', failed);
-        resolve({
-          url: String(entry.url),
-          child,
-          logs,
-          databaseUrl,
-          stop: (signal = 'SIGTERM') =>
-            new Promise((done) => {
-              if (child.exitCode !== null || child.signalCode !== null) return done(child.exitCode);
-              child.once('exit', (code) => done(code));
-              child.kill(signal);
-            }),
-        });
-      }
-    });
-  });
+  return Object.assign(gateway, { databaseUrl });
 }
 
 export const examPayload = (examId: string) => ({

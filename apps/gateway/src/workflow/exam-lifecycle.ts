@@ -175,12 +175,7 @@ export const examLifecycle = {
       { decided_by: operator, decided_at: now, reject_reason: reason },
       now,
     );
-    if (outcome.ok)
-      await enqueueJob(
-        tx,
-        { kind: 'report_login_info', examId, idempotencyKey: `login_info:${examId}` },
-        now,
-      );
+    if (outcome.ok) await queueLoginInfoReport(tx, examId, now);
     return outcome;
   },
 
@@ -190,18 +185,13 @@ export const examLifecycle = {
       `UPDATE exams SET arrangement = ?, updated_at = ? WHERE exam_id = ? AND state = 'arranging'`,
       [JSON.stringify(arrangement), now, examId],
     );
-    await enqueueJob(tx, { kind: 'report_login_info', examId, idempotencyKey: `login_info:${examId}` }, now);
+    await queueLoginInfoReport(tx, examId, now);
   },
 
   /** The platform refused for good: the exam failed, and Feishu Hire is told so. */
   async arrangementFailed(tx: Tx, examId: string, reason: string, now: number): Promise<TransitionOutcome> {
     const outcome = await transition(tx, examId, 'arranging', 'failed', { failure_reason: reason }, now);
-    if (outcome.ok)
-      await enqueueJob(
-        tx,
-        { kind: 'report_login_info', examId, idempotencyKey: `login_info:${examId}` },
-        now,
-      );
+    if (outcome.ok) await queueLoginInfoReport(tx, examId, now);
     return outcome;
   },
 
@@ -220,6 +210,10 @@ export const examLifecycle = {
     );
   },
 };
+
+/** Every path to a final decision ends in one report to Feishu Hire; the key makes it one job per exam. */
+const queueLoginInfoReport = (tx: Tx, examId: string, now: number) =>
+  enqueueJob(tx, { kind: 'report_login_info', examId, idempotencyKey: `login_info:${examId}` }, now);
 
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
