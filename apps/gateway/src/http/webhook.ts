@@ -69,7 +69,11 @@ export function webhookHandler(deps: WebhookDeps) {
                   content: 'The gateway could not read this click; see /admin/events.',
                 },
               }
-            : { code: 0, msg: `recorded as rejected: ${code}${path ? ` at ${path}` : ''}` };
+            : {
+                code: 0,
+                msg: `recorded as rejected: ${code}${path ? ` at ${path}` : ''}`,
+                rejected: { code, message, ...(path ? { path } : {}) },
+              };
         return;
       }
       deps.log.warn({ code, status, path, url: ctx.path }, 'push refused');
