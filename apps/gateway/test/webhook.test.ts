@@ -211,7 +211,10 @@ describe('POST /webhook/event', () => {
     const res = await post(eventUrl, sealed.headers, sealed.rawBody);
     expect(res.status).toBe(200);
     expect(res.json?.msg).toMatch(/schema_invalid at event\.candidate_info\.mobile\.number/);
-    expect(res.json?.rejected).toMatchObject({ code: 'schema_invalid', path: 'event.candidate_info.mobile.number' });
+    expect(res.json?.rejected).toMatchObject({
+      code: 'schema_invalid',
+      path: 'event.candidate_info.mobile.number',
+    });
     expect(examLogs('x-schema')).toHaveLength(0);
     const admin = await fetch(`${gw.url}/admin/events?outcome=rejected`, {
       headers: { authorization: `Bearer ${baseEnv.ADMIN_TOKEN}` },
