@@ -1,22 +1,38 @@
 /**
  * The contract between the gateway and an exam platform. Providers never see Feishu types or Koa: the
- * gateway translates an exam event into an ExamRequest and an Arrangement back into Feishu's login_info.
- * (The full contract, with options schemas, the registry and the conformance kit, is the providers
- * milestone; this is the part the approval workflow needs.)
+ * gateway turns an exam event into an ExamRequest, and an Arrangement or an ExamResult back into Feishu's
+ * login_info and update_result.
  */
+
+/** What a provider may use from its surroundings. Injected, so tests need no global patching. */
+export interface ProviderContext {
+  readonly fetch: typeof fetch;
+  /** Epoch milliseconds. */
+  readonly now: () => number;
+  /** A secret from the environment, by name. Never log what it returns. */
+  readonly secret: (name: string) => string | undefined;
+}
+
+/** A customer's account with the vendor, bound in Feishu Hire; `fields` are the custom-field values. */
+export interface BoundAccount {
+  readonly accountId: string;
+  readonly name?: string | undefined;
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+export interface Candidate {
+  readonly name?: string | undefined;
+  readonly email?: string | undefined;
+  readonly mobile?: { readonly code?: string | undefined; readonly number?: string | undefined } | undefined;
+}
 
 export interface ExamRequest {
   /** Feishu's exam id: the same id always means the same exam, so createExam must be idempotent on it. */
   readonly examId: string;
   readonly paperId?: string | undefined;
   readonly accountId?: string | undefined;
-  readonly candidate: {
-    readonly name?: string | undefined;
-    readonly email?: string | undefined;
-    readonly mobile?:
-      | { readonly code?: string | undefined; readonly number?: string | undefined }
-      | undefined;
-  };
+  readonly account?: BoundAccount | undefined;
+  readonly candidate: Candidate;
 }
 
 export interface Arrangement {
@@ -25,13 +41,56 @@ export interface Arrangement {
   readonly password?: string | undefined;
   /** The platform's own id for the exam. */
   readonly platformExamId?: string | undefined;
+  /** Epoch milliseconds. */
   readonly startTime?: number | undefined;
   readonly endTime?: number | undefined;
+}
+
+export interface Paper {
+  /** At most 255 characters, as Feishu's eco_exam_paper requires; so is the name. */
+  readonly id: string;
+  readonly name: string;
+  readonly durationMinutes?: number | undefined;
+  readonly questionCount?: number | undefined;
+  readonly startTime?: number | undefined;
+  readonly endTime?: number | undefined;
+}
+
+export interface ExamRef {
+  readonly examId: string;
+  readonly platformExamId?: string | undefined;
+}
+
+export interface ExamResult {
+  /** The score as Feishu takes it: a string, e.g. "60.5". */
+  readonly score: string;
+  readonly resultTime?: number | undefined;
+  readonly reports?: ReadonlyArray<{
+    readonly name: string;
+    readonly url: string;
+    readonly answerTime?: number | undefined;
+  }>;
+  readonly details?: ReadonlyArray<{
+    readonly id?: string | undefined;
+    readonly name: string;
+    readonly result: string;
+  }>;
+}
+
+export interface WebhookRequest {
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  readonly rawBody: Uint8Array;
 }
 
 export interface ExamProvider {
   readonly id: string;
   createExam(request: ExamRequest): Promise<Arrangement>;
+  listPapers?(account: BoundAccount | undefined): Promise<Paper[]>;
+  cancelExam?(ref: ExamRef): Promise<void>;
+  /** Polling: the result when there is one, undefined while the candidate has not finished. */
+  fetchResult?(ref: ExamRef): Promise<ExamResult | undefined>;
+  /** Push: verifies the platform's webhook its own way and reads the results it carries. */
+  parseResultWebhook?(request: WebhookRequest): Promise<Array<{ examId: string; result: ExamResult }>>;
 }
 
 /** A provider failure. `message` is shown to vendor staff on the card, so it must make sense to them. */
@@ -40,8 +99,9 @@ export class ProviderError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly providerId: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'ProviderError';
   }
 }

@@ -1,3 +1,35 @@
-// exam-providers: the ExamProvider contract and the built-in providers (for now: the offline sandbox).
-export { type Arrangement, type ExamProvider, type ExamRequest, ProviderError } from './contract.js';
-export { createSandboxProvider, type SandboxOptions } from './sandbox.js';
+// exam-providers: the contract between the gateway and exam platforms, the registry that routes each exam
+// to one provider, and the built-in providers. The conformance kit is at '@feishu-exam/exam-providers/conformance'.
+export {
+  type Arrangement,
+  type BoundAccount,
+  type Candidate,
+  type ExamProvider,
+  type ExamRef,
+  type ExamRequest,
+  type ExamResult,
+  type Paper,
+  type ProviderContext,
+  ProviderError,
+  type WebhookRequest,
+} from './contract.js';
+export {
+  type BuildResult,
+  defaultProviderContext,
+  defineProvider,
+  type ProviderDefinition,
+  type ProviderFactory,
+} from './define.js';
+export {
+  createProviderRegistry,
+  type ProviderConfig,
+  type ProviderRegistry,
+  type RegistryConfig,
+  type RegistryResult,
+  type Route,
+} from './registry.js';
+export { createSandboxProvider, type SandboxOptions, sandboxOptions, sandboxProvider } from './sandbox.js';
+
+import { sandboxProvider } from './sandbox.js';
+/** Every provider type this package ships. */
+export const builtInProviders = [sandboxProvider] as const;

@@ -1,45 +1,73 @@
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { type Arrangement, type ExamProvider, type ExamRequest, ProviderError } from './contract.js';
+import { defaultProviderContext, defineProvider } from './define.js';
 
-export interface SandboxOptions {
-  /** Milliseconds each createExam waits, to imitate a real platform. Default 0. */
-  readonly latencyMs?: number;
-  /** Probability (0..1) that a call fails with a retryable error. Default 0. */
-  readonly failureRate?: number;
-  /** Papers whose exams fail permanently, to show the failure path. */
-  readonly failingPaperIds?: readonly string[];
-  readonly baseUrl?: string;
-  readonly random?: () => number;
-}
+const paper = z.object({
+  id: z.string().min(1).max(255),
+  name: z.string().min(1).max(255),
+  durationMinutes: z.number().int().positive().optional(),
+  questionCount: z.number().int().positive().optional(),
+});
+
+export const sandboxOptions = z
+  .object({
+    /** Milliseconds each createExam waits, to imitate a real platform. */
+    latencyMs: z.number().int().min(0).default(0),
+    /** Probability (0..1) that a call fails with a retryable error. */
+    failureRate: z.number().min(0).max(1).default(0),
+    /** Papers whose exams fail for good, to show the failure path. */
+    failingPaperIds: z.array(z.string()).default([]),
+    baseUrl: z.url({ protocol: /^https?$/ }).default('https://sandbox.exam.invalid'),
+    papers: z.array(paper).default([
+      { id: 'paper001', name: 'Sandbox: general aptitude', durationMinutes: 60, questionCount: 30 },
+      { id: 'paper002', name: 'Sandbox: programming', durationMinutes: 90, questionCount: 5 },
+    ]),
+  })
+  .strict();
+
+export type SandboxOptions = z.input<typeof sandboxOptions>;
 
 /**
  * An offline exam platform for the demo and tests. Deterministic: the same exam id always yields the same
  * arrangement, which is what idempotency on retries requires of every real provider too.
  */
+export const sandboxProvider = defineProvider({
+  id: 'sandbox',
+  options: sandboxOptions,
+  create(options, _ctx, instanceId): ExamProvider {
+    return {
+      id: instanceId,
+      async createExam(request: ExamRequest): Promise<Arrangement> {
+        if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
+        if (request.paperId && options.failingPaperIds.includes(request.paperId)) {
+          throw new ProviderError(
+            `paper ${request.paperId} is not available on the sandbox platform`,
+            false,
+            instanceId,
+          );
+        }
+        if (options.failureRate && Math.random() < options.failureRate) {
+          throw new ProviderError('the sandbox platform is temporarily unavailable', true, instanceId);
+        }
+        const digest = createHash('sha256').update(`sandbox:${request.examId}`).digest('hex');
+        return {
+          examUrl: `${options.baseUrl}/exams/${encodeURIComponent(request.examId)}?k=${digest.slice(0, 16)}`,
+          username: request.candidate.email ?? `candidate-${digest.slice(0, 8)}`,
+          password: digest.slice(16, 28),
+          platformExamId: `sbx-${digest.slice(0, 12)}`,
+        };
+      },
+      async listPapers() {
+        return options.papers.map((p) => ({ ...p }));
+      },
+    };
+  },
+});
+
+/** The sandbox with its options checked; throws on bad options (for code that builds it directly). */
 export function createSandboxProvider(options: SandboxOptions = {}): ExamProvider {
-  const random = options.random ?? Math.random;
-  const baseUrl = options.baseUrl ?? 'https://sandbox.exam.invalid';
-  return {
-    id: 'sandbox',
-    async createExam(request: ExamRequest): Promise<Arrangement> {
-      if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
-      if (request.paperId && options.failingPaperIds?.includes(request.paperId)) {
-        throw new ProviderError(
-          `paper ${request.paperId} is not available on the sandbox platform`,
-          false,
-          'sandbox',
-        );
-      }
-      if (options.failureRate && random() < options.failureRate) {
-        throw new ProviderError('the sandbox platform is temporarily unavailable', true, 'sandbox');
-      }
-      const digest = createHash('sha256').update(`sandbox:${request.examId}`).digest('hex');
-      return {
-        examUrl: `${baseUrl}/exams/${encodeURIComponent(request.examId)}?k=${digest.slice(0, 16)}`,
-        username: request.candidate.email ?? `candidate-${digest.slice(0, 8)}`,
-        password: digest.slice(16, 28),
-        platformExamId: `sbx-${digest.slice(0, 12)}`,
-      };
-    },
-  };
+  const built = sandboxProvider.build(options, defaultProviderContext());
+  if (!built.ok) throw new Error(built.errors.join('\n'));
+  return built.provider;
 }
