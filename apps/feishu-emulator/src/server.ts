@@ -79,6 +79,9 @@ export function createEmulator(options: EmulatorOptions) {
     loginInfo: [] as Array<{ examId: string; body: unknown; at: number }>,
     results: [] as Array<{ examId: string; body: unknown; at: number }>,
     pushes: [] as PushAttempt[],
+    /** Papers Feishu Hire holds, per account: what the vendor published and did not delete. */
+    papers: new Map<string, Map<string, Record<string, unknown>>>(),
+    customFields: new Map<number, unknown[]>(),
   };
   const faults: Faults = new FaultInjector(random);
   let seq = 0;
@@ -311,6 +314,47 @@ export function createEmulator(options: EmulatorOptions) {
     ctx.body = success({});
   });
 
+  const paperList = (ctx: Context) => {
+    const body = ctx.state.body as { account_id?: unknown; paper_list?: unknown };
+    if (typeof body.account_id !== 'string' || body.account_id === '')
+      return fieldError(ctx, 'account_id', 'account_id is required');
+    if (!Array.isArray(body.paper_list) || body.paper_list.length === 0)
+      return fieldError(ctx, 'paper_list', 'paper_list is required');
+    for (const [i, paper] of (body.paper_list as Array<Record<string, unknown>>).entries()) {
+      for (const field of ['id', 'name'] as const) {
+        const value = paper?.[field];
+        if (typeof value !== 'string' || value === '' || value.length > 255)
+          return fieldError(ctx, `paper_list[${i}].${field}`, `${field} is required, at most 255 characters`);
+      }
+    }
+    return { accountId: body.account_id, papers: body.paper_list as Array<Record<string, unknown>> };
+  };
+  // Full replace: the account's papers become exactly this list.
+  router.post('/open-apis/hire/v1/eco_exam_papers', (ctx) => {
+    const list = paperList(ctx);
+    if (!list) return;
+    state.papers.set(list.accountId, new Map(list.papers.map((p) => [String(p.id), p])));
+    ctx.body = success({});
+  });
+  router.post('/open-apis/hire/v1/eco_exam_papers/batch_delete', (ctx) => {
+    const body = ctx.state.body as { account_id?: unknown; paper_id_list?: unknown };
+    if (typeof body.account_id !== 'string') return fieldError(ctx, 'account_id', 'account_id is required');
+    if (!Array.isArray(body.paper_id_list))
+      return fieldError(ctx, 'paper_id_list', 'paper_id_list is required');
+    // A missing id is not an error.
+    for (const id of body.paper_id_list) state.papers.get(body.account_id)?.delete(String(id));
+    ctx.body = success({});
+  });
+  router.post('/open-apis/hire/v1/eco_account_custom_fields', (ctx) => {
+    const body = ctx.state.body as { scope?: unknown; custom_field_list?: unknown };
+    if (body.scope !== 1 && body.scope !== 2)
+      return fieldError(ctx, 'scope', 'scope must be 1 (background check) or 2 (exam)');
+    if (!Array.isArray(body.custom_field_list) || body.custom_field_list.length === 0)
+      return fieldError(ctx, 'custom_field_list', 'custom_field_list is required');
+    state.customFields.set(body.scope, body.custom_field_list);
+    ctx.body = success({});
+  });
+
   // Control API: what was called, faults, pushes and clicks.
   router.get('/_emulator/calls', (ctx) => {
     const filter = typeof ctx.query.path === 'string' ? ctx.query.path : '';
@@ -365,6 +409,26 @@ export function createEmulator(options: EmulatorOptions) {
       }),
     };
   });
+  router.post('/_emulator/push/account', async (ctx) => {
+    const { gateway_url, app_id, tenant_key, event_id, ...account } = (await readJson(ctx)) as Record<
+      string,
+      unknown
+    >;
+    ctx.body = {
+      attempts: await emulator.pushAccount(String(gateway_url), account, {
+        appId: app_id as string | undefined,
+        tenantKey: tenant_key as string | undefined,
+        eventId: event_id as string | undefined,
+      }),
+    };
+  });
+  router.get('/_emulator/papers', (ctx) => {
+    ctx.body = {
+      papers: Object.fromEntries(
+        [...state.papers].map(([account, papers]) => [account, [...papers.values()]]),
+      ),
+    };
+  });
   router.post('/_emulator/click', async (ctx) => {
     const c = (await readJson(ctx)) as Record<string, unknown>;
     ctx.body = await emulator.click({
@@ -407,6 +471,26 @@ export function createEmulator(options: EmulatorOptions) {
     ) {
       const target = apps.get(fields.appId ?? firstApp.appId) ?? firstApp;
       const envelope = envelopeV2('hire.eco_exam.created_v1', exam, {
+        eventId: fields.eventId ?? randomUUID().replaceAll('-', ''),
+        token: target.verificationToken ?? '',
+        appId: target.appId,
+        tenantKey: fields.tenantKey ?? 'tenant_demo_0001',
+      });
+      return emulator.push(gatewayUrl, envelope, target);
+    },
+
+    /** Pushes hire.eco_account.created_v1: a customer bound an account with the vendor. */
+    pushAccount(
+      gatewayUrl: string,
+      account: Record<string, unknown>,
+      fields: {
+        appId?: string | undefined;
+        tenantKey?: string | undefined;
+        eventId?: string | undefined;
+      } = {},
+    ) {
+      const target = apps.get(fields.appId ?? firstApp.appId) ?? firstApp;
+      const envelope = envelopeV2('hire.eco_account.created_v1', account, {
         eventId: fields.eventId ?? randomUUID().replaceAll('-', ''),
         token: target.verificationToken ?? '',
         appId: target.appId,

@@ -68,6 +68,11 @@ const envSchema = z
       .enum(['true', 'false'], { error: 'must be true or false' })
       .default('false')
       .transform((v) => v === 'true'),
+    PAPER_SYNC_INTERVAL_MS: z.coerce
+      .number()
+      .int()
+      .min(0, 'must be 0 (off) or a number of milliseconds')
+      .default(3_600_000),
     OUTBOX_WORKER: z
       .enum(['on', 'off'], { error: 'must be on or off' })
       .default('on')
@@ -104,6 +109,8 @@ export interface GatewayConfig {
   readonly adminToken: string | undefined;
   readonly examProvider: 'sandbox';
   readonly showCandidateContact: boolean;
+  /** How often every bound account's papers are re-published; 0 turns the schedule off. */
+  readonly paperSyncIntervalMs: number;
   readonly outbox: {
     /** Off: this replica only ingests and answers clicks; another replica runs the jobs. */
     readonly enabled: boolean;
@@ -146,6 +153,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       adminToken: e.ADMIN_TOKEN,
       examProvider: e.EXAM_PROVIDER,
       showCandidateContact: e.SHOW_CANDIDATE_CONTACT,
+      paperSyncIntervalMs: e.PAPER_SYNC_INTERVAL_MS,
       outbox: {
         enabled: e.OUTBOX_WORKER,
         pollMs: e.OUTBOX_POLL_MS,

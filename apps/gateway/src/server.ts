@@ -2,7 +2,12 @@
 // stop taking requests and finish in-flight ones → finish in-flight jobs → close the database.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createSandboxProvider, type ExamProvider } from '@feishu-exam/exam-providers';
+import {
+  builtInProviders,
+  createProviderRegistry,
+  defaultProviderContext,
+  type ProviderRegistry,
+} from '@feishu-exam/exam-providers';
 import type { GatewayConfig } from './config.js';
 import { createEventDispatcher } from './events/index.js';
 import { FeishuClients } from './feishu/clients.js';
@@ -10,6 +15,7 @@ import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
 import { OutboxWorker } from './outbox/worker.js';
 import { openStore, type Store } from './store/index.js';
+import { queuePaperSyncForAll } from './workflow/accounts.js';
 import { examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
 import { workflowJobs } from './workflow/jobs.js';
@@ -24,7 +30,7 @@ export interface RunningGateway {
 }
 
 export interface GatewayOverrides {
-  readonly provider?: ExamProvider;
+  readonly providers?: ProviderRegistry;
   readonly now?: () => number;
 }
 
@@ -39,11 +45,11 @@ export async function startGateway(
     { appId: config.appId, appSecret: config.appSecret, domain: config.feishuDomain },
     log,
   );
-  const provider = overrides.provider ?? createSandboxProvider();
+  const providers = overrides.providers ?? buildProviders(config);
   const cardOptions = { showContact: config.showCandidateContact };
   const worker = new OutboxWorker(
     store,
-    workflowJobs({ store, clients, provider, approvalChatId: config.approvalChatId, cardOptions }),
+    workflowJobs({ store, clients, providers, approvalChatId: config.approvalChatId, cardOptions }),
     log.child({ component: 'outbox' }),
     { ...config.outbox, now },
   );
@@ -65,6 +71,7 @@ export async function startGateway(
       now,
       cardOptions,
       approverOpenIds: new Set(config.approverOpenIds),
+      accountProviderId: config.examProvider,
     }),
     recordRejectedEvent: (event, reason) =>
       store.write((tx) => examLifecycle.recordRejectedEvent(tx, event.id, event.type, reason, now())),
@@ -88,6 +95,17 @@ export async function startGateway(
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   if (config.outbox.enabled) worker.start();
+  // Papers change on the platforms; re-publish them on a schedule (the round's time makes each round's jobs new).
+  const paperSync =
+    config.outbox.enabled && config.paperSyncIntervalMs > 0
+      ? setInterval(() => {
+          const now = Date.now();
+          store
+            .write((tx) => queuePaperSyncForAll(tx, String(now), now))
+            .then(() => worker.wake())
+            .catch((err: unknown) => log.error({ err }, 'could not schedule the paper sync'));
+        }, config.paperSyncIntervalMs).unref()
+      : undefined;
   ready = true;
 
   let closing: Promise<void> | undefined;
@@ -99,6 +117,7 @@ export async function startGateway(
     close() {
       closing ??= (async () => {
         ready = false;
+        clearInterval(paperSync);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
@@ -109,4 +128,22 @@ export async function startGateway(
       return closing;
     },
   };
+}
+
+/**
+ * The exam platforms. For now one: EXAM_PROVIDER, which is also the default for exams whose account names
+ * no provider, and the provider every bound account is assigned.
+ */
+function buildProviders(config: GatewayConfig): ProviderRegistry {
+  const result = createProviderRegistry(
+    builtInProviders,
+    {
+      providers: [{ id: config.examProvider, type: config.examProvider }],
+      defaultProvider: config.examProvider,
+    },
+    defaultProviderContext(),
+  );
+  if (!result.ok)
+    throw new Error(`the exam providers are not configured correctly:\n${result.errors.join('\n')}`);
+  return result.registry;
 }

@@ -182,6 +182,7 @@ describe('outbox', () => {
     report_login_info: noop,
     refresh_card: noop,
     notify_dead: noop,
+    sync_papers: noop,
     ...overrides,
   });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { type GatewayConfig, loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
-import { type RunningGateway, startGateway } from '../src/server.js';
+import { type GatewayOverrides, type RunningGateway, startGateway } from '../src/server.js';
 
 export const secrets = {
   appId: 'cli_a1b2c3d4e5f6',
@@ -38,7 +38,10 @@ export interface TestGateway extends RunningGateway {
   readonly logs: () => Array<Record<string, unknown>>;
 }
 
-export async function startTestGateway(env: Record<string, string | undefined> = {}): Promise<TestGateway> {
+export async function startTestGateway(
+  env: Record<string, string | undefined> = {},
+  overrides: GatewayOverrides = {},
+): Promise<TestGateway> {
   const loaded = loadConfig({ ...baseEnv, DATABASE_URL: tempDatabaseUrl(), ...env });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   const config: GatewayConfig = loaded.config;
@@ -49,7 +52,11 @@ export async function startTestGateway(env: Record<string, string | undefined> =
       done();
     },
   });
-  const gateway = await startGateway(config, createLogger({ level: config.logLevel, destination }));
+  const gateway = await startGateway(
+    config,
+    createLogger({ level: config.logLevel, destination }),
+    overrides,
+  );
   return Object.assign(gateway, {
     logLines,
     logs: () => logLines.map((line) => JSON.parse(line) as Record<string, unknown>),

@@ -5,15 +5,18 @@ import { type CardActionDeps, handleCardAction } from '../bot/card-actions.js';
 import type { EventContext, WebhookReply } from '../http/webhook.js';
 import { maskEmail, maskPhone } from '../log.js';
 import type { OutboxWorker } from '../outbox/worker.js';
+import { accountBinding } from '../workflow/accounts.js';
 import type { ExamIngest } from '../workflow/ingest.js';
 
 export interface EventHandlerDeps extends Omit<CardActionDeps, 'onDecision'> {
   readonly worker: OutboxWorker;
   readonly ingest: ExamIngest;
+  /** The provider a newly bound account is assigned. */
+  readonly accountProviderId: string;
 }
 
 export function createEventDispatcher(deps: EventHandlerDeps): EventDispatcher<EventContext, WebhookReply> {
-  const { worker, ingest } = deps;
+  const { worker, ingest, store, now } = deps;
   return new EventDispatcher<EventContext, WebhookReply>()
     .on('hire.eco_exam.created_v1', async (event, { log }) => {
       const outcome = await ingest.receive(event);
@@ -37,10 +40,19 @@ export function createEventDispatcher(deps: EventHandlerDeps): EventDispatcher<E
     .on('card.action.trigger', (event, { log }) =>
       handleCardAction(event, { ...deps, onDecision: () => worker.wake() }, log),
     )
-    .on('hire.eco_account.created_v1', (event, { log }) => {
+    .on('hire.eco_account.created_v1', async (event, { log }) => {
+      const outcome = await store.write((tx) =>
+        accountBinding.bind(tx, event, deps.accountProviderId, now()),
+      );
+      if (outcome !== 'duplicate_event') worker.wake();
       log.info(
-        { accountId: event.payload.account_id, tenantKey: event.tenantKey },
-        'account binding received (accounts arrive with the providers milestone)',
+        {
+          outcome,
+          accountId: event.payload.account_id,
+          scope: event.payload.scope,
+          tenantKey: event.tenantKey,
+        },
+        'account binding received',
       );
       return undefined;
     })

@@ -2,7 +2,14 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { listJobs, reviveJob } from '../outbox/jobs.js';
-import { ExamEntity, type JobState, ProcessedEventEntity, type Store } from '../store/index.js';
+import {
+  AccountEntity,
+  ExamEntity,
+  type JobState,
+  ProcessedEventEntity,
+  type Store,
+} from '../store/index.js';
+import { queuePaperSync } from '../workflow/accounts.js';
 
 export interface AdminDeps {
   readonly store: Store;
@@ -72,6 +79,22 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
       take: 200,
     });
     ctx.body = { events };
+  });
+  router.post('/admin/accounts/:accountId/sync-papers', auth, async (ctx) => {
+    const accountId = ctx.params.accountId as string;
+    const queued = await deps.store.write(async (tx) => {
+      if (!(await tx.manager.getRepository(AccountEntity).existsBy({ accountId }))) return false;
+      const now = deps.now();
+      await queuePaperSync(tx, accountId, `operator:${now}`, now);
+      return true;
+    });
+    if (!queued) {
+      ctx.status = 404;
+      ctx.body = { code: 'not_found', message: 'no bound account with that id' };
+      return;
+    }
+    deps.onRetry();
+    ctx.body = { code: 0, msg: 'paper sync queued' };
   });
   router.get('/admin/exams/:examId', auth, async (ctx) => {
     const exam = await deps.store.dataSource

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { JobEntity, type JobRow, type JobState, type Tx } from '../store/index.js';
 
-export type JobKind = 'post_card' | 'arrange' | 'report_login_info' | 'refresh_card' | 'notify_dead';
+export type JobKind =
+  | 'post_card'
+  | 'arrange'
+  | 'report_login_info'
+  | 'refresh_card'
+  | 'notify_dead'
+  | 'sync_papers';
 
 export interface NewJob {
   readonly kind: JobKind;

@@ -5,7 +5,8 @@ import { dirname, resolve } from 'node:path';
 import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
 import type { Logger } from '../log.js';
 import { Initial1764000000000 } from './migrations/0001-initial.js';
-import { ExamEntity, JobEntity, ProcessedEventEntity } from './schema.js';
+import { Accounts1764000000001 } from './migrations/0002-accounts.js';
+import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity } from './schema.js';
 
 export * from './schema.js';
 
@@ -28,8 +29,8 @@ export interface Store {
 export async function openStore(databaseUrl: string, log: Logger): Promise<Store> {
   const dialect = databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
   const common = {
-    entities: [ExamEntity, JobEntity, ProcessedEventEntity],
-    migrations: [Initial1764000000000],
+    entities: [ExamEntity, JobEntity, ProcessedEventEntity, AccountEntity],
+    migrations: [Initial1764000000000, Accounts1764000000001],
     migrationsRun: false,
     synchronize: false,
     logging: false,

@@ -45,6 +45,23 @@ export interface ExamRow {
   updatedAt: number;
 }
 
+export interface AccountRow {
+  accountId: string;
+  tenantKey: string;
+  appId: string;
+  /** 1: background check, 2: exam. */
+  scope: number | null;
+  name: string | null;
+  usageList: number[];
+  /** The custom-field values the customer entered: their identity on the vendor's platform. */
+  customFields: Record<string, string>;
+  providerId: string;
+  /** The paper ids last published to Feishu for this account; null before the first sync. */
+  publishedPaperIds: string[] | null;
+  boundAt: number;
+  updatedAt: number;
+}
+
 export type JobState = 'pending' | 'running' | 'done' | 'dead';
 
 export interface JobRow {
@@ -126,6 +143,24 @@ export const JobEntity = new EntitySchema<JobRow>({
     lockedBy: { name: 'locked_by', type: 'varchar', length: 64, nullable: true },
     lastError: { name: 'last_error', type: 'text', nullable: true },
     createdAt: { name: 'created_at', ...millis },
+    updatedAt: { name: 'updated_at', ...millis },
+  },
+});
+
+export const AccountEntity = new EntitySchema<AccountRow>({
+  name: 'Account',
+  tableName: 'accounts',
+  columns: {
+    accountId: { name: 'account_id', type: 'varchar', length: 128, primary: true },
+    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128 },
+    appId: { name: 'app_id', type: 'varchar', length: 128 },
+    scope: { name: 'scope', type: 'integer', nullable: true },
+    name: { name: 'name', type: 'varchar', length: 255, nullable: true },
+    usageList: { name: 'usage_list', type: 'simple-json' },
+    customFields: { name: 'custom_fields', type: 'simple-json' },
+    providerId: { name: 'provider_id', type: 'varchar', length: 128 },
+    publishedPaperIds: { name: 'published_paper_ids', type: 'simple-json', nullable: true },
+    boundAt: { name: 'bound_at', ...millis },
     updatedAt: { name: 'updated_at', ...millis },
   },
 });

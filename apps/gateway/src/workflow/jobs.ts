@@ -1,17 +1,29 @@
 // The outbox jobs of the exam workflow: each makes one outbound call and returns the state change to commit
 // with the job's completion. Each is safe to run again: a crash between the call and the commit repeats it.
-import { type ExamProvider, ProviderError } from '@feishu-exam/exam-providers';
+import {
+  type BoundAccount,
+  type Paper,
+  ProviderError,
+  type ProviderRegistry,
+} from '@feishu-exam/exam-providers';
 import { approvalCard, type CardOptions, stuckJobCard } from '../bot/cards.js';
 import { callOpenApi, type FeishuClients } from '../feishu/clients.js';
 import type { JobKind } from '../outbox/jobs.js';
 import type { JobHandler } from '../outbox/worker.js';
-import { ExamEntity, type ExamRow, JobEntity, type Store } from '../store/index.js';
+import {
+  AccountEntity,
+  type AccountRow,
+  ExamEntity,
+  type ExamRow,
+  JobEntity,
+  type Store,
+} from '../store/index.js';
 import { examLifecycle } from './exam-lifecycle.js';
 
 export interface WorkflowDeps {
   readonly store: Store;
   readonly clients: FeishuClients;
-  readonly provider: ExamProvider;
+  readonly providers: ProviderRegistry;
   readonly approvalChatId: string;
   readonly cardOptions: CardOptions;
 }
@@ -22,6 +34,24 @@ export const LOGIN_INFO_RESULT = { success: 0, rejectedByStaff: 1, platformFaile
 class RetryLater extends Error {
   readonly retryable = true;
 }
+
+const permanent = (message: string) => Object.assign(new Error(message), { retryable: false });
+
+const boundAccount = (a: AccountRow): BoundAccount => ({
+  accountId: a.accountId,
+  name: a.name ?? undefined,
+  fields: a.customFields,
+});
+
+/** A provider's paper as Feishu's eco_exam_paper takes it (times as millisecond strings). */
+const feishuPaper = (p: Paper) => ({
+  id: p.id,
+  name: p.name,
+  ...(p.durationMinutes === undefined ? {} : { duration: p.durationMinutes }),
+  ...(p.questionCount === undefined ? {} : { question_count: p.questionCount }),
+  ...(p.startTime === undefined ? {} : { start_time: String(p.startTime) }),
+  ...(p.endTime === undefined ? {} : { end_time: String(p.endTime) }),
+});
 
 /** Feishu's message `uuid` (idempotency key) is at most 50 characters. */
 const messageUuid = (prefix: string, id: string) => `${prefix}-${id}`.slice(0, 50);
@@ -69,11 +99,26 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     async arrange(job, log) {
       const exam = await loadExam(job.examId);
       if (exam.state !== 'arranging' || exam.arrangement) return undefined;
+      const account = exam.accountId
+        ? await store.dataSource.getRepository(AccountEntity).findOneBy({ accountId: exam.accountId })
+        : null;
+      const route = deps.providers.route({
+        accountProviderId: account?.providerId,
+        paperId: exam.paperId ?? undefined,
+      });
+      if (!route.ok) {
+        log.warn({ reason: route.reason }, 'no exam platform for this exam');
+        return async (tx, now) => {
+          await examLifecycle.arrangementFailed(tx, exam.examId, route.reason, now);
+        };
+      }
+      const provider = route.provider;
       try {
-        const arrangement = await deps.provider.createExam({
+        const arrangement = await provider.createExam({
           examId: exam.examId,
           paperId: exam.paperId ?? undefined,
           accountId: exam.accountId ?? undefined,
+          account: account ? boundAccount(account) : undefined,
           candidate: {
             name: exam.candidate.name,
             email: exam.candidate.email,
@@ -81,7 +126,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
           },
         });
         log.info(
-          { provider: deps.provider.id, platformExamId: arrangement.platformExamId },
+          { provider: provider.id, via: route.via, platformExamId: arrangement.platformExamId },
           'exam arranged on the platform',
         );
         return (tx, now) => examLifecycle.arrangementMade(tx, exam.examId, arrangement, now);
@@ -151,6 +196,47 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         ),
       );
       return undefined;
+    },
+
+    /** Publishes the account's papers (full replace), then deletes the ones that vanished since last time. */
+    async sync_papers(job, log) {
+      const accountId = String(job.payload.accountId ?? '');
+      const account = await store.dataSource.getRepository(AccountEntity).findOneBy({ accountId });
+      if (!account) throw permanent(`account ${accountId} is not bound`);
+      const provider = deps.providers.get(account.providerId);
+      if (!provider)
+        throw permanent(
+          `account ${accountId} is bound to provider ${account.providerId}, which is not configured`,
+        );
+      if (!provider.listPapers) return undefined;
+      const papers = await provider.listPapers(boundAccount(account));
+      const { client, options } = clients.forTenant(account.tenantKey);
+      if (papers.length > 0) {
+        await callOpenApi(clients, 'hire.v1.ecoExamPaper.create', () =>
+          client.hire.v1.ecoExamPaper.create(
+            { data: { account_id: accountId, paper_list: papers.map(feishuPaper) } },
+            options,
+          ),
+        );
+      }
+      const current = new Set(papers.map((p) => p.id));
+      const vanished = (account.publishedPaperIds ?? []).filter((id) => !current.has(id));
+      if (vanished.length > 0) {
+        await callOpenApi(clients, 'hire.v1.ecoExamPaper.batchDelete', () =>
+          client.hire.v1.ecoExamPaper.batchDelete(
+            { data: { account_id: accountId, paper_id_list: vanished } },
+            options,
+          ),
+        );
+      }
+      log.info({ accountId, published: papers.length, deleted: vanished.length }, 'papers synced');
+      return async (tx, now) => {
+        await tx.run('UPDATE accounts SET published_paper_ids = ?, updated_at = ? WHERE account_id = ?', [
+          JSON.stringify([...current]),
+          now,
+          accountId,
+        ]);
+      };
     },
 
     async notify_dead(job) {

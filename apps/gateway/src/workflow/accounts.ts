@@ -1,0 +1,73 @@
+// Account binding: a customer binds an account with the vendor in Feishu Hire; we keep it, with the
+// custom-field values that identify the customer on the exam platform, and publish its papers.
+import type { KnownEvent } from '@feishu-exam/event-core';
+import { enqueueJob } from '../outbox/jobs.js';
+import type { Tx } from '../store/index.js';
+
+export type BindOutcome = 'bound' | 'rebound' | 'duplicate_event';
+
+export const accountBinding = {
+  /**
+   * `hire.eco_account.created_v1`: stores the account (a re-push, or a new binding of the same account,
+   * updates it rather than adding a second) and queues a paper sync for it.
+   */
+  async bind(
+    tx: Tx,
+    event: KnownEvent<'hire.eco_account.created_v1'>,
+    providerId: string,
+    now: number,
+  ): Promise<BindOutcome> {
+    const p = event.payload;
+    const firstTime = await tx.run(
+      `INSERT INTO processed_events (event_id, event_type, exam_id, outcome, reason, received_at)
+       VALUES (?, ?, NULL, 'accepted', NULL, ?) ON CONFLICT DO NOTHING`,
+      [event.id, event.type, now],
+    );
+    if (firstTime === 0) return 'duplicate_event';
+    const existed =
+      (await tx.all(`SELECT account_id FROM accounts WHERE account_id = ?`, [p.account_id])).length > 0;
+    const fields = Object.fromEntries(
+      (p.custom_field_list ?? []).filter((f) => f.key).map((f) => [f.key as string, f.value ?? '']),
+    );
+    await tx.run(
+      `INSERT INTO accounts (account_id, tenant_key, app_id, scope, name, usage_list, custom_fields, provider_id,
+         published_paper_ids, bound_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
+       ON CONFLICT (account_id) DO UPDATE SET tenant_key = excluded.tenant_key, app_id = excluded.app_id,
+         scope = excluded.scope, name = excluded.name, usage_list = excluded.usage_list,
+         custom_fields = excluded.custom_fields, provider_id = excluded.provider_id, updated_at = excluded.updated_at`,
+      [
+        p.account_id,
+        event.tenantKey ?? '',
+        event.appId ?? '',
+        p.scope ?? null,
+        p.account_name ?? null,
+        JSON.stringify(p.usage_list ?? []),
+        JSON.stringify(fields),
+        providerId,
+        now,
+        now,
+      ],
+    );
+    // Background-check accounts (scope 1) have no exam papers.
+    if (p.scope !== 1) await queuePaperSync(tx, p.account_id, `binding:${event.id}`, now);
+    return existed ? 'rebound' : 'bound';
+  },
+};
+
+/** `reason` makes the key unique per cause: each binding, each scheduled round, each operator request. */
+export const queuePaperSync = (tx: Tx, accountId: string, reason: string, now: number) =>
+  enqueueJob(
+    tx,
+    { kind: 'sync_papers', payload: { accountId }, idempotencyKey: `sync_papers:${accountId}:${reason}` },
+    now,
+  );
+
+/** The scheduled round: one sync job for every bound exam account. */
+export async function queuePaperSyncForAll(tx: Tx, round: string, now: number): Promise<number> {
+  const accounts = await tx.all<{ account_id: string }>(
+    'SELECT account_id FROM accounts WHERE scope IS NULL OR scope <> 1',
+  );
+  for (const { account_id } of accounts) await queuePaperSync(tx, account_id, `schedule:${round}`, now);
+  return accounts.length;
+}

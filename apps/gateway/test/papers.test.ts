@@ -1,0 +1,131 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { envelopeV2, seal } from '@feishu-exam/event-core';
+import {
+  createProviderRegistry,
+  defaultProviderContext,
+  defineProvider,
+  type Paper,
+} from '@feishu-exam/exam-providers';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { baseEnv, post, secrets, startTestGateway } from './support.js';
+
+/** An Open Platform that accepts everything and records what it was asked. */
+async function recordingPlatform() {
+  const calls: Array<{ path: string; body: Record<string, unknown> }> = [];
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (c) => {
+      text += c;
+    });
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.includes('/auth/v3/'))
+        return res.end(JSON.stringify({ code: 0, msg: 'ok', tenant_access_token: 't-1', expire: 7200 }));
+      calls.push({ path: req.url ?? '', body: JSON.parse(text || '{}') });
+      res.end(JSON.stringify({ code: 0, msg: 'success', data: { message_id: 'om_1' } }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: () => server.close(),
+  };
+}
+
+describe('paper sync', () => {
+  it('publishes the account’s papers (full replace), deletes the ones that vanished, and syncs again on demand', async () => {
+    let papers: Paper[] = [
+      { id: 'p1', name: 'Paper one', durationMinutes: 30 },
+      { id: 'p2', name: 'Paper two' },
+    ];
+    const seenFields: Array<Record<string, string>> = [];
+    const changing = defineProvider({
+      id: 'changing',
+      options: z.object({}),
+      create: (_o, _c, id) => ({
+        id,
+        createExam: async (r) => ({ examUrl: `https://x.example/${r.examId}` }),
+        listPapers: async (account) => {
+          seenFields.push({ ...account?.fields });
+          return papers;
+        },
+      }),
+    });
+    const registry = createProviderRegistry(
+      [changing],
+      { providers: [{ id: 'sandbox', type: 'changing' }], defaultProvider: 'sandbox' },
+      defaultProviderContext({}),
+    );
+    if (!registry.ok) throw new Error(registry.errors.join());
+    const platform = await recordingPlatform();
+    const gw = await startTestGateway(
+      { FEISHU_DOMAIN: platform.url, OUTBOX_POLL_MS: '20' },
+      { providers: registry.registry },
+    );
+    const paperCalls = () => platform.calls.filter((c) => c.path.includes('eco_exam_papers'));
+    const until = async (n: number) => {
+      for (let i = 0; i < 200 && paperCalls().length < n; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(paperCalls()).toHaveLength(n);
+    };
+    try {
+      const bind = seal(
+        envelopeV2(
+          'hire.eco_account.created_v1',
+          { scope: 2, account_id: 'acc-1', custom_field_list: [{ key: 'org', value: 'ACME' }] },
+          { token: secrets.verificationToken, tenantKey: 't' },
+        ),
+        { encryptKey: secrets.encryptKey },
+      );
+      expect((await post(`${gw.url}/webhook/event`, bind.headers, bind.rawBody)).status).toBe(200);
+      await until(1);
+      expect(paperCalls()[0]).toEqual({
+        path: '/open-apis/hire/v1/eco_exam_papers',
+        body: {
+          account_id: 'acc-1',
+          paper_list: [
+            { id: 'p1', name: 'Paper one', duration: 30 },
+            { id: 'p2', name: 'Paper two' },
+          ],
+        },
+      });
+      expect(seenFields).toEqual([{ org: 'ACME' }]);
+
+      papers = [
+        { id: 'p2', name: 'Paper two' },
+        { id: 'p3', name: 'Paper three' },
+      ];
+      const admin = { authorization: `Bearer ${baseEnv.ADMIN_TOKEN}` };
+      expect(
+        (await fetch(`${gw.url}/admin/accounts/acc-1/sync-papers`, { method: 'POST', headers: admin }))
+          .status,
+      ).toBe(200);
+      await until(3);
+      expect(paperCalls().slice(1)).toEqual([
+        {
+          path: '/open-apis/hire/v1/eco_exam_papers',
+          body: {
+            account_id: 'acc-1',
+            paper_list: [
+              { id: 'p2', name: 'Paper two' },
+              { id: 'p3', name: 'Paper three' },
+            ],
+          },
+        },
+        {
+          path: '/open-apis/hire/v1/eco_exam_papers/batch_delete',
+          body: { account_id: 'acc-1', paper_id_list: ['p1'] },
+        },
+      ]);
+      expect(
+        (await fetch(`${gw.url}/admin/accounts/nobody/sync-papers`, { method: 'POST', headers: admin }))
+          .status,
+      ).toBe(404);
+    } finally {
+      await gw.close();
+      platform.close();
+    }
+  });
+});
