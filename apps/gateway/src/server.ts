@@ -82,6 +82,14 @@ export async function startGateway(
       maxBodyBytes: config.maxBodyBytes,
     },
     admin: { store, adminToken: config.adminToken, now, onRetry: () => worker.wake() },
+    providerWebhook: {
+      providers,
+      store,
+      log,
+      maxBodyBytes: config.maxBodyBytes,
+      now,
+      onResultRecorded: () => worker.wake(),
+    },
   });
 
   const server = app.listen({ host: config.host, port: config.port });

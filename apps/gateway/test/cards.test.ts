@@ -20,6 +20,8 @@ const exam = (state: ExamState, extra: Partial<ExamRow> = {}): ExamRow => ({
   failureReason: state === 'failed' ? 'paper retired' : null,
   cardMessageId: null,
   loginInfoReportedAt: null,
+  result: null,
+  resultReportedAt: null,
   receivedAt: 1_700_000_000_000,
   updatedAt: 1_700_000_000_000,
   ...extra,

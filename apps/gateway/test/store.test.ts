@@ -183,6 +183,7 @@ describe('outbox', () => {
     refresh_card: noop,
     notify_dead: noop,
     sync_papers: noop,
+    report_result: noop,
     ...overrides,
   });
 

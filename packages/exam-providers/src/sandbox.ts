@@ -1,6 +1,13 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { type Arrangement, type ExamProvider, type ExamRequest, ProviderError } from './contract.js';
+import {
+  type Arrangement,
+  type ExamProvider,
+  type ExamRequest,
+  type ExamResult,
+  ProviderError,
+  type WebhookRequest,
+} from './contract.js';
 import { defaultProviderContext, defineProvider } from './define.js';
 
 const paper = z.object({
@@ -19,12 +26,24 @@ export const sandboxOptions = z
     /** Papers whose exams fail for good, to show the failure path. */
     failingPaperIds: z.array(z.string()).default([]),
     baseUrl: z.url({ protocol: /^https?$/ }).default('https://sandbox.exam.invalid'),
+    /** Signs result webhooks: `x-sandbox-signature` = hex HMAC-SHA256(webhookSecret, raw body). */
+    webhookSecret: z.string().min(8).default('sandbox-webhook-secret'),
     papers: z.array(paper).default([
       { id: 'paper001', name: 'Sandbox: general aptitude', durationMinutes: 60, questionCount: 30 },
       { id: 'paper002', name: 'Sandbox: programming', durationMinutes: 90, questionCount: 5 },
     ]),
   })
   .strict();
+
+/** What the sandbox platform posts when a candidate finishes. */
+const sandboxResult = z.object({
+  exam_id: z.string().min(1),
+  score: z.string().min(1),
+  finished_at: z.number().int().optional(),
+  report_url: z.url().optional(),
+  answer_seconds: z.number().int().optional(),
+  sections: z.array(z.object({ name: z.string(), score: z.string() })).optional(),
+});
 
 export type SandboxOptions = z.input<typeof sandboxOptions>;
 
@@ -60,6 +79,44 @@ export const sandboxProvider = defineProvider({
       },
       async listPapers() {
         return options.papers.map((p) => ({ ...p }));
+      },
+      async parseResultWebhook(request: WebhookRequest) {
+        const presented = request.headers['x-sandbox-signature'];
+        const expected = createHmac('sha256', options.webhookSecret).update(request.rawBody).digest();
+        const given =
+          typeof presented === 'string' && /^[0-9a-f]{64}$/.test(presented)
+            ? Buffer.from(presented, 'hex')
+            : undefined;
+        if (!given || !timingSafeEqual(given, expected)) {
+          throw new ProviderError(
+            'the result webhook is not signed with the sandbox webhook secret',
+            false,
+            instanceId,
+          );
+        }
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.from(request.rawBody).toString('utf8'));
+        } catch {
+          throw new ProviderError('the result webhook is not JSON', false, instanceId);
+        }
+        const parsed = sandboxResult.safeParse(body);
+        if (!parsed.success)
+          throw new ProviderError(
+            `the result webhook is malformed: ${parsed.error.issues[0]?.message}`,
+            false,
+            instanceId,
+          );
+        const r = parsed.data;
+        const result: ExamResult = {
+          score: r.score,
+          resultTime: r.finished_at,
+          reports: r.report_url
+            ? [{ name: 'Sandbox report', url: r.report_url, answerTime: r.answer_seconds }]
+            : undefined,
+          details: r.sections?.map((s) => ({ name: s.name, result: s.score })),
+        };
+        return [{ examId: r.exam_id, result }];
       },
     };
   },

@@ -29,6 +29,8 @@ export function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_~[\]()<>#|]/g, (c) => `\\${c}`);
 }
 
+const safeUrl = (url: string) => url.replace(/[()\s]/g, encodeURIComponent);
+
 /** A mention renders only with the raw id; anything not shaped like an open id is not mentioned at all. */
 const at = (openId: string | null) =>
   openId && /^ou_[\w-]+$/.test(openId) ? `<at id=${openId}></at>` : 'someone';
@@ -116,10 +118,17 @@ export function approvalCard(exam: ExamRow, options: CardOptions): Card {
       ]);
     case 'arranged': {
       const url = exam.arrangement?.examUrl;
-      const link = url ? `[Open the exam](${url.replace(/[()\s]/g, encodeURIComponent)})` : '-';
-      return card('Exam arranged', 'green', [
+      const link = url ? `[Open the exam](${safeUrl(url)})` : '-';
+      const lines = [`Approved by ${decided}.`, `**Exam link**: ${link}`, 'Reported to Feishu Hire.'];
+      if (exam.result) {
+        const reports = (exam.result.reports ?? [])
+          .map((r) => `[${escapeMarkdown(r.name)}](${safeUrl(r.url)})`)
+          .join(', ');
+        lines.push(`**Result**: ${escapeMarkdown(exam.result.score)}${reports ? ` (${reports})` : ''}`);
+      }
+      return card(exam.result ? 'Exam completed' : 'Exam arranged', 'green', [
         facts,
-        markdown(`Approved by ${decided}.\n**Exam link**: ${link}\nReported to Feishu Hire.`),
+        markdown(lines.join('\n')),
       ]);
     }
     case 'rejected':

@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from '../log.js';
 import { type AdminDeps, mountAdmin } from './admin.js';
+import { type ProviderWebhookDeps, providerWebhookHandler } from './provider-webhook.js';
 import { type WebhookDeps, webhookHandler } from './webhook.js';
 
 export interface AppDeps extends WebhookDeps {
@@ -12,6 +13,8 @@ export interface AppDeps extends WebhookDeps {
   /** Is the database answering? Checked by /readyz. */
   readonly databaseReachable: () => Promise<boolean>;
   readonly admin: AdminDeps;
+  /** Absent: no provider result webhooks (tests that need none). */
+  readonly providerWebhook?: ProviderWebhookDeps | undefined;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -22,6 +25,8 @@ export function createApp(deps: AppDeps): Koa {
   const webhook = webhookHandler(deps);
   router.post('/webhook/event', webhook);
   router.post('/webhook/card', webhook);
+  if (deps.providerWebhook)
+    router.post('/webhook/provider/:providerId', providerWebhookHandler(deps.providerWebhook));
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });

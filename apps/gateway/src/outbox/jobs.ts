@@ -7,7 +7,8 @@ export type JobKind =
   | 'report_login_info'
   | 'refresh_card'
   | 'notify_dead'
-  | 'sync_papers';
+  | 'sync_papers'
+  | 'report_result';
 
 export interface NewJob {
   readonly kind: JobKind;

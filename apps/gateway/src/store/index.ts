@@ -6,6 +6,7 @@ import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
 import type { Logger } from '../log.js';
 import { Initial1764000000000 } from './migrations/0001-initial.js';
 import { Accounts1764000000001 } from './migrations/0002-accounts.js';
+import { Results1764000000002 } from './migrations/0003-results.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity } from './schema.js';
 
 export * from './schema.js';
@@ -30,7 +31,7 @@ export async function openStore(databaseUrl: string, log: Logger): Promise<Store
   const dialect = databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
   const common = {
     entities: [ExamEntity, JobEntity, ProcessedEventEntity, AccountEntity],
-    migrations: [Initial1764000000000, Accounts1764000000001],
+    migrations: [Initial1764000000000, Accounts1764000000001, Results1764000000002],
     migrationsRun: false,
     synchronize: false,
     logging: false,

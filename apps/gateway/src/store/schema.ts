@@ -23,6 +23,14 @@ export interface Arrangement {
   endTime?: number | undefined;
 }
 
+/** A platform's result for an exam, as stored (mirrors the providers' ExamResult). */
+export interface ExamResultRecord {
+  score: string;
+  resultTime?: number | undefined;
+  reports?: Array<{ name: string; url: string; answerTime?: number | undefined }> | undefined;
+  details?: Array<{ id?: string | undefined; name: string; result: string }> | undefined;
+}
+
 export interface ExamRow {
   examId: string;
   tenantKey: string;
@@ -41,6 +49,8 @@ export interface ExamRow {
   failureReason: string | null;
   cardMessageId: string | null;
   loginInfoReportedAt: number | null;
+  result: ExamResultRecord | null;
+  resultReportedAt: number | null;
   receivedAt: number;
   updatedAt: number;
 }
@@ -121,6 +131,8 @@ export const ExamEntity = new EntitySchema<ExamRow>({
     failureReason: { name: 'failure_reason', type: 'text', nullable: true },
     cardMessageId: { name: 'card_message_id', type: 'varchar', length: 128, nullable: true },
     loginInfoReportedAt: { name: 'login_info_reported_at', ...millis, nullable: true },
+    result: { name: 'result', type: 'simple-json', nullable: true },
+    resultReportedAt: { name: 'result_reported_at', ...millis, nullable: true },
     receivedAt: { name: 'received_at', ...millis },
     updatedAt: { name: 'updated_at', ...millis },
   },

@@ -6,9 +6,18 @@
 //          │                          └──arrangementFailed──▶ failed
 //          └──reject──▶ rejected
 //
+
+import { createHash } from 'node:crypto';
 import type { EcoExamCreatedPayload, KnownEvent } from '@feishu-exam/event-core';
 import { enqueueJob, enqueueJobs } from '../outbox/jobs.js';
-import { type Arrangement, ExamEntity, type ExamRow, type ExamState, type Tx } from '../store/index.js';
+import {
+  type Arrangement,
+  ExamEntity,
+  type ExamResultRecord,
+  type ExamRow,
+  type ExamState,
+  type Tx,
+} from '../store/index.js';
 
 export type ReceiveOutcome = 'created' | 'duplicate_event' | 'duplicate_exam';
 
@@ -193,6 +202,43 @@ export const examLifecycle = {
     const outcome = await transition(tx, examId, 'arranging', 'failed', { failure_reason: reason }, now);
     if (outcome.ok) await queueLoginInfoReport(tx, examId, now);
     return outcome;
+  },
+
+  /**
+   * The platform reported a result. Only an exam that was arranged can have one; a changed result is
+   * reported again (Feishu overwrites until the customer has graded), the same result is not.
+   */
+  async resultReceived(
+    tx: Tx,
+    examId: string,
+    result: ExamResultRecord,
+    now: number,
+  ): Promise<'recorded' | 'unchanged' | 'not_arranged'> {
+    const exam = await examLifecycle.find(tx, examId);
+    if (!exam || (exam.state !== 'arranged' && exam.state !== 'arranging')) return 'not_arranged';
+    const serialized = JSON.stringify(result);
+    if (exam.result && JSON.stringify(exam.result) === serialized) return 'unchanged';
+    await tx.run('UPDATE exams SET result = ?, updated_at = ? WHERE exam_id = ?', [serialized, now, examId]);
+    const version = createHash('sha256').update(serialized).digest('hex').slice(0, 16);
+    await enqueueJob(
+      tx,
+      { kind: 'report_result', examId, idempotencyKey: `report_result:${examId}:${version}` },
+      now,
+    );
+    await enqueueJob(
+      tx,
+      { kind: 'refresh_card', examId, idempotencyKey: `refresh_card:${examId}:result:${version}` },
+      now,
+    );
+    return 'recorded';
+  },
+
+  async resultReported(tx: Tx, examId: string, now: number): Promise<void> {
+    await tx.run('UPDATE exams SET result_reported_at = ?, updated_at = ? WHERE exam_id = ?', [
+      now,
+      now,
+      examId,
+    ]);
   },
 
   /** Feishu Hire has the arrangement (or the failure): an arranging exam is now arranged; refresh the card. */

@@ -239,6 +239,40 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       };
     },
 
+    /** Writes the exam's current result back to Feishu Hire (the latest one, even if a newer job follows). */
+    async report_result(job) {
+      const exam = await loadExam(job.examId);
+      const result = exam.result;
+      if (!result) return undefined;
+      const { client, options } = clients.forTenant(exam.tenantKey);
+      const data = {
+        result: result.score,
+        ...(result.resultTime === undefined ? {} : { result_time: String(result.resultTime) }),
+        ...(result.reports?.length
+          ? {
+              report_list: result.reports.map((r) => ({
+                name: r.name,
+                url: r.url,
+                ...(r.answerTime === undefined ? {} : { answer_time: String(r.answerTime) }),
+              })),
+            }
+          : {}),
+        ...(result.details?.length
+          ? {
+              detail_list: result.details.map((d) => ({
+                ...(d.id ? { id: d.id } : {}),
+                name: d.name,
+                result: d.result,
+              })),
+            }
+          : {}),
+      };
+      await callOpenApi(clients, 'hire.v1.ecoExam.updateResult', () =>
+        client.hire.v1.ecoExam.updateResult({ path: { exam_id: exam.examId }, data }, options),
+      );
+      return (tx, now) => examLifecycle.resultReported(tx, exam.examId, now);
+    },
+
     async notify_dead(job) {
       const deadId = String(job.payload.jobId ?? '');
       const dead = await store.dataSource.getRepository(JobEntity).findOneBy({ id: deadId });
