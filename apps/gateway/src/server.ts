@@ -15,7 +15,7 @@ import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
 import { OutboxWorker } from './outbox/worker.js';
 import { openStore, type Store } from './store/index.js';
-import { queuePaperSyncForAll } from './workflow/accounts.js';
+import { accountFieldsOf, queueCustomFieldRegistration, queuePaperSyncForAll } from './workflow/accounts.js';
 import { examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
 import { workflowJobs } from './workflow/jobs.js';
@@ -102,6 +102,8 @@ export async function startGateway(
   });
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  // The fields customers fill in when they bind an account: registered once per distinct set.
+  await store.write((tx) => queueCustomFieldRegistration(tx, accountFieldsOf(providers), now()));
   if (config.outbox.enabled) worker.start();
   // Papers change on the platforms; re-publish them on a schedule (the round's time makes each round's jobs new).
   const paperSync =

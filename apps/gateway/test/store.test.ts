@@ -184,6 +184,7 @@ describe('outbox', () => {
     notify_dead: noop,
     sync_papers: noop,
     report_result: noop,
+    register_custom_fields: noop,
     ...overrides,
   });
 

@@ -82,8 +82,21 @@ export interface WebhookRequest {
   readonly rawBody: Uint8Array;
 }
 
+/**
+ * A field the customer fills in when binding an account with the vendor (账号自定义字段): how the vendor's
+ * platform recognises the customer. Registered with Feishu Hire by the gateway.
+ */
+export interface AccountField {
+  readonly key: string;
+  readonly name: { readonly zh_cn?: string; readonly en_us?: string };
+  readonly required: boolean;
+  readonly description?: { readonly zh_cn?: string; readonly en_us?: string };
+}
+
 export interface ExamProvider {
   readonly id: string;
+  /** The account custom fields this provider reads from `BoundAccount.fields`. */
+  readonly accountFields?: readonly AccountField[];
   createExam(request: ExamRequest): Promise<Arrangement>;
   listPapers?(account: BoundAccount | undefined): Promise<Paper[]>;
   cancelExam?(ref: ExamRef): Promise<void>;

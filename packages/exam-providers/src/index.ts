@@ -1,6 +1,7 @@
 // exam-providers: the contract between the gateway and exam platforms, the registry that routes each exam
 // to one provider, and the built-in providers. The conformance kit is at '@feishu-exam/exam-providers/conformance'.
 export {
+  type AccountField,
   type Arrangement,
   type BoundAccount,
   type Candidate,

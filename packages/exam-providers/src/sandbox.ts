@@ -57,6 +57,17 @@ export const sandboxProvider = defineProvider({
   create(options, _ctx, instanceId): ExamProvider {
     return {
       id: instanceId,
+      accountFields: [
+        {
+          key: 'org_code',
+          name: { zh_cn: '机构代码', en_us: 'Organization code' },
+          required: false,
+          description: {
+            zh_cn: '您在沙箱考试平台上的机构代码',
+            en_us: 'Your organization code on the sandbox exam platform',
+          },
+        },
+      ],
       async createExam(request: ExamRequest): Promise<Arrangement> {
         if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
         if (request.paperId && options.failingPaperIds.includes(request.paperId)) {

@@ -33,6 +33,25 @@ const papersOf = (accountId: string) => [...(platform.emulator.state.papers.get(
 const sends = (path: string) => platform.emulator.state.calls.filter((c) => c.path === path && c.code === 0);
 
 describe('accounts', () => {
+  it('the account custom fields the providers need are registered at start, once per distinct set', async () => {
+    const fields = await until('custom fields', () => platform.emulator.state.customFields.get(2));
+    expect(fields).toEqual([
+      {
+        key: 'org_code',
+        name: { zh_cn: '机构代码', en_us: 'Organization code' },
+        is_required: false,
+        description: {
+          zh_cn: '您在沙箱考试平台上的机构代码',
+          en_us: 'Your organization code on the sandbox exam platform',
+        },
+      },
+    ]);
+    const restarted = await startGateway(platform, {}, gateway.databaseUrl);
+    await new Promise((r) => setTimeout(r, 300));
+    await restarted.stop();
+    expect(sends('/open-apis/hire/v1/eco_account_custom_fields')).toHaveLength(1);
+  });
+
   it('a bound account gets its provider’s papers published to Feishu Hire', async () => {
     const attempts = await platform.emulator.pushAccount(
       `${gateway.url}/webhook/event`,

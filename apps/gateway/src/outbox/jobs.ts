@@ -8,7 +8,8 @@ export type JobKind =
   | 'refresh_card'
   | 'notify_dead'
   | 'sync_papers'
-  | 'report_result';
+  | 'report_result'
+  | 'register_custom_fields';
 
 export interface NewJob {
   readonly kind: JobKind;

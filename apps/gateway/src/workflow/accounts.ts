@@ -1,6 +1,8 @@
 // Account binding: a customer binds an account with the vendor in Feishu Hire; we keep it, with the
 // custom-field values that identify the customer on the exam platform, and publish its papers.
+import { createHash } from 'node:crypto';
 import type { KnownEvent } from '@feishu-exam/event-core';
+import type { AccountField, ProviderRegistry } from '@feishu-exam/exam-providers';
 import { enqueueJob } from '../outbox/jobs.js';
 import type { Tx } from '../store/index.js';
 
@@ -70,4 +72,34 @@ export async function queuePaperSyncForAll(tx: Tx, round: string, now: number): 
   );
   for (const { account_id } of accounts) await queuePaperSync(tx, account_id, `schedule:${round}`, now);
   return accounts.length;
+}
+
+/** Every provider's account fields, once each by key: what customers are asked for when they bind. */
+export function accountFieldsOf(providers: ProviderRegistry): AccountField[] {
+  const byKey = new Map<string, AccountField>();
+  for (const provider of providers.providers.values())
+    for (const field of provider.accountFields ?? []) if (!byKey.has(field.key)) byKey.set(field.key, field);
+  return [...byKey.values()];
+}
+
+/**
+ * Registers the account fields with Feishu Hire (a full replace). Keyed by the set's content: the same set
+ * is registered once however often the gateway restarts; a changed set is registered again.
+ */
+export async function queueCustomFieldRegistration(
+  tx: Tx,
+  fields: AccountField[],
+  now: number,
+): Promise<boolean> {
+  if (fields.length === 0) return false;
+  const version = createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16);
+  return enqueueJob(
+    tx,
+    {
+      kind: 'register_custom_fields',
+      payload: { fields },
+      idempotencyKey: `register_custom_fields:${version}`,
+    },
+    now,
+  );
 }

@@ -1,6 +1,7 @@
 // The outbox jobs of the exam workflow: each makes one outbound call and returns the state change to commit
 // with the job's completion. Each is safe to run again: a crash between the call and the commit repeats it.
 import {
+  type AccountField,
   type BoundAccount,
   type Paper,
   ProviderError,
@@ -271,6 +272,31 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         client.hire.v1.ecoExam.updateResult({ path: { exam_id: exam.examId }, data }, options),
       );
       return (tx, now) => examLifecycle.resultReported(tx, exam.examId, now);
+    },
+
+    /** 账号自定义字段 for exams (scope 2), as the providers declare them. Feishu replaces the whole list. */
+    async register_custom_fields(job, log) {
+      const fields = (job.payload.fields ?? []) as AccountField[];
+      if (fields.length === 0) return undefined;
+      const { client, options } = clients.forTenant('');
+      await callOpenApi(clients, 'hire.v1.ecoAccountCustomField.create', () =>
+        client.hire.v1.ecoAccountCustomField.create(
+          {
+            data: {
+              scope: 2,
+              custom_field_list: fields.map((f) => ({
+                key: f.key,
+                name: { ...f.name },
+                is_required: f.required,
+                ...(f.description ? { description: { ...f.description } } : {}),
+              })),
+            },
+          },
+          options,
+        ),
+      );
+      log.info({ keys: fields.map((f) => f.key) }, 'account custom fields registered');
+      return undefined;
     },
 
     async notify_dead(job) {
