@@ -33,7 +33,8 @@ export async function startPlatform(): Promise<Platform> {
   return { emulator, running: await emulator.listen() };
 }
 
-export type { GatewayProcess };
+/** The gateway process, with the database it runs on (to restart another on it). */
+export type GatewayProcess = BaseGatewayProcess & { readonly databaseUrl: string };
 
 export function tempDatabaseUrl(): string {
   return `sqlite:${join(mkdtempSync(join(tmpdir(), 'feishu-exam-e2e-')), 'gateway.sqlite')}`;
