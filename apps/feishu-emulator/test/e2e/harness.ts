@@ -2,9 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  type GatewayProcess as BaseGatewayProcess,
   createEmulator,
   type Emulator,
-  type GatewayProcess,
   type Message,
   type RunningEmulator,
   startGatewayProcess,
