@@ -14,6 +14,7 @@ export {
   type Emulator,
   type EmulatorOptions,
   type Message,
+  type PushFields,
   type RecordedCall,
   type RunningEmulator,
 } from './server.js';

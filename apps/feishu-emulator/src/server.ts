@@ -62,6 +62,12 @@ export interface Click {
   readonly name?: string | undefined;
 }
 
+export interface PushFields {
+  readonly appId?: string | undefined;
+  readonly tenantKey?: string | undefined;
+  readonly eventId?: string | undefined;
+}
+
 export interface RunningEmulator {
   readonly url: string;
   close(): Promise<void>;
@@ -459,18 +465,18 @@ export function createEmulator(options: EmulatorOptions) {
     clearFaults: () => faults.clear(),
     revokeTokens: () => tokens.clear(),
 
-    /** Pushes hire.eco_exam.created_v1 to a gateway, re-pushing on Feishu's (possibly compressed) schedule. */
-    pushExam(
+    /**
+     * Pushes a schema 2.0 event of `eventType` to a gateway as the app Feishu would (header.token = its
+     * verification token), re-pushing on Feishu's (possibly compressed) schedule until HTTP 200.
+     */
+    pushEventOfType(
       gatewayUrl: string,
-      exam: Record<string, unknown>,
-      fields: {
-        appId?: string | undefined;
-        tenantKey?: string | undefined;
-        eventId?: string | undefined;
-      } = {},
+      eventType: string,
+      event: Record<string, unknown>,
+      fields: PushFields = {},
     ) {
       const target = apps.get(fields.appId ?? firstApp.appId) ?? firstApp;
-      const envelope = envelopeV2('hire.eco_exam.created_v1', exam, {
+      const envelope = envelopeV2(eventType, event, {
         eventId: fields.eventId ?? randomUUID().replaceAll('-', ''),
         token: target.verificationToken ?? '',
         appId: target.appId,
@@ -479,25 +485,13 @@ export function createEmulator(options: EmulatorOptions) {
       return emulator.push(gatewayUrl, envelope, target);
     },
 
-    /** Pushes hire.eco_account.created_v1: a customer bound an account with the vendor. */
-    pushAccount(
-      gatewayUrl: string,
-      account: Record<string, unknown>,
-      fields: {
-        appId?: string | undefined;
-        tenantKey?: string | undefined;
-        eventId?: string | undefined;
-      } = {},
-    ) {
-      const target = apps.get(fields.appId ?? firstApp.appId) ?? firstApp;
-      const envelope = envelopeV2('hire.eco_account.created_v1', account, {
-        eventId: fields.eventId ?? randomUUID().replaceAll('-', ''),
-        token: target.verificationToken ?? '',
-        appId: target.appId,
-        tenantKey: fields.tenantKey ?? 'tenant_demo_0001',
-      });
-      return emulator.push(gatewayUrl, envelope, target);
-    },
+    /** hire.eco_exam.created_v1: a customer scheduled a written exam. */
+    pushExam: (gatewayUrl: string, exam: Record<string, unknown>, fields: PushFields = {}) =>
+      emulator.pushEventOfType(gatewayUrl, 'hire.eco_exam.created_v1', exam, fields),
+
+    /** hire.eco_account.created_v1: a customer bound an account with the vendor. */
+    pushAccount: (gatewayUrl: string, account: Record<string, unknown>, fields: PushFields = {}) =>
+      emulator.pushEventOfType(gatewayUrl, 'hire.eco_account.created_v1', account, fields),
 
     push(gatewayUrl: string, envelope: { header?: { event_id?: string } }, target: EmulatedApp = firstApp) {
       return pushEvent(gatewayUrl, envelope, sealFor(target), {

@@ -58,16 +58,7 @@ export function providerWebhookHandler(deps: ProviderWebhookDeps) {
       for (const report of reports)
         out.push({
           examId: report.examId,
-          outcome: await examLifecycle.resultReceived(
-            tx,
-            report.examId,
-            {
-              ...report.result,
-              reports: report.result.reports?.map((r) => ({ ...r })),
-              details: report.result.details?.map((d) => ({ ...d })),
-            },
-            deps.now(),
-          ),
+          outcome: await examLifecycle.resultReceived(tx, report.examId, report.result, deps.now()),
         });
       return out;
     });

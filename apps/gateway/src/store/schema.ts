@@ -1,4 +1,7 @@
+import type { Arrangement, ExamResult } from '@feishu-exam/exam-providers';
 import { EntitySchema } from 'typeorm';
+
+export type { Arrangement, ExamResult };
 
 /**
  * Table shapes, declared without decorators (vitest's esbuild emits no decorator metadata). Times are
@@ -12,23 +15,6 @@ export interface Candidate {
   mobileCode?: string | undefined;
   mobileNumber?: string | undefined;
   email?: string | undefined;
-}
-
-export interface Arrangement {
-  examUrl: string;
-  username?: string | undefined;
-  password?: string | undefined;
-  platformExamId?: string | undefined;
-  startTime?: number | undefined;
-  endTime?: number | undefined;
-}
-
-/** A platform's result for an exam, as stored (mirrors the providers' ExamResult). */
-export interface ExamResultRecord {
-  score: string;
-  resultTime?: number | undefined;
-  reports?: Array<{ name: string; url: string; answerTime?: number | undefined }> | undefined;
-  details?: Array<{ id?: string | undefined; name: string; result: string }> | undefined;
 }
 
 export interface ExamRow {
@@ -49,7 +35,7 @@ export interface ExamRow {
   failureReason: string | null;
   cardMessageId: string | null;
   loginInfoReportedAt: number | null;
-  result: ExamResultRecord | null;
+  result: ExamResult | null;
   resultReportedAt: number | null;
   receivedAt: number;
   updatedAt: number;

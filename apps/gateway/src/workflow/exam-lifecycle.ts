@@ -13,7 +13,7 @@ import { enqueueJob, enqueueJobs } from '../outbox/jobs.js';
 import {
   type Arrangement,
   ExamEntity,
-  type ExamResultRecord,
+  type ExamResult,
   type ExamRow,
   type ExamState,
   type Tx,
@@ -211,7 +211,7 @@ export const examLifecycle = {
   async resultReceived(
     tx: Tx,
     examId: string,
-    result: ExamResultRecord,
+    result: ExamResult,
     now: number,
   ): Promise<'recorded' | 'unchanged' | 'not_arranged'> {
     const exam = await examLifecycle.find(tx, examId);
