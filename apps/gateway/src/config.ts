@@ -63,7 +63,12 @@ const envSchema = z
     ADMIN_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
       message: 'must be at least 16 characters (it guards /admin)',
     }),
-    EXAM_PROVIDER: z.enum(['sandbox'], { error: 'must name a known provider: sandbox' }).default('sandbox'),
+    EXAM_PROVIDER: z
+      .enum(['sandbox'], {
+        error: 'must name a built-in provider without options: sandbox (declare others in PROVIDERS_FILE)',
+      })
+      .default('sandbox'),
+    PROVIDERS_FILE: z.string().min(1).optional(),
     SHOW_CANDIDATE_CONTACT: z
       .enum(['true', 'false'], { error: 'must be true or false' })
       .default('false')
@@ -108,6 +113,8 @@ export interface GatewayConfig {
   readonly approverOpenIds: readonly string[];
   readonly adminToken: string | undefined;
   readonly examProvider: 'sandbox';
+  /** A YAML or JSON file declaring the exam platforms; when set, it replaces EXAM_PROVIDER. */
+  readonly providersFile: string | undefined;
   readonly showCandidateContact: boolean;
   /** How often every bound account's papers are re-published; 0 turns the schedule off. */
   readonly paperSyncIntervalMs: number;
@@ -152,6 +159,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       approverOpenIds: e.APPROVER_OPEN_IDS,
       adminToken: e.ADMIN_TOKEN,
       examProvider: e.EXAM_PROVIDER,
+      providersFile: e.PROVIDERS_FILE,
       showCandidateContact: e.SHOW_CANDIDATE_CONTACT,
       paperSyncIntervalMs: e.PAPER_SYNC_INTERVAL_MS,
       outbox: {

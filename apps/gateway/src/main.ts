@@ -1,7 +1,7 @@
 // The gateway's entry point: read configuration, start, and stop cleanly on SIGTERM or SIGINT.
 import { describeConfig, loadConfig } from './config.js';
 import { createLogger } from './log.js';
-import { startGateway } from './server.js';
+import { StartupConfigError, startGateway } from './server.js';
 
 const loaded = loadConfig(process.env);
 if (!loaded.ok) {
@@ -14,6 +14,12 @@ const config = loaded.config;
 const log = createLogger({ level: config.logLevel });
 
 const gateway = await startGateway(config, log).catch((err: unknown) => {
+  if (err instanceof StartupConfigError) {
+    process.stderr.write(
+      `feishu-exam gateway: the configuration is not valid:\n${err.problems.map((e) => `  - ${e}`).join('\n')}\n`,
+    );
+    process.exit(78);
+  }
   log.fatal({ err }, 'the gateway could not start');
   process.exit(1);
 });

@@ -1,11 +1,13 @@
 // The gateway's lifecycle. Start: database (migrated) → outbox worker → HTTP. Stop (SIGTERM): not ready →
 // stop taking requests and finish in-flight ones → finish in-flight jobs → close the database.
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   builtInProviders,
   createProviderRegistry,
   defaultProviderContext,
+  loadProvidersFile,
   type ProviderRegistry,
 } from '@feishu-exam/exam-providers';
 import type { GatewayConfig } from './config.js';
@@ -71,7 +73,8 @@ export async function startGateway(
       now,
       cardOptions,
       approverOpenIds: new Set(config.approverOpenIds),
-      accountProviderId: config.examProvider,
+      accountProviderId:
+        providers.defaultProviderId ?? [...providers.providers.keys()][0] ?? config.examProvider,
     }),
     recordRejectedEvent: (event, reason) =>
       store.write((tx) => examLifecycle.recordRejectedEvent(tx, event.id, event.type, reason, now())),
@@ -140,20 +143,41 @@ export async function startGateway(
   };
 }
 
+/** A configuration mistake found while starting: the process reports each line and exits with EX_CONFIG. */
+export class StartupConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'StartupConfigError';
+  }
+}
+
 /**
- * The exam platforms. For now one: EXAM_PROVIDER, which is also the default for exams whose account names
- * no provider, and the provider every bound account is assigned.
+ * The exam platforms: those PROVIDERS_FILE declares, or else the one EXAM_PROVIDER names. The default one
+ * takes exams that neither an account nor a paper routes, and is assigned to newly bound accounts.
  */
 function buildProviders(config: GatewayConfig): ProviderRegistry {
-  const result = createProviderRegistry(
-    builtInProviders,
-    {
-      providers: [{ id: config.examProvider, type: config.examProvider }],
-      defaultProvider: config.examProvider,
-    },
-    defaultProviderContext(),
-  );
-  if (!result.ok)
-    throw new Error(`the exam providers are not configured correctly:\n${result.errors.join('\n')}`);
+  const ctx = defaultProviderContext();
+  let result: ReturnType<typeof createProviderRegistry>;
+  if (config.providersFile) {
+    let text: string;
+    try {
+      text = readFileSync(config.providersFile, 'utf8');
+    } catch (err) {
+      throw new StartupConfigError([
+        `PROVIDERS_FILE ${config.providersFile} cannot be read: ${(err as Error).message}`,
+      ]);
+    }
+    result = loadProvidersFile(text, config.providersFile, builtInProviders, ctx);
+  } else {
+    result = createProviderRegistry(
+      builtInProviders,
+      {
+        providers: [{ id: config.examProvider, type: config.examProvider }],
+        defaultProvider: config.examProvider,
+      },
+      ctx,
+    );
+  }
+  if (!result.ok) throw new StartupConfigError(result.errors);
   return result.registry;
 }

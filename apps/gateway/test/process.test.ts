@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envelopeV2, seal } from '@feishu-exam/event-core';
 import { describe, expect, it } from 'vitest';
@@ -40,6 +43,30 @@ describe('the gateway process', () => {
     expect(code).toBe(78);
     expect(output()).toMatch(/FEISHU_APP_ID is required/);
     expect(output()).toMatch(/PORT must be a whole number/);
+  });
+
+  it('refuses to start on a broken PROVIDERS_FILE, naming the file, the line and what to fix', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'providers-'));
+    const file = join(dir, 'providers.yaml');
+    writeFileSync(
+      file,
+      [
+        'providers:',
+        '  - id: acme',
+        '    type: http',
+        '    options:',
+        '      baseUrl: https://api.acme.example',
+        '      createExam:',
+        '        path: /v1/x',
+        '        body: { who: "{{candidate.shoe_size}}" }',
+        '        response: { examUrl: $.url }',
+      ].join('\n'),
+    );
+    const { child, output } = run({ ...baseEnv, DATABASE_URL: tempDatabaseUrl(), PROVIDERS_FILE: file });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(78);
+    expect(output()).toContain(`${file}:8: provider acme (http): options.createExam.body`);
+    expect(output()).toMatch(/unknown variable \{\{candidate\.shoe_size\}\}/);
   });
 
   it('starts, serves, logs JSON without secrets, and stops cleanly on SIGTERM', async () => {

@@ -1,5 +1,10 @@
 // exam-providers: the contract between the gateway and exam platforms, the registry that routes each exam
-// to one provider, and the built-in providers. The conformance kit is at '@feishu-exam/exam-providers/conformance'.
+// to one provider, the providers file, and the built-in providers. The conformance kit is at
+// '@feishu-exam/exam-providers/conformance'.
+import { httpProvider } from './http/provider.js';
+import { sandboxProvider } from './sandbox.js';
+
+export { loadProvidersFile } from './config-file.js';
 export {
   type AccountField,
   type Arrangement,
@@ -18,9 +23,12 @@ export {
   type BuildResult,
   defaultProviderContext,
   defineProvider,
+  OptionsError,
+  type OptionsIssue,
   type ProviderDefinition,
   type ProviderFactory,
 } from './define.js';
+export { httpOptions, httpProvider } from './http/provider.js';
 export {
   createProviderRegistry,
   type ProviderConfig,
@@ -31,6 +39,5 @@ export {
 } from './registry.js';
 export { createSandboxProvider, type SandboxOptions, sandboxOptions, sandboxProvider } from './sandbox.js';
 
-import { sandboxProvider } from './sandbox.js';
 /** Every provider type this package ships. */
-export const builtInProviders = [sandboxProvider] as const;
+export const builtInProviders = [sandboxProvider, httpProvider] as const;

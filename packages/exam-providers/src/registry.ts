@@ -24,6 +24,8 @@ export type Route =
 
 export interface ProviderRegistry {
   readonly providers: ReadonlyMap<string, ExamProvider>;
+  /** Where exams go that neither an account nor a paper routes. */
+  readonly defaultProviderId: string | undefined;
   get(id: string): ExamProvider | undefined;
   /**
    * The provider for one exam: the bound account's provider first, then the one serving its paper, then the
@@ -44,34 +46,44 @@ export function createProviderRegistry(
   factories: readonly ProviderFactory[],
   config: RegistryConfig,
   ctx: ProviderContext,
+  /** Where a path of the configuration is written ("providers.yaml:12"), for errors that say where to look. */
+  locate?: (path: ReadonlyArray<PropertyKey>) => string,
 ): RegistryResult {
   const byType = new Map(factories.map((f) => [f.id, f]));
   const providers = new Map<string, ExamProvider>();
   const paperOwner = new Map<string, string>();
   const errors: string[] = [];
+  const where = (path: ReadonlyArray<PropertyKey>) => (locate ? `${locate(path)}: ` : '');
 
-  for (const entry of config.providers) {
+  for (const [index, entry] of config.providers.entries()) {
+    const at = ['providers', index];
     if (providers.has(entry.id)) {
-      errors.push(`provider ${entry.id}: the id is used twice; give each provider its own id`);
+      errors.push(
+        `${where([...at, 'id'])}provider ${entry.id}: the id is used twice; give each provider its own id`,
+      );
       continue;
     }
     const factory = byType.get(entry.type);
     if (!factory) {
       errors.push(
-        `provider ${entry.id}: unknown type "${entry.type}"; known types: ${[...byType.keys()].join(', ')}`,
+        `${where([...at, 'type'])}provider ${entry.id}: unknown type "${entry.type}"; known types: ${[...byType.keys()].join(', ')}`,
       );
       continue;
     }
     const built = factory.build(entry.options, ctx, entry.id);
     if (!built.ok) {
-      errors.push(...built.errors);
+      errors.push(
+        ...built.errors.map((e, i) => `${where([...at, 'options', ...(built.issues[i]?.path ?? [])])}${e}`),
+      );
       continue;
     }
     providers.set(entry.id, built.provider);
     for (const paper of entry.papers ?? []) {
       const owner = paperOwner.get(paper);
       if (owner)
-        errors.push(`paper ${paper} is claimed by both ${owner} and ${entry.id}; one paper, one provider`);
+        errors.push(
+          `${where([...at, 'papers'])}paper ${paper} is claimed by both ${owner} and ${entry.id}; one paper, one provider`,
+        );
       else paperOwner.set(paper, entry.id);
     }
   }
@@ -81,13 +93,14 @@ export function createProviderRegistry(
     !errors.some((e) => e.startsWith(`provider ${config.defaultProvider}`))
   ) {
     errors.push(
-      `the default provider "${config.defaultProvider}" is not configured; configured: ${[...providers.keys()].join(', ') || 'none'}`,
+      `${where(['defaultProvider'])}the default provider "${config.defaultProvider}" is not configured; configured: ${[...providers.keys()].join(', ') || 'none'}`,
     );
   }
   if (errors.length > 0) return { ok: false, errors };
 
   const registry: ProviderRegistry = {
     providers,
+    defaultProviderId: config.defaultProvider,
     get: (id) => providers.get(id),
     route({ accountProviderId, paperId }) {
       if (accountProviderId !== undefined) {

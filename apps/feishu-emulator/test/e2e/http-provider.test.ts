@@ -1,0 +1,131 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cardsFor,
+  clickFor,
+  examPayload,
+  type GatewayProcess,
+  loginInfoFor,
+  type Platform,
+  startGateway,
+  startPlatform,
+  until,
+} from './harness.js';
+
+/** A fake exam platform with its own API, integrated with no code: only a providers file. */
+const seen: Array<{ method?: string; url?: string; auth?: string; body: unknown }> = [];
+const fake = createServer((req, res) => {
+  let text = '';
+  req.on('data', (c) => {
+    text += c;
+  });
+  req.on('end', () => {
+    seen.push({
+      method: req.method,
+      url: req.url,
+      auth: req.headers.authorization,
+      body: text ? JSON.parse(text) : undefined,
+    });
+    res.setHeader('content-type', 'application/json');
+    if (req.headers.authorization !== 'Bearer lowcode-secret-42') return res.writeHead(401).end('{}');
+    if (req.url?.startsWith('/api/papers'))
+      return res.end(JSON.stringify({ papers: [{ code: 'LC-1', label: 'Low-code paper', mins: 20 }] }));
+    const body = JSON.parse(text) as { ref: string };
+    return res.end(
+      JSON.stringify({
+        result: { url: `https://lowcode.example/sit/${body.ref}`, user: 'cand-1', pass: 'pw-1' },
+      }),
+    );
+  });
+});
+
+let platform: Platform;
+let gateway: GatewayProcess;
+beforeAll(async () => {
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+  const file = join(mkdtempSync(join(tmpdir(), 'providers-')), 'providers.yaml');
+  writeFileSync(
+    file,
+    `defaultProvider: lowcode
+providers:
+  - id: lowcode
+    type: http
+    options:
+      baseUrl: ${base}
+      headers:
+        authorization: "Bearer {{secrets.LOWCODE_TOKEN}}"
+      accountFields:
+        - { key: school, name: { zh_cn: 学校代码, en_us: School code }, required: true }
+      createExam:
+        path: /api/sittings
+        body: { ref: "{{exam.id}}", paper: "{{exam.paperId}}", school: "{{account.fields.school}}", email: "{{candidate.email}}" }
+        response: { examUrl: $.result.url, username: $.result.user, password: $.result.pass }
+      listPapers:
+        path: /api/papers?school={{account.fields.school}}
+        response: { items: $.papers, id: $.code, name: $.label, durationMinutes: $.mins }
+`,
+  );
+  platform = await startPlatform();
+  gateway = await startGateway(platform, { PROVIDERS_FILE: file, LOWCODE_TOKEN: 'lowcode-secret-42' });
+});
+afterAll(async () => {
+  await gateway.stop();
+  await platform.running.close();
+  fake.close();
+});
+
+describe('a low-code (http) provider, declared in a providers file', () => {
+  it('registers its account fields, publishes its papers for a bound account, and arranges the account’s exams', async () => {
+    const fields = await until('custom fields', () => platform.emulator.state.customFields.get(2));
+    expect(fields).toEqual([
+      { key: 'school', name: { zh_cn: '学校代码', en_us: 'School code' }, is_required: true },
+    ]);
+
+    await platform.emulator.pushAccount(`${gateway.url}/webhook/event`, {
+      scope: 2,
+      account_id: 'acc-lc',
+      custom_field_list: [{ key: 'school', value: 'SCH-9' }],
+    });
+    const papers = await until('papers', () => platform.emulator.state.papers.get('acc-lc'));
+    expect([...papers.values()]).toEqual([{ id: 'LC-1', name: 'Low-code paper', duration: 20 }]);
+    expect(seen.find((s) => s.url?.startsWith('/api/papers'))?.url).toBe('/api/papers?school=SCH-9');
+
+    await platform.emulator.pushExam(`${gateway.url}/webhook/event`, {
+      ...examPayload('e2e-lowcode'),
+      account_id: 'acc-lc',
+      paper_id: 'LC-1',
+    });
+    await until('the card', () => cardsFor(platform.emulator, 'e2e-lowcode')[0]);
+    await clickFor(platform, gateway, 'e2e-lowcode', 'ou_staff', 'approve');
+    const [info] = await until(
+      'login_info',
+      () =>
+        loginInfoFor(platform.emulator, 'e2e-lowcode').length > 0 &&
+        loginInfoFor(platform.emulator, 'e2e-lowcode'),
+    );
+    expect(info).toMatchObject({
+      result: 0,
+      exam_login_info: {
+        exam_url: 'https://lowcode.example/sit/e2e-lowcode',
+        username: 'cand-1',
+        password: 'pw-1',
+      },
+    });
+    expect(seen.find((s) => s.url === '/api/sittings')?.body).toEqual({
+      ref: 'e2e-lowcode',
+      paper: 'LC-1',
+      school: 'SCH-9',
+      email: 'xxx@abc.vom',
+    });
+    expect(gateway.logs.find((l) => l.msg === 'exam arranged on the platform')).toMatchObject({
+      provider: 'lowcode',
+      via: 'account',
+    });
+    expect(JSON.stringify(gateway.logs)).not.toContain('lowcode-secret-42');
+  });
+});

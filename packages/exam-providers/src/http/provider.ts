@@ -1,0 +1,282 @@
+import { z } from 'zod';
+import {
+  type AccountField,
+  type Arrangement,
+  type BoundAccount,
+  type ExamRequest,
+  type Paper,
+  type ProviderContext,
+  ProviderError,
+} from '../contract.js';
+import { defineProvider, OptionsError, type OptionsIssue } from '../define.js';
+import { compileJsonPath, type JsonPath } from './json-path.js';
+import { type AllowedRoots, type CompiledTemplate, compileTemplate } from './template.js';
+
+/**
+ * The low-code provider: an exam platform's HTTP API declared in configuration, no code. Requests are
+ * templates filled from the exam; answers are mapped by JSON paths; statuses worth retrying are declared.
+ */
+
+const jsonPath = z.string().transform((source, ctx): JsonPath => {
+  const compiled = compileJsonPath(source);
+  if (typeof compiled === 'string') {
+    ctx.addIssue({ code: 'custom', message: compiled });
+    return z.NEVER;
+  }
+  return compiled;
+});
+
+const request = {
+  path: z.string().min(1, 'is required: the path after baseUrl, e.g. /v1/exams'),
+  headers: z.record(z.string(), z.string()).default({}),
+  body: z.unknown().optional(),
+};
+
+const accountField = z
+  .object({
+    key: z.string().min(1),
+    name: z.object({ zh_cn: z.string().optional(), en_us: z.string().optional() }).strict(),
+    required: z.boolean().default(false),
+    description: z.object({ zh_cn: z.string().optional(), en_us: z.string().optional() }).strict().optional(),
+  })
+  .strict();
+
+export const httpOptions = z
+  .object({
+    baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+    /** Sent with every request; templates may read secrets. */
+    headers: z.record(z.string(), z.string()).default({}),
+    /** Answers worth retrying: status codes, or "5xx". Any other non-2xx is a permanent failure. */
+    retryOn: z.array(z.union([z.number().int().min(100).max(599), z.literal('5xx')])).default([429, '5xx']),
+    accountFields: z.array(accountField).default([]),
+    createExam: z
+      .object({
+        method: z.enum(['POST', 'PUT', 'PATCH', 'GET']).default('POST'),
+        ...request,
+        response: z
+          .object({
+            examUrl: jsonPath,
+            username: jsonPath.optional(),
+            password: jsonPath.optional(),
+            platformExamId: jsonPath.optional(),
+          })
+          .strict(),
+      })
+      .strict(),
+    listPapers: z
+      .object({
+        method: z.enum(['GET', 'POST']).default('GET'),
+        ...request,
+        response: z
+          .object({
+            /** Where the list is; the other paths read each item ($ is the item). */
+            items: jsonPath,
+            id: jsonPath,
+            name: jsonPath,
+            durationMinutes: jsonPath.optional(),
+            questionCount: jsonPath.optional(),
+          })
+          .strict(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** What a template may read, per operation. */
+const EXAM_ROOTS: AllowedRoots = {
+  exam: ['id', 'paperId', 'accountId'],
+  candidate: ['name', 'email', 'mobile.code', 'mobile.number'],
+  account: ['id', 'name', 'fields.*'],
+  secrets: undefined,
+};
+const ACCOUNT_ROOTS: AllowedRoots = { account: ['id', 'name', 'fields.*'], secrets: undefined };
+
+type Part = { value: unknown; path: PropertyKey[]; roots: AllowedRoots };
+
+/** Compiles every template of a declaration at once; all problems, secrets included, in one OptionsError. */
+function compileAll<K extends string>(
+  parts: Record<K, Part>,
+  ctx: ProviderContext,
+): Record<K, CompiledTemplate> {
+  const issues: OptionsIssue[] = [];
+  const templates = {} as Record<K, CompiledTemplate>;
+  for (const [name, part] of Object.entries(parts) as Array<[K, Part]>) {
+    const result = compileTemplate(part.value, '', part.roots);
+    if (!result.ok) {
+      for (const message of result.errors)
+        issues.push({ path: part.path, message: message.replace(/^: /, '') });
+      templates[name] = { variables: [], render: () => undefined };
+      continue;
+    }
+    for (const variable of result.template.variables) {
+      if (variable.startsWith('secrets.') && ctx.secret(variable.slice('secrets.'.length)) === undefined) {
+        issues.push({
+          path: part.path,
+          message: `the secret ${variable.slice('secrets.'.length)} is not set in the environment; set it, or remove {{${variable}}}`,
+        });
+      }
+    }
+    templates[name] = result.template;
+  }
+  if (issues.length > 0) throw new OptionsError(issues);
+  return templates;
+}
+
+export const httpProvider = defineProvider({
+  id: 'http',
+  options: httpOptions,
+  create(options, ctx, instanceId) {
+    const { baseHeaders, examPath, examHeaders, examBody, papersPath, papersHeaders, papersBody } =
+      compileAll(
+        {
+          baseHeaders: { value: options.headers, path: ['headers'], roots: ACCOUNT_ROOTS },
+          examPath: { value: options.createExam.path, path: ['createExam', 'path'], roots: EXAM_ROOTS },
+          examHeaders: {
+            value: options.createExam.headers,
+            path: ['createExam', 'headers'],
+            roots: EXAM_ROOTS,
+          },
+          examBody: { value: options.createExam.body, path: ['createExam', 'body'], roots: EXAM_ROOTS },
+          papersPath: {
+            value: options.listPapers?.path ?? '',
+            path: ['listPapers', 'path'],
+            roots: ACCOUNT_ROOTS,
+          },
+          papersHeaders: {
+            value: options.listPapers?.headers ?? {},
+            path: ['listPapers', 'headers'],
+            roots: ACCOUNT_ROOTS,
+          },
+          papersBody: { value: options.listPapers?.body, path: ['listPapers', 'body'], roots: ACCOUNT_ROOTS },
+        },
+        ctx,
+      );
+    const secrets = new Proxy(
+      {},
+      { get: (_t, name) => (typeof name === 'string' ? ctx.secret(name) : undefined) },
+    );
+    const retryable = (status: number) =>
+      options.retryOn.some((r) => (r === '5xx' ? status >= 500 : r === status));
+
+    async function call(method: string, path: string, headers: unknown, body: unknown): Promise<unknown> {
+      const url = new URL(
+        path.replace(/^\/?/, ''),
+        options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`,
+      );
+      let response: Response;
+      try {
+        response = await ctx.fetch(url, {
+          method,
+          headers: {
+            accept: 'application/json',
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+            ...(headers as Record<string, string>),
+          },
+          body: body === undefined || method === 'GET' ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(options.timeoutMs),
+        });
+      } catch (err) {
+        throw new ProviderError(
+          `the exam platform did not answer (${(err as Error).name === 'TimeoutError' ? `timeout after ${options.timeoutMs} ms` : 'network error'})`,
+          true,
+          instanceId,
+          { cause: err },
+        );
+      }
+      const text = await response.text();
+      if (!response.ok) {
+        // Never echo the platform's body: it may repeat credentials or candidate data.
+        throw new ProviderError(
+          `the exam platform answered HTTP ${response.status}`,
+          retryable(response.status),
+          instanceId,
+        );
+      }
+      try {
+        return text === '' ? {} : JSON.parse(text);
+      } catch {
+        throw new ProviderError(
+          'the exam platform answered with something that is not JSON',
+          false,
+          instanceId,
+        );
+      }
+    }
+
+    const accountVars = (account: BoundAccount | undefined) => ({
+      id: account?.accountId,
+      name: account?.name,
+      fields: account?.fields ?? {},
+    });
+    const text = (v: unknown) => (v === undefined || v === null ? undefined : String(v));
+
+    return {
+      id: instanceId,
+      accountFields: options.accountFields as AccountField[],
+      async createExam(req: ExamRequest): Promise<Arrangement> {
+        const vars = {
+          exam: { id: req.examId, paperId: req.paperId, accountId: req.accountId },
+          candidate: req.candidate,
+          account: accountVars(req.account),
+          secrets,
+        };
+        const answer = await call(
+          options.createExam.method,
+          String(examPath.render(vars)),
+          { ...(baseHeaders.render(vars) as object), ...(examHeaders.render(vars) as object) },
+          examBody.render(vars),
+        );
+        const map = options.createExam.response;
+        const examUrl = text(map.examUrl.get(answer));
+        if (!examUrl || !/^https?:\/\//.test(examUrl)) {
+          throw new ProviderError(
+            `the exam platform's answer has no exam URL at ${map.examUrl.source}`,
+            false,
+            instanceId,
+          );
+        }
+        return {
+          examUrl,
+          username: map.username ? text(map.username.get(answer)) : undefined,
+          password: map.password ? text(map.password.get(answer)) : undefined,
+          platformExamId: map.platformExamId ? text(map.platformExamId.get(answer)) : undefined,
+        };
+      },
+      ...(options.listPapers
+        ? {
+            async listPapers(account: BoundAccount | undefined): Promise<Paper[]> {
+              const declared = options.listPapers!;
+              const vars = { account: accountVars(account), secrets };
+              const answer = await call(
+                declared.method,
+                String(papersPath.render(vars)),
+                { ...(baseHeaders.render(vars) as object), ...(papersHeaders.render(vars) as object) },
+                papersBody.render(vars),
+              );
+              const items = declared.response.items.get(answer);
+              if (!Array.isArray(items))
+                throw new ProviderError(
+                  `the exam platform's answer has no list at ${declared.response.items.source}`,
+                  false,
+                  instanceId,
+                );
+              return items
+                .map((item) => {
+                  const number = (p: JsonPath | undefined) =>
+                    p ? Number(p.get(item)) || undefined : undefined;
+                  return {
+                    id: String(declared.response.id.get(item) ?? '').slice(0, 255),
+                    name: String(declared.response.name.get(item) ?? '').slice(0, 255),
+                    durationMinutes: number(declared.response.durationMinutes),
+                    questionCount: number(declared.response.questionCount),
+                  };
+                })
+                .filter((p) => p.id && p.name);
+            },
+          }
+        : {}),
+    };
+  },
+});
