@@ -48,8 +48,10 @@ export function compileTemplate(
         }
         variables.push(name);
       }
-    } else if (Array.isArray(v)) v.forEach((item, i) => visit(item, `${at}[${i}]`));
-    else if (v && typeof v === 'object') for (const [k, item] of Object.entries(v)) visit(item, `${at}.${k}`);
+    } else if (Array.isArray(v)) {
+      for (const [i, item] of v.entries()) visit(item, `${at}[${i}]`);
+    } else if (v && typeof v === 'object')
+      for (const [k, item] of Object.entries(v)) visit(item, `${at}.${k}`);
   };
   visit(value, path);
   if (errors.length > 0) return { ok: false, errors };
