@@ -1,7 +1,13 @@
 // The provider conformance kit: every provider package runs it in its own vitest suite, as storage drivers
 // run a shared contract suite. Imported from '@feishu-exam/exam-providers/conformance' (it needs vitest).
 import { describe, expect, it } from 'vitest';
-import { type ExamProvider, type ExamRequest, type ProviderContext, ProviderError } from './contract.js';
+import {
+  type ExamProvider,
+  type ExamRequest,
+  isProviderError,
+  type ProviderContext,
+  type ProviderError,
+} from './contract.js';
 import { defaultProviderContext, type ProviderFactory } from './define.js';
 
 export interface ConformanceFixtures {
@@ -95,7 +101,7 @@ export function runProviderConformance(factory: ProviderFactory, fixtures: Confo
           () => undefined,
           (e: unknown) => e,
         );
-        expect(error).toBeInstanceOf(ProviderError);
+        expect(isProviderError(error), `expected a ProviderError, got ${String(error)}`).toBe(true);
         expect((error as ProviderError).retryable).toBe(failure.retryable);
         expect((error as ProviderError).message.length).toBeGreaterThan(0);
       });

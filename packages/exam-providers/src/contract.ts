@@ -106,8 +106,12 @@ export interface ExamProvider {
   parseResultWebhook?(request: WebhookRequest): Promise<Array<{ examId: string; result: ExamResult }>>;
 }
 
+const PROVIDER_ERROR = Symbol.for('@feishu-exam/exam-providers.ProviderError');
+
 /** A provider failure. `message` is shown to vendor staff on the card, so it must make sense to them. */
 export class ProviderError extends Error {
+  readonly [PROVIDER_ERROR] = true;
+
   constructor(
     message: string,
     readonly retryable: boolean,
@@ -117,4 +121,14 @@ export class ProviderError extends Error {
     super(message, options);
     this.name = 'ProviderError';
   }
+}
+
+/**
+ * True for a ProviderError from any copy of this package. A provider package may resolve its own copy, and
+ * then `instanceof` would fail; the brand (a registry symbol) does not.
+ */
+export function isProviderError(value: unknown): value is ProviderError {
+  return (
+    typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[PROVIDER_ERROR] === true
+  );
 }

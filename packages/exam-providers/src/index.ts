@@ -14,6 +14,7 @@ export {
   type ExamRef,
   type ExamRequest,
   type ExamResult,
+  isProviderError,
   type Paper,
   type ProviderContext,
   ProviderError,

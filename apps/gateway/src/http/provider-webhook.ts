@@ -1,4 +1,4 @@
-import { ProviderError, type ProviderRegistry } from '@feishu-exam/exam-providers';
+import { isProviderError, type ProviderRegistry } from '@feishu-exam/exam-providers';
 import type { Context } from 'koa';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
@@ -44,7 +44,7 @@ export function providerWebhookHandler(deps: ProviderWebhookDeps) {
     try {
       reports = await provider.parseResultWebhook({ headers: ctx.req.headers, rawBody: raw.body });
     } catch (err) {
-      const refused = err instanceof ProviderError && !err.retryable;
+      const refused = isProviderError(err) && !err.retryable;
       deps.log.warn({ providerId, error: (err as Error).message }, 'provider result webhook refused');
       ctx.status = refused ? 401 : 503;
       ctx.body = {

@@ -3,8 +3,8 @@
 import {
   type AccountField,
   type BoundAccount,
+  isProviderError,
   type Paper,
-  ProviderError,
   type ProviderRegistry,
 } from '@feishu-exam/exam-providers';
 import { approvalCard, type CardOptions, stuckJobCard } from '../bot/cards.js';
@@ -132,7 +132,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         );
         return (tx, now) => examLifecycle.arrangementMade(tx, exam.examId, arrangement, now);
       } catch (err) {
-        if (err instanceof ProviderError && !err.retryable) {
+        if (isProviderError(err) && !err.retryable) {
           log.warn(
             { provider: err.providerId, reason: err.message },
             'the exam platform refused the arrangement',
