@@ -1,7 +1,7 @@
 // `pnpm demo`: the whole loop, offline, with no Feishu account. This emulator plays Feishu; the real gateway
 // runs as its own process on SQLite with the sandbox exam platform; the official SDK client inside the
 // gateway makes every Open Platform call.
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,7 +102,35 @@ await wait('the final card', () => (card.content.includes('Exam arranged') ? tru
 show('title now', (JSON.parse(card.content) as typeof cardJson).header.title.content);
 show('card history', card.history.map((h) => h.via).join(' → '));
 
-step('6. Someone without the encrypt key forges a push');
+step('6. The candidate finishes; the sandbox platform reports the result (signed webhook)');
+const result = JSON.stringify({
+  exam_id: seed.exam_id,
+  score: '87.5',
+  finished_at: Date.now(),
+  report_url: 'https://sandbox.exam.invalid/reports/7147998241542539527',
+  answer_seconds: 2710,
+  sections: [
+    { name: 'Logic', score: '42' },
+    { name: 'Coding', score: '45.5' },
+  ],
+});
+const reported = await fetch(`${gateway.url}/webhook/provider/sandbox`, {
+  method: 'POST',
+  headers: {
+    'content-type': 'application/json',
+    'x-sandbox-signature': createHmac('sha256', 'sandbox-webhook-secret').update(result).digest('hex'),
+  },
+  body: result,
+});
+show('gateway answered', { status: reported.status, body: await reported.json() });
+const update = await wait('update_result', () =>
+  emulator.state.results.find((r) => r.examId === seed.exam_id),
+);
+show(`POST …/eco_exams/${seed.exam_id}/update_result`, update.body);
+await wait('the card with the result', () => (card.content.includes('87.5') ? true : undefined));
+show('card title now', (JSON.parse(card.content) as typeof cardJson).header.title.content);
+
+step('7. Someone without the encrypt key forges a push');
 const forged = await fetch(`${gateway.url}/webhook/event`, {
   method: 'POST',
   headers: { 'content-type': 'application/json', ...signatureHeaders(Buffer.from('{}'), 'guessed-key') },
