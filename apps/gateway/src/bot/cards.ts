@@ -99,12 +99,26 @@ function card(title: string, template: string, elements: unknown[], subtitle?: s
   };
 }
 
-/** The card for an exam in its current state. Posted once, then patched in place as the state moves. */
-export function approvalCard(exam: ExamRow, options: CardOptions): Card {
+/**
+ * The card for an exam in its current state. Posted once, then patched in place as the state moves.
+ * `problem` says why the exam cannot be arranged as it stands (no platform serves it), so staff can reject it.
+ */
+export function approvalCard(exam: ExamRow, options: CardOptions, problem?: string): Card {
   const facts = markdown(summary(exam, options));
   const decided = `${at(exam.decidedBy)} at ${formatTime(exam.decidedAt)}`;
   switch (exam.state) {
     case 'pending_approval':
+      if (problem) {
+        const warning = markdown(
+          `**Problem**: ${escapeMarkdown(problem)}.\nApproving will fail; reject it with this reason, or fix the providers configuration first.`,
+        );
+        return card(
+          'Written exam: cannot be arranged as it stands',
+          'orange',
+          [facts, warning, decisionForm(exam.examId)],
+          'Feishu Hire 笔试安排',
+        );
+      }
       return card(
         'Written exam: approve the arrangement?',
         'blue',

@@ -85,13 +85,29 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     return data.message_id;
   };
 
+  /** The platform an exam goes to: its bound account's provider, then its paper's, then the default. */
+  const routeWithAccount = async (exam: ExamRow) => {
+    const account = exam.accountId
+      ? await store.dataSource.getRepository(AccountEntity).findOneBy({ accountId: exam.accountId })
+      : null;
+    return {
+      account,
+      route: deps.providers.route({
+        accountProviderId: account?.providerId,
+        paperId: exam.paperId ?? undefined,
+      }),
+    };
+  };
+  const routeFor = async (exam: ExamRow) => (await routeWithAccount(exam)).route;
+
   return {
     async post_card(job) {
       const exam = await loadExam(job.examId);
       if (exam.cardMessageId) return undefined;
+      const route = await routeFor(exam);
       const messageId = await postCard(
         exam.tenantKey,
-        approvalCard(exam, deps.cardOptions),
+        approvalCard(exam, deps.cardOptions, route.ok ? undefined : route.reason),
         messageUuid('exam', exam.examId),
       );
       return (tx, now) => examLifecycle.cardPosted(tx, exam.examId, messageId, now);
@@ -100,13 +116,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     async arrange(job, log) {
       const exam = await loadExam(job.examId);
       if (exam.state !== 'arranging' || exam.arrangement) return undefined;
-      const account = exam.accountId
-        ? await store.dataSource.getRepository(AccountEntity).findOneBy({ accountId: exam.accountId })
-        : null;
-      const route = deps.providers.route({
-        accountProviderId: account?.providerId,
-        paperId: exam.paperId ?? undefined,
-      });
+      const { route, account } = await routeWithAccount(exam);
       if (!route.ok) {
         log.warn({ reason: route.reason }, 'no exam platform for this exam');
         return async (tx, now) => {
