@@ -78,6 +78,11 @@ const envSchema = z
       .int()
       .min(0, 'must be 0 (off) or a number of milliseconds')
       .default(3_600_000),
+    RESULT_POLL_INTERVAL_MS: z.coerce
+      .number()
+      .int()
+      .min(0, 'must be 0 (off) or a number of milliseconds')
+      .default(600_000),
     OUTBOX_WORKER: z
       .enum(['on', 'off'], { error: 'must be on or off' })
       .default('on')
@@ -118,6 +123,8 @@ export interface GatewayConfig {
   readonly showCandidateContact: boolean;
   /** How often every bound account's papers are re-published; 0 turns the schedule off. */
   readonly paperSyncIntervalMs: number;
+  /** How often arranged exams without a result are polled on providers that can be polled; 0 turns it off. */
+  readonly resultPollIntervalMs: number;
   readonly outbox: {
     /** Off: this replica only ingests and answers clicks; another replica runs the jobs. */
     readonly enabled: boolean;
@@ -162,6 +169,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       providersFile: e.PROVIDERS_FILE,
       showCandidateContact: e.SHOW_CANDIDATE_CONTACT,
       paperSyncIntervalMs: e.PAPER_SYNC_INTERVAL_MS,
+      resultPollIntervalMs: e.RESULT_POLL_INTERVAL_MS,
       outbox: {
         enabled: e.OUTBOX_WORKER,
         pollMs: e.OUTBOX_POLL_MS,

@@ -119,6 +119,17 @@ export async function startGateway(
             .catch((err: unknown) => log.error({ err }, 'could not schedule the paper sync'));
         }, config.paperSyncIntervalMs).unref()
       : undefined;
+  // Platforms that cannot push results are asked for them; each round's time makes its jobs new.
+  const resultPoll =
+    config.outbox.enabled && config.resultPollIntervalMs > 0
+      ? setInterval(() => {
+          const now = Date.now();
+          store
+            .write((tx) => examLifecycle.queueResultPolls(tx, String(now), now))
+            .then((n) => n > 0 && worker.wake())
+            .catch((err: unknown) => log.error({ err }, 'could not schedule the result polls'));
+        }, config.resultPollIntervalMs).unref()
+      : undefined;
   ready = true;
 
   let closing: Promise<void> | undefined;
@@ -131,6 +142,7 @@ export async function startGateway(
       closing ??= (async () => {
         ready = false;
         clearInterval(paperSync);
+        clearInterval(resultPoll);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

@@ -185,6 +185,7 @@ describe('outbox', () => {
     sync_papers: noop,
     report_result: noop,
     register_custom_fields: noop,
+    poll_result: noop,
     ...overrides,
   });
 

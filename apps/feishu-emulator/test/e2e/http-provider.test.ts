@@ -34,10 +34,27 @@ const fake = createServer((req, res) => {
     if (req.headers.authorization !== 'Bearer lowcode-secret-42') return res.writeHead(401).end('{}');
     if (req.url?.startsWith('/api/papers'))
       return res.end(JSON.stringify({ papers: [{ code: 'LC-1', label: 'Low-code paper', mins: 20 }] }));
+    if (req.method === 'GET' && req.url?.startsWith('/api/sittings/')) {
+      // The candidate finishes by the second look.
+      const polls = seen.filter((s) => s.url === req.url).length;
+      const id = req.url.split('/').pop();
+      return res.end(
+        JSON.stringify(
+          polls < 2
+            ? { status: 'in_progress', score: null }
+            : { status: 'done', score: 91, report: `https://lowcode.example/report/${id}` },
+        ),
+      );
+    }
     const body = JSON.parse(text) as { ref: string };
     return res.end(
       JSON.stringify({
-        result: { url: `https://lowcode.example/sit/${body.ref}`, user: 'cand-1', pass: 'pw-1' },
+        result: {
+          id: `sit-${body.ref}`,
+          url: `https://lowcode.example/sit/${body.ref}`,
+          user: 'cand-1',
+          pass: 'pw-1',
+        },
       }),
     );
   });
@@ -64,14 +81,21 @@ providers:
       createExam:
         path: /api/sittings
         body: { ref: "{{exam.id}}", paper: "{{exam.paperId}}", school: "{{account.fields.school}}", email: "{{candidate.email}}" }
-        response: { examUrl: $.result.url, username: $.result.user, password: $.result.pass }
+        response: { examUrl: $.result.url, username: $.result.user, password: $.result.pass, platformExamId: $.result.id }
+      fetchResult:
+        path: /api/sittings/{{exam.platformExamId}}
+        response: { score: $.score, reportUrl: $.report }
       listPapers:
         path: /api/papers?school={{account.fields.school}}
         response: { items: $.papers, id: $.code, name: $.label, durationMinutes: $.mins }
 `,
   );
   platform = await startPlatform();
-  gateway = await startGateway(platform, { PROVIDERS_FILE: file, LOWCODE_TOKEN: 'lowcode-secret-42' });
+  gateway = await startGateway(platform, {
+    PROVIDERS_FILE: file,
+    LOWCODE_TOKEN: 'lowcode-secret-42',
+    RESULT_POLL_INTERVAL_MS: '150',
+  });
 });
 afterAll(async () => {
   await gateway.stop();
@@ -127,5 +151,21 @@ describe('a low-code (http) provider, declared in a providers file', () => {
       via: 'account',
     });
     expect(JSON.stringify(gateway.logs)).not.toContain('lowcode-secret-42');
+  });
+
+  it('polls the platform for the result, and writes it back once there is one', async () => {
+    const [update] = await until(
+      'update_result',
+      () => {
+        const results = platform.emulator.state.results.filter((r) => r.examId === 'e2e-lowcode');
+        return results.length > 0 && results;
+      },
+      20_000,
+    );
+    expect(update?.body).toEqual({
+      result: '91',
+      report_list: [{ name: 'Report', url: 'https://lowcode.example/report/sit-e2e-lowcode' }],
+    });
+    expect(seen.filter((s) => s.url === '/api/sittings/sit-e2e-lowcode').length).toBeGreaterThanOrEqual(2);
   });
 });

@@ -9,7 +9,8 @@ export type JobKind =
   | 'notify_dead'
   | 'sync_papers'
   | 'report_result'
-  | 'register_custom_fields';
+  | 'register_custom_fields'
+  | 'poll_result';
 
 export interface NewJob {
   readonly kind: JobKind;

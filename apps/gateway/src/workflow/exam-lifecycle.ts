@@ -233,6 +233,26 @@ export const examLifecycle = {
     return 'recorded';
   },
 
+  /** The polling round: one poll job for every arranged exam still without a result. */
+  async queueResultPolls(tx: Tx, round: string, now: number): Promise<number> {
+    const exams = await tx.all<{ exam_id: string }>(
+      "SELECT exam_id FROM exams WHERE state = 'arranged' AND result IS NULL",
+    );
+    for (const { exam_id } of exams) {
+      await enqueueJob(
+        tx,
+        {
+          kind: 'poll_result',
+          examId: exam_id,
+          idempotencyKey: `poll_result:${exam_id}:${round}`,
+          maxAttempts: 3,
+        },
+        now,
+      );
+    }
+    return exams.length;
+  },
+
   async resultReported(tx: Tx, examId: string, now: number): Promise<void> {
     await tx.run('UPDATE exams SET result_reported_at = ?, updated_at = ? WHERE exam_id = ?', [
       now,

@@ -250,6 +250,22 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       };
     },
 
+    /** Asks the exam's platform for a result (providers that can be polled); records it when there is one. */
+    async poll_result(job) {
+      const exam = await loadExam(job.examId);
+      if (exam.state !== 'arranged' || exam.result) return undefined;
+      const { route } = await routeWithAccount(exam);
+      if (!route.ok || !route.provider.fetchResult) return undefined;
+      const result = await route.provider.fetchResult({
+        examId: exam.examId,
+        platformExamId: exam.arrangement?.platformExamId,
+      });
+      if (!result) return undefined;
+      return async (tx, now) => {
+        await examLifecycle.resultReceived(tx, exam.examId, result, now);
+      };
+    },
+
     /** Writes the exam's current result back to Feishu Hire (the latest one, even if a newer job follows). */
     async report_result(job) {
       const exam = await loadExam(job.examId);

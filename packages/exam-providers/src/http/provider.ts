@@ -3,7 +3,9 @@ import {
   type AccountField,
   type Arrangement,
   type BoundAccount,
+  type ExamRef,
   type ExamRequest,
+  type ExamResult,
   type Paper,
   type ProviderContext,
   ProviderError,
@@ -64,6 +66,21 @@ export const httpOptions = z
           .strict(),
       })
       .strict(),
+    /** Polling for results: the answer holds a result once `score` reads a value. */
+    fetchResult: z
+      .object({
+        method: z.enum(['GET', 'POST']).default('GET'),
+        ...request,
+        response: z
+          .object({
+            score: jsonPath,
+            resultTime: jsonPath.optional(),
+            reportUrl: jsonPath.optional(),
+          })
+          .strict(),
+      })
+      .strict()
+      .optional(),
     listPapers: z
       .object({
         method: z.enum(['GET', 'POST']).default('GET'),
@@ -92,6 +109,7 @@ const EXAM_ROOTS: AllowedRoots = {
   secrets: undefined,
 };
 const ACCOUNT_ROOTS: AllowedRoots = { account: ['id', 'name', 'fields.*'], secrets: undefined };
+const RESULT_ROOTS: AllowedRoots = { exam: ['id', 'platformExamId'], secrets: undefined };
 
 type Part = { value: unknown; path: PropertyKey[]; roots: AllowedRoots };
 
@@ -128,31 +146,52 @@ export const httpProvider = defineProvider({
   id: 'http',
   options: httpOptions,
   create(options, ctx, instanceId) {
-    const { baseHeaders, examPath, examHeaders, examBody, papersPath, papersHeaders, papersBody } =
-      compileAll(
-        {
-          baseHeaders: { value: options.headers, path: ['headers'], roots: ACCOUNT_ROOTS },
-          examPath: { value: options.createExam.path, path: ['createExam', 'path'], roots: EXAM_ROOTS },
-          examHeaders: {
-            value: options.createExam.headers,
-            path: ['createExam', 'headers'],
-            roots: EXAM_ROOTS,
-          },
-          examBody: { value: options.createExam.body, path: ['createExam', 'body'], roots: EXAM_ROOTS },
-          papersPath: {
-            value: options.listPapers?.path ?? '',
-            path: ['listPapers', 'path'],
-            roots: ACCOUNT_ROOTS,
-          },
-          papersHeaders: {
-            value: options.listPapers?.headers ?? {},
-            path: ['listPapers', 'headers'],
-            roots: ACCOUNT_ROOTS,
-          },
-          papersBody: { value: options.listPapers?.body, path: ['listPapers', 'body'], roots: ACCOUNT_ROOTS },
+    const {
+      baseHeaders,
+      examPath,
+      examHeaders,
+      examBody,
+      papersPath,
+      papersHeaders,
+      papersBody,
+      resultPath,
+      resultHeaders,
+      resultBody,
+    } = compileAll(
+      {
+        baseHeaders: { value: options.headers, path: ['headers'], roots: ACCOUNT_ROOTS },
+        examPath: { value: options.createExam.path, path: ['createExam', 'path'], roots: EXAM_ROOTS },
+        examHeaders: {
+          value: options.createExam.headers,
+          path: ['createExam', 'headers'],
+          roots: EXAM_ROOTS,
         },
-        ctx,
-      );
+        examBody: { value: options.createExam.body, path: ['createExam', 'body'], roots: EXAM_ROOTS },
+        papersPath: {
+          value: options.listPapers?.path ?? '',
+          path: ['listPapers', 'path'],
+          roots: ACCOUNT_ROOTS,
+        },
+        papersHeaders: {
+          value: options.listPapers?.headers ?? {},
+          path: ['listPapers', 'headers'],
+          roots: ACCOUNT_ROOTS,
+        },
+        papersBody: { value: options.listPapers?.body, path: ['listPapers', 'body'], roots: ACCOUNT_ROOTS },
+        resultPath: {
+          value: options.fetchResult?.path ?? '',
+          path: ['fetchResult', 'path'],
+          roots: RESULT_ROOTS,
+        },
+        resultHeaders: {
+          value: options.fetchResult?.headers ?? {},
+          path: ['fetchResult', 'headers'],
+          roots: RESULT_ROOTS,
+        },
+        resultBody: { value: options.fetchResult?.body, path: ['fetchResult', 'body'], roots: RESULT_ROOTS },
+      },
+      ctx,
+    );
     const secrets = new Proxy(
       {},
       { get: (_t, name) => (typeof name === 'string' ? ctx.secret(name) : undefined) },
@@ -244,6 +283,39 @@ export const httpProvider = defineProvider({
           platformExamId: map.platformExamId ? text(map.platformExamId.get(answer)) : undefined,
         };
       },
+      ...(options.fetchResult
+        ? {
+            async fetchResult(ref: ExamRef): Promise<ExamResult | undefined> {
+              const declared = options.fetchResult!;
+              const vars = { exam: { id: ref.examId, platformExamId: ref.platformExamId }, secrets };
+              const answer = await call(
+                declared.method,
+                String(resultPath.render(vars)),
+                { ...(baseHeaders.render(vars) as object), ...(resultHeaders.render(vars) as object) },
+                resultBody.render(vars),
+              );
+              const score = declared.response.score.get(answer);
+              if (score === undefined || score === null || score === '') return undefined;
+              const reportUrl = declared.response.reportUrl
+                ? text(declared.response.reportUrl.get(answer))
+                : undefined;
+              const time = declared.response.resultTime
+                ? declared.response.resultTime.get(answer)
+                : undefined;
+              const resultTime =
+                typeof time === 'number'
+                  ? time
+                  : typeof time === 'string' && time
+                    ? Date.parse(time) || undefined
+                    : undefined;
+              return {
+                score: String(score),
+                resultTime,
+                reports: reportUrl ? [{ name: 'Report', url: reportUrl }] : undefined,
+              };
+            },
+          }
+        : {}),
       ...(options.listPapers
         ? {
             async listPapers(account: BoundAccount | undefined): Promise<Paper[]> {
