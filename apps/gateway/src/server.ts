@@ -16,7 +16,7 @@ import { FeishuClients } from './feishu/clients.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
 import { OutboxWorker } from './outbox/worker.js';
-import { openStore, type Store } from './store/index.js';
+import { openStore, type Store, type Tx } from './store/index.js';
 import { accountFieldsOf, queueCustomFieldRegistration, queuePaperSyncForAll } from './workflow/accounts.js';
 import { examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
@@ -42,12 +42,13 @@ export async function startGateway(
   overrides: GatewayOverrides = {},
 ): Promise<RunningGateway> {
   const now = overrides.now ?? Date.now;
+  // Configuration first: a broken providers file must stop the start before anything is opened.
+  const providers = overrides.providers ?? buildProviders(config);
   const store = await openStore(config.databaseUrl, log);
   const clients = new FeishuClients(
     { appId: config.appId, appSecret: config.appSecret, domain: config.feishuDomain },
     log,
   );
-  const providers = overrides.providers ?? buildProviders(config);
   const cardOptions = { showContact: config.showCandidateContact };
   const worker = new OutboxWorker(
     store,
@@ -108,28 +109,24 @@ export async function startGateway(
   // The fields customers fill in when they bind an account: registered once per distinct set.
   await store.write((tx) => queueCustomFieldRegistration(tx, accountFieldsOf(providers), now()));
   if (config.outbox.enabled) worker.start();
-  // Papers change on the platforms; re-publish them on a schedule (the round's time makes each round's jobs new).
-  const paperSync =
-    config.outbox.enabled && config.paperSyncIntervalMs > 0
+  /** A recurring round of jobs; the round's time makes each round's idempotency keys new. */
+  const everyRound = (
+    intervalMs: number,
+    what: string,
+    queue: (tx: Tx, round: string, now: number) => Promise<number>,
+  ) =>
+    config.outbox.enabled && intervalMs > 0
       ? setInterval(() => {
-          const now = Date.now();
+          const at = now();
           store
-            .write((tx) => queuePaperSyncForAll(tx, String(now), now))
-            .then(() => worker.wake())
-            .catch((err: unknown) => log.error({ err }, 'could not schedule the paper sync'));
-        }, config.paperSyncIntervalMs).unref()
+            .write((tx) => queue(tx, String(at), at))
+            .then((queued) => queued > 0 && worker.wake())
+            .catch((err: unknown) => log.error({ err }, `could not schedule the ${what}`));
+        }, intervalMs).unref()
       : undefined;
-  // Platforms that cannot push results are asked for them; each round's time makes its jobs new.
-  const resultPoll =
-    config.outbox.enabled && config.resultPollIntervalMs > 0
-      ? setInterval(() => {
-          const now = Date.now();
-          store
-            .write((tx) => examLifecycle.queueResultPolls(tx, String(now), now))
-            .then((n) => n > 0 && worker.wake())
-            .catch((err: unknown) => log.error({ err }, 'could not schedule the result polls'));
-        }, config.resultPollIntervalMs).unref()
-      : undefined;
+  // Papers change on the platforms; platforms that cannot push results are asked for them.
+  const paperSync = everyRound(config.paperSyncIntervalMs, 'paper sync', queuePaperSyncForAll);
+  const resultPoll = everyRound(config.resultPollIntervalMs, 'result polls', examLifecycle.queueResultPolls);
   ready = true;
 
   let closing: Promise<void> | undefined;
