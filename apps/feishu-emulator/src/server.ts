@@ -402,26 +402,23 @@ export function createEmulator(options: EmulatorOptions) {
     faults.clear();
     ctx.body = { ok: true };
   });
-  router.post('/_emulator/push/exam', async (ctx) => {
-    const { gateway_url, app_id, tenant_key, event_id, ...exam } = (await readJson(ctx)) as Record<
+  const pushable: Record<string, string> = {
+    exam: 'hire.eco_exam.created_v1',
+    account: 'hire.eco_account.created_v1',
+  };
+  router.post('/_emulator/push/:kind', async (ctx) => {
+    const eventType = pushable[ctx.params.kind as string];
+    if (!eventType) {
+      ctx.status = 404;
+      ctx.body = { error: `push one of: ${Object.keys(pushable).join(', ')}` };
+      return;
+    }
+    const { gateway_url, app_id, tenant_key, event_id, ...event } = (await readJson(ctx)) as Record<
       string,
       unknown
     >;
     ctx.body = {
-      attempts: await emulator.pushExam(String(gateway_url), exam, {
-        appId: app_id as string | undefined,
-        tenantKey: tenant_key as string | undefined,
-        eventId: event_id as string | undefined,
-      }),
-    };
-  });
-  router.post('/_emulator/push/account', async (ctx) => {
-    const { gateway_url, app_id, tenant_key, event_id, ...account } = (await readJson(ctx)) as Record<
-      string,
-      unknown
-    >;
-    ctx.body = {
-      attempts: await emulator.pushAccount(String(gateway_url), account, {
+      attempts: await emulator.pushEventOfType(String(gateway_url), eventType, event, {
         appId: app_id as string | undefined,
         tenantKey: tenant_key as string | undefined,
         eventId: event_id as string | undefined,

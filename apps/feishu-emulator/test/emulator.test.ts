@@ -314,3 +314,40 @@ describe('pushes and clicks, as Feishu sends them', () => {
     }
   });
 });
+
+describe('control API', () => {
+  it('pushes an exam or an account binding to a gateway on request, and refuses other kinds', async () => {
+    const seen: string[] = [];
+    const { createServer } = await import('node:http');
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        const parsed = parse(
+          { headers: req.headers, rawBody: Buffer.from(body) },
+          { encryptKey: app.encryptKey, verificationToken: app.verificationToken },
+        );
+        seen.push(parsed.ok && parsed.kind === 'event' ? parsed.event.type : 'refused');
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const gatewayUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    try {
+      expect(
+        (await call('POST', '/_emulator/push/exam', { gateway_url: gatewayUrl, exam_id: 'c-1' })).json
+          .attempts,
+      ).toMatchObject([{ status: 200 }]);
+      expect(
+        (await call('POST', '/_emulator/push/account', { gateway_url: gatewayUrl, account_id: 'a-1' })).json
+          .attempts,
+      ).toMatchObject([{ status: 200 }]);
+      expect((await call('POST', '/_emulator/push/nothing', { gateway_url: gatewayUrl })).status).toBe(404);
+      expect(seen).toEqual(['hire.eco_exam.created_v1', 'hire.eco_account.created_v1']);
+    } finally {
+      server.close();
+    }
+  });
+});
