@@ -50,12 +50,15 @@ export async function startGateway(
     log,
   );
   const cardOptions = { showContact: config.showCandidateContact };
+  // Acknowledging exam events is what Feishu waits for; during a burst the worker lets ingest go first.
+  let ingest: ExamIngest | undefined;
   const worker = new OutboxWorker(
     store,
     workflowJobs({ store, clients, providers, approvalChatId: config.approvalChatId, cardOptions }),
     log.child({ component: 'outbox' }),
-    { ...config.outbox, now },
+    { ...config.outbox, now, yieldTo: () => ingest?.busy ?? false },
   );
+  ingest = new ExamIngest(store, now, () => worker.wake());
 
   let ready = false;
   const app = createApp({
@@ -70,7 +73,7 @@ export async function startGateway(
     dispatcher: createEventDispatcher({
       store,
       worker,
-      ingest: new ExamIngest(store, now, () => worker.wake()),
+      ingest,
       now,
       cardOptions,
       approverOpenIds: new Set(config.approverOpenIds),

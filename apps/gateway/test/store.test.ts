@@ -225,6 +225,55 @@ describe('outbox', () => {
     expect(job).toMatchObject({ kind: 'post_card', attempts: 3, state: 'done', lastError: null });
   });
 
+  it('yields to ingest: claims nothing while a burst is on, then runs the jobs; never waits past maxYieldMs', async () => {
+    const store = await freshStore();
+    await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 'b', idempotencyKey: 'burst' }, 1));
+    const ran: string[] = [];
+    let burst = true;
+    let asked = 0;
+    const worker = new OutboxWorker(
+      store,
+      handlers({
+        arrange: async (job) => {
+          ran.push(job.id);
+          return undefined;
+        },
+      }),
+      silent,
+      {
+        ...options,
+        maxYieldMs: 60_000,
+        yieldTo: () => {
+          asked++;
+          return burst;
+        },
+      },
+    );
+    worker.start();
+    await until(async () => asked >= 5);
+    expect(ran).toEqual([]);
+    burst = false;
+    await until(async () => ran.length === 1);
+    await worker.stop();
+
+    // A burst that never ends still lets the jobs through, once maxYieldMs has passed.
+    await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 'c', idempotencyKey: 'endless' }, 1));
+    const endless = new OutboxWorker(
+      store,
+      handlers({
+        arrange: async (job) => {
+          ran.push(job.id);
+          return undefined;
+        },
+      }),
+      silent,
+      { ...options, maxYieldMs: 50, yieldTo: () => true },
+    );
+    endless.start();
+    await until(async () => ran.length === 2);
+    await endless.stop();
+  });
+
   it('parks a job as dead after its last attempt (or at once when not retryable) and queues a stuck-exam notice', async () => {
     const store = await freshStore();
     await store.write((tx) =>

@@ -23,12 +23,22 @@ interface MaybeRetryable {
   retryAfterMs?: number;
 }
 
+/** How often a yielding worker looks again whether it may claim jobs. */
+const YIELD_CHECK_MS = 20;
+
 export interface OutboxOptions {
   readonly pollMs: number;
   readonly leaseMs: number;
   readonly concurrency: number;
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
+  /**
+   * While `yieldTo` says more urgent work is running (exam events waiting for their acknowledgement), the
+   * worker waits before claiming jobs, but never longer than this: a burst is acknowledged first, and its
+   * cards still go out, at least `concurrency` jobs per `maxYieldMs`. 0: never wait.
+   */
+  readonly maxYieldMs?: number;
+  readonly yieldTo?: () => boolean;
   readonly now?: () => number;
   readonly random?: () => number;
 }
@@ -41,6 +51,7 @@ export class OutboxWorker {
   #running = false;
   #polling: Promise<void> | undefined;
   #again = false;
+  #yieldingSince: number | undefined;
   readonly #now: () => number;
   readonly #random: () => number;
 
@@ -67,6 +78,11 @@ export class OutboxWorker {
       return;
     }
     clearTimeout(this.#timer);
+    if (this.#shouldYield()) {
+      this.#timer = setTimeout(() => this.wake(), YIELD_CHECK_MS);
+      this.#timer.unref();
+      return;
+    }
     this.#polling = this.#poll().finally(() => {
       this.#polling = undefined;
       if (!this.#running) return;
@@ -78,6 +94,19 @@ export class OutboxWorker {
         this.#timer.unref();
       }
     });
+  }
+
+  #shouldYield(): boolean {
+    const maxYieldMs = this.options.maxYieldMs ?? 0;
+    if (maxYieldMs <= 0 || !this.options.yieldTo?.()) {
+      this.#yieldingSince = undefined;
+      return false;
+    }
+    const t = performance.now();
+    this.#yieldingSince ??= t;
+    if (t - this.#yieldingSince < maxYieldMs) return true;
+    this.#yieldingSince = undefined;
+    return false;
   }
 
   /** Stops claiming jobs and waits for the ones in flight to finish. */

@@ -2,6 +2,9 @@ import type { KnownEvent } from '@feishu-exam/event-core';
 import type { Store } from '../store/index.js';
 import { examLifecycle, type ReceiveOutcome } from './exam-lifecycle.js';
 
+/** No event for this long: the burst is over. */
+const QUIET_MS = 50;
+
 interface Waiting {
   readonly event: KnownEvent<'hire.eco_exam.created_v1'>;
   readonly resolve: (outcome: ReceiveOutcome) => void;
@@ -15,6 +18,7 @@ interface Waiting {
 export class ExamIngest {
   readonly #waiting: Waiting[] = [];
   #flushing = false;
+  #lastArrival = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: Store,
@@ -22,7 +26,13 @@ export class ExamIngest {
     private readonly onCreated: () => void,
   ) {}
 
+  /** True while events wait for their commit, or arrived in the last few milliseconds (a burst is on). */
+  get busy(): boolean {
+    return this.#waiting.length > 0 || this.#flushing || performance.now() - this.#lastArrival < QUIET_MS;
+  }
+
   receive(event: KnownEvent<'hire.eco_exam.created_v1'>): Promise<ReceiveOutcome> {
+    this.#lastArrival = performance.now();
     return new Promise((resolve, reject) => {
       this.#waiting.push({ event, resolve, reject });
       if (!this.#flushing) void this.#flush();
