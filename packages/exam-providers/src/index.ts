@@ -1,6 +1,8 @@
 // exam-providers: the contract between the gateway and exam platforms, the registry that routes each exam
 // to one provider, the providers file, and the built-in providers. The conformance kit is at
-// '@feishu-exam/exam-providers/conformance'.
+// '@feishu-exam/exam-providers/conformance'; a fake HackerRank for tests at
+// '@feishu-exam/exam-providers/hackerrank-fake'.
+import { hackerRankProvider } from './hackerrank/provider.js';
 import { httpProvider } from './http/provider.js';
 import { sandboxProvider } from './sandbox.js';
 
@@ -29,6 +31,11 @@ export {
   type ProviderDefinition,
   type ProviderFactory,
 } from './define.js';
+export {
+  type HackerRankOptions,
+  hackerRankOptions,
+  hackerRankProvider,
+} from './hackerrank/provider.js';
 export { httpOptions, httpProvider } from './http/provider.js';
 export {
   createProviderRegistry,
@@ -41,4 +48,4 @@ export {
 export { createSandboxProvider, type SandboxOptions, sandboxOptions, sandboxProvider } from './sandbox.js';
 
 /** Every provider type this package ships. */
-export const builtInProviders = [sandboxProvider, httpProvider] as const;
+export const builtInProviders = [sandboxProvider, httpProvider, hackerRankProvider] as const;

@@ -1,0 +1,108 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type FakeHackerRank, startFakeHackerRank } from '@feishu-exam/exam-providers/hackerrank-fake';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cardsFor,
+  clickFor,
+  examPayload,
+  type GatewayProcess,
+  loginInfoFor,
+  type Platform,
+  startGateway,
+  startPlatform,
+  until,
+} from './harness.js';
+
+/** The built-in hackerrank provider against a local HackerRank (API v3 shapes), through the real gateway. */
+let hackerRank: FakeHackerRank;
+let platform: Platform;
+let gateway: GatewayProcess;
+beforeAll(async () => {
+  hackerRank = await startFakeHackerRank({ apiKey: 'hr-e2e-key-0123456789' });
+  const file = join(mkdtempSync(join(tmpdir(), 'providers-')), 'providers.yaml');
+  writeFileSync(
+    file,
+    `defaultProvider: hackerrank
+providers:
+  - id: hackerrank
+    type: hackerrank
+    options:
+      baseUrl: ${hackerRank.url}
+`,
+  );
+  platform = await startPlatform();
+  gateway = await startGateway(platform, {
+    PROVIDERS_FILE: file,
+    HACKERRANK_API_KEY: hackerRank.apiKey,
+    RESULT_POLL_INTERVAL_MS: '150',
+  });
+});
+afterAll(async () => {
+  await gateway.stop();
+  await platform.running.close();
+  await hackerRank.close();
+});
+
+describe('HackerRank for Work, through the gateway', () => {
+  it('publishes the account’s tests as papers, and invites the candidate of an approved exam', async () => {
+    await platform.emulator.pushAccount(`${gateway.url}/webhook/event`, { scope: 2, account_id: 'acc-hr' });
+    const papers = await until('papers', () => platform.emulator.state.papers.get('acc-hr'));
+    expect([...papers.values()]).toEqual([
+      { id: '101', name: 'Java basics', duration: 60, question_count: 3 },
+      { id: '102', name: 'SQL screen', duration: 45, question_count: 2 },
+    ]);
+
+    await platform.emulator.pushExam(`${gateway.url}/webhook/event`, {
+      ...examPayload('e2e-hr'),
+      account_id: 'acc-hr',
+      paper_id: '102',
+    });
+    await until('the card', () => cardsFor(platform.emulator, 'e2e-hr')[0]);
+    await clickFor(platform, gateway, 'e2e-hr', 'ou_staff', 'approve');
+    const [info] = await until(
+      'login_info',
+      () => loginInfoFor(platform.emulator, 'e2e-hr').length > 0 && loginInfoFor(platform.emulator, 'e2e-hr'),
+    );
+    const [candidate] = hackerRank.candidates;
+    expect(candidate).toMatchObject({
+      test: '102',
+      email: 'xxx@abc.vom',
+      full_name: '王二',
+      invite_metadata: { feishu_exam_id: 'e2e-hr' },
+    });
+    expect(info).toMatchObject({ result: 0, exam_login_info: { exam_url: candidate?.invite_link } });
+    expect(hackerRank.requests.every((r) => r.path.startsWith('/x/api/v3/tests'))).toBe(true);
+    expect(JSON.stringify(gateway.logs)).not.toContain(hackerRank.apiKey);
+  });
+
+  it('polls the candidate until HackerRank has the report, then writes the result back to Feishu', async () => {
+    const [candidate] = hackerRank.candidates;
+    if (!candidate) throw new Error('no candidate was invited');
+    // Polled while the candidate has not finished: nothing is written back.
+    await until('a poll of the unfinished candidate', () =>
+      hackerRank.requests.some((r) => r.path === `/x/api/v3/tests/102/candidates/${candidate.id}`),
+    );
+    expect(platform.emulator.state.results.filter((r) => r.examId === 'e2e-hr')).toEqual([]);
+
+    hackerRank.finish(candidate.id, { score: 78.5, percentage: 65.4 });
+    const [update] = await until(
+      'update_result',
+      () => {
+        const results = platform.emulator.state.results.filter((r) => r.examId === 'e2e-hr');
+        return results.length > 0 && results;
+      },
+      20_000,
+    );
+    expect(update?.body).toEqual({
+      result: '78.5',
+      result_time: String(Date.parse(candidate.attempt_endtime ?? '')),
+      report_list: [
+        { name: 'HackerRank report', url: candidate.report_url },
+        { name: 'HackerRank report (PDF)', url: candidate.pdf_url },
+      ],
+      detail_list: [{ name: 'Percentage score', result: '65.4%' }],
+    });
+  });
+});

@@ -1,0 +1,211 @@
+import { z } from 'zod';
+import {
+  type Arrangement,
+  type ExamProvider,
+  type ExamRef,
+  type ExamRequest,
+  type ExamResult,
+  type Paper,
+  ProviderError,
+} from '../contract.js';
+import { defineProvider, OptionsError } from '../define.js';
+import {
+  EXAM_ID_METADATA_KEY,
+  hackerRankTest,
+  page,
+  REPORT_READY,
+  type TestCandidate,
+  testCandidate,
+} from './api.js';
+
+/**
+ * HackerRank for Work (API v3). A paper is a HackerRank test; arranging an exam invites the candidate to
+ * that test, and the candidate's invite link is the exam URL; the result is read from the candidate once
+ * HackerRank has generated the report (status 7). Field names and their sources: ./api.ts.
+ */
+export const hackerRankOptions = z
+  .object({
+    baseUrl: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .default('https://www.hackerrank.com'),
+    /** The environment variable that holds the API key (HackerRank for Work: Settings, API). */
+    apiKeySecret: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the name of an environment variable')
+      .default('HACKERRANK_API_KEY'),
+    timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+    /** Feishu Hire gives the candidate the link; set true to have HackerRank email the invitation as well. */
+    sendEmail: z.boolean().default(false),
+    /** Publish only these tests as papers. Default: every published test. */
+    testIds: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+
+export type HackerRankOptions = z.input<typeof hackerRankOptions>;
+
+const API = '/x/api/v3';
+const PAGE_SIZE = 100;
+
+/** platformExamId is "<test id>/<candidate id>": both are needed to read the candidate back. */
+const platformId = (testId: string, candidateId: string) => `${testId}/${candidateId}`;
+
+/** Feishu takes the score as a string ("60.5"); HackerRank's is a float. */
+const scoreText = (score: number) => String(Math.round(score * 100) / 100);
+
+export const hackerRankProvider = defineProvider({
+  id: 'hackerrank',
+  options: hackerRankOptions,
+  create(options, ctx, instanceId): ExamProvider {
+    const apiKey = ctx.secret(options.apiKeySecret);
+    if (!apiKey) {
+      throw new OptionsError([
+        {
+          path: ['apiKeySecret'],
+          message: `the secret ${options.apiKeySecret} is not set in the environment; set it to your HackerRank for Work API key`,
+        },
+      ]);
+    }
+    const fail = (message: string, retryable: boolean, cause?: unknown) =>
+      new ProviderError(message, retryable, instanceId, cause === undefined ? undefined : { cause });
+
+    /** One API call. Resolves with the status and the parsed body; throws only for what no caller handles. */
+    async function call(method: 'GET' | 'POST', path: string, body?: unknown) {
+      let response: Response;
+      try {
+        response = await ctx.fetch(new URL(path, options.baseUrl), {
+          method,
+          headers: {
+            authorization: `Bearer ${apiKey}`,
+            accept: 'application/json',
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(options.timeoutMs),
+        });
+      } catch (err) {
+        const why =
+          (err as Error).name === 'TimeoutError' ? `timeout after ${options.timeoutMs} ms` : 'network error';
+        throw fail(`HackerRank did not answer (${why})`, true, err);
+      }
+      const text = await response.text();
+      // Never echo HackerRank's body into a message: it may repeat the candidate's details.
+      if (response.status === 401 || response.status === 403) {
+        throw fail(
+          `HackerRank refused the API key (HTTP ${response.status}): check ${options.apiKeySecret}`,
+          false,
+        );
+      }
+      if (response.status === 429 || response.status >= 500) {
+        throw fail(`HackerRank is unavailable (HTTP ${response.status}); will retry`, true);
+      }
+      let json: unknown;
+      try {
+        json = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        throw fail(`HackerRank answered HTTP ${response.status} with something that is not JSON`, false);
+      }
+      return { status: response.status, ok: response.ok, json };
+    }
+
+    function parse<T extends z.ZodType>(schema: T, json: unknown, what: string): z.output<T> {
+      const parsed = schema.safeParse(json);
+      if (!parsed.success) throw fail(`HackerRank's ${what} is not in the documented shape`, false);
+      return parsed.data;
+    }
+
+    /** Every item of a paginated list (offset and limit, until `total` or an empty page). */
+    async function listAll<T extends z.ZodType>(path: string, item: T, what: string): Promise<z.output<T>[]> {
+      const items: z.output<T>[] = [];
+      for (let offset = 0; ; offset += PAGE_SIZE) {
+        const answer = await call('GET', `${path}?limit=${PAGE_SIZE}&offset=${offset}`);
+        if (!answer.ok) throw fail(`HackerRank refused to list ${what} (HTTP ${answer.status})`, false);
+        const current = parse(page(item), answer.json, `list of ${what}`);
+        items.push(...current.data);
+        const total = current.total === undefined ? undefined : Number(current.total);
+        if (current.data.length < PAGE_SIZE || (total !== undefined && items.length >= total)) return items;
+      }
+    }
+
+    function arrangementOf(testId: string, candidate: TestCandidate): Arrangement {
+      const link = candidate.invite_link;
+      if (!link || !/^https?:\/\//.test(link)) {
+        throw fail('HackerRank invited the candidate but gave no invite_link to send them', false);
+      }
+      return { examUrl: link, platformExamId: platformId(testId, candidate.id) };
+    }
+
+    const candidatesPath = (testId: string) => `${API}/tests/${encodeURIComponent(testId)}/candidates`;
+
+    return {
+      id: instanceId,
+      async createExam(request: ExamRequest): Promise<Arrangement> {
+        const testId = request.paperId;
+        if (!testId)
+          throw fail('the exam has no paper: HackerRank needs a test to invite the candidate to', false);
+        const email = request.candidate.email;
+        if (!email)
+          throw fail('the candidate has no email address: HackerRank invites candidates by email', false);
+        const invited = await call('POST', candidatesPath(testId), {
+          full_name: request.candidate.name,
+          email,
+          send_email: options.sendEmail,
+          // How a retried invite finds the first one again (below).
+          invite_metadata: { [EXAM_ID_METADATA_KEY]: request.examId },
+        });
+        if (invited.ok) return arrangementOf(testId, parse(testCandidate, invited.json, 'invitation'));
+        if (invited.status === 404) {
+          throw fail(`HackerRank has no test ${testId} (or the API key cannot see it)`, false);
+        }
+        // Refused. If this exam was invited before (a retry after a lost answer or a crash), HackerRank may
+        // refuse the second invitation of the same email: then the first invitation is the arrangement.
+        const earlier = (await listAll(candidatesPath(testId), testCandidate, 'candidates')).find(
+          (c) => c.invite_metadata?.[EXAM_ID_METADATA_KEY] === request.examId,
+        );
+        if (earlier) return arrangementOf(testId, earlier);
+        throw fail(`HackerRank refused the invitation (HTTP ${invited.status})`, false);
+      },
+
+      async listPapers(): Promise<Paper[]> {
+        const tests = await listAll(`${API}/tests`, hackerRankTest, 'tests');
+        const wanted = options.testIds ? new Set(options.testIds) : undefined;
+        return (
+          tests
+            // A draft or archived test cannot take invitations.
+            .filter((t) => !t.draft && t.state !== 'archived' && (!wanted || wanted.has(t.id)))
+            .map((t) => ({
+              id: t.id.slice(0, 255),
+              name: t.name.slice(0, 255) || t.id,
+              durationMinutes: t.duration && t.duration > 0 ? Math.round(t.duration) : undefined,
+              questionCount: t.questions?.length || undefined,
+            }))
+        );
+      },
+
+      async fetchResult(ref: ExamRef): Promise<ExamResult | undefined> {
+        const [testId, candidateId] = (ref.platformExamId ?? '').split('/');
+        if (!testId || !candidateId) {
+          throw fail(`exam ${ref.examId} has no HackerRank candidate to read the result from`, false);
+        }
+        const answer = await call('GET', `${candidatesPath(testId)}/${encodeURIComponent(candidateId)}`);
+        if (!answer.ok) throw fail(`HackerRank refused to show the candidate (HTTP ${answer.status})`, false);
+        const candidate = parse(testCandidate, answer.json, 'candidate');
+        // Only status 7 means the report exists; HackerRank may fill the score a little later still.
+        if (candidate.status !== REPORT_READY || typeof candidate.score !== 'number') return undefined;
+        const finished = candidate.attempt_endtime ? Date.parse(candidate.attempt_endtime) : Number.NaN;
+        const reports = [
+          candidate.report_url && { name: 'HackerRank report', url: candidate.report_url },
+          candidate.pdf_url && { name: 'HackerRank report (PDF)', url: candidate.pdf_url },
+        ].filter((r): r is { name: string; url: string } => Boolean(r));
+        return {
+          score: scoreText(candidate.score),
+          resultTime: Number.isFinite(finished) ? finished : undefined,
+          reports,
+          details:
+            typeof candidate.percentage_score === 'number'
+              ? [{ name: 'Percentage score', result: `${scoreText(candidate.percentage_score)}%` }]
+              : undefined,
+        };
+      },
+    };
+  },
+});
