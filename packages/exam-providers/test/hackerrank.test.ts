@@ -82,6 +82,18 @@ describe('hackerrank provider', () => {
     });
   });
 
+  it('tags the invitation with the customer’s tag, when the bound account has one', async () => {
+    const provider = build();
+    expect(provider.accountFields?.map((f) => [f.key, f.required])).toEqual([['hackerrank_tag', false]]);
+    await provider.createExam({
+      ...request,
+      examId: 'hr-tagged',
+      candidate: { name: 'C', email: 'tagged@example.com' },
+      account: { accountId: 'acc-1', fields: { hackerrank_tag: ' ACME-2026 ' } },
+    });
+    expect(hr.candidates.find((c) => c.email === 'tagged@example.com')?.tags).toEqual(['ACME-2026']);
+  });
+
   it('a retried invitation returns the first one, found again by the exam id it carries', async () => {
     const provider = build();
     const req = { ...request, examId: 'hr-retry', candidate: { name: 'A', email: 'retry@example.com' } };

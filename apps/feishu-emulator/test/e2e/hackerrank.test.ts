@@ -46,8 +46,24 @@ afterAll(async () => {
 });
 
 describe('HackerRank for Work, through the gateway', () => {
-  it('publishes the account’s tests as papers, and invites the candidate of an approved exam', async () => {
-    await platform.emulator.pushAccount(`${gateway.url}/webhook/event`, { scope: 2, account_id: 'acc-hr' });
+  it('registers its account field, publishes the account’s tests as papers, and invites the candidate of an approved exam', async () => {
+    const fields = await until('custom fields', () => platform.emulator.state.customFields.get(2));
+    expect(fields).toEqual([
+      {
+        key: 'hackerrank_tag',
+        name: { zh_cn: 'HackerRank 标签', en_us: 'HackerRank tag' },
+        is_required: false,
+        description: {
+          zh_cn: '添加到贵司候选人邀请上的标签，便于在 HackerRank 中筛选',
+          en_us: "Added to your candidates' invitations, to find them on HackerRank",
+        },
+      },
+    ]);
+    await platform.emulator.pushAccount(`${gateway.url}/webhook/event`, {
+      scope: 2,
+      account_id: 'acc-hr',
+      custom_field_list: [{ key: 'hackerrank_tag', value: 'ACME-HR' }],
+    });
     const papers = await until('papers', () => platform.emulator.state.papers.get('acc-hr'));
     expect([...papers.values()]).toEqual([
       { id: '101', name: 'Java basics', duration: 60, question_count: 3 },
@@ -71,6 +87,7 @@ describe('HackerRank for Work, through the gateway', () => {
       email: 'xxx@abc.vom',
       full_name: '王二',
       invite_metadata: { feishu_exam_id: 'e2e-hr' },
+      tags: ['ACME-HR'],
     });
     expect(info).toMatchObject({ result: 0, exam_login_info: { exam_url: candidate?.invite_link } });
     expect(hackerRank.requests.every((r) => r.path.startsWith('/x/api/v3/tests'))).toBe(true);

@@ -9,7 +9,7 @@
 // - Two independent public clients of the same API, which agree with each other: a Go client generated from
 //   HackerRank's schema (types TestsIndex, TestCandidateCreate, TestCandidateRef) and a Python client
 //   (dataclasses Test, TestCandidate). From them: the invite body (`full_name`, `email`, `send_email`,
-//   `invite_metadata`, `test_finish_url`, `force`, ...), the candidate's `invite_link` (the link the candidate
+//   `invite_metadata`, `tags`, `test_finish_url`, `force`, ...), the candidate's `invite_link` (the link the candidate
 //   opens), `report_url`, `pdf_url`, `percentage_score`, and the Test fields `id`, `name`, `duration`
 //   (minutes), `state`, `draft`, `questions`.
 // Not documented anywhere we found: what HackerRank answers when the same email is invited to the same test

@@ -28,6 +28,7 @@ export interface FakeCandidate {
   invited_on: string;
   invite_link: string;
   invite_metadata: Record<string, unknown>;
+  tags: string[];
   report_url: string | null;
   pdf_url: string | null;
 }
@@ -140,6 +141,7 @@ export async function startFakeHackerRank(
         full_name?: string;
         force?: boolean;
         invite_metadata?: Record<string, unknown>;
+        tags?: string[];
       };
       if (!invite.email) return send(res, 400, { error: 'email is required' });
       // Not documented: what HackerRank answers to a second invitation of one email without `force`.
@@ -160,6 +162,7 @@ export async function startFakeHackerRank(
         invited_on: new Date().toISOString(),
         invite_link: `${url}/tests/${test.unique_id}/login?b=${randomBytes(12).toString('hex')}`,
         invite_metadata: invite.invite_metadata ?? {},
+        tags: invite.tags ?? [],
         report_url: null,
         pdf_url: null,
       };

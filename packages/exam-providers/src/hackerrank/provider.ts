@@ -44,6 +44,8 @@ export const hackerRankOptions = z
 export type HackerRankOptions = z.input<typeof hackerRankOptions>;
 
 const API = '/x/api/v3';
+/** The account custom field a customer may fill in: a tag HackerRank puts on that customer's invitations. */
+const CUSTOMER_TAG_FIELD = 'hackerrank_tag';
 const PAGE_SIZE = 100;
 
 /** platformExamId is "<test id>/<candidate id>": both are needed to read the candidate back. */
@@ -138,6 +140,17 @@ export const hackerRankProvider = defineProvider({
 
     return {
       id: instanceId,
+      accountFields: [
+        {
+          key: CUSTOMER_TAG_FIELD,
+          name: { zh_cn: 'HackerRank 标签', en_us: 'HackerRank tag' },
+          required: false,
+          description: {
+            zh_cn: '添加到贵司候选人邀请上的标签，便于在 HackerRank 中筛选',
+            en_us: "Added to your candidates' invitations, to find them on HackerRank",
+          },
+        },
+      ],
       async createExam(request: ExamRequest): Promise<Arrangement> {
         const testId = request.paperId;
         if (!testId)
@@ -145,10 +158,12 @@ export const hackerRankProvider = defineProvider({
         const email = request.candidate.email;
         if (!email)
           throw fail('the candidate has no email address: HackerRank invites candidates by email', false);
+        const tag = request.account?.fields[CUSTOMER_TAG_FIELD]?.trim();
         const invited = await call('POST', candidatesPath(testId), {
           full_name: request.candidate.name,
           email,
           send_email: options.sendEmail,
+          ...(tag ? { tags: [tag] } : {}),
           // How a retried invite finds the first one again (below).
           invite_metadata: { [EXAM_ID_METADATA_KEY]: request.examId },
         });
