@@ -115,16 +115,16 @@ export const hackerRankProvider = defineProvider({
       return parsed.data;
     }
 
-    /** Every item of a paginated list (offset and limit, until `total` or an empty page). */
+    /** Every item of a paginated list: pages of up to 100 until `next` is empty ("on the last page"). */
     async function listAll<T extends z.ZodType>(path: string, item: T, what: string): Promise<z.output<T>[]> {
       const items: z.output<T>[] = [];
-      for (let offset = 0; ; offset += PAGE_SIZE) {
-        const answer = await call('GET', `${path}?limit=${PAGE_SIZE}&offset=${offset}`);
+      for (;;) {
+        const answer = await call('GET', `${path}?limit=${PAGE_SIZE}&offset=${items.length}`);
         if (!answer.ok) throw fail(`HackerRank refused to list ${what} (HTTP ${answer.status})`, false);
         const current = parse(page(item), answer.json, `list of ${what}`);
         items.push(...current.data);
-        const total = current.total === undefined ? undefined : Number(current.total);
-        if (current.data.length < PAGE_SIZE || (total !== undefined && items.length >= total)) return items;
+        const total = current.total === undefined ? Number.NaN : Number(current.total);
+        if (!current.next || current.data.length === 0 || items.length >= total) return items;
       }
     }
 
