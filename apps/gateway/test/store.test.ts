@@ -229,26 +229,22 @@ describe('outbox', () => {
     const store = await freshStore();
     await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 'b', idempotencyKey: 'burst' }, 1));
     const ran: string[] = [];
+    const recording = handlers({
+      arrange: async (job) => {
+        ran.push(job.id);
+        return undefined;
+      },
+    });
     let burst = true;
     let asked = 0;
-    const worker = new OutboxWorker(
-      store,
-      handlers({
-        arrange: async (job) => {
-          ran.push(job.id);
-          return undefined;
-        },
-      }),
-      silent,
-      {
-        ...options,
-        maxYieldMs: 60_000,
-        yieldTo: () => {
-          asked++;
-          return burst;
-        },
+    const worker = new OutboxWorker(store, recording, silent, {
+      ...options,
+      maxYieldMs: 60_000,
+      yieldTo: () => {
+        asked++;
+        return burst;
       },
-    );
+    });
     worker.start();
     await until(async () => asked >= 5);
     expect(ran).toEqual([]);
@@ -258,17 +254,11 @@ describe('outbox', () => {
 
     // A burst that never ends still lets the jobs through, once maxYieldMs has passed.
     await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 'c', idempotencyKey: 'endless' }, 1));
-    const endless = new OutboxWorker(
-      store,
-      handlers({
-        arrange: async (job) => {
-          ran.push(job.id);
-          return undefined;
-        },
-      }),
-      silent,
-      { ...options, maxYieldMs: 50, yieldTo: () => true },
-    );
+    const endless = new OutboxWorker(store, recording, silent, {
+      ...options,
+      maxYieldMs: 50,
+      yieldTo: () => true,
+    });
     endless.start();
     await until(async () => ran.length === 2);
     await endless.stop();

@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type FakeHackerRank, startFakeHackerRank } from '@feishu-exam/exam-providers/hackerrank-fake';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -10,6 +7,7 @@ import {
   type GatewayProcess,
   loginInfoFor,
   type Platform,
+  providersFile,
   startGateway,
   startPlatform,
   until,
@@ -21,9 +19,7 @@ let platform: Platform;
 let gateway: GatewayProcess;
 beforeAll(async () => {
   hackerRank = await startFakeHackerRank({ apiKey: 'hr-e2e-key-0123456789' });
-  const file = join(mkdtempSync(join(tmpdir(), 'providers-')), 'providers.yaml');
-  writeFileSync(
-    file,
+  const file = providersFile(
     `defaultProvider: hackerrank
 providers:
   - id: hackerrank

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -38,6 +38,13 @@ export type GatewayProcess = BaseGatewayProcess & { readonly databaseUrl: string
 
 export function tempDatabaseUrl(): string {
   return `sqlite:${join(mkdtempSync(join(tmpdir(), 'feishu-exam-e2e-')), 'gateway.sqlite')}`;
+}
+
+/** Writes a PROVIDERS_FILE into a fresh temporary folder; returns its path. */
+export function providersFile(yaml: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'providers-')), 'providers.yaml');
+  writeFileSync(file, yaml);
+  return file;
 }
 
 /** The real gateway, as a process, configured like production but with a fast outbox. */

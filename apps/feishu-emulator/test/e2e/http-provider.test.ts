@@ -1,8 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cardsFor,
@@ -11,6 +8,7 @@ import {
   type GatewayProcess,
   loginInfoFor,
   type Platform,
+  providersFile,
   startGateway,
   startPlatform,
   until,
@@ -65,9 +63,7 @@ let gateway: GatewayProcess;
 beforeAll(async () => {
   await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
-  const file = join(mkdtempSync(join(tmpdir(), 'providers-')), 'providers.yaml');
-  writeFileSync(
-    file,
+  const file = providersFile(
     `defaultProvider: lowcode
 providers:
   - id: lowcode

@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cardsFor,
@@ -9,6 +6,7 @@ import {
   type GatewayProcess,
   loginInfoFor,
   type Platform,
+  providersFile,
   startGateway,
   startPlatform,
   until,
@@ -18,8 +16,7 @@ let platform: Platform;
 let gateway: GatewayProcess;
 beforeAll(async () => {
   // One platform, serving one paper, and no default: an exam for any other paper has nowhere to go.
-  const file = join(mkdtempSync(join(tmpdir(), 'providers-')), 'providers.yaml');
-  writeFileSync(file, 'providers:\n  - id: sbx\n    type: sandbox\n    papers: [paper-x]\n');
+  const file = providersFile('providers:\n  - id: sbx\n    type: sandbox\n    papers: [paper-x]\n');
   platform = await startPlatform();
   gateway = await startGateway(platform, { PROVIDERS_FILE: file });
 });
