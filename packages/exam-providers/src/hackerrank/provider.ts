@@ -97,9 +97,10 @@ export const hackerRankProvider = defineProvider({
           false,
         );
       }
-      if (response.status === 429 || response.status >= 500) {
+      if (response.status === 429)
+        throw fail('HackerRank is limiting our request rate (HTTP 429); will retry', true);
+      if (response.status >= 500)
         throw fail(`HackerRank is unavailable (HTTP ${response.status}); will retry`, true);
-      }
       let json: unknown;
       try {
         json = text === '' ? undefined : JSON.parse(text);
