@@ -108,7 +108,6 @@ const result = JSON.stringify({
   score: '87.5',
   finished_at: Date.now(),
   report_url: 'https://sandbox.exam.invalid/reports/7147998241542539527',
-  answer_seconds: 2710,
   sections: [
     { name: 'Logic', score: '42' },
     { name: 'Coding', score: '45.5' },

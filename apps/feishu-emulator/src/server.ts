@@ -312,10 +312,39 @@ export function createEmulator(options: EmulatorOptions) {
     ctx.body = success({});
   });
 
+  // Fields as Feishu documents them: result_time and report_list[].answer_time are millisecond
+  // timestamps in strings ("1658676234053"); reports need a name and a URL, details a name and a result.
   router.post('/open-apis/hire/v1/eco_exams/:exam_id/update_result', (ctx) => {
-    const body = ctx.state.body as { result?: unknown };
+    const body = ctx.state.body as {
+      result?: unknown;
+      result_time?: unknown;
+      report_list?: unknown;
+      detail_list?: unknown;
+    };
+    const millis = (v: unknown) => typeof v === 'string' && /^\d{13}$/.test(v);
+    const text = (v: unknown) => typeof v === 'string' && v !== '';
     if (typeof body.result !== 'string')
       return fieldError(ctx, 'result', 'result is required (a string, e.g. "60.5")');
+    if (body.result_time !== undefined && !millis(body.result_time))
+      return fieldError(
+        ctx,
+        'result_time',
+        'result_time is a millisecond timestamp string, e.g. "1658676234053"',
+      );
+    for (const [i, report] of (Array.isArray(body.report_list) ? body.report_list : []).entries()) {
+      if (!text(report?.name) || !text(report?.url))
+        return fieldError(ctx, `report_list[${i}]`, 'a report needs a name and a url');
+      if (report.answer_time !== undefined && !millis(report.answer_time))
+        return fieldError(
+          ctx,
+          `report_list[${i}].answer_time`,
+          'answer_time is when the candidate finished, a millisecond timestamp string',
+        );
+    }
+    for (const [i, detail] of (Array.isArray(body.detail_list) ? body.detail_list : []).entries()) {
+      if (!text(detail?.name) || typeof detail?.result !== 'string')
+        return fieldError(ctx, `detail_list[${i}]`, 'a detail needs a name and a result');
+    }
     state.results.push({ examId: ctx.params.exam_id as string, body, at: Date.now() });
     ctx.body = success({});
   });

@@ -180,6 +180,36 @@ describe('Open Platform endpoints', () => {
       (await call('POST', '/open-apis/hire/v1/eco_exams/e1/update_result', { result: '60.5' }, t)).json.code,
     ).toBe(0);
   });
+
+  it('takes update_result times as millisecond timestamps, as Feishu documents them', async () => {
+    const t = await token();
+    const update = async (body: unknown) =>
+      (await call('POST', '/open-apis/hire/v1/eco_exams/e2/update_result', body, t)).json;
+    const report = { name: '张三的笔试结果.pdf', url: 'https://x/r.pdf' };
+    expect(
+      await update({
+        result: '60.5',
+        result_time: '1658676234053',
+        report_list: [{ ...report, answer_time: '1658676234053' }],
+        detail_list: [{ id: 'pj001', name: '基本功', result: '优秀' }],
+      }),
+    ).toMatchObject({ code: 0 });
+    // A duration in seconds is not a timestamp.
+    expect(await update({ result: '60.5', report_list: [{ ...report, answer_time: '1800' }] })).toMatchObject(
+      {
+        code: 99992402,
+        error: { field_violations: [{ field: 'report_list[0].answer_time' }] },
+      },
+    );
+    expect(await update({ result: '60.5', result_time: 1658676234053 })).toMatchObject({
+      code: 99992402,
+      error: { field_violations: [{ field: 'result_time' }] },
+    });
+    expect(await update({ result: '60.5', report_list: [{ name: 'no url' }] })).toMatchObject({
+      code: 99992402,
+    });
+    expect(await update({ result: '60.5', detail_list: [{ name: 'x' }] })).toMatchObject({ code: 99992402 });
+  });
 });
 
 describe('faults and records', () => {

@@ -64,10 +64,12 @@ export interface ExamRef {
 export interface ExamResult {
   /** The score as Feishu takes it: a string, e.g. "60.5". */
   readonly score: string;
+  /** When the result was produced: epoch milliseconds (Feishu's `result_time`). */
   readonly resultTime?: number | undefined;
   readonly reports?: ReadonlyArray<{
     readonly name: string;
     readonly url: string;
+    /** When the candidate finished answering: epoch milliseconds (Feishu's `answer_time`, 作答完成时间). */
     readonly answerTime?: number | undefined;
   }>;
   readonly details?: ReadonlyArray<{

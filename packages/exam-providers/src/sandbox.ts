@@ -39,9 +39,9 @@ export const sandboxOptions = z
 const sandboxResult = z.object({
   exam_id: z.string().min(1),
   score: z.string().min(1),
+  /** When the candidate finished: epoch milliseconds. */
   finished_at: z.number().int().optional(),
   report_url: z.url().optional(),
-  answer_seconds: z.number().int().optional(),
   sections: z.array(z.object({ name: z.string(), score: z.string() })).optional(),
 });
 
@@ -123,7 +123,7 @@ export const sandboxProvider = defineProvider({
           score: r.score,
           resultTime: r.finished_at,
           reports: r.report_url
-            ? [{ name: 'Sandbox report', url: r.report_url, answerTime: r.answer_seconds }]
+            ? [{ name: 'Sandbox report', url: r.report_url, answerTime: r.finished_at }]
             : undefined,
           details: r.sections?.map((s) => ({ name: s.name, result: s.score })),
         };

@@ -160,8 +160,16 @@ describe('hackerrank provider', () => {
       score: '87.46',
       resultTime: Date.parse(candidate.attempt_endtime ?? ''),
       reports: [
-        { name: 'HackerRank report', url: candidate.report_url },
-        { name: 'HackerRank report (PDF)', url: candidate.pdf_url },
+        {
+          name: 'HackerRank report',
+          url: candidate.report_url,
+          answerTime: Date.parse(candidate.attempt_endtime ?? ''),
+        },
+        {
+          name: 'HackerRank report (PDF)',
+          url: candidate.pdf_url,
+          answerTime: Date.parse(candidate.attempt_endtime ?? ''),
+        },
       ],
       details: [{ name: 'Percentage score', result: '72.9%' }],
     });

@@ -46,7 +46,6 @@ describe('sandbox result webhook', () => {
     score: '87.5',
     finished_at: 1_700_000_000_000,
     report_url: 'https://sandbox.exam.invalid/r/1',
-    answer_seconds: 1800,
     sections: [{ name: 'Logic', score: '40' }],
   });
 
@@ -61,7 +60,13 @@ describe('sandbox result webhook', () => {
         result: {
           score: '87.5',
           resultTime: 1_700_000_000_000,
-          reports: [{ name: 'Sandbox report', url: 'https://sandbox.exam.invalid/r/1', answerTime: 1800 }],
+          reports: [
+            {
+              name: 'Sandbox report',
+              url: 'https://sandbox.exam.invalid/r/1',
+              answerTime: 1_700_000_000_000,
+            },
+          ],
           details: [{ name: 'Logic', result: '40' }],
         },
       },

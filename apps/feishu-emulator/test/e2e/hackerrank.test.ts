@@ -108,12 +108,13 @@ describe('HackerRank for Work, through the gateway', () => {
       },
       20_000,
     );
+    const finished = String(Date.parse(candidate.attempt_endtime ?? ''));
     expect(update?.body).toEqual({
       result: '78.5',
-      result_time: String(Date.parse(candidate.attempt_endtime ?? '')),
+      result_time: finished,
       report_list: [
-        { name: 'HackerRank report', url: candidate.report_url },
-        { name: 'HackerRank report (PDF)', url: candidate.pdf_url },
+        { name: 'HackerRank report', url: candidate.report_url, answer_time: finished },
+        { name: 'HackerRank report (PDF)', url: candidate.pdf_url, answer_time: finished },
       ],
       detail_list: [{ name: 'Percentage score', result: '65.4%' }],
     });

@@ -208,13 +208,14 @@ export const hackerRankProvider = defineProvider({
         // Only status 7 means the report exists; HackerRank may fill the score a little later still.
         if (candidate.status !== REPORT_READY || typeof candidate.score !== 'number') return undefined;
         const finished = candidate.attempt_endtime ? Date.parse(candidate.attempt_endtime) : Number.NaN;
+        const answerTime = Number.isFinite(finished) ? finished : undefined;
         const reports = [
-          candidate.report_url && { name: 'HackerRank report', url: candidate.report_url },
-          candidate.pdf_url && { name: 'HackerRank report (PDF)', url: candidate.pdf_url },
-        ].filter((r): r is { name: string; url: string } => Boolean(r));
+          candidate.report_url && { name: 'HackerRank report', url: candidate.report_url, answerTime },
+          candidate.pdf_url && { name: 'HackerRank report (PDF)', url: candidate.pdf_url, answerTime },
+        ].filter((r): r is { name: string; url: string; answerTime: number | undefined } => Boolean(r));
         return {
           score: scoreText(candidate.score),
-          resultTime: Number.isFinite(finished) ? finished : undefined,
+          resultTime: answerTime,
           reports,
           details:
             typeof candidate.percentage_score === 'number'
