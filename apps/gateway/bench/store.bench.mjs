@@ -1,5 +1,6 @@
-// The durable store alone: ExamIngest (group commit, batched statements) with 32 concurrent producers, in
-// process, with no HTTP, logging or worker. The ceiling the webhook's durable ingest can approach.
+// The durable store alone: ExamIngest (group commit, four statements a batch, kept prepared) with 32
+// concurrent producers, in process, with no HTTP, logging or worker. The ceiling the webhook's durable
+// ingest can approach.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -66,14 +66,21 @@ function errorBoundary(log: Logger): Koa.Middleware {
   };
 }
 
+/**
+ * One line per request. An accepted push is logged at debug here: its handler writes the line that says what
+ * it was (the exam, the click, the account) at info, and one line per push is enough at the rate Feishu can
+ * push.
+ */
 function accessLog(log: Logger): Koa.Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
     await next();
     if (ctx.path === '/healthz' || ctx.path === '/readyz') return;
+    const accepted = ctx.status === 200 && ctx.path.startsWith('/webhook/');
+    if (accepted && !log.isLevelEnabled('debug')) return;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const code = (ctx.body as { code?: unknown } | undefined)?.code;
-    log.info(
+    log[accepted ? 'debug' : 'info'](
       {
         method: ctx.method,
         path: ctx.path,

@@ -2,20 +2,30 @@
 // `write`, which on SQLite serialises transactions and commits concurrent ones together (group commit).
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
+import sqlite3 from 'sqlite3';
+import { DataSource, type EntityManager } from 'typeorm';
 import type { Logger } from '../log.js';
 import { Initial1764000000000 } from './migrations/0001-initial.js';
 import { Accounts1764000000001 } from './migrations/0002-accounts.js';
 import { Results1764000000002 } from './migrations/0003-results.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity } from './schema.js';
+import { SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
 
 export * from './schema.js';
 
-/** One transaction's view of the database. SQL uses `?` placeholders on every driver. */
-export interface Tx {
+/** One transaction's statements. SQL uses `?` placeholders on every driver. */
+export interface SqlTx {
   /** INSERT, UPDATE or DELETE: resolves with the number of rows it changed. */
   run(sql: string, params?: unknown[]): Promise<number>;
   all<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+/**
+ * One transaction on the store's connection: its statements, and TypeORM's repositories to read with. Write
+ * with `run`: on SQLite, TypeORM does not know that the transaction is open, and a repository's save() would
+ * try to begin one of its own.
+ */
+export interface Tx extends SqlTx {
   readonly manager: EntityManager;
 }
 
@@ -40,58 +50,103 @@ export async function openStore(databaseUrl: string, log: Logger): Promise<Store
   if (dialect === 'sqlite') {
     const file = databaseUrl.slice('sqlite:'.length);
     if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
-    dataSource = new DataSource({ type: 'sqlite', database: file, ...common });
+    dataSource = new DataSource({ type: 'sqlite', database: file, driver: sqlite3WithoutTraces, ...common });
   } else {
     dataSource = new DataSource({ type: 'postgres', url: databaseUrl, ...common });
   }
   await dataSource.initialize();
   if (dialect === 'sqlite') {
-    // WAL: readers do not block the writer. FULL: a commit is on disk before we acknowledge it; group
-    // commit (below) keeps that affordable.
-    await dataSource.query('PRAGMA journal_mode = WAL');
-    await dataSource.query('PRAGMA synchronous = FULL');
-    await dataSource.query('PRAGMA busy_timeout = 5000');
+    for (const pragma of SQLITE_PRAGMAS) await dataSource.query(pragma);
   }
   const applied = await dataSource.runMigrations({ transaction: 'each' });
   if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'database migrated');
 
-  const toDriverSql = dialect === 'postgres' ? numberPlaceholders : (sql: string) => sql;
-  const txOf = (runner: QueryRunner): Tx => ({
-    manager: runner.manager,
-    async run(sql, params = []) {
-      const result = await runner.query(toDriverSql(sql), params, true);
-      return result.affected ?? 0;
-    },
-    async all<T>(sql: string, params: unknown[] = []) {
-      const result = await runner.query(toDriverSql(sql), params, true);
-      return (result.records ?? []) as T[];
-    },
-  });
-
-  async function transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    const runner = dataSource.createQueryRunner();
-    await runner.startTransaction();
-    try {
-      const value = await work(txOf(runner));
-      await runner.commitTransaction();
-      return value;
-    } catch (error) {
-      await runner.rollbackTransaction().catch(() => undefined);
-      throw error;
-    } finally {
-      await runner.release();
-    }
-  }
-
-  const writer = dialect === 'sqlite' ? new GroupCommitWriter(transaction) : undefined;
+  const transaction =
+    dialect === 'sqlite' ? sqliteTransactions(dataSource) : postgresTransactions(dataSource);
+  const writer = dialect === 'sqlite' ? new GroupCommitWriter(transaction.run) : undefined;
   return {
     dataSource,
     dialect,
-    write: (work) => (writer ? writer.write(work) : transaction(work)),
+    write: (work) => (writer ? writer.write(work) : transaction.run(work)),
     async close() {
       await writer?.drain();
+      await transaction.close();
       if (dataSource.isInitialized) await dataSource.destroy();
     },
+  };
+}
+
+/**
+ * node-sqlite3 as TypeORM gets it, minus one thing: TypeORM calls the driver's `verbose()`, after which
+ * node-sqlite3 captures a stack and runs util.inspect over every argument of every call (the SQL and each
+ * parameter), to append the caller to an error's stack. That was about 8 % of the gateway's CPU under
+ * load (--cpu-prof); errors keep their message and code without it.
+ */
+const sqlite3WithoutTraces = {
+  ...sqlite3,
+  verbose() {
+    return this;
+  },
+};
+
+interface Transactions {
+  run<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/**
+ * SQLite: one connection, which TypeORM opened. Transactions begin IMMEDIATE (the write lock first, so
+ * another process on the file can make us wait but never fail a transaction halfway), and their statements
+ * go to the connection directly (sqlite.ts), where TypeORM would prepare each one anew.
+ */
+function sqliteTransactions(dataSource: DataSource): Transactions {
+  const connection = (dataSource.driver as unknown as { databaseConnection: sqlite3.Database })
+    .databaseConnection;
+  const statements = new SqliteStatements(connection);
+  return {
+    async run(work) {
+      const manager = dataSource.createQueryRunner().manager;
+      await statements.exec('BEGIN IMMEDIATE');
+      try {
+        const value = await work({ ...statements.tx, manager });
+        await statements.exec('COMMIT');
+        return value;
+      } catch (error) {
+        await statements.exec('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    },
+    close: () => statements.finalizeAll(),
+  };
+}
+
+function postgresTransactions(dataSource: DataSource): Transactions {
+  return {
+    async run(work) {
+      const runner = dataSource.createQueryRunner();
+      await runner.startTransaction();
+      try {
+        const value = await work({
+          manager: runner.manager,
+          async run(sql, params = []) {
+            const result = await runner.query(numberPlaceholders(sql), params, true);
+            return result.affected ?? 0;
+          },
+          async all<T>(sql: string, params: unknown[] = []) {
+            const result = await runner.query(numberPlaceholders(sql), params, true);
+            return (result.records ?? []) as T[];
+          },
+        });
+        await runner.commitTransaction();
+        return value;
+      } catch (error) {
+        await runner.rollbackTransaction().catch(() => undefined);
+        throw error;
+      } finally {
+        await runner.release();
+      }
+    },
+    close: async () => undefined,
   };
 }
 

@@ -37,7 +37,7 @@ export const examLifecycle = {
   /**
    * `hire.eco_exam.created_v1` pushes arrived. For each: records the event id (a re-push is a no-op),
    * creates the exam in pending_approval (a second event for the same exam is a no-op), and queues its
-   * approval card. A whole batch costs five statements, however many events it holds.
+   * approval card. A whole batch costs four statements, however many events it holds.
    */
   async receiveMany(
     tx: Tx,
@@ -45,22 +45,15 @@ export const examLifecycle = {
     now: number,
   ): Promise<ReceiveOutcome[]> {
     if (events.length === 0) return [];
-    const seenEvents = new Set(
-      (
-        await tx.all<{ event_id: string }>(
-          `SELECT event_id FROM processed_events WHERE event_id IN (${marks(events.length)})`,
-          events.map((e) => e.id),
-        )
-      ).map((r) => r.event_id),
+    // One look-up for both: which event ids were seen, which exams exist.
+    const seen = await tx.all<{ kind: 'event' | 'exam'; id: string }>(
+      `SELECT 'event' AS kind, event_id AS id FROM processed_events WHERE event_id IN (${marks(events.length)})
+       UNION ALL
+       SELECT 'exam' AS kind, exam_id AS id FROM exams WHERE exam_id IN (${marks(events.length)})`,
+      [...events.map((e) => e.id), ...events.map((e) => e.payload.exam_id)],
     );
-    const seenExams = new Set(
-      (
-        await tx.all<{ exam_id: string }>(
-          `SELECT exam_id FROM exams WHERE exam_id IN (${marks(events.length)})`,
-          events.map((e) => e.payload.exam_id),
-        )
-      ).map((r) => r.exam_id),
-    );
+    const seenEvents = new Set(seen.filter((r) => r.kind === 'event').map((r) => r.id));
+    const seenExams = new Set(seen.filter((r) => r.kind === 'exam').map((r) => r.id));
     const outcomes: ReceiveOutcome[] = [];
     const eventRows: unknown[][] = [];
     const examRows: unknown[][] = [];

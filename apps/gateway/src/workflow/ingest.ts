@@ -35,12 +35,15 @@ export class ExamIngest {
     this.#lastArrival = performance.now();
     return new Promise((resolve, reject) => {
       this.#waiting.push({ event, resolve, reject });
-      if (!this.#flushing) void this.#flush();
+      if (this.#flushing) return;
+      // From the next turn of the event loop: every push whose body arrived in this turn joins the batch,
+      // where flushing at once would commit the first of them alone.
+      this.#flushing = true;
+      setImmediate(() => void this.#flush());
     });
   }
 
   async #flush(): Promise<void> {
-    this.#flushing = true;
     while (this.#waiting.length > 0) {
       const batch = this.#waiting.splice(0, 256);
       try {
