@@ -36,6 +36,9 @@ describe('POST /webhook/event', () => {
     const res = await post(eventUrl, sealed.headers, sealed.rawBody);
     expect(res.status).toBe(200);
     expect(res.json).toEqual({ challenge: 'ch-123' });
+    expect(gw.logs().filter((l) => l.msg === 'url verification challenge answered')).toMatchObject([
+      { level: 'info', path: '/webhook/event' },
+    ]);
   });
 
   it('refuses a challenge with the wrong verification token', async () => {

@@ -81,6 +81,7 @@ export function webhookHandler(deps: WebhookDeps) {
       return;
     }
     if (result.kind === 'challenge') {
+      deps.log.info({ path: ctx.path }, 'url verification challenge answered');
       ctx.status = 200;
       ctx.body = { challenge: result.challenge };
       return;
