@@ -172,20 +172,20 @@ async function measure(name, server, freshRequests, { afterLoad, count } = {}) {
   return result;
 }
 
-/** The median round of a scenario, by throughput, with the range of its rounds. */
+const middle = (values) => [...values].sort((x, y) => x - y)[Math.floor((values.length - 1) / 2)];
+
+/** Each figure of a scenario as the median of its rounds, with the range of its throughput. */
 function median(results) {
-  const sorted = [...results].sort((x, y) => x.rps - y.rps);
-  const mid = sorted[Math.floor((sorted.length - 1) / 2)];
-  const pick = (key) =>
-    [...results.map((r) => r[key])].sort((x, y) => x - y)[Math.floor((results.length - 1) / 2)];
+  const of = (key) => middle(results.map((r) => r[key]));
+  const rps = results.map((r) => r.rps);
   return {
-    ...mid,
-    p50: pick('p50'),
-    p99: pick('p99'),
-    serverCpuUs: pick('serverCpuUs'),
-    clientCpuUs: pick('clientCpuUs'),
-    min: sorted[0].rps,
-    max: sorted[sorted.length - 1].rps,
+    rps: of('rps'),
+    p50: of('p50'),
+    p99: of('p99'),
+    serverCpuUs: of('serverCpuUs'),
+    clientCpuUs: of('clientCpuUs'),
+    min: Math.min(...rps),
+    max: Math.max(...rps),
   };
 }
 
@@ -285,7 +285,6 @@ const a = median(rounds.a);
 const b = median(rounds.b);
 const c = median(rounds.c);
 const ingestOnly = median(rounds.ingestOnly);
-const middle = (values) => [...values].sort((x, y) => x - y)[Math.floor((values.length - 1) / 2)];
 const drain = middle(rounds.c.map((r) => r.drainSeconds));
 const cardsDuringLoad = middle(rounds.c.map((r) => r.countedDuringLoad));
 console.log(`(a) bare Koa route, answers 200               ${fmt(a)}`);
