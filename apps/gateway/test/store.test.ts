@@ -101,8 +101,17 @@ describe('examLifecycle', () => {
   it('batches concurrent arrivals: duplicates inside one batch are caught too, and each caller gets its outcome', async () => {
     const store = await freshStore();
     let wakes = 0;
+    let commits = 0;
+    const write = store.write;
+    const counted: Store = {
+      ...store,
+      write: (work) => {
+        commits++;
+        return write(work);
+      },
+    };
     const ingest = new ExamIngest(
-      store,
+      counted,
       () => 1,
       () => wakes++,
     );
@@ -121,6 +130,8 @@ describe('examLifecycle', () => {
       'duplicate_exam',
     ]);
     expect(outcomes.slice(6).every((o) => o === 'created')).toBe(true);
+    // All 46 arrived in one turn of the event loop: one transaction, not the first alone and then the rest.
+    expect(commits).toBe(1);
     expect(await countJobs(store, 'post_card')).toBe(41);
     expect(await store.dataSource.getRepository(ExamEntity).count()).toBe(41);
     expect(wakes).toBeGreaterThan(0);
