@@ -6,21 +6,28 @@ import { hackerRankProvider } from './hackerrank/provider.js';
 import { httpProvider } from './http/provider.js';
 import { sandboxProvider } from './sandbox.js';
 
+export { boundProvider, isBoundedProvider } from './bounds.js';
 export { loadProvidersFile } from './config-file.js';
 export {
   type AccountField,
   type Arrangement,
+  arrangementSchema,
   type BoundAccount,
   type Candidate,
   type ExamProvider,
   type ExamRef,
   type ExamRequest,
   type ExamResult,
+  examResultSchema,
   isProviderError,
   type Paper,
+  PROVIDER_LIMITS,
   type ProviderContext,
   ProviderError,
+  paperSchema,
   type WebhookRequest,
+  type WebhookResults,
+  webhookResultsSchema,
 } from './contract.js';
 export {
   type BuildResult,
