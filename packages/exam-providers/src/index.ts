@@ -52,7 +52,13 @@ export {
   type RegistryResult,
   type Route,
 } from './registry.js';
-export { createSandboxProvider, type SandboxOptions, sandboxOptions, sandboxProvider } from './sandbox.js';
+export {
+  createSandboxProvider,
+  SANDBOX_WEBHOOK_SECRET_ENV,
+  type SandboxOptions,
+  sandboxOptions,
+  sandboxProvider,
+} from './sandbox.js';
 
 /** Every provider type this package ships. */
 export const builtInProviders = [sandboxProvider, httpProvider, hackerRankProvider] as const;
