@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { isBoundedProvider } from './bounds.js';
 import {
+  type Arrangement,
   arrangementSchema,
   type ExamProvider,
   type ExamRef,
@@ -38,8 +39,11 @@ export interface ConformanceFixtures {
   readonly timeoutMs?: number;
   /** How to get results from the provider, if it gives any; the kit checks them against the contract's bounds. */
   readonly results?: {
-    /** For fetchResult: an exam whose result the platform has (read after `request` is arranged). */
-    readonly ref?: ExamRef;
+    /**
+     * For fetchResult: the exam to read once `request` is arranged, given its arrangement (the fixture may
+     * have its fake platform finish the exam first).
+     */
+    readonly ref?: (arrangement: Arrangement) => ExamRef | Promise<ExamRef>;
     /** For parseResultWebhook: a request the platform would send, signed as it signs them. */
     readonly webhook?: WebhookRequest;
   };
@@ -115,9 +119,10 @@ export function runProviderConformance(factory: ProviderFactory, fixtures: Confo
       const provider = build(factory, fixtures.options, fixtures);
       const { ref, webhook } = fixtures.results ?? {};
       if (ref && provider.fetchResult) {
-        await withinBound(provider.createExam(fixtures.request), bound, 'createExam');
-        const result = await withinBound(provider.fetchResult(ref), bound, 'fetchResult');
-        if (result !== undefined) expectWithinBounds(examResultSchema, result, 'the fetched result');
+        const arrangement = await withinBound(provider.createExam(fixtures.request), bound, 'createExam');
+        const result = await withinBound(provider.fetchResult(await ref(arrangement)), bound, 'fetchResult');
+        expect(result, 'fetchResult gave no result for the fixture’s finished exam').toBeDefined();
+        expectWithinBounds(examResultSchema, result, 'the fetched result');
       }
       if (webhook && provider.parseResultWebhook) {
         const results = await withinBound(provider.parseResultWebhook(webhook), bound, 'parseResultWebhook');
