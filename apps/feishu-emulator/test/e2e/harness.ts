@@ -18,6 +18,8 @@ export const app = {
   verificationToken: 'e2e-verification-token',
 };
 export const CHAT = 'oc_e2e_staff_chat';
+/** The secret the sandbox platform signs result webhooks with; the gateway gets it as SANDBOX_WEBHOOK_SECRET. */
+export const SANDBOX_WEBHOOK_SECRET = 'e2e-sandbox-webhook-secret-0123456789';
 
 export interface Platform {
   readonly emulator: Emulator;
@@ -48,7 +50,10 @@ export function providersFile(yaml: string): string {
   return file;
 }
 
-/** The real gateway, as a process, configured like production but with a fast outbox. */
+/**
+ * The real gateway, as a process, configured like production but with a fast outbox. `env` overrides
+ * (`SANDBOX_WEBHOOK_SECRET: ''` turns the sandbox's result webhook off).
+ */
 export async function startGateway(
   platform: Platform,
   env: Record<string, string> = {},
@@ -67,6 +72,7 @@ export async function startGateway(
     OUTBOX_BASE_DELAY_MS: '20',
     OUTBOX_MAX_DELAY_MS: '300',
     OUTBOX_LEASE_MS: '1500',
+    SANDBOX_WEBHOOK_SECRET,
     ...env,
   });
   return Object.assign(gateway, { databaseUrl });

@@ -7,6 +7,7 @@ import {
   type GatewayProcess,
   loginInfoFor,
   type Platform,
+  SANDBOX_WEBHOOK_SECRET,
   startGateway,
   startPlatform,
   until,
@@ -24,9 +25,13 @@ afterAll(async () => {
 });
 
 /** The sandbox platform reporting a result, signed as the sandbox provider verifies it. */
-async function platformReports(result: Record<string, unknown>, secret = 'sandbox-webhook-secret') {
+async function platformReports(
+  result: Record<string, unknown>,
+  secret = SANDBOX_WEBHOOK_SECRET,
+  to: GatewayProcess = gateway,
+) {
   const body = JSON.stringify(result);
-  const response = await fetch(`${gateway.url}/webhook/provider/sandbox`, {
+  const response = await fetch(`${to.url}/webhook/provider/sandbox`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
@@ -87,5 +92,47 @@ describe('results', () => {
       { examId: 'never-arranged', outcome: 'not_arranged' },
     ]);
     expect(updates('never-arranged')).toHaveLength(0);
+  });
+
+  it('the old default secret, once published in the source, signs nothing', async () => {
+    const forged = await platformReports(
+      { exam_id: 'e2e-result', score: '0', report_url: 'https://evil.example/r' },
+      'sandbox-webhook-secret',
+    );
+    expect(forged.status).toBe(401);
+    expect(forged.json.code).toBe('provider_webhook_refused');
+  });
+
+  it('a signed result out of bounds (a javascript: report URL, an overlong score) is refused and not recorded', async () => {
+    const examId = 'e2e-result-bounds';
+    for (const [result, problem] of [
+      [
+        { exam_id: examId, score: '1', report_url: 'javascript:alert(1)' },
+        /reports\[0\]\.url: must be an absolute http\(s\) URL/,
+      ],
+      [{ exam_id: examId, score: '9'.repeat(10_000) }, /score: must be at most 64 characters/],
+    ] as const) {
+      const refused = await platformReports(result);
+      expect(refused.status).toBe(401);
+      expect((refused.json as { message?: string }).message).toMatch(problem);
+      expect(JSON.stringify(refused.json)).not.toContain('alert(1)');
+      expect(JSON.stringify(refused.json)).not.toContain('9999');
+    }
+    expect(updates(examId)).toHaveLength(0);
+  });
+});
+
+describe('results without SANDBOX_WEBHOOK_SECRET', () => {
+  it('the sandbox takes no result webhook at all: 404 unknown_provider, whatever the signature', async () => {
+    const bare = await startGateway(platform, { SANDBOX_WEBHOOK_SECRET: '' });
+    try {
+      for (const secret of ['sandbox-webhook-secret', SANDBOX_WEBHOOK_SECRET, '']) {
+        const answer = await platformReports({ exam_id: 'e2e-any', score: '0' }, secret, bare);
+        expect(answer.status).toBe(404);
+        expect(answer.json.code).toBe('unknown_provider');
+      }
+    } finally {
+      await bare.stop();
+    }
   });
 });
