@@ -7,7 +7,7 @@ import { enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { planLease } from '../src/outbox/lease.js';
 import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
-import { tempDatabaseUrl } from './support.js';
+import { startTestGateway, tempDatabaseUrl } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -151,6 +151,31 @@ describe('outbox: transient failures are never final', () => {
   });
 });
 
+describe('outbox: upgrading a database', () => {
+  it('jobs queued with the old default of 12 attempts are retried until they succeed after the upgrade', async () => {
+    const url = tempDatabaseUrl();
+    const before = await openStore(url, silent);
+    // The database as the previous release left it: no readiness migration, jobs with max_attempts 12.
+    await before.dataSource.query("DELETE FROM migrations WHERE name = 'Readiness1764000000006'");
+    await before.dataSource.query('DROP TABLE readiness');
+    await before.write(async (tx) => {
+      await enqueueJob(tx, { kind: 'post_card', examId: 'old', idempotencyKey: 'old', maxAttempts: 12 }, 1);
+      await enqueueJob(tx, { kind: 'poll_result', examId: 'old', idempotencyKey: 'poll', maxAttempts: 3 }, 1);
+    });
+    await before.close();
+
+    const after = await openStore(url, silent);
+    stores.push(after);
+    const rows = await after.dataSource.query(
+      'SELECT idempotency_key AS k, max_attempts AS m FROM outbox_jobs ORDER BY k',
+    );
+    expect(rows).toEqual([
+      { k: 'old', m: 0 },
+      { k: 'poll', m: 3 },
+    ]);
+  });
+});
+
 describe('outbox: leases', () => {
   it('a job slower than its lease runs once, while a second worker polls the same store all along', async () => {
     const store = await freshStore();
@@ -201,5 +226,19 @@ describe('outbox: leases', () => {
     });
     expect(planLease(60_000, [15_000, 60_000])).toMatchObject({ leaseMs: 120_000, raised: true });
     expect(planLease(1500, [2000])).toMatchObject({ leaseMs: 4000, heartbeatMs: 1333, raised: true });
+  });
+
+  it('the gateway raises a lease shorter than twice the Feishu timeout, and says so', async () => {
+    const gw = await startTestGateway({ OUTBOX_LEASE_MS: '1000', FEISHU_TIMEOUT_MS: '2000' });
+    try {
+      expect(gw.logs().find((l) => l.configuredLeaseMs !== undefined)).toMatchObject({
+        level: 'warn',
+        configuredLeaseMs: 1000,
+        leaseMs: 4000,
+        longestCallMs: 2000,
+      });
+    } finally {
+      await gw.close();
+    }
   });
 });
