@@ -15,6 +15,7 @@ import { createEventDispatcher } from './events/index.js';
 import { FeishuClients } from './feishu/clients.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
+import { jobHealth } from './outbox/jobs.js';
 import { planLease } from './outbox/lease.js';
 import { OutboxWorker } from './outbox/worker.js';
 import { openStore, type Store, type Tx } from './store/index.js';
@@ -87,11 +88,12 @@ export async function startGateway(
   const app = createApp({
     log,
     isReady: () => ready,
-    readiness: readinessProbe(store, config.databaseUrl, {
-      ...DEFAULT_READINESS,
-      now,
-      ...overrides.readiness,
-    }),
+    readiness: readinessProbe(
+      store,
+      config.databaseUrl,
+      { ...DEFAULT_READINESS, now, ...overrides.readiness },
+      jobHealth,
+    ),
     maxBodyBytes: config.maxBodyBytes,
     dispatcher: createEventDispatcher({
       store,

@@ -2,6 +2,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from '../log.js';
+import type { JobHealth } from '../outbox/jobs.js';
 import type { Readiness } from '../store/readiness.js';
 import { type AdminDeps, mountAdmin } from './admin.js';
 import { type ProviderWebhookDeps, providerWebhookHandler } from './provider-webhook.js';
@@ -12,7 +13,7 @@ export interface AppDeps extends WebhookDeps {
   /** False while starting or shutting down: /readyz answers 503 so a load balancer drains us. */
   readonly isReady: () => boolean;
   /** Can the database take writes, within a deadline? And the jobs' health. Checked by /readyz. */
-  readonly readiness: () => Promise<Readiness>;
+  readonly readiness: () => Promise<Readiness<JobHealth>>;
   readonly admin: AdminDeps;
   /** Absent: no provider result webhooks (tests that need none). */
   readonly providerWebhook?: ProviderWebhookDeps | undefined;
@@ -36,14 +37,14 @@ export function createApp(deps: AppDeps): Koa {
   // replica would not bring a failing Open Platform back, and would stop the exam events too.
   router.get('/readyz', async (ctx) => {
     const started = deps.isReady();
-    const probe: Readiness = started ? await deps.readiness() : { database: 'timeout' };
+    const probe: Readiness<JobHealth> = started ? await deps.readiness() : { database: 'timeout' };
     const ready = started && probe.database === 'ok';
     ctx.status = ready ? 200 : 503;
     ctx.body = {
       status: ready ? 'ready' : 'not_ready',
       database: started ? probe.database : 'not_checked',
       ...(probe.error ? { database_error: probe.error } : {}),
-      ...(probe.jobs ? { jobs: probe.jobs } : {}),
+      ...(probe.report ? { jobs: probe.report } : {}),
     };
   });
   mountAdmin(router, deps.admin);

@@ -182,10 +182,13 @@ export const OVERDUE_AFTER_MS = 60_000;
  * (pending after at least one failed attempt: a transient failure is being retried) and `overdue` (pending,
  * due more than OVERDUE_AFTER_MS ago and not claimed: no worker is keeping up, or none is running).
  */
-export async function jobHealth(
-  tx: SqlTx,
-  now: number,
-): Promise<{ dead: number; retrying: number; overdue: number }> {
+export interface JobHealth {
+  readonly dead: number;
+  readonly retrying: number;
+  readonly overdue: number;
+}
+
+export async function jobHealth(tx: SqlTx, now: number): Promise<JobHealth> {
   const [row] = await tx.all<{ dead: number; retrying: number; overdue: number }>(
     `SELECT
        (SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead') AS dead,

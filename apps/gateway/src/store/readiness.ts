@@ -4,17 +4,16 @@
 import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import sqlite3 from 'sqlite3';
-import { jobHealth } from '../outbox/jobs.js';
-import type { Store } from './index.js';
+import type { SqlTx, Store } from './index.js';
 
 export type DatabaseHealth = 'ok' | 'timeout' | 'failed' | 'disk_full';
 
-export interface Readiness {
+export interface Readiness<T = unknown> {
   readonly database: DatabaseHealth;
   /** The driver's error code when the probe failed (SQLITE_READONLY, SQLITE_NOTADB, …); never its message. */
   readonly error?: string | undefined;
-  /** Counted in the probe's transaction; absent when the database did not answer. */
-  readonly jobs?: { dead: number; retrying: number; overdue: number } | undefined;
+  /** What `report` read in the probe's transaction; absent when the database did not answer. */
+  readonly report?: T | undefined;
 }
 
 export interface ReadinessOptions {
@@ -38,34 +37,36 @@ const freeBytesOf = async (path: string) => {
  * A probe function for one store. At most one probe runs at a time: while the disk is frozen, every
  * /readyz call waits on the same stuck probe (and times out) instead of queueing another write behind it.
  */
-export function readinessProbe(
+export function readinessProbe<T>(
   store: Store,
   databaseUrl: string,
-  options: ReadinessOptions = DEFAULT_READINESS,
-): () => Promise<Readiness> {
+  options: ReadinessOptions,
+  /** Read in the probe's own transaction, for the body of /readyz (the jobs' health). */
+  report: (tx: SqlTx, now: number) => Promise<T>,
+): () => Promise<Readiness<T>> {
   const now = options.now ?? Date.now;
   const file = store.dialect === 'sqlite' ? databaseUrl.slice('sqlite:'.length) : undefined;
   const onDisk = file !== undefined && file !== ':memory:' ? resolve(file) : undefined;
   const freeBytes = options.freeBytes ?? freeBytesOf;
-  let inFlight: Promise<Readiness> | undefined;
+  let inFlight: Promise<Readiness<T>> | undefined;
 
-  const probe = async (): Promise<Readiness> => {
+  const probe = async (): Promise<Readiness<T>> => {
     try {
       if (onDisk && (await freeBytes(dirname(onDisk))) < options.minFreeBytes)
         return { database: 'disk_full' };
       // The write goes through the store's writer like any other, so it is committed (fsync included) the
       // way an exam's arrival would be.
       const at = now();
-      const jobs = await store.write(async (tx) => {
+      const reported = await store.write(async (tx) => {
         await tx.run(
           'INSERT INTO readiness (id, checked_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at',
           [at],
         );
-        return jobHealth(tx, at);
+        return report(tx, at);
       });
       // The store's own connection answers from its page cache; a fresh one reads the file.
       if (onDisk) await readThroughFreshConnection(onDisk);
-      return { database: 'ok', jobs };
+      return { database: 'ok', report: reported };
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       return { database: 'failed', error: typeof code === 'string' ? code : 'unknown' };
@@ -80,9 +81,9 @@ export function readinessProbe(
   };
 }
 
-function withDeadline(probe: Promise<Readiness>, timeoutMs: number): Promise<Readiness> {
+function withDeadline<T>(probe: Promise<Readiness<T>>, timeoutMs: number): Promise<Readiness<T>> {
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<Readiness>((done) => {
+  const deadline = new Promise<Readiness<T>>((done) => {
     timer = setTimeout(() => done({ database: 'timeout' }), timeoutMs);
   });
   return Promise.race([probe, deadline]).finally(() => clearTimeout(timer));
