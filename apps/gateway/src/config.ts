@@ -26,6 +26,7 @@ const envSchema = z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://open.feishu.cn' })
       .default('https://open.feishu.cn')
       .transform((v) => v.replace(/\/+$/, '')),
+    FEISHU_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
     HOST: z.string().min(1).default('0.0.0.0'),
     PORT: port.default(3000),
     DATABASE_URL: z
@@ -118,6 +119,8 @@ export interface GatewayConfig {
   readonly encryptKey: string | undefined;
   /** The Open Platform base URL handed to the SDK client's `domain` option. */
   readonly feishuDomain: string;
+  /** The timeout of one Open Platform call; the outbox lease is kept at least twice as long. */
+  readonly feishuTimeoutMs: number;
   readonly host: string;
   readonly port: number;
   readonly databaseUrl: string;
@@ -173,6 +176,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       verificationToken: e.FEISHU_VERIFICATION_TOKEN,
       encryptKey: e.FEISHU_ENCRYPT_KEY,
       feishuDomain: e.FEISHU_DOMAIN,
+      feishuTimeoutMs: e.FEISHU_TIMEOUT_MS,
       host: e.HOST,
       port: e.PORT,
       databaseUrl: e.DATABASE_URL,

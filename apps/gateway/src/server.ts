@@ -15,8 +15,11 @@ import { createEventDispatcher } from './events/index.js';
 import { FeishuClients } from './feishu/clients.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
+import { jobHealth } from './outbox/jobs.js';
+import { planLease } from './outbox/lease.js';
 import { OutboxWorker } from './outbox/worker.js';
 import { openStore, type Store, type Tx } from './store/index.js';
+import { DEFAULT_READINESS, type ReadinessOptions, readinessProbe } from './store/readiness.js';
 import { accountFieldsOf, queueCustomFieldRegistration, queuePaperSyncForAll } from './workflow/accounts.js';
 import { examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
@@ -37,6 +40,8 @@ export interface RunningGateway {
 export interface GatewayOverrides {
   readonly providers?: ProviderRegistry;
   readonly now?: () => number;
+  /** /readyz's probe: its deadline, free-space floor and statfs (tests replace them). */
+  readonly readiness?: Partial<ReadinessOptions>;
 }
 
 export async function startGateway(
@@ -50,9 +55,28 @@ export async function startGateway(
   for (const warning of configWarnings(config)) log.warn(warning);
   const store = await openStore(config.databaseUrl, log);
   const clients = new FeishuClients(
-    { appId: config.appId, appSecret: config.appSecret, domain: config.feishuDomain },
+    {
+      appId: config.appId,
+      appSecret: config.appSecret,
+      domain: config.feishuDomain,
+      timeoutMs: config.feishuTimeoutMs,
+    },
     log,
   );
+  // A job's lease outlasts the slowest call it can make (outbox/lease.ts).
+  const lease = planLease(config.outbox.leaseMs, [
+    config.feishuTimeoutMs,
+    ...[...providers.providers.values()].flatMap((p) => (p.callTimeoutMs ? [p.callTimeoutMs] : [])),
+  ]);
+  if (lease.raised)
+    log.warn(
+      {
+        configuredLeaseMs: config.outbox.leaseMs,
+        leaseMs: lease.leaseMs,
+        longestCallMs: lease.longestCallMs,
+      },
+      'OUTBOX_LEASE_MS is shorter than twice the longest call timeout; the lease was raised',
+    );
   const cardOptions = { showContact: config.showCandidateContact };
   // Acknowledging exam events is what Feishu waits for; during a burst the worker lets ingest go first.
   let ingest: ExamIngest | undefined;
@@ -60,7 +84,7 @@ export async function startGateway(
     store,
     workflowJobs({ store, clients, providers, approvalChatId: config.approvalChatId, cardOptions }),
     log.child({ component: 'outbox' }),
-    { ...config.outbox, now, yieldTo: () => ingest?.busy ?? false },
+    { ...config.outbox, leaseMs: lease.leaseMs, now, yieldTo: () => ingest?.busy ?? false },
   );
   ingest = new ExamIngest(store, now, () => worker.wake());
 
@@ -68,11 +92,12 @@ export async function startGateway(
   const app = createApp({
     log,
     isReady: () => ready,
-    databaseReachable: () =>
-      store.dataSource.query('SELECT 1').then(
-        () => true,
-        () => false,
-      ),
+    readiness: readinessProbe(
+      store,
+      config.databaseUrl,
+      { ...DEFAULT_READINESS, now, ...overrides.readiness },
+      jobHealth,
+    ),
     maxBodyBytes: config.maxBodyBytes,
     dispatcher: createEventDispatcher({
       store,

@@ -177,6 +177,11 @@ export interface AccountField {
 
 export interface ExamProvider {
   readonly id: string;
+  /**
+   * The timeout of one call to the platform. The gateway keeps a job's lease longer than this (so a slow call
+   * can never be run twice); absent: no call can hang (an in-process provider).
+   */
+  readonly callTimeoutMs?: number | undefined;
   /** The account custom fields this provider reads from `BoundAccount.fields`. */
   readonly accountFields?: readonly AccountField[];
   createExam(request: ExamRequest): Promise<Arrangement>;

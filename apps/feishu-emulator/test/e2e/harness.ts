@@ -71,7 +71,10 @@ export async function startGateway(
     OUTBOX_POLL_MS: '50',
     OUTBOX_BASE_DELAY_MS: '20',
     OUTBOX_MAX_DELAY_MS: '300',
-    OUTBOX_LEASE_MS: '1500',
+    // The lease must be at least twice the longest call timeout (or the gateway raises it): a short one lets a
+    // restarted gateway resume a killed one's jobs soon.
+    FEISHU_TIMEOUT_MS: '2000',
+    OUTBOX_LEASE_MS: '4000',
     SANDBOX_WEBHOOK_SECRET,
     ...env,
   });

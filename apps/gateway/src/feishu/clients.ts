@@ -33,7 +33,11 @@ export interface FeishuClientsConfig {
   readonly appId: string;
   readonly appSecret: string;
   readonly domain: string;
+  /** One call's timeout (default FEISHU_TIMEOUT_MS_DEFAULT); the outbox keeps a job's lease longer. */
+  readonly timeoutMs?: number | undefined;
 }
+
+export const FEISHU_TIMEOUT_MS_DEFAULT = 15_000;
 
 /**
  * The one accessor for SDK clients. A self-built app has one client for every tenant; a marketplace app
@@ -45,7 +49,7 @@ export class FeishuClients {
 
   constructor(config: FeishuClientsConfig, log: Logger) {
     // The SDK's default axios instance waits forever; an outbox job must not.
-    lark.defaultHttpInstance.defaults.timeout = 15_000;
+    lark.defaultHttpInstance.defaults.timeout = config.timeoutMs ?? FEISHU_TIMEOUT_MS_DEFAULT;
     // The SDK logs failed requests with their axios config, which carries the bearer token: keep only
     // the fact that something failed, never its arguments.
     const quiet = {

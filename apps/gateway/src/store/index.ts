@@ -7,6 +7,7 @@ import { Initial1764000000000 } from './migrations/0001-initial.js';
 import { Accounts1764000000001 } from './migrations/0002-accounts.js';
 import { Results1764000000002 } from './migrations/0003-results.js';
 import { Hardening1764000000004 } from './migrations/0004-hardening.js';
+import { Readiness1764000000006 } from './migrations/0006-readiness.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity } from './schema.js';
 import { SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
@@ -41,7 +42,13 @@ export async function openStore(databaseUrl: string, log: Logger): Promise<Store
   const dialect = databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
   const common = {
     entities: [ExamEntity, JobEntity, ProcessedEventEntity, AccountEntity],
-    migrations: [Initial1764000000000, Accounts1764000000001, Results1764000000002, Hardening1764000000004],
+    migrations: [
+      Initial1764000000000,
+      Accounts1764000000001,
+      Results1764000000002,
+      Hardening1764000000004,
+      Readiness1764000000006,
+    ],
     migrationsRun: false,
     synchronize: false,
     logging: false,

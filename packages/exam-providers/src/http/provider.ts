@@ -294,6 +294,7 @@ export const httpProvider = defineProvider({
 
     return {
       id: instanceId,
+      callTimeoutMs: options.timeoutMs,
       accountFields: options.accountFields as AccountField[],
       async createExam(req: ExamRequest): Promise<Arrangement> {
         const vars = {
