@@ -48,6 +48,8 @@ const gateway = await startGatewayProcess({
   APPROVER_OPEN_IDS: STAFF,
   EXAM_PROVIDER: 'sandbox',
   SANDBOX_WEBHOOK_SECRET: sandboxWebhookSecret,
+  // The demo knows its exam platform is the sandbox: no warning that candidates would get fake exams.
+  ALLOW_SANDBOX_PROVIDER: 'true',
   DATABASE_URL: `sqlite:${databaseFile}`,
   OUTBOX_POLL_MS: '100',
 });

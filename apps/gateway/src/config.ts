@@ -70,6 +70,11 @@ const envSchema = z
       })
       .default('sandbox'),
     PROVIDERS_FILE: z.string().min(1).optional(),
+    NODE_ENV: z.string().optional(),
+    ALLOW_SANDBOX_PROVIDER: z
+      .enum(['true', 'false'], { error: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true'),
     SHOW_CANDIDATE_CONTACT: z
       .enum(['true', 'false'], { error: 'must be true or false' })
       .default('false')
@@ -134,6 +139,10 @@ export interface GatewayConfig {
   readonly examProvider: 'sandbox';
   /** A YAML or JSON file declaring the exam platforms; when set, it replaces EXAM_PROVIDER. */
   readonly providersFile: string | undefined;
+  /** NODE_ENV=production: a simulated exam platform (the sandbox) is refused unless explicitly allowed. */
+  readonly production: boolean;
+  /** The operator knows the sandbox arranges fake exams (the demo, a staging system): no warning, no refusal. */
+  readonly allowSandboxProvider: boolean;
   readonly showCandidateContact: boolean;
   /** How often every bound account's papers are re-published; 0 turns the schedule off. */
   readonly paperSyncIntervalMs: number;
@@ -188,6 +197,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       adminToken: e.ADMIN_TOKEN,
       examProvider: e.EXAM_PROVIDER,
       providersFile: e.PROVIDERS_FILE,
+      production: e.NODE_ENV === 'production',
+      allowSandboxProvider: e.ALLOW_SANDBOX_PROVIDER,
       showCandidateContact: e.SHOW_CANDIDATE_CONTACT,
       paperSyncIntervalMs: e.PAPER_SYNC_INTERVAL_MS,
       resultPollIntervalMs: e.RESULT_POLL_INTERVAL_MS,

@@ -53,6 +53,7 @@ export async function startGateway(
   // Configuration first: a broken providers file must stop the start before anything is opened.
   const providers = overrides.providers ?? buildProviders(config);
   for (const warning of configWarnings(config)) log.warn(warning);
+  checkSimulatedProviders(config, providers, log);
   const store = await openStore(config.databaseUrl, log);
   const clients = new FeishuClients(
     {
@@ -203,6 +204,25 @@ export class StartupConfigError extends Error {
     super(problems.join('\n'));
     this.name = 'StartupConfigError';
   }
+}
+
+/**
+ * The sandbox arranges fake exams: a candidate sent there never gets a real one. Outside the demo (which sets
+ * ALLOW_SANDBOX_PROVIDER) that is said loudly at every start, and with NODE_ENV=production it stops the start.
+ */
+function checkSimulatedProviders(config: GatewayConfig, providers: ProviderRegistry, log: Logger): void {
+  if (config.allowSandboxProvider) return;
+  const simulated = [...providers.providers.values()].filter((p) => p.simulated).map((p) => p.id);
+  if (simulated.length === 0) return;
+  const what = `the exam provider(s) ${simulated.join(', ')} are simulated (the sandbox): candidates routed there get fake exams`;
+  if (config.production)
+    throw new StartupConfigError([
+      `${what}; NODE_ENV=production refuses them. Configure a real platform (PROVIDERS_FILE), or set ALLOW_SANDBOX_PROVIDER=true for a staging system`,
+    ]);
+  log.warn(
+    { providers: simulated },
+    `WARNING: ${what}. Configure a real platform with PROVIDERS_FILE; ALLOW_SANDBOX_PROVIDER=true silences this for a demo or staging system`,
+  );
 }
 
 /**

@@ -56,6 +56,8 @@ export function boundProvider(provider: ExamProvider): ExamProvider {
   const id = provider.id;
   const bounded: ExamProvider = {
     id,
+    ...(provider.callTimeoutMs === undefined ? {} : { callTimeoutMs: provider.callTimeoutMs }),
+    ...(provider.simulated ? { simulated: true } : {}),
     ...(provider.accountFields ? { accountFields: provider.accountFields } : {}),
     createExam: async (request) =>
       checkBounded(arrangementSchema, await provider.createExam(request), 'arrangement', '', id),

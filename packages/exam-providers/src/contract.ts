@@ -182,6 +182,11 @@ export interface ExamProvider {
    * can never be run twice); absent: no call can hang (an in-process provider).
    */
   readonly callTimeoutMs?: number | undefined;
+  /**
+   * True for a stand-in that arranges no real exam (the sandbox): fine for a demo or a test, but a candidate
+   * sent to it would get a fake exam. The gateway warns at start, and refuses it in production unless told.
+   */
+  readonly simulated?: boolean | undefined;
   /** The account custom fields this provider reads from `BoundAccount.fields`. */
   readonly accountFields?: readonly AccountField[];
   createExam(request: ExamRequest): Promise<Arrangement>;

@@ -92,6 +92,7 @@ export const sandboxProvider = defineProvider({
     }
     return {
       id: instanceId,
+      simulated: true,
       accountFields: [
         {
           key: 'org_code',

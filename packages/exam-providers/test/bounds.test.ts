@@ -160,3 +160,19 @@ describe('bounded provider answers', () => {
     expect(bare.cancelExam).toBeUndefined();
   });
 });
+
+describe('boundProvider keeps what the gateway reads from a provider', () => {
+  it('the call timeout (the lease is planned from it) and the simulated flag survive the wrapper', () => {
+    const wrapped = boundProvider({
+      id: 'p',
+      callTimeoutMs: 12_345,
+      simulated: true,
+      createExam: async () => ({ examUrl: 'https://exam.example/e' }),
+    });
+    expect(wrapped.callTimeoutMs).toBe(12_345);
+    expect(wrapped.simulated).toBe(true);
+    expect(
+      boundProvider({ id: 'q', createExam: async () => ({ examUrl: 'https://e.example' }) }).simulated,
+    ).toBeUndefined();
+  });
+});
