@@ -37,6 +37,7 @@ export function checkBounded<S extends z.ZodType>(
     `the exam platform's ${what} is refused: ${problems.join('; ')}`,
     false,
     providerId,
+    { code: 'invalid_answer' },
   );
 }
 

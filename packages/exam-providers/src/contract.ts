@@ -203,15 +203,18 @@ const PROVIDER_ERROR = Symbol.for('@feishu-exam/exam-providers.ProviderError');
 /** A provider failure. `message` is shown to vendor staff on the card, so it must make sense to them. */
 export class ProviderError extends Error {
   readonly [PROVIDER_ERROR] = true;
+  /** `invalid_answer`: the platform answered, but with values outside the contract's bounds. */
+  readonly code: 'invalid_answer' | undefined;
 
   constructor(
     message: string,
     readonly retryable: boolean,
     readonly providerId: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; code?: 'invalid_answer' },
   ) {
     super(message, options);
     this.name = 'ProviderError';
+    this.code = options?.code;
   }
 }
 
