@@ -17,6 +17,9 @@ const seedExam = {
 };
 const fields = { token: secrets.verificationToken, appId: secrets.appId, tenantKey: '2ca1d211f64f6438' };
 const sealOpts = { encryptKey: secrets.encryptKey };
+/** {"schema":"2.0","header":{…,"token":"v"},…,"challenge":"1212","type":"url_verification"} under key "1212121212". */
+const goSdkUrlVerification =
+  'bZ3L7yh6m3Fkuffl4g+3uGjIHnhOm5fVZbKVuyT8t7tcd5ABMYm8l28/X900ZL3knZ7n+sCREu/H2WnIzft0amC7+xWqNH8o25IU63N4BnZWfHh+4hyG76QPd19vkw2bPJCx9aqxK8Nz+xqFNbk0RdgyWhmgd30jSxHtcQXAllkI7FMpGpOCteJad3bLXPDBQIV/xkCtKICCS7Z63gakpxZCLaRZ3qCXP1fapHh+LBIupxenrU6ysc7I3nHmjmKie41IiWwS5puG4zQHhVbq6KWLcgWm/3NBZOPQy53ucMu75SXA55I7jarVLZXWUcqBGrcgE3vouWbtwgZuzmoTQl0GSh5VYSVvpW992BuGxUWj0XjPYdICJm6Cr7xouNXwMcdb7N8caVdkdSZeEnswG19qSyDoQhklwzNGW0yiaayulBqJNjfge/G5V3401c2XaIuAeEIo+QQ4RSNpRGfnHkbu/j55FGQAGWjpuBNaIwZbaUoVP3NkGP+vM5rpEDe3sL2GN+Xsd+g9yBs7FqdMV8mXTGgLjCqjrPrke5/km76Q3Pe6KPs2YexMRG4MkSx3xUTzZnNn7zIzShPcjeSwBd2pxk6ht5N+fzueZdxl6Oo=';
 
 let gw: TestGateway;
 let eventUrl: string;
@@ -39,6 +42,23 @@ describe('POST /webhook/event', () => {
     expect(gw.logs().filter((l) => l.msg === 'url verification challenge answered')).toMatchObject([
       { level: 'info', path: '/webhook/event' },
     ]);
+  });
+
+  it("answers the Go SDK's encrypted schema 2.0 url_verification (token in header.token) with its challenge", async () => {
+    // larksuite/oapi-sdk-go event/dispatcher/dispatcher_test.go: TestDecryptEvent's ciphertext, under
+    // NewEventDispatcher("v", "1212121212"). Sent as Feishu sends a challenge: unsigned.
+    const vector = await startTestGateway({
+      FEISHU_ENCRYPT_KEY: '1212121212',
+      FEISHU_VERIFICATION_TOKEN: 'v',
+    });
+    try {
+      const rawBody = JSON.stringify({ encrypt: goSdkUrlVerification });
+      const res = await post(`${vector.url}/webhook/event`, { 'content-type': 'application/json' }, rawBody);
+      expect(res.status).toBe(200);
+      expect(res.json).toEqual({ challenge: '1212' });
+    } finally {
+      await vector.close();
+    }
   });
 
   it('refuses a challenge with the wrong verification token', async () => {

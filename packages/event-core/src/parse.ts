@@ -132,9 +132,16 @@ function verifySignature(
 function challenge(envelope: Record<string, unknown>, verificationToken: string | undefined): ParseResult {
   const parsed = urlVerification.safeParse(envelope);
   if (!parsed.success) return schemaFailure(parsed.error, '');
-  const refused = checkToken(parsed.data.token, verificationToken, 'token');
+  const { token, header: h, challenge: answer } = parsed.data;
+  // Wherever it sits, every token presented must match, and at least one must be there.
+  const presented = token ?? h?.token;
+  const refused =
+    checkToken(presented, verificationToken, 'token (or header.token)') ??
+    (token !== undefined && h?.token !== undefined
+      ? checkToken(h.token, verificationToken, 'header.token')
+      : undefined);
   if (refused) return refused;
-  return { ok: true, kind: 'challenge', challenge: parsed.data.challenge };
+  return { ok: true, kind: 'challenge', challenge: answer };
 }
 
 function event(

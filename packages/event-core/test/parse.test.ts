@@ -41,6 +41,27 @@ describe('url_verification', () => {
     expect(parse(sealed, secrets)).toEqual({ ok: true, kind: 'challenge', challenge: 'c-2' });
   });
 
+  it('takes the token from a schema 2.0 header too; every token presented must match, one is required', () => {
+    const inHeader = (header: object, extra: object = {}) =>
+      parse(seal({ schema: '2.0', header, challenge: 'c-3', type: 'url_verification', ...extra }), {
+        verificationToken,
+      });
+    expect(inHeader({ event_id: 'e', token: verificationToken })).toEqual({
+      ok: true,
+      kind: 'challenge',
+      challenge: 'c-3',
+    });
+    expect(errorCode(inHeader({ token: 'forged' }))).toBe('bad_token');
+    expect(errorCode(inHeader({ event_id: 'e' }))).toBe('bad_token');
+    expect(errorCode(inHeader({ token: verificationToken }, { token: 'forged' }))).toBe('bad_token');
+    expect(errorCode(inHeader({ token: 'forged' }, { token: verificationToken }))).toBe('bad_token');
+    expect(errorCode(inHeader({ token: verificationToken }, { token: verificationToken }))).toBe('ok');
+    expect(inHeader({ token: 7 })).toMatchObject({
+      ok: false,
+      error: { code: 'schema_invalid', path: 'header.token' },
+    });
+  });
+
   it('refuses a challenge whose challenge is not a string', () => {
     const r = parse(seal({ type: 'url_verification', challenge: 7, token: verificationToken }), secrets);
     expect(r).toMatchObject({ ok: false, error: { code: 'schema_invalid', path: 'challenge' } });
