@@ -7,6 +7,7 @@ import {
   urlVerificationBody,
 } from '@feishu-exam/event-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AccountEntity, ExamEntity } from '../src/store/index.js';
 import { baseEnv, post, secrets, startTestGateway, type TestGateway } from './support.js';
 
 const seedExam = {
@@ -251,6 +252,96 @@ describe('POST /webhook/event', () => {
         reason: expect.stringContaining('event.candidate_info.mobile.number'),
       }),
     );
+  });
+
+  describe('Feishu ids are validated at the door (1 to 64 of [A-Za-z0-9_-])', () => {
+    const rejectedEvents = async () => {
+      const admin = await fetch(`${gw.url}/admin/events?outcome=rejected`, {
+        headers: { authorization: `Bearer ${baseEnv.ADMIN_TOKEN}` },
+      });
+      return ((await admin.json()) as { events: Array<Record<string, unknown>> }).events;
+    };
+    const examCount = (examId: string) => gw.store.dataSource.getRepository(ExamEntity).countBy({ examId });
+
+    it('two 64-character ids sharing a 51-character prefix are two exams', async () => {
+      const prefix = '7147998241542539527'.repeat(3).slice(0, 51);
+      const ids = [`${prefix}${'0'.repeat(12)}1`, `${prefix}${'0'.repeat(12)}2`];
+      for (const [i, examId] of ids.entries()) {
+        expect(examId).toHaveLength(64);
+        const sealed = seal(
+          envelopeV2(
+            'hire.eco_exam.created_v1',
+            { ...seedExam, exam_id: examId },
+            { ...fields, eventId: `ev-pair-${i}` },
+          ),
+          sealOpts,
+        );
+        const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+        expect(res.status).toBe(200);
+        expect(res.json).toEqual({ code: 0, msg: 'success' });
+      }
+      expect(await examCount(ids[0] as string)).toBe(1);
+      expect(await examCount(ids[1] as string)).toBe(1);
+    });
+
+    const badIds: Array<{ name: string; field: 'exam_id' | 'account_id' | 'paper_id'; id: string }> = [
+      { name: 'an exam_id of 65 characters', field: 'exam_id', id: '7'.repeat(65) },
+      { name: 'an exam_id with a slash', field: 'exam_id', id: '7147998241542539527/x' },
+      { name: 'an exam_id with a question mark', field: 'exam_id', id: '7147998241542539527?x=1' },
+      { name: 'an exam_id with a hash', field: 'exam_id', id: '7147998241542539527#x' },
+      { name: 'an exam_id of ..', field: 'exam_id', id: '..' },
+      { name: 'an exam_id of 500 KB', field: 'exam_id', id: '7'.repeat(500 * 1024) },
+      { name: 'an account_id with a slash', field: 'account_id', id: '../acct-bj-1' },
+      { name: 'a paper_id with ..', field: 'paper_id', id: 'paper..002' },
+    ];
+    for (const [i, c] of badIds.entries()) {
+      it(`${c.name}: acknowledged with 200, recorded as rejected, no exam`, async () => {
+        const examId = c.field === 'exam_id' ? c.id : `valid-exam-${i}`;
+        const eventId = `ev-bad-id-${i}`;
+        const sealed = seal(
+          envelopeV2(
+            'hire.eco_exam.created_v1',
+            { ...seedExam, [c.field]: c.id, exam_id: examId },
+            { ...fields, eventId },
+          ),
+          sealOpts,
+        );
+        const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+        expect(res.status).toBe(200);
+        expect(res.json).toMatchObject({
+          code: 0,
+          rejected: { code: 'schema_invalid', path: `event.${c.field}` },
+        });
+        expect(res.text).not.toContain(c.id);
+        expect(await examCount(examId)).toBe(0);
+        expect(examLogs(examId)).toHaveLength(0);
+        const recorded = (await rejectedEvents()).find((e) => e.eventId === eventId);
+        expect(recorded).toMatchObject({
+          eventType: 'hire.eco_exam.created_v1',
+          outcome: 'rejected',
+          examId: null,
+          reason: expect.stringContaining(`event.${c.field}`),
+        });
+        expect(String(recorded?.reason)).not.toContain(c.id);
+      });
+    }
+
+    it('an account binding with a 65-character account_id: acknowledged, recorded as rejected, no account', async () => {
+      const accountId = 'a'.repeat(65);
+      const sealed = seal(
+        envelopeV2(
+          'hire.eco_account.created_v1',
+          { scope: 2, account_id: accountId, account_name: 'BJ' },
+          { ...fields, eventId: 'ev-bad-account' },
+        ),
+        sealOpts,
+      );
+      const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+      expect(res.status).toBe(200);
+      expect(res.json).toMatchObject({ rejected: { code: 'schema_invalid', path: 'event.account_id' } });
+      expect(await gw.store.dataSource.getRepository(AccountEntity).countBy({ accountId })).toBe(0);
+      expect((await rejectedEvents()).map((e) => e.eventId)).toContain('ev-bad-account');
+    });
   });
 
   it('never writes a secret, a token or a candidate phone or email to the log', () => {

@@ -87,12 +87,14 @@ describe('parse never throws', () => {
   });
 });
 
+const feishuId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
+
 describe('seal and parse are inverse', () => {
   it('for arbitrary valid exam events', () => {
     const exam = fc.record(
       {
-        exam_id: fc.string({ minLength: 1, maxLength: 64 }),
-        paper_id: fc.string(),
+        exam_id: feishuId,
+        paper_id: feishuId,
         candidate_info: fc.record(
           {
             name: fc.string({ unit: 'grapheme' }),
@@ -121,6 +123,36 @@ describe('seal and parse are inverse', () => {
           expect(result.event.payload).toEqual(JSON.parse(JSON.stringify(event)));
       }),
       { numRuns: 300, seed: 13 },
+    );
+  });
+});
+
+describe('Feishu ids are validated at the door', () => {
+  it('an exam_id, account_id or paper_id outside 1 to 64 of [A-Za-z0-9_-] is schema_invalid at its path, and never quoted', () => {
+    const badId = fc
+      .oneof(
+        fc.string({ unit: 'grapheme', minLength: 1, maxLength: 80 }),
+        fc.stringMatching(/^[A-Za-z0-9_-]{65,200}$/),
+        fc.constantFrom('', '..', 'a/b', 'a?b', 'a#b', '../etc', 'a b', 'a.b', 'é', 'a\n'),
+      )
+      .filter((s) => !/^[A-Za-z0-9_-]{1,64}$/.test(s));
+    fc.assert(
+      fc.property(badId, fc.constantFrom('exam_id', 'account_id', 'paper_id'), (id, field) => {
+        const event = { exam_id: 'e-1', account_id: 'acct-bj-1', paper_id: 'paper002', [field]: id };
+        const sealed = seal(
+          envelopeV2('hire.eco_exam.created_v1', event, { eventId: 'ev-1', token: verificationToken }),
+          {
+            encryptKey,
+          },
+        );
+        const result = parse(sealed, { encryptKey, verificationToken });
+        expect(result).toMatchObject({
+          ok: false,
+          error: { code: 'schema_invalid', path: `event.${field}`, verifiedEvent: { id: 'ev-1' } },
+        });
+        if (!result.ok && id.length > 3) expect(result.error.message).not.toContain(id);
+      }),
+      { numRuns: 300, seed: 17 },
     );
   });
 });
