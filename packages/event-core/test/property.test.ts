@@ -1,12 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  encryptPayload,
   envelopeV2,
   type ParseResult,
   type ParseSecrets,
   parse,
   parseErrorCatalog,
   seal,
+  signatureHeaders,
 } from '../src/index.js';
 
 const encryptKey = 'property-encrypt-key';
@@ -153,6 +155,42 @@ describe('Feishu ids are validated at the door', () => {
         if (!result.ok && id.length > 3) expect(result.error.message).not.toContain(id);
       }),
       { numRuns: 300, seed: 17 },
+    );
+  });
+});
+
+describe('the fast path for a body that is exactly {"encrypt":"…"}', () => {
+  it('gives the same result as the general JSON path (the same body with other whitespace)', () => {
+    const validEvent = fc
+      .record({ exam_id: feishuId, paper_id: feishuId, name: fc.string({ unit: 'grapheme' }) })
+      .map((e) =>
+        encryptPayload(
+          JSON.stringify(
+            envelopeV2('hire.eco_exam.created_v1', e, { eventId: 'ev', token: verificationToken }),
+          ),
+          encryptKey,
+        ),
+      );
+    const encrypt = fc.oneof(
+      validEvent,
+      fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b).toString('base64')),
+      fc.string({ unit: 'binary', maxLength: 60 }),
+      fc.stringMatching(/^[A-Za-z0-9+/=]{0,64}$/),
+      validEvent.map((e) => `${e.slice(0, -2)}==`),
+      fc.constantFrom('', '=', 'AB==', 'AB=C', '\\u0041BCD', 'QUJD\\n'),
+    );
+    fc.assert(
+      fc.property(encrypt, fc.boolean(), fc.constantFrom(...secretsVariants), (text, signed, secrets) => {
+        const exact = Buffer.from(JSON.stringify({ encrypt: text }));
+        const spaced = Buffer.from(`{ "encrypt": ${JSON.stringify(text)} }`);
+        const sign = (rawBody: Buffer) =>
+          signed ? signatureHeaders(rawBody, encryptKey, { timestamp: 1_700_000_000, nonce: 'n' }) : {};
+        const options = { ...secrets, now: () => 1_700_000_000_000 };
+        expect(parse({ headers: sign(exact), rawBody: exact }, options)).toEqual(
+          parse({ headers: sign(spaced), rawBody: spaced }, options),
+        );
+      }),
+      { numRuns: 1000, seed: 19 },
     );
   });
 });
