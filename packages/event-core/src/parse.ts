@@ -244,7 +244,8 @@ function event(
   }
 
   if (!isKnownEventType(type)) {
-    return { ok: true, kind: 'event', event: { ...meta, type: 'unknown', originalType: type, payload } };
+    const unknown: FeishuEvent = { ...metaFields(meta), type: 'unknown', originalType: type, payload };
+    return { ok: true, kind: 'event', event: unknown };
   }
   const validated = checkPayload[type](payload);
   if (!validated.success) {
@@ -253,7 +254,27 @@ function event(
       ? { ok: false, error: { ...failure.error, verifiedEvent: { id: meta.id, type } } }
       : failure;
   }
-  return { ok: true, kind: 'event', event: { ...meta, type, payload: validated.data } as FeishuEvent };
+  // Field by field rather than `{ ...meta, … }`: V8's object spread was a tenth of parse's time.
+  const known = {
+    id: meta.id,
+    schema: meta.schema,
+    createdAt: meta.createdAt,
+    tenantKey: meta.tenantKey,
+    appId: meta.appId,
+    type,
+    payload: validated.data,
+  } as FeishuEvent;
+  return { ok: true, kind: 'event', event: known };
+}
+
+function metaFields(meta: EventMeta): EventMeta {
+  return {
+    id: meta.id,
+    schema: meta.schema,
+    createdAt: meta.createdAt,
+    tenantKey: meta.tenantKey,
+    appId: meta.appId,
+  };
 }
 
 function checkToken(

@@ -57,12 +57,15 @@ function compile(schema: z.ZodType): Predicate | undefined {
       const options = (def.options as z.ZodType[]).map(compile);
       if (options.some((o) => o === undefined)) return undefined;
       const all = options as Predicate[];
-      return (v) => all.some((accepts) => accepts(v));
+      return (v) => {
+        for (const accepts of all) if (accepts(v)) return true;
+        return false;
+      };
     }
     case 'array': {
       if (hasChecks(def)) return undefined;
       const element = compile(def.element as z.ZodType);
-      return element && ((v) => Array.isArray(v) && v.every((item) => element(item)));
+      return element && ((v) => Array.isArray(v) && everyItem(v, element));
     }
     case 'record': {
       if (hasChecks(def)) return undefined;
@@ -118,7 +121,11 @@ function compileString(def: Def): Predicate | undefined {
       tests.push((s) => pattern.test(s));
     } else return undefined;
   }
-  return (v) => typeof v === 'string' && tests.every((accepts) => accepts(v));
+  return (v) => {
+    if (typeof v !== 'string') return false;
+    for (const accepts of tests) if (!accepts(v)) return false;
+    return true;
+  };
 }
 
 function compileNumber(def: Def): Predicate | undefined {
@@ -129,6 +136,11 @@ function compileNumber(def: Def): Predicate | undefined {
     else return undefined;
   }
   return (v) => typeof v === 'number' && (integer ? Number.isSafeInteger(v) : Number.isFinite(v));
+}
+
+function everyItem(items: readonly unknown[], accepts: Predicate): boolean {
+  for (const item of items) if (!accepts(item)) return false;
+  return true;
 }
 
 function hasChecks(def: Def): boolean {
