@@ -244,8 +244,7 @@ function event(
   }
 
   if (!isKnownEventType(type)) {
-    const unknown: FeishuEvent = { ...metaFields(meta), type: 'unknown', originalType: type, payload };
-    return { ok: true, kind: 'event', event: unknown };
+    return { ok: true, kind: 'event', event: { ...meta, type: 'unknown', originalType: type, payload } };
   }
   const validated = checkPayload[type](payload);
   if (!validated.success) {
@@ -254,7 +253,8 @@ function event(
       ? { ok: false, error: { ...failure.error, verifiedEvent: { id: meta.id, type } } }
       : failure;
   }
-  // Field by field rather than `{ ...meta, … }`: V8's object spread was a tenth of parse's time.
+  // Field by field rather than `{ ...meta, … }`: on this, the hot path, V8's object spread was a tenth of
+  // parse's time and most of its garbage.
   const known = {
     id: meta.id,
     schema: meta.schema,
@@ -265,16 +265,6 @@ function event(
     payload: validated.data,
   } as FeishuEvent;
   return { ok: true, kind: 'event', event: known };
-}
-
-function metaFields(meta: EventMeta): EventMeta {
-  return {
-    id: meta.id,
-    schema: meta.schema,
-    createdAt: meta.createdAt,
-    tenantKey: meta.tenantKey,
-    appId: meta.appId,
-  };
 }
 
 function checkToken(
