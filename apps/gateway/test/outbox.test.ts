@@ -180,7 +180,9 @@ describe('outbox: leases', () => {
   it('a job slower than its lease runs once, while a second worker polls the same store all along', async () => {
     const store = await freshStore();
     await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 's', idempotencyKey: 'slow' }, 1));
-    const leaseMs = 300;
+    // Long enough that a loaded machine (a stalled event loop, a slow fsync) cannot miss a renewal by chance;
+    // a worker without renewals loses this lease after 1.2 s whatever the load.
+    const leaseMs = 1200;
     let runs = 0;
     let release: () => void = () => undefined;
     const held = new Promise<void>((r) => {
@@ -206,8 +208,8 @@ describe('outbox: leases', () => {
     };
     start(counted, slow, { ...options, leaseMs });
     const since = Date.now();
-    // Five leases long, and the second worker looks for due jobs (expired leases included) every 20 ms.
-    await until('five leases have passed', () => Date.now() - since > 5 * leaseMs && secondClaims > 20);
+    // Three leases long, and the second worker looks for due jobs (expired leases included) every 20 ms.
+    await until('three leases have passed', () => Date.now() - since > 3 * leaseMs && secondClaims > 20);
     release();
     await until('the job is done', async () => (await jobsOf(store)).some((j) => j.state === 'done'));
 
