@@ -7,13 +7,13 @@ import { enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { planLease } from '../src/outbox/lease.js';
 import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
-import { startTestGateway, tempDatabaseUrl } from './support.js';
+import { startTestGateway, testDatabaseUrl } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
 const workers: OutboxWorker[] = [];
 async function freshStore(): Promise<Store> {
-  const store = await openStore(tempDatabaseUrl(), silent);
+  const store = await openStore(testDatabaseUrl(), silent);
   stores.push(store);
   return store;
 }
@@ -153,7 +153,7 @@ describe('outbox: transient failures are never final', () => {
 
 describe('outbox: upgrading a database', () => {
   it('jobs queued with the old default of 12 attempts are retried until they succeed after the upgrade', async () => {
-    const url = tempDatabaseUrl();
+    const url = testDatabaseUrl();
     const before = await openStore(url, silent);
     // The database as the previous release left it: no readiness migration, jobs with max_attempts 12.
     await before.dataSource.query("DELETE FROM migrations WHERE name = 'Readiness1764000000006'");
