@@ -194,11 +194,12 @@ export class GatewayMetrics {
   observeJobs<K extends string>(handlers: Record<K, JobHandler>): Record<K, JobHandler> {
     const observed = {} as Record<K, JobHandler>;
     for (const [kind, handler] of Object.entries(handlers) as Array<[K, JobHandler]>) {
-      observed[kind] = async (job, log) => {
+      observed[kind] = async (...args: Parameters<JobHandler>) => {
+        const [job] = args;
         this.#jobWait.observe({ kind }, Math.max(0, (this.#now() - job.runAt) / 1000));
         const started = performance.now();
         try {
-          const result = await handler(job, log);
+          const result = await handler(...args);
           this.#jobAttempt(kind, 'succeeded', started);
           return result;
         } catch (err) {

@@ -146,7 +146,7 @@ export async function startGateway(
       maxBodyBytes: config.maxBodyBytes,
     },
     admin: { store, adminToken: config.adminToken, now, onRetry: () => worker.wake() },
-    metrics: { metrics, token: config.metrics.token, port: config.metrics.port, log },
+    metrics: { metrics, token: config.metrics.token, port: config.metrics.port },
     providerWebhook: {
       providers,
       store,

@@ -12,7 +12,6 @@ export interface MetricsEndpointDeps {
   readonly token: string | undefined;
   /** The metrics port, when one is configured: the 404 says where /metrics went. */
   readonly port: number | undefined;
-  readonly log: Logger;
 }
 
 export function mountMetrics(router: Router, deps: MetricsEndpointDeps): void {
