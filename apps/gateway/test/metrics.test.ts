@@ -11,7 +11,7 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { GatewayMetrics } from '../src/metrics.js';
-import { baseEnv, post, secrets, startTestGateway, type TestGateway } from './support.js';
+import { baseEnv, post, secrets, startTestGateway, type TestGateway, testDatabaseUrl } from './support.js';
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
 const fields = { token: secrets.verificationToken, appId: secrets.appId, tenantKey: 't-metrics' };
@@ -166,7 +166,7 @@ describe('who may read /metrics', () => {
 
 describe('what /metrics shows', () => {
   it('a push, its re-push and a forged one: counted by type and outcome, acknowledged ones in the ingest histogram; jobs by kind and state', async () => {
-    const gw = await gateway({ METRICS_TOKEN, OUTBOX_WORKER: 'off' });
+    const gw = await gateway({ METRICS_TOKEN, OUTBOX_WORKER: 'off', DATABASE_URL: testDatabaseUrl() });
     const exam = 'hire.eco_exam.created_v1';
     const sealed = examPush('ev-m-1', 'exam-m-1');
     expect((await push(gw, sealed)).status).toBe(200);
