@@ -180,8 +180,8 @@ describe('the official WSClient against the emulator', () => {
       clients.push(client);
       void client.start({
         eventDispatcher: new lark.EventDispatcher({ logger: silent }).register({
-          'hire.eco_exam.created_v1': (d: { exam_id: string }) => {
-            seen.push(d.exam_id);
+          'hire.eco_exam.created_v1': (d: { exam_id?: string }) => {
+            seen.push(d.exam_id ?? '');
           },
         }),
       });
@@ -189,7 +189,7 @@ describe('the official WSClient against the emulator', () => {
       const envelope = examEnvelope();
       const [attempt] = await fragmenting.push(LONG_CONNECTION, envelope);
       expect(attempt).toMatchObject({ outcome: 'acked' });
-      expect(seen).toEqual([envelope.event.exam_id]);
+      expect(seen).toEqual([(envelope.event as { exam_id: string }).exam_id]);
     } finally {
       await server.close();
     }
