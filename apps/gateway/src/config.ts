@@ -29,6 +29,18 @@ const envSchema = z.object({
     .default('https://open.feishu.cn')
     .transform((v) => v.replace(/\/+$/, '')),
   FEISHU_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+  FEISHU_TRANSPORT: z
+    .enum(['webhook', 'websocket'], {
+      error: 'must be webhook (Feishu posts to /webhook/*) or websocket (the gateway dials Feishu)',
+    })
+    .default('webhook'),
+  FEISHU_WS_LIVENESS_MS: z.coerce
+    .number()
+    .int()
+    .min(100, "must be a number of milliseconds, longer than Feishu's ping interval (120 s)")
+    .default(180_000),
+  FEISHU_WS_READY_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  FEISHU_WS_RECONNECT_MAX_MS: z.coerce.number().int().min(100).default(60_000),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: port.default(3000),
   DATABASE_URL: z
@@ -129,11 +141,32 @@ export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
  */
 function crossFieldErrors(env: Readonly<Record<string, string | undefined>>): string[] {
   const present = (name: string) => (env[name] ?? '').trim() !== '';
+  if (env.FEISHU_TRANSPORT === 'websocket') return longConnectionErrors(env);
   if (present('FEISHU_VERIFICATION_TOKEN') || present('FEISHU_ENCRYPT_KEY')) return [];
   return [
     'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
       'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
   ];
+}
+
+/**
+ * The long connection is for self-built apps only (Feishu: "目前长连接模式不支持商店应用"); FEISHU_APP_TYPE is
+ * read raw so the refusal holds whichever module declares that variable. The SDK's WSClient silently does
+ * nothing unless the app id is cli_ and 16 hex digits. No token or key is needed: the connection is opened
+ * with the app secret (then /webhook/event and /webhook/card are not served).
+ */
+function longConnectionErrors(env: Readonly<Record<string, string | undefined>>): string[] {
+  const errors: string[] = [];
+  if (env.FEISHU_APP_TYPE?.trim() === 'marketplace')
+    errors.push(
+      'FEISHU_TRANSPORT=websocket is not available to marketplace apps (Feishu offers the long connection to ' +
+        'self-built apps only); use FEISHU_TRANSPORT=webhook',
+    );
+  if (env.FEISHU_APP_ID && !/^cli_[0-9a-fA-F]{16}$/.test(env.FEISHU_APP_ID))
+    errors.push(
+      'FEISHU_APP_ID must be cli_ and 16 hex digits with FEISHU_TRANSPORT=websocket (the SDK refuses other ids)',
+    );
+  return errors;
 }
 
 export interface GatewayConfig {
@@ -145,6 +178,16 @@ export interface GatewayConfig {
   readonly feishuDomain: string;
   /** The timeout of one Open Platform call; the outbox lease is kept at least twice as long. */
   readonly feishuTimeoutMs: number;
+  /** How Feishu's events and card callbacks arrive: posted to /webhook/*, or over the long connection. */
+  readonly transport: 'webhook' | 'websocket';
+  readonly longConnection: {
+    /** No frame (pong or data) for this long: the connection is half-open and is replaced. */
+    readonly livenessMs: number;
+    /** /readyz stays ready this long after the connection went down (a reconnect is routine). */
+    readonly readyGraceMs: number;
+    /** The ceiling of the reconnect backoff. */
+    readonly reconnectMaxMs: number;
+  };
   readonly host: string;
   readonly port: number;
   readonly databaseUrl: string;
@@ -218,6 +261,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       encryptKey: e.FEISHU_ENCRYPT_KEY,
       feishuDomain: e.FEISHU_DOMAIN,
       feishuTimeoutMs: e.FEISHU_TIMEOUT_MS,
+      transport: e.FEISHU_TRANSPORT,
+      longConnection: {
+        livenessMs: e.FEISHU_WS_LIVENESS_MS,
+        readyGraceMs: e.FEISHU_WS_READY_GRACE_MS,
+        reconnectMaxMs: e.FEISHU_WS_RECONNECT_MAX_MS,
+      },
       host: e.HOST,
       port: e.PORT,
       databaseUrl: e.DATABASE_URL,
@@ -258,6 +307,7 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     verificationTokenIs: config.verificationToken ? 'set' : 'not set',
     encryptKeyIs: config.encryptKey ? 'set' : 'not set (pushes are not signed: set it in production)',
     feishuDomain: config.feishuDomain,
+    transport: config.transport,
     host: config.host,
     port: config.port,
     database: redactDatabaseUrl(config.databaseUrl),
@@ -277,7 +327,8 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
 /** Settings that work but leave a hole open: logged as warnings at every start, so they are not forgotten. */
 export function configWarnings(config: GatewayConfig): string[] {
   const warnings: string[] = [];
-  if (!config.encryptKey)
+  // Over the long connection alone nothing is posted to us: the key would guard nothing.
+  if (!config.encryptKey && (config.transport === 'webhook' || config.verificationToken))
     warnings.push(
       'FEISHU_ENCRYPT_KEY is not set: pushes are checked by the verification token only, with no signature, ' +
         'timestamp or replay check; set the Encrypt Key in production',

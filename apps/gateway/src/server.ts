@@ -12,7 +12,9 @@ import {
 } from '@feishu-exam/exam-providers';
 import { configWarnings, type GatewayConfig, redactDatabaseUrl } from './config.js';
 import { createEventDispatcher } from './events/index.js';
+import type { PushDeps } from './events/push.js';
 import { FeishuClients } from './feishu/clients.js';
+import { LongConnection, longConnectionHandler } from './feishu/long-connection.js';
 import { createApp } from './http/app.js';
 import { listenForMetrics } from './http/metrics.js';
 import type { Logger } from './log.js';
@@ -115,9 +117,40 @@ export async function startGateway(
   );
   ingest = new ExamIngest(store, now, () => worker.wake());
 
+  const dispatcher = createEventDispatcher({
+    store,
+    worker,
+    ingest,
+    now,
+    cardOptions,
+    approverOpenIds: new Set(config.approverOpenIds),
+    accountProviderId:
+      providers.defaultProviderId ?? [...providers.providers.keys()][0] ?? config.examProvider,
+  });
+  const onPush: PushDeps['onPush'] = (type, outcome, started, code) =>
+    metrics.push(type, outcome, started, code);
+  const recordRejectedEvent = (event: { id: string; type: string }, reason: string) =>
+    store.write((tx) => examLifecycle.recordRejectedEvent(tx, event.id, event.type, reason, now()));
+  // FEISHU_TRANSPORT=websocket: events and card callbacks arrive over the connection we dial; same pipeline.
+  const longConnection =
+    config.transport === 'websocket'
+      ? new LongConnection({
+          appId: config.appId,
+          appSecret: config.appSecret,
+          domain: config.feishuDomain,
+          ...config.longConnection,
+          log: log.child({ component: 'long-connection' }),
+          handle: longConnectionHandler(
+            { dispatcher, recordRejectedEvent, onPush, log, secrets: {} },
+            config.maxBodyBytes,
+          ),
+        })
+      : undefined;
+
   let ready = false;
   const app = createApp({
     log,
+    feishuConnection: longConnection ? () => longConnection.status() : undefined,
     isReady: () => ready,
     readiness: readinessProbe(
       store,
@@ -126,19 +159,9 @@ export async function startGateway(
       jobHealth,
     ),
     maxBodyBytes: config.maxBodyBytes,
-    dispatcher: createEventDispatcher({
-      store,
-      worker,
-      ingest,
-      now,
-      cardOptions,
-      approverOpenIds: new Set(config.approverOpenIds),
-      accountProviderId:
-        providers.defaultProviderId ?? [...providers.providers.keys()][0] ?? config.examProvider,
-    }),
-    onPush: (type, outcome, started, code) => metrics.push(type, outcome, started, code),
-    recordRejectedEvent: (event, reason) =>
-      store.write((tx) => examLifecycle.recordRejectedEvent(tx, event.id, event.type, reason, now())),
+    dispatcher,
+    onPush,
+    recordRejectedEvent,
     secrets: {
       encryptKey: config.encryptKey,
       verificationToken: config.verificationToken,
@@ -209,6 +232,7 @@ export async function startGateway(
   };
   const retention = config.retentionDays > 0 ? setInterval(eraseExpired, HOUR_MS).unref() : undefined;
   if (retention) eraseExpired();
+  longConnection?.start();
   ready = true;
 
   let closing: Promise<void> | undefined;
@@ -232,6 +256,8 @@ export async function startGateway(
         clearInterval(paperSync);
         clearInterval(resultPoll);
         clearInterval(retention);
+        // Frames being handled are acknowledged first; new ones are refused, so Feishu sends them elsewhere.
+        await longConnection?.close();
         await Promise.all(
           [server, metricsServer].map(
             (s) =>
