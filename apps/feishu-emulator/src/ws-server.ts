@@ -115,15 +115,16 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
   const wss = new WebSocketServer({ noServer: true });
   let seqId = 0;
   /** Events the endpoint answers with an error instead of a URL (in-process fault injection). */
-  const endpointFaults: Array<{ code: number; data: 'object' | 'null' }> = [];
+  let endpointFault: { remaining: number; code: number; data: 'object' | 'null' } | undefined;
 
   const liveFor = (appId: string) =>
     [...connections.values()].filter((c) => c.appId === appId && !c.halfOpen && c.socket.readyState === 1);
 
   function endpoint(ctx: Context, body: unknown): void {
     const { AppID, AppSecret } = (body ?? {}) as { AppID?: unknown; AppSecret?: unknown };
-    const fault = endpointFaults.shift();
+    const fault = endpointFault && endpointFault.remaining > 0 ? endpointFault : undefined;
     if (fault) {
+      fault.remaining--;
       ctx.body = { code: fault.code, msg: 'system busy', data: fault.data === 'object' ? {} : null };
       return;
     }
@@ -373,9 +374,13 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
       return count;
     },
 
+    clearEndpointFaults(): void {
+      endpointFault = undefined;
+    },
+
     /** The next `count` endpoint calls fail with `code`; `data: 'null'` is the shape node retries whatever the code. */
     failEndpoint(count: number, code: number, data: 'object' | 'null' = 'null'): void {
-      for (let i = 0; i < count; i++) endpointFaults.push({ code, data });
+      endpointFault = { remaining: count, code, data };
     },
 
     /**
