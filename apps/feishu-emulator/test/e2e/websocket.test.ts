@@ -24,13 +24,14 @@ afterEach(async () => {
   await platform?.running.close();
 });
 
-async function startWsPlatform(): Promise<Platform> {
+async function startWsPlatform(cardFrameType: 'event' | 'card' = 'event'): Promise<Platform> {
   const emulator = createEmulator({
     apps: [wsApp],
     // Feishu's re-push schedule (15 s, 5 min, 1 h, 6 h), compressed; long enough to cover a gateway restart.
     retrySchedule: [1000, 2000, 4000, 8000],
     longConnection: {
       ackTimeoutMs: 3000,
+      cardFrameType,
       clientConfig: { PingInterval: 0.3, ReconnectInterval: 1, ReconnectNonce: 0, ReconnectCount: -1 },
     },
   });
@@ -208,21 +209,38 @@ describe('long connection (FEISHU_TRANSPORT=websocket)', () => {
     p.emulator.randomFaults(1, ['delay'], '/open-apis/im/');
 
     const exams = Array.from({ length: 30 }, (_, i) => `kill-ws-${i}`);
-    // All 30 frames at once; the kill comes with the first acknowledgement, while the rest are in flight.
-    const deliveries = exams.map((id) => pushExam(p, id));
-    await until('a first exam acknowledged', () =>
-      p.emulator.longConnection.deliveries.some((d) => d.outcome === 'acked'),
-    );
+    // Ten are acknowledged (their cards still in the outbox, slowed down); then twenty frames are written to
+    // the connection of a gateway that is frozen (SIGSTOP) and killed before it can acknowledge any of them.
+    for (const id of exams.slice(0, 10)) expect((await pushExam(p, id)).at(-1)?.outcome).toBe('acked');
+    const inFlight = exams.slice(10).map((id) => pushExam(p, id));
+    process.kill(first.child.pid as number, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 300));
     await first.stop('SIGKILL');
     await startWsGateway(p, databaseUrl);
-    const all = await Promise.all(deliveries);
+
+    const redelivered = await Promise.all(inFlight);
     p.emulator.clearFaults();
-    for (const [i, attempts] of all.entries()) expect(attempts.at(-1)?.outcome, exams[i]).toBe('acked');
-    // Frames the killed gateway never acknowledged (stored or not) came again, to the new one.
-    expect(all.filter((attempts) => attempts.length > 1).length).toBeGreaterThan(0);
+    for (const [i, attempts] of redelivered.entries()) {
+      // Sent, never acknowledged (the connection closed under it), sent again to the new gateway, acknowledged.
+      expect(attempts[0]?.outcome, exams[i + 10]).toBe('closed');
+      expect(attempts.at(-1)?.outcome, exams[i + 10]).toBe('acked');
+    }
     await until('30 cards', () => exams.every((id) => cardsFor(p.emulator, id).length >= 1), 30_000);
     for (const id of exams) expect(cardsFor(p.emulator, id), id).toHaveLength(1);
   }, 90_000);
+
+  it('a card callback sent as a type=card frame (which the SDK alone would drop) is answered all the same', async () => {
+    platform = await startWsPlatform('card');
+    const p = platform;
+    await startWsGateway(p);
+    await connected(p);
+    await pushExam(p, 'card-frame');
+    await until('the card', () => cardsFor(p.emulator, 'card-frame').length === 1);
+    const clicked = await clickOverConnection(p, 'card-frame', 'approve');
+    expect(clicked.status).toBe(200);
+    expect((clicked.body as { toast?: { type?: string } }).toast?.type).toBe('success');
+    await until('login_info', () => loginInfoFor(p.emulator, 'card-frame').length === 1);
+  }, 30_000);
 
   it('SIGTERM: the connection is closed after in-flight frames are acknowledged, and the process exits 0', async () => {
     platform = await startWsPlatform();

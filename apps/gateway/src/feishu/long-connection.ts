@@ -9,6 +9,10 @@
 // - Half-open connections. The SDK's pingTimeout watchdog is off by default and is re-armed at every ping, so
 //   it never fires when it is longer than the ping interval. We watch the socket ourselves: no frame at all
 //   (pong or data) within FEISHU_WS_LIVENESS_MS and the socket is terminated and replaced.
+// - `type=card` frames. The SDK handles only `type=event` and drops the rest without an ACK (the user sees
+//   200341); some users report card callbacks arriving as `card` (reference doc 4.4 item 5). We read them as
+//   events: the SDK's frame handler is wrapped so it sees `event` (its ACK then echoes `event` too, with the
+//   same message_id, which is what Feishu matches the ACK by).
 // - Shutdown. close() would drop frames whose handler is still running (their ACK is never written, so Feishu
 //   pushes them again 15 s later). We refuse new frames (code 500: Feishu re-sends, to another replica), wait
 //   for the running ones, let the SDK write their ACKs, then close.
@@ -56,12 +60,17 @@ interface WatchedSocket {
   terminate(): void;
 }
 
-/** The SDK's private state we read, pinned to @larksuiteoapi/node-sdk 1.74.0 (the emulator test covers it). */
+interface DataFrame {
+  readonly headers: ReadonlyArray<{ readonly key: string; readonly value: string }>;
+}
+
+/** The SDK's private parts we use, pinned to @larksuiteoapi/node-sdk 1.74.0 (the e2e tests cover them). */
 interface WSClientInternals {
   readonly wsConfig: {
     getWSInstance(): WatchedSocket | null;
     getWS(key: 'pingInterval'): number | undefined;
   };
+  handleEventData(frame: DataFrame): Promise<void>;
 }
 
 export class LongConnection {
@@ -141,6 +150,7 @@ export class LongConnection {
       onError: (err) => this.#ended(session, `could not connect: ${err.message}`),
     });
     this.#client = client;
+    readCardFramesAsEvents(client as unknown as WSClientInternals);
     // start() returns without a callback when it refuses (an app id that is not cli_ + 16 hex digits).
     this.#connectTimer = setTimeout(
       () => this.#ended(session, 'no connection within 30 s'),
@@ -230,6 +240,21 @@ export class LongConnection {
     if (next === 'reconnecting') this.#o.log.warn(line, 'long connection down; reconnecting');
     else this.#o.log.info(line, `long connection ${next}`);
   }
+}
+
+function readCardFramesAsEvents(internals: WSClientInternals): void {
+  const handle = internals.handleEventData;
+  if (typeof handle !== 'function') return;
+  internals.handleEventData = function (this: unknown, frame: DataFrame) {
+    const isCard = frame.headers.some((h) => h.key === 'type' && h.value === 'card');
+    const seen = isCard
+      ? {
+          ...frame,
+          headers: frame.headers.map((h) => (h.key === 'type' ? { key: 'type', value: 'event' } : h)),
+        }
+      : frame;
+    return handle.call(this, seen);
+  };
 }
 
 /**
