@@ -47,7 +47,11 @@ export interface LongConnectionOptions {
   readonly log: Logger;
   readonly now?: () => number;
   readonly random?: () => number;
+  /** Tests put a scripted client here; production uses the SDK's. */
+  readonly createClient?: (params: WSClientParams) => lark.WSClient;
 }
+
+export type WSClientParams = ConstructorParameters<typeof lark.WSClient>[0];
 
 /** The endpoint call times out at 15 s inside the SDK, the handshake at HANDSHAKE_TIMEOUT_MS. */
 const CONNECT_TIMEOUT_MS = 30_000;
@@ -83,7 +87,6 @@ export class LongConnection {
   /** Bumped whenever a connection is given up: callbacks of an older one are ignored. */
   #session = 0;
   #attempt = 0;
-  #everConnected = false;
   #downSince = 0;
   #lastInbound = 0;
   #draining = false;
@@ -137,8 +140,9 @@ export class LongConnection {
 
   #open(): void {
     const session = ++this.#session;
-    this.#setState(this.#everConnected ? 'reconnecting' : 'connecting');
-    const client = new lark.WSClient({
+    // A retry stays 'reconnecting': the outage is logged once, not once per attempt.
+    if (this.#state === 'stopped') this.#setState('connecting');
+    const client = (this.#o.createClient ?? ((p: WSClientParams) => new lark.WSClient(p)))({
       appId: this.#o.appId,
       appSecret: this.#o.appSecret,
       domain: this.#o.domain,
@@ -176,7 +180,6 @@ export class LongConnection {
     });
     socket.on('close', () => this.#ended(session, 'the connection closed'));
     this.#attempt = 0;
-    this.#everConnected = true;
     this.#setState('connected');
     const pingInterval = internals.wsConfig.getWS('pingInterval');
     if (pingInterval !== undefined && pingInterval >= this.#o.livenessMs)
