@@ -229,6 +229,22 @@ describe('long connection (FEISHU_TRANSPORT=websocket)', () => {
     for (const id of exams) expect(cardsFor(p.emulator, id), id).toHaveLength(1);
   }, 90_000);
 
+  it('two replicas on one database each hold a connection; Feishu spreads the exams; one card each', async () => {
+    platform = await startWsPlatform();
+    const p = platform;
+    const databaseUrl = tempDatabaseUrl();
+    await startWsGateway(p, databaseUrl);
+    await startWsGateway(p, databaseUrl);
+    await until('two connections', () => p.emulator.longConnection.liveCount(wsApp.appId) === 2, 15_000);
+    const exams = Array.from({ length: 20 }, (_, i) => `replica-${i}`);
+    const deliveries = await Promise.all(exams.map((id) => pushExam(p, id)));
+    for (const attempts of deliveries) expect(attempts.at(-1)?.outcome).toBe('acked');
+    const used = new Set(deliveries.map((attempts) => attempts.at(-1)?.connectionId));
+    expect(used.size).toBe(2);
+    await until('20 cards', () => exams.every((id) => cardsFor(p.emulator, id).length >= 1));
+    for (const id of exams) expect(cardsFor(p.emulator, id), id).toHaveLength(1);
+  }, 60_000);
+
   it('a card callback sent as a type=card frame (which the SDK alone would drop) is answered all the same', async () => {
     platform = await startWsPlatform('card');
     const p = platform;
