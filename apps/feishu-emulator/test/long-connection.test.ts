@@ -131,6 +131,37 @@ describe('endpoint discovery', () => {
     expect(status).toBe('403');
   });
 
+  it('caps the connections of an app: the next handshake is refused with 514 / 1000040350', async () => {
+    const capped = createEmulator({ apps: [app], retrySchedule: [], longConnection: { maxConnections: 1 } });
+    const server = await capped.listen();
+    const dial = async () => {
+      const answer = (await (
+        await fetch(`${server.url}/callback/ws/endpoint`, {
+          method: 'POST',
+          body: JSON.stringify({ AppID: app.appId, AppSecret: app.appSecret }),
+        })
+      ).json()) as { data: { URL: string } };
+      const socket = new WebSocket(answer.data.URL);
+      return new Promise<{ socket: WebSocket; refused?: Record<string, unknown> }>((resolve) => {
+        socket.on('open', () => resolve({ socket }));
+        socket.on('unexpected-response', (_req, res) => resolve({ socket, refused: res.headers }));
+        socket.on('error', () => {});
+      });
+    };
+    try {
+      const first = await dial();
+      expect(first.refused).toBeUndefined();
+      const second = await dial();
+      expect(second.refused).toMatchObject({
+        'handshake-status': '514',
+        'handshake-autherrcode': '1000040350',
+      });
+      first.socket.terminate();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('stops the SDK on a wrong secret (onError), without a connection', async () => {
     let failed: Error | undefined;
     startClient({}, { appSecret: 'wrong', onError: (e) => (failed = e) });
