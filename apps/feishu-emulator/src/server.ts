@@ -21,9 +21,10 @@ export interface EmulatedApp {
 
 /**
  * A gateway named by its base URL (`http://127.0.0.1:3000`) gets Feishu's requests at the gateway's usual
- * path; a full URL is used as it is.
+ * path; a full URL is used as it is; LONG_CONNECTION sends it over the app's WebSockets instead.
  */
 export function endpointOf(gatewayUrl: string, defaultPath: string): string {
+  if (gatewayUrl === LONG_CONNECTION) return gatewayUrl;
   const url = new URL(gatewayUrl);
   if (url.pathname === '/' || url.pathname === '') url.pathname = defaultPath;
   return url.toString();

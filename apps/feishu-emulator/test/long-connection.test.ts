@@ -195,6 +195,28 @@ describe('the official WSClient against the emulator', () => {
     expect(seen).toEqual([envelope.header.event_id]);
   });
 
+  it('the control API pushes over the long connection too (gateway_url: "long-connection")', async () => {
+    const seen: string[] = [];
+    startClient({
+      'hire.eco_exam.created_v1': (d) => {
+        seen.push((d as { exam_id: string }).exam_id);
+      },
+    });
+    await waitFor(() => emulator.longConnection.liveCount(app.appId) === 1, 'a connection');
+    const response = await fetch(`${running.url}/_emulator/push/exam`, {
+      method: 'POST',
+      body: JSON.stringify({
+        gateway_url: LONG_CONNECTION,
+        exam_id: 'via-http',
+        paper_id: 'p',
+        account_id: 'a',
+      }),
+    });
+    const { attempts } = (await response.json()) as { attempts: Array<{ outcome: string }> };
+    expect(attempts.map((a) => a.outcome)).toEqual(['acked']);
+    expect(seen).toEqual(['via-http']);
+  });
+
   it('reassembles fragments (sum/seq) the way the SDK does', async () => {
     const fragmenting = createEmulator({
       apps: [app],
