@@ -23,7 +23,14 @@ class FakeSocket extends EventEmitter {
 
 class FakeClient {
   readonly socket = new FakeSocket();
-  readonly wsConfig = { getWSInstance: () => this.socket, getWS: () => 100 };
+  pingInterval = 100;
+  readonly wsConfig = {
+    getWSInstance: () => this.socket,
+    getWS: () => this.pingInterval,
+    updateWs: (v: { pingInterval: number }) => {
+      this.pingInterval = v.pingInterval;
+    },
+  };
   dispatcher: { invoke(data: unknown): Promise<unknown> } | undefined;
   closedWith: { force?: boolean } | undefined;
   constructor(readonly params: WSClientParams) {}
@@ -133,6 +140,16 @@ describe('LongConnection', () => {
     expect(messages().some((m) => m.includes('half-open'))).toBe(true);
     await vi.advanceTimersByTimeAsync(500);
     expect(clients).toHaveLength(2);
+    await c.close();
+  });
+
+  it('repairs a ping interval a pong left as NaN (the SDK would ping every millisecond)', async () => {
+    const c = connection();
+    c.start();
+    last().connect();
+    last().pingInterval = Number.NaN;
+    last().socket.emit('message');
+    expect(last().pingInterval).toBe(120_000);
     await c.close();
   });
 

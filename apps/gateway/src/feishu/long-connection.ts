@@ -13,6 +13,8 @@
 //   200341); some users report card callbacks arriving as `card` (reference doc 4.4 item 5). We read them as
 //   events: the SDK's frame handler is wrapped so it sees `event` (its ACK then echoes `event` too, with the
 //   same message_id, which is what Feishu matches the ACK by).
+// - A pong whose ClientConfig lacks PingInterval makes the SDK ping every millisecond (NaN × 1000 as a
+//   setTimeout delay). After every inbound frame we put a non-finite interval back to Feishu's 120 s.
 // - Shutdown. close() would drop frames whose handler is still running (their ACK is never written, so Feishu
 //   pushes them again 15 s later). We refuse new frames (code 500: Feishu re-sends, to another replica), wait
 //   for the running ones, let the SDK write their ACKs, then close.
@@ -57,6 +59,8 @@ export type WSClientParams = ConstructorParameters<typeof lark.WSClient>[0];
 const CONNECT_TIMEOUT_MS = 30_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const RECONNECT_BASE_MS = 1000;
+/** Feishu's ping interval, and the SDK's default. */
+const DEFAULT_PING_INTERVAL_MS = 120_000;
 
 /** The part of the `ws` socket we watch. */
 interface WatchedSocket {
@@ -73,6 +77,7 @@ interface WSClientInternals {
   readonly wsConfig: {
     getWSInstance(): WatchedSocket | null;
     getWS(key: 'pingInterval'): number | undefined;
+    updateWs(values: { pingInterval: number }): void;
   };
   handleEventData(frame: DataFrame): Promise<void>;
 }
@@ -177,6 +182,9 @@ export class LongConnection {
     this.#lastInbound = this.#now();
     socket.on('message', () => {
       this.#lastInbound = this.#now();
+      // Runs after the SDK's own listener has applied a pong's ClientConfig (synchronously, same emit).
+      if (!Number.isFinite(internals.wsConfig.getWS('pingInterval')))
+        internals.wsConfig.updateWs({ pingInterval: DEFAULT_PING_INTERVAL_MS });
     });
     socket.on('close', () => this.#ended(session, 'the connection closed'));
     this.#attempt = 0;
