@@ -38,7 +38,11 @@ async function startWsPlatform(cardFrameType: 'event' | 'card' = 'event'): Promi
   return { emulator, running: await emulator.listen() };
 }
 
-async function startWsGateway(p: Platform, databaseUrl = tempDatabaseUrl()) {
+async function startWsGateway(
+  p: Platform,
+  databaseUrl = tempDatabaseUrl(),
+  env: Record<string, string> = {},
+) {
   const gateway = await startGateway(
     p,
     {
@@ -51,6 +55,7 @@ async function startWsGateway(p: Platform, databaseUrl = tempDatabaseUrl()) {
       FEISHU_WS_LIVENESS_MS: String(LIVENESS_MS),
       FEISHU_WS_READY_GRACE_MS: '1000',
       FEISHU_WS_RECONNECT_MAX_MS: '400',
+      ...env,
     },
     databaseUrl,
   );
@@ -143,7 +148,8 @@ describe('long connection (FEISHU_TRANSPORT=websocket)', () => {
   it('reconnects by itself after the emulator drops the connection, and after a half-open one; the next exam gets its card', async () => {
     platform = await startWsPlatform();
     const p = platform;
-    const gateway = await startWsGateway(p);
+    // At debug the SDK's own lines are logged too: they must not carry the secret or the URL's ticket.
+    const gateway = await startWsGateway(p, tempDatabaseUrl(), { LOG_LEVEL: 'debug' });
     await connected(p);
 
     const [first] = p.emulator.longConnection.connections();
@@ -168,6 +174,12 @@ describe('long connection (FEISHU_TRANSPORT=websocket)', () => {
     expect((await pushExam(p, 'after-half-open')).at(-1)).toMatchObject({ outcome: 'acked' });
     await until('the card after the half-open', () => cardsFor(p.emulator, 'after-half-open').length === 1);
 
+    const logText = JSON.stringify(gateway.logs);
+    expect(logText).toContain('lark-ws');
+    expect(logText).not.toContain(wsApp.appSecret);
+    expect(logText).toContain('ticket=***');
+    expect(logText).not.toMatch(/ticket=(?!\*\*\*)/);
+    expect(logText).not.toContain('18900001111');
     // Each state change is logged once, not once per attempt.
     const changes = gateway.logs
       .filter((l) => String(l.msg).startsWith('long connection '))
