@@ -12,7 +12,9 @@
 // - `type=card` frames. The SDK handles only `type=event` and drops the rest without an ACK (the user sees
 //   200341); some users report card callbacks arriving as `card` (reference doc 4.4 item 5). We read them as
 //   events: the SDK's frame handler is wrapped so it sees `event` (its ACK then echoes `event` too, with the
-//   same message_id, which is what Feishu matches the ACK by).
+//   same message_id; the emulator matches ACKs by message_id, what Feishu checks is not documented).
+// - start() does nothing, silently, for an app id other than cli_ + 16 hex digits: config.ts refuses such ids
+//   with FEISHU_TRANSPORT=websocket, and a connection attempt without any callback in 30 s is retried.
 // - A pong whose ClientConfig lacks PingInterval makes the SDK ping every millisecond (NaN × 1000 as a
 //   setTimeout delay). After every inbound frame we put a non-finite interval back to Feishu's 120 s.
 // - Shutdown. close() would drop frames whose handler is still running (their ACK is never written, so Feishu
