@@ -59,7 +59,8 @@ beforeAll(async () => {
     apps: [app],
     retrySchedule: [50, 50, 50, 50],
     longConnection: {
-      ackTimeoutMs: 500,
+      // Short enough to test a missing acknowledgement quickly, long enough for a loaded CI machine.
+      ackTimeoutMs: 2000,
       clientConfig: { PingInterval: 0.2, ReconnectInterval: 0.2, ReconnectNonce: 0, ReconnectCount: -1 },
     },
   });
@@ -222,6 +223,8 @@ describe('the official WSClient against the emulator', () => {
       apps: [app],
       retrySchedule: [],
       longConnection: {
+        // Generous: this test is about reassembly, and a loaded machine must not turn it into a timeout.
+        ackTimeoutMs: 15_000,
         fragmentBytes: 40,
         clientConfig: { PingInterval: 1, ReconnectInterval: 1, ReconnectNonce: 0 },
       },
@@ -254,7 +257,7 @@ describe('the official WSClient against the emulator', () => {
       'hire.eco_exam.created_v1': async () => {
         calls++;
         if (calls === 1) throw new Error('database down');
-        if (calls === 2) await new Promise((r) => setTimeout(r, 800)); // longer than the 500 ms ACK timeout
+        if (calls === 2) await new Promise((r) => setTimeout(r, 2500)); // longer than the 2 s ACK timeout
       },
     });
     await waitFor(() => emulator.longConnection.liveCount(app.appId) === 1, 'a connection');
