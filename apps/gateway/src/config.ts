@@ -22,6 +22,16 @@ const envSchema = z
       .min(1, 'is empty'),
     FEISHU_VERIFICATION_TOKEN: optionalSecret,
     FEISHU_ENCRYPT_KEY: optionalSecret,
+    FEISHU_APP_TYPE: z
+      .enum(['self_built', 'marketplace'], {
+        error:
+          'must be self_built (an app inside one Feishu tenant) or marketplace (a store app many customers install)',
+      })
+      .default('self_built'),
+    FEISHU_STAFF_TENANT_KEY: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
     FEISHU_DOMAIN: z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://open.feishu.cn' })
       .default('https://open.feishu.cn')
@@ -104,11 +114,24 @@ const envSchema = z
       'set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least FEISHU_VERIFICATION_TOKEN; ' +
       'with neither, anyone could post events to the gateway',
     path: ['FEISHU_VERIFICATION_TOKEN'],
+  })
+  .refine((env) => env.FEISHU_APP_TYPE !== 'marketplace' || env.FEISHU_STAFF_TENANT_KEY, {
+    message:
+      "is required when FEISHU_APP_TYPE=marketplace: the tenant_key of the vendor's own tenant, where " +
+      'APPROVAL_CHAT_ID is and whose staff decide (it is in the app_open event and in every event header from that tenant)',
+    path: ['FEISHU_STAFF_TENANT_KEY'],
   });
 
 export interface GatewayConfig {
   readonly appId: string;
   readonly appSecret: string;
+  /**
+   * self_built: the app lives in one tenant and gets its token with the app secret alone. marketplace: one
+   * store app serves every customer tenant that installed it; tokens come per tenant from the app_ticket.
+   */
+  readonly appType: 'self_built' | 'marketplace';
+  /** marketplace: the vendor's own tenant (the staff chat, the approvers). Undefined for self_built. */
+  readonly staffTenantKey: string | undefined;
   readonly verificationToken: string | undefined;
   readonly encryptKey: string | undefined;
   /** The Open Platform base URL handed to the SDK client's `domain` option. */
@@ -160,6 +183,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     config: {
       appId: e.FEISHU_APP_ID,
       appSecret: e.FEISHU_APP_SECRET,
+      appType: e.FEISHU_APP_TYPE,
+      staffTenantKey: e.FEISHU_APP_TYPE === 'marketplace' ? e.FEISHU_STAFF_TENANT_KEY : undefined,
       verificationToken: e.FEISHU_VERIFICATION_TOKEN,
       encryptKey: e.FEISHU_ENCRYPT_KEY,
       feishuDomain: e.FEISHU_DOMAIN,
@@ -195,6 +220,8 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
   return {
     appId: config.appId,
     appSecret: 'set',
+    appType: config.appType,
+    ...(config.staffTenantKey ? { staffTenantKey: config.staffTenantKey } : {}),
     verificationToken: config.verificationToken ? 'set' : 'not set',
     encryptKey: config.encryptKey ? 'set' : 'not set',
     feishuDomain: config.feishuDomain,

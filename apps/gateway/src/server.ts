@@ -21,6 +21,7 @@ import { accountFieldsOf, queueCustomFieldRegistration, queuePaperSyncForAll } f
 import { examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
 import { workflowJobs } from './workflow/jobs.js';
+import { TenantDirectory } from './workflow/tenant-directory.js';
 
 export interface RunningGateway {
   readonly url: string;
@@ -46,8 +47,15 @@ export async function startGateway(
   const providers = overrides.providers ?? buildProviders(config);
   const store = await openStore(config.databaseUrl, log);
   const clients = new FeishuClients(
-    { appId: config.appId, appSecret: config.appSecret, domain: config.feishuDomain },
+    {
+      appId: config.appId,
+      appSecret: config.appSecret,
+      domain: config.feishuDomain,
+      appType: config.appType,
+      staffTenantKey: config.staffTenantKey,
+    },
     log,
+    { store, now },
   );
   const cardOptions = { showContact: config.showCandidateContact };
   // Acknowledging exam events is what Feishu waits for; during a burst the worker lets ingest go first.
@@ -59,6 +67,16 @@ export async function startGateway(
     { ...config.outbox, now, yieldTo: () => ingest?.busy ?? false },
   );
   ingest = new ExamIngest(store, now, () => worker.wake());
+  const tenants = new TenantDirectory(
+    store,
+    {
+      marketplace: clients.marketplace,
+      staffTenantKey: config.staffTenantKey,
+      accountFields: accountFieldsOf(providers),
+    },
+    now,
+    () => worker.wake(),
+  );
 
   let ready = false;
   const app = createApp({
@@ -79,6 +97,10 @@ export async function startGateway(
       approverOpenIds: new Set(config.approverOpenIds),
       accountProviderId:
         providers.defaultProviderId ?? [...providers.providers.keys()][0] ?? config.examProvider,
+      tenants,
+      tickets: clients.tickets,
+      staffTenantKey: config.staffTenantKey,
+      customerOf: (tenantKey) => tenants.customerOf(tenantKey),
     }),
     recordRejectedEvent: (event, reason) =>
       store.write((tx) => examLifecycle.recordRejectedEvent(tx, event.id, event.type, reason, now())),
@@ -88,7 +110,13 @@ export async function startGateway(
       toleranceSeconds: config.signatureToleranceSeconds,
       maxBodyBytes: config.maxBodyBytes,
     },
-    admin: { store, adminToken: config.adminToken, now, onRetry: () => worker.wake() },
+    admin: {
+      store,
+      adminToken: config.adminToken,
+      now,
+      onRetry: () => worker.wake(),
+      staffTenantKey: config.staffTenantKey,
+    },
     providerWebhook: {
       providers,
       store,
@@ -109,8 +137,20 @@ export async function startGateway(
   });
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  // The fields customers fill in when they bind an account: registered once per distinct set.
-  await store.write((tx) => queueCustomFieldRegistration(tx, accountFieldsOf(providers), now()));
+  // The fields customers fill in when they bind an account: registered once per distinct set. A marketplace
+  // app registers them in each customer's Hire when the customer first appears (workflow/tenants.ts).
+  if (!clients.marketplace)
+    await store.write((tx) => queueCustomFieldRegistration(tx, accountFieldsOf(providers), now()));
+  // Marketplace: without an app_ticket no token can be had. Ask for one now if none is stored, and check
+  // every minute (a ticket lives 3 h; Feishu pushes about hourly, a missed push must not go unnoticed).
+  const tickets = clients.tickets;
+  const ticketCheck = tickets
+    ? setInterval(
+        () => void tickets.ensure('the stored app_ticket expired').catch(() => undefined),
+        60_000,
+      ).unref()
+    : undefined;
+  if (tickets) await tickets.ensure('the gateway started without a stored app_ticket');
   if (config.outbox.enabled) worker.start();
   /** A recurring round of jobs; the round's time makes each round's idempotency keys new. */
   const everyRound = (
@@ -143,6 +183,7 @@ export async function startGateway(
         ready = false;
         clearInterval(paperSync);
         clearInterval(resultPoll);
+        clearInterval(ticketCheck);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

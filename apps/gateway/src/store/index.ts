@@ -8,7 +8,8 @@ import type { Logger } from '../log.js';
 import { Initial1764000000000 } from './migrations/0001-initial.js';
 import { Accounts1764000000001 } from './migrations/0002-accounts.js';
 import { Results1764000000002 } from './migrations/0003-results.js';
-import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity } from './schema.js';
+import { Tenancy1764000000005 } from './migrations/0005-tenancy.js';
+import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
 import { SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
 
 export * from './schema.js';
@@ -40,8 +41,8 @@ export interface Store {
 export async function openStore(databaseUrl: string, log: Logger): Promise<Store> {
   const dialect = databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
   const common = {
-    entities: [ExamEntity, JobEntity, ProcessedEventEntity, AccountEntity],
-    migrations: [Initial1764000000000, Accounts1764000000001, Results1764000000002],
+    entities: [ExamEntity, JobEntity, ProcessedEventEntity, AccountEntity, TenantEntity],
+    migrations: [Initial1764000000000, Accounts1764000000001, Results1764000000002, Tenancy1764000000005],
     migrationsRun: false,
     synchronize: false,
     logging: false,

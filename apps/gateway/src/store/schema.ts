@@ -41,6 +41,21 @@ export interface ExamRow {
   updatedAt: number;
 }
 
+export type TenantState = 'active' | 'stopped' | 'uninstalled';
+
+/** A Feishu tenant the app serves: a customer, or (marketplace) the vendor's own. */
+export interface TenantRow {
+  tenantKey: string;
+  appId: string;
+  state: TenantState;
+  /** The company name from tenant.v2.tenant.query; null until fetched. */
+  name: string | null;
+  /** When the last lifecycle event (app_open, app_status_change, app_uninstalled) was sent. */
+  stateChangedAt: number | null;
+  firstSeenAt: number;
+  updatedAt: number;
+}
+
 export interface AccountRow {
   accountId: string;
   tenantKey: string;
@@ -65,6 +80,8 @@ export interface JobRow {
   kind: string;
   examId: string | null;
   payload: Record<string, unknown>;
+  /** The customer tenant the job calls Feishu for; its jobs wait while that tenant has stopped the app. */
+  tenantKey: string | null;
   idempotencyKey: string;
   state: JobState;
   attempts: number;
@@ -132,6 +149,7 @@ export const JobEntity = new EntitySchema<JobRow>({
     kind: { name: 'kind', type: 'varchar', length: 64 },
     examId: { name: 'exam_id', type: 'varchar', length: 128, nullable: true },
     payload: { name: 'payload', type: 'simple-json' },
+    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128, nullable: true },
     idempotencyKey: { name: 'idempotency_key', type: 'varchar', length: 255, unique: true },
     state: { name: 'state', type: 'varchar', length: 16 },
     attempts: { name: 'attempts', type: 'integer' },
@@ -150,7 +168,7 @@ export const AccountEntity = new EntitySchema<AccountRow>({
   tableName: 'accounts',
   columns: {
     accountId: { name: 'account_id', type: 'varchar', length: 128, primary: true },
-    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128 },
+    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128, primary: true },
     appId: { name: 'app_id', type: 'varchar', length: 128 },
     scope: { name: 'scope', type: 'integer', nullable: true },
     name: { name: 'name', type: 'varchar', length: 255, nullable: true },
@@ -173,5 +191,19 @@ export const ProcessedEventEntity = new EntitySchema<ProcessedEventRow>({
     outcome: { name: 'outcome', type: 'varchar', length: 16 },
     reason: { name: 'reason', type: 'text', nullable: true },
     receivedAt: { name: 'received_at', ...millis },
+  },
+});
+
+export const TenantEntity = new EntitySchema<TenantRow>({
+  name: 'Tenant',
+  tableName: 'tenants',
+  columns: {
+    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128, primary: true },
+    appId: { name: 'app_id', type: 'varchar', length: 128 },
+    state: { name: 'state', type: 'varchar', length: 16 },
+    name: { name: 'name', type: 'varchar', length: 255, nullable: true },
+    stateChangedAt: { name: 'state_changed_at', ...millis, nullable: true },
+    firstSeenAt: { name: 'first_seen_at', ...millis },
+    updatedAt: { name: 'updated_at', ...millis },
   },
 });

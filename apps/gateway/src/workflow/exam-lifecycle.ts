@@ -157,7 +157,11 @@ export const examLifecycle = {
       now,
     );
     if (outcome.ok)
-      await enqueueJob(tx, { kind: 'arrange', examId, idempotencyKey: `arrange:${examId}` }, now);
+      await enqueueJob(
+        tx,
+        { kind: 'arrange', examId, tenantKey: outcome.exam.tenantKey, idempotencyKey: `arrange:${examId}` },
+        now,
+      );
     return outcome;
   },
 
@@ -177,7 +181,7 @@ export const examLifecycle = {
       { decided_by: operator, decided_at: now, reject_reason: reason },
       now,
     );
-    if (outcome.ok) await queueLoginInfoReport(tx, examId, now);
+    if (outcome.ok) await queueLoginInfoReport(tx, outcome.exam, now);
     return outcome;
   },
 
@@ -187,13 +191,14 @@ export const examLifecycle = {
       `UPDATE exams SET arrangement = ?, updated_at = ? WHERE exam_id = ? AND state = 'arranging'`,
       [JSON.stringify(arrangement), now, examId],
     );
-    await queueLoginInfoReport(tx, examId, now);
+    const exam = await examLifecycle.find(tx, examId);
+    if (exam) await queueLoginInfoReport(tx, exam, now);
   },
 
   /** The platform refused for good: the exam failed, and Feishu Hire is told so. */
   async arrangementFailed(tx: Tx, examId: string, reason: string, now: number): Promise<TransitionOutcome> {
     const outcome = await transition(tx, examId, 'arranging', 'failed', { failure_reason: reason }, now);
-    if (outcome.ok) await queueLoginInfoReport(tx, examId, now);
+    if (outcome.ok) await queueLoginInfoReport(tx, outcome.exam, now);
     return outcome;
   },
 
@@ -215,7 +220,12 @@ export const examLifecycle = {
     const version = createHash('sha256').update(serialized).digest('hex').slice(0, 16);
     await enqueueJob(
       tx,
-      { kind: 'report_result', examId, idempotencyKey: `report_result:${examId}:${version}` },
+      {
+        kind: 'report_result',
+        examId,
+        tenantKey: exam.tenantKey,
+        idempotencyKey: `report_result:${examId}:${version}`,
+      },
       now,
     );
     await enqueueJob(
@@ -228,15 +238,16 @@ export const examLifecycle = {
 
   /** The polling round: one poll job for every arranged exam still without a result. */
   async queueResultPolls(tx: Tx, round: string, now: number): Promise<number> {
-    const exams = await tx.all<{ exam_id: string }>(
-      "SELECT exam_id FROM exams WHERE state = 'arranged' AND result IS NULL",
+    const exams = await tx.all<{ exam_id: string; tenant_key: string }>(
+      "SELECT exam_id, tenant_key FROM exams WHERE state = 'arranged' AND result IS NULL",
     );
-    for (const { exam_id } of exams) {
+    for (const { exam_id, tenant_key } of exams) {
       await enqueueJob(
         tx,
         {
           kind: 'poll_result',
           examId: exam_id,
+          tenantKey: tenant_key,
           idempotencyKey: `poll_result:${exam_id}:${round}`,
           maxAttempts: 3,
         },
@@ -271,8 +282,17 @@ export const examLifecycle = {
 };
 
 /** Every path to a final decision ends in one report to Feishu Hire; the key makes it one job per exam. */
-const queueLoginInfoReport = (tx: Tx, examId: string, now: number) =>
-  enqueueJob(tx, { kind: 'report_login_info', examId, idempotencyKey: `login_info:${examId}` }, now);
+const queueLoginInfoReport = (tx: Tx, exam: ExamRow, now: number) =>
+  enqueueJob(
+    tx,
+    {
+      kind: 'report_login_info',
+      examId: exam.examId,
+      tenantKey: exam.tenantKey,
+      idempotencyKey: `login_info:${exam.examId}`,
+    },
+    now,
+  );
 
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 

@@ -18,8 +18,10 @@ import {
   type ExamRow,
   JobEntity,
   type Store,
+  TenantEntity,
 } from '../store/index.js';
 import { examLifecycle } from './exam-lifecycle.js';
+import { tenancy } from './tenants.js';
 
 export interface WorkflowDeps {
   readonly store: Store;
@@ -65,9 +67,11 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     return exam;
   };
 
-  const postCard = async (tenantKey: string, card: Record<string, unknown>, uuid: string) => {
-    const { client, options } = clients.forTenant(tenantKey);
-    const data = await callOpenApi<{ message_id?: string }>(clients, 'im.v1.message.create', () =>
+  /** Staff cards go to the staff chat with the staff tenant's token, whichever customer they are about. */
+  const postCard = async (card: Record<string, unknown>, uuid: string) => {
+    const staff = clients.forStaff();
+    const { client, options } = staff;
+    const data = await callOpenApi<{ message_id?: string }>(staff, 'im.v1.message.create', () =>
       client.im.v1.message.create(
         {
           params: { receive_id_type: 'chat_id' },
@@ -85,10 +89,44 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     return data.message_id;
   };
 
+  /** The customer's company name (tenant.v2.tenant.query, with that customer's token). */
+  const fetchTenantName = async (tenantKey: string) => {
+    const customer = clients.forTenant(tenantKey);
+    const data = await callOpenApi<{ tenant?: { name?: string } }>(customer, 'tenant.v2.tenant.query', () =>
+      customer.client.tenant.v2.tenant.query(customer.options),
+    );
+    const name = data?.tenant?.name;
+    if (!name) throw new RetryLater('tenant.v2.tenant.query answered without a name');
+    await store.write((tx) => tenancy.nameFetched(tx, tenantKey, name, Date.now()));
+    return name;
+  };
+
+  /** Who the exam is for, as the card shows it (marketplace: the customer's company name and state). */
+  const cardOptionsFor = async (exam: ExamRow, log?: { warn(o: object, m: string): void }) => {
+    if (!clients.marketplace) return deps.cardOptions;
+    const tenant = await store.dataSource
+      .getRepository(TenantEntity)
+      .findOneBy({ tenantKey: exam.tenantKey });
+    let name = tenant?.name ?? null;
+    if (!name && tenant?.state !== 'stopped' && tenant?.state !== 'uninstalled') {
+      // The first card of a new customer: learn its name now rather than post a card staff cannot place.
+      name = await fetchTenantName(exam.tenantKey).catch((err: unknown) => {
+        log?.warn(
+          { tenantKey: exam.tenantKey, error: (err as Error).message },
+          'customer name not known yet',
+        );
+        return null;
+      });
+    }
+    return { ...deps.cardOptions, customer: { name, state: tenant?.state ?? 'active' } };
+  };
+
   /** The platform an exam goes to: its bound account's provider, then its paper's, then the default. */
   const routeWithAccount = async (exam: ExamRow) => {
     const account = exam.accountId
-      ? await store.dataSource.getRepository(AccountEntity).findOneBy({ accountId: exam.accountId })
+      ? await store.dataSource
+          .getRepository(AccountEntity)
+          .findOneBy({ tenantKey: exam.tenantKey, accountId: exam.accountId })
       : null;
     return {
       account,
@@ -101,13 +139,12 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   const routeFor = async (exam: ExamRow) => (await routeWithAccount(exam)).route;
 
   return {
-    async post_card(job) {
+    async post_card(job, log) {
       const exam = await loadExam(job.examId);
       if (exam.cardMessageId) return undefined;
       const route = await routeFor(exam);
       const messageId = await postCard(
-        exam.tenantKey,
-        approvalCard(exam, deps.cardOptions, route.ok ? undefined : route.reason),
+        approvalCard(exam, await cardOptionsFor(exam, log), route.ok ? undefined : route.reason),
         messageUuid('exam', exam.examId),
       );
       return (tx, now) => examLifecycle.cardPosted(tx, exam.examId, messageId, now);
@@ -188,8 +225,9 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
           retryable: false,
         });
       }
-      const { client, options } = clients.forTenant(exam.tenantKey);
-      await callOpenApi(clients, 'hire.v1.ecoExam.loginInfo', () =>
+      const customer = clients.forTenant(exam.tenantKey);
+      const { client, options } = customer;
+      await callOpenApi(customer, 'hire.v1.ecoExam.loginInfo', () =>
         client.hire.v1.ecoExam.loginInfo({ path: { exam_id: exam.examId }, data }, options),
       );
       return (tx, now) => examLifecycle.loginInfoReported(tx, exam.examId, now);
@@ -198,9 +236,10 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     async refresh_card(job) {
       const exam = await loadExam(job.examId);
       if (!exam.cardMessageId) throw new RetryLater('the approval card has not been posted yet');
-      const { client, options } = clients.forTenant(exam.tenantKey);
-      const content = JSON.stringify(approvalCard(exam, deps.cardOptions));
-      await callOpenApi(clients, 'im.v1.message.patch', () =>
+      const staff = clients.forStaff();
+      const { client, options } = staff;
+      const content = JSON.stringify(approvalCard(exam, await cardOptionsFor(exam)));
+      await callOpenApi(staff, 'im.v1.message.patch', () =>
         client.im.v1.message.patch(
           { path: { message_id: exam.cardMessageId as string }, data: { content } },
           options,
@@ -212,7 +251,11 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     /** Publishes the account's papers (full replace), then deletes the ones that vanished since last time. */
     async sync_papers(job, log) {
       const accountId = String(job.payload.accountId ?? '');
-      const account = await store.dataSource.getRepository(AccountEntity).findOneBy({ accountId });
+      // Jobs queued before accounts were keyed by tenant carry only the account id.
+      const tenantKey = typeof job.payload.tenantKey === 'string' ? job.payload.tenantKey : undefined;
+      const account = await store.dataSource
+        .getRepository(AccountEntity)
+        .findOneBy(tenantKey === undefined ? { accountId } : { tenantKey, accountId });
       if (!account) throw permanent(`account ${accountId} is not bound`);
       const provider = deps.providers.get(account.providerId);
       if (!provider)
@@ -221,9 +264,10 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         );
       if (!provider.listPapers) return undefined;
       const papers = await provider.listPapers(boundAccount(account));
-      const { client, options } = clients.forTenant(account.tenantKey);
+      const customer = clients.forTenant(account.tenantKey);
+      const { client, options } = customer;
       if (papers.length > 0) {
-        await callOpenApi(clients, 'hire.v1.ecoExamPaper.create', () =>
+        await callOpenApi(customer, 'hire.v1.ecoExamPaper.create', () =>
           client.hire.v1.ecoExamPaper.create(
             { data: { account_id: accountId, paper_list: papers.map(feishuPaper) } },
             options,
@@ -233,7 +277,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const current = new Set(papers.map((p) => p.id));
       const vanished = (account.publishedPaperIds ?? []).filter((id) => !current.has(id));
       if (vanished.length > 0) {
-        await callOpenApi(clients, 'hire.v1.ecoExamPaper.batchDelete', () =>
+        await callOpenApi(customer, 'hire.v1.ecoExamPaper.batchDelete', () =>
           client.hire.v1.ecoExamPaper.batchDelete(
             { data: { account_id: accountId, paper_id_list: vanished } },
             options,
@@ -242,11 +286,10 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       }
       log.info({ accountId, published: papers.length, deleted: vanished.length }, 'papers synced');
       return async (tx, now) => {
-        await tx.run('UPDATE accounts SET published_paper_ids = ?, updated_at = ? WHERE account_id = ?', [
-          JSON.stringify([...current]),
-          now,
-          accountId,
-        ]);
+        await tx.run(
+          'UPDATE accounts SET published_paper_ids = ?, updated_at = ? WHERE tenant_key = ? AND account_id = ?',
+          [JSON.stringify([...current]), now, account.tenantKey, accountId],
+        );
       };
     },
 
@@ -271,7 +314,8 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const exam = await loadExam(job.examId);
       const result = exam.result;
       if (!result) return undefined;
-      const { client, options } = clients.forTenant(exam.tenantKey);
+      const customer = clients.forTenant(exam.tenantKey);
+      const { client, options } = customer;
       const data = {
         result: result.score,
         ...(result.resultTime === undefined ? {} : { result_time: String(result.resultTime) }),
@@ -294,7 +338,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
             }
           : {}),
       };
-      await callOpenApi(clients, 'hire.v1.ecoExam.updateResult', () =>
+      await callOpenApi(customer, 'hire.v1.ecoExam.updateResult', () =>
         client.hire.v1.ecoExam.updateResult({ path: { exam_id: exam.examId }, data }, options),
       );
       return (tx, now) => examLifecycle.resultReported(tx, exam.examId, now);
@@ -304,8 +348,10 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     async register_custom_fields(job, log) {
       const fields = (job.payload.fields ?? []) as AccountField[];
       if (fields.length === 0) return undefined;
-      const { client, options } = clients.forTenant('');
-      await callOpenApi(clients, 'hire.v1.ecoAccountCustomField.create', () =>
+      // Self-built: the app's own Hire. Marketplace: the customer tenant the job was queued for.
+      const customer = clients.forTenant(job.tenantKey ?? '');
+      const { client, options } = customer;
+      await callOpenApi(customer, 'hire.v1.ecoAccountCustomField.create', () =>
         client.hire.v1.ecoAccountCustomField.create(
           {
             data: {
@@ -321,7 +367,18 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
           options,
         ),
       );
-      log.info({ keys: fields.map((f) => f.key) }, 'account custom fields registered');
+      log.info(
+        { keys: fields.map((f) => f.key), ...(job.tenantKey ? { tenantKey: job.tenantKey } : {}) },
+        'account custom fields registered',
+      );
+      return undefined;
+    },
+
+    /** A new customer: its company name, for the cards and /admin/tenants. */
+    async fetch_tenant_name(job, log) {
+      const tenantKey = job.tenantKey ?? String(job.payload.tenantKey ?? '');
+      const name = await fetchTenantName(tenantKey);
+      log.info({ tenantKey, name }, 'customer name fetched');
       return undefined;
     },
 
@@ -332,11 +389,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const exam = dead.examId
         ? await store.dataSource.getRepository(ExamEntity).findOneBy({ examId: dead.examId })
         : null;
-      await postCard(
-        exam?.tenantKey ?? '',
-        stuckJobCard(dead, exam),
-        messageUuid('dead', `${dead.id}-${job.id.slice(0, 8)}`),
-      );
+      await postCard(stuckJobCard(dead, exam), messageUuid('dead', `${dead.id}-${job.id.slice(0, 8)}`));
       return undefined;
     },
   };
