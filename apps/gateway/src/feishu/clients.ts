@@ -27,10 +27,17 @@ function tokenCache(): lark.Cache & { clear(): void } {
 
 /** Getting and dropping the token of the tenant a call is made for. */
 export interface TokenScope {
-  /** Resolves once a token is at hand for the tenant; rejects (retryably) when none can be had yet. */
-  ready(): Promise<void>;
-  /** Drops the tenant's token (Feishu refused it), so the next call fetches a fresh one. */
-  invalidate(): Promise<void>;
+  /**
+   * Resolves once a token is at hand for the tenant (with it, where the gateway manages it); rejects
+   * (retryably) when none can be had yet.
+   */
+  ready(): Promise<string | undefined>;
+  /**
+   * Drops the tenant's token (Feishu refused it), so the next call fetches a fresh one. Given the token
+   * that was refused, it is dropped only if it is still the stored one: when several calls are refused at
+   * once, the first one's refresh is not thrown away by the others.
+   */
+  invalidate(refused?: string): Promise<void>;
 }
 
 /** What the workflow needs to call the Open Platform for one tenant. */
@@ -73,7 +80,7 @@ export class FeishuClients implements TokenScope {
   readonly #config: FeishuClientsConfig;
   readonly #log: Logger;
   readonly #storeCache: StoreCache | undefined;
-  readonly #inflight = new Map<string, Promise<void>>();
+  readonly #inflight = new Map<string, Promise<string>>();
   /** marketplace only. */
   readonly tickets: AppTickets | undefined;
 
@@ -151,9 +158,13 @@ export class FeishuClients implements TokenScope {
       client: this.#client,
       options: lark.withTenantKey(tenantKey),
       ready: () => this.#tenantToken(tenantKey),
-      invalidate: async () => {
-        await this.#storeCache?.delete(cacheKey(marketTokenKey(tenantKey), this.#config.appId));
-        this.#log.info({ tenantKey }, 'tenant access token refused by Feishu: dropped for this tenant');
+      invalidate: async (refused) => {
+        const dropped = await this.#storeCache?.delete(
+          cacheKey(marketTokenKey(tenantKey), this.#config.appId),
+          refused,
+        );
+        if (dropped)
+          this.#log.info({ tenantKey }, 'tenant access token refused by Feishu: dropped for this tenant');
       },
     };
   }
@@ -164,7 +175,9 @@ export class FeishuClients implements TokenScope {
   }
 
   /** Self-built: nothing to prepare, the SDK fetches the one token with the app secret. */
-  async ready(): Promise<void> {}
+  async ready(): Promise<undefined> {
+    return undefined;
+  }
 
   /** Self-built: drops the cached token so the next call fetches a fresh one. */
   async invalidate(): Promise<void> {
@@ -177,9 +190,10 @@ export class FeishuClients implements TokenScope {
   }
 
   /** One fetch at a time per tenant in this process; concurrent jobs for the tenant wait for it. */
-  async #tenantToken(tenantKey: string): Promise<void> {
+  async #tenantToken(tenantKey: string): Promise<string> {
     const cache = this.#storeCache as StoreCache;
-    if (await cache.read(cacheKey(marketTokenKey(tenantKey), this.#config.appId))) return;
+    const stored = await cache.read(cacheKey(marketTokenKey(tenantKey), this.#config.appId));
+    if (typeof stored?.value === 'string') return stored.value;
     let flight = this.#inflight.get(tenantKey);
     if (!flight) {
       flight = this.#fetchTenantToken(tenantKey).finally(() => this.#inflight.delete(tenantKey));
@@ -188,7 +202,7 @@ export class FeishuClients implements TokenScope {
     return flight;
   }
 
-  async #fetchTenantToken(tenantKey: string): Promise<void> {
+  async #fetchTenantToken(tenantKey: string): Promise<string> {
     const tickets = this.tickets as AppTickets;
     if (!tenantKey) throw new NoTokenError('a marketplace call needs the tenant it is made for');
     if (!(await tickets.ensure('a tenant token is needed and no app_ticket is stored')))
@@ -204,8 +218,10 @@ export class FeishuClients implements TokenScope {
         await tickets.discard('Feishu answered 10012 (stale app_ticket)');
       throw err;
     }
-    if (!token) throw new NoTokenError('no app_ticket yet: asked Feishu to push one; the call waits for it');
+    if (typeof token !== 'string' || !token)
+      throw new NoTokenError('no app_ticket yet: asked Feishu to push one; the call waits for it');
     this.#log.info({ tenantKey }, 'tenant access token fetched');
+    return token;
   }
 }
 
@@ -304,13 +320,14 @@ export async function callOpenApi<T>(
   call: () => Promise<ApiBody | undefined>,
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
+    let token: string | undefined;
     const outcome = await settle(api, async () => {
-      await scope.ready();
+      token = await scope.ready();
       return call();
     });
     if (outcome.ok) return outcome.data as T;
     if (outcome.error.failure === 'token_invalid' && attempt === 0) {
-      await scope.invalidate();
+      await scope.invalidate(token);
       continue;
     }
     throw outcome.error;

@@ -86,9 +86,19 @@ export class StoreCache implements lark.Cache {
     return entry;
   }
 
-  /** Drops an entry here and for every replica (a rejected token, a stale ticket). */
-  async delete(key: string): Promise<void> {
-    this.#copies.delete(key);
-    await this.store.write((tx) => tx.run('DELETE FROM credentials WHERE cache_key = ?', [key]));
+  /**
+   * Drops an entry here and for every replica (a rejected token, a stale ticket); given `value`, only while
+   * the entry still holds it. Resolves with whether something was dropped.
+   */
+  async delete(key: string, value?: unknown): Promise<boolean> {
+    const copy = this.#copies.get(key);
+    if (value === undefined || (copy && copy.value === value)) this.#copies.delete(key);
+    const dropped = await this.store.write((tx) =>
+      value === undefined
+        ? tx.run('DELETE FROM credentials WHERE cache_key = ?', [key])
+        : tx.run('DELETE FROM credentials WHERE cache_key = ? AND value = ?', [key, JSON.stringify(value)]),
+    );
+    if (dropped > 0) this.#copies.delete(key);
+    return dropped > 0;
   }
 }

@@ -93,7 +93,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   const fetchTenantName = async (tenantKey: string) => {
     const customer = clients.forTenant(tenantKey);
     const data = await callOpenApi<{ tenant?: { name?: string } }>(customer, 'tenant.v2.tenant.query', () =>
-      customer.client.tenant.v2.tenant.query(customer.options),
+      customer.client.tenant.v2.tenant.query({}, customer.options),
     );
     const name = data?.tenant?.name;
     if (!name) throw new RetryLater('tenant.v2.tenant.query answered without a name');
