@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The checks Feishu makes on an interactive card, as far as this project relies on them: JSON 2.0 cards
  * take only documented top-level keys, must set config.update_multi, and every element needs a tag.
@@ -62,3 +64,11 @@ function checkElements(elements: unknown[], path: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The uuid the gateway gives an exam's approval card (its idempotency key for im.v1.message.create): "exam-"
+ * and 43 characters of the exam id's SHA-256 in base64url, so two long ids with the same beginning get two
+ * cards. Tests and the demo find an exam's card by it.
+ */
+export const approvalCardUuid = (examId: string) =>
+  `exam-${createHash('sha256').update(examId).digest('base64url').slice(0, 43)}`;

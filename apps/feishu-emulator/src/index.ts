@@ -1,7 +1,7 @@
 // feishu-emulator: a local stand-in for the Feishu Open Platform, for tests and the demo. It serves the
 // APIs the gateway calls (tokens, messages, hire eco), records every call, injects faults, and pushes
 // events and card clicks to a gateway the way Feishu does.
-export { type CardCheck, checkCard, checkCardObject } from './cards.js';
+export { approvalCardUuid, type CardCheck, checkCard, checkCardObject } from './cards.js';
 export { DELIVERY_TIMEOUT_MS, type Delivery, deliver } from './deliver.js';
 export { FaultInjector, type FaultKind } from './faults.js';
 export { FeishuCode, failure, success } from './feishu-errors.js';

@@ -93,6 +93,11 @@ const envSchema = z
       .int()
       .min(0, 'must be 0 (off) or a number of milliseconds')
       .default(600_000),
+    RETENTION_DAYS: z.coerce
+      .number({ error: 'must be a whole number of days (0 keeps personal data forever)' })
+      .int('must be a whole number of days (0 keeps personal data forever)')
+      .min(0, 'must be a whole number of days (0 keeps personal data forever)')
+      .default(180),
     OUTBOX_WORKER: z
       .enum(['on', 'off'], { error: 'must be on or off' })
       .default('on')
@@ -154,6 +159,11 @@ export interface GatewayConfig {
   readonly paperSyncIntervalMs: number;
   /** How often arranged exams without a result are polled on providers that can be polled; 0 turns it off. */
   readonly resultPollIntervalMs: number;
+  /**
+   * Days after an exam ends (its last change in a final state) before the candidate's contact data and the
+   * exam password are erased from the database; 0 keeps them.
+   */
+  readonly retentionDays: number;
   readonly outbox: {
     /** Off: this replica only ingests and answers clicks; another replica runs the jobs. */
     readonly enabled: boolean;
@@ -202,6 +212,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       showCandidateContact: e.SHOW_CANDIDATE_CONTACT,
       paperSyncIntervalMs: e.PAPER_SYNC_INTERVAL_MS,
       resultPollIntervalMs: e.RESULT_POLL_INTERVAL_MS,
+      retentionDays: e.RETENTION_DAYS,
       outbox: {
         enabled: e.OUTBOX_WORKER,
         pollMs: e.OUTBOX_POLL_MS,
@@ -234,5 +245,21 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     adminToken: config.adminToken ? 'set' : 'not set (admin endpoints disabled)',
     examProvider: config.examProvider,
     showCandidateContact: config.showCandidateContact,
+    retentionDays: config.retentionDays === 0 ? 'personal data kept forever' : config.retentionDays,
   };
+}
+
+/** Settings that work but leave a hole open: logged as warnings at every start, so they are not forgotten. */
+export function configWarnings(config: GatewayConfig): string[] {
+  const warnings: string[] = [];
+  if (!config.encryptKey)
+    warnings.push(
+      'FEISHU_ENCRYPT_KEY is not set: pushes are checked by the verification token only, with no signature, ' +
+        'timestamp or replay check; set the Encrypt Key in production',
+    );
+  if (config.approverOpenIds.length === 0)
+    warnings.push(
+      'APPROVER_OPEN_IDS is empty: anyone in the staff chat can approve or reject exams; list the open ids (ou_…) of the approvers',
+    );
+  return warnings;
 }

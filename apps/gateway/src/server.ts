@@ -10,7 +10,7 @@ import {
   loadProvidersFile,
   type ProviderRegistry,
 } from '@feishu-exam/exam-providers';
-import type { GatewayConfig } from './config.js';
+import { configWarnings, type GatewayConfig } from './config.js';
 import { createEventDispatcher } from './events/index.js';
 import { FeishuClients } from './feishu/clients.js';
 import { createApp } from './http/app.js';
@@ -22,6 +22,9 @@ import { examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
 import { workflowJobs } from './workflow/jobs.js';
 import { TenantDirectory } from './workflow/tenant-directory.js';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 
 export interface RunningGateway {
   readonly url: string;
@@ -45,6 +48,7 @@ export async function startGateway(
   const now = overrides.now ?? Date.now;
   // Configuration first: a broken providers file must stop the start before anything is opened.
   const providers = overrides.providers ?? buildProviders(config);
+  for (const warning of configWarnings(config)) log.warn(warning);
   const store = await openStore(config.databaseUrl, log);
   const clients = new FeishuClients(
     {
@@ -170,6 +174,17 @@ export async function startGateway(
   // Papers change on the platforms; platforms that cannot push results are asked for them.
   const paperSync = everyRound(config.paperSyncIntervalMs, 'paper sync', queuePaperSyncForAll);
   const resultPoll = everyRound(config.resultPollIntervalMs, 'result polls', examLifecycle.queueResultPolls);
+  // Personal data of ended exams is erased after the retention period: at start, then hourly.
+  let erasing: Promise<unknown> | undefined;
+  const eraseExpired = () => {
+    const at = now();
+    erasing = store
+      .write((tx) => examLifecycle.erasePersonalData(tx, at - config.retentionDays * DAY_MS, at))
+      .then((erased) => erased > 0 && log.info({ erased }, 'personal data of ended exams erased (retention)'))
+      .catch((err: unknown) => log.error({ err }, 'could not erase expired personal data'));
+  };
+  const retention = config.retentionDays > 0 ? setInterval(eraseExpired, HOUR_MS).unref() : undefined;
+  if (retention) eraseExpired();
   ready = true;
 
   let closing: Promise<void> | undefined;
@@ -184,11 +199,13 @@ export async function startGateway(
         clearInterval(paperSync);
         clearInterval(resultPoll);
         clearInterval(ticketCheck);
+        clearInterval(retention);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
         });
         await worker.stop();
+        await erasing;
         await store.close();
       })();
       return closing;

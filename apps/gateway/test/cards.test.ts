@@ -22,6 +22,8 @@ const exam = (state: ExamState, extra: Partial<ExamRow> = {}): ExamRow => ({
   loginInfoReportedAt: null,
   result: null,
   resultReportedAt: null,
+  providerId: null,
+  personalDataErasedAt: null,
   receivedAt: 1_700_000_000_000,
   updatedAt: 1_700_000_000_000,
   ...extra,

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  approvalCardUuid,
   type GatewayProcess as BaseGatewayProcess,
   createEmulator,
   type Emulator,
@@ -80,7 +81,7 @@ export const examPayload = (examId: string) => ({
 
 /** The approval card the gateway posted for an exam (the message whose uuid names the exam). */
 export function cardsFor(emulator: Emulator, examId: string): Message[] {
-  return [...emulator.state.messages.values()].filter((m) => m.uuid === `exam-${examId}`.slice(0, 50));
+  return [...emulator.state.messages.values()].filter((m) => m.uuid === approvalCardUuid(examId));
 }
 
 export function loginInfoFor(emulator: Emulator, examId: string) {
@@ -110,7 +111,11 @@ export async function until<T>(
   }
 }
 
-export function clickFor(
+/**
+ * A staff member clicks a button of the exam's card. A card the gateway has posted but not yet recorded
+ * answers "click again in a moment" (the click cannot be tied to the card before): the staff member does.
+ */
+export async function clickFor(
   platform: Platform,
   gateway: GatewayProcess,
   examId: string,
@@ -120,12 +125,17 @@ export function clickFor(
 ) {
   const card = cardsFor(platform.emulator, examId)[0];
   if (!card) throw new Error(`no card for ${examId}`);
-  return platform.emulator.click({
-    gatewayUrl: `${gateway.url}/webhook/card`,
-    messageId: card.messageId,
-    operatorOpenId: operator,
-    value: { action, exam_id: examId },
-    formValue: { reason },
-    name: action,
-  });
+  for (let attempt = 0; ; attempt++) {
+    const answer = await platform.emulator.click({
+      gatewayUrl: `${gateway.url}/webhook/card`,
+      messageId: card.messageId,
+      operatorOpenId: operator,
+      value: { action, exam_id: examId },
+      formValue: { reason },
+      name: action,
+    });
+    const toast = (answer.body as { toast?: { content?: string } }).toast?.content ?? '';
+    if (!toast.includes('click again') || attempt >= 200) return answer;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmulator, type EmulatedApp, type Message } from '../../src/index.js';
+import { createEmulator, type EmulatedApp } from '../../src/index.js';
 import {
   app,
+  cardsFor,
   examPayload,
   type GatewayProcess,
   loginInfoFor,
@@ -47,8 +48,7 @@ const marketplaceEnv = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-const cardOf = (platform: Platform, examId: string): Message[] =>
-  [...platform.emulator.state.messages.values()].filter((m) => m.uuid === `exam-${examId}`.slice(0, 50));
+const cardOf = (platform: Platform, examId: string) => cardsFor(platform.emulator, examId);
 
 const approve = (platform: Platform, gateway: GatewayProcess, examId: string, operatorTenantKey?: string) => {
   const card = cardOf(platform, examId)[0];

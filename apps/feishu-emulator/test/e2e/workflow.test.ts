@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalCardUuid } from '../../src/index.js';
 import {
   cardsFor,
   clickFor,
@@ -131,7 +132,9 @@ describe('the approval workflow', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(cardsFor(platform.emulator, 'e2e-dupe')).toHaveLength(1);
     const sends = platform.emulator.state.calls.filter(
-      (c) => c.path === '/open-apis/im/v1/messages' && (c.body as { uuid?: string }).uuid === 'exam-e2e-dupe',
+      (c) =>
+        c.path === '/open-apis/im/v1/messages' &&
+        (c.body as { uuid?: string }).uuid === approvalCardUuid('e2e-dupe'),
     );
     expect(sends.filter((c) => c.code === 0)).toHaveLength(1);
   });

@@ -1,6 +1,6 @@
 import type { KnownEvent } from '@feishu-exam/event-core';
 import type { Logger } from '../log.js';
-import type { ExamRow, Store } from '../store/index.js';
+import { ExamEntity, type ExamRow, type Store } from '../store/index.js';
 import { examLifecycle, type TransitionOutcome } from '../workflow/exam-lifecycle.js';
 import { approvalCard, type ButtonValue, type CardOptions, type CustomerLabel, formatTime } from './cards.js';
 
@@ -30,6 +30,8 @@ function isButtonValue(value: unknown): value is ButtonValue {
     v.exam_id.length > 0
   );
 }
+
+export const CARD_NOT_REGISTERED = 'This card is still being registered. Please click again in a moment.';
 
 const verbOf = (exam: ExamRow) => (exam.state === 'rejected' ? 'rejected' : 'approved');
 
@@ -70,6 +72,23 @@ export async function handleCardAction(
         content: 'You are not allowed to decide on exams. Ask an administrator to add you.',
       },
     };
+  }
+
+  // The button's value is only what the card says; the card itself is the message Feishu names. A click
+  // decides only the exam whose card it came from, so a value naming another exam changes nothing.
+  const cardMessageId = event.payload.context?.open_message_id;
+  const exam = await deps.store.dataSource.getRepository(ExamEntity).findOneBy({ examId });
+  if (exam && cardMessageId && exam.cardMessageId === null) {
+    // Posted, but Feishu's answer is not committed yet (a moment's race, or a restart): the click cannot be
+    // tied to the card until it is, so staff are asked to click again rather than trusted blindly.
+    return { toast: { type: 'warning', content: CARD_NOT_REGISTERED } };
+  }
+  if (!exam || !cardMessageId || exam.cardMessageId !== cardMessageId) {
+    log.warn(
+      { examId, operator: operator.open_id, decision, cardMessageId },
+      "card action refused: the click did not come from this exam's card",
+    );
+    return { toast: { type: 'error', content: 'This card is not one of ours, or is out of date.' } };
   }
 
   const formReason = (action.form_value as { reason?: unknown } | undefined)?.reason;

@@ -58,7 +58,13 @@ export function providerWebhookHandler(deps: ProviderWebhookDeps) {
       for (const report of reports)
         out.push({
           examId: report.examId,
-          outcome: await examLifecycle.resultReceived(tx, report.examId, report.result, deps.now()),
+          outcome: await examLifecycle.resultReceived(
+            tx,
+            report.examId,
+            provider.id,
+            report.result,
+            deps.now(),
+          ),
         });
       return out;
     });

@@ -1,14 +1,14 @@
 // store: TypeORM over SQLite (default) or PostgreSQL. Migrations run at start; every write goes through
 // `write`, which on SQLite serialises transactions and commits concurrent ones together (group commit).
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import sqlite3 from 'sqlite3';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { Logger } from '../log.js';
 import { Initial1764000000000 } from './migrations/0001-initial.js';
 import { Accounts1764000000001 } from './migrations/0002-accounts.js';
 import { Results1764000000002 } from './migrations/0003-results.js';
+import { Hardening1764000000004 } from './migrations/0004-hardening.js';
 import { Tenancy1764000000005 } from './migrations/0005-tenancy.js';
+import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
 import { SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
 
@@ -42,7 +42,13 @@ export async function openStore(databaseUrl: string, log: Logger): Promise<Store
   const dialect = databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
   const common = {
     entities: [ExamEntity, JobEntity, ProcessedEventEntity, AccountEntity, TenantEntity],
-    migrations: [Initial1764000000000, Accounts1764000000001, Results1764000000002, Tenancy1764000000005],
+    migrations: [
+      Initial1764000000000,
+      Accounts1764000000001,
+      Results1764000000002,
+      Hardening1764000000004,
+      Tenancy1764000000005,
+    ],
     migrationsRun: false,
     synchronize: false,
     logging: false,
@@ -50,7 +56,7 @@ export async function openStore(databaseUrl: string, log: Logger): Promise<Store
   let dataSource: DataSource;
   if (dialect === 'sqlite') {
     const file = databaseUrl.slice('sqlite:'.length);
-    if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
+    if (file !== ':memory:') prepareSqliteFolder(file, log);
     dataSource = new DataSource({ type: 'sqlite', database: file, driver: sqlite3WithoutTraces, ...common });
   } else {
     dataSource = new DataSource({ type: 'postgres', url: databaseUrl, ...common });
@@ -58,6 +64,8 @@ export async function openStore(databaseUrl: string, log: Logger): Promise<Store
   await dataSource.initialize();
   if (dialect === 'sqlite') {
     for (const pragma of SQLITE_PRAGMAS) await dataSource.query(pragma);
+    const file = databaseUrl.slice('sqlite:'.length);
+    if (file !== ':memory:') privateSqliteFiles(file);
   }
   const applied = await dataSource.runMigrations({ transaction: 'each' });
   if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'database migrated');

@@ -37,6 +37,10 @@ export interface ExamRow {
   loginInfoReportedAt: number | null;
   result: ExamResult | null;
   resultReportedAt: number | null;
+  /** The provider instance that arranged the exam: the only one whose results are accepted for it. */
+  providerId: string | null;
+  /** When the candidate's contact data and the exam password were erased (RETENTION_DAYS after the end). */
+  personalDataErasedAt: number | null;
   receivedAt: number;
   updatedAt: number;
 }
@@ -136,6 +140,8 @@ export const ExamEntity = new EntitySchema<ExamRow>({
     loginInfoReportedAt: { name: 'login_info_reported_at', ...millis, nullable: true },
     result: { name: 'result', type: 'simple-json', nullable: true },
     resultReportedAt: { name: 'result_reported_at', ...millis, nullable: true },
+    providerId: { name: 'provider_id', type: 'varchar', length: 128, nullable: true },
+    personalDataErasedAt: { name: 'personal_data_erased_at', ...millis, nullable: true },
     receivedAt: { name: 'received_at', ...millis },
     updatedAt: { name: 'updated_at', ...millis },
   },

@@ -21,6 +21,9 @@ import {
 
 export type ReceiveOutcome = 'created' | 'duplicate_event' | 'duplicate_exam';
 
+/** `not_this_provider`: the exam was arranged by another provider instance (or by none). */
+export type ResultOutcome = 'recorded' | 'unchanged' | 'not_arranged' | 'not_this_provider';
+
 export type TransitionOutcome =
   | { readonly ok: true; readonly exam: ExamRow }
   | { readonly ok: false; readonly reason: 'not_found' }
@@ -185,11 +188,20 @@ export const examLifecycle = {
     return outcome;
   },
 
-  /** The platform arranged the exam: keep the arrangement, then report it to Feishu Hire. */
-  async arrangementMade(tx: Tx, examId: string, arrangement: Arrangement, now: number): Promise<void> {
+  /**
+   * The platform arranged the exam: keep the arrangement and which provider instance made it (only that one
+   * may report the result), then report it to Feishu Hire.
+   */
+  async arrangementMade(
+    tx: Tx,
+    examId: string,
+    providerId: string,
+    arrangement: Arrangement,
+    now: number,
+  ): Promise<void> {
     await tx.run(
-      `UPDATE exams SET arrangement = ?, updated_at = ? WHERE exam_id = ? AND state = 'arranging'`,
-      [JSON.stringify(arrangement), now, examId],
+      `UPDATE exams SET arrangement = ?, provider_id = ?, updated_at = ? WHERE exam_id = ? AND state = 'arranging'`,
+      [JSON.stringify(arrangement), providerId, now, examId],
     );
     const exam = await examLifecycle.find(tx, examId);
     if (exam) await queueLoginInfoReport(tx, exam, now);
@@ -203,17 +215,20 @@ export const examLifecycle = {
   },
 
   /**
-   * The platform reported a result. Only an exam that was arranged can have one; a changed result is
-   * reported again (Feishu overwrites until the customer has graded), the same result is not.
+   * A provider reported a result. Only an arranged exam (Feishu Hire has its login info) can have one, and
+   * only from the provider instance that arranged it: a platform cannot write results for another's exams.
+   * A changed result is reported again (Feishu overwrites until the customer has graded), the same is not.
    */
   async resultReceived(
     tx: Tx,
     examId: string,
+    providerId: string,
     result: ExamResult,
     now: number,
-  ): Promise<'recorded' | 'unchanged' | 'not_arranged'> {
+  ): Promise<ResultOutcome> {
     const exam = await examLifecycle.find(tx, examId);
-    if (!exam || (exam.state !== 'arranged' && exam.state !== 'arranging')) return 'not_arranged';
+    if (!exam || exam.state !== 'arranged') return 'not_arranged';
+    if (exam.providerId !== providerId) return 'not_this_provider';
     const serialized = JSON.stringify(result);
     if (exam.result && JSON.stringify(exam.result) === serialized) return 'unchanged';
     await tx.run('UPDATE exams SET result = ?, updated_at = ? WHERE exam_id = ?', [serialized, now, examId]);
@@ -255,6 +270,31 @@ export const examLifecycle = {
       );
     }
     return exams.length;
+  },
+
+  /**
+   * Retention: exams that ended (a final state, unchanged since `endedBefore`) lose the candidate's contact
+   * data and the exam password. The name, the decision and the result stay for the records. Returns how many
+   * exams were erased; a round handles at most `limit`, the next round the rest.
+   */
+  async erasePersonalData(tx: Tx, endedBefore: number, now: number, limit = 500): Promise<number> {
+    const ended = await tx.all<{ exam_id: string; candidate: string; arrangement: string | null }>(
+      `SELECT exam_id, candidate, arrangement FROM exams
+       WHERE state IN (${marks(FINAL_STATES.length)}) AND updated_at < ? AND personal_data_erased_at IS NULL
+       LIMIT ?`,
+      [...FINAL_STATES, endedBefore, limit],
+    );
+    for (const row of ended) {
+      const { name } = JSON.parse(row.candidate) as { name?: string };
+      const arrangement = row.arrangement
+        ? { ...(JSON.parse(row.arrangement) as Arrangement), password: undefined }
+        : null;
+      await tx.run(
+        'UPDATE exams SET candidate = ?, arrangement = ?, personal_data_erased_at = ? WHERE exam_id = ?',
+        [JSON.stringify({ name }), arrangement && JSON.stringify(arrangement), now, row.exam_id],
+      );
+    }
+    return ended.length;
   },
 
   async resultReported(tx: Tx, examId: string, now: number): Promise<void> {

@@ -1,5 +1,6 @@
 // The outbox jobs of the exam workflow: each makes one outbound call and returns the state change to commit
 // with the job's completion. Each is safe to run again: a crash between the call and the commit repeats it.
+import { createHash } from 'node:crypto';
 import {
   type AccountField,
   type BoundAccount,
@@ -56,8 +57,18 @@ const feishuPaper = (p: Paper) => ({
   ...(p.endTime === undefined ? {} : { end_time: String(p.endTime) }),
 });
 
-/** Feishu's message `uuid` (idempotency key) is at most 50 characters. */
-const messageUuid = (prefix: string, id: string) => `${prefix}-${id}`.slice(0, 50);
+/**
+ * Feishu's message `uuid` (idempotency key) is at most 50 characters. It is derived from a hash of the id, not
+ * a prefix of it: two long ids sharing their first characters must not share a card.
+ */
+export const messageUuid = (prefix: string, id: string) =>
+  `${prefix}-${createHash('sha256').update(id).digest('base64url').slice(0, 43)}`;
+
+/**
+ * The SDK fills `path` parameters into the URL as they are (no encoding), so an id that is not percent-encoded
+ * could point a call at another API. Ids are validated at the door too; this holds whatever is stored.
+ */
+const pathSegment = (id: string) => encodeURIComponent(id);
 
 export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   const { store, clients } = deps;
@@ -177,7 +188,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
           { provider: provider.id, via: route.via, platformExamId: arrangement.platformExamId },
           'exam arranged on the platform',
         );
-        return (tx, now) => examLifecycle.arrangementMade(tx, exam.examId, arrangement, now);
+        return (tx, now) => examLifecycle.arrangementMade(tx, exam.examId, provider.id, arrangement, now);
       } catch (err) {
         if (isProviderError(err) && !err.retryable) {
           log.warn(
@@ -228,7 +239,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const customer = clients.forTenant(exam.tenantKey);
       const { client, options } = customer;
       await callOpenApi(customer, 'hire.v1.ecoExam.loginInfo', () =>
-        client.hire.v1.ecoExam.loginInfo({ path: { exam_id: exam.examId }, data }, options),
+        client.hire.v1.ecoExam.loginInfo({ path: { exam_id: pathSegment(exam.examId) }, data }, options),
       );
       return (tx, now) => examLifecycle.loginInfoReported(tx, exam.examId, now);
     },
@@ -241,7 +252,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const content = JSON.stringify(approvalCard(exam, await cardOptionsFor(exam)));
       await callOpenApi(staff, 'im.v1.message.patch', () =>
         client.im.v1.message.patch(
-          { path: { message_id: exam.cardMessageId as string }, data: { content } },
+          { path: { message_id: pathSegment(exam.cardMessageId as string) }, data: { content } },
           options,
         ),
       );
@@ -297,15 +308,16 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     async poll_result(job) {
       const exam = await loadExam(job.examId);
       if (exam.state !== 'arranged' || exam.result) return undefined;
-      const { route } = await routeWithAccount(exam);
-      if (!route.ok || !route.provider.fetchResult) return undefined;
-      const result = await route.provider.fetchResult({
+      // The provider that arranged the exam is asked, not wherever the exam would be routed today.
+      const provider = exam.providerId ? deps.providers.get(exam.providerId) : undefined;
+      if (!provider?.fetchResult) return undefined;
+      const result = await provider.fetchResult({
         examId: exam.examId,
         platformExamId: exam.arrangement?.platformExamId,
       });
       if (!result) return undefined;
       return async (tx, now) => {
-        await examLifecycle.resultReceived(tx, exam.examId, result, now);
+        await examLifecycle.resultReceived(tx, exam.examId, provider.id, result, now);
       };
     },
 
@@ -339,7 +351,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
           : {}),
       };
       await callOpenApi(customer, 'hire.v1.ecoExam.updateResult', () =>
-        client.hire.v1.ecoExam.updateResult({ path: { exam_id: exam.examId }, data }, options),
+        client.hire.v1.ecoExam.updateResult({ path: { exam_id: pathSegment(exam.examId) }, data }, options),
       );
       return (tx, now) => examLifecycle.resultReported(tx, exam.examId, now);
     },
@@ -389,7 +401,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const exam = dead.examId
         ? await store.dataSource.getRepository(ExamEntity).findOneBy({ examId: dead.examId })
         : null;
-      await postCard(stuckJobCard(dead, exam), messageUuid('dead', `${dead.id}-${job.id.slice(0, 8)}`));
+      await postCard(stuckJobCard(dead, exam), messageUuid('dead', `${dead.id}-${job.id}`));
       return undefined;
     },
   };

@@ -1,0 +1,196 @@
+// Regression tests for the outside security review (issue 9): each failed on the code before its fix.
+import { chmodSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { enqueueJob } from '../src/outbox/jobs.js';
+import { ExamEntity, openStore, type Store } from '../src/store/index.js';
+import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
+import { messageUuid } from '../src/workflow/jobs.js';
+import { startTestGateway, tempDatabaseUrl } from './support.js';
+
+const silent = pino({ level: 'silent' });
+const stores: Store[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+async function freshStore(url = tempDatabaseUrl()): Promise<Store> {
+  const store = await openStore(url, silent);
+  stores.push(store);
+  return store;
+}
+
+function examEvent(examId: string): KnownEvent<'hire.eco_exam.created_v1'> {
+  const envelope = envelopeV2(
+    'hire.eco_exam.created_v1',
+    {
+      exam_id: examId,
+      candidate_info: { name: '王二', mobile: { code: '86', number: '18900001111' }, email: 'w@x.example' },
+    },
+    { eventId: `ev-${examId}`, tenantKey: 't1', appId: 'cli_1' },
+  );
+  const r = parse(seal(envelope), {});
+  if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
+  return r.event;
+}
+
+const arrangement = { examUrl: 'https://exam.example/e/1', username: 'u1', password: 'pw-secret-1' };
+const result = { score: '90' };
+
+/** An exam approved and arranged by `providerId`; `reported`: Feishu Hire has its login info. */
+async function arrangedExam(store: Store, examId: string, providerId: string, reported = true) {
+  await store.write(async (tx) => {
+    await examLifecycle.receive(tx, examEvent(examId), 1);
+    await examLifecycle.approve(tx, examId, 'ou_staff', 2);
+    await examLifecycle.arrangementMade(tx, examId, providerId, arrangement, 3);
+    if (reported) await examLifecycle.loginInfoReported(tx, examId, 4);
+  });
+}
+
+const examRow = (store: Store, examId: string) =>
+  store.dataSource.getRepository(ExamEntity).findOneByOrFail({ examId });
+
+describe('results are accepted only from the provider that arranged the exam, once it is arranged', () => {
+  it('refuses a result for an exam still arranging (Feishu Hire has no login info for it yet)', async () => {
+    const store = await freshStore();
+    await arrangedExam(store, 'r-arranging', 'sandbox', false);
+    const outcome = await store.write((tx) =>
+      examLifecycle.resultReceived(tx, 'r-arranging', 'sandbox', result, 5),
+    );
+    expect(outcome).toBe('not_arranged');
+    expect((await examRow(store, 'r-arranging')).result).toBeNull();
+  });
+
+  it('refuses a result from another provider instance, and records one from the arranging provider', async () => {
+    const store = await freshStore();
+    await arrangedExam(store, 'r-mine', 'platform-q');
+    expect(
+      await store.write((tx) => examLifecycle.resultReceived(tx, 'r-mine', 'platform-p', result, 5)),
+    ).toBe('not_this_provider');
+    expect((await examRow(store, 'r-mine')).result).toBeNull();
+    expect(
+      await store.write((tx) => examLifecycle.resultReceived(tx, 'r-mine', 'platform-q', result, 5)),
+    ).toBe('recorded');
+    expect((await examRow(store, 'r-mine')).result).toEqual(result);
+  });
+});
+
+describe('message uuids', () => {
+  it('two exam ids with the same first 50 characters get different card uuids, each at most 50 characters', () => {
+    const prefix = '7'.repeat(50);
+    const a = messageUuid('exam', `${prefix}1`);
+    const b = messageUuid('exam', `${prefix}2`);
+    expect(a).not.toBe(b);
+    expect(a.length).toBeLessThanOrEqual(50);
+    expect(messageUuid('exam', 'x'.repeat(500_000)).length).toBeLessThanOrEqual(50);
+    expect(messageUuid('exam', `${prefix}1`)).toBe(a);
+  });
+});
+
+describe('exam ids in Open Platform paths', () => {
+  it('are percent-encoded: a stored id with ../ cannot point login_info at another API', async () => {
+    const paths: string[] = [];
+    const platform = createServer((req, res) => {
+      if (req.url?.includes('access_token')) {
+        res.end(JSON.stringify({ code: 0, tenant_access_token: 't-1', expire: 7200 }));
+        return;
+      }
+      paths.push(req.url ?? '');
+      res.end(JSON.stringify({ code: 0, msg: 'success', data: {} }));
+    });
+    await new Promise<void>((r) => platform.listen(0, '127.0.0.1', r));
+    const gw = await startTestGateway({
+      FEISHU_DOMAIN: `http://127.0.0.1:${(platform.address() as AddressInfo).port}`,
+      OUTBOX_POLL_MS: '20',
+    });
+    try {
+      // Written past the door (ids are validated there): what is stored must still be safe to use.
+      const examId = '1/../../../../im/v1/messages?receive_id_type=chat_id#';
+      await gw.store.write(async (tx) => {
+        await tx.run(
+          `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, candidate, state, reject_reason, received_at, updated_at)
+           VALUES (?, 't1', 'cli_1', 'ev-path', '{}', 'rejected', 'no', 1, 1)`,
+          [examId],
+        );
+        await enqueueJob(tx, { kind: 'report_login_info', examId, idempotencyKey: 'login_info:path' }, 1);
+      });
+      gw.worker.wake();
+      for (let i = 0; i < 200 && !paths.some((p) => p.includes('eco_exams')); i++)
+        await new Promise((r) => setTimeout(r, 25));
+      expect(paths.filter((p) => p.includes('eco_exams'))).toEqual([
+        `/open-apis/hire/v1/eco_exams/${encodeURIComponent(examId)}/login_info`,
+      ]);
+      expect(paths.some((p) => p.includes('/im/v1/messages'))).toBe(false);
+    } finally {
+      await gw.close();
+      platform.close();
+    }
+  });
+});
+
+describe('the SQLite database is private', () => {
+  it('a new database gets a 0700 folder and 0600 files, -wal and -shm included', async () => {
+    const folder = join(mkdtempSync(join(tmpdir(), 'perm-')), 'data', 'nested');
+    const file = join(folder, 'gateway.sqlite');
+    const store = await freshStore(`sqlite:${file}`);
+    await store.write(async (tx) => examLifecycle.receive(tx, examEvent('perm-1'), 1));
+    expect(statSync(folder).mode & 0o777).toBe(0o700);
+    for (const name of [file, `${file}-wal`, `${file}-shm`]) expect(statSync(name).mode & 0o777).toBe(0o600);
+  });
+
+  it('an existing world-readable folder holding only the database, and its 0644 file, are tightened', async () => {
+    const folder = join(mkdtempSync(join(tmpdir(), 'perm-')), 'data');
+    mkdirSync(folder, { mode: 0o755 });
+    chmodSync(folder, 0o755);
+    const file = join(folder, 'gateway.sqlite');
+    writeFileSync(file, '');
+    chmodSync(file, 0o644);
+    await freshStore(`sqlite:${file}`);
+    expect(statSync(folder).mode & 0o777).toBe(0o700);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('retention', () => {
+  it('erases contact data and exam passwords of exams that ended before the cut-off, nothing else', async () => {
+    const store = await freshStore();
+    await arrangedExam(store, 'ret-old', 'sandbox');
+    await store.write(async (tx) => {
+      await examLifecycle.receive(tx, examEvent('ret-pending'), 1);
+      await examLifecycle.receive(tx, examEvent('ret-recent'), 1);
+      await examLifecycle.reject(tx, 'ret-recent', 'ou_staff', 'no', 1_000);
+    });
+    expect(await store.write((tx) => examLifecycle.erasePersonalData(tx, 500, 2_000))).toBe(1);
+    const old = await examRow(store, 'ret-old');
+    expect(old.candidate).toEqual({ name: '王二' });
+    expect(old.arrangement).toEqual({ examUrl: arrangement.examUrl, username: 'u1' });
+    expect(old.personalDataErasedAt).toBe(2_000);
+    // Still pending (not ended), and ended after the cut-off: untouched.
+    expect((await examRow(store, 'ret-pending')).candidate.email).toBe('w@x.example');
+    expect((await examRow(store, 'ret-recent')).candidate.mobileNumber).toBe('18900001111');
+    expect(await store.write((tx) => examLifecycle.erasePersonalData(tx, 500, 3_000))).toBe(0);
+  });
+});
+
+describe('start-up warnings', () => {
+  it('warn without an Encrypt Key, and when anyone in the chat may decide', async () => {
+    const gw = await startTestGateway({ FEISHU_ENCRYPT_KEY: '', APPROVER_OPEN_IDS: '' });
+    await gw.close();
+    const warnings = gw
+      .logs()
+      .filter((l) => l.level === 'warn')
+      .map((l) => String(l.msg));
+    expect(warnings.some((m) => m.includes('FEISHU_ENCRYPT_KEY is not set'))).toBe(true);
+    expect(warnings.some((m) => m.includes('APPROVER_OPEN_IDS is empty'))).toBe(true);
+
+    const quiet = await startTestGateway({ APPROVER_OPEN_IDS: 'ou_staff' });
+    await quiet.close();
+    const said = quiet.logLines.join('\n');
+    expect(said).not.toContain('FEISHU_ENCRYPT_KEY is not set');
+    expect(said).not.toContain('APPROVER_OPEN_IDS is empty');
+  });
+});
