@@ -277,5 +277,5 @@ describe('marketplace app: two replicas on one database', () => {
     expect(platform.emulator.state.resends).toHaveLength(1);
     expect(b.logs.some((l) => l.msg === 'tenant access token fetched')).toBe(true);
     expect(a.logs.some((l) => l.msg === 'tenant access token fetched')).toBe(false);
-  });
+  }, 60_000);
 });

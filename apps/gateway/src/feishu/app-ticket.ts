@@ -65,7 +65,11 @@ export class AppTickets {
     return false;
   }
 
-  /** `app_ticket/resend`, at most once a minute however many jobs or replicas' SDK clients ask. */
+  /**
+   * `app_ticket/resend`, at most once a minute however many jobs, SDK clients or replicas ask: this process
+   * checks its own clock first, then claims the minute in the database (the push lands on one replica
+   * anyway, and is shared through the database).
+   */
   requestResend(reason: string): Promise<void> {
     if (this.#resending) return this.#resending;
     if (this.now() - this.#lastResendAt < RESEND_INTERVAL_MS) {
@@ -73,22 +77,26 @@ export class AppTickets {
       return Promise.resolve();
     }
     this.#lastResendAt = this.now();
-    this.#resending = this.resend()
-      .then(
-        (code) =>
-          this.log[code === 0 ? 'info' : 'error'](
-            { reason, code },
-            code === 0
-              ? 'no usable app_ticket: asked Feishu to push one (app_ticket/resend)'
-              : 'app_ticket/resend refused',
-          ),
-        (err: unknown) =>
-          // An axios error carries the request, and with it the app secret: only its message is logged.
-          this.log.error({ reason, error: (err as Error).message }, 'app_ticket/resend failed'),
-      )
-      .finally(() => {
-        this.#resending = undefined;
-      });
-    return this.#resending;
+    const resending = this.#askOnce(reason).finally(() => {
+      this.#resending = undefined;
+    });
+    this.#resending = resending;
+    return resending;
+  }
+
+  async #askOnce(reason: string): Promise<void> {
+    try {
+      if (!(await this.cache.claimSlot(`${this.config.appId}/app-ticket-resend`, RESEND_INTERVAL_MS))) {
+        this.log.debug({ reason }, 'another replica asked for an app_ticket less than a minute ago');
+        return;
+      }
+      const code = await this.resend();
+      if (code === 0)
+        this.log.info({ reason }, 'no usable app_ticket: asked Feishu to push one (app_ticket/resend)');
+      else this.log.error({ reason, code }, 'app_ticket/resend refused');
+    } catch (err) {
+      // An axios error carries the request, and with it the app secret: only its message is logged.
+      this.log.error({ reason, error: (err as Error).message }, 'app_ticket/resend failed');
+    }
   }
 }

@@ -87,6 +87,23 @@ export class StoreCache implements lark.Cache {
   }
 
   /**
+   * A slot at most once per `intervalMs` for every replica (an atomic upsert: the one whose write changes
+   * the row has it). Used so that replicas together ask Feishu for a ticket at most once a minute.
+   */
+  async claimSlot(key: string, intervalMs: number): Promise<boolean> {
+    const now = this.now();
+    const changed = await this.store.write((tx) =>
+      tx.run(
+        `INSERT INTO credentials (cache_key, value, expires_at, updated_at) VALUES (?, 'null', NULL, ?)
+         ON CONFLICT (cache_key) DO UPDATE SET updated_at = excluded.updated_at
+         WHERE credentials.updated_at <= ?`,
+        [key, now, now - intervalMs],
+      ),
+    );
+    return changed > 0;
+  }
+
+  /**
    * Drops an entry here and for every replica (a rejected token, a stale ticket); given `value`, only while
    * the entry still holds it. Resolves with whether something was dropped.
    */

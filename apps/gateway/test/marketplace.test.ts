@@ -1,0 +1,243 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { callOpenApi, FeishuClients, type OpenApiError } from '../src/feishu/clients.js';
+import { createLogger } from '../src/log.js';
+import { claimDueJobs, enqueueJob } from '../src/outbox/jobs.js';
+import { openStore, type Store } from '../src/store/index.js';
+import { tenancy } from '../src/workflow/tenants.js';
+import { baseEnv, tempDatabaseUrl } from './support.js';
+
+const appSecret = 'market-secret-5d4c3b2a1';
+const stores: Store[] = [];
+const closers: Array<() => void> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) close();
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+function capture() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _e, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  return { lines, log: createLogger({ level: 'trace', destination }) };
+}
+
+async function freshStore(url = tempDatabaseUrl()) {
+  const store = await openStore(url, createLogger({ level: 'silent' }));
+  stores.push(store);
+  return store;
+}
+
+/**
+ * A marketplace Open Platform: resend, app token from a ticket, tenant token per tenant, and one API that
+ * answers with the tenant whose token it got. Counts what it was asked.
+ */
+async function marketplacePlatform(validTicket = 'ticket-1') {
+  const counts = { resend: 0, appToken: 0, tenantToken: {} as Record<string, number>, unauthenticated: 0 };
+  const refuse = new Set<string>();
+  let tokenSeq = 0;
+  const tokens = new Map<string, string>();
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (c) => {
+      text += c;
+    });
+    req.on('end', () => {
+      const body = text ? JSON.parse(text) : {};
+      const send = (value: unknown) => res.end(JSON.stringify(value));
+      if (req.url?.endsWith('/app_ticket/resend')) {
+        counts.resend++;
+        return send({ code: 0, msg: 'success' });
+      }
+      if (req.url?.endsWith('/auth/v3/app_access_token')) {
+        counts.appToken++;
+        if (body.app_ticket !== validTicket) return send({ code: 10012, msg: 'get app access token fail' });
+        return send({ code: 0, msg: 'success', app_access_token: 'a-app', expire: 7200 });
+      }
+      if (req.url?.endsWith('/auth/v3/tenant_access_token')) {
+        const tenant = String(body.tenant_key);
+        counts.tenantToken[tenant] = (counts.tenantToken[tenant] ?? 0) + 1;
+        const token = `t-${tenant}-${++tokenSeq}`;
+        tokens.set(token, tenant);
+        return send({ code: 0, msg: 'success', tenant_access_token: token, expire: 7200 });
+      }
+      const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      if (!presented) {
+        counts.unauthenticated++;
+        res.writeHead(400);
+        return send({ code: 99991661, msg: 'Missing access token' });
+      }
+      if (refuse.has(presented) || !tokens.has(presented)) {
+        res.writeHead(400);
+        return send({ code: 99991663, msg: 'Invalid access token' });
+      }
+      return send({ code: 0, msg: 'success', data: { tenant: { name: tokens.get(presented) } } });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  closers.push(() => server.close());
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    counts,
+    /** Feishu stops accepting the tokens it gave this tenant. */
+    expire: (tenant: string) => {
+      for (const [token, t] of tokens) if (t === tenant) refuse.add(token);
+    },
+  };
+}
+
+function marketplaceClients(domain: string, store: Store, log = capture().log, now = Date.now) {
+  return new FeishuClients(
+    { appId: 'cli_market', appSecret, domain, appType: 'marketplace', staffTenantKey: 'tenant_vendor' },
+    log,
+    { store, now },
+  );
+}
+
+const queryName = (clients: FeishuClients, tenantKey: string) => {
+  const tenant = clients.forTenant(tenantKey);
+  return callOpenApi<{ tenant: { name: string } }>(tenant, 'tenant.v2.tenant.query', () =>
+    tenant.client.tenant.v2.tenant.query({}, tenant.options),
+  );
+};
+
+describe('configuration', () => {
+  it('defaults to a self-built app; a marketplace app needs the staff tenant', () => {
+    const selfBuilt = loadConfig(baseEnv);
+    expect(selfBuilt.ok && selfBuilt.config.appType).toBe('self_built');
+    const missing = loadConfig({ ...baseEnv, FEISHU_APP_TYPE: 'marketplace' });
+    expect(missing.ok).toBe(false);
+    expect(missing.ok ? [] : missing.errors).toEqual([
+      expect.stringMatching(/^FEISHU_STAFF_TENANT_KEY is required when FEISHU_APP_TYPE=marketplace/),
+    ]);
+    const wrong = loadConfig({ ...baseEnv, FEISHU_APP_TYPE: 'store' });
+    expect(wrong.ok ? [] : wrong.errors).toEqual([
+      expect.stringMatching(/^FEISHU_APP_TYPE must be self_built/),
+    ]);
+    const market = loadConfig({
+      ...baseEnv,
+      FEISHU_APP_TYPE: 'marketplace',
+      FEISHU_STAFF_TENANT_KEY: 'tk_v',
+    });
+    expect(market.ok && market.config).toMatchObject({ appType: 'marketplace', staffTenantKey: 'tk_v' });
+  });
+});
+
+describe('marketplace tokens', () => {
+  it('without a ticket: no call leaves without a token, resend is asked at most once a minute, the call is retryable', async () => {
+    const platform = await marketplacePlatform();
+    const store = await freshStore();
+    let now = 1_000_000;
+    const clients = marketplaceClients(platform.url, store, capture().log, () => now);
+    const failures = await Promise.all(
+      [1, 2, 3].map(() => queryName(clients, 'tenant_a').catch((e: OpenApiError) => e)),
+    );
+    expect(failures.map((e) => (e as OpenApiError).failure)).toEqual(['no_token', 'no_token', 'no_token']);
+    expect(failures.every((e) => (e as OpenApiError).retryable)).toBe(true);
+    expect(platform.counts.unauthenticated).toBe(0);
+    expect(platform.counts.resend).toBe(1);
+    now += 61_000;
+    await queryName(clients, 'tenant_a').catch(() => undefined);
+    expect(platform.counts.resend).toBe(2);
+  });
+
+  it('the SDK itself never sends an unauthenticated call (a call without a tenant key is refused before it leaves)', async () => {
+    const platform = await marketplacePlatform();
+    const store = await freshStore();
+    const clients = marketplaceClients(platform.url, store);
+    await clients.tickets?.receive('ticket-1', 'cli_market');
+    const { client } = clients.forTenant('tenant_a');
+    await expect(client.tenant.v2.tenant.query({})).rejects.toMatchObject({ noToken: true });
+    expect(platform.counts.unauthenticated).toBe(0);
+  });
+
+  it("one fetch per tenant for concurrent calls; a refused token is dropped for that tenant only; another replica's ticket is used", async () => {
+    const platform = await marketplacePlatform();
+    const url = tempDatabaseUrl();
+    const replicaA = marketplaceClients(platform.url, await freshStore(url));
+    const replicaB = marketplaceClients(platform.url, await freshStore(url));
+    // The push reached replica A; replica B reads it from the database.
+    await replicaA.tickets?.receive('ticket-1', 'cli_market');
+    const names = await Promise.all(
+      ['tenant_a', 'tenant_a', 'tenant_a', 'tenant_b', 'tenant_b'].map((t) => queryName(replicaB, t)),
+    );
+    expect(names.map((n) => n.tenant.name)).toEqual([
+      'tenant_a',
+      'tenant_a',
+      'tenant_a',
+      'tenant_b',
+      'tenant_b',
+    ]);
+    expect(platform.counts.tenantToken).toEqual({ tenant_a: 1, tenant_b: 1 });
+
+    platform.expire('tenant_a');
+    await Promise.all([1, 2, 3].map(() => queryName(replicaB, 'tenant_a')));
+    await queryName(replicaB, 'tenant_b');
+    expect(platform.counts.tenantToken).toEqual({ tenant_a: 2, tenant_b: 1 });
+    // Both replicas started without a ticket; together they asked for one once.
+    expect(platform.counts.resend).toBe(1);
+  });
+
+  it('10012 (stale ticket): the ticket is dropped and a new one asked for; no secret or token is logged', async () => {
+    const platform = await marketplacePlatform('ticket-2');
+    const store = await freshStore();
+    const { lines, log } = capture();
+    let now = 5_000_000;
+    const clients = marketplaceClients(platform.url, store, log, () => now);
+    await clients.tickets?.receive('ticket-1', 'cli_market');
+    // Started without a ticket: asked once. A minute later the stored one turns out stale.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(platform.counts.resend).toBe(1);
+    now += 61_000;
+    const error = (await queryName(clients, 'tenant_a').catch((e: OpenApiError) => e)) as OpenApiError;
+    expect(error.retryable).toBe(true);
+    expect(platform.counts.resend).toBe(2);
+    expect(await clients.tickets?.state()).toMatchObject({ present: false });
+    await clients.tickets?.receive('ticket-2', 'cli_market');
+    await expect(queryName(clients, 'tenant_a')).resolves.toMatchObject({ tenant: { name: 'tenant_a' } });
+    const text = lines.join('');
+    for (const secret of [appSecret, 'ticket-1', 'ticket-2', 'a-app', 't-tenant_a'])
+      expect(text).not.toContain(secret);
+  });
+});
+
+describe('tenants', () => {
+  it('jobs of a stopped tenant are not claimed, and are claimed again once it starts; late lifecycle events change nothing', async () => {
+    const store = await freshStore();
+    const policy = { marketplace: false, staffTenantKey: undefined, accountFields: [] };
+    await store.write(async (tx) => {
+      await enqueueJob(tx, { kind: 'report_login_info', tenantKey: 'tk_a', idempotencyKey: 'a' }, 1);
+      await enqueueJob(tx, { kind: 'report_login_info', tenantKey: 'tk_b', idempotencyKey: 'b' }, 1);
+      await tenancy.lifecycle(tx, 'tk_a', 'cli', 'stopped', 100, policy, 1);
+      // A re-push of an older app_open arrives late: the tenant stays stopped.
+      expect(await tenancy.lifecycle(tx, 'tk_a', 'cli', 'active', 50, policy, 1)).toBe('stale');
+    });
+    const claimed = await store.write((tx) => claimDueJobs(tx, 'w1', 10, 1000, 2));
+    expect(claimed.map((j) => j.tenantKey)).toEqual(['tk_b']);
+    await store.write((tx) => tenancy.lifecycle(tx, 'tk_a', 'cli', 'active', 200, policy, 3));
+    const resumed = await store.write((tx) => claimDueJobs(tx, 'w1', 10, 1000, 4));
+    expect(resumed.map((j) => j.tenantKey)).toEqual(['tk_a']);
+  });
+
+  it('accounts are keyed by tenant: two customers may bind the same account id', async () => {
+    const store = await freshStore();
+    const insert = (tenant: string) =>
+      store.write((tx) =>
+        tx.run(
+          `INSERT INTO accounts (account_id, tenant_key, app_id, scope, name, usage_list, custom_fields, provider_id,
+             published_paper_ids, bound_at, updated_at) VALUES ('acc-1', ?, 'cli', 2, NULL, '[]', '{}', 'sandbox', NULL, 1, 1)`,
+          [tenant],
+        ),
+      );
+    await insert('tk_a');
+    await insert('tk_b');
+    await expect(insert('tk_a')).rejects.toThrow();
+  });
+});
