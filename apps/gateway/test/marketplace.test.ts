@@ -241,3 +241,53 @@ describe('tenants', () => {
     await expect(insert('tk_a')).rejects.toThrow();
   });
 });
+
+describe('migration 0005 (tenancy)', () => {
+  it('keys exams and accounts by tenant without losing rows, and gives queued jobs their exam tenant', async () => {
+    const { DataSource } = await import('typeorm');
+    const { Initial1764000000000 } = await import('../src/store/migrations/0001-initial.js');
+    const { Accounts1764000000001 } = await import('../src/store/migrations/0002-accounts.js');
+    const { Results1764000000002 } = await import('../src/store/migrations/0003-results.js');
+    const { Hardening1764000000004 } = await import('../src/store/migrations/0004-hardening.js');
+    const url = tempDatabaseUrl();
+    const before = new DataSource({
+      type: 'sqlite',
+      database: url.slice('sqlite:'.length),
+      migrations: [Initial1764000000000, Accounts1764000000001, Results1764000000002, Hardening1764000000004],
+    });
+    await before.initialize();
+    await before.runMigrations();
+    await before.query(
+      `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, candidate, state, received_at, updated_at)
+       VALUES ('e-1', 'tk_a', 'cli', 'ev-1', '{}', 'pending_approval', 1, 1)`,
+    );
+    await before.query(
+      `INSERT INTO accounts (account_id, tenant_key, app_id, usage_list, custom_fields, provider_id, bound_at, updated_at)
+       VALUES ('acc-1', 'tk_a', 'cli', '[]', '{}', 'sandbox', 1, 1)`,
+    );
+    await before.query(
+      `INSERT INTO outbox_jobs (id, kind, exam_id, payload, idempotency_key, state, attempts, max_attempts, run_at, created_at, updated_at)
+       VALUES ('j-1', 'post_card', 'e-1', '{}', 'post_card:e-1', 'pending', 0, 12, 1, 1, 1)`,
+    );
+    await before.destroy();
+
+    const store = await freshStore(url);
+    const [exam] = await store.dataSource.query("SELECT tenant_key, state FROM exams WHERE exam_id = 'e-1'");
+    expect(exam).toEqual({ tenant_key: 'tk_a', state: 'pending_approval' });
+    const [job] = await store.dataSource.query("SELECT tenant_key FROM outbox_jobs WHERE id = 'j-1'");
+    expect(job).toEqual({ tenant_key: 'tk_a' });
+    // The same ids in another customer's Hire are other rows now.
+    await store.write(async (tx) => {
+      await tx.run(
+        `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, candidate, state, received_at, updated_at)
+         VALUES ('e-1', 'tk_b', 'cli', 'ev-2', '{}', 'pending_approval', 2, 2)`,
+      );
+      await tx.run(
+        `INSERT INTO accounts (account_id, tenant_key, app_id, usage_list, custom_fields, provider_id, bound_at, updated_at)
+         VALUES ('acc-1', 'tk_b', 'cli', '[]', '{}', 'sandbox', 2, 2)`,
+      );
+    });
+    const [{ n }] = await store.dataSource.query("SELECT COUNT(*) AS n FROM exams WHERE exam_id = 'e-1'");
+    expect(Number(n)).toBe(2);
+  });
+});

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmulator, type EmulatedApp } from '../../src/index.js';
+import { approvalCardUuid, createEmulator, type EmulatedApp, type Emulator } from '../../src/index.js';
 import {
   app,
-  cardsFor,
   examPayload,
   type GatewayProcess,
   loginInfoFor,
@@ -48,10 +47,29 @@ const marketplaceEnv = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-const cardOf = (platform: Platform, examId: string) => cardsFor(platform.emulator, examId);
+/** A marketplace exam's card: its uuid hashes the customer tenant with the exam id. */
+const cardOf = (platform: Platform, examId: string, tenantKey?: string) => {
+  const tenant = tenantKey ?? tenantOfExam.get(examId);
+  return [...platform.emulator.state.messages.values()].filter(
+    (m) => m.uuid === approvalCardUuid(examId, tenant),
+  );
+};
+const tenantOfExam = new Map<string, string>();
 
-const approve = (platform: Platform, gateway: GatewayProcess, examId: string, operatorTenantKey?: string) => {
-  const card = cardOf(platform, examId)[0];
+/** hire.eco_exam.created_v1 from one customer's Hire. */
+function pushExam(emulator: Emulator, gateway: GatewayProcess, examId: string, tenantKey: string) {
+  tenantOfExam.set(examId, tenantKey);
+  return emulator.pushExam(`${gateway.url}/webhook/event`, examPayload(examId), { tenantKey });
+}
+
+const approve = (
+  platform: Platform,
+  gateway: GatewayProcess,
+  examId: string,
+  operatorTenantKey?: string,
+  tenantKey?: string,
+) => {
+  const card = cardOf(platform, examId, tenantKey)[0];
   if (!card) throw new Error(`no card for ${examId}`);
   return platform.emulator.click({
     gatewayUrl: `${gateway.url}/webhook/card`,
@@ -106,9 +124,7 @@ describe('marketplace app: many customers, one gateway', () => {
     );
     expect(opened.map((a) => a.status)).toEqual([200]);
     for (const { examId, customer } of exams) {
-      const attempts = await platform.emulator.pushExam(`${gateway.url}/webhook/event`, examPayload(examId), {
-        tenantKey: customer.tenantKey,
-      });
+      const attempts = await pushExam(platform.emulator, gateway, examId, customer.tenantKey);
       expect(attempts.map((a) => a.status)).toEqual([200]);
     }
     await until('nine cards', () => exams.every(({ examId }) => cardOf(platform, examId).length === 1));
@@ -156,6 +172,27 @@ describe('marketplace app: many customers, one gateway', () => {
     expect(platform.emulator.state.crossTenant).toEqual([]);
   });
 
+  it('two customers with the same exam id get two exams: two cards, each login_info with its own token', async () => {
+    const examId = 'mk-shared-id-7001';
+    for (const c of [acme, globex]) {
+      const attempts = await pushExam(platform.emulator, gateway, examId, c.tenantKey);
+      expect(attempts.map((a) => a.status)).toEqual([200]);
+    }
+    for (const c of [acme, globex]) {
+      const [card] = await until(`the card for ${c.name}`, () => {
+        const cards = cardOf(platform, examId, c.tenantKey);
+        return cards.length > 0 && cards;
+      });
+      expect(card?.content).toContain(c.name);
+      const answer = await approve(platform, gateway, examId, undefined, c.tenantKey);
+      expect(answer.body).toMatchObject({ toast: { type: 'success' } });
+    }
+    await until('both login_info', () => loginInfoFor(platform.emulator, examId).length === 2);
+    const reports = platform.emulator.state.loginInfo.filter((l) => l.examId === examId);
+    expect(reports.map((r) => r.tenantKey).sort()).toEqual([acme.tenantKey, globex.tenantKey].sort());
+    expect(platform.emulator.state.crossTenant).toEqual([]);
+  });
+
   it('lists the customers with their names, states and exam counts', async () => {
     const response = await fetch(`${gateway.url}/admin/tenants`, {
       headers: { authorization: 'Bearer e2e-admin-token-0123456789' },
@@ -171,7 +208,8 @@ describe('marketplace app: many customers, one gateway', () => {
     for (const c of customers) {
       const row = tenants.find((t) => t.tenantKey === c.tenantKey);
       expect(row).toMatchObject({ name: c.name, state: 'active' });
-      expect(Object.values(row?.exams ?? {}).reduce((a, b) => a + b, 0)).toBe(3);
+      const shared = c === acme || c === globex ? 1 : 0;
+      expect(Object.values(row?.exams ?? {}).reduce((a, b) => a + b, 0)).toBe(3 + shared);
     }
     // Each customer's Hire got the account fields in its own tenant, once.
     const fieldCalls = platform.emulator.state.calls.filter((c) =>
@@ -182,9 +220,7 @@ describe('marketplace app: many customers, one gateway', () => {
 
   it('a customer that stops the app: its steps wait (the card says so) and resume when it starts again', async () => {
     const examId = 'mk-initech-paused';
-    await platform.emulator.pushExam(`${gateway.url}/webhook/event`, examPayload(examId), {
-      tenantKey: initech.tenantKey,
-    });
+    await pushExam(platform.emulator, gateway, examId, initech.tenantKey);
     await until('its card', () => cardOf(platform, examId)[0]);
     const stopped = await platform.emulator.pushLifecycle(
       `${gateway.url}/webhook/event`,
@@ -219,9 +255,7 @@ describe('marketplace app: many customers, one gateway', () => {
     gateway = await startGateway(platform, marketplaceEnv(), gateway.databaseUrl);
     everyGateway.push(gateway);
     const examId = 'mk-after-restart';
-    await platform.emulator.pushExam(`${gateway.url}/webhook/event`, examPayload(examId), {
-      tenantKey: globex.tenantKey,
-    });
+    await pushExam(platform.emulator, gateway, examId, globex.tenantKey);
     await until('its card', () => cardOf(platform, examId)[0]);
     await approve(platform, gateway, examId);
     await until('login_info', () => loginInfoFor(platform.emulator, examId).length === 1);
@@ -267,9 +301,7 @@ describe('marketplace app: two replicas on one database', () => {
     const b = await startGateway(platform, marketplaceEnv(), databaseUrl);
     replicas.push(b);
     const examId = 'mk-replica';
-    await platform.emulator.pushExam(`${a.url}/webhook/event`, examPayload(examId), {
-      tenantKey: acme.tenantKey,
-    });
+    await pushExam(platform.emulator, a, examId, acme.tenantKey);
     await until('the card, posted by replica B', () => cardOf(platform, examId)[0]);
     await approve(platform, a, examId);
     await until('login_info', () => loginInfoFor(platform.emulator, examId).length === 1);

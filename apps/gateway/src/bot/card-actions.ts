@@ -1,7 +1,7 @@
 import type { KnownEvent } from '@feishu-exam/event-core';
 import type { Logger } from '../log.js';
 import { ExamEntity, type ExamRow, type Store } from '../store/index.js';
-import { examLifecycle, type TransitionOutcome } from '../workflow/exam-lifecycle.js';
+import { examLifecycle, keyOf, type TransitionOutcome } from '../workflow/exam-lifecycle.js';
 import { approvalCard, type ButtonValue, type CardOptions, type CustomerLabel, formatTime } from './cards.js';
 
 export interface CardActionDeps {
@@ -77,7 +77,9 @@ export async function handleCardAction(
   // The button's value is only what the card says; the card itself is the message Feishu names. A click
   // decides only the exam whose card it came from, so a value naming another exam changes nothing.
   const cardMessageId = event.payload.context?.open_message_id;
-  const exam = await deps.store.dataSource.getRepository(ExamEntity).findOneBy({ examId });
+  // Several customers may have an exam with this id (marketplace): the card names which one.
+  const candidates = await deps.store.dataSource.getRepository(ExamEntity).findBy({ examId });
+  const exam = candidates.find((e) => e.cardMessageId === cardMessageId) ?? candidates[0] ?? null;
   if (exam && cardMessageId && exam.cardMessageId === null) {
     // Posted, but Feishu's answer is not committed yet (a moment's race, or a restart): the click cannot be
     // tied to the card until it is, so staff are asked to click again rather than trusted blindly.
@@ -99,8 +101,8 @@ export async function handleCardAction(
 
   const outcome: TransitionOutcome = await deps.store.write((tx) =>
     decision === 'approve'
-      ? examLifecycle.approve(tx, examId, operator.open_id, deps.now())
-      : examLifecycle.reject(tx, examId, operator.open_id, reason.slice(0, 500), deps.now()),
+      ? examLifecycle.approve(tx, keyOf(exam), operator.open_id, deps.now())
+      : examLifecycle.reject(tx, keyOf(exam), operator.open_id, reason.slice(0, 500), deps.now()),
   );
 
   if (!outcome.ok && outcome.reason === 'not_found') {

@@ -122,7 +122,12 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
   router.get('/admin/exams/:examId', auth, async (ctx) => {
     const exam = await deps.store.dataSource
       .getRepository(ExamEntity)
-      .findOneBy({ examId: ctx.params.examId as string });
+      // `?tenant_key=` picks the customer when several have an exam with this id (marketplace).
+      .findOneBy(
+        typeof ctx.query.tenant_key === 'string'
+          ? { examId: ctx.params.examId as string, tenantKey: ctx.query.tenant_key }
+          : { examId: ctx.params.examId as string },
+      );
     if (!exam) {
       ctx.status = 404;
       ctx.body = { code: 'not_found', message: 'no such exam' };

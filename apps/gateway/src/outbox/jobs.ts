@@ -18,9 +18,9 @@ export interface NewJob {
   readonly examId?: string | undefined;
   readonly payload?: Record<string, unknown>;
   /**
-   * The customer tenant whose Feishu the job calls (or whose exam it arranges). Such a job is not attempted
-   * while that tenant has stopped or uninstalled the app; it waits, and runs when the tenant starts again.
-   * Staff-chat jobs (cards, notices) leave it unset: staff must still see the exam.
+   * The customer tenant the job is for (with `examId`, it names the exam). The job is not attempted while
+   * that tenant has stopped or uninstalled the app; it waits, and runs when the tenant starts again. Staff
+   * chat jobs (STAFF_JOBS) run regardless: staff must still see the exam.
    */
   readonly tenantKey?: string | undefined;
   /** Enqueueing the same key twice creates one job: the second enqueue is a no-op. */
@@ -30,6 +30,9 @@ export interface NewJob {
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 12;
+
+/** Jobs that post or update cards in the staff chat: they never wait for a customer tenant. */
+export const STAFF_JOBS: readonly JobKind[] = ['post_card', 'refresh_card', 'notify_dead'];
 
 /** Adds a job in the caller's transaction, so it commits (or not) with the state change that caused it. */
 export async function enqueueJob(tx: SqlTx, job: NewJob, now: number): Promise<boolean> {
@@ -89,7 +92,8 @@ export async function claimDueJobs(
   const due = await tx.all<{ id: string }>(
     `SELECT id FROM outbox_jobs
      WHERE ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?))
-       AND (tenant_key IS NULL OR tenant_key NOT IN (SELECT tenant_key FROM tenants WHERE state <> 'active'))
+       AND (tenant_key IS NULL OR kind IN (${STAFF_JOBS.map((k) => `'${k}'`).join(', ')})
+            OR tenant_key NOT IN (SELECT tenant_key FROM tenants WHERE state <> 'active'))
      ORDER BY run_at LIMIT ?`,
     [now, now, limit],
   );

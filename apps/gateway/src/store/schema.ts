@@ -122,7 +122,7 @@ export const ExamEntity = new EntitySchema<ExamRow>({
   tableName: 'exams',
   columns: {
     examId: { name: 'exam_id', type: 'varchar', length: 128, primary: true },
-    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128 },
+    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128, primary: true },
     appId: { name: 'app_id', type: 'varchar', length: 128 },
     eventId: { name: 'event_id', type: 'varchar', length: 128 },
     accountId: { name: 'account_id', type: 'varchar', length: 128, nullable: true },

@@ -21,7 +21,7 @@ import {
   type Store,
   TenantEntity,
 } from '../store/index.js';
-import { examLifecycle } from './exam-lifecycle.js';
+import { examLifecycle, keyOf } from './exam-lifecycle.js';
 import { tenancy } from './tenants.js';
 
 export interface WorkflowDeps {
@@ -72,8 +72,14 @@ const pathSegment = (id: string) => encodeURIComponent(id);
 
 export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   const { store, clients } = deps;
-  const loadExam = async (examId: string | null): Promise<ExamRow> => {
-    const exam = examId ? await store.dataSource.getRepository(ExamEntity).findOneBy({ examId }) : null;
+  /** The job's exam: its tenant and id (jobs queued before exams were keyed by tenant carry only the id). */
+  const loadExam = async (job: { examId: string | null; tenantKey: string | null }): Promise<ExamRow> => {
+    const { examId, tenantKey } = job;
+    const exam = examId
+      ? await store.dataSource
+          .getRepository(ExamEntity)
+          .findOneBy(tenantKey === null ? { examId } : { tenantKey, examId })
+      : null;
     if (!exam) throw Object.assign(new Error(`exam ${examId} does not exist`), { retryable: false });
     return exam;
   };
@@ -151,24 +157,25 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
 
   return {
     async post_card(job, log) {
-      const exam = await loadExam(job.examId);
+      const exam = await loadExam(job);
       if (exam.cardMessageId) return undefined;
       const route = await routeFor(exam);
       const messageId = await postCard(
         approvalCard(exam, await cardOptionsFor(exam, log), route.ok ? undefined : route.reason),
-        messageUuid('exam', exam.examId),
+        // Marketplace: two customers' exams may share an id; their cards must not share a uuid.
+        messageUuid('exam', clients.marketplace ? `${exam.tenantKey}/${exam.examId}` : exam.examId),
       );
-      return (tx, now) => examLifecycle.cardPosted(tx, exam.examId, messageId, now);
+      return (tx, now) => examLifecycle.cardPosted(tx, keyOf(exam), messageId, now);
     },
 
     async arrange(job, log) {
-      const exam = await loadExam(job.examId);
+      const exam = await loadExam(job);
       if (exam.state !== 'arranging' || exam.arrangement) return undefined;
       const { route, account } = await routeWithAccount(exam);
       if (!route.ok) {
         log.warn({ reason: route.reason }, 'no exam platform for this exam');
         return async (tx, now) => {
-          await examLifecycle.arrangementFailed(tx, exam.examId, route.reason, now);
+          await examLifecycle.arrangementFailed(tx, keyOf(exam), route.reason, now);
         };
       }
       const provider = route.provider;
@@ -188,7 +195,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
           { provider: provider.id, via: route.via, platformExamId: arrangement.platformExamId },
           'exam arranged on the platform',
         );
-        return (tx, now) => examLifecycle.arrangementMade(tx, exam.examId, provider.id, arrangement, now);
+        return (tx, now) => examLifecycle.arrangementMade(tx, keyOf(exam), provider.id, arrangement, now);
       } catch (err) {
         if (isProviderError(err) && !err.retryable) {
           log.warn(
@@ -196,7 +203,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
             'the exam platform refused the arrangement',
           );
           return async (tx, now) => {
-            await examLifecycle.arrangementFailed(tx, exam.examId, err.message, now);
+            await examLifecycle.arrangementFailed(tx, keyOf(exam), err.message, now);
           };
         }
         throw err;
@@ -204,7 +211,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     },
 
     async report_login_info(job) {
-      const exam = await loadExam(job.examId);
+      const exam = await loadExam(job);
       if (exam.loginInfoReportedAt !== null) return undefined;
       let data: {
         result: number;
@@ -241,11 +248,11 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       await callOpenApi(customer, 'hire.v1.ecoExam.loginInfo', () =>
         client.hire.v1.ecoExam.loginInfo({ path: { exam_id: pathSegment(exam.examId) }, data }, options),
       );
-      return (tx, now) => examLifecycle.loginInfoReported(tx, exam.examId, now);
+      return (tx, now) => examLifecycle.loginInfoReported(tx, keyOf(exam), now);
     },
 
     async refresh_card(job) {
-      const exam = await loadExam(job.examId);
+      const exam = await loadExam(job);
       if (!exam.cardMessageId) throw new RetryLater('the approval card has not been posted yet');
       const staff = clients.forStaff();
       const { client, options } = staff;
@@ -306,7 +313,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
 
     /** Asks the exam's platform for a result (providers that can be polled); records it when there is one. */
     async poll_result(job) {
-      const exam = await loadExam(job.examId);
+      const exam = await loadExam(job);
       if (exam.state !== 'arranged' || exam.result) return undefined;
       // The provider that arranged the exam is asked, not wherever the exam would be routed today.
       const provider = exam.providerId ? deps.providers.get(exam.providerId) : undefined;
@@ -317,13 +324,13 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       });
       if (!result) return undefined;
       return async (tx, now) => {
-        await examLifecycle.resultReceived(tx, exam.examId, provider.id, result, now);
+        await examLifecycle.resultReceived(tx, keyOf(exam), provider.id, result, now);
       };
     },
 
     /** Writes the exam's current result back to Feishu Hire (the latest one, even if a newer job follows). */
     async report_result(job) {
-      const exam = await loadExam(job.examId);
+      const exam = await loadExam(job);
       const result = exam.result;
       if (!result) return undefined;
       const customer = clients.forTenant(exam.tenantKey);
@@ -353,7 +360,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       await callOpenApi(customer, 'hire.v1.ecoExam.updateResult', () =>
         client.hire.v1.ecoExam.updateResult({ path: { exam_id: pathSegment(exam.examId) }, data }, options),
       );
-      return (tx, now) => examLifecycle.resultReported(tx, exam.examId, now);
+      return (tx, now) => examLifecycle.resultReported(tx, keyOf(exam), now);
     },
 
     /** 账号自定义字段 for exams (scope 2), as the providers declare them. Feishu replaces the whole list. */
@@ -399,7 +406,13 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const dead = await store.dataSource.getRepository(JobEntity).findOneBy({ id: deadId });
       if (!dead) return undefined;
       const exam = dead.examId
-        ? await store.dataSource.getRepository(ExamEntity).findOneBy({ examId: dead.examId })
+        ? await store.dataSource
+            .getRepository(ExamEntity)
+            .findOneBy(
+              dead.tenantKey === null
+                ? { examId: dead.examId }
+                : { tenantKey: dead.tenantKey, examId: dead.examId },
+            )
         : null;
       await postCard(stuckJobCard(dead, exam), messageUuid('dead', `${dead.id}-${job.id}`));
       return undefined;

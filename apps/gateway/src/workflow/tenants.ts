@@ -86,7 +86,8 @@ export const tenancy = {
       open.map(({ exam_id }) => ({
         kind: 'refresh_card' as const,
         examId: exam_id,
-        idempotencyKey: `refresh_card:${exam_id}:tenant:${state}:${sentAt}`,
+        tenantKey,
+        idempotencyKey: `refresh_card:${tenantKey}:${exam_id}:tenant:${state}:${sentAt}`,
       })),
       now,
     );

@@ -2,7 +2,7 @@ import { type MigrationInterface, type QueryRunner, Table, TableColumn } from 't
 
 /**
  * Marketplace tenancy: credentials every replica shares (the app_ticket, tenant tokens), the customer tenants
- * and their lifecycle, the tenant a job acts for, and accounts keyed by tenant (an account id is only
+ * and their lifecycle, the tenant a job acts for, and accounts and exams keyed by tenant (their ids are only
  * unique inside one customer's Feishu Hire).
  */
 export class Tenancy1764000000005 implements MigrationInterface {
@@ -41,9 +41,17 @@ export class Tenancy1764000000005 implements MigrationInterface {
     // (SQLite: each step rebuilds the table, rows kept; PostgreSQL: the constraint is replaced.)
     await q.dropPrimaryKey('accounts');
     await q.createPrimaryKey('accounts', ['tenant_key', 'account_id']);
+    await q.dropPrimaryKey('exams');
+    await q.createPrimaryKey('exams', ['tenant_key', 'exam_id']);
+    // Jobs name their exam by tenant and id from now on; the ones already queued get their exam's tenant.
+    await q.query(
+      'UPDATE outbox_jobs SET tenant_key = (SELECT e.tenant_key FROM exams e WHERE e.exam_id = outbox_jobs.exam_id) WHERE exam_id IS NOT NULL',
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.dropPrimaryKey('exams');
+    await q.createPrimaryKey('exams', ['exam_id']);
     await q.dropPrimaryKey('accounts');
     await q.createPrimaryKey('accounts', ['account_id']);
     await q.dropColumn('outbox_jobs', 'tenant_key');
