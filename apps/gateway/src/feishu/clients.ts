@@ -184,11 +184,6 @@ export class FeishuClients implements TokenScope {
     this.#memoryCache.clear();
   }
 
-  /** @deprecated kept for callers of the self-built era; same as `invalidate`. */
-  invalidateTokens(): void {
-    this.#memoryCache.clear();
-  }
-
   /** One fetch at a time per tenant in this process; concurrent jobs for the tenant wait for it. */
   async #tenantToken(tenantKey: string): Promise<string> {
     const cache = this.#storeCache as StoreCache;
