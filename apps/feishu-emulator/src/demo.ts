@@ -16,6 +16,8 @@ const app = {
   encryptKey: randomBytes(16).toString('hex'),
   verificationToken: randomBytes(12).toString('hex'),
 };
+/** Signs the sandbox platform's result webhooks; the gateway's sandbox takes none without it. */
+const sandboxWebhookSecret = randomBytes(32).toString('hex');
 const STAFF = 'ou_demo_staff_member';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -45,6 +47,9 @@ const gateway = await startGatewayProcess({
   APPROVAL_CHAT_ID: 'oc_demo_staff_chat',
   APPROVER_OPEN_IDS: STAFF,
   EXAM_PROVIDER: 'sandbox',
+  SANDBOX_WEBHOOK_SECRET: sandboxWebhookSecret,
+  // The demo knows its exam platform is the sandbox: no warning that candidates would get fake exams.
+  ALLOW_SANDBOX_PROVIDER: 'true',
   DATABASE_URL: `sqlite:${databaseFile}`,
   OUTBOX_POLL_MS: '100',
 });
@@ -125,7 +130,7 @@ const reported = await fetch(`${gateway.url}/webhook/provider/sandbox`, {
   method: 'POST',
   headers: {
     'content-type': 'application/json',
-    'x-sandbox-signature': createHmac('sha256', 'sandbox-webhook-secret').update(result).digest('hex'),
+    'x-sandbox-signature': createHmac('sha256', sandboxWebhookSecret).update(result).digest('hex'),
   },
   body: result,
 });

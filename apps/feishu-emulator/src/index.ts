@@ -3,7 +3,7 @@
 // events and card clicks to a gateway the way Feishu does.
 export { approvalCardUuid, type CardCheck, checkCard, checkCardObject } from './cards.js';
 export { DELIVERY_TIMEOUT_MS, type Delivery, deliver } from './deliver.js';
-export { FaultInjector, type FaultKind } from './faults.js';
+export { FaultInjector, type FaultKind, type Outage } from './faults.js';
 export { FeishuCode, failure, success } from './feishu-errors.js';
 export { type GatewayProcess, startGatewayProcess } from './gateway-process.js';
 export { FEISHU_RETRY_SCHEDULE, type PushAttempt, type PushOptions, pushEvent } from './push.js';

@@ -3,11 +3,16 @@
 import { createEmulator } from './server.js';
 
 const env = process.env;
+// No default: a secret that ships in the source is no secret, even an emulated one.
+if (!env.EMULATOR_APP_SECRET) {
+  process.stderr.write('EMULATOR_APP_SECRET is required: the App Secret the gateway under test will use\n');
+  process.exit(78);
+}
 const emulator = createEmulator({
   apps: [
     {
       appId: env.EMULATOR_APP_ID ?? 'cli_emulator00000001',
-      appSecret: env.EMULATOR_APP_SECRET ?? 'emulator-app-secret',
+      appSecret: env.EMULATOR_APP_SECRET,
       encryptKey: env.EMULATOR_ENCRYPT_KEY || undefined,
       verificationToken: env.EMULATOR_VERIFICATION_TOKEN || undefined,
     },

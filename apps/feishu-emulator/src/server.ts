@@ -7,7 +7,7 @@ import { envelopeV1, envelopeV2, seal } from '@feishu-exam/event-core';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { checkCard, checkCardObject } from './cards.js';
-import { FaultInjector, type FaultKind, type FaultInjector as Faults } from './faults.js';
+import { FaultInjector, type FaultKind, type FaultInjector as Faults, type Outage } from './faults.js';
 import { FeishuCode, failure, success } from './feishu-errors.js';
 import { FEISHU_RETRY_SCHEDULE, type PushAttempt, pushEvent } from './push.js';
 
@@ -199,6 +199,13 @@ export function createEmulator(options: EmulatorOptions) {
         call.fault = fault.kind;
         if (fault.kind === 'http_500')
           return answer(ctx, 500, failure(FeishuCode.internal, 'internal error'));
+        if (fault.kind === 'http_503') {
+          ctx.status = 503;
+          ctx.body = 'Service Temporarily Unavailable';
+          return;
+        }
+        if (fault.kind === 'invalid_request')
+          return answer(ctx, 400, failure(FeishuCode.fieldValidation, 'field validation failed'));
         if (fault.kind === 'rate_limit') {
           ctx.set('x-ogw-ratelimit-limit', '50');
           ctx.set('x-ogw-ratelimit-reset', '1');
@@ -651,6 +658,17 @@ export function createEmulator(options: EmulatorOptions) {
     });
     ctx.body = { ok: true };
   });
+  // An outage: every Open Platform call fails with `kind` (token calls too unless include_tokens is false)
+  // until DELETE /_emulator/outage (or DELETE /_emulator/faults).
+  router.post('/_emulator/outage', async (ctx) => {
+    const o = (await readJson(ctx)) as { kind?: Outage['kind']; include_tokens?: boolean } | undefined;
+    faults.setOutage({ kind: o?.kind ?? 'http_503', includeTokens: o?.include_tokens ?? true });
+    ctx.body = { ok: true, outage: faults.outage };
+  });
+  router.delete('/_emulator/outage', (ctx) => {
+    faults.setOutage(undefined);
+    ctx.body = { ok: true };
+  });
   router.delete('/_emulator/faults', (ctx) => {
     faults.clear();
     ctx.body = { ok: true };
@@ -721,6 +739,10 @@ export function createEmulator(options: EmulatorOptions) {
     randomFaults: (rate: number, kinds: FaultKind[], match?: string) =>
       faults.setRandom({ rate, kinds, match }),
     clearFaults: () => faults.clear(),
+    /** Every Open Platform call fails with `kind` (token calls too, unless told) until endOutage. */
+    outage: (kind: Outage['kind'], options: { includeTokens?: boolean } = {}) =>
+      faults.setOutage({ kind, includeTokens: options.includeTokens ?? true }),
+    endOutage: () => faults.setOutage(undefined),
     revokeTokens: () => tokens.clear(),
     /** How many tenant tokens were asked for, per tenant (marketplace). */
     tenantTokenRequests(): Record<string, number> {

@@ -235,6 +235,29 @@ describe('faults and records', () => {
     ).toEqual(expect.arrayContaining(['http_500', 'rate_limit', 'token_expired']));
   });
 
+  it('an outage (POST /_emulator/outage) fails every Open Platform call, tokens included, until DELETE /_emulator/outage', async () => {
+    const t = await token();
+    expect((await call('POST', '/_emulator/outage', { kind: 'http_503' })).json).toMatchObject({ ok: true });
+    const refused = await fetch(`${running.url}/open-apis/im/v1/messages?receive_id_type=chat_id`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t}` },
+      body: JSON.stringify({ receive_id: 'oc', msg_type: 'interactive', content: card() }),
+    });
+    expect(refused.status).toBe(503);
+    const tokenCall = await fetch(`${running.url}/open-apis/auth/v3/tenant_access_token/internal`, {
+      method: 'POST',
+      body: JSON.stringify({ app_id: app.appId, app_secret: app.appSecret }),
+    });
+    expect(tokenCall.status).toBe(503);
+    await call('DELETE', '/_emulator/outage');
+    expect((await send(t)).json.code).toBe(0);
+
+    emulator.outage('invalid_request', { includeTokens: false });
+    expect((await send(await token())).json).toMatchObject({ code: 99992402 });
+    emulator.endOutage();
+    expect((await send(t)).json.code).toBe(0);
+  });
+
   it('makes a random share of calls fail with an injected random', async () => {
     const t = await token();
     const sequence = [0.1, 0.0, 0.9];

@@ -36,6 +36,7 @@ const envSchema = z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://open.feishu.cn' })
       .default('https://open.feishu.cn')
       .transform((v) => v.replace(/\/+$/, '')),
+    FEISHU_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
     HOST: z.string().min(1).default('0.0.0.0'),
     PORT: port.default(3000),
     DATABASE_URL: z
@@ -79,6 +80,11 @@ const envSchema = z
       })
       .default('sandbox'),
     PROVIDERS_FILE: z.string().min(1).optional(),
+    NODE_ENV: z.string().optional(),
+    ALLOW_SANDBOX_PROVIDER: z
+      .enum(['true', 'false'], { error: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true'),
     SHOW_CANDIDATE_CONTACT: z
       .enum(['true', 'false'], { error: 'must be true or false' })
       .default('false')
@@ -141,6 +147,8 @@ export interface GatewayConfig {
   readonly encryptKey: string | undefined;
   /** The Open Platform base URL handed to the SDK client's `domain` option. */
   readonly feishuDomain: string;
+  /** The timeout of one Open Platform call; the outbox lease is kept at least twice as long. */
+  readonly feishuTimeoutMs: number;
   readonly host: string;
   readonly port: number;
   readonly databaseUrl: string;
@@ -154,6 +162,10 @@ export interface GatewayConfig {
   readonly examProvider: 'sandbox';
   /** A YAML or JSON file declaring the exam platforms; when set, it replaces EXAM_PROVIDER. */
   readonly providersFile: string | undefined;
+  /** NODE_ENV=production: a simulated exam platform (the sandbox) is refused unless explicitly allowed. */
+  readonly production: boolean;
+  /** The operator knows the sandbox arranges fake exams (the demo, a staging system): no warning, no refusal. */
+  readonly allowSandboxProvider: boolean;
   readonly showCandidateContact: boolean;
   /** How often every bound account's papers are re-published; 0 turns the schedule off. */
   readonly paperSyncIntervalMs: number;
@@ -198,6 +210,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       verificationToken: e.FEISHU_VERIFICATION_TOKEN,
       encryptKey: e.FEISHU_ENCRYPT_KEY,
       feishuDomain: e.FEISHU_DOMAIN,
+      feishuTimeoutMs: e.FEISHU_TIMEOUT_MS,
       host: e.HOST,
       port: e.PORT,
       databaseUrl: e.DATABASE_URL,
@@ -209,6 +222,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       adminToken: e.ADMIN_TOKEN,
       examProvider: e.EXAM_PROVIDER,
       providersFile: e.PROVIDERS_FILE,
+      production: e.NODE_ENV === 'production',
+      allowSandboxProvider: e.ALLOW_SANDBOX_PROVIDER,
       showCandidateContact: e.SHOW_CANDIDATE_CONTACT,
       paperSyncIntervalMs: e.PAPER_SYNC_INTERVAL_MS,
       resultPollIntervalMs: e.RESULT_POLL_INTERVAL_MS,

@@ -15,8 +15,11 @@ import { createEventDispatcher } from './events/index.js';
 import { FeishuClients } from './feishu/clients.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
+import { jobHealth } from './outbox/jobs.js';
+import { planLease } from './outbox/lease.js';
 import { OutboxWorker } from './outbox/worker.js';
 import { openStore, type Store, type Tx } from './store/index.js';
+import { DEFAULT_READINESS, type ReadinessOptions, readinessProbe } from './store/readiness.js';
 import { accountFieldsOf, queueCustomFieldRegistration, queuePaperSyncForAll } from './workflow/accounts.js';
 import { examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
@@ -38,6 +41,8 @@ export interface RunningGateway {
 export interface GatewayOverrides {
   readonly providers?: ProviderRegistry;
   readonly now?: () => number;
+  /** /readyz's probe: its deadline, free-space floor and statfs (tests replace them). */
+  readonly readiness?: Partial<ReadinessOptions>;
 }
 
 export async function startGateway(
@@ -49,18 +54,34 @@ export async function startGateway(
   // Configuration first: a broken providers file must stop the start before anything is opened.
   const providers = overrides.providers ?? buildProviders(config);
   for (const warning of configWarnings(config)) log.warn(warning);
+  checkSimulatedProviders(config, providers, log);
   const store = await openStore(config.databaseUrl, log);
   const clients = new FeishuClients(
     {
       appId: config.appId,
       appSecret: config.appSecret,
       domain: config.feishuDomain,
+      timeoutMs: config.feishuTimeoutMs,
       appType: config.appType,
       staffTenantKey: config.staffTenantKey,
     },
     log,
     { store, now },
   );
+  // A job's lease outlasts the slowest call it can make (outbox/lease.ts).
+  const lease = planLease(config.outbox.leaseMs, [
+    config.feishuTimeoutMs,
+    ...[...providers.providers.values()].flatMap((p) => (p.callTimeoutMs ? [p.callTimeoutMs] : [])),
+  ]);
+  if (lease.raised)
+    log.warn(
+      {
+        configuredLeaseMs: config.outbox.leaseMs,
+        leaseMs: lease.leaseMs,
+        longestCallMs: lease.longestCallMs,
+      },
+      'OUTBOX_LEASE_MS is shorter than twice the longest call timeout; the lease was raised',
+    );
   const cardOptions = { showContact: config.showCandidateContact };
   // Acknowledging exam events is what Feishu waits for; during a burst the worker lets ingest go first.
   let ingest: ExamIngest | undefined;
@@ -68,7 +89,7 @@ export async function startGateway(
     store,
     workflowJobs({ store, clients, providers, approvalChatId: config.approvalChatId, cardOptions }),
     log.child({ component: 'outbox' }),
-    { ...config.outbox, now, yieldTo: () => ingest?.busy ?? false },
+    { ...config.outbox, leaseMs: lease.leaseMs, now, yieldTo: () => ingest?.busy ?? false },
   );
   ingest = new ExamIngest(store, now, () => worker.wake());
   const tenants = new TenantDirectory(
@@ -86,11 +107,12 @@ export async function startGateway(
   const app = createApp({
     log,
     isReady: () => ready,
-    databaseReachable: () =>
-      store.dataSource.query('SELECT 1').then(
-        () => true,
-        () => false,
-      ),
+    readiness: readinessProbe(
+      store,
+      config.databaseUrl,
+      { ...DEFAULT_READINESS, now, ...overrides.readiness },
+      jobHealth,
+    ),
     maxBodyBytes: config.maxBodyBytes,
     dispatcher: createEventDispatcher({
       store,
@@ -219,6 +241,25 @@ export class StartupConfigError extends Error {
     super(problems.join('\n'));
     this.name = 'StartupConfigError';
   }
+}
+
+/**
+ * The sandbox arranges fake exams: a candidate sent there never gets a real one. Outside the demo (which sets
+ * ALLOW_SANDBOX_PROVIDER) that is said loudly at every start, and with NODE_ENV=production it stops the start.
+ */
+function checkSimulatedProviders(config: GatewayConfig, providers: ProviderRegistry, log: Logger): void {
+  if (config.allowSandboxProvider) return;
+  const simulated = [...providers.providers.values()].filter((p) => p.simulated).map((p) => p.id);
+  if (simulated.length === 0) return;
+  const what = `the exam provider(s) ${simulated.join(', ')} are simulated (the sandbox): candidates routed there get fake exams`;
+  if (config.production)
+    throw new StartupConfigError([
+      `${what}; NODE_ENV=production refuses them. Configure a real platform (PROVIDERS_FILE), or set ALLOW_SANDBOX_PROVIDER=true for a staging system`,
+    ]);
+  log.warn(
+    { providers: simulated },
+    `WARNING: ${what}. Configure a real platform with PROVIDERS_FILE; ALLOW_SANDBOX_PROVIDER=true silences this for a demo or staging system`,
+  );
 }
 
 /**

@@ -21,7 +21,7 @@ async function failingGateway() {
   const app = createApp({
     log,
     isReady: () => true,
-    databaseReachable: async () => true,
+    readiness: async () => ({ database: 'ok' }),
     maxBodyBytes: 1024 * 1024,
     dispatcher,
     recordRejectedEvent: async () => undefined,

@@ -194,3 +194,20 @@ describe('start-up warnings', () => {
     expect(said).not.toContain('APPROVER_OPEN_IDS is empty');
   });
 });
+
+describe('the sandbox (a simulated exam platform) outside the demo', () => {
+  it('warns loudly at start; with NODE_ENV=production it stops the start unless explicitly allowed', async () => {
+    const dev = await startTestGateway();
+    await dev.close();
+    expect(dev.logLines.join('\n')).toContain('candidates routed there get fake exams');
+
+    await expect(startTestGateway({ NODE_ENV: 'production' })).rejects.toMatchObject({
+      name: 'StartupConfigError',
+      problems: [expect.stringContaining('NODE_ENV=production refuses them')],
+    });
+
+    const allowed = await startTestGateway({ NODE_ENV: 'production', ALLOW_SANDBOX_PROVIDER: 'true' });
+    await allowed.close();
+    expect(allowed.logLines.join('\n')).not.toContain('fake exams');
+  });
+});

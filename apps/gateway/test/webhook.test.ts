@@ -279,14 +279,21 @@ describe('routes around the webhook', () => {
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${gw.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', database: 'ok' });
+    expect(await ready.json()).toEqual({
+      status: 'ready',
+      database: 'ok',
+      jobs: { dead: 0, retrying: expect.any(Number), overdue: 0 },
+    });
   });
 
-  it('an unknown route is a JSON 404, a GET on the webhook is 405', async () => {
+  it('an unknown route is a JSON 404, a GET on the webhook is a JSON 405 that says method_not_allowed', async () => {
     const missing = await fetch(`${gw.url}/nope`);
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { code: string }).code).toBe('not_found');
-    expect((await fetch(eventUrl)).status).toBe(405);
+    const wrongMethod = await fetch(eventUrl);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
+    expect(((await wrongMethod.json()) as { code: string }).code).toBe('method_not_allowed');
   });
 });
 

@@ -1,12 +1,21 @@
 // The provider conformance kit: every provider package runs it in its own vitest suite, as storage drivers
 // run a shared contract suite. Imported from '@feishu-exam/exam-providers/conformance' (it needs vitest).
 import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { isBoundedProvider } from './bounds.js';
 import {
+  type Arrangement,
+  arrangementSchema,
   type ExamProvider,
+  type ExamRef,
   type ExamRequest,
+  examResultSchema,
   isProviderError,
   type ProviderContext,
   type ProviderError,
+  paperSchema,
+  type WebhookRequest,
+  webhookResultsSchema,
 } from './contract.js';
 import { defaultProviderContext, type ProviderFactory } from './define.js';
 
@@ -28,6 +37,25 @@ export interface ConformanceFixtures {
   readonly context?: Partial<ProviderContext>;
   /** How long one call may take before the kit calls it hung. Default 10 s. */
   readonly timeoutMs?: number;
+  /** How to get results from the provider, if it gives any; the kit checks them against the contract's bounds. */
+  readonly results?: {
+    /**
+     * For fetchResult: the exam to read once `request` is arranged, given its arrangement (the fixture may
+     * have its fake platform finish the exam first).
+     */
+    readonly ref?: (arrangement: Arrangement) => ExamRef | Promise<ExamRef>;
+    /** For parseResultWebhook: a request the platform would send, signed as it signs them. */
+    readonly webhook?: WebhookRequest;
+  };
+}
+
+/** Whether the value is within the contract's bounds; the issues (paths and limits) as the failure message. */
+function expectWithinBounds(schema: z.ZodType, value: unknown, what: string): void {
+  const parsed = schema.safeParse(value);
+  const issues = parsed.success
+    ? []
+    : parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`);
+  expect(issues, `${what} outside the contract's bounds`).toEqual([]);
 }
 
 function build(factory: ProviderFactory, options: unknown, fixtures: ConformanceFixtures): ExamProvider {
@@ -80,6 +108,27 @@ export function runProviderConformance(factory: ProviderFactory, fixtures: Confo
       for (const field of ['startTime', 'endTime'] as const) {
         if (arrangement[field] !== undefined) expect(Number.isFinite(arrangement[field])).toBe(true);
       }
+      expectWithinBounds(arrangementSchema, arrangement, 'the arrangement');
+    });
+
+    it('bounds every answer (lengths, http(s) URLs) before the gateway sees it, refusing the rest for good', () => {
+      expect(isBoundedProvider(build(factory, fixtures.options, fixtures))).toBe(true);
+    });
+
+    it('gives results within the contract’s bounds: score ≤ 64, names ≤ 255, http(s) URLs ≤ 2048', async () => {
+      const provider = build(factory, fixtures.options, fixtures);
+      const { ref, webhook } = fixtures.results ?? {};
+      if (ref && provider.fetchResult) {
+        const arrangement = await withinBound(provider.createExam(fixtures.request), bound, 'createExam');
+        const result = await withinBound(provider.fetchResult(await ref(arrangement)), bound, 'fetchResult');
+        expect(result, 'fetchResult gave no result for the fixture’s finished exam').toBeDefined();
+        expectWithinBounds(examResultSchema, result, 'the fetched result');
+      }
+      if (webhook && provider.parseResultWebhook) {
+        const results = await withinBound(provider.parseResultWebhook(webhook), bound, 'parseResultWebhook');
+        expect(results.length).toBeGreaterThan(0);
+        expectWithinBounds(webhookResultsSchema, results, 'the webhook results');
+      }
     });
 
     it('is idempotent for one exam id: arranging it again gives the same exam, not a second one', async () => {
@@ -112,12 +161,7 @@ export function runProviderConformance(factory: ProviderFactory, fixtures: Confo
       if (!provider.listPapers) return;
       const papers = await withinBound(provider.listPapers(fixtures.request.account), bound, 'listPapers');
       expect(Array.isArray(papers)).toBe(true);
-      for (const paper of papers) {
-        expect(paper.id.length).toBeGreaterThan(0);
-        expect(paper.id.length).toBeLessThanOrEqual(255);
-        expect(paper.name.length).toBeGreaterThan(0);
-        expect(paper.name.length).toBeLessThanOrEqual(255);
-      }
+      for (const paper of papers) expectWithinBounds(paperSchema, paper, `paper ${paper.id}`);
       expect(new Set(papers.map((p) => p.id)).size).toBe(papers.length);
     });
   });

@@ -3,6 +3,7 @@
  * gateway turns an exam event into an ExamRequest, and an Arrangement or an ExamResult back into Feishu's
  * login_info and update_result.
  */
+import { z } from 'zod';
 
 /** What a provider may use from its surroundings. Injected, so tests need no global patching. */
 export interface ProviderContext {
@@ -35,49 +36,128 @@ export interface ExamRequest {
   readonly candidate: Candidate;
 }
 
-export interface Arrangement {
-  readonly examUrl: string;
-  readonly username?: string | undefined;
-  readonly password?: string | undefined;
-  /** The platform's own id for the exam. */
-  readonly platformExamId?: string | undefined;
-  /** Epoch milliseconds. */
-  readonly startTime?: number | undefined;
-  readonly endTime?: number | undefined;
+/**
+ * Bounds on everything a provider hands the gateway. A provider's answer comes from outside (a vendor's API,
+ * a webhook body), and the gateway stores it, puts it on a card and sends it to Feishu: an unbounded value
+ * (a 500 KB score) breaks the card, and a `javascript:` URL would be a link on it. Feishu's own limits where
+ * it states one (paper ids and names: 255), sane ones elsewhere.
+ */
+export const PROVIDER_LIMITS = {
+  score: 64,
+  name: 255,
+  url: 2048,
+  id: 255,
+  username: 255,
+  password: 255,
+  detailResult: 255,
+  reports: 20,
+  details: 200,
+  resultsPerWebhook: 1000,
+} as const;
+
+const boundedText = (max: number) =>
+  z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .max(max, { error: `must be at most ${max} characters` });
+
+function isHttpUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
 }
 
-export interface Paper {
-  /** At most 255 characters, as Feishu's eco_exam_paper requires; so is the name. */
-  readonly id: string;
-  readonly name: string;
-  readonly durationMinutes?: number | undefined;
-  readonly questionCount?: number | undefined;
-  readonly startTime?: number | undefined;
-  readonly endTime?: number | undefined;
-}
+/** An absolute http(s) URL: a link on a card and in Feishu Hire, so no `javascript:`, `data:` or `file:`. */
+const httpUrl = z
+  .string()
+  .max(PROVIDER_LIMITS.url, { error: `must be at most ${PROVIDER_LIMITS.url} characters` })
+  .refine(isHttpUrl, { error: 'must be an absolute http(s) URL' });
+
+/** Epoch milliseconds, whole: Feishu takes them as a string of digits. */
+const epochMs = z
+  .number()
+  .int({ error: 'must be whole epoch milliseconds' })
+  .min(0, { error: 'must be epoch milliseconds, not negative' });
+
+export const arrangementSchema = z
+  .object({
+    examUrl: httpUrl,
+    username: boundedText(PROVIDER_LIMITS.username).optional(),
+    password: boundedText(PROVIDER_LIMITS.password).optional(),
+    /** The platform's own id for the exam. */
+    platformExamId: boundedText(PROVIDER_LIMITS.id).optional(),
+    startTime: epochMs.optional(),
+    endTime: epochMs.optional(),
+  })
+  .readonly();
+
+export type Arrangement = z.output<typeof arrangementSchema>;
+
+export const paperSchema = z
+  .object({
+    /** At most 255 characters, as Feishu's eco_exam_paper requires; so is the name. */
+    id: boundedText(PROVIDER_LIMITS.id),
+    name: boundedText(PROVIDER_LIMITS.name),
+    durationMinutes: z.number().nonnegative().optional(),
+    questionCount: z.number().nonnegative().optional(),
+    startTime: epochMs.optional(),
+    endTime: epochMs.optional(),
+  })
+  .readonly();
+
+export type Paper = z.output<typeof paperSchema>;
 
 export interface ExamRef {
   readonly examId: string;
   readonly platformExamId?: string | undefined;
 }
 
-export interface ExamResult {
-  /** The score as Feishu takes it: a string, e.g. "60.5". */
-  readonly score: string;
-  /** When the result was produced: epoch milliseconds (Feishu's `result_time`). */
-  readonly resultTime?: number | undefined;
-  readonly reports?: ReadonlyArray<{
-    readonly name: string;
-    readonly url: string;
-    /** When the candidate finished answering: epoch milliseconds (Feishu's `answer_time`, 作答完成时间). */
-    readonly answerTime?: number | undefined;
-  }>;
-  readonly details?: ReadonlyArray<{
-    readonly id?: string | undefined;
-    readonly name: string;
-    readonly result: string;
-  }>;
-}
+export const examResultSchema = z
+  .object({
+    /** The score as Feishu takes it: a string, e.g. "60.5". */
+    score: boundedText(PROVIDER_LIMITS.score),
+    /** When the result was produced: epoch milliseconds (Feishu's `result_time`). */
+    resultTime: epochMs.optional(),
+    reports: z
+      .array(
+        z
+          .object({
+            name: boundedText(PROVIDER_LIMITS.name),
+            url: httpUrl,
+            /** When the candidate finished answering: epoch milliseconds (Feishu's `answer_time`, 作答完成时间). */
+            answerTime: epochMs.optional(),
+          })
+          .readonly(),
+      )
+      .max(PROVIDER_LIMITS.reports, { error: `must hold at most ${PROVIDER_LIMITS.reports} reports` })
+      .readonly()
+      .optional(),
+    details: z
+      .array(
+        z
+          .object({
+            id: boundedText(PROVIDER_LIMITS.id).optional(),
+            name: boundedText(PROVIDER_LIMITS.name),
+            result: boundedText(PROVIDER_LIMITS.detailResult),
+          })
+          .readonly(),
+      )
+      .max(PROVIDER_LIMITS.details, { error: `must hold at most ${PROVIDER_LIMITS.details} details` })
+      .readonly()
+      .optional(),
+  })
+  .readonly();
+
+export type ExamResult = z.output<typeof examResultSchema>;
+
+/** What a result webhook carries: results for exams, by Feishu's exam id. */
+export const webhookResultsSchema = z
+  .array(z.object({ examId: boundedText(PROVIDER_LIMITS.id), result: examResultSchema }))
+  .max(PROVIDER_LIMITS.resultsPerWebhook, {
+    error: `must hold at most ${PROVIDER_LIMITS.resultsPerWebhook} results`,
+  });
+
+export type WebhookResults = z.output<typeof webhookResultsSchema>;
 
 export interface WebhookRequest {
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -97,6 +177,16 @@ export interface AccountField {
 
 export interface ExamProvider {
   readonly id: string;
+  /**
+   * The timeout of one call to the platform. The gateway keeps a job's lease longer than this (so a slow call
+   * can never be run twice); absent: no call can hang (an in-process provider).
+   */
+  readonly callTimeoutMs?: number | undefined;
+  /**
+   * True for a stand-in that arranges no real exam (the sandbox): fine for a demo or a test, but a candidate
+   * sent to it would get a fake exam. The gateway warns at start, and refuses it in production unless told.
+   */
+  readonly simulated?: boolean | undefined;
   /** The account custom fields this provider reads from `BoundAccount.fields`. */
   readonly accountFields?: readonly AccountField[];
   createExam(request: ExamRequest): Promise<Arrangement>;
@@ -105,7 +195,7 @@ export interface ExamProvider {
   /** Polling: the result when there is one, undefined while the candidate has not finished. */
   fetchResult?(ref: ExamRef): Promise<ExamResult | undefined>;
   /** Push: verifies the platform's webhook its own way and reads the results it carries. */
-  parseResultWebhook?(request: WebhookRequest): Promise<Array<{ examId: string; result: ExamResult }>>;
+  parseResultWebhook?(request: WebhookRequest): Promise<WebhookResults>;
 }
 
 const PROVIDER_ERROR = Symbol.for('@feishu-exam/exam-providers.ProviderError');
@@ -113,15 +203,18 @@ const PROVIDER_ERROR = Symbol.for('@feishu-exam/exam-providers.ProviderError');
 /** A provider failure. `message` is shown to vendor staff on the card, so it must make sense to them. */
 export class ProviderError extends Error {
   readonly [PROVIDER_ERROR] = true;
+  /** `invalid_answer`: the platform answered, but with values outside the contract's bounds. */
+  readonly code: 'invalid_answer' | undefined;
 
   constructor(
     message: string,
     readonly retryable: boolean,
     readonly providerId: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; code?: 'invalid_answer' },
   ) {
     super(message, options);
     this.name = 'ProviderError';
+    this.code = options?.code;
   }
 }
 

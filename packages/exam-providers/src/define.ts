@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { boundProvider } from './bounds.js';
 import type { ExamProvider, ProviderContext } from './contract.js';
 
 export interface ProviderDefinition<S extends z.ZodType> {
@@ -47,7 +48,8 @@ export function pointAtKey(issue: z.core.$ZodIssue): OptionsIssue {
 
 /**
  * A provider is a factory returning a plain object (as Auth.js providers are): options are validated once,
- * with errors that name the provider and the option's path.
+ * with errors that name the provider and the option's path. What the provider answers is bounded (see
+ * boundProvider): its author cannot forget to.
  */
 export function defineProvider<S extends z.ZodType>(definition: ProviderDefinition<S>): ProviderFactory<S> {
   return {
@@ -62,7 +64,7 @@ export function defineProvider<S extends z.ZodType>(definition: ProviderDefiniti
       const parsed = definition.options.safeParse(rawOptions ?? {});
       if (!parsed.success) return fail(parsed.error.issues.map(pointAtKey));
       try {
-        return { ok: true, provider: definition.create(parsed.data, ctx, instanceId) };
+        return { ok: true, provider: boundProvider(definition.create(parsed.data, ctx, instanceId)) };
       } catch (err) {
         if (err instanceof OptionsError) return fail([...err.issues]);
         return fail([{ path: [], message: (err as Error).message }]);

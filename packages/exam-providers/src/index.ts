@@ -6,21 +6,28 @@ import { hackerRankProvider } from './hackerrank/provider.js';
 import { httpProvider } from './http/provider.js';
 import { sandboxProvider } from './sandbox.js';
 
+export { boundProvider, isBoundedProvider } from './bounds.js';
 export { loadProvidersFile } from './config-file.js';
 export {
   type AccountField,
   type Arrangement,
+  arrangementSchema,
   type BoundAccount,
   type Candidate,
   type ExamProvider,
   type ExamRef,
   type ExamRequest,
   type ExamResult,
+  examResultSchema,
   isProviderError,
   type Paper,
+  PROVIDER_LIMITS,
   type ProviderContext,
   ProviderError,
+  paperSchema,
   type WebhookRequest,
+  type WebhookResults,
+  webhookResultsSchema,
 } from './contract.js';
 export {
   type BuildResult,
@@ -45,7 +52,13 @@ export {
   type RegistryResult,
   type Route,
 } from './registry.js';
-export { createSandboxProvider, type SandboxOptions, sandboxOptions, sandboxProvider } from './sandbox.js';
+export {
+  createSandboxProvider,
+  SANDBOX_WEBHOOK_SECRET_ENV,
+  type SandboxOptions,
+  sandboxOptions,
+  sandboxProvider,
+} from './sandbox.js';
 
 /** Every provider type this package ships. */
 export const builtInProviders = [sandboxProvider, httpProvider, hackerRankProvider] as const;

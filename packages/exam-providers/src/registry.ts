@@ -1,3 +1,4 @@
+import { boundProvider } from './bounds.js';
 import type { ExamProvider, ProviderContext } from './contract.js';
 import type { ProviderFactory } from './define.js';
 
@@ -77,7 +78,8 @@ export function createProviderRegistry(
       );
       continue;
     }
-    providers.set(entry.id, built.provider);
+    // A factory need not come from defineProvider; whatever built it, its answers are bounded here.
+    providers.set(entry.id, boundProvider(built.provider));
     for (const paper of entry.papers ?? []) {
       const owner = paperOwner.get(paper);
       if (owner)

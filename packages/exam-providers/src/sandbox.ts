@@ -5,10 +5,21 @@ import {
   type ExamProvider,
   type ExamRequest,
   type ExamResult,
+  type ProviderContext,
   ProviderError,
   type WebhookRequest,
+  type WebhookResults,
 } from './contract.js';
-import { defaultProviderContext, defineProvider } from './define.js';
+import { defaultProviderContext, defineProvider, OptionsError } from './define.js';
+
+/**
+ * The environment variable holding the secret that signs the sandbox's result webhooks:
+ * `x-sandbox-signature` = hex HMAC-SHA256(secret, raw body). Without it the sandbox takes no result webhook.
+ */
+export const SANDBOX_WEBHOOK_SECRET_ENV = 'SANDBOX_WEBHOOK_SECRET';
+const WEBHOOK_SECRET_MIN_LENGTH = 16;
+/** The secret that once shipped as the default: public, so never accepted. */
+const PUBLISHED_SECRET = 'sandbox-webhook-secret';
 
 const paper = z.object({
   id: z.string().min(1).max(255),
@@ -26,8 +37,13 @@ export const sandboxOptions = z
     /** Papers whose exams fail for good, to show the failure path. */
     failingPaperIds: z.array(z.string()).default([]),
     baseUrl: z.url({ protocol: /^https?$/ }).default('https://sandbox.exam.invalid'),
-    /** Signs result webhooks: `x-sandbox-signature` = hex HMAC-SHA256(webhookSecret, raw body). */
-    webhookSecret: z.string().min(8).default('sandbox-webhook-secret'),
+    // The secret once had a default that shipped in the source, so anyone could sign results. It now
+    // comes from the environment only; an options file that still sets it is told so at start.
+    webhookSecret: z
+      .undefined({
+        error: `is no longer an option: set the environment variable ${SANDBOX_WEBHOOK_SECRET_ENV}`,
+      })
+      .optional(),
     papers: z.array(paper).default([
       { id: 'paper001', name: 'Sandbox: general aptitude', durationMinutes: 60, questionCount: 30 },
       { id: 'paper002', name: 'Sandbox: programming', durationMinutes: 90, questionCount: 5 },
@@ -54,9 +70,29 @@ export type SandboxOptions = z.input<typeof sandboxOptions>;
 export const sandboxProvider = defineProvider({
   id: 'sandbox',
   options: sandboxOptions,
-  create(options, _ctx, instanceId): ExamProvider {
+  create(options, ctx, instanceId): ExamProvider {
+    const configured = ctx.secret(SANDBOX_WEBHOOK_SECRET_ENV);
+    // Set but blank is unset (as the gateway reads its own secrets); otherwise used exactly as given.
+    const webhookSecret = configured?.trim() ? configured : undefined;
+    if (webhookSecret !== undefined && webhookSecret.length < WEBHOOK_SECRET_MIN_LENGTH) {
+      throw new OptionsError([
+        {
+          path: [],
+          message: `the secret ${SANDBOX_WEBHOOK_SECRET_ENV} is shorter than ${WEBHOOK_SECRET_MIN_LENGTH} characters; use a long random value, e.g. openssl rand -hex 32`,
+        },
+      ]);
+    }
+    if (webhookSecret === PUBLISHED_SECRET) {
+      throw new OptionsError([
+        {
+          path: [],
+          message: `the secret ${SANDBOX_WEBHOOK_SECRET_ENV} is the old default published in the source; use a long random value, e.g. openssl rand -hex 32`,
+        },
+      ]);
+    }
     return {
       id: instanceId,
+      simulated: true,
       accountFields: [
         {
           key: 'org_code',
@@ -91,51 +127,65 @@ export const sandboxProvider = defineProvider({
       async listPapers() {
         return options.papers.map((p) => ({ ...p }));
       },
-      async parseResultWebhook(request: WebhookRequest) {
-        const presented = request.headers['x-sandbox-signature'];
-        const expected = createHmac('sha256', options.webhookSecret).update(request.rawBody).digest();
-        const given =
-          typeof presented === 'string' && /^[0-9a-f]{64}$/.test(presented)
-            ? Buffer.from(presented, 'hex')
-            : undefined;
-        if (!given || !timingSafeEqual(given, expected)) {
-          throw new ProviderError(
-            'the result webhook is not signed with the sandbox webhook secret',
-            false,
-            instanceId,
-          );
-        }
-        let body: unknown;
-        try {
-          body = JSON.parse(Buffer.from(request.rawBody).toString('utf8'));
-        } catch {
-          throw new ProviderError('the result webhook is not JSON', false, instanceId);
-        }
-        const parsed = sandboxResult.safeParse(body);
-        if (!parsed.success)
-          throw new ProviderError(
-            `the result webhook is malformed: ${parsed.error.issues[0]?.message}`,
-            false,
-            instanceId,
-          );
-        const r = parsed.data;
-        const result: ExamResult = {
-          score: r.score,
-          resultTime: r.finished_at,
-          reports: r.report_url
-            ? [{ name: 'Sandbox report', url: r.report_url, answerTime: r.finished_at }]
-            : undefined,
-          details: r.sections?.map((s) => ({ name: s.name, result: s.score })),
-        };
-        return [{ examId: r.exam_id, result }];
-      },
+      // Off without a secret: the gateway then answers 404 for this provider's webhook.
+      ...(webhookSecret === undefined
+        ? {}
+        : { parseResultWebhook: resultWebhook(webhookSecret, instanceId) }),
     };
   },
 });
 
-/** The sandbox with its options checked; throws on bad options (for code that builds it directly). */
-export function createSandboxProvider(options: SandboxOptions = {}): ExamProvider {
-  const built = sandboxProvider.build(options, defaultProviderContext());
+/** Reads the sandbox platform's signed result webhook. */
+function resultWebhook(secret: string, instanceId: string) {
+  return async (request: WebhookRequest): Promise<WebhookResults> => {
+    const presented = request.headers['x-sandbox-signature'];
+    const expected = createHmac('sha256', secret).update(request.rawBody).digest();
+    const given =
+      typeof presented === 'string' && /^[0-9a-f]{64}$/.test(presented)
+        ? Buffer.from(presented, 'hex')
+        : undefined;
+    if (!given || !timingSafeEqual(given, expected)) {
+      throw new ProviderError(
+        'the result webhook is not signed with the sandbox webhook secret',
+        false,
+        instanceId,
+      );
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.from(request.rawBody).toString('utf8'));
+    } catch {
+      throw new ProviderError('the result webhook is not JSON', false, instanceId);
+    }
+    const parsed = sandboxResult.safeParse(body);
+    if (!parsed.success)
+      throw new ProviderError(
+        `the result webhook is malformed: ${parsed.error.issues[0]?.message}`,
+        false,
+        instanceId,
+      );
+    const r = parsed.data;
+    const result: ExamResult = {
+      score: r.score,
+      resultTime: r.finished_at,
+      reports: r.report_url
+        ? [{ name: 'Sandbox report', url: r.report_url, answerTime: r.finished_at }]
+        : undefined,
+      details: r.sections?.map((s) => ({ name: s.name, result: s.score })),
+    };
+    return [{ examId: r.exam_id, result }];
+  };
+}
+
+/**
+ * The sandbox with its options checked; throws on bad options (for code that builds it directly). Its
+ * result webhook is on only when the context has SANDBOX_WEBHOOK_SECRET (the process's environment by default).
+ */
+export function createSandboxProvider(
+  options: SandboxOptions = {},
+  ctx: ProviderContext = defaultProviderContext(),
+): ExamProvider {
+  const built = sandboxProvider.build(options, ctx);
   if (!built.ok) throw new Error(built.errors.join('\n'));
   return built.provider;
 }

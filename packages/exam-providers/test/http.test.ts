@@ -2,7 +2,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runProviderConformance } from '../src/conformance.js';
-import { builtInProviders, httpProvider, loadProvidersFile } from '../src/index.js';
+import {
+  builtInProviders,
+  httpProvider,
+  isProviderError,
+  loadProvidersFile,
+  type ProviderError,
+} from '../src/index.js';
 
 /** A fake exam platform ("ACME"), answering in its own shapes; idempotent per exam, as real ones are. */
 const invitations = new Map<string, string>();
@@ -215,5 +221,139 @@ describe('providers file', () => {
     );
     const syntax = loadProvidersFile('providers:\n  - id: [unclosed\n', 'broken.yaml', builtInProviders, ctx);
     expect(syntax.ok ? [] : syntax.errors).toContainEqual(expect.stringMatching(/^broken\.yaml:\d+: /));
+  });
+});
+
+describe('http provider: template values never bend the request', () => {
+  /** A platform that records every request and answers like ACME; nothing reaches the network. */
+  function recording() {
+    const calls: Array<{ url: URL; headers: Headers }> = [];
+    const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+      calls.push({ url: new URL(String(input)), headers: new Headers(init?.headers) });
+      return new Response(
+        JSON.stringify({
+          invitation: { link: 'https://acme.example/take/1', id: 'inv-1' },
+          data: { tests: [] },
+        }),
+      );
+    }) as typeof globalThis.fetch;
+    return { calls, fetch };
+  }
+  const API = 'https://api.acme.example/api/v2';
+  const sittings = (path: string, extra: Record<string, unknown> = {}) => ({
+    baseUrl: API,
+    headers: { 'x-api-key': '{{secrets.ACME_TOKEN}}' },
+    createExam: { path, response: { examUrl: '$.invitation.link' }, ...extra },
+  });
+  const withOrg = (org: string) => ({
+    ...request,
+    account: { accountId: 'acc-1', fields: { org_code: org } },
+  });
+  function buildWith(options: unknown) {
+    const platform = recording();
+    const built = httpProvider.build(options, { fetch: platform.fetch, now: Date.now, ...context });
+    if (!built.ok) throw new Error(built.errors.join());
+    return { provider: built.provider, calls: platform.calls };
+  }
+  async function refused(promise: Promise<unknown>, value: string) {
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isProviderError(error), String(error)).toBe(true);
+    expect((error as ProviderError).retryable).toBe(false);
+    expect((error as ProviderError).message).not.toContain(value);
+    return (error as ProviderError).message;
+  }
+
+  it('a path placeholder is one segment: "ORG1/../../../admin/wipe-all#" cannot reach /admin/wipe-all', async () => {
+    const { provider, calls } = buildWith(sittings('/orgs/{{account.fields.org_code}}/sittings'));
+    await provider.createExam(withOrg('ORG1/../../../admin/wipe-all#'));
+    expect(calls).toHaveLength(1);
+    const url = calls[0]?.url as URL;
+    expect(url.origin).toBe('https://api.acme.example');
+    expect(url.pathname).toBe('/api/v2/orgs/ORG1%2F..%2F..%2F..%2Fadmin%2Fwipe-all%23/sittings');
+    expect(url.hash).toBe('');
+    expect(url.search).toBe('');
+  });
+
+  it('a path placeholder cannot start a query: "ORG1?admin=1&x=" stays in its segment', async () => {
+    const { provider, calls } = buildWith(sittings('/orgs/{{account.fields.org_code}}/sittings'));
+    await provider.createExam(withOrg('ORG1?admin=1&x='));
+    const url = calls[0]?.url as URL;
+    expect(url.pathname).toBe('/api/v2/orgs/ORG1%3Fadmin%3D1%26x%3D/sittings');
+    expect(url.search).toBe('');
+  });
+
+  it('"\\\\127.0.0.1:18301" at the start of a path cannot send the request, or the API key, to another host', async () => {
+    for (const path of ['{{account.fields.org_code}}/sittings', '/{{account.fields.org_code}}/sittings']) {
+      const { provider, calls } = buildWith(sittings(path));
+      await provider.createExam(withOrg('\\\\127.0.0.1:18301'));
+      const url = calls[0]?.url as URL;
+      expect(url.host).toBe('api.acme.example');
+      expect(url.pathname).toBe('/api/v2/%5C%5C127.0.0.1%3A18301/sittings');
+      expect(calls[0]?.headers.get('x-api-key')).toBe('acme-token-123');
+    }
+  });
+
+  it('a query placeholder is one query value: it cannot add parameters or a fragment', async () => {
+    const { provider, calls } = buildWith({
+      ...sittings('/sittings'),
+      listPapers: {
+        path: '/tests?org={{account.fields.org_code}}&active=1',
+        response: { items: '$.data.tests', id: '$.id', name: '$.title' },
+      },
+    });
+    await provider.listPapers?.(withOrg('ORG1?admin=1&x=#frag').account);
+    const url = calls[0]?.url as URL;
+    expect(url.pathname).toBe('/api/v2/tests');
+    expect([...url.searchParams]).toEqual([
+      ['org', 'ORG1?admin=1&x=#frag'],
+      ['active', '1'],
+    ]);
+    expect(url.hash).toBe('');
+  });
+
+  it('"." and ".." as a path value are refused for good, unsent, without the value in the message', async () => {
+    const { provider, calls } = buildWith(sittings('/orgs/{{account.fields.org_code}}/sittings'));
+    for (const value of ['..', '.']) {
+      const message = await refused(provider.createExam(withOrg(value)), 'x-never-there');
+      expect(message).toMatch(
+        /createExam request is refused: \{\{account\.fields\.org_code\}\} is a "\." or "\.\."/,
+      );
+    }
+    expect(calls).toHaveLength(0);
+  });
+
+  it('a URL that would leave baseUrl’s origin or path prefix is refused, and nothing is sent', async () => {
+    const { provider, calls } = buildWith(sittings('/{{exam.id}}/../../../admin'));
+    const message = await refused(provider.createExam({ ...request, examId: 'exam-77' }), 'exam-77');
+    expect(message).toMatch(/the URL would leave baseUrl \(https:\/\/api\.acme\.example\/api\/v2\/\)/);
+    expect(calls).toHaveLength(0);
+  });
+
+  it('a header value with CR/LF or a character no header can carry is a permanent error, unsent', async () => {
+    const { provider, calls } = buildWith(
+      sittings('/sittings', { headers: { 'x-org': 'org={{account.fields.org_code}}' } }),
+    );
+    for (const value of ['ORG1\r\nx-admin: 1', 'ORG1\nx-admin: 1', 'ORG1\u0000', '机构一']) {
+      const message = await refused(provider.createExam(withOrg(value)), 'ORG1');
+      expect(message).toMatch(
+        /createExam request is refused: the header x-org (holds a line break|holds a character)/,
+      );
+    }
+    expect(calls).toHaveLength(0);
+    await provider.createExam(withOrg('ORG-1 (main)'));
+    expect(calls[0]?.headers.get('x-org')).toBe('org=ORG-1 (main)');
+  });
+
+  it('refuses at start a header name that is not one', () => {
+    const built = httpProvider.build(
+      { ...sittings('/sittings'), headers: { 'x-a\r\nx-b': 'v' } },
+      { fetch, now: Date.now, ...context },
+    );
+    expect(built.ok ? [] : built.errors).toContainEqual(
+      expect.stringMatching(/options\.headers\.x-a[\s\S]*is not an HTTP header name/),
+    );
   });
 });

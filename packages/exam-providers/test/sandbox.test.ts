@@ -1,7 +1,17 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { runProviderConformance } from '../src/conformance.js';
-import { createSandboxProvider, sandboxProvider } from '../src/index.js';
+import {
+  createProviderRegistry,
+  createSandboxProvider,
+  defaultProviderContext,
+  sandboxProvider,
+} from '../src/index.js';
+
+/** Test fixtures set the secret explicitly; no code has a default for it. */
+const SECRET = 'sandbox-test-secret-0123456789';
+const withSecret = (secret: string | undefined) => defaultProviderContext({ SANDBOX_WEBHOOK_SECRET: secret });
+const sign = (body: string, secret = SECRET) => createHmac('sha256', secret).update(body).digest('hex');
 
 const request = {
   examId: '7147998241542539527',
@@ -18,10 +28,17 @@ runProviderConformance(sandboxProvider, {
     { papers: [{ id: '', name: 'x' }] },
   ],
   request,
+  context: withSecret(SECRET),
   failures: [
     { name: 'a retired paper', options: { failingPaperIds: ['paper001'] }, retryable: false },
     { name: 'the platform is down', options: { failureRate: 1 }, retryable: true },
   ],
+  results: {
+    webhook: {
+      headers: { 'x-sandbox-signature': sign('{"exam_id":"e-1","score":"1"}') },
+      rawBody: Buffer.from('{"exam_id":"e-1","score":"1"}'),
+    },
+  },
 });
 
 describe('sandbox provider', () => {
@@ -39,8 +56,7 @@ describe('sandbox provider', () => {
 });
 
 describe('sandbox result webhook', () => {
-  const sign = (body: string, secret = 'sandbox-webhook-secret') =>
-    createHmac('sha256', secret).update(body).digest('hex');
+  const sandbox = (secret: string | undefined) => createSandboxProvider({}, withSecret(secret));
   const body = JSON.stringify({
     exam_id: 'e-1',
     score: '87.5',
@@ -50,7 +66,7 @@ describe('sandbox result webhook', () => {
   });
 
   it('reads a signed result into the contract’s shape', async () => {
-    const reports = await createSandboxProvider().parseResultWebhook?.({
+    const reports = await sandbox(SECRET).parseResultWebhook?.({
       headers: { 'x-sandbox-signature': sign(body) },
       rawBody: Buffer.from(body),
     });
@@ -74,7 +90,7 @@ describe('sandbox result webhook', () => {
   });
 
   it('refuses an unsigned, wrongly signed or malformed webhook with a non-retryable ProviderError', async () => {
-    const provider = createSandboxProvider();
+    const provider = sandbox(SECRET);
     for (const headers of [
       {},
       { 'x-sandbox-signature': sign(body, 'another-secret') },
@@ -91,5 +107,54 @@ describe('sandbox result webhook', () => {
         rawBody: Buffer.from(broken),
       }),
     ).rejects.toThrow(/malformed/);
+  });
+
+  it('is off without SANDBOX_WEBHOOK_SECRET: no parseResultWebhook, so the gateway answers 404 for it', () => {
+    for (const secret of [undefined, '', '   ']) {
+      expect(sandbox(secret).parseResultWebhook, JSON.stringify(secret)).toBeUndefined();
+    }
+    const registry = createProviderRegistry(
+      [sandboxProvider],
+      { providers: [{ id: 'sandbox', type: 'sandbox' }], defaultProvider: 'sandbox' },
+      defaultProviderContext({}),
+    );
+    if (!registry.ok) throw new Error(registry.errors.join());
+    expect(registry.registry.get('sandbox')?.parseResultWebhook).toBeUndefined();
+  });
+
+  it('the old default secret, published in the source, verifies nothing', async () => {
+    await expect(
+      sandbox(SECRET).parseResultWebhook?.({
+        headers: { 'x-sandbox-signature': sign(body, 'sandbox-webhook-secret') },
+        rawBody: Buffer.from(body),
+      }),
+    ).rejects.toMatchObject({ name: 'ProviderError', retryable: false });
+    // Nor can it be configured: the gateway would refuse to start with it.
+    expect(() => sandbox('sandbox-webhook-secret')).toThrow(/SANDBOX_WEBHOOK_SECRET is the old default/);
+  });
+
+  it('refuses at start a short secret, and the secret as an option', () => {
+    expect(() => sandbox('short')).toThrow(/SANDBOX_WEBHOOK_SECRET is shorter than 16 characters/);
+    expect(() => createSandboxProvider({ webhookSecret: SECRET } as never, withSecret(SECRET))).toThrow(
+      /options\.webhookSecret: is no longer an option: set the environment variable SANDBOX_WEBHOOK_SECRET/,
+    );
+  });
+
+  it('refuses a signed result that breaks the contract’s bounds: a javascript: report URL, a huge score', async () => {
+    for (const [result, problem] of [
+      [
+        { exam_id: 'e-1', score: '1', report_url: 'javascript:alert(1)' },
+        /reports\[0\]\.url: must be an absolute http\(s\) URL/,
+      ],
+      [{ exam_id: 'e-1', score: '9'.repeat(500_000) }, /score: must be at most 64 characters/],
+    ] as const) {
+      const raw = JSON.stringify(result);
+      await expect(
+        sandbox(SECRET).parseResultWebhook?.({
+          headers: { 'x-sandbox-signature': sign(raw) },
+          rawBody: Buffer.from(raw),
+        }),
+      ).rejects.toMatchObject({ retryable: false, message: expect.stringMatching(problem) });
+    }
   });
 });

@@ -18,6 +18,8 @@ export const app = {
   verificationToken: 'e2e-verification-token',
 };
 export const CHAT = 'oc_e2e_staff_chat';
+/** The secret the sandbox platform signs result webhooks with; the gateway gets it as SANDBOX_WEBHOOK_SECRET. */
+export const SANDBOX_WEBHOOK_SECRET = 'e2e-sandbox-webhook-secret-0123456789';
 
 export interface Platform {
   readonly emulator: Emulator;
@@ -48,7 +50,10 @@ export function providersFile(yaml: string): string {
   return file;
 }
 
-/** The real gateway, as a process, configured like production but with a fast outbox. */
+/**
+ * The real gateway, as a process, configured like production but with a fast outbox. `env` overrides
+ * (`SANDBOX_WEBHOOK_SECRET: ''` turns the sandbox's result webhook off).
+ */
 export async function startGateway(
   platform: Platform,
   env: Record<string, string> = {},
@@ -66,7 +71,11 @@ export async function startGateway(
     OUTBOX_POLL_MS: '50',
     OUTBOX_BASE_DELAY_MS: '20',
     OUTBOX_MAX_DELAY_MS: '300',
-    OUTBOX_LEASE_MS: '1500',
+    // The lease must be at least twice the longest call timeout (or the gateway raises it): a short one lets a
+    // restarted gateway resume a killed one's jobs soon.
+    FEISHU_TIMEOUT_MS: '2000',
+    OUTBOX_LEASE_MS: '4000',
+    SANDBOX_WEBHOOK_SECRET,
     ...env,
   });
   return Object.assign(gateway, { databaseUrl });

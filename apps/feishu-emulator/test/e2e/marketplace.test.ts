@@ -62,25 +62,36 @@ function pushExam(emulator: Emulator, gateway: GatewayProcess, examId: string, t
   return emulator.pushExam(`${gateway.url}/webhook/event`, examPayload(examId), { tenantKey });
 }
 
-const approve = (
+/**
+ * A staff click on Approve. A card seen a moment before the gateway committed its message id asks to be
+ * clicked again (a click decides only the exam of its own card): so does the test.
+ */
+async function approve(
   platform: Platform,
   gateway: GatewayProcess,
   examId: string,
   operatorTenantKey?: string,
   tenantKey?: string,
-) => {
+) {
   const card = cardOf(platform, examId, tenantKey)[0];
   if (!card) throw new Error(`no card for ${examId}`);
-  return platform.emulator.click({
-    gatewayUrl: `${gateway.url}/webhook/card`,
-    messageId: card.messageId,
-    operatorOpenId: APPROVER,
-    value: { action: 'approve', exam_id: examId },
-    formValue: { reason: '' },
-    name: 'approve',
-    operatorTenantKey,
-  });
-};
+  const click = () =>
+    platform.emulator.click({
+      gatewayUrl: `${gateway.url}/webhook/card`,
+      messageId: card.messageId,
+      operatorOpenId: APPROVER,
+      value: { action: 'approve', exam_id: examId },
+      formValue: { reason: '' },
+      name: 'approve',
+      operatorTenantKey,
+    });
+  let answer = await click();
+  for (let i = 0; i < 200 && JSON.stringify(answer.body).includes('click again'); i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    answer = await click();
+  }
+  return answer;
+}
 
 /** Every gateway log line ever captured, as text: what an operator's log store would hold. */
 const logText = (gateways: GatewayProcess[]) =>
@@ -257,7 +268,7 @@ describe('marketplace app: many customers, one gateway', () => {
     const examId = 'mk-after-restart';
     await pushExam(platform.emulator, gateway, examId, globex.tenantKey);
     await until('its card', () => cardOf(platform, examId)[0]);
-    await approve(platform, gateway, examId);
+    expect((await approve(platform, gateway, examId)).body).toMatchObject({ toast: { type: 'success' } });
     await until('login_info', () => loginInfoFor(platform.emulator, examId).length === 1);
     expect(platform.emulator.state.loginInfo.find((l) => l.examId === examId)?.tenantKey).toBe(
       globex.tenantKey,
@@ -303,7 +314,7 @@ describe('marketplace app: two replicas on one database', () => {
     const examId = 'mk-replica';
     await pushExam(platform.emulator, a, examId, acme.tenantKey);
     await until('the card, posted by replica B', () => cardOf(platform, examId)[0]);
-    await approve(platform, a, examId);
+    expect((await approve(platform, a, examId)).body).toMatchObject({ toast: { type: 'success' } });
     await until('login_info', () => loginInfoFor(platform.emulator, examId).length === 1);
     // B found the ticket A stored: nobody asked Feishu for another.
     expect(platform.emulator.state.resends).toHaveLength(1);

@@ -52,6 +52,8 @@ export interface FeishuClientsConfig {
   readonly appId: string;
   readonly appSecret: string;
   readonly domain: string;
+  /** One call's timeout (default FEISHU_TIMEOUT_MS_DEFAULT); the outbox keeps a job's lease longer. */
+  readonly timeoutMs?: number | undefined;
   /** Default self_built. */
   readonly appType?: 'self_built' | 'marketplace';
   /** marketplace: the vendor's own tenant, where staff cards go. */
@@ -68,6 +70,8 @@ export interface FeishuClientsDeps {
 export class NoTokenError extends Error {
   readonly noToken = true;
 }
+
+export const FEISHU_TIMEOUT_MS_DEFAULT = 15_000;
 
 /**
  * The one accessor for SDK clients. Self-built: one client and one token for every call. Marketplace: one
@@ -88,7 +92,7 @@ export class FeishuClients implements TokenScope {
     this.#config = config;
     this.#log = log;
     // The SDK's default axios instance waits forever; an outbox job must not.
-    lark.defaultHttpInstance.defaults.timeout = 15_000;
+    lark.defaultHttpInstance.defaults.timeout = config.timeoutMs ?? FEISHU_TIMEOUT_MS_DEFAULT;
     // The SDK logs failed requests with their axios config, which carries the bearer token: keep only
     // the fact that something failed, never its arguments.
     const quiet = {

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { listJobs, reviveJob } from '../outbox/jobs.js';
+import { listJobs, reviveDeadJobs, reviveJob } from '../outbox/jobs.js';
 import {
   AccountEntity,
   ExamEntity,
@@ -22,7 +22,7 @@ export interface AdminDeps {
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
-const JOB_STATES = new Set<JobState>(['pending', 'running', 'done', 'dead']);
+const JOB_STATES = new Set<JobState>(['pending', 'running', 'done', 'dead', 'skipped']);
 
 /** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. Without ADMIN_TOKEN, /admin is off. */
 function guard(adminToken: string | undefined) {
@@ -43,7 +43,7 @@ function guard(adminToken: string | undefined) {
   };
 }
 
-/** Operators' endpoints: stuck jobs and their retry, rejected events, one exam's state. */
+/** Operators' endpoints: stuck jobs and their retry (one or every dead one), rejected events, one exam's state. */
 export function mountAdmin(router: Router, deps: AdminDeps): void {
   const auth = guard(deps.adminToken);
   router.get('/admin/jobs', auth, async (ctx) => {
@@ -63,6 +63,21 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
         ] as const,
     );
     ctx.body = { jobs, counts: Object.fromEntries(counts.map((c) => [c.state, Number(c.n)])) };
+  });
+  // Every dead job at once, after the cause is fixed. `state=dead` is required so that the call says what it
+  // revives (and leaves room for other states without changing what this one does).
+  router.post('/admin/jobs/retry', auth, async (ctx) => {
+    if (ctx.query.state !== 'dead') {
+      ctx.status = 400;
+      ctx.body = {
+        code: 'bad_state',
+        message: 'only dead jobs can be retried: POST /admin/jobs/retry?state=dead',
+      };
+      return;
+    }
+    const revived = await deps.store.write((tx) => reviveDeadJobs(tx, deps.now()));
+    if (revived > 0) deps.onRetry();
+    ctx.body = { code: 0, msg: 'queued', revived };
   });
   router.post('/admin/jobs/:id/retry', auth, async (ctx) => {
     const revived = await deps.store.write((tx) => reviveJob(tx, ctx.params.id as string, deps.now()));

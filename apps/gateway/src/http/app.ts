@@ -2,6 +2,8 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from '../log.js';
+import type { JobHealth } from '../outbox/jobs.js';
+import type { Readiness } from '../store/readiness.js';
 import { type AdminDeps, mountAdmin } from './admin.js';
 import { type ProviderWebhookDeps, providerWebhookHandler } from './provider-webhook.js';
 import { type WebhookDeps, webhookHandler } from './webhook.js';
@@ -10,8 +12,8 @@ export interface AppDeps extends WebhookDeps {
   readonly log: Logger;
   /** False while starting or shutting down: /readyz answers 503 so a load balancer drains us. */
   readonly isReady: () => boolean;
-  /** Is the database answering? Checked by /readyz. */
-  readonly databaseReachable: () => Promise<boolean>;
+  /** Can the database take writes, within a deadline? And the jobs' health. Checked by /readyz. */
+  readonly readiness: () => Promise<Readiness<JobHealth>>;
   readonly admin: AdminDeps;
   /** Absent: no provider result webhooks (tests that need none). */
   readonly providerWebhook?: ProviderWebhookDeps | undefined;
@@ -30,17 +32,27 @@ export function createApp(deps: AppDeps): Koa {
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
+  // Ready: started, not shutting down, and the database takes a write within the probe's deadline. Dead and
+  // long-pending jobs are reported in the body but never make us unready: a load balancer draining every
+  // replica would not bring a failing Open Platform back, and would stop the exam events too.
   router.get('/readyz', async (ctx) => {
-    const database = deps.isReady() && (await deps.databaseReachable());
-    const ready = deps.isReady() && database;
+    const started = deps.isReady();
+    const probe: Readiness<JobHealth> = started ? await deps.readiness() : { database: 'timeout' };
+    const ready = started && probe.database === 'ok';
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'not_ready', database: database ? 'ok' : 'unreachable' };
+    ctx.body = {
+      status: ready ? 'ready' : 'not_ready',
+      database: started ? probe.database : 'not_checked',
+      ...(probe.error ? { database_error: probe.error } : {}),
+      ...(probe.report ? { jobs: probe.report } : {}),
+    };
   });
   mountAdmin(router, deps.admin);
 
   app.use(errorBoundary(deps.log));
   app.use(accessLog(deps.log));
   app.use(router.routes());
+  app.use(methodNotAllowed);
   app.use(router.allowedMethods());
   app.use((ctx) => {
     if (ctx.status === 404 && ctx.body === undefined) {
@@ -52,6 +64,21 @@ export function createApp(deps: AppDeps): Koa {
   app.silent = true;
   return app;
 }
+
+/**
+ * The router's allowedMethods answers a known path with the wrong method (405) or an unknown method (501),
+ * after the 404 handler below it has written its body: that body is replaced by one that says so.
+ */
+const methodNotAllowed: Koa.Middleware = async (ctx, next) => {
+  await next();
+  if (ctx.status === 405)
+    ctx.body = {
+      code: 'method_not_allowed',
+      message: `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('allow')}`,
+    };
+  else if (ctx.status === 501)
+    ctx.body = { code: 'not_implemented', message: `the method ${ctx.method} is not supported` };
+};
 
 /** Outermost: an unexpected error is logged and becomes a 500 with a JSON body, never a leaked stack. */
 function errorBoundary(log: Logger): Koa.Middleware {

@@ -45,10 +45,12 @@ export function providerWebhookHandler(deps: ProviderWebhookDeps) {
       reports = await provider.parseResultWebhook({ headers: ctx.req.headers, rawBody: raw.body });
     } catch (err) {
       const refused = isProviderError(err) && !err.retryable;
+      // Verified, but carrying values out of bounds (a 500 KB score, a javascript: URL): 422, not 401.
+      const invalid = isProviderError(err) && err.code === 'invalid_answer';
       deps.log.warn({ providerId, error: (err as Error).message }, 'provider result webhook refused');
-      ctx.status = refused ? 401 : 503;
+      ctx.status = invalid ? 422 : refused ? 401 : 503;
       ctx.body = {
-        code: refused ? 'provider_webhook_refused' : 'provider_unavailable',
+        code: invalid ? 'result_invalid' : refused ? 'provider_webhook_refused' : 'provider_unavailable',
         message: (err as Error).message,
       };
       return;

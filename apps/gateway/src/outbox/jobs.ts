@@ -26,10 +26,16 @@ export interface NewJob {
   /** Enqueueing the same key twice creates one job: the second enqueue is a no-op. */
   readonly idempotencyKey: string;
   readonly runAt?: number;
+  /**
+   * For jobs that may be given up: after this many transient failures the job is `skipped` (no notice). A
+   * poll round is one: the next round polls again. Without it a job is retried until it succeeds or fails
+   * permanently.
+   */
   readonly maxAttempts?: number;
 }
 
-export const DEFAULT_MAX_ATTEMPTS = 12;
+/** `max_attempts` of a job that is retried for as long as its failures are transient. */
+export const NO_ATTEMPT_LIMIT = 0;
 
 /** Jobs that post or update cards in the staff chat: they never wait for a customer tenant. */
 export const STAFF_JOBS: readonly JobKind[] = ['post_card', 'refresh_card', 'notify_dead'];
@@ -49,7 +55,7 @@ export async function enqueueJobs(tx: SqlTx, jobs: readonly NewJob[], now: numbe
     JSON.stringify(job.payload ?? {}),
     job.tenantKey ?? null,
     job.idempotencyKey,
-    job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    job.maxAttempts ?? NO_ATTEMPT_LIMIT,
     job.runAt ?? now,
     now,
     now,
@@ -144,6 +150,71 @@ export async function buryJob(tx: Tx, job: JobRow, workerId: string, error: stri
      WHERE id = ? AND state = 'running' AND locked_by = ?`,
     [error.slice(0, 2000), now, job.id, workerId],
   );
+}
+
+/** A transient failure ended a job that allowed only so many attempts: given up without a notice. */
+export async function skipJob(tx: Tx, job: JobRow, workerId: string, error: string, now: number) {
+  return tx.run(
+    `UPDATE outbox_jobs SET state = 'skipped', locked_by = NULL, locked_until = NULL, last_error = ?, updated_at = ?
+     WHERE id = ? AND state = 'running' AND locked_by = ?`,
+    [error.slice(0, 2000), now, job.id, workerId],
+  );
+}
+
+/**
+ * The heartbeat of a running job: its lease pushed forward, only while this worker still holds it. False:
+ * the job is no longer ours (its lease ran out and another worker took it, or an operator changed it).
+ */
+export async function renewLease(
+  tx: Tx,
+  jobId: string,
+  workerId: string,
+  leaseMs: number,
+  now: number,
+): Promise<boolean> {
+  const changed = await tx.run(
+    `UPDATE outbox_jobs SET locked_until = ? WHERE id = ? AND state = 'running' AND locked_by = ?`,
+    [now + leaseMs, jobId, workerId],
+  );
+  return changed > 0;
+}
+
+/** An operator's retry of every dead job at once (after fixing what made them fail); returns how many. */
+export async function reviveDeadJobs(tx: Tx, now: number): Promise<number> {
+  return tx.run(
+    `UPDATE outbox_jobs SET state = 'pending', attempts = 0, run_at = ?, last_error = NULL, updated_at = ?
+     WHERE state = 'dead'`,
+    [now, now],
+  );
+}
+
+/** A pending job due longer ago than this and still unclaimed counts as overdue in /readyz. */
+export const OVERDUE_AFTER_MS = 60_000;
+
+/**
+ * What /readyz reports about the jobs: `dead` (failed permanently, waiting for an operator), `retrying`
+ * (pending after at least one failed attempt: a transient failure is being retried) and `overdue` (pending,
+ * due more than OVERDUE_AFTER_MS ago and not claimed: no worker is keeping up, or none is running).
+ */
+export interface JobHealth {
+  readonly dead: number;
+  readonly retrying: number;
+  readonly overdue: number;
+}
+
+export async function jobHealth(tx: SqlTx, now: number): Promise<JobHealth> {
+  const [row] = await tx.all<{ dead: number; retrying: number; overdue: number }>(
+    `SELECT
+       (SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead') AS dead,
+       (SELECT COUNT(*) FROM outbox_jobs WHERE state = 'pending' AND attempts > 0) AS retrying,
+       (SELECT COUNT(*) FROM outbox_jobs WHERE state = 'pending' AND run_at < ?) AS overdue`,
+    [now - OVERDUE_AFTER_MS],
+  );
+  return {
+    dead: Number(row?.dead ?? 0),
+    retrying: Number(row?.retrying ?? 0),
+    overdue: Number(row?.overdue ?? 0),
+  };
 }
 
 /** An operator's retry of a dead job: a fresh set of attempts, due now. */

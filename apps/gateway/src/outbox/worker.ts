@@ -1,8 +1,10 @@
-// outbox: jobs written in the same transaction as the state change that caused them, run by this worker,
-// retried with backoff and jitter, parked as dead (visibly) after the last attempt.
+// outbox: jobs written in the same transaction as the state change that caused them, run by this worker
+// under a lease it renews while they run, retried with backoff and jitter for as long as their failures are
+// transient, parked as dead (visibly) when one is permanent.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { JobRow, Store, Tx } from '../store/index.js';
+import { classifyFailure } from './failure.js';
 import {
   backoffMs,
   buryJob,
@@ -10,24 +12,23 @@ import {
   completeJob,
   enqueueJob,
   type JobKind,
+  NO_ATTEMPT_LIMIT,
+  renewLease,
   rescheduleJob,
+  skipJob,
 } from './jobs.js';
+import { heartbeatFor } from './lease.js';
 
 /** What a handler returns: writes to commit together with marking the job done. */
 export type JobResult = ((tx: Tx, now: number) => Promise<void>) | undefined;
 export type JobHandler = (job: JobRow, log: Logger) => Promise<JobResult>;
-
-/** A failure worth retrying says so; anything else is retried too, unless it says `retryable: false`. */
-interface MaybeRetryable {
-  retryable?: boolean;
-  retryAfterMs?: number;
-}
 
 /** How often a yielding worker looks again whether it may claim jobs. */
 const YIELD_CHECK_MS = 20;
 
 export interface OutboxOptions {
   readonly pollMs: number;
+  /** How long a claimed job stays this worker's; renewed every third of it while the job runs (lease.ts). */
   readonly leaseMs: number;
   readonly concurrency: number;
   readonly baseDelayMs: number;
@@ -45,7 +46,7 @@ export interface OutboxOptions {
 
 export class OutboxWorker {
   readonly id = `w-${randomUUID().slice(0, 8)}`;
-  readonly stats = { done: 0, retried: 0, dead: 0 };
+  readonly stats = { done: 0, retried: 0, dead: 0, skipped: 0, renewals: 0 };
   readonly #inFlight = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
@@ -143,10 +144,12 @@ export class OutboxWorker {
   async #run(job: JobRow): Promise<void> {
     const log = this.log.child({ jobId: job.id, kind: job.kind, examId: job.examId, attempt: job.attempts });
     const handler = this.handlers[job.kind as JobKind];
+    const heartbeat = this.#keepLease(job, log);
     try {
       if (!handler)
         throw Object.assign(new Error(`no handler for job kind ${job.kind}`), { retryable: false });
       const result = await handler(job, log);
+      await heartbeat.stop();
       await this.store.write(async (tx) => {
         const now = this.#now();
         if (await completeJob(tx, job, this.id, now)) await result?.(tx, now);
@@ -154,21 +157,59 @@ export class OutboxWorker {
       this.stats.done++;
       log.debug('job done');
     } catch (err) {
+      await heartbeat.stop();
       await this.#fail(job, err, log).catch((e: unknown) =>
         log.error({ err: e }, 'outbox: could not record a job failure'),
       );
     }
   }
 
+  /**
+   * Renews the job's lease every third of it while the handler runs, so that a slow call (a platform taking
+   * its time) never lets the lease run out and another worker run the job a second time.
+   */
+  #keepLease(job: JobRow, log: Logger): { stop(): Promise<void> } {
+    const { leaseMs } = this.options;
+    let renewing: Promise<unknown> = Promise.resolve();
+    let lost = false;
+    const timer = setInterval(() => {
+      renewing = renewing
+        .then(() => this.store.write((tx) => renewLease(tx, job.id, this.id, leaseMs, this.#now())))
+        .then(
+          (renewed) => {
+            if (renewed) this.stats.renewals++;
+            else if (!lost) {
+              lost = true;
+              log.warn('outbox: lost the lease of a running job (another worker may run it)');
+            }
+          },
+          (err: unknown) => log.warn({ err }, 'outbox: could not renew the lease of a running job'),
+        );
+    }, heartbeatFor(leaseMs));
+    timer.unref();
+    return {
+      async stop() {
+        clearInterval(timer);
+        await renewing;
+      },
+    };
+  }
+
   async #fail(job: JobRow, err: unknown, log: Logger): Promise<void> {
-    const e = err as Error & MaybeRetryable;
-    const message = e?.message ?? String(err);
-    const retryable = e?.retryable !== false;
+    const failure = classifyFailure(err);
+    const { message } = failure;
     const now = this.#now();
-    if (retryable && job.attempts < job.maxAttempts) {
+    if (failure.kind === 'transient') {
+      if (job.maxAttempts !== NO_ATTEMPT_LIMIT && job.attempts >= job.maxAttempts) {
+        // Only jobs that asked for a limit have one (a poll round: the next round asks again).
+        await this.store.write((tx) => skipJob(tx, job, this.id, message, now));
+        this.stats.skipped++;
+        log.warn({ error: message, attempts: job.attempts }, 'job skipped after its last allowed attempt');
+        return;
+      }
       const delay = Math.max(
         backoffMs(job.attempts, this.options.baseDelayMs, this.options.maxDelayMs, this.#random),
-        e?.retryAfterMs ?? 0,
+        failure.retryAfterMs ?? 0,
       );
       await this.store.write((tx) => rescheduleJob(tx, job, this.id, now + delay, message, now));
       this.stats.retried++;
@@ -192,8 +233,8 @@ export class OutboxWorker {
     });
     this.stats.dead++;
     log.error(
-      { error: message, attempts: job.attempts, retryable },
-      'job is dead: it will not be retried until an operator says so',
+      { error: message, attempts: job.attempts },
+      'job is dead: the request was refused as invalid; it will not be retried until an operator says so',
     );
   }
 }

@@ -8,6 +8,7 @@ import { Accounts1764000000001 } from './migrations/0002-accounts.js';
 import { Results1764000000002 } from './migrations/0003-results.js';
 import { Hardening1764000000004 } from './migrations/0004-hardening.js';
 import { Tenancy1764000000005 } from './migrations/0005-tenancy.js';
+import { Readiness1764000000006 } from './migrations/0006-readiness.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
 import { SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
@@ -48,6 +49,7 @@ export async function openStore(databaseUrl: string, log: Logger): Promise<Store
       Results1764000000002,
       Hardening1764000000004,
       Tenancy1764000000005,
+      Readiness1764000000006,
     ],
     migrationsRun: false,
     synchronize: false,

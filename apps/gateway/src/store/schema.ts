@@ -77,7 +77,8 @@ export interface AccountRow {
   updatedAt: number;
 }
 
-export type JobState = 'pending' | 'running' | 'done' | 'dead';
+/** `skipped`: a job that allowed only so many attempts (a poll round) gave up after transient failures. */
+export type JobState = 'pending' | 'running' | 'done' | 'dead' | 'skipped';
 
 export interface JobRow {
   id: string;

@@ -80,7 +80,8 @@ const DEFAULT_TESTS: FakeTest[] = [
 export async function startFakeHackerRank(
   options: { apiKey?: string; tests?: FakeTest[] } = {},
 ): Promise<FakeHackerRank> {
-  const apiKey = options.apiKey ?? 'hr-fake-key';
+  // Random unless given: no key, even a fake's, is a constant in the source. Callers read it from `apiKey`.
+  const apiKey = options.apiKey ?? randomBytes(16).toString('hex');
   const tests = options.tests ?? DEFAULT_TESTS.map((t) => ({ ...t }));
   const candidates: FakeCandidate[] = [];
   const requests: FakeHackerRank['requests'] = [];

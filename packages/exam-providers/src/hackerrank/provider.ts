@@ -141,6 +141,7 @@ export const hackerRankProvider = defineProvider({
 
     return {
       id: instanceId,
+      callTimeoutMs: options.timeoutMs,
       accountFields: [
         {
           key: CUSTOMER_TAG_FIELD,

@@ -12,7 +12,8 @@ import {
 } from '../contract.js';
 import { defineProvider, OptionsError, type OptionsIssue } from '../define.js';
 import { compileJsonPath, type JsonPath } from './json-path.js';
-import { type AllowedRoots, type CompiledTemplate, compileTemplate } from './template.js';
+import { compileRequestUrl, HEADER_NAME, headerValueProblem, type RequestUrl } from './request-url.js';
+import { type AllowedRoots, type CompiledTemplate, compileTemplate, type TemplateVars } from './template.js';
 
 /**
  * The low-code provider: an exam platform's HTTP API declared in configuration, no code. Requests are
@@ -28,9 +29,18 @@ const jsonPath = z.string().transform((source, ctx): JsonPath => {
   return compiled;
 });
 
+const headers = z
+  .record(z.string(), z.string())
+  .superRefine((declared, ctx) => {
+    for (const name of Object.keys(declared))
+      if (!HEADER_NAME.test(name))
+        ctx.addIssue({ code: 'custom', path: [name], message: 'is not an HTTP header name, e.g. x-api-key' });
+  })
+  .default({});
+
 const request = {
   path: z.string().min(1, 'is required: the path after baseUrl, e.g. /v1/exams'),
-  headers: z.record(z.string(), z.string()).default({}),
+  headers,
   body: z.unknown().optional(),
 };
 
@@ -48,7 +58,7 @@ export const httpOptions = z
     baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
     timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
     /** Sent with every request; templates may read secrets. */
-    headers: z.record(z.string(), z.string()).default({}),
+    headers,
     /** Answers worth retrying: status codes, or "5xx". Any other non-2xx is a permanent failure. */
     retryOn: z.array(z.union([z.number().int().min(100).max(599), z.literal('5xx')])).default([429, '5xx']),
     accountFields: z.array(accountField).default([]),
@@ -146,52 +156,47 @@ export const httpProvider = defineProvider({
   id: 'http',
   options: httpOptions,
   create(options, ctx, instanceId) {
-    const {
-      baseHeaders,
-      examPath,
-      examHeaders,
-      examBody,
-      papersPath,
-      papersHeaders,
-      papersBody,
-      resultPath,
-      resultHeaders,
-      resultBody,
-    } = compileAll(
-      {
-        baseHeaders: { value: options.headers, path: ['headers'], roots: ACCOUNT_ROOTS },
-        examPath: { value: options.createExam.path, path: ['createExam', 'path'], roots: EXAM_ROOTS },
-        examHeaders: {
-          value: options.createExam.headers,
-          path: ['createExam', 'headers'],
-          roots: EXAM_ROOTS,
+    const { baseHeaders, examHeaders, examBody, papersHeaders, papersBody, resultHeaders, resultBody } =
+      compileAll(
+        // Paths are compiled here only to check their variables; they are filled by compileRequestUrl.
+        {
+          baseHeaders: { value: options.headers, path: ['headers'], roots: ACCOUNT_ROOTS },
+          examPath: { value: options.createExam.path, path: ['createExam', 'path'], roots: EXAM_ROOTS },
+          examHeaders: {
+            value: options.createExam.headers,
+            path: ['createExam', 'headers'],
+            roots: EXAM_ROOTS,
+          },
+          examBody: { value: options.createExam.body, path: ['createExam', 'body'], roots: EXAM_ROOTS },
+          papersPath: {
+            value: options.listPapers?.path ?? '',
+            path: ['listPapers', 'path'],
+            roots: ACCOUNT_ROOTS,
+          },
+          papersHeaders: {
+            value: options.listPapers?.headers ?? {},
+            path: ['listPapers', 'headers'],
+            roots: ACCOUNT_ROOTS,
+          },
+          papersBody: { value: options.listPapers?.body, path: ['listPapers', 'body'], roots: ACCOUNT_ROOTS },
+          resultPath: {
+            value: options.fetchResult?.path ?? '',
+            path: ['fetchResult', 'path'],
+            roots: RESULT_ROOTS,
+          },
+          resultHeaders: {
+            value: options.fetchResult?.headers ?? {},
+            path: ['fetchResult', 'headers'],
+            roots: RESULT_ROOTS,
+          },
+          resultBody: {
+            value: options.fetchResult?.body,
+            path: ['fetchResult', 'body'],
+            roots: RESULT_ROOTS,
+          },
         },
-        examBody: { value: options.createExam.body, path: ['createExam', 'body'], roots: EXAM_ROOTS },
-        papersPath: {
-          value: options.listPapers?.path ?? '',
-          path: ['listPapers', 'path'],
-          roots: ACCOUNT_ROOTS,
-        },
-        papersHeaders: {
-          value: options.listPapers?.headers ?? {},
-          path: ['listPapers', 'headers'],
-          roots: ACCOUNT_ROOTS,
-        },
-        papersBody: { value: options.listPapers?.body, path: ['listPapers', 'body'], roots: ACCOUNT_ROOTS },
-        resultPath: {
-          value: options.fetchResult?.path ?? '',
-          path: ['fetchResult', 'path'],
-          roots: RESULT_ROOTS,
-        },
-        resultHeaders: {
-          value: options.fetchResult?.headers ?? {},
-          path: ['fetchResult', 'headers'],
-          roots: RESULT_ROOTS,
-        },
-        resultBody: { value: options.fetchResult?.body, path: ['fetchResult', 'body'], roots: RESULT_ROOTS },
-      },
-      ctx,
-    );
+        ctx,
+      );
     const secrets = new Proxy(
       {},
       { get: (_t, name) => (typeof name === 'string' ? ctx.secret(name) : undefined) },
@@ -199,11 +204,47 @@ export const httpProvider = defineProvider({
     const retryable = (status: number) =>
       options.retryOn.some((r) => (r === '5xx' ? status >= 500 : r === status));
 
-    async function call(method: string, path: string, headers: unknown, body: unknown): Promise<unknown> {
-      const url = new URL(
-        path.replace(/^\/?/, ''),
-        options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`,
-      );
+    const urls = {
+      createExam: compileRequestUrl(options.baseUrl, options.createExam.path),
+      fetchResult: compileRequestUrl(options.baseUrl, options.fetchResult?.path ?? ''),
+      listPapers: compileRequestUrl(options.baseUrl, options.listPapers?.path ?? ''),
+    };
+    type Operation = keyof typeof urls;
+
+    /** The operation's URL for these values; a value that would bend it is refused for good, unsent. */
+    function urlFor(operation: Operation, vars: TemplateVars): URL {
+      const built: RequestUrl = urls[operation](vars);
+      if (built.ok) return built.url;
+      // The reason names the variable, never its value: the value may be hostile, or personal.
+      throw new ProviderError(`the ${operation} request is refused: ${built.reason}`, false, instanceId);
+    }
+
+    /** Rendered header values as text; one that no header can carry is refused, not left to fetch. */
+    function headersFor(operation: Operation, ...rendered: unknown[]): Record<string, string> {
+      const out: Record<string, string> = {};
+      for (const part of rendered) {
+        for (const [name, value] of Object.entries((part ?? {}) as Record<string, unknown>)) {
+          if (value === undefined || value === null) continue;
+          const text = String(value);
+          const problem = headerValueProblem(text);
+          if (problem)
+            throw new ProviderError(
+              `the ${operation} request is refused: the header ${name} ${problem}`,
+              false,
+              instanceId,
+            );
+          out[name] = text;
+        }
+      }
+      return out;
+    }
+
+    async function call(
+      method: string,
+      url: URL,
+      headers: Record<string, string>,
+      body: unknown,
+    ): Promise<unknown> {
       let response: Response;
       try {
         response = await ctx.fetch(url, {
@@ -211,7 +252,7 @@ export const httpProvider = defineProvider({
           headers: {
             accept: 'application/json',
             ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-            ...(headers as Record<string, string>),
+            ...headers,
           },
           body: body === undefined || method === 'GET' ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(options.timeoutMs),
@@ -253,6 +294,7 @@ export const httpProvider = defineProvider({
 
     return {
       id: instanceId,
+      callTimeoutMs: options.timeoutMs,
       accountFields: options.accountFields as AccountField[],
       async createExam(req: ExamRequest): Promise<Arrangement> {
         const vars = {
@@ -263,8 +305,8 @@ export const httpProvider = defineProvider({
         };
         const answer = await call(
           options.createExam.method,
-          String(examPath.render(vars)),
-          { ...(baseHeaders.render(vars) as object), ...(examHeaders.render(vars) as object) },
+          urlFor('createExam', vars),
+          headersFor('createExam', baseHeaders.render(vars), examHeaders.render(vars)),
           examBody.render(vars),
         );
         const map = options.createExam.response;
@@ -290,8 +332,8 @@ export const httpProvider = defineProvider({
               const vars = { exam: { id: ref.examId, platformExamId: ref.platformExamId }, secrets };
               const answer = await call(
                 declared.method,
-                String(resultPath.render(vars)),
-                { ...(baseHeaders.render(vars) as object), ...(resultHeaders.render(vars) as object) },
+                urlFor('fetchResult', vars),
+                headersFor('fetchResult', baseHeaders.render(vars), resultHeaders.render(vars)),
                 resultBody.render(vars),
               );
               const score = declared.response.score.get(answer);
@@ -323,8 +365,8 @@ export const httpProvider = defineProvider({
               const vars = { account: accountVars(account), secrets };
               const answer = await call(
                 declared.method,
-                String(papersPath.render(vars)),
-                { ...(baseHeaders.render(vars) as object), ...(papersHeaders.render(vars) as object) },
+                urlFor('listPapers', vars),
+                headersFor('listPapers', baseHeaders.render(vars), papersHeaders.render(vars)),
                 papersBody.render(vars),
               );
               const items = declared.response.items.get(answer);
@@ -336,8 +378,10 @@ export const httpProvider = defineProvider({
                 );
               return items
                 .map((item) => {
-                  const number = (p: JsonPath | undefined) =>
-                    p ? Number(p.get(item)) || undefined : undefined;
+                  const number = (p: JsonPath | undefined) => {
+                    const n = p ? Number(p.get(item)) : Number.NaN;
+                    return Number.isFinite(n) && n > 0 ? n : undefined;
+                  };
                   return {
                     id: String(declared.response.id.get(item) ?? '').slice(0, 255),
                     name: String(declared.response.name.get(item) ?? '').slice(0, 255),

@@ -67,6 +67,21 @@ function lookup(vars: TemplateVars, name: string): unknown {
   return current;
 }
 
+/**
+ * The string with each placeholder replaced by `encode` of its value as text: for strings whose syntax a
+ * value must not change (a URL). `offset` is where the placeholder starts in the source.
+ */
+export function fillPlaceholders(
+  source: string,
+  vars: TemplateVars,
+  encode: (text: string, variable: string, offset: number) => string,
+): string {
+  return source.replace(PLACEHOLDER, (_, name: string, offset: number) => {
+    const v = lookup(vars, name);
+    return encode(v === undefined || v === null ? '' : String(v), name, offset);
+  });
+}
+
 function render(value: unknown, vars: TemplateVars): unknown {
   if (typeof value === 'string') {
     const whole = WHOLE.exec(value);

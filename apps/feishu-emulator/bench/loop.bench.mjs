@@ -1,0 +1,252 @@
+// `pnpm bench` (emulator): the whole exam loop through the real gateway process (SQLite, sandbox provider)
+// against the emulator, which plays Feishu in this process.
+//
+// 1. Steady load: Feishu pushes exams at a fixed offered rate (BENCH_LOOP_RATE, default 50/s) for
+//    BENCH_LOOP_SECONDS (default 30), open loop (a push is sent on schedule whether or not the earlier ones were
+//    answered). A staff member clicks Approve on each card the moment it appears. Printed: event → card and
+//    click → login_info latency percentiles, for the whole run and for its first and last thirds (a queue that
+//    grows shows as a last third worse than the first).
+// 2. Outbound cost: BENCH_LOOP_EXAMS (default 2,000) exams through the whole loop (push, card, approve,
+//    login_info, card patch), 32 pushes in flight. Printed: the gateway process's CPU time (all threads, from
+//    /proc/<pid>/stat) divided by the exams, and the loop's sustained throughput in exams/s.
+// Nothing here is asserted: figures are printed, and recorded in BENCHMARKS.md.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { approvalCardUuid, createEmulator, startGatewayProcess } from '../dist/index.js';
+
+const RATE = Number(process.env.BENCH_LOOP_RATE ?? 50);
+const SECONDS = Number(process.env.BENCH_LOOP_SECONDS ?? 30);
+const EXAMS = Number(process.env.BENCH_LOOP_EXAMS ?? 2_000);
+const IN_FLIGHT = 32;
+const app = {
+  appId: 'cli_bench00000001',
+  appSecret: 'bench-app-secret-0123456789',
+  encryptKey: 'bench-encrypt-key-0123456789',
+  verificationToken: 'bench-verification-token',
+};
+const CHAT = 'oc_bench_staff_chat';
+const dirs = [];
+process.on('exit', () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const ticksPerSecond = 100; // USER_HZ on Linux
+/** CPU seconds (user + system, all threads) a process has used, from /proc/<pid>/stat. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+const percentile = (values, p) => {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+};
+const ms = (v) => (Number.isFinite(v) ? `${v.toFixed(1)} ms` : 'n/a');
+const summary = (values) =>
+  `p50 ${ms(percentile(values, 50))}, p90 ${ms(percentile(values, 90))}, p99 ${ms(percentile(values, 99))}, max ${ms(percentile(values, 100))} (n=${values.length})`;
+
+async function startLoop(extraEnv = {}) {
+  const emulator = createEmulator({
+    apps: [app],
+    retrySchedule: [1000, 2000, 4000],
+    deliveryTimeoutMs: 3000,
+  });
+  const running = await emulator.listen();
+  const dir = mkdtempSync(join(tmpdir(), 'loop-bench-'));
+  dirs.push(dir);
+  const gateway = await startGatewayProcess({
+    FEISHU_APP_ID: app.appId,
+    FEISHU_APP_SECRET: app.appSecret,
+    FEISHU_ENCRYPT_KEY: app.encryptKey,
+    FEISHU_VERIFICATION_TOKEN: app.verificationToken,
+    FEISHU_DOMAIN: running.url,
+    APPROVAL_CHAT_ID: CHAT,
+    APPROVER_OPEN_IDS: 'ou_bench_staff',
+    DATABASE_URL: `sqlite:${join(dir, 'gateway.sqlite')}`,
+    ALLOW_SANDBOX_PROVIDER: 'true',
+    LOG_LEVEL: 'info',
+    ...extraEnv,
+  });
+  return { emulator, running, gateway };
+}
+
+/**
+ * Watches the emulator's call records: calls `onCard(examId, at)` when an exam's card is created, and
+ * records when each exam's login_info and card patch arrived.
+ */
+function watch(emulator, examByUuid, onCard) {
+  const state = { cardAt: new Map(), loginAt: new Map(), patched: new Set(), seen: 0 };
+  const messageToExam = new Map();
+  const scan = () => {
+    const calls = emulator.state.calls;
+    for (; state.seen < calls.length; state.seen++) {
+      const call = calls[state.seen];
+      if (call.code !== 0) continue;
+      if (call.method === 'POST' && call.path === '/open-apis/im/v1/messages') {
+        const examId = examByUuid.get(call.body?.uuid);
+        if (examId && !state.cardAt.has(examId)) {
+          state.cardAt.set(examId, call.at);
+          const message = [...emulator.state.messages.values()].find((m) => m.uuid === call.body.uuid);
+          if (message) messageToExam.set(message.messageId, examId);
+          onCard(examId, message);
+        }
+      } else if (call.method === 'PATCH' && call.path.startsWith('/open-apis/im/v1/messages/')) {
+        const examId = messageToExam.get(call.path.split('/').pop());
+        if (examId && emulator.state.loginInfo.some((l) => l.examId === examId)) state.patched.add(examId);
+      }
+    }
+    for (const l of emulator.state.loginInfo)
+      if (!state.loginAt.has(l.examId)) state.loginAt.set(l.examId, l.at);
+  };
+  const timer = setInterval(scan, 2);
+  return { state, stop: () => clearInterval(timer), scan };
+}
+
+async function approve(emulator, gatewayUrl, message, examId) {
+  for (let i = 0; i < 200; i++) {
+    const answer = await emulator.click({
+      gatewayUrl: `${gatewayUrl}/webhook/card`,
+      messageId: message.messageId,
+      operatorOpenId: 'ou_bench_staff',
+      value: { action: 'approve', exam_id: examId },
+      formValue: { reason: '' },
+      name: 'approve',
+    });
+    if (!JSON.stringify(answer.body).includes('click again')) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const exam = (examId) => ({
+  exam_id: examId,
+  paper_id: 'paper001',
+  candidate_info: { name: '王二', mobile: { code: '86', number: '18900001111' }, email: 'c@bench.example' },
+});
+
+async function until(check, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+async function steadyLoad() {
+  const { emulator, running, gateway } = await startLoop();
+  const total = Math.round(RATE * SECONDS);
+  const ids = Array.from({ length: total }, (_, i) => `steady${String(i).padStart(6, '0')}`);
+  const examByUuid = new Map(ids.map((id) => [approvalCardUuid(id), id]));
+  const pushedAt = new Map();
+  const clickedAt = new Map();
+  const clicks = [];
+  const watcher = watch(emulator, examByUuid, (examId, message) => {
+    clickedAt.set(examId, Date.now());
+    clicks.push(approve(emulator, gateway.url, message, examId));
+  });
+  const start = Date.now();
+  const pushes = [];
+  for (const [i, id] of ids.entries()) {
+    const due = start + (i * 1000) / RATE;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    pushedAt.set(id, Date.now());
+    pushes.push(emulator.pushExam(`${gateway.url}/webhook/event`, exam(id)));
+  }
+  await Promise.all(pushes);
+  const streamEnded = Date.now();
+  const cardsWhenStreamEnded = watcher.state.cardAt.size;
+  await until(() => watcher.state.loginAt.size >= total, 60_000);
+  await Promise.all(clicks);
+  watcher.scan();
+  watcher.stop();
+  await gateway.stop();
+  await running.close();
+
+  const third = total / 3;
+  const rows = (pick) => {
+    const all = [];
+    const first = [];
+    const last = [];
+    for (const [i, id] of ids.entries()) {
+      const v = pick(id);
+      if (v === undefined) continue;
+      all.push(v);
+      if (i < third) first.push(v);
+      if (i >= total - third) last.push(v);
+    }
+    return { all, first, last };
+  };
+  const card = rows((id) =>
+    watcher.state.cardAt.has(id) ? watcher.state.cardAt.get(id) - pushedAt.get(id) : undefined,
+  );
+  const login = rows((id) =>
+    watcher.state.loginAt.has(id) && clickedAt.has(id)
+      ? watcher.state.loginAt.get(id) - clickedAt.get(id)
+      : undefined,
+  );
+  console.log(
+    `\n## Steady load: ${RATE} exams/s for ${SECONDS} s (${total} exams), event → card and click → login_info`,
+  );
+  console.log(
+    `cards posted before the stream ended: ${cardsWhenStreamEnded} of ${total} (stream took ${streamEnded - start} ms)`,
+  );
+  console.log(`event → card      all:        ${summary(card.all)}`);
+  console.log(`event → card      first third: ${summary(card.first)}`);
+  console.log(`event → card      last third:  ${summary(card.last)}`);
+  console.log(`click → login_info all:        ${summary(login.all)}`);
+  console.log(`click → login_info first third: ${summary(login.first)}`);
+  console.log(`click → login_info last third:  ${summary(login.last)}`);
+  return { cardP99: percentile(card.all, 99), loginP99: percentile(login.all, 99) };
+}
+
+async function outboundCost() {
+  const { emulator, running, gateway } = await startLoop();
+  const ids = Array.from({ length: EXAMS }, (_, i) => `loop${String(i).padStart(6, '0')}`);
+  const examByUuid = new Map(ids.map((id) => [approvalCardUuid(id), id]));
+  const clicks = [];
+  const watcher = watch(emulator, examByUuid, (examId, message) => {
+    clicks.push(approve(emulator, gateway.url, message, examId));
+  });
+  const pid = gateway.child.pid;
+  const cpuBefore = cpuSeconds(pid);
+  const driverBefore = process.cpuUsage();
+  const start = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        await emulator.pushExam(`${gateway.url}/webhook/event`, exam(id));
+      }
+    }),
+  );
+  const done = await until(() => watcher.state.patched.size >= EXAMS, 300_000);
+  const seconds = (performance.now() - start) / 1000;
+  const cpu = cpuSeconds(pid) - cpuBefore;
+  const driver = process.cpuUsage(driverBefore);
+  await Promise.all(clicks);
+  watcher.stop();
+  await gateway.stop();
+  await running.close();
+  console.log(
+    `\n## Outbound path: ${EXAMS} exams through the whole loop (push, card, approve, login_info, card patch)`,
+  );
+  if (!done) console.log(`(only ${watcher.state.patched.size} of ${EXAMS} finished within 300 s)`);
+  console.log(`gateway CPU per exam (all threads, /proc): ${((cpu * 1000) / EXAMS).toFixed(2)} ms`);
+  console.log(
+    `driver + emulator CPU per exam (this process): ${((driver.user + driver.system) / 1000 / EXAMS).toFixed(2)} ms`,
+  );
+  console.log(
+    `sustained loop throughput: ${(watcher.state.patched.size / seconds).toFixed(0)} exams/s (${seconds.toFixed(1)} s)`,
+  );
+  return { cpuMsPerExam: (cpu * 1000) / EXAMS };
+}
+
+console.log('# loop bench');
+await steadyLoad();
+await outboundCost();
+process.exit(0);

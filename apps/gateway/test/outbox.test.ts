@@ -1,0 +1,244 @@
+import { ProviderError } from '@feishu-exam/exam-providers';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { OpenApiError } from '../src/feishu/clients.js';
+import { classifyFailure } from '../src/outbox/failure.js';
+import { enqueueJob, listJobs } from '../src/outbox/jobs.js';
+import { planLease } from '../src/outbox/lease.js';
+import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
+import { JobEntity, openStore, type Store } from '../src/store/index.js';
+import { startTestGateway, tempDatabaseUrl } from './support.js';
+
+const silent = pino({ level: 'silent' });
+const stores: Store[] = [];
+const workers: OutboxWorker[] = [];
+async function freshStore(): Promise<Store> {
+  const store = await openStore(tempDatabaseUrl(), silent);
+  stores.push(store);
+  return store;
+}
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+const options = { pollMs: 20, leaseMs: 1000, concurrency: 4, baseDelayMs: 1, maxDelayMs: 5 };
+const until = async (what: string, check: () => boolean | Promise<boolean>) => {
+  for (let i = 0; i < 2000; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`never happened: ${what}`);
+};
+const noop: JobHandler = async () => undefined;
+const handlers = (overrides: Partial<Record<string, JobHandler>>) => ({
+  post_card: noop,
+  arrange: noop,
+  report_login_info: noop,
+  refresh_card: noop,
+  notify_dead: noop,
+  sync_papers: noop,
+  report_result: noop,
+  register_custom_fields: noop,
+  poll_result: noop,
+  ...overrides,
+});
+const start = (store: Store, hs: Record<string, JobHandler>, opts = options) => {
+  const worker = new OutboxWorker(store, hs as never, silent, opts);
+  workers.push(worker);
+  worker.start();
+  return worker;
+};
+const jobsOf = (store: Store) => store.dataSource.getRepository(JobEntity).find();
+
+/** Every kind of transient failure the Open Platform and the platforms produce, in turn. */
+const transientFailures = [
+  () => new OpenApiError('im.v1.message.create', 'unavailable', 503, undefined, 'HTTP 503'),
+  () => new OpenApiError('im.v1.message.create', 'unavailable', undefined, undefined, 'no answer'),
+  () => new OpenApiError('im.v1.message.create', 'rate_limited', 429, 99991400, 'rate limit', 5),
+  () => new OpenApiError('im.v1.message.create', 'token_invalid', 400, 99991663, 'token expired'),
+  () => new ProviderError('the exam platform did not answer (timeout after 10000 ms)', true, 'acme'),
+  () => new Error('socket hang up'),
+];
+
+describe('failure classification', () => {
+  it('transient: network, 5xx, rate limit, expired token, a retryable ProviderError, anything unknown', () => {
+    for (const make of transientFailures)
+      expect(classifyFailure(make()).kind, make().message).toBe('transient');
+    expect(classifyFailure('a string thrown').kind).toBe('transient');
+    expect(classifyFailure(undefined).kind).toBe('transient');
+    expect(classifyFailure(transientFailures[2]?.()).retryAfterMs).toBe(5);
+  });
+
+  it('permanent: Feishu refused the request as invalid, or the provider said not retryable', () => {
+    const refused = new OpenApiError('hire.v1.ecoExam.loginInfo', 'rejected', 400, 1002001, 'invalid param');
+    expect(classifyFailure(refused).kind).toBe('permanent');
+    expect(classifyFailure(new ProviderError('paper does not exist', false, 'acme')).kind).toBe('permanent');
+    expect(classifyFailure(Object.assign(new Error('no such exam'), { retryable: false })).kind).toBe(
+      'permanent',
+    );
+  });
+});
+
+describe('outbox: transient failures are never final', () => {
+  it('a job failing transiently 30 times (the old budget was 12) keeps going and succeeds, with no dead notice', async () => {
+    const store = await freshStore();
+    await store.write((tx) => enqueueJob(tx, { kind: 'post_card', examId: 'e', idempotencyKey: 'p' }, 1));
+    let calls = 0;
+    const worker = start(
+      store,
+      handlers({
+        post_card: async () => {
+          calls++;
+          if (calls <= 30) throw transientFailures[calls % transientFailures.length]?.();
+          return undefined;
+        },
+      }),
+    );
+    await until('the job is done', () => worker.stats.done === 1);
+    expect(calls).toBe(31);
+    expect(worker.stats).toMatchObject({ dead: 0, retried: 30, done: 1 });
+    const jobs = await jobsOf(store);
+    expect(jobs.map((j) => [j.kind, j.state, j.attempts])).toEqual([['post_card', 'done', 31]]);
+  });
+
+  it('the stuck-exam notice itself survives an outage: notify_dead failing 20 times still gets posted', async () => {
+    const store = await freshStore();
+    await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 'x', idempotencyKey: 'refused' }, 1));
+    let noticeCalls = 0;
+    start(
+      store,
+      handlers({
+        arrange: async () => {
+          throw new ProviderError('paper unknown', false, 'acme');
+        },
+        notify_dead: async () => {
+          noticeCalls++;
+          if (noticeCalls <= 20)
+            throw new OpenApiError('im.v1.message.create', 'unavailable', 500, 0, 'down');
+          return undefined;
+        },
+      }),
+    );
+    await until('the notice is posted', async () =>
+      (await jobsOf(store)).some((j) => j.kind === 'notify_dead' && j.state === 'done'),
+    );
+    const states = Object.fromEntries((await jobsOf(store)).map((j) => [j.kind, [j.state, j.attempts]]));
+    expect(states).toEqual({ arrange: ['dead', 1], notify_dead: ['done', 21] });
+  });
+
+  it('a job that asked for at most 3 attempts (a poll round) is skipped after them, without a dead notice', async () => {
+    const store = await freshStore();
+    await store.write((tx) =>
+      enqueueJob(tx, { kind: 'poll_result', examId: 'p', idempotencyKey: 'round-1', maxAttempts: 3 }, 1),
+    );
+    const worker = start(
+      store,
+      handlers({
+        poll_result: async () => {
+          throw new ProviderError('the exam platform answered HTTP 503', true, 'acme');
+        },
+      }),
+    );
+    await until('the round is given up', async () =>
+      (await jobsOf(store)).some((j) => j.state === 'skipped'),
+    );
+    expect(worker.stats).toMatchObject({ dead: 0, skipped: 1, retried: 2 });
+    const jobs = await jobsOf(store);
+    expect(jobs.map((j) => [j.kind, j.state, j.attempts, j.lastError])).toEqual([
+      ['poll_result', 'skipped', 3, 'the exam platform answered HTTP 503'],
+    ]);
+  });
+});
+
+describe('outbox: upgrading a database', () => {
+  it('jobs queued with the old default of 12 attempts are retried until they succeed after the upgrade', async () => {
+    const url = tempDatabaseUrl();
+    const before = await openStore(url, silent);
+    // The database as the previous release left it: no readiness migration, jobs with max_attempts 12.
+    await before.dataSource.query("DELETE FROM migrations WHERE name = 'Readiness1764000000006'");
+    await before.dataSource.query('DROP TABLE readiness');
+    await before.write(async (tx) => {
+      await enqueueJob(tx, { kind: 'post_card', examId: 'old', idempotencyKey: 'old', maxAttempts: 12 }, 1);
+      await enqueueJob(tx, { kind: 'poll_result', examId: 'old', idempotencyKey: 'poll', maxAttempts: 3 }, 1);
+    });
+    await before.close();
+
+    const after = await openStore(url, silent);
+    stores.push(after);
+    const rows = await after.dataSource.query(
+      'SELECT idempotency_key AS k, max_attempts AS m FROM outbox_jobs ORDER BY k',
+    );
+    expect(rows).toEqual([
+      { k: 'old', m: 0 },
+      { k: 'poll', m: 3 },
+    ]);
+  });
+});
+
+describe('outbox: leases', () => {
+  it('a job slower than its lease runs once, while a second worker polls the same store all along', async () => {
+    const store = await freshStore();
+    await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 's', idempotencyKey: 'slow' }, 1));
+    const leaseMs = 300;
+    let runs = 0;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const slow = handlers({
+      arrange: async () => {
+        runs++;
+        await held;
+        return undefined;
+      },
+    });
+    const first = start(store, slow, { ...options, leaseMs });
+    await until('the first worker runs the job', () => runs === 1);
+
+    let secondClaims = 0;
+    const counted: Store = {
+      ...store,
+      write: (work) => {
+        secondClaims++;
+        return store.write(work);
+      },
+    };
+    start(counted, slow, { ...options, leaseMs });
+    const since = Date.now();
+    // Five leases long, and the second worker looks for due jobs (expired leases included) every 20 ms.
+    await until('five leases have passed', () => Date.now() - since > 5 * leaseMs && secondClaims > 20);
+    release();
+    await until('the job is done', async () => (await jobsOf(store)).some((j) => j.state === 'done'));
+
+    expect(runs).toBe(1);
+    expect(first.stats.renewals).toBeGreaterThan(0);
+    const [job] = await store.write((tx) => listJobs(tx, 'done'));
+    expect(job).toMatchObject({ attempts: 1, lockedBy: null });
+  });
+
+  it('the lease is at least twice the longest call timeout: a shorter configured lease is raised', () => {
+    expect(planLease(60_000, [15_000, 10_000])).toEqual({
+      leaseMs: 60_000,
+      heartbeatMs: 20_000,
+      longestCallMs: 15_000,
+      raised: false,
+    });
+    expect(planLease(60_000, [15_000, 60_000])).toMatchObject({ leaseMs: 120_000, raised: true });
+    expect(planLease(1500, [2000])).toMatchObject({ leaseMs: 4000, heartbeatMs: 1333, raised: true });
+  });
+
+  it('the gateway raises a lease shorter than twice the Feishu timeout, and says so', async () => {
+    const gw = await startTestGateway({ OUTBOX_LEASE_MS: '1000', FEISHU_TIMEOUT_MS: '2000' });
+    try {
+      expect(gw.logs().find((l) => l.configuredLeaseMs !== undefined)).toMatchObject({
+        level: 'warn',
+        configuredLeaseMs: 1000,
+        leaseMs: 4000,
+        longestCallMs: 2000,
+      });
+    } finally {
+      await gw.close();
+    }
+  });
+});
