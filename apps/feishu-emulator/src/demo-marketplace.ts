@@ -56,6 +56,8 @@ const gateway = await startGatewayProcess({
   APPROVAL_CHAT_ID: STAFF_CHAT,
   APPROVER_OPEN_IDS: STAFF,
   ADMIN_TOKEN: 'demo-admin-token-0123456789',
+  // The demo knows its exam platform is the sandbox: no warning that candidates would get fake exams.
+  ALLOW_SANDBOX_PROVIDER: 'true',
   DATABASE_URL: `sqlite:${databaseFile}`,
   OUTBOX_POLL_MS: '100',
 });
