@@ -208,6 +208,32 @@ describe('marketplace tokens', () => {
   });
 });
 
+describe('the app_ticket', () => {
+  it('counts as gone 3 hours after it arrived (the SDK would keep it forever): a new one is asked for', async () => {
+    const platform = await marketplacePlatform();
+    const store = await freshStore();
+    let now = 10_000_000;
+    const clients = marketplaceClients(platform.url, store, capture().log, () => now);
+    await clients.tickets?.receive('ticket-1', 'cli_market');
+    await new Promise((r) => setTimeout(r, 50));
+    const resendsAtStart = platform.counts.resend;
+    now += 2 * 3600_000;
+    expect(await clients.tickets?.ensure('test')).toBe(true);
+    now += 3600_000 + 1;
+    expect(await clients.tickets?.ensure('test')).toBe(false);
+    expect(platform.counts.resend).toBe(resendsAtStart + 1);
+  });
+
+  it('a marketplace call without a tenant is refused for good, never sent', async () => {
+    const platform = await marketplacePlatform();
+    const clients = marketplaceClients(platform.url, await freshStore());
+    await clients.tickets?.receive('ticket-1', 'cli_market');
+    const error = (await queryName(clients, '').catch((e: OpenApiError) => e)) as OpenApiError;
+    expect(error).toMatchObject({ failure: 'rejected', retryable: false });
+    expect(platform.counts.unauthenticated).toBe(0);
+  });
+});
+
 describe('tenants', () => {
   it('jobs of a stopped tenant are not claimed, and are claimed again once it starts; late lifecycle events change nothing', async () => {
     const store = await freshStore();

@@ -66,9 +66,18 @@ export interface FeishuClientsDeps {
   readonly now?: () => number;
 }
 
-/** A marketplace call the SDK would have sent without `Authorization` (it had no ticket): never sent. */
+/**
+ * A marketplace call the SDK would have sent without `Authorization` (it had no ticket): never sent. It is
+ * retried later, unless it can never get a token (`permanent`: no tenant to get one for).
+ */
 export class NoTokenError extends Error {
   readonly noToken = true;
+  constructor(
+    message: string,
+    readonly permanent = false,
+  ) {
+    super(message);
+  }
 }
 
 export const FEISHU_TIMEOUT_MS_DEFAULT = 15_000;
@@ -203,7 +212,7 @@ export class FeishuClients implements TokenScope {
 
   async #fetchTenantToken(tenantKey: string): Promise<string> {
     const tickets = this.tickets as AppTickets;
-    if (!tenantKey) throw new NoTokenError('a marketplace call needs the tenant it is made for');
+    if (!tenantKey) throw new NoTokenError('a marketplace call needs the tenant it is made for', true);
     if (!(await tickets.ensure('a tenant token is needed and no app_ticket is stored')))
       throw new NoTokenError('no app_ticket yet: asked Feishu to push one; the call waits for it');
     let token: unknown;
@@ -342,7 +351,13 @@ async function settle(api: string, call: () => Promise<ApiBody | undefined>) {
     if (err instanceof NoTokenError)
       return {
         ok: false as const,
-        error: new OpenApiError(api, 'no_token', undefined, undefined, err.message),
+        error: new OpenApiError(
+          api,
+          err.permanent ? 'rejected' : 'no_token',
+          undefined,
+          undefined,
+          err.message,
+        ),
       };
     const e = err as {
       response?: { status?: number; data?: ApiBody; headers?: Record<string, string> };
