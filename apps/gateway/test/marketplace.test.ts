@@ -1,12 +1,14 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { envelopeV2, parse, seal } from '@feishu-exam/event-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { callOpenApi, FeishuClients, type OpenApiError } from '../src/feishu/clients.js';
 import { createLogger } from '../src/log.js';
 import { claimDueJobs, enqueueJob } from '../src/outbox/jobs.js';
 import { openStore, type Store } from '../src/store/index.js';
+import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { tenancy } from '../src/workflow/tenants.js';
 import { baseEnv, tempDatabaseUrl } from './support.js';
 
@@ -265,6 +267,80 @@ describe('tenants', () => {
     await insert('tk_a');
     await insert('tk_b');
     await expect(insert('tk_a')).rejects.toThrow();
+  });
+});
+
+describe('exams keyed by tenant', () => {
+  const examFrom = (tenantKey: string, examId: string) => {
+    const r = parse(
+      seal(
+        envelopeV2(
+          'hire.eco_exam.created_v1',
+          { exam_id: examId },
+          { eventId: `${tenantKey}-${examId}`, tenantKey },
+        ),
+      ),
+      {},
+    );
+    if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1')
+      throw new Error('fixture');
+    return r.event;
+  };
+  const arranged = async (store: Store, tenantKey: string, examId: string, providerId: string) =>
+    store.write(async (tx) => {
+      const key = { tenantKey, examId };
+      await examLifecycle.approve(tx, key, 'ou_staff', 2);
+      await examLifecycle.arrangementMade(tx, key, providerId, { examUrl: 'https://x.example/e' }, 3);
+      await examLifecycle.loginInfoReported(tx, key, 4);
+    });
+  const result = { score: '90' };
+
+  it('two customers may have the same exam id; each moves on its own', async () => {
+    const store = await freshStore();
+    const outcomes = await store.write((tx) =>
+      examLifecycle.receiveMany(
+        tx,
+        [examFrom('tk_a', 'e-1'), examFrom('tk_b', 'e-1'), examFrom('tk_a', 'e-1')],
+        1,
+      ),
+    );
+    // The third is tk_a's exam again (another event id): a duplicate exam.
+    expect(outcomes).toEqual(['created', 'created', 'duplicate_event']);
+    await store.write((tx) =>
+      examLifecycle.reject(tx, { tenantKey: 'tk_b', examId: 'e-1' }, 'ou_staff', 'no', 2),
+    );
+    const states = await store.dataSource.query(
+      "SELECT tenant_key, state FROM exams WHERE exam_id = 'e-1' ORDER BY tenant_key",
+    );
+    expect(states).toEqual([
+      { tenant_key: 'tk_a', state: 'pending_approval' },
+      { tenant_key: 'tk_b', state: 'rejected' },
+    ]);
+  });
+
+  it("a platform's result for a shared id goes to the exam that platform arranged; with two, it is refused as ambiguous", async () => {
+    const store = await freshStore();
+    await store.write((tx) =>
+      examLifecycle.receiveMany(
+        tx,
+        [examFrom('tk_a', 'e-2'), examFrom('tk_b', 'e-2'), examFrom('tk_c', 'e-3'), examFrom('tk_d', 'e-3')],
+        1,
+      ),
+    );
+    await arranged(store, 'tk_a', 'e-2', 'p');
+    await arranged(store, 'tk_b', 'e-2', 'q');
+    expect(await store.write((tx) => examLifecycle.resultReceived(tx, 'e-2', 'q', result, 5))).toBe(
+      'recorded',
+    );
+    const [b] = await store.dataSource.query(
+      "SELECT result FROM exams WHERE tenant_key = 'tk_b' AND exam_id = 'e-2'",
+    );
+    expect(JSON.parse(b.result)).toEqual(result);
+    await arranged(store, 'tk_c', 'e-3', 'p');
+    await arranged(store, 'tk_d', 'e-3', 'p');
+    expect(await store.write((tx) => examLifecycle.resultReceived(tx, 'e-3', 'p', result, 5))).toBe(
+      'ambiguous',
+    );
   });
 });
 

@@ -21,8 +21,11 @@ import {
 
 export type ReceiveOutcome = 'created' | 'duplicate_event' | 'duplicate_exam';
 
-/** `not_this_provider`: the exam was arranged by another provider instance (or by none). */
-export type ResultOutcome = 'recorded' | 'unchanged' | 'not_arranged' | 'not_this_provider';
+/**
+ * `not_this_provider`: the exam was arranged by another provider instance (or by none). `ambiguous`: a
+ * platform names exams by id alone, and this provider arranged exams with that id for several customers.
+ */
+export type ResultOutcome = 'recorded' | 'unchanged' | 'not_arranged' | 'not_this_provider' | 'ambiguous';
 
 export type TransitionOutcome =
   | { readonly ok: true; readonly exam: ExamRow }
@@ -263,7 +266,14 @@ export const examLifecycle = {
     result: ExamResult,
     now: number,
   ): Promise<ResultOutcome> {
-    const exam = await examLifecycle.find(tx, ref);
+    // A bare id from a platform: among the customers with an exam of that id, the one this provider arranged.
+    const candidates =
+      typeof ref === 'string'
+        ? await tx.manager.getRepository(ExamEntity).findBy({ examId: ref })
+        : [await examLifecycle.find(tx, ref)].filter((e): e is ExamRow => e !== null);
+    const mine = candidates.filter((e) => e.providerId === providerId);
+    if (mine.length > 1) return 'ambiguous';
+    const exam = mine[0] ?? candidates[0];
     if (!exam || exam.state !== 'arranged') return 'not_arranged';
     if (exam.providerId !== providerId) return 'not_this_provider';
     const serialized = JSON.stringify(result);
