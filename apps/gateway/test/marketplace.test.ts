@@ -271,15 +271,9 @@ describe('tenants', () => {
 });
 
 describe('exams keyed by tenant', () => {
-  const examFrom = (tenantKey: string, examId: string) => {
+  const examFrom = (tenantKey: string, examId: string, eventId = `${tenantKey}-${examId}`) => {
     const r = parse(
-      seal(
-        envelopeV2(
-          'hire.eco_exam.created_v1',
-          { exam_id: examId },
-          { eventId: `${tenantKey}-${examId}`, tenantKey },
-        ),
-      ),
+      seal(envelopeV2('hire.eco_exam.created_v1', { exam_id: examId }, { eventId, tenantKey })),
       {},
     );
     if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1')
@@ -300,12 +294,12 @@ describe('exams keyed by tenant', () => {
     const outcomes = await store.write((tx) =>
       examLifecycle.receiveMany(
         tx,
-        [examFrom('tk_a', 'e-1'), examFrom('tk_b', 'e-1'), examFrom('tk_a', 'e-1')],
+        [examFrom('tk_a', 'e-1'), examFrom('tk_b', 'e-1'), examFrom('tk_a', 'e-1', 'another-event')],
         1,
       ),
     );
     // The third is tk_a's exam again (another event id): a duplicate exam.
-    expect(outcomes).toEqual(['created', 'created', 'duplicate_event']);
+    expect(outcomes).toEqual(['created', 'created', 'duplicate_exam']);
     await store.write((tx) =>
       examLifecycle.reject(tx, { tenantKey: 'tk_b', examId: 'e-1' }, 'ou_staff', 'no', 2),
     );
