@@ -183,6 +183,10 @@ describe('marketplace tokens', () => {
     await Promise.all([1, 2, 3].map(() => queryName(replicaB, 'tenant_a')));
     await queryName(replicaB, 'tenant_b');
     expect(platform.counts.tenantToken).toEqual({ tenant_a: 2, tenant_b: 1 });
+
+    // Both replicas need tenant_c's first token at once: one of them fetches it, the other uses it.
+    await Promise.all([replicaA, replicaB, replicaA, replicaB].map((r) => queryName(r, 'tenant_c')));
+    expect(platform.counts.tenantToken).toEqual({ tenant_a: 2, tenant_b: 1, tenant_c: 1 });
     // Both replicas started without a ticket; together they asked for one once.
     expect(platform.counts.resend).toBe(1);
   });

@@ -215,6 +215,30 @@ export class FeishuClients implements TokenScope {
     if (!tenantKey) throw new NoTokenError('a marketplace call needs the tenant it is made for', true);
     if (!(await tickets.ensure('a tenant token is needed and no app_ticket is stored')))
       throw new NoTokenError('no app_ticket yet: asked Feishu to push one; the call waits for it');
+    // Across replicas: the one that claims the tenant's refresh fetches; the others wait for its token a
+    // moment (and fetch themselves if it never comes: that replica may have died).
+    const cache = this.#storeCache as StoreCache;
+    const tokenKey = cacheKey(marketTokenKey(tenantKey), this.#config.appId);
+    const refreshKey = `${this.#config.appId}/token-refresh/${tenantKey}`;
+    if (!(await cache.claimSlot(refreshKey, REFRESH_CLAIM_MS))) {
+      for (let waited = 0; waited < REFRESH_WAIT_MS; waited += 50) {
+        await new Promise((r) => setTimeout(r, 50));
+        const fetched = await cache.read(tokenKey);
+        if (typeof fetched?.value === 'string') return fetched.value;
+      }
+    }
+    try {
+      // Another replica may have finished its refresh between our miss and our claim.
+      const fetched = await cache.read(tokenKey);
+      if (typeof fetched?.value === 'string') return fetched.value;
+      return await this.#exchange(tenantKey);
+    } finally {
+      await cache.delete(refreshKey).catch(() => undefined);
+    }
+  }
+
+  async #exchange(tenantKey: string): Promise<string> {
+    const tickets = this.tickets as AppTickets;
     let token: unknown;
     try {
       // The SDK's own exchange (app_ticket → app_access_token → tenant_access_token), cached by it in the
@@ -232,6 +256,10 @@ export class FeishuClients implements TokenScope {
     return token;
   }
 }
+
+/** How long one replica's claim on a tenant's refresh holds, and how long the others wait for its token. */
+const REFRESH_CLAIM_MS = 10_000;
+const REFRESH_WAIT_MS = 3_000;
 
 interface TokenManagerLike {
   getTenantAccessToken(params: unknown): Promise<string | undefined>;
