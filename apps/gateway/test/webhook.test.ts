@@ -7,6 +7,7 @@ import {
   urlVerificationBody,
 } from '@feishu-exam/event-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AccountEntity, ExamEntity } from '../src/store/index.js';
 import { baseEnv, post, secrets, startTestGateway, type TestGateway } from './support.js';
 
 const seedExam = {
@@ -17,6 +18,9 @@ const seedExam = {
 };
 const fields = { token: secrets.verificationToken, appId: secrets.appId, tenantKey: '2ca1d211f64f6438' };
 const sealOpts = { encryptKey: secrets.encryptKey };
+/** {"schema":"2.0","header":{…,"token":"v"},…,"challenge":"1212","type":"url_verification"} under key "1212121212". */
+const goSdkUrlVerification =
+  'bZ3L7yh6m3Fkuffl4g+3uGjIHnhOm5fVZbKVuyT8t7tcd5ABMYm8l28/X900ZL3knZ7n+sCREu/H2WnIzft0amC7+xWqNH8o25IU63N4BnZWfHh+4hyG76QPd19vkw2bPJCx9aqxK8Nz+xqFNbk0RdgyWhmgd30jSxHtcQXAllkI7FMpGpOCteJad3bLXPDBQIV/xkCtKICCS7Z63gakpxZCLaRZ3qCXP1fapHh+LBIupxenrU6ysc7I3nHmjmKie41IiWwS5puG4zQHhVbq6KWLcgWm/3NBZOPQy53ucMu75SXA55I7jarVLZXWUcqBGrcgE3vouWbtwgZuzmoTQl0GSh5VYSVvpW992BuGxUWj0XjPYdICJm6Cr7xouNXwMcdb7N8caVdkdSZeEnswG19qSyDoQhklwzNGW0yiaayulBqJNjfge/G5V3401c2XaIuAeEIo+QQ4RSNpRGfnHkbu/j55FGQAGWjpuBNaIwZbaUoVP3NkGP+vM5rpEDe3sL2GN+Xsd+g9yBs7FqdMV8mXTGgLjCqjrPrke5/km76Q3Pe6KPs2YexMRG4MkSx3xUTzZnNn7zIzShPcjeSwBd2pxk6ht5N+fzueZdxl6Oo=';
 
 let gw: TestGateway;
 let eventUrl: string;
@@ -39,6 +43,23 @@ describe('POST /webhook/event', () => {
     expect(gw.logs().filter((l) => l.msg === 'url verification challenge answered')).toMatchObject([
       { level: 'info', path: '/webhook/event' },
     ]);
+  });
+
+  it("answers the Go SDK's encrypted schema 2.0 url_verification (token in header.token) with its challenge", async () => {
+    // larksuite/oapi-sdk-go event/dispatcher/dispatcher_test.go: TestDecryptEvent's ciphertext, under
+    // NewEventDispatcher("v", "1212121212"). Sent as Feishu sends a challenge: unsigned.
+    const vector = await startTestGateway({
+      FEISHU_ENCRYPT_KEY: '1212121212',
+      FEISHU_VERIFICATION_TOKEN: 'v',
+    });
+    try {
+      const rawBody = JSON.stringify({ encrypt: goSdkUrlVerification });
+      const res = await post(`${vector.url}/webhook/event`, { 'content-type': 'application/json' }, rawBody);
+      expect(res.status).toBe(200);
+      expect(res.json).toEqual({ challenge: '1212' });
+    } finally {
+      await vector.close();
+    }
   });
 
   it('refuses a challenge with the wrong verification token', async () => {
@@ -231,6 +252,96 @@ describe('POST /webhook/event', () => {
         reason: expect.stringContaining('event.candidate_info.mobile.number'),
       }),
     );
+  });
+
+  describe('Feishu ids are validated at the door (1 to 64 of [A-Za-z0-9_-])', () => {
+    const rejectedEvents = async () => {
+      const admin = await fetch(`${gw.url}/admin/events?outcome=rejected`, {
+        headers: { authorization: `Bearer ${baseEnv.ADMIN_TOKEN}` },
+      });
+      return ((await admin.json()) as { events: Array<Record<string, unknown>> }).events;
+    };
+    const examCount = (examId: string) => gw.store.dataSource.getRepository(ExamEntity).countBy({ examId });
+
+    it('two 64-character ids sharing a 51-character prefix are two exams', async () => {
+      const prefix = '7147998241542539527'.repeat(3).slice(0, 51);
+      const ids = [`${prefix}${'0'.repeat(12)}1`, `${prefix}${'0'.repeat(12)}2`];
+      for (const [i, examId] of ids.entries()) {
+        expect(examId).toHaveLength(64);
+        const sealed = seal(
+          envelopeV2(
+            'hire.eco_exam.created_v1',
+            { ...seedExam, exam_id: examId },
+            { ...fields, eventId: `ev-pair-${i}` },
+          ),
+          sealOpts,
+        );
+        const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+        expect(res.status).toBe(200);
+        expect(res.json).toEqual({ code: 0, msg: 'success' });
+      }
+      expect(await examCount(ids[0] as string)).toBe(1);
+      expect(await examCount(ids[1] as string)).toBe(1);
+    });
+
+    const badIds: Array<{ name: string; field: 'exam_id' | 'account_id' | 'paper_id'; id: string }> = [
+      { name: 'an exam_id of 65 characters', field: 'exam_id', id: '7'.repeat(65) },
+      { name: 'an exam_id with a slash', field: 'exam_id', id: '7147998241542539527/x' },
+      { name: 'an exam_id with a question mark', field: 'exam_id', id: '7147998241542539527?x=1' },
+      { name: 'an exam_id with a hash', field: 'exam_id', id: '7147998241542539527#x' },
+      { name: 'an exam_id of ..', field: 'exam_id', id: '..' },
+      { name: 'an exam_id of 500 KB', field: 'exam_id', id: '7'.repeat(500 * 1024) },
+      { name: 'an account_id with a slash', field: 'account_id', id: '../acct-bj-1' },
+      { name: 'a paper_id with ..', field: 'paper_id', id: 'paper..002' },
+    ];
+    for (const [i, c] of badIds.entries()) {
+      it(`${c.name}: acknowledged with 200, recorded as rejected, no exam`, async () => {
+        const examId = c.field === 'exam_id' ? c.id : `valid-exam-${i}`;
+        const eventId = `ev-bad-id-${i}`;
+        const sealed = seal(
+          envelopeV2(
+            'hire.eco_exam.created_v1',
+            { ...seedExam, [c.field]: c.id, exam_id: examId },
+            { ...fields, eventId },
+          ),
+          sealOpts,
+        );
+        const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+        expect(res.status).toBe(200);
+        expect(res.json).toMatchObject({
+          code: 0,
+          rejected: { code: 'schema_invalid', path: `event.${c.field}` },
+        });
+        expect(res.text).not.toContain(c.id);
+        expect(await examCount(examId)).toBe(0);
+        expect(examLogs(examId)).toHaveLength(0);
+        const recorded = (await rejectedEvents()).find((e) => e.eventId === eventId);
+        expect(recorded).toMatchObject({
+          eventType: 'hire.eco_exam.created_v1',
+          outcome: 'rejected',
+          examId: null,
+          reason: expect.stringContaining(`event.${c.field}`),
+        });
+        expect(String(recorded?.reason)).not.toContain(c.id);
+      });
+    }
+
+    it('an account binding with a 65-character account_id: acknowledged, recorded as rejected, no account', async () => {
+      const accountId = 'a'.repeat(65);
+      const sealed = seal(
+        envelopeV2(
+          'hire.eco_account.created_v1',
+          { scope: 2, account_id: accountId, account_name: 'BJ' },
+          { ...fields, eventId: 'ev-bad-account' },
+        ),
+        sealOpts,
+      );
+      const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+      expect(res.status).toBe(200);
+      expect(res.json).toMatchObject({ rejected: { code: 'schema_invalid', path: 'event.account_id' } });
+      expect(await gw.store.dataSource.getRepository(AccountEntity).countBy({ accountId })).toBe(0);
+      expect((await rejectedEvents()).map((e) => e.eventId)).toContain('ev-bad-account');
+    });
   });
 
   it('never writes a secret, a token or a candidate phone or email to the log', () => {

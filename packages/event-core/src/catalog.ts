@@ -10,10 +10,23 @@ import { z } from 'zod';
  * `schema_invalid` at the door instead of a crash in a handler. Unknown extra fields are kept.
  */
 
+/**
+ * A Feishu id as Hire sends it: exam, account, talent and application ids are snowflakes (19 digits,
+ * "7147998241542539527" in the event's documented example); a paper id is whatever the exam platform
+ * published with "创建试卷列表" ("paper001"). Deliberately stricter than the SDK's plain `string`: these ids
+ * end up in URL paths, database keys and log lines, so anything longer than 64 characters or outside a safe
+ * set (no `/`, `?`, `#`, `.`, spaces, control characters) is `schema_invalid` at the door. The message never
+ * quotes the value.
+ */
+export const FEISHU_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const feishuId = z
+  .string()
+  .regex(FEISHU_ID_PATTERN, 'must be 1 to 64 characters, each a letter, a digit, "_" or "-"');
+
 const ecoExamCreated = z.looseObject({
-  exam_id: z.string().min(1),
-  account_id: z.string().optional(),
-  paper_id: z.string().optional(),
+  exam_id: feishuId,
+  account_id: feishuId.optional(),
+  paper_id: feishuId.optional(),
   candidate_info: z
     .looseObject({
       name: z.string().optional(),
@@ -21,14 +34,14 @@ const ecoExamCreated = z.looseObject({
       email: z.string().optional(),
     })
     .optional(),
-  talent_id: z.string().optional(),
-  application_id: z.string().optional(),
+  talent_id: feishuId.optional(),
+  application_id: feishuId.optional(),
 });
 
 const ecoAccountCreated = z.looseObject({
   /** 1: background check, 2: exam. */
   scope: z.number().int().optional(),
-  account_id: z.string().min(1),
+  account_id: feishuId,
   account_name: z.string().optional(),
   /** 1: social hiring (社招), 2: campus hiring (校招). */
   usage_list: z.array(z.number().int()).optional(),

@@ -29,10 +29,17 @@ export const envelopeV1 = z.looseObject({
   }),
 });
 
+/**
+ * A challenge carries its token at the top level, or in a schema 2.0 `header` (the Go SDK's own fixture,
+ * event/dispatcher/dispatcher_test.go, is a `{"schema":"2.0","header":{…,"token":"v"},"challenge":…}`;
+ * its dispatcher reads header.token when a header is present, the node SDK does not check a challenge's
+ * token at all).
+ */
 export const urlVerification = z.looseObject({
   type: z.literal('url_verification'),
   challenge: z.string(),
   token: z.string().optional(),
+  header: z.looseObject({ token: z.string().optional() }).optional(),
 });
 
 /** header.create_time is epoch milliseconds as a string. */

@@ -1,9 +1,17 @@
 import type { z } from 'zod';
-import { eventCatalog, isKnownEventType } from './catalog.js';
-import { computeSignature, decryptPayload, secretsEqual, signatureMatches } from './crypto.js';
+import { type EventPayloads, eventCatalog, isKnownEventType, type KnownEventType } from './catalog.js';
+import {
+  canonicalBase64,
+  computeSignatureHex,
+  type DecryptResult,
+  decryptBytes,
+  secretsEqual,
+  signatureMatches,
+} from './crypto.js';
 import { envelopeV1, envelopeV2, millisFromCreateTime, millisFromTs, urlVerification } from './envelope.js';
 import { type ParseError, parseError } from './errors.js';
 import type { EventMeta, FeishuEvent } from './event.js';
+import { precompiled } from './precompiled.js';
 
 /** What arrived on the wire. Header names are matched case-insensitively. */
 export interface WireRequest {
@@ -42,6 +50,13 @@ export const MAX_FUTURE_SKEW_SECONDS = 5 * 60;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 type Fail = { readonly ok: false; readonly error: ParseError };
+
+const checkUrlVerification = precompiled(urlVerification);
+const checkEnvelopeV2 = precompiled(envelopeV2);
+const checkEnvelopeV1 = precompiled(envelopeV1);
+const checkPayload = Object.fromEntries(
+  Object.entries(eventCatalog).map(([type, schema]) => [type, precompiled(schema)]),
+) as { [K in KnownEventType]: (value: unknown) => z.ZodSafeParseResult<EventPayloads[K]> };
 const fail = (...args: Parameters<typeof parseError>): Fail => ({ ok: false, error: parseError(...args) });
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -80,20 +95,23 @@ function parseOrFail(request: WireRequest, secrets: ParseSecrets): ParseResult {
     if (refused) return refused;
   }
 
-  const body = parseJsonObject(rawBody);
-  if (!body.ok) return body;
-
-  let envelope = body.value;
-  if (Object.hasOwn(envelope, 'encrypt')) {
-    const encrypt = envelope.encrypt;
-    if (typeof encrypt !== 'string') return fail('schema_invalid', 'encrypt must be a string', 'encrypt');
-    if (!encryptKey) return fail('encrypt_key_not_configured');
-    const decrypted = decryptPayload(encrypt, encryptKey);
-    if (!decrypted.ok) return fail('decrypt_failed', signed ? decrypted.reason : undefined);
-    const inner = parseJsonText(decrypted.plaintext);
-    if (inner === undefined) return fail('decrypt_failed', signed ? 'the plaintext is not JSON' : undefined);
-    if (!isPlainObject(inner)) return fail('body_not_object', 'the decrypted payload is not a JSON object');
-    envelope = inner;
+  let envelope: Record<string, unknown>;
+  const sealedBytes = sealedBodyCiphertext(rawBody);
+  if (sealedBytes) {
+    const opened = openSealed(sealedBytes, encryptKey, signed);
+    if (!opened.ok) return opened;
+    envelope = opened.value;
+  } else {
+    const body = parseJsonObject(rawBody);
+    if (!body.ok) return body;
+    envelope = body.value;
+    if (Object.hasOwn(envelope, 'encrypt')) {
+      const encrypt = envelope.encrypt;
+      if (typeof encrypt !== 'string') return fail('schema_invalid', 'encrypt must be a string', 'encrypt');
+      const opened = openSealed(canonicalBase64(encrypt) ?? 'not_base64', encryptKey, signed);
+      if (!opened.ok) return opened;
+      envelope = opened.value;
+    }
   }
 
   if (envelope.type === 'url_verification') return challenge(envelope, verificationToken);
@@ -101,6 +119,41 @@ function parseOrFail(request: WireRequest, secrets: ParseSecrets): ParseResult {
     return fail('bad_signature', 'X-Lark-Signature is missing; every event must be signed');
   }
   return event(envelope, verificationToken, signed);
+}
+
+const SEALED_PREFIX = Buffer.from('{"encrypt":"', 'latin1');
+const SEALED_SUFFIX = Buffer.from('"}', 'latin1');
+
+/**
+ * The ciphertext of a body that is exactly `{"encrypt":"<canonical base64>"}`, as Feishu sends it; undefined
+ * for any other body, which then takes the general path (JSON.parse). Canonical base64 has no quote,
+ * backslash or non-ASCII byte, so JSON.parse of such a body is that one-key object: the result is the same,
+ * without decoding and parsing the body as JSON and then the base64 a second time.
+ */
+function sealedBodyCiphertext(rawBody: Buffer): Buffer | undefined {
+  const end = rawBody.length - SEALED_SUFFIX.length;
+  if (end < SEALED_PREFIX.length) return undefined;
+  if (rawBody.compare(SEALED_PREFIX, 0, SEALED_PREFIX.length, 0, SEALED_PREFIX.length) !== 0)
+    return undefined;
+  if (rawBody.compare(SEALED_SUFFIX, 0, SEALED_SUFFIX.length, end) !== 0) return undefined;
+  return canonicalBase64(rawBody.toString('latin1', SEALED_PREFIX.length, end));
+}
+
+/** Decrypts and parses an encrypted payload: the decoded bytes, or 'not_base64' when they were not base64. */
+function openSealed(
+  ciphertext: Buffer | 'not_base64',
+  encryptKey: string | undefined,
+  signed: boolean,
+): { ok: true; value: Record<string, unknown> } | Fail {
+  if (!encryptKey) return fail('encrypt_key_not_configured');
+  const decrypted: DecryptResult =
+    ciphertext === 'not_base64' ? { ok: false, reason: ciphertext } : decryptBytes(ciphertext, encryptKey);
+  // Unsigned, every decryption failure looks the same: no padding oracle.
+  if (!decrypted.ok) return fail('decrypt_failed', signed ? decrypted.reason : undefined);
+  const inner = parseJsonText(decrypted.plaintext);
+  if (inner === undefined) return fail('decrypt_failed', signed ? 'the plaintext is not JSON' : undefined);
+  if (!isPlainObject(inner)) return fail('body_not_object', 'the decrypted payload is not a JSON object');
+  return { ok: true, value: inner };
 }
 
 function verifySignature(
@@ -115,7 +168,7 @@ function verifySignature(
   if (timestamp === undefined || nonce === undefined) {
     return fail('bad_signature', 'X-Lark-Request-Timestamp or X-Lark-Request-Nonce is missing');
   }
-  if (!signatureMatches(computeSignature(timestamp, nonce, encryptKey, rawBody), signature)) {
+  if (!signatureMatches(computeSignatureHex(timestamp, nonce, encryptKey, rawBody), signature)) {
     return fail('bad_signature');
   }
   // Freshness only after the signature: an unsigned timestamp says nothing.
@@ -130,11 +183,18 @@ function verifySignature(
 }
 
 function challenge(envelope: Record<string, unknown>, verificationToken: string | undefined): ParseResult {
-  const parsed = urlVerification.safeParse(envelope);
+  const parsed = checkUrlVerification(envelope);
   if (!parsed.success) return schemaFailure(parsed.error, '');
-  const refused = checkToken(parsed.data.token, verificationToken, 'token');
+  const { token, header: h, challenge: answer } = parsed.data;
+  // Wherever it sits, every token presented must match, and at least one must be there.
+  const presented = token ?? h?.token;
+  const refused =
+    checkToken(presented, verificationToken, 'token (or header.token)') ??
+    (token !== undefined && h?.token !== undefined
+      ? checkToken(h.token, verificationToken, 'header.token')
+      : undefined);
   if (refused) return refused;
-  return { ok: true, kind: 'challenge', challenge: parsed.data.challenge };
+  return { ok: true, kind: 'challenge', challenge: answer };
 }
 
 function event(
@@ -147,7 +207,7 @@ function event(
   let type: string;
   let payload: Record<string, unknown>;
   if (Object.hasOwn(envelope, 'schema')) {
-    const parsed = envelopeV2.safeParse(envelope);
+    const parsed = checkEnvelopeV2(envelope);
     if (!parsed.success) return schemaFailure(parsed.error, '');
     const { header: h, event: e } = parsed.data;
     const refused = checkToken(h.token, verificationToken, 'header.token');
@@ -162,7 +222,7 @@ function event(
     type = h.event_type;
     payload = e;
   } else if (Object.hasOwn(envelope, 'uuid') || envelope.type === 'event_callback') {
-    const parsed = envelopeV1.safeParse(envelope);
+    const parsed = checkEnvelopeV1(envelope);
     if (!parsed.success) return schemaFailure(parsed.error, '');
     const v1 = parsed.data;
     const refused = checkToken(v1.token, verificationToken, 'token');
@@ -186,14 +246,25 @@ function event(
   if (!isKnownEventType(type)) {
     return { ok: true, kind: 'event', event: { ...meta, type: 'unknown', originalType: type, payload } };
   }
-  const validated = eventCatalog[type].safeParse(payload);
+  const validated = checkPayload[type](payload);
   if (!validated.success) {
     const failure = schemaFailure(validated.error, 'event');
     return authenticated
       ? { ok: false, error: { ...failure.error, verifiedEvent: { id: meta.id, type } } }
       : failure;
   }
-  return { ok: true, kind: 'event', event: { ...meta, type, payload: validated.data } as FeishuEvent };
+  // Field by field rather than `{ ...meta, … }`: on this, the hot path, V8's object spread was a tenth of
+  // parse's time and most of its garbage.
+  const known = {
+    id: meta.id,
+    schema: meta.schema,
+    createdAt: meta.createdAt,
+    tenantKey: meta.tenantKey,
+    appId: meta.appId,
+    type,
+    payload: validated.data,
+  } as FeishuEvent;
+  return { ok: true, kind: 'event', event: known };
 }
 
 function checkToken(

@@ -20,6 +20,8 @@ import {
  *  2. 1.0: the SDK's flat `type` is the envelope's "event_callback"; the event's own type (e.g. "app_ticket")
  *     is what we dispatch on and keep in payload.type.
  *  3. The verification token is never part of our event.
+ *  4. Ids (exam_id, account_id, paper_id, talent_id, application_id) must be 1 to 64 of [A-Za-z0-9_-]; the
+ *     SDK takes any string. The generated ids below are all valid; the last test shows the difference.
  */
 
 const encryptKey = 'differential-encrypt-key';
@@ -61,7 +63,7 @@ const examEvent = fc.record(
   {
     exam_id: id,
     account_id: id,
-    paper_id: fc.oneof(id, longText),
+    paper_id: id,
     candidate_info: fc.record(
       {
         name: text,
@@ -211,6 +213,28 @@ describe('event-core and the official SDK agree on the same bytes', () => {
       event: { payload: { exam_id: 'ws-1' } },
     });
     expect(await viaSdk(request, 'hire.eco_exam.created_v1', true)).toBeUndefined();
+  });
+
+  it('the SDK accepts an exam_id with a slash; we refuse it as schema_invalid (verified, so it can be recorded)', async () => {
+    const request = seal(
+      envelopeV2(
+        'hire.eco_exam.created_v1',
+        { exam_id: '../7147998241542539527' },
+        { token: verificationToken },
+      ),
+      { encryptKey },
+    );
+    expect(await viaSdk(request, 'hire.eco_exam.created_v1', true)).toMatchObject({
+      exam_id: '../7147998241542539527',
+    });
+    expect(parse(request, { encryptKey, verificationToken })).toMatchObject({
+      ok: false,
+      error: {
+        code: 'schema_invalid',
+        path: 'event.exam_id',
+        verifiedEvent: { type: 'hire.eco_exam.created_v1' },
+      },
+    });
   });
 
   it('the SDK accepts a forged verification token; we do not', async () => {

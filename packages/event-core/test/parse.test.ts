@@ -41,6 +41,27 @@ describe('url_verification', () => {
     expect(parse(sealed, secrets)).toEqual({ ok: true, kind: 'challenge', challenge: 'c-2' });
   });
 
+  it('takes the token from a schema 2.0 header too; every token presented must match, one is required', () => {
+    const inHeader = (header: object, extra: object = {}) =>
+      parse(seal({ schema: '2.0', header, challenge: 'c-3', type: 'url_verification', ...extra }), {
+        verificationToken,
+      });
+    expect(inHeader({ event_id: 'e', token: verificationToken })).toEqual({
+      ok: true,
+      kind: 'challenge',
+      challenge: 'c-3',
+    });
+    expect(errorCode(inHeader({ token: 'forged' }))).toBe('bad_token');
+    expect(errorCode(inHeader({ event_id: 'e' }))).toBe('bad_token');
+    expect(errorCode(inHeader({ token: verificationToken }, { token: 'forged' }))).toBe('bad_token');
+    expect(errorCode(inHeader({ token: 'forged' }, { token: verificationToken }))).toBe('bad_token');
+    expect(errorCode(inHeader({ token: verificationToken }, { token: verificationToken }))).toBe('ok');
+    expect(inHeader({ token: 7 })).toMatchObject({
+      ok: false,
+      error: { code: 'schema_invalid', path: 'header.token' },
+    });
+  });
+
   it('refuses a challenge whose challenge is not a string', () => {
     const r = parse(seal({ type: 'url_verification', challenge: 7, token: verificationToken }), secrets);
     expect(r).toMatchObject({ ok: false, error: { code: 'schema_invalid', path: 'challenge' } });
@@ -208,6 +229,30 @@ describe('signature and freshness', () => {
     const sig = sealed.headers['x-lark-signature'] as string;
     const twice = { ...sealed.headers, 'x-lark-signature': [sig, sig] };
     expect(errorCode(parse({ headers: twice, rawBody: sealed.rawBody }, secrets))).toBe('bad_signature');
+  });
+
+  it('accepts the signature in upper-case hex, refuses one character off, and signs large and non-ASCII bodies alike', () => {
+    const sealed = seal(env(), { encryptKey });
+    const sig = sealed.headers['x-lark-signature'] as string;
+    const withSig = (s: string) => ({
+      headers: { ...sealed.headers, 'x-lark-signature': s },
+      rawBody: sealed.rawBody,
+    });
+    expect(errorCode(parse(withSig(sig.toUpperCase()), secrets))).toBe('ok');
+    const flipped = `${sig.slice(0, 63)}${sig[63] === '0' ? '1' : '0'}`;
+    expect(errorCode(parse(withSig(flipped), secrets))).toBe('bad_signature');
+    expect(errorCode(parse(withSig(`${sig.slice(0, 63)}g`), secrets))).toBe('bad_signature');
+    expect(errorCode(parse(withSig(sig.slice(0, 62)), secrets))).toBe('bad_signature');
+    // Larger than the 64 KiB scratch buffer the signature is computed in; and a nonce outside ASCII.
+    const large = seal(
+      envelopeV2('hire.eco_exam.created_v1', { ...exam, padding: '王'.repeat(40_000) }, fields),
+      { encryptKey, nonce: 'ñonce-王' },
+    );
+    expect(large.rawBody.length).toBeGreaterThan(64 * 1024);
+    expect(errorCode(parse(large, secrets))).toBe('ok');
+    const tampered = Buffer.from(large.rawBody);
+    tampered[100] = (tampered[100] as number) ^ 1;
+    expect(errorCode(parse({ ...large, rawBody: tampered }, secrets))).toBe('bad_signature');
   });
 
   it('is required on every event when an encrypt key is configured, encrypted or not', () => {

@@ -1,12 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  encryptPayload,
   envelopeV2,
   type ParseResult,
   type ParseSecrets,
   parse,
   parseErrorCatalog,
   seal,
+  signatureHeaders,
 } from '../src/index.js';
 
 const encryptKey = 'property-encrypt-key';
@@ -87,12 +89,14 @@ describe('parse never throws', () => {
   });
 });
 
+const feishuId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
+
 describe('seal and parse are inverse', () => {
   it('for arbitrary valid exam events', () => {
     const exam = fc.record(
       {
-        exam_id: fc.string({ minLength: 1, maxLength: 64 }),
-        paper_id: fc.string(),
+        exam_id: feishuId,
+        paper_id: feishuId,
         candidate_info: fc.record(
           {
             name: fc.string({ unit: 'grapheme' }),
@@ -121,6 +125,72 @@ describe('seal and parse are inverse', () => {
           expect(result.event.payload).toEqual(JSON.parse(JSON.stringify(event)));
       }),
       { numRuns: 300, seed: 13 },
+    );
+  });
+});
+
+describe('Feishu ids are validated at the door', () => {
+  it('an exam_id, account_id or paper_id outside 1 to 64 of [A-Za-z0-9_-] is schema_invalid at its path, and never quoted', () => {
+    const badId = fc
+      .oneof(
+        fc.string({ unit: 'grapheme', minLength: 1, maxLength: 80 }),
+        fc.stringMatching(/^[A-Za-z0-9_-]{65,200}$/),
+        fc.constantFrom('', '..', 'a/b', 'a?b', 'a#b', '../etc', 'a b', 'a.b', 'é', 'a\n'),
+      )
+      .filter((s) => !/^[A-Za-z0-9_-]{1,64}$/.test(s));
+    fc.assert(
+      fc.property(badId, fc.constantFrom('exam_id', 'account_id', 'paper_id'), (id, field) => {
+        const event = { exam_id: 'e-1', account_id: 'acct-bj-1', paper_id: 'paper002', [field]: id };
+        const sealed = seal(
+          envelopeV2('hire.eco_exam.created_v1', event, { eventId: 'ev-1', token: verificationToken }),
+          {
+            encryptKey,
+          },
+        );
+        const result = parse(sealed, { encryptKey, verificationToken });
+        expect(result).toMatchObject({
+          ok: false,
+          error: { code: 'schema_invalid', path: `event.${field}`, verifiedEvent: { id: 'ev-1' } },
+        });
+        if (!result.ok && id.length > 3) expect(result.error.message).not.toContain(id);
+      }),
+      { numRuns: 300, seed: 17 },
+    );
+  });
+});
+
+describe('the fast path for a body that is exactly {"encrypt":"…"}', () => {
+  it('gives the same result as the general JSON path (the same body with other whitespace)', () => {
+    const validEvent = fc
+      .record({ exam_id: feishuId, paper_id: feishuId, name: fc.string({ unit: 'grapheme' }) })
+      .map((e) =>
+        encryptPayload(
+          JSON.stringify(
+            envelopeV2('hire.eco_exam.created_v1', e, { eventId: 'ev', token: verificationToken }),
+          ),
+          encryptKey,
+        ),
+      );
+    const encrypt = fc.oneof(
+      validEvent,
+      fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b).toString('base64')),
+      fc.string({ unit: 'binary', maxLength: 60 }),
+      fc.stringMatching(/^[A-Za-z0-9+/=]{0,64}$/),
+      validEvent.map((e) => `${e.slice(0, -2)}==`),
+      fc.constantFrom('', '=', 'AB==', 'AB=C', '\\u0041BCD', 'QUJD\\n'),
+    );
+    fc.assert(
+      fc.property(encrypt, fc.boolean(), fc.constantFrom(...secretsVariants), (text, signed, secrets) => {
+        const exact = Buffer.from(JSON.stringify({ encrypt: text }));
+        const spaced = Buffer.from(`{ "encrypt": ${JSON.stringify(text)} }`);
+        const sign = (rawBody: Buffer) =>
+          signed ? signatureHeaders(rawBody, encryptKey, { timestamp: 1_700_000_000, nonce: 'n' }) : {};
+        const options = { ...secrets, now: () => 1_700_000_000_000 };
+        expect(parse({ headers: sign(exact), rawBody: exact }, options)).toEqual(
+          parse({ headers: sign(spaced), rawBody: spaced }, options),
+        );
+      }),
+      { numRuns: 1000, seed: 19 },
     );
   });
 });
