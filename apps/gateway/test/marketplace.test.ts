@@ -10,7 +10,7 @@ import { claimDueJobs, enqueueJob } from '../src/outbox/jobs.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { tenancy } from '../src/workflow/tenants.js';
-import { baseEnv, tempDatabaseUrl } from './support.js';
+import { baseEnv, tempDatabaseUrl, testDatabaseUrl } from './support.js';
 
 const appSecret = 'market-secret-5d4c3b2a1';
 const stores: Store[] = [];
@@ -31,7 +31,7 @@ function capture() {
   return { lines, log: createLogger({ level: 'trace', destination }) };
 }
 
-async function freshStore(url = tempDatabaseUrl()) {
+async function freshStore(url = testDatabaseUrl()) {
   const store = await openStore(url, createLogger({ level: 'silent' }));
   stores.push(store);
   return store;
@@ -162,7 +162,7 @@ describe('marketplace tokens', () => {
 
   it("one fetch per tenant for concurrent calls; a refused token is dropped for that tenant only; another replica's ticket is used", async () => {
     const platform = await marketplacePlatform();
-    const url = tempDatabaseUrl();
+    const url = testDatabaseUrl();
     const replicaA = marketplaceClients(platform.url, await freshStore(url));
     const replicaB = marketplaceClients(platform.url, await freshStore(url));
     // The push reached replica A; replica B reads it from the database.

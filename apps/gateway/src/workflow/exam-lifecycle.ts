@@ -91,6 +91,9 @@ export const examLifecycle = {
     const outcomes: ReceiveOutcome[] = [];
     const eventRows: unknown[][] = [];
     const examRows: unknown[][] = [];
+    /** For each row written: the outcome it stands for, in case another transaction wrote it first. */
+    const eventOutcome: number[] = [];
+    const examOutcome: number[] = [];
     for (const event of events) {
       const p: EcoExamCreatedPayload = event.payload;
       if (seenEvents.has(event.id)) {
@@ -99,12 +102,14 @@ export const examLifecycle = {
       }
       seenEvents.add(event.id);
       const examPair = pair(event.tenantKey ?? '', p.exam_id);
+      eventOutcome.push(outcomes.length);
       if (seenExams.has(examPair)) {
         outcomes.push('duplicate_exam');
         eventRows.push([event.id, event.type, p.exam_id, 'duplicate', now]);
         continue;
       }
       seenExams.add(examPair);
+      examOutcome.push(outcomes.length);
       outcomes.push('created');
       eventRows.push([event.id, event.type, p.exam_id, 'accepted', now]);
       examRows.push([
@@ -126,28 +131,41 @@ export const examLifecycle = {
         now,
       ]);
     }
-    // ON CONFLICT DO NOTHING: on PostgreSQL another replica may have won the same row meanwhile.
+    // ON CONFLICT DO NOTHING ... RETURNING: on PostgreSQL another transaction (a replica, or a concurrent
+    // push of the same event) may have written the same row since the look-up; what it wrote is not ours.
+    let wonEvents = new Set<string>();
     if (eventRows.length > 0) {
-      await tx.run(
+      const inserted = await tx.all<{ event_id: string }>(
         `INSERT INTO processed_events (event_id, event_type, exam_id, outcome, reason, received_at)
-         VALUES ${eventRows.map(() => '(?, ?, ?, ?, NULL, ?)').join(', ')} ON CONFLICT DO NOTHING`,
+         VALUES ${eventRows.map(() => '(?, ?, ?, ?, NULL, ?)').join(', ')} ON CONFLICT DO NOTHING RETURNING event_id`,
         eventRows.flat(),
       );
+      wonEvents = new Set(inserted.map((r) => r.event_id));
+      for (const [i, row] of eventRows.entries())
+        if (!wonEvents.has(String(row[0]))) outcomes[eventOutcome[i] as number] = 'duplicate_event';
     }
-    if (examRows.length > 0) {
-      await tx.run(
+    const ours = examRows.filter((row) => wonEvents.has(String(row[3])));
+    if (ours.length > 0) {
+      const inserted = await tx.all<{ tenant_key: string; exam_id: string }>(
         `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, account_id, paper_id, talent_id, application_id,
            candidate, state, received_at, updated_at)
-         VALUES ${examRows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?)").join(', ')} ON CONFLICT DO NOTHING`,
-        examRows.flat(),
+         VALUES ${ours.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?)").join(', ')}
+         ON CONFLICT DO NOTHING RETURNING tenant_key, exam_id`,
+        ours.flat(),
       );
+      const created = new Set(inserted.map((r) => pair(r.tenant_key, r.exam_id)));
+      for (const [i, row] of examRows.entries()) {
+        const outcome = examOutcome[i] as number;
+        if (outcomes[outcome] === 'created' && !created.has(pair(String(row[1]), String(row[0]))))
+          outcomes[outcome] = 'duplicate_exam';
+      }
       await enqueueJobs(
         tx,
-        examRows.map((row) => ({
+        inserted.map((row) => ({
           kind: 'post_card',
-          examId: String(row[0]),
-          tenantKey: String(row[1]),
-          idempotencyKey: jobKey('post_card', { examId: String(row[0]), tenantKey: String(row[1]) }),
+          examId: row.exam_id,
+          tenantKey: row.tenant_key,
+          idempotencyKey: jobKey('post_card', { examId: row.exam_id, tenantKey: row.tenant_key }),
         })),
         now,
       );
