@@ -42,6 +42,16 @@ const TICKET_LIFETIME_MS = 3 * 3600_000;
 /** Feishu answers the same tenant/app token while at least 30 minutes of it remain. */
 const TOKEN_REUSE_MS = 30 * 60_000;
 
+/**
+ * A gateway named by its base URL (`http://127.0.0.1:3000`) gets Feishu's requests at the gateway's usual
+ * path; a full URL is used as it is.
+ */
+export function endpointOf(gatewayUrl: string, defaultPath: string): string {
+  const url = new URL(gatewayUrl);
+  if (url.pathname === '/' || url.pathname === '') url.pathname = defaultPath;
+  return url.toString();
+}
+
 export interface EmulatorOptions {
   readonly apps: readonly EmulatedApp[];
   readonly tokenTtlSeconds?: number;
@@ -689,11 +699,16 @@ export function createEmulator(options: EmulatorOptions) {
       unknown
     >;
     ctx.body = {
-      attempts: await emulator.pushEventOfType(String(gateway_url), eventType, event, {
-        appId: app_id as string | undefined,
-        tenantKey: tenant_key as string | undefined,
-        eventId: event_id as string | undefined,
-      }),
+      attempts: await emulator.pushEventOfType(
+        endpointOf(String(gateway_url), '/webhook/event'),
+        eventType,
+        event,
+        {
+          appId: app_id as string | undefined,
+          tenantKey: tenant_key as string | undefined,
+          eventId: event_id as string | undefined,
+        },
+      ),
     };
   });
   router.post('/_emulator/tenants/:tenantKey/expire-tokens', (ctx) => {
@@ -714,7 +729,7 @@ export function createEmulator(options: EmulatorOptions) {
   router.post('/_emulator/click', async (ctx) => {
     const c = (await readJson(ctx)) as Record<string, unknown>;
     ctx.body = await emulator.click({
-      gatewayUrl: String(c.gateway_url),
+      gatewayUrl: endpointOf(String(c.gateway_url), '/webhook/card'),
       messageId: String(c.message_id),
       operatorOpenId: String(c.operator_open_id),
       value: c.value,
