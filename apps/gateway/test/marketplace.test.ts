@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { envelopeV2, parse, seal } from '@feishu-exam/event-core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CARD_NOT_REGISTERED, handleCardAction } from '../src/bot/card-actions.js';
 import { loadConfig } from '../src/config.js';
 import { callOpenApi, FeishuClients, type OpenApiError } from '../src/feishu/clients.js';
 import { createLogger } from '../src/log.js';
@@ -313,6 +314,51 @@ describe('exams keyed by tenant', () => {
     expect(states).toEqual([
       { tenant_key: 'tk_a', state: 'pending_approval' },
       { tenant_key: 'tk_b', state: 'rejected' },
+    ]);
+  });
+
+  it("a click finds its exam by its card: the other customer's exam with the same id is never decided", async () => {
+    const store = await freshStore();
+    await store.write(async (tx) => {
+      await examLifecycle.receiveMany(tx, [examFrom('tk_a', 'e-9'), examFrom('tk_b', 'e-9')], 1);
+      await examLifecycle.cardPosted(tx, { tenantKey: 'tk_a', examId: 'e-9' }, 'om_a', 2);
+    });
+    const click = (messageId: string) => {
+      const r = parse(
+        seal(
+          envelopeV2(
+            'card.action.trigger',
+            {
+              operator: { open_id: 'ou_staff', tenant_key: 'tk_vendor' },
+              action: { value: { action: 'approve', exam_id: 'e-9' }, tag: 'button' },
+              context: { open_message_id: messageId },
+            },
+            { tenantKey: 'tk_vendor' },
+          ),
+        ),
+        {},
+      );
+      if (!r.ok || r.kind !== 'event' || r.event.type !== 'card.action.trigger') throw new Error('fixture');
+      const deps = {
+        store,
+        approverOpenIds: new Set<string>(),
+        cardOptions: { showContact: false },
+        now: () => 3,
+        onDecision: () => undefined,
+        staffTenantKey: 'tk_vendor',
+      };
+      return handleCardAction(r.event, deps, createLogger({ level: 'silent' }));
+    };
+    // tk_b's card is in the chat, but its message id is not committed yet: click again, tk_a is untouched.
+    expect(await click('om_b')).toEqual({ toast: { type: 'warning', content: CARD_NOT_REGISTERED } });
+    await store.write((tx) => examLifecycle.cardPosted(tx, { tenantKey: 'tk_b', examId: 'e-9' }, 'om_b', 4));
+    expect(await click('om_b')).toMatchObject({ toast: { type: 'success' } });
+    const states = await store.dataSource.query(
+      "SELECT tenant_key, state FROM exams WHERE exam_id = 'e-9' ORDER BY tenant_key",
+    );
+    expect(states).toEqual([
+      { tenant_key: 'tk_a', state: 'pending_approval' },
+      { tenant_key: 'tk_b', state: 'arranging' },
     ]);
   });
 

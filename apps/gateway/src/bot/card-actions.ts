@@ -79,8 +79,8 @@ export async function handleCardAction(
   const cardMessageId = event.payload.context?.open_message_id;
   // Several customers may have an exam with this id (marketplace): the card names which one.
   const candidates = await deps.store.dataSource.getRepository(ExamEntity).findBy({ examId });
-  const exam = candidates.find((e) => e.cardMessageId === cardMessageId) ?? candidates[0] ?? null;
-  if (exam && cardMessageId && exam.cardMessageId === null) {
+  const exam = (cardMessageId && candidates.find((e) => e.cardMessageId === cardMessageId)) || null;
+  if (!exam && cardMessageId && candidates.some((e) => e.cardMessageId === null)) {
     // Posted, but Feishu's answer is not committed yet (a moment's race, or a restart): the click cannot be
     // tied to the card until it is, so staff are asked to click again rather than trusted blindly.
     return { toast: { type: 'warning', content: CARD_NOT_REGISTERED } };
