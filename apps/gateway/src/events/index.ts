@@ -26,9 +26,10 @@ export function createEventDispatcher(deps: EventHandlerDeps): EventDispatcher<E
   /** A lifecycle event's time orders it against the others of its tenant; a push without one counts as now. */
   const sentAt = (event: { createdAt: number | undefined }) => event.createdAt ?? now();
   return new EventDispatcher<EventContext, WebhookReply>()
-    .on('hire.eco_exam.created_v1', async (event, { log }) => {
+    .on('hire.eco_exam.created_v1', async (event, { log, duplicate }) => {
       await tenants.noticed(event.tenantKey, event.appId);
       const outcome = await ingest.receive(event);
+      if (outcome !== 'created') duplicate();
       const { exam_id, account_id, paper_id, candidate_info } = event.payload;
       log.info(
         {
@@ -49,12 +50,13 @@ export function createEventDispatcher(deps: EventHandlerDeps): EventDispatcher<E
     .on('card.action.trigger', (event, { log }) =>
       handleCardAction(event, { ...deps, onDecision: () => worker.wake() }, log),
     )
-    .on('hire.eco_account.created_v1', async (event, { log }) => {
+    .on('hire.eco_account.created_v1', async (event, { log, duplicate }) => {
       await tenants.noticed(event.tenantKey, event.appId);
       const outcome = await store.write((tx) =>
         accountBinding.bind(tx, event, deps.accountProviderId, now()),
       );
-      if (outcome !== 'duplicate_event') worker.wake();
+      if (outcome === 'duplicate_event') duplicate();
+      else worker.wake();
       log.info(
         {
           outcome,

@@ -38,6 +38,8 @@ export interface TokenScope {
    * once, the first one's refresh is not thrown away by the others.
    */
   invalidate(refused?: string): Promise<void>;
+  /** Told of every call made in this scope (metrics). */
+  readonly onCall: (api: string, error: OpenApiError | undefined, startedMs: number) => void;
 }
 
 /** What the workflow needs to call the Open Platform for one tenant. */
@@ -54,6 +56,8 @@ export interface FeishuClientsConfig {
   readonly domain: string;
   /** One call's timeout (default FEISHU_TIMEOUT_MS_DEFAULT); the outbox keeps a job's lease longer. */
   readonly timeoutMs?: number | undefined;
+  /** Told of every call callOpenApi makes: its API, its error (none on success), its start (performance.now). */
+  readonly onCall?: (api: string, error: OpenApiError | undefined, startedMs: number) => void;
   /** Default self_built. */
   readonly appType?: 'self_built' | 'marketplace';
   /** marketplace: the vendor's own tenant, where staff cards go. */
@@ -96,10 +100,12 @@ export class FeishuClients implements TokenScope {
   readonly #inflight = new Map<string, Promise<string>>();
   /** marketplace only. */
   readonly tickets: AppTickets | undefined;
+  readonly onCall: NonNullable<FeishuClientsConfig['onCall']>;
 
   constructor(config: FeishuClientsConfig, log: Logger, deps: FeishuClientsDeps = {}) {
     this.#config = config;
     this.#log = log;
+    this.onCall = config.onCall ?? (() => undefined);
     // The SDK's default axios instance waits forever; an outbox job must not.
     lark.defaultHttpInstance.defaults.timeout = config.timeoutMs ?? FEISHU_TIMEOUT_MS_DEFAULT;
     // The SDK logs failed requests with their axios config, which carries the bearer token: keep only
@@ -164,12 +170,14 @@ export class FeishuClients implements TokenScope {
         options: undefined,
         ready: () => this.ready(),
         invalidate: () => this.invalidate(),
+        onCall: this.onCall,
       };
     }
     return {
       tenantKey,
       client: this.#client,
       options: lark.withTenantKey(tenantKey),
+      onCall: this.onCall,
       ready: () => this.#tenantToken(tenantKey),
       invalidate: async (refused) => {
         const dropped = await this.#storeCache?.delete(
@@ -357,10 +365,12 @@ export async function callOpenApi<T>(
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     let token: string | undefined;
+    const started = performance.now();
     const outcome = await settle(api, async () => {
       token = await scope.ready();
       return call();
     });
+    scope.onCall(api, outcome.ok ? undefined : outcome.error, started);
     if (outcome.ok) return outcome.data as T;
     if (outcome.error.failure === 'token_invalid' && attempt === 0) {
       await scope.invalidate(token);

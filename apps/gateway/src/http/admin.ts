@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { listJobs, reviveDeadJobs, reviveJob } from '../outbox/jobs.js';
@@ -11,6 +10,7 @@ import {
 } from '../store/index.js';
 import { queuePaperSync } from '../workflow/accounts.js';
 import { tenancy } from '../workflow/tenants.js';
+import { bearerMatches } from './bearer.js';
 
 export interface AdminDeps {
   readonly store: Store;
@@ -21,7 +21,6 @@ export interface AdminDeps {
   readonly staffTenantKey?: string | undefined;
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
 const JOB_STATES = new Set<JobState>(['pending', 'running', 'done', 'dead', 'skipped']);
 
 /** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. Without ADMIN_TOKEN, /admin is off. */
@@ -32,8 +31,7 @@ function guard(adminToken: string | undefined) {
       ctx.body = { code: 'admin_disabled', message: 'set ADMIN_TOKEN to enable the admin endpoints' };
       return;
     }
-    const presented = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1] ?? '';
-    if (!timingSafeEqual(digest(presented), digest(adminToken))) {
+    if (!bearerMatches(ctx.get('authorization'), adminToken)) {
       ctx.status = 401;
       ctx.set('www-authenticate', 'Bearer');
       ctx.body = { code: 'unauthorized', message: 'send Authorization: Bearer <ADMIN_TOKEN>' };

@@ -30,6 +30,8 @@ export interface WorkflowDeps {
   readonly providers: ProviderRegistry;
   readonly approvalChatId: string;
   readonly cardOptions: CardOptions;
+  /** Told when an exam's approval card is posted (the event → card latency in /metrics). */
+  readonly onCardPosted?: (exam: ExamRow) => void;
 }
 
 /** Vendor failure codes in login_info's `result` (0 is success). */
@@ -165,6 +167,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         // Marketplace: two customers' exams may share an id; their cards must not share a uuid.
         messageUuid('exam', clients.marketplace ? `${exam.tenantKey}/${exam.examId}` : exam.examId),
       );
+      deps.onCardPosted?.(exam);
       return (tx, now) => examLifecycle.cardPosted(tx, keyOf(exam), messageId, now);
     },
 
