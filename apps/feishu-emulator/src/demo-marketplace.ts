@@ -17,7 +17,7 @@ const customers = [
   { tenantKey: '736588c9260f175d', name: 'Acme Robotics Ltd' },
 ];
 const app = {
-  appId: 'cli_demo_market0001',
+  appId: 'cli_demomarket00001',
   appSecret: randomBytes(16).toString('hex'),
   encryptKey: randomBytes(16).toString('hex'),
   verificationToken: randomBytes(12).toString('hex'),
