@@ -24,6 +24,16 @@ const envSchema = z.object({
     .min(1, 'is empty'),
   FEISHU_VERIFICATION_TOKEN: optionalSecret,
   FEISHU_ENCRYPT_KEY: optionalSecret,
+  FEISHU_APP_TYPE: z
+    .enum(['self_built', 'marketplace'], {
+      error:
+        'must be self_built (an app inside one Feishu tenant) or marketplace (a store app many customers install)',
+    })
+    .default('self_built'),
+  FEISHU_STAFF_TENANT_KEY: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
   FEISHU_DOMAIN: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://open.feishu.cn' })
     .default('https://open.feishu.cn')
@@ -141,12 +151,21 @@ export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
  */
 function crossFieldErrors(env: Readonly<Record<string, string | undefined>>): string[] {
   const present = (name: string) => (env[name] ?? '').trim() !== '';
-  if (env.FEISHU_TRANSPORT === 'websocket') return longConnectionErrors(env);
-  if (present('FEISHU_VERIFICATION_TOKEN') || present('FEISHU_ENCRYPT_KEY')) return [];
-  return [
-    'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
-      'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
-  ];
+  const errors: string[] = [];
+  // The long connection needs neither: its frames arrive over a channel the gateway opened with the secret.
+  if (env.FEISHU_TRANSPORT === 'websocket') errors.push(...longConnectionErrors(env));
+  else if (!present('FEISHU_VERIFICATION_TOKEN') && !present('FEISHU_ENCRYPT_KEY'))
+    errors.push(
+      'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
+        'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
+    );
+  if (env.FEISHU_APP_TYPE === 'marketplace' && !present('FEISHU_STAFF_TENANT_KEY'))
+    errors.push(
+      "FEISHU_STAFF_TENANT_KEY is required when FEISHU_APP_TYPE=marketplace: the tenant_key of the vendor's own " +
+        'tenant, where APPROVAL_CHAT_ID is and whose staff decide (it is in the app_open event and in every event ' +
+        'header from that tenant)',
+    );
+  return errors;
 }
 
 /**
@@ -172,6 +191,13 @@ function longConnectionErrors(env: Readonly<Record<string, string | undefined>>)
 export interface GatewayConfig {
   readonly appId: string;
   readonly appSecret: string;
+  /**
+   * self_built: the app lives in one tenant and gets its token with the app secret alone. marketplace: one
+   * store app serves every customer tenant that installed it; tokens come per tenant from the app_ticket.
+   */
+  readonly appType: 'self_built' | 'marketplace';
+  /** marketplace: the vendor's own tenant (the staff chat, the approvers). Undefined for self_built. */
+  readonly staffTenantKey: string | undefined;
   readonly verificationToken: string | undefined;
   readonly encryptKey: string | undefined;
   /** The Open Platform base URL handed to the SDK client's `domain` option. */
@@ -257,6 +283,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     config: {
       appId: e.FEISHU_APP_ID,
       appSecret: e.FEISHU_APP_SECRET,
+      appType: e.FEISHU_APP_TYPE,
+      staffTenantKey: e.FEISHU_APP_TYPE === 'marketplace' ? e.FEISHU_STAFF_TENANT_KEY : undefined,
       verificationToken: e.FEISHU_VERIFICATION_TOKEN,
       encryptKey: e.FEISHU_ENCRYPT_KEY,
       feishuDomain: e.FEISHU_DOMAIN,
@@ -304,6 +332,8 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     appId: config.appId,
     // Named so the log's redaction net (which replaces any field called like a secret) leaves "set" readable.
     appSecretIs: 'set',
+    appType: config.appType,
+    ...(config.staffTenantKey ? { staffTenantKey: config.staffTenantKey } : {}),
     verificationTokenIs: config.verificationToken ? 'set' : 'not set',
     encryptKeyIs: config.encryptKey ? 'set' : 'not set (pushes are not signed: set it in production)',
     feishuDomain: config.feishuDomain,
