@@ -7,7 +7,13 @@ import { httpProvider } from './http/provider.js';
 import { sandboxProvider } from './sandbox.js';
 
 export { boundProvider, isBoundedProvider } from './bounds.js';
-export { loadProvidersFile } from './config-file.js';
+export {
+  loadProvidersFile,
+  loadProvidersFileWithPackages,
+  type ParsedProvidersFile,
+  type ProviderSources,
+  parseProvidersFile,
+} from './config-file.js';
 export {
   type AccountField,
   type Arrangement,
@@ -44,6 +50,14 @@ export {
   hackerRankProvider,
 } from './hackerrank/provider.js';
 export { httpOptions, httpProvider } from './http/provider.js';
+export {
+  isProviderFactory,
+  loadProviderPackages,
+  type PackageFactory,
+  type PackageImport,
+  type PackageLoader,
+  providerFactoryOf,
+} from './packages.js';
 export {
   createProviderRegistry,
   type ProviderConfig,
