@@ -1,8 +1,7 @@
 // exam-providers: the contract between the gateway and exam platforms, the registry that routes each exam
-// to one provider, the providers file, and the built-in providers. The conformance kit is at
-// '@feishu-exam/exam-providers/conformance'; a fake HackerRank for tests at
-// '@feishu-exam/exam-providers/hackerrank-fake'.
-import { hackerRankProvider } from './hackerrank/provider.js';
+// to one provider, the providers file, and the built-in providers (sandbox, http). The conformance kit is at
+// '@feishu-exam/exam-providers/conformance'. Platforms with their own API come as provider packages
+// (packages/provider-hackerrank is the worked example).
 import { httpProvider } from './http/provider.js';
 import { sandboxProvider } from './sandbox.js';
 
@@ -44,11 +43,6 @@ export {
   type ProviderDefinition,
   type ProviderFactory,
 } from './define.js';
-export {
-  type HackerRankOptions,
-  hackerRankOptions,
-  hackerRankProvider,
-} from './hackerrank/provider.js';
 export { httpOptions, httpProvider } from './http/provider.js';
 export {
   isProviderFactory,
@@ -75,4 +69,4 @@ export {
 } from './sandbox.js';
 
 /** Every provider type this package ships. */
-export const builtInProviders = [sandboxProvider, httpProvider, hackerRankProvider] as const;
+export const builtInProviders = [sandboxProvider, httpProvider] as const;
