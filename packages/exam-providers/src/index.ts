@@ -7,6 +7,12 @@ import { sandboxProvider } from './sandbox.js';
 
 export { boundProvider, isBoundedProvider } from './bounds.js';
 export {
+  type ConformanceCheck,
+  ConformanceFailure,
+  type ConformanceFixtures,
+  conformanceChecks,
+} from './checks.js';
+export {
   loadProvidersFile,
   loadProvidersFileWithPackages,
   type ParsedProvidersFile,
