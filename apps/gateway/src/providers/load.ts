@@ -3,9 +3,12 @@ import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   builtInProviders,
+  loadProviderPackages,
   loadProvidersFileWithPackages,
   type PackageLoader,
   type ProviderContext,
+  type ProviderFactory,
+  parseProvidersFile,
   type RegistryResult,
 } from '@feishu-exam/exam-providers';
 import { resolveProviderPackage } from './resolve-package.js';
@@ -53,4 +56,39 @@ export async function loadProvidersFromFile(file: string, ctx: ProviderContext):
     { factories: builtInProviders, loadPackage: packageLoader(file), typeAliases: PROVIDER_TYPE_ALIASES },
     ctx,
   );
+}
+
+/** One entry of a providers file, with the factory it names: what `feishu-exam providers test` runs the kit on. */
+export async function providerEntryFromFile(
+  file: string,
+  id: string,
+): Promise<
+  | { readonly ok: true; readonly factory: ProviderFactory; readonly options: unknown }
+  | { readonly ok: false; readonly errors: string[] }
+> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { ok: false, errors: [`${file} cannot be read: ${(err as Error).message}`] };
+  }
+  const parsed = parseProvidersFile(text, file);
+  if (!parsed.ok) return parsed;
+  const entry = parsed.config.providers.find((p) => p.id === id);
+  if (!entry)
+    return {
+      ok: false,
+      errors: [
+        `${file}: no provider "${id}"; the file has ${parsed.config.providers.map((p) => p.id).join(', ')}`,
+      ],
+    };
+  const builtIn = builtInProviders.find((f) => f.id === entry.type);
+  if (builtIn) return { ok: true, factory: builtIn, options: entry.options };
+  const name = entry.package ?? PROVIDER_TYPE_ALIASES[entry.type ?? ''];
+  if (name === undefined)
+    return { ok: false, errors: [`${file}: provider ${id}: unknown type "${entry.type}"`] };
+  const loaded = (await loadProviderPackages([name], packageLoader(file))).get(name);
+  if (!loaded?.ok)
+    return { ok: false, errors: [`${file}: provider ${id}: package "${name}" ${loaded?.problem}`] };
+  return { ok: true, factory: loaded.factory, options: entry.options };
 }
