@@ -11,23 +11,16 @@ import {
   ProviderError,
 } from '../contract.js';
 import { defineProvider, OptionsError, type OptionsIssue } from '../define.js';
-import { compileJsonPath, type JsonPath } from './json-path.js';
+import type { JsonPath } from './json-path.js';
 import { compileRequestUrl, HEADER_NAME, headerValueProblem, type RequestUrl } from './request-url.js';
+import { jsonPath, readResult, resultMapping } from './result-mapping.js';
 import { type AllowedRoots, type CompiledTemplate, compileTemplate, type TemplateVars } from './template.js';
+import { resultWebhook, resultWebhookOptions } from './webhook.js';
 
 /**
  * The low-code provider: an exam platform's HTTP API declared in configuration, no code. Requests are
  * templates filled from the exam; answers are mapped by JSON paths; statuses worth retrying are declared.
  */
-
-const jsonPath = z.string().transform((source, ctx): JsonPath => {
-  const compiled = compileJsonPath(source);
-  if (typeof compiled === 'string') {
-    ctx.addIssue({ code: 'custom', message: compiled });
-    return z.NEVER;
-  }
-  return compiled;
-});
 
 const headers = z
   .record(z.string(), z.string())
@@ -81,16 +74,12 @@ export const httpOptions = z
       .object({
         method: z.enum(['GET', 'POST']).default('GET'),
         ...request,
-        response: z
-          .object({
-            score: jsonPath,
-            resultTime: jsonPath.optional(),
-            reportUrl: jsonPath.optional(),
-          })
-          .strict(),
+        response: resultMapping,
       })
       .strict()
       .optional(),
+    /** Push: the platform posts results to /webhook/provider/<id>, signed with an HMAC of the body. */
+    resultWebhook: resultWebhookOptions.optional(),
     listPapers: z
       .object({
         method: z.enum(['GET', 'POST']).default('GET'),
@@ -197,6 +186,16 @@ export const httpProvider = defineProvider({
         },
         ctx,
       );
+    const webhookSecret = options.resultWebhook
+      ? ctx.secret(options.resultWebhook.signature.secret)
+      : undefined;
+    if (options.resultWebhook && !webhookSecret)
+      throw new OptionsError([
+        {
+          path: ['resultWebhook', 'signature', 'secret'],
+          message: `the secret ${options.resultWebhook.signature.secret} is not set in the environment; set it to the secret the platform signs its webhooks with`,
+        },
+      ]);
     const secrets = new Proxy(
       {},
       { get: (_t, name) => (typeof name === 'string' ? ctx.secret(name) : undefined) },
@@ -336,27 +335,12 @@ export const httpProvider = defineProvider({
                 headersFor('fetchResult', baseHeaders.render(vars), resultHeaders.render(vars)),
                 resultBody.render(vars),
               );
-              const score = declared.response.score.get(answer);
-              if (score === undefined || score === null || score === '') return undefined;
-              const reportUrl = declared.response.reportUrl
-                ? text(declared.response.reportUrl.get(answer))
-                : undefined;
-              const time = declared.response.resultTime
-                ? declared.response.resultTime.get(answer)
-                : undefined;
-              const resultTime =
-                typeof time === 'number'
-                  ? time
-                  : typeof time === 'string' && time
-                    ? Date.parse(time) || undefined
-                    : undefined;
-              return {
-                score: String(score),
-                resultTime,
-                reports: reportUrl ? [{ name: 'Report', url: reportUrl }] : undefined,
-              };
+              return readResult(declared.response, answer);
             },
           }
+        : {}),
+      ...(options.resultWebhook && webhookSecret
+        ? { parseResultWebhook: resultWebhook(options.resultWebhook, webhookSecret, instanceId) }
         : {}),
       ...(options.listPapers
         ? {
