@@ -50,6 +50,7 @@ export {
   type ProviderFactory,
 } from './define.js';
 export { httpOptions, httpProvider } from './http/provider.js';
+export { httpProviderReference } from './http/reference.js';
 export {
   isProviderFactory,
   loadProviderPackages,

@@ -29,46 +29,73 @@ const headers = z
       if (!HEADER_NAME.test(name))
         ctx.addIssue({ code: 'custom', path: [name], message: 'is not an HTTP header name, e.g. x-api-key' });
   })
-  .default({});
+  .default({})
+  .meta({ 'x-kind': 'template', description: 'header names and values (templates)' });
 
 const request = {
-  path: z.string().min(1, 'is required: the path after baseUrl, e.g. /v1/exams'),
+  path: z
+    .string()
+    .min(1, 'is required: the path after baseUrl, e.g. /v1/exams')
+    .meta({ 'x-kind': 'template', description: 'after baseUrl, e.g. /v1/exams/{{exam.platformExamId}}' }),
   headers,
-  body: z.unknown().optional(),
+  body: z
+    .unknown()
+    .optional()
+    .meta({ 'x-kind': 'template', description: 'a JSON body; every string in it may hold templates' }),
 };
 
 const accountField = z
   .object({
-    key: z.string().min(1),
-    name: z.object({ zh_cn: z.string().optional(), en_us: z.string().optional() }).strict(),
-    required: z.boolean().default(false),
-    description: z.object({ zh_cn: z.string().optional(), en_us: z.string().optional() }).strict().optional(),
+    key: z.string().min(1).describe('read in templates as account.fields.<key>'),
+    name: z
+      .object({ zh_cn: z.string().optional(), en_us: z.string().optional() })
+      .strict()
+      .describe('what customers see when they bind an account'),
+    required: z.boolean().default(false).describe('whether a customer must fill it in'),
+    description: z
+      .object({ zh_cn: z.string().optional(), en_us: z.string().optional() })
+      .strict()
+      .optional()
+      .describe('a hint under the field'),
   })
   .strict();
 
 export const httpOptions = z
   .object({
-    baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
-    timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+    baseUrl: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .describe('the API’s root; every path is under it'),
+    timeoutMs: z.number().int().min(100).max(60_000).default(10_000).describe('one call’s timeout'),
     /** Sent with every request; templates may read secrets. */
-    headers,
+    headers: headers.meta({ 'x-kind': 'template', description: 'sent with every request (templates)' }),
     /** Answers worth retrying: status codes, or "5xx". Any other non-2xx is a permanent failure. */
-    retryOn: z.array(z.union([z.number().int().min(100).max(599), z.literal('5xx')])).default([429, '5xx']),
-    accountFields: z.array(accountField).default([]),
+    retryOn: z
+      .array(z.union([z.number().int().min(100).max(599), z.literal('5xx')]))
+      .default([429, '5xx'])
+      .describe('statuses worth retrying, or 5xx; any other non-2xx is a permanent failure'),
+    accountFields: z
+      .array(accountField)
+      .default([])
+      .describe('custom fields customers fill in when binding an account (账号自定义字段)'),
     createExam: z
       .object({
         method: z.enum(['POST', 'PUT', 'PATCH', 'GET']).default('POST'),
         ...request,
         response: z
           .object({
-            examUrl: jsonPath,
-            username: jsonPath.optional(),
-            password: jsonPath.optional(),
-            platformExamId: jsonPath.optional(),
+            examUrl: jsonPath.describe('the candidate’s link (→ login_info exam_url); http(s)'),
+            username: jsonPath.optional().describe('a login name (→ username)'),
+            password: jsonPath.optional().describe('a password (→ password); never logged'),
+            platformExamId: jsonPath
+              .optional()
+              .describe(
+                'the platform’s id of the sitting: fetchResult templates read it as exam.platformExamId',
+              ),
           })
           .strict(),
       })
-      .strict(),
+      .strict()
+      .describe('arranges an exam when staff approve it (required)'),
     /** Polling for results: the answer holds a result once `score` reads a value. */
     fetchResult: z
       .object({
@@ -77,38 +104,43 @@ export const httpOptions = z
         response: resultMapping,
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe('polls for the result of an arranged exam'),
     /** Push: the platform posts results to /webhook/provider/<id>, signed with an HMAC of the body. */
-    resultWebhook: resultWebhookOptions.optional(),
+    resultWebhook: resultWebhookOptions
+      .optional()
+      .describe('results pushed to POST /webhook/provider/<id>, signed with an HMAC of the body'),
     listPapers: z
       .object({
         method: z.enum(['GET', 'POST']).default('GET'),
         ...request,
         response: z
           .object({
-            /** Where the list is; the other paths read each item ($ is the item). */
-            items: jsonPath,
-            id: jsonPath,
-            name: jsonPath,
-            durationMinutes: jsonPath.optional(),
-            questionCount: jsonPath.optional(),
+            items: jsonPath.describe(
+              'where the list of papers is; the other paths read each item ($ is the item)',
+            ),
+            id: jsonPath.describe('a paper’s id (≤ 255 characters)'),
+            name: jsonPath.describe('its name (≤ 255 characters)'),
+            durationMinutes: jsonPath.optional().describe('its duration in minutes'),
+            questionCount: jsonPath.optional().describe('how many questions it has'),
           })
           .strict(),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe('lists the papers of a bound account, published to Feishu'),
   })
   .strict();
 
 /** What a template may read, per operation. */
-const EXAM_ROOTS: AllowedRoots = {
+export const EXAM_ROOTS: AllowedRoots = {
   exam: ['id', 'paperId', 'accountId'],
   candidate: ['name', 'email', 'mobile.code', 'mobile.number'],
   account: ['id', 'name', 'fields.*'],
   secrets: undefined,
 };
-const ACCOUNT_ROOTS: AllowedRoots = { account: ['id', 'name', 'fields.*'], secrets: undefined };
-const RESULT_ROOTS: AllowedRoots = { exam: ['id', 'platformExamId'], secrets: undefined };
+export const ACCOUNT_ROOTS: AllowedRoots = { account: ['id', 'name', 'fields.*'], secrets: undefined };
+export const RESULT_ROOTS: AllowedRoots = { exam: ['id', 'platformExamId'], secrets: undefined };
 
 type Part = { value: unknown; path: PropertyKey[]; roots: AllowedRoots };
 

@@ -16,7 +16,7 @@ export const jsonPath = z
     }
     return compiled;
   })
-  .meta({ description: 'a JSON path, e.g. $.data.score' });
+  .meta({ 'x-kind': 'json-path', description: 'a JSON path, e.g. $.data.score' });
 
 const listOf = <S extends z.ZodRawShape>(shape: S, what: string) =>
   z
