@@ -41,7 +41,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     });
   providers
     .command('scaffold')
-    .argument('<name>', 'the package name: "quizly" (feishu-exam-provider-quizly) or a full npm name')
+    .argument('<name>', 'the package name: "testlab" (feishu-exam-provider-testlab) or a full npm name')
     .description(
       'write a new provider package: package.json, tsconfig, src with a defineProvider skeleton, a fake, a conformance test',
     )

@@ -2,13 +2,13 @@
 // its own test (the conformance kit against its fake platform) before anything in it is changed.
 
 export interface ScaffoldNames {
-  /** The npm package name: "feishu-exam-provider-quizly", "@acme/feishu-exam-provider-quizly". */
+  /** The npm package name: "feishu-exam-provider-testlab", "@acme/feishu-exam-provider-testlab". */
   readonly packageName: string;
-  /** The provider id (its type name): "quizly". */
+  /** The provider id (its type name): "testlab". */
   readonly id: string;
-  /** For identifiers: "Quizly". */
+  /** For identifiers: "Testlab". */
   readonly pascal: string;
-  /** The environment variable holding the API key: "QUIZLY_API_KEY". */
+  /** The environment variable holding the API key: "TESTLAB_API_KEY". */
   readonly apiKeyEnv: string;
   /** The version range of @feishu-exam/exam-providers to peer on. */
   readonly contractRange: string;

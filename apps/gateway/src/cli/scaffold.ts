@@ -6,7 +6,7 @@ import { type ScaffoldNames, scaffoldFiles } from './scaffold-templates.js';
 
 const PREFIX = 'feishu-exam-provider-';
 
-/** The names of a new provider package, from what was typed: "quizly", or a full npm name. */
+/** The names of a new provider package, from what was typed: "testlab", or a full npm name. */
 export function scaffoldNames(name: string, id?: string): ScaffoldNames | string {
   const packageName = name.startsWith('@') || name.startsWith(PREFIX) ? name : `${PREFIX}${name}`;
   if (!/^(@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*$/.test(packageName))
