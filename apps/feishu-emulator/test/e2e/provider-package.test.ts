@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import {
   cpSync,
@@ -105,10 +105,11 @@ const quizly = createServer((req, res) => {
 let platform: Platform;
 let gateway: GatewayProcess;
 let quizlyUrl: string;
+let installedFile: string;
 beforeAll(async () => {
   await new Promise<void>((r) => quizly.listen(0, '127.0.0.1', r));
   quizlyUrl = `http://127.0.0.1:${(quizly.address() as AddressInfo).port}`;
-  const file = installFolder(
+  installedFile = installFolder(
     { [QUIZLY]: 'quizly-provider' },
     `defaultProvider: quizly
 providers:
@@ -120,7 +121,7 @@ providers:
   );
   platform = await startPlatform();
   gateway = await startGateway(platform, {
-    PROVIDERS_FILE: file,
+    PROVIDERS_FILE: installedFile,
     QUIZLY_API_KEY: API_KEY,
     RESULT_POLL_INTERVAL_MS: '150',
   });
@@ -138,6 +139,21 @@ describe('a provider package installed next to the providers file', () => {
         e.isDirectory() ? sources(join(dir, e.name)) : [readFileSync(join(dir, e.name), 'utf8')],
       );
     expect(sources(gatewaySrc).filter((text) => /quizly/i.test(text))).toEqual([]);
+  });
+
+  it('`feishu-exam providers check` accepts the file, as the start did', () => {
+    const cli = fileURLToPath(new URL('../../../gateway/dist/cli/main.js', import.meta.url));
+    const run = spawnSync(process.execPath, [cli, 'providers', 'check', installedFile], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', QUIZLY_API_KEY: API_KEY },
+    });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.split('\n')).toEqual([
+      '  quizly (default): polled results',
+      `✓ ${installedFile}: 1 provider(s) build`,
+      '',
+    ]);
+    expect(run.status).toBe(0);
   });
 
   it('arranges the exam: login_info carries its link', async () => {
