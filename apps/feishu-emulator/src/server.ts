@@ -10,6 +10,7 @@ import { checkCard, checkCardObject } from './cards.js';
 import { FaultInjector, type FaultKind, type FaultInjector as Faults, type Outage } from './faults.js';
 import { FeishuCode, failure, success } from './feishu-errors.js';
 import { FEISHU_RETRY_SCHEDULE, type PushAttempt, pushEvent } from './push.js';
+import { createLongConnectionServer, LONG_CONNECTION, type LongConnectionOptions } from './ws-server.js';
 
 export interface EmulatedApp {
   readonly appId: string;
@@ -18,12 +19,30 @@ export interface EmulatedApp {
   readonly verificationToken?: string | undefined;
 }
 
+/**
+ * A gateway named by its base URL (`http://127.0.0.1:3000`) gets Feishu's requests at the gateway's usual
+ * path; a full URL is used as it is; LONG_CONNECTION sends it over the app's WebSockets instead.
+ */
+export function endpointOf(gatewayUrl: string, defaultPath: string): string {
+  if (gatewayUrl === LONG_CONNECTION) return gatewayUrl;
+  const url = new URL(gatewayUrl);
+  if (url.pathname === '/' || url.pathname === '') url.pathname = defaultPath;
+  return url.toString();
+}
+
 export interface EmulatorOptions {
   readonly apps: readonly EmulatedApp[];
   readonly tokenTtlSeconds?: number;
   readonly retrySchedule?: readonly number[];
   readonly deliveryTimeoutMs?: number;
   readonly random?: () => number;
+  /** The long connection's ClientConfig, ACK timeout and fault modes (ws-server.ts). */
+  readonly longConnection?: Partial<
+    Pick<
+      LongConnectionOptions,
+      'clientConfig' | 'ackTimeoutMs' | 'maxConnections' | 'cardFrameType' | 'fragmentBytes'
+    >
+  >;
 }
 
 export interface RecordedCall {
@@ -90,6 +109,13 @@ export function createEmulator(options: EmulatorOptions) {
     customFields: new Map<number, unknown[]>(),
   };
   const faults: Faults = new FaultInjector(random);
+  // A push's target is a webhook URL, or LONG_CONNECTION: then it goes to one of the app's WebSockets.
+  const longConnection = createLongConnectionServer({
+    ...options.longConnection,
+    apps,
+    random,
+    retrySchedule: options.retrySchedule ?? FEISHU_RETRY_SCHEDULE,
+  });
   let seq = 0;
 
   const app = new Koa();
@@ -465,11 +491,16 @@ export function createEmulator(options: EmulatorOptions) {
       unknown
     >;
     ctx.body = {
-      attempts: await emulator.pushEventOfType(String(gateway_url), eventType, event, {
-        appId: app_id as string | undefined,
-        tenantKey: tenant_key as string | undefined,
-        eventId: event_id as string | undefined,
-      }),
+      attempts: await emulator.pushEventOfType(
+        endpointOf(String(gateway_url), '/webhook/event'),
+        eventType,
+        event,
+        {
+          appId: app_id as string | undefined,
+          tenantKey: tenant_key as string | undefined,
+          eventId: event_id as string | undefined,
+        },
+      ),
     };
   });
   router.get('/_emulator/papers', (ctx) => {
@@ -482,7 +513,7 @@ export function createEmulator(options: EmulatorOptions) {
   router.post('/_emulator/click', async (ctx) => {
     const c = (await readJson(ctx)) as Record<string, unknown>;
     ctx.body = await emulator.click({
-      gatewayUrl: String(c.gateway_url),
+      gatewayUrl: endpointOf(String(c.gateway_url), '/webhook/card'),
       messageId: String(c.message_id),
       operatorOpenId: String(c.operator_open_id),
       value: c.value,
@@ -491,6 +522,7 @@ export function createEmulator(options: EmulatorOptions) {
     });
   });
 
+  longConnection.mount(router, readJson);
   app.use(router.routes());
   app.use(router.allowedMethods());
 
@@ -501,6 +533,7 @@ export function createEmulator(options: EmulatorOptions) {
     app,
     state,
     faults,
+    longConnection,
     /** Queue faults for the next `count` calls whose path contains `match`. */
     injectFaults: (f: { match: string; kind: FaultKind; count: number; delayMs?: number }) => faults.queue(f),
     /** Make a share of matching calls fail, until clearFaults. */
@@ -542,6 +575,8 @@ export function createEmulator(options: EmulatorOptions) {
       emulator.pushEventOfType(gatewayUrl, 'hire.eco_account.created_v1', account, fields),
 
     push(gatewayUrl: string, envelope: { header?: { event_id?: string } }, target: EmulatedApp = firstApp) {
+      if (gatewayUrl === LONG_CONNECTION)
+        return longConnection.deliverEvent(target.appId, envelope.header?.event_id ?? '', envelope);
       return pushEvent(gatewayUrl, envelope, sealFor(target), {
         retrySchedule: options.retrySchedule ?? FEISHU_RETRY_SCHEDULE,
         timeoutMs: options.deliveryTimeoutMs ?? 3000,
@@ -578,20 +613,31 @@ export function createEmulator(options: EmulatorOptions) {
         },
         { token: target.verificationToken ?? '', appId: target.appId, tenantKey: 'tenant_demo_0001' },
       );
-      const { headers, rawBody } = seal(envelope, sealFor(target));
-      const response = await fetch(c.gatewayUrl, {
-        method: 'POST',
-        headers,
-        body: rawBody,
-        signal: AbortSignal.timeout(3000),
-      });
-      const text = await response.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {}
+      let status: number;
+      let body: unknown;
+      if (c.gatewayUrl === LONG_CONNECTION) {
+        // Over the long connection the answer is the acknowledgement's data; Feishu's client error codes
+        // stand in for the HTTP status: 200341 no answer in 3 s, 200671 not code 200.
+        const sent = await longConnection.deliverCallback(target.appId, envelope.header.event_id, envelope);
+        status = sent.outcome === 'acked' ? 200 : sent.outcome === 'not_ok' ? 200671 : 200341;
+        body = sent.reply ?? {};
+      } else {
+        const { headers, rawBody } = seal(envelope, sealFor(target));
+        const response = await fetch(c.gatewayUrl, {
+          method: 'POST',
+          headers,
+          body: rawBody,
+          signal: AbortSignal.timeout(3000),
+        });
+        const text = await response.text();
+        status = response.status;
+        body = text;
+        try {
+          body = JSON.parse(text);
+        } catch {}
+      }
       const reply = body as { toast?: unknown; card?: { type?: string; data?: unknown } };
-      if (message && response.status === 200) {
+      if (message && status === 200) {
         if (reply.toast) message.toasts.push(reply.toast);
         if (reply.card?.type === 'raw') {
           const check = checkCardObject(reply.card.data);
@@ -603,11 +649,12 @@ export function createEmulator(options: EmulatorOptions) {
           }
         }
       }
-      return { status: response.status, body };
+      return { status, body };
     },
 
     async listen(port = 0, host = '127.0.0.1'): Promise<RunningEmulator> {
       const server: Server = app.listen(port, host);
+      longConnection.attach(server);
       await new Promise<void>((resolve, reject) => {
         server.once('listening', resolve);
         server.once('error', reject);
@@ -616,6 +663,7 @@ export function createEmulator(options: EmulatorOptions) {
         url: `http://${host}:${(server.address() as AddressInfo).port}`,
         close: () =>
           new Promise<void>((resolve) => {
+            longConnection.close();
             server.close(() => resolve());
             server.closeAllConnections();
           }),

@@ -29,6 +29,18 @@ const envSchema = z.object({
     .default('https://open.feishu.cn')
     .transform((v) => v.replace(/\/+$/, '')),
   FEISHU_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+  FEISHU_TRANSPORT: z
+    .enum(['webhook', 'websocket'], {
+      error: 'must be webhook (Feishu posts to /webhook/*) or websocket (the gateway dials Feishu)',
+    })
+    .default('webhook'),
+  FEISHU_WS_LIVENESS_MS: z.coerce
+    .number()
+    .int()
+    .min(100, "must be a number of milliseconds, longer than Feishu's ping interval (120 s)")
+    .default(180_000),
+  FEISHU_WS_READY_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  FEISHU_WS_RECONNECT_MAX_MS: z.coerce.number().int().min(100).default(60_000),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: port.default(3000),
   DATABASE_URL: z
@@ -66,6 +78,13 @@ const envSchema = z.object({
   ADMIN_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
     message: 'must be at least 16 characters (it guards /admin)',
   }),
+  METRICS_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
+    message: 'must be at least 16 characters (it guards /metrics)',
+  }),
+  METRICS_PORT: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+    port.optional(),
+  ),
   EXAM_PROVIDER: z
     .enum(['sandbox'], {
       error: 'must name a built-in provider without options: sandbox (declare others in PROVIDERS_FILE)',
@@ -122,11 +141,32 @@ export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
  */
 function crossFieldErrors(env: Readonly<Record<string, string | undefined>>): string[] {
   const present = (name: string) => (env[name] ?? '').trim() !== '';
+  if (env.FEISHU_TRANSPORT === 'websocket') return longConnectionErrors(env);
   if (present('FEISHU_VERIFICATION_TOKEN') || present('FEISHU_ENCRYPT_KEY')) return [];
   return [
     'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
       'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
   ];
+}
+
+/**
+ * The long connection is for self-built apps only (Feishu: "目前长连接模式不支持商店应用"); FEISHU_APP_TYPE is
+ * read raw so the refusal holds whichever module declares that variable. The SDK's WSClient silently does
+ * nothing unless the app id is cli_ and 16 hex digits. No token or key is needed: the connection is opened
+ * with the app secret (then /webhook/event and /webhook/card are not served).
+ */
+function longConnectionErrors(env: Readonly<Record<string, string | undefined>>): string[] {
+  const errors: string[] = [];
+  if (env.FEISHU_APP_TYPE?.trim() === 'marketplace')
+    errors.push(
+      'FEISHU_TRANSPORT=websocket is not available to marketplace apps (Feishu offers the long connection to ' +
+        'self-built apps only); use FEISHU_TRANSPORT=webhook',
+    );
+  if (env.FEISHU_APP_ID && !/^cli_[0-9a-fA-F]{16}$/.test(env.FEISHU_APP_ID))
+    errors.push(
+      'FEISHU_APP_ID must be cli_ and 16 hex digits with FEISHU_TRANSPORT=websocket (the SDK refuses other ids)',
+    );
+  return errors;
 }
 
 export interface GatewayConfig {
@@ -138,6 +178,16 @@ export interface GatewayConfig {
   readonly feishuDomain: string;
   /** The timeout of one Open Platform call; the outbox lease is kept at least twice as long. */
   readonly feishuTimeoutMs: number;
+  /** How Feishu's events and card callbacks arrive: posted to /webhook/*, or over the long connection. */
+  readonly transport: 'webhook' | 'websocket';
+  readonly longConnection: {
+    /** No frame (pong or data) for this long: the connection is half-open and is replaced. */
+    readonly livenessMs: number;
+    /** /readyz stays ready this long after the connection went down (a reconnect is routine). */
+    readonly readyGraceMs: number;
+    /** The ceiling of the reconnect backoff. */
+    readonly reconnectMaxMs: number;
+  };
   readonly host: string;
   readonly port: number;
   readonly databaseUrl: string;
@@ -148,6 +198,11 @@ export interface GatewayConfig {
   /** Empty: anyone who can see the card may decide. */
   readonly approverOpenIds: readonly string[];
   readonly adminToken: string | undefined;
+  /**
+   * /metrics: on the main port behind `token` (Bearer), and/or without authentication on `port` (a listener
+   * of its own, bound to HOST). Neither: /metrics answers 404.
+   */
+  readonly metrics: { readonly token: string | undefined; readonly port: number | undefined };
   readonly examProvider: 'sandbox';
   /** A YAML or JSON file declaring the exam platforms; when set, it replaces EXAM_PROVIDER. */
   readonly providersFile: string | undefined;
@@ -190,6 +245,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   ];
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT)
+    return {
+      ok: false,
+      errors: [
+        `METRICS_PORT must differ from PORT (${e.PORT}); to serve /metrics on PORT, set METRICS_TOKEN`,
+      ],
+    };
   return {
     ok: true,
     config: {
@@ -199,6 +261,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       encryptKey: e.FEISHU_ENCRYPT_KEY,
       feishuDomain: e.FEISHU_DOMAIN,
       feishuTimeoutMs: e.FEISHU_TIMEOUT_MS,
+      transport: e.FEISHU_TRANSPORT,
+      longConnection: {
+        livenessMs: e.FEISHU_WS_LIVENESS_MS,
+        readyGraceMs: e.FEISHU_WS_READY_GRACE_MS,
+        reconnectMaxMs: e.FEISHU_WS_RECONNECT_MAX_MS,
+      },
       host: e.HOST,
       port: e.PORT,
       databaseUrl: e.DATABASE_URL,
@@ -208,6 +276,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       approvalChatId: e.APPROVAL_CHAT_ID,
       approverOpenIds: e.APPROVER_OPEN_IDS,
       adminToken: e.ADMIN_TOKEN,
+      metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
       examProvider: e.EXAM_PROVIDER,
       providersFile: e.PROVIDERS_FILE,
       production: e.NODE_ENV === 'production',
@@ -238,6 +307,7 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     verificationTokenIs: config.verificationToken ? 'set' : 'not set',
     encryptKeyIs: config.encryptKey ? 'set' : 'not set (pushes are not signed: set it in production)',
     feishuDomain: config.feishuDomain,
+    transport: config.transport,
     host: config.host,
     port: config.port,
     database: redactDatabaseUrl(config.databaseUrl),
@@ -245,6 +315,8 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     approvalChatId: config.approvalChatId,
     approvers: config.approverOpenIds.length === 0 ? 'anyone in the chat' : config.approverOpenIds.length,
     adminTokenIs: config.adminToken ? 'set' : 'not set (admin endpoints disabled)',
+    metricsTokenIs: config.metrics.token ? 'set' : 'not set',
+    metricsPort: config.metrics.port ?? 'not set',
     providersFile: config.providersFile ?? 'not set',
     examProvider: config.providersFile ? `see providersFile` : config.examProvider,
     showCandidateContact: config.showCandidateContact,
@@ -255,7 +327,8 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
 /** Settings that work but leave a hole open: logged as warnings at every start, so they are not forgotten. */
 export function configWarnings(config: GatewayConfig): string[] {
   const warnings: string[] = [];
-  if (!config.encryptKey)
+  // Over the long connection alone nothing is posted to us: the key would guard nothing.
+  if (!config.encryptKey && (config.transport === 'webhook' || config.verificationToken))
     warnings.push(
       'FEISHU_ENCRYPT_KEY is not set: pushes are checked by the verification token only, with no signature, ' +
         'timestamp or replay check; set the Encrypt Key in production',

@@ -97,6 +97,14 @@ describe('configuration polish', () => {
     expect(errors.find((e) => e.startsWith('APPROVAL_CHAT_ID '))).toMatch(/oc_/);
   });
 
+  it('.env.example lists every variable the gateway and its built-in providers read', () => {
+    const example = readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8');
+    const missing = [...CONFIG_VARIABLES, 'SANDBOX_WEBHOOK_SECRET', 'HACKERRANK_API_KEY'].filter(
+      (name) => !new RegExp(`^(# )?${name}=`, 'm').test(example),
+    );
+    expect(missing).toEqual([]);
+  });
+
   it('the README table lists every variable the gateway and its built-in providers read', () => {
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     const providerSecrets = ['SANDBOX_WEBHOOK_SECRET', 'HACKERRANK_API_KEY'];

@@ -45,6 +45,19 @@ describe('store', () => {
       expect((await second.dataSource.query('PRAGMA journal_mode'))[0].journal_mode).toBe('wal');
   });
 
+  it('refuses a database whose schema a newer release migrated, before writing anything', async () => {
+    const url = testDatabaseUrl();
+    const first = await freshStore(url);
+    await first.dataSource.query(
+      "INSERT INTO migrations (timestamp, name) VALUES (1799999999999, 'Future1799999999999')",
+    );
+    await first.close();
+    stores.pop();
+    await expect(openStore(url, silent)).rejects.toThrow(
+      /schema is newer than this release.*Future1799999999999/,
+    );
+  });
+
   it('commits concurrent writes (group commit) and isolates a failing one from its batch', async () => {
     const store = await freshStore();
     const writes = Array.from({ length: 50 }, (_, i) =>
