@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultProviderContext } from '@feishu-exam/exam-providers';
@@ -39,6 +39,19 @@ describe('the providers file as the gateway loads it', () => {
       expect.stringMatching(
         /providers\.yaml:2: provider hr \(package @feishu-exam\/provider-hackerrank\): options\.apiKeySecret: .*HACKERRANK_API_KEY/,
       ),
+    ]);
+  });
+
+  it('a package that throws while loading is one line naming it and what it threw', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'provider-files-')), 'providers.yaml');
+    const pkg = join(file, '..', 'node_modules', 'broken-provider');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ type: 'module', exports: './index.js' }));
+    writeFileSync(join(pkg, 'index.js'), "throw new Error('needs Node 99\\nstack line');\n");
+    writeFileSync(file, 'providers:\n  - id: b\n    package: broken-provider\n');
+    const result = await loadProvidersFromFile(file, ctx);
+    expect(result.ok ? [] : result.errors).toEqual([
+      `${file}:3: provider b: package "broken-provider" failed to load (${join(pkg, 'index.js')}): needs Node 99`,
     ]);
   });
 
