@@ -44,10 +44,12 @@ const anySecret = new Proxy(
 describe('feishu-exam providers check', () => {
   it('passes on every example providers file', async () => {
     const files = exampleFiles();
-    expect(files.map((f) => relative(repo, f)).sort()).toEqual([
-      'packages/exam-providers/examples/acme.providers.yaml',
-      'packages/provider-hackerrank/examples/hackerrank.providers.yaml',
-    ]);
+    expect(files.map((f) => relative(repo, f))).toEqual(
+      expect.arrayContaining([
+        'packages/exam-providers/examples/acme.providers.yaml',
+        'packages/provider-hackerrank/examples/hackerrank.providers.yaml',
+      ]),
+    );
     for (const file of files) {
       const { code, out, err } = await cli(['providers', 'check', file], anySecret);
       expect(err, file).toEqual([]);
