@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { approvalCard, escapeMarkdown } from '../src/bot/cards.js';
+import { approvalCard, escapeMarkdown, stuckJobCard } from '../src/bot/cards.js';
 import type { ExamRow, ExamState } from '../src/store/index.js';
 
 const exam = (state: ExamState, extra: Partial<ExamRow> = {}): ExamRow => ({
@@ -64,12 +64,125 @@ describe('approvalCard', () => {
   });
 
   it('says who decided, the link, or the reason, and cannot be tricked by markdown in outside text', () => {
-    expect(text(approvalCard(exam('arranged'), { showContact: false }))).toContain(
-      'https://exam.example/e/1',
-    );
+    const arranged = text(approvalCard(exam('arranged'), { showContact: false }));
+    // The link's host, never the link itself (it may carry a login) nor the password.
+    expect(arranged).toContain('exam.example');
+    expect(arranged).not.toContain('https://exam.example/e/1');
     const rejected = text(approvalCard(exam('rejected'), { showContact: false }));
     expect(rejected).toContain('<at id=ou_staff></at>');
     expect(rejected).not.toContain('<at id=all>');
     expect(escapeMarkdown('[x](javascript:1) *b*')).toBe('\\[x\\]\\(javascript:1\\) \\*b\\*');
+  });
+});
+
+/** Every text object of a card: anything with `content` (markdown, plain_text, summary). */
+function texts(node: unknown, out: Array<Record<string, unknown>> = []): Array<Record<string, unknown>> {
+  if (Array.isArray(node)) for (const n of node) texts(n, out);
+  else if (node && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    if (typeof o.content === 'string') out.push(o);
+    for (const v of Object.values(o)) texts(v, out);
+  }
+  return out;
+}
+
+describe('the card in two languages', () => {
+  const states: ExamState[] = ['pending_approval', 'arranging', 'arranged', 'rejected', 'failed'];
+  const named = {
+    showContact: false,
+    customer: { name: '北京星河科技有限公司', state: 'active' as const },
+    account: { name: '星河校招账号' },
+    paper: { name: 'Sandbox: programming', durationMinutes: 90 },
+    platform: 'sandbox',
+    now: 1_700_000_000_000 + 45 * 60_000,
+  };
+
+  it.each(states)(
+    'every text has zh_cn and en_us, Chinese first, and the card declares both locales (%s)',
+    (state) => {
+      const card = approvalCard(exam(state), named) as {
+        config: { locales: string[]; summary: Record<string, unknown> };
+        header: { title: Record<string, unknown>; subtitle: Record<string, unknown> };
+      };
+      expect(card.config.locales).toEqual(['zh_cn', 'en_us']);
+      const all = texts(card);
+      expect(all.length).toBeGreaterThan(4);
+      for (const t of all) {
+        const i18n = t.i18n_content as { zh_cn: string; en_us: string };
+        expect(i18n.zh_cn, JSON.stringify(t)).toBeTruthy();
+        expect(i18n.en_us, JSON.stringify(t)).toBeTruthy();
+        expect(t.content).toBe(i18n.zh_cn);
+      }
+      expect(card.header.title.i18n_content).not.toEqual({
+        zh_cn: (card.header.title.i18n_content as { en_us: string }).en_us,
+        en_us: (card.header.title.i18n_content as { en_us: string }).en_us,
+      });
+      expect(card.config.summary.i18n_content).toBeDefined();
+    },
+  );
+
+  it('names the customer, the account, the paper with its duration and the platform, in each language', () => {
+    const card = approvalCard(exam('pending_approval'), named);
+    const [facts] = texts(card).filter((t) => t.tag === 'markdown');
+    const { zh_cn, en_us } = (facts as { i18n_content: { zh_cn: string; en_us: string } }).i18n_content;
+    expect(zh_cn).toContain('**客户**: 北京星河科技有限公司');
+    expect(zh_cn).toContain('**账号**: 星河校招账号');
+    expect(zh_cn).toContain('**试卷**: Sandbox: programming (90 分钟)');
+    expect(zh_cn).toContain('**已等待**: 45 分钟');
+    expect(en_us).toContain('**Customer**: 北京星河科技有限公司');
+    expect(en_us).toContain('**Paper**: Sandbox: programming (90 min)');
+    expect(en_us).toContain('**Exam platform**: sandbox');
+    expect(en_us).toContain('**Waiting for**: 45 min');
+  });
+
+  it('leaves out what is missing instead of showing "-", and keeps the ids in a collapsed panel', () => {
+    const bare = { ...exam('pending_approval'), candidate: {}, accountId: null, paperId: null };
+    const card = approvalCard(bare, { showContact: false });
+    const body = text(card);
+    expect(body).not.toMatch(/\*\*: -/);
+    expect(body).not.toContain('**Phone**');
+    const panel = (card as { body: { elements: Array<Record<string, unknown>> } }).body.elements.find(
+      (e) => e.tag === 'collapsible_panel',
+    );
+    expect(panel).toMatchObject({ expanded: false });
+    expect(text(panel)).toContain('exam_id: 7147998241542539527');
+  });
+
+  it('final states say who decided and when; later the score', () => {
+    const done = approvalCard(exam('arranged', { result: { score: '87.5' } }), named);
+    const body = text(done);
+    expect(body).toContain('<at id=ou_staff></at>');
+    expect(body).toContain('87.5');
+    expect(body).toContain('笔试已完成');
+    expect(body).toContain('Exam completed');
+  });
+});
+
+describe('the stuck-job notice', () => {
+  const job = {
+    id: 'job-1',
+    kind: 'report_login_info',
+    examId: '7147998241542539527',
+    tenantKey: '2ca1d211f64f6438',
+    payload: {},
+    idempotencyKey: 'k',
+    state: 'dead' as const,
+    attempts: 1,
+    maxAttempts: 0,
+    runAt: 1,
+    lockedUntil: null,
+    lockedBy: null,
+    lastError: 'hire.v1.ecoExam.loginInfo: HTTP 400 code 1002851 (笔试状态异常)',
+    createdAt: 1,
+    updatedAt: 1,
+  };
+
+  it('says in words which step is stuck, in both languages, with a Retry button', () => {
+    const card = stuckJobCard(job as never, exam('arranging'));
+    const body = text(card);
+    expect(body).toContain('把笔试链接告知飞书招聘');
+    expect(body).toContain('telling Feishu Hire the exam link');
+    expect(body).toContain('"value":{"action":"retry","job_id":"job-1"}');
+    expect(body).not.toContain('/admin/jobs');
   });
 });

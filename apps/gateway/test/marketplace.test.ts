@@ -350,7 +350,7 @@ describe('exams keyed by tenant', () => {
       return handleCardAction(r.event, deps, createLogger({ level: 'silent' }));
     };
     // tk_b's card is in the chat, but its message id is not committed yet: click again, tk_a is untouched.
-    expect(await click('om_b')).toEqual({ toast: { type: 'warning', content: CARD_NOT_REGISTERED } });
+    expect(await click('om_b')).toEqual({ toast: CARD_NOT_REGISTERED });
     await store.write((tx) => examLifecycle.cardPosted(tx, { tenantKey: 'tk_b', examId: 'e-9' }, 'om_b', 4));
     expect(await click('om_b')).toMatchObject({ toast: { type: 'success' } });
     const states = await store.dataSource.query(

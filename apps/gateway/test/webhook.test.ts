@@ -383,7 +383,13 @@ describe('routes around the webhook', () => {
     const sealed = seal(envelopeV2('card.action.trigger', event, fields), sealOpts);
     const res = await post(`${gw.url}/webhook/card`, sealed.headers, sealed.rawBody);
     expect(res.status).toBe(200);
-    expect(res.json).toEqual({ toast: { type: 'error', content: expect.stringMatching(/not one of ours/) } });
+    expect(res.json).toEqual({
+      toast: {
+        type: 'error',
+        content: expect.stringMatching(/不是本应用/),
+        i18n: { zh_cn: expect.stringMatching(/不是本应用/), en_us: expect.stringMatching(/not one of ours/) },
+      },
+    });
   });
 
   it('GET /healthz and /readyz answer 200 while running', async () => {

@@ -83,8 +83,7 @@ async function clickOverConnection(p: Platform, examId: string, action: 'approve
       formValue: { reason: '' },
       name: action,
     });
-    const toast = (answer.body as { toast?: { content?: string } }).toast?.content ?? '';
-    if (!toast.includes('click again') || attempt >= 200) return answer;
+    if (!JSON.stringify(answer.body).includes('click again') || attempt >= 200) return answer;
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -91,7 +91,13 @@ describe('the approval workflow', () => {
     await card('e2e-intruder');
     const answer = await clickFor(platform, gateway, 'e2e-intruder', 'ou_intruder', 'approve');
     expect(answer.status).toBe(200);
-    expect(answer.body).toEqual({ toast: { type: 'error', content: expect.stringMatching(/not allowed/) } });
+    expect(answer.body).toEqual({
+      toast: {
+        type: 'error',
+        content: expect.stringMatching(/没有审批笔试的权限/),
+        i18n: { zh_cn: expect.any(String), en_us: expect.stringMatching(/not allowed/) },
+      },
+    });
     await new Promise((r) => setTimeout(r, 300));
     expect(loginInfoFor(platform.emulator, 'e2e-intruder')).toHaveLength(0);
     expect(content('e2e-intruder')).toContain('"action":"approve"');
@@ -103,7 +109,14 @@ describe('the approval workflow', () => {
     await clickFor(platform, gateway, 'e2e-double', BOSS, 'approve');
     const second = await clickFor(platform, gateway, 'e2e-double', BOSS, 'approve');
     expect(second.body).toMatchObject({
-      toast: { type: 'info', content: expect.stringMatching(new RegExp(`Already approved by ${BOSS}`)) },
+      toast: {
+        type: 'info',
+        content: expect.any(String),
+        i18n: {
+          zh_cn: expect.any(String),
+          en_us: expect.stringMatching(new RegExp(`Already approved by ${BOSS}`)),
+        },
+      },
     });
     await until('login_info', () => loginInfoFor(platform.emulator, 'e2e-double').length > 0);
     await new Promise((r) => setTimeout(r, 300));
@@ -171,12 +184,12 @@ describe('dead jobs', () => {
       'the stuck-exam card',
       () =>
         [...platform.emulator.state.messages.values()].find(
-          (m) => m.content.includes('An exam is stuck') && m.content.includes('e2e-stuck'),
+          (m) => m.content.includes('An exam needs attention') && m.content.includes('e2e-stuck'),
         ),
       30_000,
     );
     expect(notice.chatId).toBe('oc_e2e_staff_chat');
-    expect(notice.content).toContain('report_login_info');
+    expect(notice.content).toContain('telling Feishu Hire the exam link');
     const dead = (await (await fetch(`${gateway.url}/admin/jobs?state=dead`, { headers: admin })).json()) as {
       jobs: Array<{ id: string; examId: string; kind: string; attempts: number; lastError: string }>;
       counts: Record<string, number>;

@@ -1,8 +1,17 @@
 import type { KnownEvent } from '@feishu-exam/event-core';
 import type { Logger } from '../log.js';
+import { reviveJob } from '../outbox/jobs.js';
 import { ExamEntity, type ExamRow, type Store } from '../store/index.js';
 import { examLifecycle, keyOf, type TransitionOutcome } from '../workflow/exam-lifecycle.js';
-import { approvalCard, type ButtonValue, type CardOptions, type CustomerLabel, formatTime } from './cards.js';
+import {
+  approvalCard,
+  type ButtonValue,
+  type CardOptions,
+  type CustomerLabel,
+  formatTime,
+  type RetryValue,
+} from './cards.js';
+import { type Toast, toast } from './i18n/index.js';
 
 export interface CardActionDeps {
   readonly store: Store;
@@ -18,7 +27,6 @@ export interface CardActionDeps {
   readonly customerOf?: ((tenantKey: string) => Promise<CustomerLabel | undefined>) | undefined;
 }
 
-type Toast = { type: 'info' | 'success' | 'error' | 'warning'; content: string };
 /** Feishu's card callback answer: a toast, and optionally the card to show instead (JSON 2.0 stays 2.0). */
 export type CardCallbackResponse = { toast?: Toast; card?: { type: 'raw'; data: Record<string, unknown> } };
 
@@ -31,9 +39,15 @@ function isButtonValue(value: unknown): value is ButtonValue {
   );
 }
 
-export const CARD_NOT_REGISTERED = 'This card is still being registered. Please click again in a moment.';
+function isRetryValue(value: unknown): value is RetryValue {
+  const v = value as Partial<RetryValue> | undefined;
+  return (
+    v?.action === 'retry' && typeof v.job_id === 'string' && v.job_id.length > 0 && v.job_id.length <= 64
+  );
+}
 
-const verbOf = (exam: ExamRow) => (exam.state === 'rejected' ? 'rejected' : 'approved');
+export const CARD_NOT_REGISTERED = toast('warning', (c) => c.toast.notRegistered);
+const NOT_OURS = toast('error', (c) => c.toast.notOurs);
 
 /**
  * A staff member clicked Approve or Reject. Answered within Feishu's 3 s with HTTP 200: the decision is
@@ -45,9 +59,8 @@ export async function handleCardAction(
   log: Logger,
 ): Promise<CardCallbackResponse> {
   const { operator, action } = event.payload;
-  if (!isButtonValue(action.value)) {
-    return { toast: { type: 'error', content: 'This card is not one of ours, or is out of date.' } };
-  }
+  if (isRetryValue(action.value)) return retryStuckJob(event, action.value, deps, log);
+  if (!isButtonValue(action.value)) return { toast: NOT_OURS };
   const { action: decision, exam_id: examId } = action.value;
   // Marketplace: staff sit in the vendor's tenant. A click from a customer's tenant (the app's bot in one of
   // their chats, a forwarded card) must not decide on exams.
@@ -57,21 +70,11 @@ export async function handleCardAction(
       { examId, operator: operator.open_id, operatorTenant: clickTenant, decision },
       'card action refused: operator is not in the staff tenant',
     );
-    return {
-      toast: {
-        type: 'error',
-        content: "Only the vendor's staff can decide on exams; this click came from another organisation.",
-      },
-    };
+    return { toast: toast('error', (c) => c.toast.otherTenant) };
   }
   if (deps.approverOpenIds.size > 0 && !deps.approverOpenIds.has(operator.open_id)) {
     log.warn({ examId, operator: operator.open_id, decision }, 'card action refused: operator not allowed');
-    return {
-      toast: {
-        type: 'error',
-        content: 'You are not allowed to decide on exams. Ask an administrator to add you.',
-      },
-    };
+    return { toast: toast('error', (c) => c.toast.notAllowed) };
   }
 
   // The button's value is only what the card says; the card itself is the message Feishu names. A click
@@ -83,20 +86,20 @@ export async function handleCardAction(
   if (!exam && cardMessageId && candidates.some((e) => e.cardMessageId === null)) {
     // Posted, but Feishu's answer is not committed yet (a moment's race, or a restart): the click cannot be
     // tied to the card until it is, so staff are asked to click again rather than trusted blindly.
-    return { toast: { type: 'warning', content: CARD_NOT_REGISTERED } };
+    return { toast: CARD_NOT_REGISTERED };
   }
   if (!exam || !cardMessageId || exam.cardMessageId !== cardMessageId) {
     log.warn(
       { examId, operator: operator.open_id, decision, cardMessageId },
       "card action refused: the click did not come from this exam's card",
     );
-    return { toast: { type: 'error', content: 'This card is not one of ours, or is out of date.' } };
+    return { toast: NOT_OURS };
   }
 
   const formReason = (action.form_value as { reason?: unknown } | undefined)?.reason;
   const reason = (typeof formReason === 'string' ? formReason : (action.input_value ?? '')).trim();
   if (decision === 'reject' && reason === '') {
-    return { toast: { type: 'warning', content: 'Please enter a reason before rejecting.' } };
+    return { toast: toast('warning', (c) => c.toast.reasonRequired) };
   }
 
   const outcome: TransitionOutcome = await deps.store.write((tx) =>
@@ -106,7 +109,7 @@ export async function handleCardAction(
   );
 
   if (!outcome.ok && outcome.reason === 'not_found') {
-    return { toast: { type: 'error', content: `Exam ${examId} is not known to the gateway.` } };
+    return { toast: toast('error', (c) => c.toast.unknownExam) };
   }
   if (!outcome.ok) {
     const exam = outcome.exam;
@@ -115,10 +118,13 @@ export async function handleCardAction(
       'card action on a decided exam: no change',
     );
     return {
-      toast: {
-        type: 'info',
-        content: `Already ${verbOf(exam)} by ${exam.decidedBy ?? 'someone'} at ${formatTime(exam.decidedAt)}. Nothing changed.`,
-      },
+      toast: toast('info', (c) =>
+        c.toast.alreadyDecided(
+          exam.state !== 'rejected',
+          exam.decidedBy ?? c.someone,
+          formatTime(exam.decidedAt),
+        ),
+      ),
       card: { type: 'raw', data: approvalCard(exam, await optionsFor(deps, exam)) },
     };
   }
@@ -128,10 +134,7 @@ export async function handleCardAction(
     decision === 'approve' ? 'exam approved' : 'exam rejected',
   );
   return {
-    toast:
-      decision === 'approve'
-        ? { type: 'success', content: 'Approved. Arranging the exam…' }
-        : { type: 'success', content: 'Rejected. Feishu Hire will be told.' },
+    toast: toast('success', (c) => (decision === 'approve' ? c.toast.approved : c.toast.rejected)),
     card: { type: 'raw', data: approvalCard(outcome.exam, await optionsFor(deps, outcome.exam)) },
   };
 }
@@ -140,4 +143,27 @@ export async function handleCardAction(
 async function optionsFor(deps: CardActionDeps, exam: ExamRow): Promise<CardOptions> {
   const customer = await deps.customerOf?.(exam.tenantKey);
   return customer ? { ...deps.cardOptions, customer } : deps.cardOptions;
+}
+
+/**
+ * Retry on the stuck-job notice: an allowed operator (same rules as a decision) revives the dead job. Only a
+ * dead job can be revived, so a stale or repeated click changes nothing.
+ */
+async function retryStuckJob(
+  event: KnownEvent<'card.action.trigger'>,
+  value: RetryValue,
+  deps: CardActionDeps,
+  log: Logger,
+): Promise<CardCallbackResponse> {
+  const { operator } = event.payload;
+  const clickTenant = operator.tenant_key ?? event.tenantKey;
+  if (deps.staffTenantKey && clickTenant !== deps.staffTenantKey)
+    return { toast: toast('error', (c) => c.toast.otherTenant) };
+  if (deps.approverOpenIds.size > 0 && !deps.approverOpenIds.has(operator.open_id))
+    return { toast: toast('error', (c) => c.toast.notAllowed) };
+  const revived = await deps.store.write((tx) => reviveJob(tx, value.job_id, deps.now()));
+  if (!revived) return { toast: toast('info', (c) => c.toast.notDead) };
+  deps.onDecision();
+  log.info({ jobId: value.job_id, operator: operator.open_id }, 'stuck job retried from its card');
+  return { toast: toast('success', (c) => c.toast.retried) };
 }

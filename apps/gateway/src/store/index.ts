@@ -9,6 +9,7 @@ import { Results1764000000002 } from './migrations/0003-results.js';
 import { Hardening1764000000004 } from './migrations/0004-hardening.js';
 import { Tenancy1764000000005 } from './migrations/0005-tenancy.js';
 import { Readiness1764000000006 } from './migrations/0006-readiness.js';
+import { PaperNames1764000000007 } from './migrations/0007-paper-names.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
 import { SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
@@ -59,6 +60,7 @@ export async function openStore(
       Hardening1764000000004,
       Tenancy1764000000005,
       Readiness1764000000006,
+      PaperNames1764000000007,
     ],
     migrationsRun: false,
     synchronize: false,

@@ -60,6 +60,12 @@ export interface TenantRow {
   updatedAt: number;
 }
 
+export interface PublishedPaper {
+  readonly id: string;
+  readonly name: string;
+  readonly durationMinutes?: number | undefined;
+}
+
 export interface AccountRow {
   accountId: string;
   tenantKey: string;
@@ -73,6 +79,8 @@ export interface AccountRow {
   providerId: string;
   /** The paper ids last published to Feishu for this account; null before the first sync. */
   publishedPaperIds: string[] | null;
+  /** The same papers with their names and durations, as the card shows them; null before the first sync. */
+  publishedPapers: PublishedPaper[] | null;
   boundAt: number;
   updatedAt: number;
 }
@@ -183,6 +191,7 @@ export const AccountEntity = new EntitySchema<AccountRow>({
     customFields: { name: 'custom_fields', type: 'simple-json' },
     providerId: { name: 'provider_id', type: 'varchar', length: 128 },
     publishedPaperIds: { name: 'published_paper_ids', type: 'simple-json', nullable: true },
+    publishedPapers: { name: 'published_papers', type: 'simple-json', nullable: true },
     boundAt: { name: 'bound_at', ...millis },
     updatedAt: { name: 'updated_at', ...millis },
   },

@@ -122,7 +122,17 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
 
   /** Who the exam is for, as the card shows it (marketplace: the customer's company name and state). */
   const cardOptionsFor = async (exam: ExamRow, log?: { warn(o: object, m: string): void }) => {
-    if (!clients.marketplace) return deps.cardOptions;
+    // Names, not ids: the bound account, its paper as the platform named it, the platform it goes to.
+    const { account, route } = await routeWithAccount(exam);
+    const paper = account?.publishedPapers?.find((p) => p.id === exam.paperId);
+    const named: CardOptions = {
+      ...deps.cardOptions,
+      now: Date.now(),
+      account: account ? { name: account.name } : undefined,
+      paper,
+      platform: exam.providerId ?? (route.ok ? route.provider.id : undefined),
+    };
+    if (!clients.marketplace) return named;
     const tenant = await store.dataSource
       .getRepository(TenantEntity)
       .findOneBy({ tenantKey: exam.tenantKey });
@@ -137,7 +147,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         return null;
       });
     }
-    return { ...deps.cardOptions, customer: { name, state: tenant?.state ?? 'active' } };
+    return { ...named, customer: { name, state: tenant?.state ?? 'active' } };
   };
 
   /** The platform an exam goes to: its bound account's provider, then its paper's, then the default. */
@@ -307,9 +317,11 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       }
       log.info({ accountId, published: papers.length, deleted: vanished.length }, 'papers synced');
       return async (tx, now) => {
+        const named = papers.map((p) => ({ id: p.id, name: p.name, durationMinutes: p.durationMinutes }));
         await tx.run(
-          'UPDATE accounts SET published_paper_ids = ?, updated_at = ? WHERE tenant_key = ? AND account_id = ?',
-          [JSON.stringify([...current]), now, account.tenantKey, accountId],
+          `UPDATE accounts SET published_paper_ids = ?, published_papers = ?, updated_at = ?
+           WHERE tenant_key = ? AND account_id = ?`,
+          [JSON.stringify([...current]), JSON.stringify(named), now, account.tenantKey, accountId],
         );
       };
     },
