@@ -236,43 +236,76 @@ describe('outbox', () => {
     expect(job).toMatchObject({ kind: 'post_card', attempts: 3, state: 'done', lastError: null });
   });
 
-  it('yields to ingest: claims nothing while a burst is on, then runs the jobs; never waits past maxYieldMs', async () => {
+  it('while ingest is busy runs at most busyConcurrency jobs at once, and keeps claiming them (no pause)', async () => {
     const store = await freshStore();
-    await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 'b', idempotencyKey: 'burst' }, 1));
-    const ran: string[] = [];
-    const recording = handlers({
-      arrange: async (job) => {
-        ran.push(job.id);
+    const running = { now: 0, max: 0, ran: 0 };
+    const gates: Array<() => void> = [];
+    const gated = handlers({
+      arrange: async () => {
+        running.now++;
+        running.max = Math.max(running.max, running.now);
+        await new Promise<void>((release) => gates.push(release));
+        running.now--;
+        running.ran++;
         return undefined;
       },
     });
-    let burst = true;
-    let asked = 0;
-    const worker = new OutboxWorker(store, recording, silent, {
+    const enqueue = (prefix: string) =>
+      store.write(async (tx) => {
+        for (let i = 0; i < 6; i++)
+          await enqueueJob(
+            tx,
+            { kind: 'arrange', examId: `${prefix}${i}`, idempotencyKey: `${prefix}${i}` },
+            1,
+          );
+      });
+    const releaseAll = () => {
+      for (const release of gates.splice(0)) release();
+    };
+    let busy = true;
+    const worker = new OutboxWorker(store, gated, silent, {
       ...options,
-      maxYieldMs: 60_000,
-      yieldTo: () => {
-        asked++;
-        return burst;
-      },
+      concurrency: 4,
+      busyConcurrency: 1,
+      busy: () => busy,
     });
+    await enqueue('busy');
     worker.start();
-    await until(async () => asked >= 5);
-    expect(ran).toEqual([]);
-    burst = false;
-    await until(async () => ran.length === 1);
-    await worker.stop();
+    // A burst that never ends: every job still runs, one at a time, each claimed as the one before ends.
+    for (let done = 0; done < 6; done++) {
+      await until(async () => gates.length === 1);
+      expect(running.now).toBe(1);
+      releaseAll();
+      await until(async () => running.ran === done + 1);
+    }
+    expect(running.max).toBe(1);
 
-    // A burst that never ends still lets the jobs through, once maxYieldMs has passed.
-    await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 'c', idempotencyKey: 'endless' }, 1));
-    const endless = new OutboxWorker(store, recording, silent, {
-      ...options,
-      maxYieldMs: 50,
-      yieldTo: () => true,
-    });
-    endless.start();
-    await until(async () => ran.length === 2);
-    await endless.stop();
+    // Ingest quiet: the full concurrency again.
+    busy = false;
+    await enqueue('quiet');
+    worker.wake();
+    await until(async () => gates.length === 4);
+    expect(running.now).toBe(4);
+    while (running.ran < 12) {
+      releaseAll();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await worker.stop();
+  });
+
+  it('ingest is busy only while events wait for their commit, not for a while after the last arrival', async () => {
+    const store = await freshStore();
+    const ingest = new ExamIngest(
+      store,
+      () => 1,
+      () => undefined,
+    );
+    expect(ingest.busy).toBe(false);
+    const receiving = ingest.receive(examEvent('q-1'));
+    expect(ingest.busy).toBe(true);
+    await receiving;
+    // Acknowledged a moment ago: under a steady stream a quiet window would keep ingest busy for good.
+    expect(ingest.busy).toBe(false);
   });
 
   it('parks a job as dead when its failure is permanent, and queues a stuck-exam notice', async () => {

@@ -23,9 +23,6 @@ import { heartbeatFor } from './lease.js';
 export type JobResult = ((tx: Tx, now: number) => Promise<void>) | undefined;
 export type JobHandler = (job: JobRow, log: Logger) => Promise<JobResult>;
 
-/** How often a yielding worker looks again whether it may claim jobs. */
-const YIELD_CHECK_MS = 20;
-
 export interface OutboxOptions {
   readonly pollMs: number;
   /** How long a claimed job stays this worker's; renewed every third of it while the job runs (lease.ts). */
@@ -34,12 +31,13 @@ export interface OutboxOptions {
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
   /**
-   * While `yieldTo` says more urgent work is running (exam events waiting for their acknowledgement), the
-   * worker waits before claiming jobs, but never longer than this: a burst is acknowledged first, and its
-   * cards still go out, at least `concurrency` jobs per `maxYieldMs`. 0: never wait.
+   * While `busy` says more urgent work is waiting (exam events waiting for the commit that acknowledges
+   * them), the worker runs at most this many jobs at once instead of `concurrency`, and still claims them
+   * at once: ingest gets most of the CPU during a burst, the jobs keep moving, and nothing waits for a
+   * pause to end (a pause under a steady stream never ends, and the queue grows behind it).
    */
-  readonly maxYieldMs?: number;
-  readonly yieldTo?: () => boolean;
+  readonly busyConcurrency?: number;
+  readonly busy?: () => boolean;
   readonly now?: () => number;
   readonly random?: () => number;
 }
@@ -52,7 +50,6 @@ export class OutboxWorker {
   #running = false;
   #polling: Promise<void> | undefined;
   #again = false;
-  #yieldingSince: number | undefined;
   readonly #now: () => number;
   readonly #random: () => number;
 
@@ -79,11 +76,6 @@ export class OutboxWorker {
       return;
     }
     clearTimeout(this.#timer);
-    if (this.#shouldYield()) {
-      this.#timer = setTimeout(() => this.wake(), YIELD_CHECK_MS);
-      this.#timer.unref();
-      return;
-    }
     this.#polling = this.#poll().finally(() => {
       this.#polling = undefined;
       if (!this.#running) return;
@@ -97,19 +89,6 @@ export class OutboxWorker {
     });
   }
 
-  #shouldYield(): boolean {
-    const maxYieldMs = this.options.maxYieldMs ?? 0;
-    if (maxYieldMs <= 0 || !this.options.yieldTo?.()) {
-      this.#yieldingSince = undefined;
-      return false;
-    }
-    const t = performance.now();
-    this.#yieldingSince ??= t;
-    if (t - this.#yieldingSince < maxYieldMs) return true;
-    this.#yieldingSince = undefined;
-    return false;
-  }
-
   /** Stops claiming jobs and waits for the ones in flight to finish. */
   async stop(): Promise<void> {
     this.#running = false;
@@ -118,8 +97,15 @@ export class OutboxWorker {
     await Promise.allSettled([...this.#inFlight]);
   }
 
+  /** How many jobs may run at once now: fewer while ingest is busy, never none. */
+  #concurrency(): number {
+    const { concurrency, busyConcurrency } = this.options;
+    if (busyConcurrency === undefined || !this.options.busy?.()) return concurrency;
+    return Math.max(1, Math.min(concurrency, busyConcurrency));
+  }
+
   async #poll(): Promise<void> {
-    const free = this.options.concurrency - this.#inFlight.size;
+    const free = this.#concurrency() - this.#inFlight.size;
     if (free <= 0) return;
     let jobs: JobRow[];
     try {
