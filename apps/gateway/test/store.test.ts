@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { claimDueJobs, enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
-import { ExamEntity, JobEntity, openStore, type Store } from '../src/store/index.js';
+import { ExamEntity, findOneBy, JobEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { ExamIngest } from '../src/workflow/ingest.js';
 import { tempDatabaseUrl } from './support.js';
@@ -174,6 +174,36 @@ describe('examLifecycle', () => {
       ok: false,
       reason: 'not_found',
     });
+  });
+});
+
+describe('plain-SQL reads (the hot paths)', () => {
+  it('return rows exactly as the repository does: JSON parsed, times as numbers, nulls kept', async () => {
+    const store = await freshStore();
+    await store.write((tx) => examLifecycle.receive(tx, examEvent('r-1'), 1_764_000_000_123));
+    await store.write((tx) => examLifecycle.approve(tx, 'r-1', 'ou_staff', 1_764_000_000_456));
+    await store.write((tx) =>
+      examLifecycle.arrangementMade(
+        tx,
+        'r-1',
+        'sandbox',
+        { platformExamId: 'p-1', examUrl: 'https://exam.example/r-1', username: 'u', password: 'pw' },
+        1_764_000_000_789,
+      ),
+    );
+    const repository = await store.dataSource.getRepository(ExamEntity).findOneByOrFail({ examId: 'r-1' });
+    expect(await store.findOneBy(ExamEntity, { examId: 'r-1' })).toEqual(repository);
+    expect(await store.write((tx) => findOneBy(tx, ExamEntity, { examId: 'r-1' }))).toEqual(repository);
+    expect(await store.findOneBy(ExamEntity, { examId: 'missing' })).toBeNull();
+    expect(typeof repository.receivedAt).toBe('number');
+    expect(repository.arrangement).toMatchObject({ examUrl: 'https://exam.example/r-1' });
+
+    // A claim returns the jobs as the repository reads them after it.
+    const claimed = await store.write((tx) => claimDueJobs(tx, 'w-1', 10, 1000, 1_764_000_001_000));
+    expect(claimed.map((j) => j.kind).sort()).toEqual(['arrange', 'post_card', 'report_login_info']);
+    const after = await store.dataSource.getRepository(JobEntity).findBy({ lockedBy: 'w-1' });
+    expect(claimed).toEqual(expect.arrayContaining(after));
+    expect(claimed).toHaveLength(after.length);
   });
 });
 

@@ -58,7 +58,7 @@ export async function handleCardAction(
   // The button's value is only what the card says; the card itself is the message Feishu names. A click
   // decides only the exam whose card it came from, so a value naming another exam changes nothing.
   const cardMessageId = event.payload.context?.open_message_id;
-  const exam = await deps.store.dataSource.getRepository(ExamEntity).findOneBy({ examId });
+  const exam = await deps.store.findOneBy(ExamEntity, { examId });
   if (exam && cardMessageId && exam.cardMessageId === null) {
     // Posted, but Feishu's answer is not committed yet (a moment's race, or a restart): the click cannot be
     // tied to the card until it is, so staff are asked to click again rather than trusted blindly.

@@ -2,7 +2,7 @@
 // under a lease it renews while they run, retried with backoff and jitter for as long as their failures are
 // transient, parked as dead (visibly) when one is permanent.
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../log.js';
+import { type Logger, lazyChild } from '../log.js';
 import type { JobRow, Store, Tx } from '../store/index.js';
 import { classifyFailure } from './failure.js';
 import {
@@ -127,7 +127,12 @@ export class OutboxWorker {
   }
 
   async #run(job: JobRow): Promise<void> {
-    const log = this.log.child({ jobId: job.id, kind: job.kind, examId: job.examId, attempt: job.attempts });
+    const log = lazyChild(this.log, () => ({
+      jobId: job.id,
+      kind: job.kind,
+      examId: job.examId,
+      attempt: job.attempts,
+    }));
     const handler = this.handlers[job.kind as JobKind];
     const heartbeat = this.#keepLease(job, log);
     try {

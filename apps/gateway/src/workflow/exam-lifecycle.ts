@@ -16,6 +16,8 @@ import {
   type ExamResult,
   type ExamRow,
   type ExamState,
+  entityRows,
+  findOneBy,
   type Tx,
 } from '../store/index.js';
 
@@ -34,7 +36,7 @@ export const FINAL_STATES: readonly ExamState[] = ['arranged', 'rejected', 'fail
 
 export const examLifecycle = {
   async find(tx: Tx, examId: string): Promise<ExamRow | null> {
-    return tx.manager.getRepository(ExamEntity).findOneBy({ examId });
+    return findOneBy(tx, ExamEntity, { examId });
   },
 
   /**
@@ -326,14 +328,14 @@ async function transition(
 ): Promise<TransitionOutcome> {
   const names = Object.keys(columns);
   const assignments = ['state = ?', 'updated_at = ?', ...names.map((n) => `${n} = ?`)].join(', ');
-  const changed = await tx.run(`UPDATE exams SET ${assignments} WHERE exam_id = ? AND state = ?`, [
-    to,
-    now,
-    ...names.map((n) => columns[n] ?? null),
-    examId,
-    from,
-  ]);
+  // RETURNING: the exam as it now is, in the same statement (no read after the update when it moved).
+  const rows = entityRows(tx.dataSource, ExamEntity);
+  const [moved] = await tx.all(
+    `UPDATE exams SET ${assignments} WHERE exam_id = ? AND state = ? RETURNING ${rows.columns}`,
+    [to, now, ...names.map((n) => columns[n] ?? null), examId, from],
+  );
+  if (moved) return { ok: true, exam: rows.from(moved) };
   const exam = await examLifecycle.find(tx, examId);
   if (!exam) return { ok: false, reason: 'not_found' };
-  return changed > 0 ? { ok: true, exam } : { ok: false, reason: 'wrong_state', exam };
+  return { ok: false, reason: 'wrong_state', exam };
 }

@@ -71,7 +71,7 @@ const pathSegment = (id: string) => encodeURIComponent(id);
 export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   const { store, clients } = deps;
   const loadExam = async (examId: string | null): Promise<ExamRow> => {
-    const exam = examId ? await store.dataSource.getRepository(ExamEntity).findOneBy({ examId }) : null;
+    const exam = examId ? await store.findOneBy(ExamEntity, { examId }) : null;
     if (!exam) throw Object.assign(new Error(`exam ${examId} does not exist`), { retryable: false });
     return exam;
   };
@@ -99,7 +99,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   /** The platform an exam goes to: its bound account's provider, then its paper's, then the default. */
   const routeWithAccount = async (exam: ExamRow) => {
     const account = exam.accountId
-      ? await store.dataSource.getRepository(AccountEntity).findOneBy({ accountId: exam.accountId })
+      ? await store.findOneBy(AccountEntity, { accountId: exam.accountId })
       : null;
     return {
       account,
@@ -223,7 +223,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     /** Publishes the account's papers (full replace), then deletes the ones that vanished since last time. */
     async sync_papers(job, log) {
       const accountId = String(job.payload.accountId ?? '');
-      const account = await store.dataSource.getRepository(AccountEntity).findOneBy({ accountId });
+      const account = await store.findOneBy(AccountEntity, { accountId });
       if (!account) throw permanent(`account ${accountId} is not bound`);
       const provider = deps.providers.get(account.providerId);
       if (!provider)
@@ -339,11 +339,9 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
 
     async notify_dead(job) {
       const deadId = String(job.payload.jobId ?? '');
-      const dead = await store.dataSource.getRepository(JobEntity).findOneBy({ id: deadId });
+      const dead = await store.findOneBy(JobEntity, { id: deadId });
       if (!dead) return undefined;
-      const exam = dead.examId
-        ? await store.dataSource.getRepository(ExamEntity).findOneBy({ examId: dead.examId })
-        : null;
+      const exam = dead.examId ? await store.findOneBy(ExamEntity, { examId: dead.examId }) : null;
       await postCard(
         exam?.tenantKey ?? '',
         stuckJobCard(dead, exam),
