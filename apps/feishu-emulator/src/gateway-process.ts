@@ -5,8 +5,11 @@ import { fileURLToPath } from 'node:url';
 /**
  * The real gateway as its own process, for the demo and the end-to-end tests. The emulator never imports
  * the gateway: it starts the built entry point and talks to it over HTTP, as Feishu would.
+ * FEISHU_EXAM_GATEWAY_MAIN points it at another build of the entry point (CI: the production bundle).
  */
-const gatewayMain = fileURLToPath(new URL('../../gateway/dist/main.js', import.meta.url));
+const gatewayMain =
+  process.env.FEISHU_EXAM_GATEWAY_MAIN ??
+  fileURLToPath(new URL('../../gateway/dist/main.js', import.meta.url));
 
 export interface GatewayProcess {
   readonly url: string;

@@ -18,6 +18,16 @@ export interface EmulatedApp {
   readonly verificationToken?: string | undefined;
 }
 
+/**
+ * A gateway named by its base URL (`http://127.0.0.1:3000`) gets Feishu's requests at the gateway's usual
+ * path; a full URL is used as it is.
+ */
+export function endpointOf(gatewayUrl: string, defaultPath: string): string {
+  const url = new URL(gatewayUrl);
+  if (url.pathname === '/' || url.pathname === '') url.pathname = defaultPath;
+  return url.toString();
+}
+
 export interface EmulatorOptions {
   readonly apps: readonly EmulatedApp[];
   readonly tokenTtlSeconds?: number;
@@ -465,11 +475,16 @@ export function createEmulator(options: EmulatorOptions) {
       unknown
     >;
     ctx.body = {
-      attempts: await emulator.pushEventOfType(String(gateway_url), eventType, event, {
-        appId: app_id as string | undefined,
-        tenantKey: tenant_key as string | undefined,
-        eventId: event_id as string | undefined,
-      }),
+      attempts: await emulator.pushEventOfType(
+        endpointOf(String(gateway_url), '/webhook/event'),
+        eventType,
+        event,
+        {
+          appId: app_id as string | undefined,
+          tenantKey: tenant_key as string | undefined,
+          eventId: event_id as string | undefined,
+        },
+      ),
     };
   });
   router.get('/_emulator/papers', (ctx) => {
@@ -482,7 +497,7 @@ export function createEmulator(options: EmulatorOptions) {
   router.post('/_emulator/click', async (ctx) => {
     const c = (await readJson(ctx)) as Record<string, unknown>;
     ctx.body = await emulator.click({
-      gatewayUrl: String(c.gateway_url),
+      gatewayUrl: endpointOf(String(c.gateway_url), '/webhook/card'),
       messageId: String(c.message_id),
       operatorOpenId: String(c.operator_open_id),
       value: c.value,

@@ -12,105 +12,117 @@ const port = z.coerce
   .min(0, 'must be a whole number from 0 to 65535')
   .max(65535, 'must be a whole number from 0 to 65535');
 
-const envSchema = z
-  .object({
-    FEISHU_APP_ID: z
-      .string({ error: 'is required: the App ID from the developer console (cli_…)' })
-      .min(1, 'is empty'),
-    FEISHU_APP_SECRET: z
-      .string({ error: 'is required: the App Secret from the developer console' })
-      .min(1, 'is empty'),
-    FEISHU_VERIFICATION_TOKEN: optionalSecret,
-    FEISHU_ENCRYPT_KEY: optionalSecret,
-    FEISHU_DOMAIN: z
-      .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://open.feishu.cn' })
-      .default('https://open.feishu.cn')
-      .transform((v) => v.replace(/\/+$/, '')),
-    FEISHU_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
-    HOST: z.string().min(1).default('0.0.0.0'),
-    PORT: port.default(3000),
-    DATABASE_URL: z
-      .string()
-      .default('sqlite:./data/feishu-exam.sqlite')
-      .refine((v) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(v), {
-        message: 'must be sqlite:<file path> or postgres://user:pass@host/db',
-      }),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    MAX_BODY_BYTES: z.coerce
-      .number()
-      .int()
-      .min(1024, 'must be at least 1024')
-      .default(1024 * 1024),
-    SIGNATURE_TOLERANCE_SECONDS: z.coerce
-      .number()
-      .int()
-      .min(1, 'must be a positive number of seconds')
-      .optional(),
-    APPROVAL_CHAT_ID: z
-      .string({ error: 'is required: the chat_id (oc_…) of the staff chat where approval cards are posted' })
-      .min(1, 'is empty'),
-    APPROVER_OPEN_IDS: z
-      .string()
-      .default('')
-      .transform((v) =>
-        v
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean),
-      )
-      .refine((ids) => ids.every((id) => /^ou_[\w-]+$/.test(id)), {
-        message: 'must be open ids (ou_…) separated by commas',
-      }),
-    ADMIN_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
-      message: 'must be at least 16 characters (it guards /admin)',
+const envSchema = z.object({
+  FEISHU_APP_ID: z
+    .string({ error: 'is required: the App ID from the developer console (cli_…)' })
+    .regex(
+      /^cli_[A-Za-z0-9]+$/,
+      'must be an App ID such as cli_a1b2c3d4e5f6 (developer console › 凭证与基础信息)',
+    ),
+  FEISHU_APP_SECRET: z
+    .string({ error: 'is required: the App Secret from the developer console' })
+    .min(1, 'is empty'),
+  FEISHU_VERIFICATION_TOKEN: optionalSecret,
+  FEISHU_ENCRYPT_KEY: optionalSecret,
+  FEISHU_DOMAIN: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://open.feishu.cn' })
+    .default('https://open.feishu.cn')
+    .transform((v) => v.replace(/\/+$/, '')),
+  FEISHU_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: port.default(3000),
+  DATABASE_URL: z
+    .string()
+    .default('sqlite:./data/feishu-exam.sqlite')
+    .refine((v) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(v), {
+      message: 'must be sqlite:<file path> or postgres://user:pass@host/db',
     }),
-    EXAM_PROVIDER: z
-      .enum(['sandbox'], {
-        error: 'must name a built-in provider without options: sandbox (declare others in PROVIDERS_FILE)',
-      })
-      .default('sandbox'),
-    PROVIDERS_FILE: z.string().min(1).optional(),
-    NODE_ENV: z.string().optional(),
-    ALLOW_SANDBOX_PROVIDER: z
-      .enum(['true', 'false'], { error: 'must be true or false' })
-      .default('false')
-      .transform((v) => v === 'true'),
-    SHOW_CANDIDATE_CONTACT: z
-      .enum(['true', 'false'], { error: 'must be true or false' })
-      .default('false')
-      .transform((v) => v === 'true'),
-    PAPER_SYNC_INTERVAL_MS: z.coerce
-      .number()
-      .int()
-      .min(0, 'must be 0 (off) or a number of milliseconds')
-      .default(3_600_000),
-    RESULT_POLL_INTERVAL_MS: z.coerce
-      .number()
-      .int()
-      .min(0, 'must be 0 (off) or a number of milliseconds')
-      .default(600_000),
-    RETENTION_DAYS: z.coerce
-      .number({ error: 'must be a whole number of days (0 keeps personal data forever)' })
-      .int('must be a whole number of days (0 keeps personal data forever)')
-      .min(0, 'must be a whole number of days (0 keeps personal data forever)')
-      .default(180),
-    OUTBOX_WORKER: z
-      .enum(['on', 'off'], { error: 'must be on or off' })
-      .default('on')
-      .transform((v) => v === 'on'),
-    OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(500),
-    OUTBOX_LEASE_MS: z.coerce.number().int().min(100).default(60_000),
-    OUTBOX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
-    OUTBOX_BASE_DELAY_MS: z.coerce.number().int().min(1).default(1000),
-    OUTBOX_MAX_DELAY_MS: z.coerce.number().int().min(1).default(300_000),
-    OUTBOX_BUSY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
-  })
-  .refine((env) => env.FEISHU_VERIFICATION_TOKEN || env.FEISHU_ENCRYPT_KEY, {
-    message:
-      'set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least FEISHU_VERIFICATION_TOKEN; ' +
-      'with neither, anyone could post events to the gateway',
-    path: ['FEISHU_VERIFICATION_TOKEN'],
-  });
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024, 'must be at least 1024')
+    .default(1024 * 1024),
+  SIGNATURE_TOLERANCE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1, 'must be a positive number of seconds')
+    .optional(),
+  APPROVAL_CHAT_ID: z
+    .string({ error: 'is required: the chat_id (oc_…) of the staff chat where approval cards are posted' })
+    .regex(/^oc_[A-Za-z0-9_-]+$/, 'must be a chat_id such as oc_a0553eda9014c201e6969b478895c230'),
+  APPROVER_OPEN_IDS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .refine((ids) => ids.every((id) => /^ou_[\w-]+$/.test(id)), {
+      message: 'must be open ids (ou_…) separated by commas',
+    }),
+  ADMIN_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
+    message: 'must be at least 16 characters (it guards /admin)',
+  }),
+  EXAM_PROVIDER: z
+    .enum(['sandbox'], {
+      error: 'must name a built-in provider without options: sandbox (declare others in PROVIDERS_FILE)',
+    })
+    .default('sandbox'),
+  PROVIDERS_FILE: z.string().min(1).optional(),
+  NODE_ENV: z.string().optional(),
+  ALLOW_SANDBOX_PROVIDER: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((v) => v === 'true'),
+  SHOW_CANDIDATE_CONTACT: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((v) => v === 'true'),
+  PAPER_SYNC_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0, 'must be 0 (off) or a number of milliseconds')
+    .default(3_600_000),
+  RESULT_POLL_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0, 'must be 0 (off) or a number of milliseconds')
+    .default(600_000),
+  RETENTION_DAYS: z.coerce
+    .number({ error: 'must be a whole number of days (0 keeps personal data forever)' })
+    .int('must be a whole number of days (0 keeps personal data forever)')
+    .min(0, 'must be a whole number of days (0 keeps personal data forever)')
+    .default(180),
+  OUTBOX_WORKER: z
+    .enum(['on', 'off'], { error: 'must be on or off' })
+    .default('on')
+    .transform((v) => v === 'on'),
+  OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(500),
+  OUTBOX_LEASE_MS: z.coerce.number().int().min(100).default(60_000),
+  OUTBOX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+  OUTBOX_BASE_DELAY_MS: z.coerce.number().int().min(1).default(1000),
+  OUTBOX_MAX_DELAY_MS: z.coerce.number().int().min(1).default(300_000),
+  OUTBOX_BUSY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+});
+
+/** Every environment variable the gateway reads (the README's table lists each; a test checks it). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
+/**
+ * Checked on the raw environment, beside the schema, so that this line shows up together with every other
+ * mistake instead of only once the rest is fixed (an object-level refine runs only on a valid object).
+ */
+function crossFieldErrors(env: Readonly<Record<string, string | undefined>>): string[] {
+  const present = (name: string) => (env[name] ?? '').trim() !== '';
+  if (present('FEISHU_VERIFICATION_TOKEN') || present('FEISHU_ENCRYPT_KEY')) return [];
+  return [
+    'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
+      'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
+  ];
+}
 
 export interface GatewayConfig {
   readonly appId: string;
@@ -166,12 +178,13 @@ export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; er
 /** Reads the environment. Every problem is reported at once, one line per variable, saying what to fix. */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): ConfigResult {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const errors = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`,
-    );
-    return { ok: false, errors };
-  }
+  const errors = [
+    ...(parsed.success
+      ? []
+      : parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'} ${i.message}`)),
+    ...crossFieldErrors(env),
+  ];
+  if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
   return {
     ok: true,
@@ -216,18 +229,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
 export function describeConfig(config: GatewayConfig): Record<string, unknown> {
   return {
     appId: config.appId,
-    appSecret: 'set',
-    verificationToken: config.verificationToken ? 'set' : 'not set',
-    encryptKey: config.encryptKey ? 'set' : 'not set',
+    // Named so the log's redaction net (which replaces any field called like a secret) leaves "set" readable.
+    appSecretIs: 'set',
+    verificationTokenIs: config.verificationToken ? 'set' : 'not set',
+    encryptKeyIs: config.encryptKey ? 'set' : 'not set (pushes are not signed: set it in production)',
     feishuDomain: config.feishuDomain,
     host: config.host,
     port: config.port,
-    database: config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@'),
+    database: redactDatabaseUrl(config.databaseUrl),
     maxBodyBytes: config.maxBodyBytes,
     approvalChatId: config.approvalChatId,
     approvers: config.approverOpenIds.length === 0 ? 'anyone in the chat' : config.approverOpenIds.length,
-    adminToken: config.adminToken ? 'set' : 'not set (admin endpoints disabled)',
-    examProvider: config.examProvider,
+    adminTokenIs: config.adminToken ? 'set' : 'not set (admin endpoints disabled)',
+    providersFile: config.providersFile ?? 'not set',
+    examProvider: config.providersFile ? `see providersFile` : config.examProvider,
     showCandidateContact: config.showCandidateContact,
     retentionDays: config.retentionDays === 0 ? 'personal data kept forever' : config.retentionDays,
   };
@@ -247,3 +262,6 @@ export function configWarnings(config: GatewayConfig): string[] {
     );
   return warnings;
 }
+
+/** The database URL without its password, fit for a log line or an error. */
+export const redactDatabaseUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');

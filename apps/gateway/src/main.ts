@@ -23,7 +23,10 @@ const gateway = await startGateway(config, log).catch((err: unknown) => {
   log.fatal({ err }, 'the gateway could not start');
   process.exit(1);
 });
-log.info({ url: gateway.url, config: describeConfig(config) }, 'gateway listening');
+log.info(
+  { url: gateway.url, config: describeConfig(config), providers: gateway.providerIds },
+  'gateway listening',
+);
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -10,7 +10,7 @@ import {
   loadProvidersFile,
   type ProviderRegistry,
 } from '@feishu-exam/exam-providers';
-import { configWarnings, type GatewayConfig } from './config.js';
+import { configWarnings, type GatewayConfig, redactDatabaseUrl } from './config.js';
 import { createEventDispatcher } from './events/index.js';
 import { FeishuClients } from './feishu/clients.js';
 import { createApp } from './http/app.js';
@@ -33,6 +33,8 @@ export interface RunningGateway {
   readonly server: Server;
   readonly store: Store;
   readonly worker: OutboxWorker;
+  /** The exam platforms in use, the default first: for the start-up line. */
+  readonly providerIds: readonly string[];
   /** Stops taking requests, lets in-flight requests and jobs finish, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -54,7 +56,11 @@ export async function startGateway(
   const providers = overrides.providers ?? buildProviders(config);
   for (const warning of configWarnings(config)) log.warn(warning);
   checkSimulatedProviders(config, providers, log);
-  const store = await openStore(config.databaseUrl, log);
+  const store = await openStore(config.databaseUrl, log).catch((err: unknown) => {
+    throw new StartupConfigError([
+      `DATABASE_URL ${redactDatabaseUrl(config.databaseUrl)}: the database cannot be opened: ${(err as Error).message}`,
+    ]);
+  });
   const clients = new FeishuClients(
     {
       appId: config.appId,
@@ -180,6 +186,11 @@ export async function startGateway(
     server,
     store,
     worker,
+    providerIds: [
+      ...new Set(
+        [providers.defaultProviderId, ...providers.providers.keys()].filter((id) => id !== undefined),
+      ),
+    ],
     close() {
       closing ??= (async () => {
         ready = false;

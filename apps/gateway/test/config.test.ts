@@ -1,11 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { describeConfig, loadConfig } from '../src/config.js';
+import { CONFIG_VARIABLES, describeConfig, loadConfig } from '../src/config.js';
 import { baseEnv, secrets } from './support.js';
 
 describe('loadConfig', () => {
   it('reads a complete environment, with defaults for the rest', () => {
     const result = loadConfig({
-      FEISHU_APP_ID: 'cli_x',
+      FEISHU_APP_ID: 'cli_x1',
       FEISHU_APP_SECRET: 's',
       FEISHU_ENCRYPT_KEY: 'k',
       APPROVAL_CHAT_ID: 'oc_1',
@@ -55,7 +56,7 @@ describe('loadConfig', () => {
 
   it('refuses a gateway that could not authenticate pushes at all', () => {
     const result = loadConfig({
-      FEISHU_APP_ID: 'cli_x',
+      FEISHU_APP_ID: 'cli_x1',
       FEISHU_APP_SECRET: 's',
       FEISHU_VERIFICATION_TOKEN: ' ',
       APPROVAL_CHAT_ID: 'oc_1',
@@ -77,5 +78,39 @@ describe('loadConfig', () => {
       expect(text).not.toContain(secret);
     }
     expect(text).toContain(secrets.appId);
+  });
+});
+
+describe('configuration polish', () => {
+  it('lists the missing push authentication together with every other mistake, not only after them', () => {
+    const result = loadConfig({ FEISHU_APP_SECRET: 's', PORT: 'eighty' });
+    const errors = result.ok ? [] : result.errors;
+    expect(errors.some((e) => e.startsWith('PORT '))).toBe(true);
+    expect(errors.some((e) => e.startsWith('FEISHU_APP_ID '))).toBe(true);
+    expect(errors.some((e) => e.includes('set FEISHU_ENCRYPT_KEY'))).toBe(true);
+  });
+
+  it('refuses an App ID that is not cli_… and a chat id that is not oc_…', () => {
+    const result = loadConfig({ ...baseEnv, FEISHU_APP_ID: 'my-app', APPROVAL_CHAT_ID: 'staff' });
+    const errors = result.ok ? [] : result.errors;
+    expect(errors.find((e) => e.startsWith('FEISHU_APP_ID '))).toMatch(/cli_/);
+    expect(errors.find((e) => e.startsWith('APPROVAL_CHAT_ID '))).toMatch(/oc_/);
+  });
+
+  it('.env.example lists every variable the gateway and its built-in providers read', () => {
+    const example = readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8');
+    const missing = [...CONFIG_VARIABLES, 'SANDBOX_WEBHOOK_SECRET', 'HACKERRANK_API_KEY'].filter(
+      (name) => !new RegExp(`^(# )?${name}=`, 'm').test(example),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it('the README table lists every variable the gateway and its built-in providers read', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const providerSecrets = ['SANDBOX_WEBHOOK_SECRET', 'HACKERRANK_API_KEY'];
+    const missing = [...CONFIG_VARIABLES, ...providerSecrets].filter(
+      (name) => !new RegExp(`^\\|[^\\n]*\`${name}\``, 'm').test(readme),
+    );
+    expect(missing).toEqual([]);
   });
 });

@@ -7,13 +7,13 @@ import { enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { planLease } from '../src/outbox/lease.js';
 import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
-import { startTestGateway, tempDatabaseUrl } from './support.js';
+import { startTestGateway, testDatabaseUrl } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
 const workers: OutboxWorker[] = [];
 async function freshStore(): Promise<Store> {
-  const store = await openStore(tempDatabaseUrl(), silent);
+  const store = await openStore(testDatabaseUrl(), silent);
   stores.push(store);
   return store;
 }
@@ -153,7 +153,7 @@ describe('outbox: transient failures are never final', () => {
 
 describe('outbox: upgrading a database', () => {
   it('jobs queued with the old default of 12 attempts are retried until they succeed after the upgrade', async () => {
-    const url = tempDatabaseUrl();
+    const url = testDatabaseUrl();
     const before = await openStore(url, silent);
     // The database as the previous release left it: no readiness migration, jobs with max_attempts 12.
     await before.dataSource.query("DELETE FROM migrations WHERE name = 'Readiness1764000000006'");
@@ -180,7 +180,9 @@ describe('outbox: leases', () => {
   it('a job slower than its lease runs once, while a second worker polls the same store all along', async () => {
     const store = await freshStore();
     await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 's', idempotencyKey: 'slow' }, 1));
-    const leaseMs = 300;
+    // Long enough that a loaded machine (a stalled event loop, a slow fsync) cannot miss a renewal by chance;
+    // a worker without renewals loses this lease after 1.2 s whatever the load.
+    const leaseMs = 1200;
     let runs = 0;
     let release: () => void = () => undefined;
     const held = new Promise<void>((r) => {
@@ -206,8 +208,8 @@ describe('outbox: leases', () => {
     };
     start(counted, slow, { ...options, leaseMs });
     const since = Date.now();
-    // Five leases long, and the second worker looks for due jobs (expired leases included) every 20 ms.
-    await until('five leases have passed', () => Date.now() - since > 5 * leaseMs && secondClaims > 20);
+    // Three leases long, and the second worker looks for due jobs (expired leases included) every 20 ms.
+    await until('three leases have passed', () => Date.now() - since > 3 * leaseMs && secondClaims > 20);
     release();
     await until('the job is done', async () => (await jobsOf(store)).some((j) => j.state === 'done'));
 

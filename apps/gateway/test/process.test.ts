@@ -45,6 +45,42 @@ describe('the gateway process', () => {
     expect(output()).toMatch(/PORT must be a whole number/);
   });
 
+  it('exits 78 with one clear line when the database cannot be opened (it used to hang under /proc)', async () => {
+    const { child, output } = run({
+      ...baseEnv,
+      DATABASE_URL: 'sqlite:/proc/no-such-place/x.sqlite',
+    } as Record<string, string>);
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(78);
+    expect(output()).toMatch(
+      /DATABASE_URL sqlite:\/proc\/no-such-place\/x\.sqlite: the database cannot be opened/,
+    );
+    expect(output()).not.toMatch(/"level":"fatal"/);
+  });
+
+  it('the start-up line says which secrets are set and which are not, and names the providers in use', async () => {
+    const { child, output } = run({
+      ...baseEnv,
+      FEISHU_VERIFICATION_TOKEN: '',
+      DATABASE_URL: tempDatabaseUrl(),
+    } as Record<string, string>);
+    await listeningUrl(output);
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    const line = JSON.parse(
+      output()
+        .split('\n')
+        .find((l) => l.includes('"gateway listening"')) ?? '{}',
+    ) as {
+      config: Record<string, unknown>;
+      providers: string[];
+    };
+    expect(line.config.verificationTokenIs).toBe('not set');
+    expect(line.config.encryptKeyIs).toBe('set');
+    expect(line.providers).toEqual(['sandbox']);
+    expect(output()).not.toContain(secrets.appSecret);
+  });
+
   it('refuses to start on a broken PROVIDERS_FILE, naming the file, the line and what to fix', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'providers-'));
     const file = join(dir, 'providers.yaml');

@@ -6,11 +6,11 @@ import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { ExamEntity, findOneBy, JobEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { ExamIngest } from '../src/workflow/ingest.js';
-import { tempDatabaseUrl } from './support.js';
+import { testDatabaseUrl } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
-async function freshStore(url = tempDatabaseUrl()): Promise<Store> {
+async function freshStore(url = testDatabaseUrl()): Promise<Store> {
   const store = await openStore(url, silent);
   stores.push(store);
   return store;
@@ -34,14 +34,28 @@ const countJobs = (store: Store, kind: string) => store.dataSource.getRepository
 
 describe('store', () => {
   it('runs migrations once: a second open of the same file finds them applied', async () => {
-    const url = tempDatabaseUrl();
+    const url = testDatabaseUrl();
     const first = await freshStore(url);
     await first.write((tx) => examLifecycle.receive(tx, examEvent('m-1'), 1));
     await first.close();
     stores.pop();
     const second = await freshStore(url);
     expect(await second.dataSource.getRepository(ExamEntity).countBy({ examId: 'm-1' })).toBe(1);
-    expect((await second.dataSource.query('PRAGMA journal_mode'))[0].journal_mode).toBe('wal');
+    if (second.dialect === 'sqlite')
+      expect((await second.dataSource.query('PRAGMA journal_mode'))[0].journal_mode).toBe('wal');
+  });
+
+  it('refuses a database whose schema a newer release migrated, before writing anything', async () => {
+    const url = testDatabaseUrl();
+    const first = await freshStore(url);
+    await first.dataSource.query(
+      "INSERT INTO migrations (timestamp, name) VALUES (1799999999999, 'Future1799999999999')",
+    );
+    await first.close();
+    stores.pop();
+    await expect(openStore(url, silent)).rejects.toThrow(
+      /schema is newer than this release.*Future1799999999999/,
+    );
   });
 
   it('commits concurrent writes (group commit) and isolates a failing one from its batch', async () => {

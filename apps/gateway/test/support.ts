@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +32,22 @@ export const baseEnv = {
 /** A fresh SQLite file for one gateway. */
 export function tempDatabaseUrl(): string {
   return `sqlite:${join(mkdtempSync(join(tmpdir(), 'feishu-exam-')), 'gateway.sqlite')}`;
+}
+
+/**
+ * A fresh database for a suite that runs on both dialects: SQLite by default; with TEST_DATABASE=postgres, a
+ * new database on the cluster TEST_POSTGRES_URL points at (scripts/postgres-for-tests.sh starts one).
+ */
+export function testDatabaseUrl(): string {
+  if (process.env.TEST_DATABASE !== 'postgres') return tempDatabaseUrl();
+  const server = process.env.TEST_POSTGRES_URL;
+  if (!server)
+    throw new Error('TEST_DATABASE=postgres needs TEST_POSTGRES_URL (scripts/postgres-for-tests.sh)');
+  const name = `t_${randomBytes(6).toString('hex')}`;
+  execFileSync('psql', [server, '-q', '-c', `CREATE DATABASE ${name}`], { stdio: 'ignore' });
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 export interface TestGateway extends RunningGateway {

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,8 +41,24 @@ export async function startPlatform(): Promise<Platform> {
 /** The gateway process, with the database it runs on (to restart another on it). */
 export type GatewayProcess = BaseGatewayProcess & { readonly databaseUrl: string };
 
+/**
+ * A fresh database for one gateway (or several replicas): SQLite by default; with TEST_DATABASE=postgres, a
+ * new database on the cluster TEST_POSTGRES_URL points at (scripts/postgres-for-tests.sh starts one).
+ */
 export function tempDatabaseUrl(): string {
+  if (process.env.TEST_DATABASE === 'postgres') return freshPostgresDatabase();
   return `sqlite:${join(mkdtempSync(join(tmpdir(), 'feishu-exam-e2e-')), 'gateway.sqlite')}`;
+}
+
+function freshPostgresDatabase(): string {
+  const server = process.env.TEST_POSTGRES_URL;
+  if (!server)
+    throw new Error('TEST_DATABASE=postgres needs TEST_POSTGRES_URL (scripts/postgres-for-tests.sh)');
+  const name = `e2e_${randomBytes(6).toString('hex')}`;
+  execFileSync('psql', [server, '-q', '-c', `CREATE DATABASE ${name}`], { stdio: 'ignore' });
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 /** Writes a PROVIDERS_FILE into a fresh temporary folder; returns its path. */

@@ -166,7 +166,8 @@ export function stuckJobCard(job: JobRow, exam: ExamRow | null): Card {
     markdown(
       [
         `**Exam**: ${escapeMarkdown(job.examId ?? '-')}${exam?.candidate.name ? ` (${escapeMarkdown(exam.candidate.name)})` : ''}`,
-        `**Step**: ${job.kind} (gave up after ${job.attempts} attempts)`,
+        // Only a permanent refusal parks a job (a transient failure is retried until it succeeds).
+        `**Step**: ${job.kind}, refused for good after ${job.attempts} ${job.attempts === 1 ? 'attempt' : 'attempts'}`,
         `**Last error**: ${escapeMarkdown((job.lastError ?? '-').slice(0, 500))}`,
         `Retry it with \`POST /admin/jobs/${job.id}/retry\` once the cause is fixed.`,
       ].join('\n'),

@@ -77,6 +77,7 @@ export async function openStore(databaseUrl: string, log: Logger): Promise<Store
     const file = databaseUrl.slice('sqlite:'.length);
     if (file !== ':memory:') privateSqliteFiles(file);
   }
+  await refuseNewerSchema(dataSource, common.migrations);
   const applied = await dataSource.runMigrations({ transaction: 'each' });
   if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'database migrated');
 
@@ -96,6 +97,28 @@ export async function openStore(databaseUrl: string, log: Logger): Promise<Store
       if (dataSource.isInitialized) await dataSource.destroy();
     },
   };
+}
+
+/**
+ * A database that a newer release migrated may hold columns and states this one does not know; running on
+ * it could undo the newer release's work. Refused at start, before anything is written.
+ */
+async function refuseNewerSchema(
+  dataSource: DataSource,
+  known: ReadonlyArray<new () => { name?: string }>,
+): Promise<void> {
+  const names = new Set(known.map((m) => new m().name));
+  let applied: Array<{ name: string }>;
+  try {
+    applied = await dataSource.query('SELECT name FROM migrations');
+  } catch {
+    return; // no migrations table yet: a new database
+  }
+  const unknown = applied.map((row) => row.name).filter((name) => !names.has(name));
+  if (unknown.length > 0)
+    throw new Error(
+      `its schema is newer than this release (migrations ${unknown.join(', ')} are unknown here): run the newer feishu-exam, or restore a backup taken before the upgrade`,
+    );
 }
 
 /**

@@ -20,7 +20,7 @@ export function prepareSqliteFolder(file: string, log: Logger): void {
   const path = resolve(file);
   const folder = dirname(path);
   if (!existsSync(folder)) {
-    mkdirSync(folder, { recursive: true, mode: PRIVATE_FOLDER });
+    makeFolders(folder);
     return;
   }
   const ours = readdirSync(folder).every((name) => SUFFIXES.some((s) => name === basename(path) + s));
@@ -41,4 +41,18 @@ export function privateSqliteFiles(file: string): void {
     const name = path + suffix;
     if (existsSync(name) && (statSync(name).mode & 0o077) !== 0) chmodSync(name, PRIVATE_FILE);
   }
+}
+
+/**
+ * `mkdir -p`, one level at a time. Node's own recursive mkdirSync never returns for a folder under /proc
+ * (the kernel answers ENOENT for the child of an existing folder, and it retries forever): the gateway would
+ * hang at start with no output instead of saying that DATABASE_URL points nowhere.
+ */
+function makeFolders(folder: string): void {
+  const missing: string[] = [];
+  for (let f = folder; !existsSync(f); f = dirname(f)) {
+    missing.unshift(f);
+    if (dirname(f) === f) break;
+  }
+  for (const f of missing) mkdirSync(f, { mode: PRIVATE_FOLDER });
 }
