@@ -337,6 +337,78 @@ describe('outbox', () => {
     await worker.stop();
   });
 
+  it('completes the jobs that finish together in one transaction, claiming the next ones in it', async () => {
+    const store = await freshStore();
+    let writes = 0;
+    const counted: Store = { ...store, write: (work) => (writes++, store.write(work)) };
+    const gates: Array<() => void> = [];
+    let ran = 0;
+    const worker = new OutboxWorker(
+      counted,
+      handlers({
+        arrange: async () => {
+          ran++;
+          await new Promise<void>((release) => gates.push(release));
+          return async (tx, now) => {
+            await tx.run('UPDATE outbox_jobs SET updated_at = ? WHERE id = ?', [now, 'none']);
+          };
+        },
+      }),
+      silent,
+      { ...options, pollMs: 60_000, concurrency: 4 },
+    );
+    await store.write(async (tx) => {
+      for (let i = 0; i < 8; i++)
+        await enqueueJob(tx, { kind: 'arrange', examId: `t${i}`, idempotencyKey: `t${i}` }, 1);
+    });
+    worker.start();
+    await until(async () => gates.length === 4);
+    writes = 0;
+    for (const release of gates.splice(0)) release();
+    await until(async () => gates.length === 4);
+    // The four completions and the claim of the next four: one write.
+    expect(writes).toBe(1);
+    expect(ran).toBe(8);
+    for (const release of gates.splice(0)) release();
+    await until(async () => (await countJobs(store, 'arrange')) === 8 && worker.stats.done === 8);
+    await worker.stop();
+    expect(await store.write((tx) => listJobs(tx, 'done'))).toHaveLength(8);
+  });
+
+  it('when one job of a group cannot commit its writes, the others still complete and it is retried', async () => {
+    const store = await freshStore();
+    // Its first attempt's writes fail wherever they run (the group's transaction, then its own): it is retried.
+    const gates: Array<() => void> = [];
+    const worker = new OutboxWorker(
+      store,
+      handlers({
+        arrange: async (job) => {
+          await new Promise<void>((release) => gates.push(release));
+          return async () => {
+            if (job.examId === 'bad' && job.attempts === 1) throw new Error('constraint failed');
+          };
+        },
+      }),
+      silent,
+      { ...options, concurrency: 3 },
+    );
+    await store.write(async (tx) => {
+      for (const id of ['a', 'bad', 'c'])
+        await enqueueJob(tx, { kind: 'arrange', examId: id, idempotencyKey: id }, 1);
+    });
+    worker.start();
+    await until(async () => gates.length === 3);
+    for (const release of gates.splice(0)) release();
+    await until(async () => {
+      for (const release of gates.splice(0)) release();
+      return worker.stats.done === 3;
+    });
+    await worker.stop();
+    expect(worker.stats.retried).toBe(1);
+    const done = await store.write((tx) => listJobs(tx, 'done'));
+    expect(done.map((j) => j.examId).sort()).toEqual(['a', 'bad', 'c']);
+  });
+
   it('ingest is busy only while events wait for their commit, not for a while after the last arrival', async () => {
     const store = await freshStore();
     const ingest = new ExamIngest(

@@ -110,6 +110,23 @@ export async function completeJob(tx: Tx, job: JobRow, workerId: string, now: nu
   return changed > 0;
 }
 
+/** completeJob for many jobs in one statement; returns the ids of those that were still this worker's. */
+export async function completeJobs(
+  tx: Tx,
+  jobs: readonly JobRow[],
+  workerId: string,
+  now: number,
+): Promise<Set<string>> {
+  if (jobs.length === 0) return new Set();
+  const done = await tx.all<{ id: string }>(
+    `UPDATE outbox_jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = ?
+     WHERE id IN (${jobs.map(() => '?').join(', ')}) AND state = 'running' AND locked_by = ?
+     RETURNING id`,
+    [now, ...jobs.map((j) => j.id), workerId],
+  );
+  return new Set(done.map((d) => d.id));
+}
+
 export async function rescheduleJob(
   tx: Tx,
   job: JobRow,

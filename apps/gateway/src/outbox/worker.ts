@@ -10,6 +10,7 @@ import {
   buryJob,
   claimDueJobs,
   completeJob,
+  completeJobs,
   enqueueJob,
   type JobKind,
   NO_ATTEMPT_LIMIT,
@@ -50,6 +51,12 @@ export class OutboxWorker {
   #running = false;
   #polling: Promise<void> | undefined;
   #again = false;
+  readonly #finished: Array<{
+    readonly job: JobRow;
+    readonly result: JobResult;
+    readonly resolve: () => void;
+    readonly reject: (error: unknown) => void;
+  }> = [];
   readonly #now: () => number;
   readonly #random: () => number;
 
@@ -116,6 +123,11 @@ export class OutboxWorker {
       this.log.error({ err }, 'outbox: could not claim jobs');
       return;
     }
+    this.#startAll(jobs);
+    if (jobs.length === free) this.#again = true;
+  }
+
+  #startAll(jobs: readonly JobRow[]): void {
     for (const job of jobs) {
       const run = this.#run(job).finally(() => {
         this.#inFlight.delete(run);
@@ -123,7 +135,65 @@ export class OutboxWorker {
       });
       this.#inFlight.add(run);
     }
-    if (jobs.length === free) this.#again = true;
+  }
+
+  /**
+   * Marks a job done and commits its handler's writes. The jobs that finish in the same turn are completed
+   * together: one UPDATE for all of them, and in the same transaction the claim of as many new jobs as
+   * they free (a claim of its own would be one more transaction, and one more commit, per turn).
+   */
+  #complete(job: JobRow, result: JobResult): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#finished.push({ job, result, resolve, reject });
+      if (this.#finished.length === 1) setImmediate(() => void this.#completeFinished());
+    });
+  }
+
+  async #completeFinished(): Promise<void> {
+    const items = this.#finished.splice(0);
+    // The claim is made here only when no poll is claiming (the two would count the same free slots);
+    // meanwhile wake() leaves it to this one, as to a poll.
+    const claimHere = this.#running && this.#polling === undefined;
+    let claimed: JobRow[] = [];
+    let release = () => {};
+    if (claimHere) this.#polling = new Promise<void>((r) => (release = r));
+    try {
+      await this.store.write(async (tx) => {
+        const now = this.#now();
+        const done = await completeJobs(
+          tx,
+          items.map((i) => i.job),
+          this.id,
+          now,
+        );
+        for (const item of items) if (done.has(item.job.id)) await item.result?.(tx, now);
+        claimed = [];
+        const free = this.#concurrency() - (this.#inFlight.size - items.length);
+        if (claimHere && free > 0) claimed = await claimDueJobs(tx, this.id, free, this.options.leaseMs, now);
+      });
+      for (const item of items) item.resolve();
+    } catch {
+      // One job's writes failed the transaction: each job on its own, so that the others still complete.
+      claimed = [];
+      for (const { job, result, resolve, reject } of items) {
+        this.store
+          .write(async (tx) => {
+            const now = this.#now();
+            if (await completeJob(tx, job, this.id, now)) await result?.(tx, now);
+          })
+          .then(resolve, reject);
+      }
+    } finally {
+      if (claimHere) {
+        this.#startAll(claimed);
+        this.#polling = undefined;
+        release();
+        if (this.#again && this.#running) {
+          this.#again = false;
+          this.wake();
+        }
+      }
+    }
   }
 
   async #run(job: JobRow): Promise<void> {
@@ -140,10 +210,7 @@ export class OutboxWorker {
         throw Object.assign(new Error(`no handler for job kind ${job.kind}`), { retryable: false });
       const result = await handler(job, log);
       await heartbeat.stop();
-      await this.store.write(async (tx) => {
-        const now = this.#now();
-        if (await completeJob(tx, job, this.id, now)) await result?.(tx, now);
-      });
+      await this.#complete(job, result);
       this.stats.done++;
       log.debug('job done');
     } catch (err) {
