@@ -340,7 +340,13 @@ describe('outbox', () => {
   it('completes the jobs that finish together in one transaction, claiming the next ones in it', async () => {
     const store = await freshStore();
     let writes = 0;
-    const counted: Store = { ...store, write: (work) => (writes++, store.write(work)) };
+    const counted: Store = {
+      ...store,
+      write: (work) => {
+        writes++;
+        return store.write(work);
+      },
+    };
     const gates: Array<() => void> = [];
     let ran = 0;
     const worker = new OutboxWorker(
