@@ -51,6 +51,7 @@ export class OutboxWorker {
   #running = false;
   #polling: Promise<void> | undefined;
   #again = false;
+  #completing = false;
   readonly #finished: Array<{
     readonly job: JobRow;
     readonly result: JobResult;
@@ -138,15 +139,23 @@ export class OutboxWorker {
   }
 
   /**
-   * Marks a job done and commits its handler's writes. The jobs that finish in the same turn are completed
+   * Marks a job done and commits its handler's writes. The jobs that finish together are completed
    * together: one UPDATE for all of them, and in the same transaction the claim of as many new jobs as
    * they free (a claim of its own would be one more transaction, and one more commit, per turn).
    */
   #complete(job: JobRow, result: JobResult): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#finished.push({ job, result, resolve, reject });
-      if (this.#finished.length === 1) setImmediate(() => void this.#completeFinished());
+      if (this.#completing) return;
+      this.#completing = true;
+      setImmediate(() => void this.#completeAll());
     });
+  }
+
+  /** Jobs that finish while a group commits form the next group (as arrivals do in ExamIngest). */
+  async #completeAll(): Promise<void> {
+    while (this.#finished.length > 0) await this.#completeFinished();
+    this.#completing = false;
   }
 
   async #completeFinished(): Promise<void> {
