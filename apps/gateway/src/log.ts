@@ -80,10 +80,7 @@ export function createLogger(options: { level: string; destination?: pino.Destin
         log: (object) => redactSecrets(object),
       },
     },
-    // stdout written asynchronously: a line is queued and written with the others queued meanwhile, where a
-    // synchronous write made every line a system call on the request path (a pipe read by a collector can
-    // also be slow). pino flushes what is queued when the process exits, process.exit() included.
-    options.destination ?? pino.destination({ dest: 1, sync: false }),
+    options.destination,
   );
   // A child's bindings go through the net too (pino gives children no bindings formatter). Children are
   // made from their parent's prototype chain, so theirs are covered by this one override.
