@@ -9,6 +9,9 @@
 // 2. Outbound cost: BENCH_LOOP_EXAMS (default 2,000) exams through the whole loop (push, card, approve,
 //    login_info, card patch), 32 pushes in flight. Printed: the gateway process's CPU time (all threads, from
 //    /proc/<pid>/stat) divided by the exams, and the loop's sustained throughput in exams/s.
+//    Also printed: the gateway's main thread alone, and its CPU by thread.
+// BENCH_LOOP_ONLY=steady|outbound runs one part; BENCH_LOOP_CPU_PROF=<folder> profiles the gateway process
+// (bench/cpu-prof.mjs) and `node bench/cpu-prof-summary.mjs <folder>` summarises the profile by self time.
 // Nothing here is asserted: figures are printed, and recorded in BENCHMARKS.md.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
