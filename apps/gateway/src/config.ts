@@ -12,6 +12,9 @@ const port = z.coerce
   .min(0, 'must be a whole number from 0 to 65535')
   .max(65535, 'must be a whole number from 0 to 65535');
 
+/** Where the database is when DATABASE_URL is not set (the gateway and the `feishu-exam db` commands). */
+export const DEFAULT_DATABASE_URL = 'sqlite:./data/feishu-exam.sqlite';
+
 const envSchema = z.object({
   FEISHU_APP_ID: z
     .string({ error: 'is required: the App ID from the developer console (cli_…)' })
@@ -24,16 +27,38 @@ const envSchema = z.object({
     .min(1, 'is empty'),
   FEISHU_VERIFICATION_TOKEN: optionalSecret,
   FEISHU_ENCRYPT_KEY: optionalSecret,
+  FEISHU_APP_TYPE: z
+    .enum(['self_built', 'marketplace'], {
+      error:
+        'must be self_built (an app inside one Feishu tenant) or marketplace (a store app many customers install)',
+    })
+    .default('self_built'),
+  FEISHU_STAFF_TENANT_KEY: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
   FEISHU_DOMAIN: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://open.feishu.cn' })
     .default('https://open.feishu.cn')
     .transform((v) => v.replace(/\/+$/, '')),
   FEISHU_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+  FEISHU_TRANSPORT: z
+    .enum(['webhook', 'websocket'], {
+      error: 'must be webhook (Feishu posts to /webhook/*) or websocket (the gateway dials Feishu)',
+    })
+    .default('webhook'),
+  FEISHU_WS_LIVENESS_MS: z.coerce
+    .number()
+    .int()
+    .min(100, "must be a number of milliseconds, longer than Feishu's ping interval (120 s)")
+    .default(180_000),
+  FEISHU_WS_READY_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  FEISHU_WS_RECONNECT_MAX_MS: z.coerce.number().int().min(100).default(60_000),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: port.default(3000),
   DATABASE_URL: z
     .string()
-    .default('sqlite:./data/feishu-exam.sqlite')
+    .default(DEFAULT_DATABASE_URL)
     .refine((v) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(v), {
       message: 'must be sqlite:<file path> or postgres://user:pass@host/db',
     }),
@@ -66,6 +91,13 @@ const envSchema = z.object({
   ADMIN_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
     message: 'must be at least 16 characters (it guards /admin)',
   }),
+  METRICS_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
+    message: 'must be at least 16 characters (it guards /metrics)',
+  }),
+  METRICS_PORT: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+    port.optional(),
+  ),
   EXAM_PROVIDER: z
     .enum(['sandbox'], {
       error: 'must name a built-in provider without options: sandbox (declare others in PROVIDERS_FILE)',
@@ -117,22 +149,69 @@ export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
  */
 function crossFieldErrors(env: Readonly<Record<string, string | undefined>>): string[] {
   const present = (name: string) => (env[name] ?? '').trim() !== '';
-  if (present('FEISHU_VERIFICATION_TOKEN') || present('FEISHU_ENCRYPT_KEY')) return [];
-  return [
-    'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
-      'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
-  ];
+  const errors: string[] = [];
+  // The long connection needs neither: its frames arrive over a channel the gateway opened with the secret.
+  if (env.FEISHU_TRANSPORT === 'websocket') errors.push(...longConnectionErrors(env));
+  else if (!present('FEISHU_VERIFICATION_TOKEN') && !present('FEISHU_ENCRYPT_KEY'))
+    errors.push(
+      'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
+        'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
+    );
+  if (env.FEISHU_APP_TYPE === 'marketplace' && !present('FEISHU_STAFF_TENANT_KEY'))
+    errors.push(
+      "FEISHU_STAFF_TENANT_KEY is required when FEISHU_APP_TYPE=marketplace: the tenant_key of the vendor's own " +
+        'tenant, where APPROVAL_CHAT_ID is and whose staff decide (it is in the app_open event and in every event ' +
+        'header from that tenant)',
+    );
+  return errors;
+}
+
+/**
+ * The long connection is for self-built apps only (Feishu: "目前长连接模式不支持商店应用"); FEISHU_APP_TYPE is
+ * read raw so the refusal holds whichever module declares that variable. The SDK's WSClient silently does
+ * nothing unless the app id is cli_ and 16 hex digits. No token or key is needed: the connection is opened
+ * with the app secret (then /webhook/event and /webhook/card are not served).
+ */
+function longConnectionErrors(env: Readonly<Record<string, string | undefined>>): string[] {
+  const errors: string[] = [];
+  if (env.FEISHU_APP_TYPE?.trim() === 'marketplace')
+    errors.push(
+      'FEISHU_TRANSPORT=websocket is not available to marketplace apps (Feishu offers the long connection to ' +
+        'self-built apps only); use FEISHU_TRANSPORT=webhook',
+    );
+  if (env.FEISHU_APP_ID && !/^cli_[0-9a-fA-F]{16}$/.test(env.FEISHU_APP_ID))
+    errors.push(
+      'FEISHU_APP_ID must be cli_ and 16 hex digits with FEISHU_TRANSPORT=websocket (the SDK refuses other ids)',
+    );
+  return errors;
 }
 
 export interface GatewayConfig {
   readonly appId: string;
   readonly appSecret: string;
+  /**
+   * self_built: the app lives in one tenant and gets its token with the app secret alone. marketplace: one
+   * store app serves every customer tenant that installed it; tokens come per tenant from the app_ticket.
+   */
+  readonly appType: 'self_built' | 'marketplace';
+  /** marketplace: the vendor's own tenant (the staff chat, the approvers). Undefined for self_built. */
+  readonly staffTenantKey: string | undefined;
   readonly verificationToken: string | undefined;
   readonly encryptKey: string | undefined;
   /** The Open Platform base URL handed to the SDK client's `domain` option. */
   readonly feishuDomain: string;
   /** The timeout of one Open Platform call; the outbox lease is kept at least twice as long. */
   readonly feishuTimeoutMs: number;
+  /** How Feishu's events and card callbacks arrive: posted to /webhook/*, or over the long connection. */
+  readonly transport: 'webhook' | 'websocket';
+  readonly longConnection: {
+    /** No frame (pong or data) for this long: the connection is half-open and is replaced. */
+    readonly livenessMs: number;
+    /** /readyz stays ready this long after the connection went down (a reconnect is routine). */
+    readonly readyGraceMs: number;
+    /** The ceiling of the reconnect backoff. */
+    readonly reconnectMaxMs: number;
+  };
   readonly host: string;
   readonly port: number;
   readonly databaseUrl: string;
@@ -143,6 +222,11 @@ export interface GatewayConfig {
   /** Empty: anyone who can see the card may decide. */
   readonly approverOpenIds: readonly string[];
   readonly adminToken: string | undefined;
+  /**
+   * /metrics: on the main port behind `token` (Bearer), and/or without authentication on `port` (a listener
+   * of its own, bound to HOST). Neither: /metrics answers 404.
+   */
+  readonly metrics: { readonly token: string | undefined; readonly port: number | undefined };
   readonly examProvider: 'sandbox';
   /** A YAML or JSON file declaring the exam platforms; when set, it replaces EXAM_PROVIDER. */
   readonly providersFile: string | undefined;
@@ -186,15 +270,30 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   ];
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT)
+    return {
+      ok: false,
+      errors: [
+        `METRICS_PORT must differ from PORT (${e.PORT}); to serve /metrics on PORT, set METRICS_TOKEN`,
+      ],
+    };
   return {
     ok: true,
     config: {
       appId: e.FEISHU_APP_ID,
       appSecret: e.FEISHU_APP_SECRET,
+      appType: e.FEISHU_APP_TYPE,
+      staffTenantKey: e.FEISHU_APP_TYPE === 'marketplace' ? e.FEISHU_STAFF_TENANT_KEY : undefined,
       verificationToken: e.FEISHU_VERIFICATION_TOKEN,
       encryptKey: e.FEISHU_ENCRYPT_KEY,
       feishuDomain: e.FEISHU_DOMAIN,
       feishuTimeoutMs: e.FEISHU_TIMEOUT_MS,
+      transport: e.FEISHU_TRANSPORT,
+      longConnection: {
+        livenessMs: e.FEISHU_WS_LIVENESS_MS,
+        readyGraceMs: e.FEISHU_WS_READY_GRACE_MS,
+        reconnectMaxMs: e.FEISHU_WS_RECONNECT_MAX_MS,
+      },
       host: e.HOST,
       port: e.PORT,
       databaseUrl: e.DATABASE_URL,
@@ -204,6 +303,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       approvalChatId: e.APPROVAL_CHAT_ID,
       approverOpenIds: e.APPROVER_OPEN_IDS,
       adminToken: e.ADMIN_TOKEN,
+      metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
       examProvider: e.EXAM_PROVIDER,
       providersFile: e.PROVIDERS_FILE,
       production: e.NODE_ENV === 'production',
@@ -231,9 +331,12 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     appId: config.appId,
     // Named so the log's redaction net (which replaces any field called like a secret) leaves "set" readable.
     appSecretIs: 'set',
+    appType: config.appType,
+    ...(config.staffTenantKey ? { staffTenantKey: config.staffTenantKey } : {}),
     verificationTokenIs: config.verificationToken ? 'set' : 'not set',
     encryptKeyIs: config.encryptKey ? 'set' : 'not set (pushes are not signed: set it in production)',
     feishuDomain: config.feishuDomain,
+    transport: config.transport,
     host: config.host,
     port: config.port,
     database: redactDatabaseUrl(config.databaseUrl),
@@ -241,6 +344,8 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     approvalChatId: config.approvalChatId,
     approvers: config.approverOpenIds.length === 0 ? 'anyone in the chat' : config.approverOpenIds.length,
     adminTokenIs: config.adminToken ? 'set' : 'not set (admin endpoints disabled)',
+    metricsTokenIs: config.metrics.token ? 'set' : 'not set',
+    metricsPort: config.metrics.port ?? 'not set',
     providersFile: config.providersFile ?? 'not set',
     examProvider: config.providersFile ? `see providersFile` : config.examProvider,
     showCandidateContact: config.showCandidateContact,
@@ -251,7 +356,8 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
 /** Settings that work but leave a hole open: logged as warnings at every start, so they are not forgotten. */
 export function configWarnings(config: GatewayConfig): string[] {
   const warnings: string[] = [];
-  if (!config.encryptKey)
+  // Over the long connection alone nothing is posted to us: the key would guard nothing.
+  if (!config.encryptKey && (config.transport === 'webhook' || config.verificationToken))
     warnings.push(
       'FEISHU_ENCRYPT_KEY is not set: pushes are checked by the verification token only, with no signature, ' +
         'timestamp or replay check; set the Encrypt Key in production',

@@ -1,29 +1,33 @@
 // The gateway's lifecycle. Start: database (migrated) → outbox worker → HTTP. Stop (SIGTERM): not ready →
 // stop taking requests and finish in-flight ones → finish in-flight jobs → close the database.
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   builtInProviders,
   createProviderRegistry,
   defaultProviderContext,
-  loadProvidersFile,
   type ProviderRegistry,
 } from '@feishu-exam/exam-providers';
 import { configWarnings, type GatewayConfig, redactDatabaseUrl } from './config.js';
 import { createEventDispatcher } from './events/index.js';
+import type { PushDeps } from './events/push.js';
 import { FeishuClients } from './feishu/clients.js';
+import { LongConnection, longConnectionHandler } from './feishu/long-connection.js';
 import { createApp } from './http/app.js';
+import { listenForMetrics } from './http/metrics.js';
 import type { Logger } from './log.js';
+import { GatewayMetrics, JOB_COUNT_SQL, type JobCount } from './metrics.js';
 import { jobHealth } from './outbox/jobs.js';
 import { planLease } from './outbox/lease.js';
 import { OutboxWorker } from './outbox/worker.js';
+import { loadProvidersFromFile } from './providers/load.js';
 import { openStore, type Store, type Tx } from './store/index.js';
 import { DEFAULT_READINESS, type ReadinessOptions, readinessProbe } from './store/readiness.js';
 import { accountFieldsOf, queueCustomFieldRegistration, queuePaperSyncForAll } from './workflow/accounts.js';
 import { examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
 import { workflowJobs } from './workflow/jobs.js';
+import { TenantDirectory } from './workflow/tenant-directory.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -33,6 +37,9 @@ export interface RunningGateway {
   readonly server: Server;
   readonly store: Store;
   readonly worker: OutboxWorker;
+  readonly metrics: GatewayMetrics;
+  /** The metrics port's URL, when METRICS_PORT is set. */
+  readonly metricsUrl: string | undefined;
   /** The exam platforms in use, the default first: for the start-up line. */
   readonly providerIds: readonly string[];
   /** Stops taking requests, lets in-flight requests and jobs finish, closes the database. Idempotent. */
@@ -53,7 +60,7 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const now = overrides.now ?? Date.now;
   // Configuration first: a broken providers file must stop the start before anything is opened.
-  const providers = overrides.providers ?? buildProviders(config);
+  const providers = overrides.providers ?? (await buildProviders(config));
   for (const warning of configWarnings(config)) log.warn(warning);
   checkSimulatedProviders(config, providers, log);
   const store = await openStore(config.databaseUrl, log).catch((err: unknown) => {
@@ -61,14 +68,23 @@ export async function startGateway(
       `DATABASE_URL ${redactDatabaseUrl(config.databaseUrl)}: the database cannot be opened: ${(err as Error).message}`,
     ]);
   });
+  const metrics = new GatewayMetrics({
+    now,
+    processMetrics: config.metrics.token !== undefined || config.metrics.port !== undefined,
+    countJobs: () => store.dataSource.query<JobCount[]>(JOB_COUNT_SQL),
+  });
   const clients = new FeishuClients(
     {
       appId: config.appId,
       appSecret: config.appSecret,
       domain: config.feishuDomain,
       timeoutMs: config.feishuTimeoutMs,
+      onCall: (api, error, started) => metrics.openApiCall(api, error, started),
+      appType: config.appType,
+      staffTenantKey: config.staffTenantKey,
     },
     log,
+    { store, now },
   );
   // A job's lease outlasts the slowest call it can make (outbox/lease.ts).
   const lease = planLease(config.outbox.leaseMs, [
@@ -90,15 +106,69 @@ export async function startGateway(
   let ingest: ExamIngest | undefined;
   const worker = new OutboxWorker(
     store,
-    workflowJobs({ store, clients, providers, approvalChatId: config.approvalChatId, cardOptions }),
+    metrics.observeJobs(
+      workflowJobs({
+        store,
+        clients,
+        providers: metrics.observeProviders(providers),
+        approvalChatId: config.approvalChatId,
+        cardOptions,
+        onCardPosted: (exam) => metrics.cardPosted(exam.receivedAt),
+      }),
+    ),
     log.child({ component: 'outbox' }),
     { ...config.outbox, leaseMs: lease.leaseMs, now, busy: () => ingest?.busy ?? false },
   );
   ingest = new ExamIngest(store, now, () => worker.wake());
+  const tenants = new TenantDirectory(
+    store,
+    {
+      marketplace: clients.marketplace,
+      staffTenantKey: config.staffTenantKey,
+      accountFields: accountFieldsOf(providers),
+    },
+    now,
+    () => worker.wake(),
+  );
+
+  const dispatcher = createEventDispatcher({
+    store,
+    worker,
+    ingest,
+    now,
+    cardOptions,
+    approverOpenIds: new Set(config.approverOpenIds),
+    accountProviderId:
+      providers.defaultProviderId ?? [...providers.providers.keys()][0] ?? config.examProvider,
+    tenants,
+    tickets: clients.tickets,
+    staffTenantKey: config.staffTenantKey,
+    customerOf: (tenantKey) => tenants.customerOf(tenantKey),
+  });
+  const onPush: PushDeps['onPush'] = (type, outcome, started, code) =>
+    metrics.push(type, outcome, started, code);
+  const recordRejectedEvent = (event: { id: string; type: string }, reason: string) =>
+    store.write((tx) => examLifecycle.recordRejectedEvent(tx, event.id, event.type, reason, now()));
+  // FEISHU_TRANSPORT=websocket: events and card callbacks arrive over the connection we dial; same pipeline.
+  const longConnection =
+    config.transport === 'websocket'
+      ? new LongConnection({
+          appId: config.appId,
+          appSecret: config.appSecret,
+          domain: config.feishuDomain,
+          ...config.longConnection,
+          log: log.child({ component: 'long-connection' }),
+          handle: longConnectionHandler(
+            { dispatcher, recordRejectedEvent, onPush, log, secrets: {} },
+            config.maxBodyBytes,
+          ),
+        })
+      : undefined;
 
   let ready = false;
   const app = createApp({
     log,
+    feishuConnection: longConnection ? () => longConnection.status() : undefined,
     isReady: () => ready,
     readiness: readinessProbe(
       store,
@@ -107,25 +177,23 @@ export async function startGateway(
       jobHealth,
     ),
     maxBodyBytes: config.maxBodyBytes,
-    dispatcher: createEventDispatcher({
-      store,
-      worker,
-      ingest,
-      now,
-      cardOptions,
-      approverOpenIds: new Set(config.approverOpenIds),
-      accountProviderId:
-        providers.defaultProviderId ?? [...providers.providers.keys()][0] ?? config.examProvider,
-    }),
-    recordRejectedEvent: (event, reason) =>
-      store.write((tx) => examLifecycle.recordRejectedEvent(tx, event.id, event.type, reason, now())),
+    dispatcher,
+    onPush,
+    recordRejectedEvent,
     secrets: {
       encryptKey: config.encryptKey,
       verificationToken: config.verificationToken,
       toleranceSeconds: config.signatureToleranceSeconds,
       maxBodyBytes: config.maxBodyBytes,
     },
-    admin: { store, adminToken: config.adminToken, now, onRetry: () => worker.wake() },
+    admin: {
+      store,
+      adminToken: config.adminToken,
+      now,
+      onRetry: () => worker.wake(),
+      staffTenantKey: config.staffTenantKey,
+    },
+    metrics: { metrics, token: config.metrics.token, port: config.metrics.port },
     providerWebhook: {
       providers,
       store,
@@ -146,8 +214,30 @@ export async function startGateway(
   });
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  // The fields customers fill in when they bind an account: registered once per distinct set.
-  await store.write((tx) => queueCustomFieldRegistration(tx, accountFieldsOf(providers), now()));
+  const metricsServer =
+    config.metrics.port === undefined
+      ? undefined
+      : await listenForMetrics(config.host, config.metrics.port, metrics, log).catch(async (err: unknown) => {
+          server.close();
+          await store.close();
+          throw new StartupConfigError([
+            `METRICS_PORT ${config.metrics.port}: cannot listen on ${config.host}: ${(err as Error).message}`,
+          ]);
+        });
+  // The fields customers fill in when they bind an account: registered once per distinct set. A marketplace
+  // app registers them in each customer's Hire when the customer first appears (workflow/tenants.ts).
+  if (!clients.marketplace)
+    await store.write((tx) => queueCustomFieldRegistration(tx, accountFieldsOf(providers), now()));
+  // Marketplace: without an app_ticket no token can be had. Ask for one now if none is stored, and check
+  // every minute (a ticket lives 3 h; Feishu pushes about hourly, a missed push must not go unnoticed).
+  const tickets = clients.tickets;
+  const ticketCheck = tickets
+    ? setInterval(
+        () => void tickets.ensure('the stored app_ticket expired').catch(() => undefined),
+        60_000,
+      ).unref()
+    : undefined;
+  if (tickets) await tickets.ensure('the gateway started without a stored app_ticket');
   if (config.outbox.enabled) worker.start();
   /** A recurring round of jobs; the round's time makes each round's idempotency keys new. */
   const everyRound = (
@@ -178,6 +268,7 @@ export async function startGateway(
   };
   const retention = config.retentionDays > 0 ? setInterval(eraseExpired, HOUR_MS).unref() : undefined;
   if (retention) eraseExpired();
+  longConnection?.start();
   ready = true;
 
   let closing: Promise<void> | undefined;
@@ -186,6 +277,10 @@ export async function startGateway(
     server,
     store,
     worker,
+    metrics,
+    metricsUrl: metricsServer
+      ? `http://${host}:${(metricsServer.address() as AddressInfo).port}/metrics`
+      : undefined,
     providerIds: [
       ...new Set(
         [providers.defaultProviderId, ...providers.providers.keys()].filter((id) => id !== undefined),
@@ -196,11 +291,20 @@ export async function startGateway(
         ready = false;
         clearInterval(paperSync);
         clearInterval(resultPoll);
+        clearInterval(ticketCheck);
         clearInterval(retention);
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
+        // Frames being handled are acknowledged first; new ones are refused, so Feishu sends them elsewhere.
+        await longConnection?.close();
+        await Promise.all(
+          [server, metricsServer].map(
+            (s) =>
+              s &&
+              new Promise<void>((resolve) => {
+                s.close(() => resolve());
+                s.closeIdleConnections();
+              }),
+          ),
+        );
         await worker.stop();
         await erasing;
         await store.close();
@@ -241,29 +345,20 @@ function checkSimulatedProviders(config: GatewayConfig, providers: ProviderRegis
  * The exam platforms: those PROVIDERS_FILE declares, or else the one EXAM_PROVIDER names. The default one
  * takes exams that neither an account nor a paper routes, and is assigned to newly bound accounts.
  */
-function buildProviders(config: GatewayConfig): ProviderRegistry {
-  const ctx = defaultProviderContext();
-  let result: ReturnType<typeof createProviderRegistry>;
-  if (config.providersFile) {
-    let text: string;
-    try {
-      text = readFileSync(config.providersFile, 'utf8');
-    } catch (err) {
-      throw new StartupConfigError([
-        `PROVIDERS_FILE ${config.providersFile} cannot be read: ${(err as Error).message}`,
-      ]);
-    }
-    result = loadProvidersFile(text, config.providersFile, builtInProviders, ctx);
-  } else {
-    result = createProviderRegistry(
-      builtInProviders,
-      {
-        providers: [{ id: config.examProvider, type: config.examProvider }],
-        defaultProvider: config.examProvider,
-      },
-      ctx,
-    );
-  }
+export async function buildProviders(
+  config: GatewayConfig,
+  ctx = defaultProviderContext(),
+): Promise<ProviderRegistry> {
+  const result = config.providersFile
+    ? await loadProvidersFromFile(config.providersFile, ctx)
+    : createProviderRegistry(
+        builtInProviders,
+        {
+          providers: [{ id: config.examProvider, type: config.examProvider }],
+          defaultProvider: config.examProvider,
+        },
+        ctx,
+      );
   if (!result.ok) throw new StartupConfigError(result.errors);
   return result.registry;
 }

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { listJobs, reviveDeadJobs, reviveJob } from '../outbox/jobs.js';
@@ -10,15 +9,18 @@ import {
   type Store,
 } from '../store/index.js';
 import { queuePaperSync } from '../workflow/accounts.js';
+import { tenancy } from '../workflow/tenants.js';
+import { bearerMatches } from './bearer.js';
 
 export interface AdminDeps {
   readonly store: Store;
   readonly adminToken: string | undefined;
   readonly now: () => number;
   readonly onRetry: () => void;
+  /** marketplace: the vendor's own tenant, marked as staff in /admin/tenants. */
+  readonly staffTenantKey?: string | undefined;
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
 const JOB_STATES = new Set<JobState>(['pending', 'running', 'done', 'dead', 'skipped']);
 
 /** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. Without ADMIN_TOKEN, /admin is off. */
@@ -29,8 +31,7 @@ function guard(adminToken: string | undefined) {
       ctx.body = { code: 'admin_disabled', message: 'set ADMIN_TOKEN to enable the admin endpoints' };
       return;
     }
-    const presented = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1] ?? '';
-    if (!timingSafeEqual(digest(presented), digest(adminToken))) {
+    if (!bearerMatches(ctx.get('authorization'), adminToken)) {
       ctx.status = 401;
       ctx.set('www-authenticate', 'Bearer');
       ctx.body = { code: 'unauthorized', message: 'send Authorization: Bearer <ADMIN_TOKEN>' };
@@ -95,17 +96,37 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
     });
     ctx.body = { events };
   });
+  router.get('/admin/tenants', auth, async (ctx) => {
+    ctx.body = { tenants: await deps.store.write((tx) => tenancy.list(tx, deps.staffTenantKey)) };
+  });
   router.post('/admin/accounts/:accountId/sync-papers', auth, async (ctx) => {
     const accountId = ctx.params.accountId as string;
+    // An account id is unique inside one customer's Hire: `?tenant_key=` picks the customer when two share it.
+    const tenantKey = typeof ctx.query.tenant_key === 'string' ? ctx.query.tenant_key : undefined;
     const queued = await deps.store.write(async (tx) => {
-      if (!(await tx.manager.getRepository(AccountEntity).existsBy({ accountId }))) return false;
+      const accounts = await tx.manager
+        .getRepository(AccountEntity)
+        .findBy(tenantKey === undefined ? { accountId } : { accountId, tenantKey });
+      if (accounts.length !== 1) return accounts.length;
       const now = deps.now();
-      await queuePaperSync(tx, accountId, `operator:${now}`, now);
-      return true;
+      await queuePaperSync(
+        tx,
+        (accounts[0] as { tenantKey: string }).tenantKey,
+        accountId,
+        `operator:${now}`,
+        now,
+      );
+      return 1;
     });
-    if (!queued) {
-      ctx.status = 404;
-      ctx.body = { code: 'not_found', message: 'no bound account with that id' };
+    if (queued !== 1) {
+      ctx.status = queued === 0 ? 404 : 409;
+      ctx.body =
+        queued === 0
+          ? { code: 'not_found', message: 'no bound account with that id' }
+          : {
+              code: 'ambiguous',
+              message: 'several customers bound an account with that id: add ?tenant_key=',
+            };
       return;
     }
     deps.onRetry();
@@ -114,7 +135,12 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
   router.get('/admin/exams/:examId', auth, async (ctx) => {
     const exam = await deps.store.dataSource
       .getRepository(ExamEntity)
-      .findOneBy({ examId: ctx.params.examId as string });
+      // `?tenant_key=` picks the customer when several have an exam with this id (marketplace).
+      .findOneBy(
+        typeof ctx.query.tenant_key === 'string'
+          ? { examId: ctx.params.examId as string, tenantKey: ctx.query.tenant_key }
+          : { examId: ctx.params.examId as string },
+      );
     if (!exam) {
       ctx.status = 404;
       ctx.body = { code: 'not_found', message: 'no such exam' };

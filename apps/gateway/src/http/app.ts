@@ -1,10 +1,12 @@
 // http: the Koa app and its routes. createApp builds without listening, so tests and main share it.
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { LongConnectionStatus } from '../feishu/long-connection.js';
 import type { Logger } from '../log.js';
 import type { JobHealth } from '../outbox/jobs.js';
 import type { Readiness } from '../store/readiness.js';
 import { type AdminDeps, mountAdmin } from './admin.js';
+import { type MetricsEndpointDeps, mountMetrics } from './metrics.js';
 import { type ProviderWebhookDeps, providerWebhookHandler } from './provider-webhook.js';
 import { type WebhookDeps, webhookHandler } from './webhook.js';
 
@@ -15,8 +17,12 @@ export interface AppDeps extends WebhookDeps {
   /** Can the database take writes, within a deadline? And the jobs' health. Checked by /readyz. */
   readonly readiness: () => Promise<Readiness<JobHealth>>;
   readonly admin: AdminDeps;
+  /** With FEISHU_TRANSPORT=websocket: the long connection's state, which /readyz reports and requires. */
+  readonly feishuConnection?: (() => LongConnectionStatus) | undefined;
   /** Absent: no provider result webhooks (tests that need none). */
   readonly providerWebhook?: ProviderWebhookDeps | undefined;
+  /** Absent: no /metrics route at all (tests that build the app alone). */
+  readonly metrics?: MetricsEndpointDeps | undefined;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -24,9 +30,12 @@ export function createApp(deps: AppDeps): Koa {
   app.proxy = true;
   const router = new Router();
 
-  const webhook = webhookHandler(deps);
-  router.post('/webhook/event', webhook);
-  router.post('/webhook/card', webhook);
+  // Without a token or key (allowed only with the long connection) nobody could tell Feishu's posts apart.
+  if (deps.secrets.encryptKey || deps.secrets.verificationToken) {
+    const webhook = webhookHandler(deps);
+    router.post('/webhook/event', webhook);
+    router.post('/webhook/card', webhook);
+  }
   if (deps.providerWebhook)
     router.post('/webhook/provider/:providerId', providerWebhookHandler(deps.providerWebhook));
   router.get('/healthz', (ctx) => {
@@ -38,16 +47,21 @@ export function createApp(deps: AppDeps): Koa {
   router.get('/readyz', async (ctx) => {
     const started = deps.isReady();
     const probe: Readiness<JobHealth> = started ? await deps.readiness() : { database: 'timeout' };
-    const ready = started && probe.database === 'ok';
+    const connection = deps.feishuConnection?.();
+    const ready = started && probe.database === 'ok' && (connection?.ready ?? true);
     ctx.status = ready ? 200 : 503;
     ctx.body = {
       status: ready ? 'ready' : 'not_ready',
       database: started ? probe.database : 'not_checked',
+      ...(connection
+        ? { feishu_connection: { state: connection.state, down_for_ms: connection.downForMs } }
+        : {}),
       ...(probe.error ? { database_error: probe.error } : {}),
       ...(probe.report ? { jobs: probe.report } : {}),
     };
   });
   mountAdmin(router, deps.admin);
+  if (deps.metrics) mountMetrics(router, deps.metrics);
 
   app.use(errorBoundary(deps.log));
   app.use(accessLog(deps.log));
@@ -102,7 +116,9 @@ function accessLog(log: Logger): Koa.Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
     await next();
+    // Probes and scrapes come every few seconds: a line each would drown the log.
     if (ctx.path === '/healthz' || ctx.path === '/readyz') return;
+    if (ctx.path === '/metrics' && ctx.status === 200) return;
     const accepted = ctx.status === 200 && ctx.path.startsWith('/webhook/');
     if (accepted && !log.isLevelEnabled('debug')) return;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;

@@ -7,10 +7,11 @@ import { Initial1764000000000 } from './migrations/0001-initial.js';
 import { Accounts1764000000001 } from './migrations/0002-accounts.js';
 import { Results1764000000002 } from './migrations/0003-results.js';
 import { Hardening1764000000004 } from './migrations/0004-hardening.js';
+import { Tenancy1764000000005 } from './migrations/0005-tenancy.js';
 import { Readiness1764000000006 } from './migrations/0006-readiness.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow } from './rows.js';
-import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity } from './schema.js';
+import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
 import { SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
 
 export { entityRows } from './rows.js';
@@ -48,15 +49,25 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export async function openStore(databaseUrl: string, log: Logger): Promise<Store> {
+export interface OpenStoreOptions {
+  /** false: open as it is, without applying migrations (`feishu-exam doctor` only looks). Default true. */
+  readonly migrate?: boolean;
+}
+
+export async function openStore(
+  databaseUrl: string,
+  log: Logger,
+  options: OpenStoreOptions = {},
+): Promise<Store> {
   const dialect = databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
   const common = {
-    entities: [ExamEntity, JobEntity, ProcessedEventEntity, AccountEntity],
+    entities: [ExamEntity, JobEntity, ProcessedEventEntity, AccountEntity, TenantEntity],
     migrations: [
       Initial1764000000000,
       Accounts1764000000001,
       Results1764000000002,
       Hardening1764000000004,
+      Tenancy1764000000005,
       Readiness1764000000006,
     ],
     migrationsRun: false,
@@ -78,7 +89,7 @@ export async function openStore(databaseUrl: string, log: Logger): Promise<Store
     if (file !== ':memory:') privateSqliteFiles(file);
   }
   await refuseNewerSchema(dataSource, common.migrations);
-  const applied = await dataSource.runMigrations({ transaction: 'each' });
+  const applied = options.migrate === false ? [] : await dataSource.runMigrations({ transaction: 'each' });
   if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'database migrated');
 
   const transaction =
