@@ -9,8 +9,11 @@
 // 2. Outbound cost: BENCH_LOOP_EXAMS (default 2,000) exams through the whole loop (push, card, approve,
 //    login_info, card patch), 32 pushes in flight. Printed: the gateway process's CPU time (all threads, from
 //    /proc/<pid>/stat) divided by the exams, and the loop's sustained throughput in exams/s.
+//    Also printed: the gateway's main thread alone, and its CPU by thread.
+// BENCH_LOOP_ONLY=steady|outbound runs one part; BENCH_LOOP_CPU_PROF=<folder> profiles the gateway process
+// (bench/cpu-prof.mjs) and `node bench/cpu-prof-summary.mjs <folder>` summarises the profile by self time.
 // Nothing here is asserted: figures are printed, and recorded in BENCHMARKS.md.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { approvalCardUuid, createEmulator, startGatewayProcess } from '../dist/index.js';
@@ -19,6 +22,10 @@ const RATE = Number(process.env.BENCH_LOOP_RATE ?? 50);
 const SECONDS = Number(process.env.BENCH_LOOP_SECONDS ?? 30);
 const EXAMS = Number(process.env.BENCH_LOOP_EXAMS ?? 2_000);
 const IN_FLIGHT = 32;
+/** Which parts run: `steady`, `outbound` or both (default). */
+const ONLY = process.env.BENCH_LOOP_ONLY ?? '';
+/** A folder: the gateway process is profiled (bench/cpu-prof.mjs) and writes its .cpuprofile there. */
+const CPU_PROF_DIR = process.env.BENCH_LOOP_CPU_PROF;
 const app = {
   appId: 'cli_bench00000001',
   appSecret: 'bench-app-secret-0123456789',
@@ -33,10 +40,26 @@ process.on('exit', () => {
 
 const ticksPerSecond = 100; // USER_HZ on Linux
 /** CPU seconds (user + system, all threads) a process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+function cpuSeconds(pid, file = `/proc/${pid}/stat`) {
+  const stat = readFileSync(file, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** CPU seconds by thread name (main, libuv-worker: SQLite and fs, V8 workers: GC and compilation). */
+function cpuByThread(pid) {
+  const out = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    out[name] = (out[name] ?? 0) + cpuSeconds(pid, `/proc/${pid}/task/${tid}/stat`);
+  }
+  return out;
 }
 
 const percentile = (values, p) => {
@@ -68,6 +91,12 @@ async function startLoop(extraEnv = {}) {
     DATABASE_URL: `sqlite:${join(dir, 'gateway.sqlite')}`,
     ALLOW_SANDBOX_PROVIDER: 'true',
     LOG_LEVEL: 'info',
+    ...(CPU_PROF_DIR
+      ? {
+          NODE_OPTIONS: `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`,
+          BENCH_CPU_PROF_DIR: CPU_PROF_DIR,
+        }
+      : {}),
     ...extraEnv,
   });
   return { emulator, running, gateway };
@@ -212,7 +241,11 @@ async function outboundCost() {
     clicks.push(approve(emulator, gateway.url, message, examId));
   });
   const pid = gateway.child.pid;
+  // The main thread alone (/proc/<pid>/task/<pid>): one Node process is capped by it.
+  const mainStat = `/proc/${pid}/task/${pid}/stat`;
   const cpuBefore = cpuSeconds(pid);
+  const mainBefore = cpuSeconds(pid, mainStat);
+  const threadsBefore = cpuByThread(pid);
   const driverBefore = process.cpuUsage();
   const start = performance.now();
   let next = 0;
@@ -227,6 +260,8 @@ async function outboundCost() {
   const done = await until(() => watcher.state.patched.size >= EXAMS, 300_000);
   const seconds = (performance.now() - start) / 1000;
   const cpu = cpuSeconds(pid) - cpuBefore;
+  const mainCpu = cpuSeconds(pid, mainStat) - mainBefore;
+  const threads = cpuByThread(pid);
   const driver = process.cpuUsage(driverBefore);
   await Promise.all(clicks);
   watcher.stop();
@@ -237,6 +272,13 @@ async function outboundCost() {
   );
   if (!done) console.log(`(only ${watcher.state.patched.size} of ${EXAMS} finished within 300 s)`);
   console.log(`gateway CPU per exam (all threads, /proc): ${((cpu * 1000) / EXAMS).toFixed(2)} ms`);
+  console.log(`gateway CPU per exam (main thread):       ${((mainCpu * 1000) / EXAMS).toFixed(2)} ms`);
+  const perThread = Object.entries(threads)
+    .map(([name, s]) => [name, s - (threadsBefore[name] ?? 0)])
+    .filter(([, s]) => s > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, s]) => `${name} ${((s * 1000) / EXAMS).toFixed(2)}`);
+  console.log(`gateway CPU per exam by thread (ms): ${perThread.join(', ')}`);
   console.log(
     `driver + emulator CPU per exam (this process): ${((driver.user + driver.system) / 1000 / EXAMS).toFixed(2)} ms`,
   );
@@ -247,6 +289,6 @@ async function outboundCost() {
 }
 
 console.log('# loop bench');
-await steadyLoad();
-await outboundCost();
+if (ONLY !== 'outbound') await steadyLoad();
+if (ONLY !== 'steady') await outboundCost();
 process.exit(0);

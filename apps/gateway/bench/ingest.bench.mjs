@@ -291,7 +291,7 @@ console.log(`(a) bare Koa route, answers 200               ${fmt(a)}`);
 console.log(`(b) SDK adaptKoa, empty handler               ${fmt(b)}`);
 console.log(`(c) /webhook/event, durable ingest, 0 stored  ${fmt(c)}`);
 console.log(
-  `    ${cardsDuringLoad} cards posted during the burst; every card ${drain.toFixed(1)} s after the last acknowledgement (the worker yields to ingest)`,
+  `    ${cardsDuringLoad} cards posted during the burst; every card ${drain.toFixed(1)} s after the last acknowledgement (fewer jobs at once while events wait for their commit)`,
 );
 console.log(`    same, OUTBOX_WORKER=off (no card posting)  ${fmt(ingestOnly)}`);
 

@@ -137,12 +137,7 @@ const envSchema = z.object({
   OUTBOX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   OUTBOX_BASE_DELAY_MS: z.coerce.number().int().min(1).default(1000),
   OUTBOX_MAX_DELAY_MS: z.coerce.number().int().min(1).default(300_000),
-  OUTBOX_YIELD_MS: z.coerce
-    .number()
-    .int()
-    .min(0, 'must be 0 (never yield) or a number of milliseconds')
-    .max(60_000)
-    .default(1000),
+  OUTBOX_BUSY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
 });
 
 /** Every environment variable the gateway reads (the README's table lists each; a test checks it). */
@@ -257,7 +252,8 @@ export interface GatewayConfig {
     readonly concurrency: number;
     readonly baseDelayMs: number;
     readonly maxDelayMs: number;
-    readonly maxYieldMs: number;
+    /** Jobs at once while exam events wait for their commit (capped by `concurrency`). */
+    readonly busyConcurrency: number;
   };
 }
 
@@ -323,7 +319,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
         concurrency: e.OUTBOX_CONCURRENCY,
         baseDelayMs: e.OUTBOX_BASE_DELAY_MS,
         maxDelayMs: e.OUTBOX_MAX_DELAY_MS,
-        maxYieldMs: e.OUTBOX_YIELD_MS,
+        busyConcurrency: e.OUTBOX_BUSY_CONCURRENCY,
       },
     },
   };

@@ -107,3 +107,22 @@ export function maskEmail(email: string | undefined): string | undefined {
   if (at <= 0) return '***';
   return `${email[0]}***${email.slice(at)}`;
 }
+
+const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+const ignore = () => undefined;
+
+/**
+ * A child logger made only when a line is written at an enabled level: most jobs write none at info, and
+ * a child costs its bindings' serialisation (and redaction) up front, for every job.
+ */
+export function lazyChild(parent: Logger, bindings: () => Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy(parent, {
+    get(target, key) {
+      if (typeof key === 'string' && LEVELS.has(key) && !target.isLevelEnabled(key)) return ignore;
+      child ??= target.child(bindings());
+      const value: unknown = Reflect.get(child, key, child);
+      return typeof value === 'function' ? value.bind(child) : value;
+    },
+  });
+}

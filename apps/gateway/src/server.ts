@@ -101,7 +101,8 @@ export async function startGateway(
       'OUTBOX_LEASE_MS is shorter than twice the longest call timeout; the lease was raised',
     );
   const cardOptions = { showContact: config.showCandidateContact };
-  // Acknowledging exam events is what Feishu waits for; during a burst the worker lets ingest go first.
+  // Acknowledging exam events is what Feishu waits for: while events wait for their commit, the worker runs
+  // fewer jobs at once (it never stops claiming them).
   let ingest: ExamIngest | undefined;
   const worker = new OutboxWorker(
     store,
@@ -116,7 +117,7 @@ export async function startGateway(
       }),
     ),
     log.child({ component: 'outbox' }),
-    { ...config.outbox, leaseMs: lease.leaseMs, now, yieldTo: () => ingest?.busy ?? false },
+    { ...config.outbox, leaseMs: lease.leaseMs, now, busy: () => ingest?.busy ?? false },
   );
   ingest = new ExamIngest(store, now, () => worker.wake());
   const tenants = new TenantDirectory(

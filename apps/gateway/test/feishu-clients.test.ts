@@ -58,6 +58,33 @@ describe('FeishuClients and callOpenApi', () => {
     expect(lines.join('')).not.toContain(appSecret);
   });
 
+  it('keeps one connection open across calls, and does not follow a redirect (it fails the call as refused)', async () => {
+    const connections = new Set<unknown>();
+    let redirect = false;
+    const server = createServer((req, res) => {
+      connections.add(req.socket);
+      if (req.url?.includes('tenant_access_token')) {
+        res.end(JSON.stringify({ code: 0, msg: 'ok', tenant_access_token: 't-1', expire: 7200 }));
+      } else if (redirect) {
+        res.writeHead(302, { location: 'http://127.0.0.1:9/elsewhere' }).end();
+      } else {
+        res.end(JSON.stringify({ code: 0, msg: 'success', data: { message_id: 'om_ok' } }));
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const clients = new FeishuClients({ appId: 'cli_x', appSecret, domain: url }, capture().log);
+      for (let i = 0; i < 5; i++) await send(clients)();
+      expect(connections.size).toBe(1);
+      redirect = true;
+      await expect(send(clients)()).rejects.toMatchObject({ failure: 'rejected', status: 302 });
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('refreshes the token and retries at once on 99991663, and reads data on success', async () => {
     const platform = await scriptedPlatform([
       { status: 400, body: { code: 99991663, msg: 'Invalid access token' } },

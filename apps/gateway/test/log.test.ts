@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { envelopeV2, seal } from '@feishu-exam/event-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, REDACTED, redactSecrets } from '../src/log.js';
+import { createLogger, lazyChild, REDACTED, redactSecrets } from '../src/log.js';
 import { post, secrets, startTestGateway, type TestGateway } from './support.js';
 
 function capture() {
@@ -97,6 +97,33 @@ describe('one line per push', () => {
     await post(`${gw.url}/webhook/event`, sealed.headers, sealed.rawBody);
     expect(gw.logs().filter((l) => l.msg === 'request')).toMatchObject([
       { level: 'debug', path: '/webhook/event', status: 200 },
+    ]);
+  });
+});
+
+describe('lazyChild (the logger of a job)', () => {
+  it('makes the child only for a line at an enabled level, and writes its bindings then', () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const destination = new Writable({
+      write(chunk, _e, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const parent = createLogger({ level: 'info', destination });
+    let made = 0;
+    const log = lazyChild(parent, () => {
+      made++;
+      return { jobId: 'j-1', password: 'hunter2' };
+    });
+    log.debug('not written');
+    expect(made).toBe(0);
+    log.info({ step: 1 }, 'written');
+    log.warn('again');
+    expect(made).toBe(1);
+    expect(lines.map((l) => [l.msg, l.jobId, l.password])).toEqual([
+      ['written', 'j-1', REDACTED],
+      ['again', 'j-1', REDACTED],
     ]);
   });
 });

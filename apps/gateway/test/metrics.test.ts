@@ -199,6 +199,9 @@ describe('what /metrics shows', () => {
     const domain = await openPlatform((call, res) => {
       if (call === 1) {
         res.statusCode = 429;
+        // Back in a second: the retry waits pending long enough for a scrape to see it (the worker claims a
+        // new job at once, so the first attempt's pending is too short to be seen reliably).
+        res.setHeader('x-ogw-ratelimit-reset', '1');
         res.end(JSON.stringify({ code: 99991400, msg: 'request trigger frequency limit' }));
         return;
       }

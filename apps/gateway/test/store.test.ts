@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { claimDueJobs, enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
-import { ExamEntity, JobEntity, openStore, type Store } from '../src/store/index.js';
+import { ExamEntity, findOneBy, JobEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { ExamIngest } from '../src/workflow/ingest.js';
 import { testDatabaseUrl } from './support.js';
@@ -191,6 +191,36 @@ describe('examLifecycle', () => {
   });
 });
 
+describe('plain-SQL reads (the hot paths)', () => {
+  it('return rows exactly as the repository does: JSON parsed, times as numbers, nulls kept', async () => {
+    const store = await freshStore();
+    await store.write((tx) => examLifecycle.receive(tx, examEvent('r-1'), 1_764_000_000_123));
+    await store.write((tx) => examLifecycle.approve(tx, 'r-1', 'ou_staff', 1_764_000_000_456));
+    await store.write((tx) =>
+      examLifecycle.arrangementMade(
+        tx,
+        'r-1',
+        'sandbox',
+        { platformExamId: 'p-1', examUrl: 'https://exam.example/r-1', username: 'u', password: 'pw' },
+        1_764_000_000_789,
+      ),
+    );
+    const repository = await store.dataSource.getRepository(ExamEntity).findOneByOrFail({ examId: 'r-1' });
+    expect(await store.findOneBy(ExamEntity, { examId: 'r-1' })).toEqual(repository);
+    expect(await store.write((tx) => findOneBy(tx, ExamEntity, { examId: 'r-1' }))).toEqual(repository);
+    expect(await store.findOneBy(ExamEntity, { examId: 'missing' })).toBeNull();
+    expect(typeof repository.receivedAt).toBe('number');
+    expect(repository.arrangement).toMatchObject({ examUrl: 'https://exam.example/r-1' });
+
+    // A claim returns the jobs as the repository reads them after it.
+    const claimed = await store.write((tx) => claimDueJobs(tx, 'w-1', 10, 1000, 1_764_000_001_000));
+    expect(claimed.map((j) => j.kind).sort()).toEqual(['arrange', 'post_card', 'report_login_info']);
+    const after = await store.dataSource.getRepository(JobEntity).findBy({ lockedBy: 'w-1' });
+    expect(claimed).toEqual(expect.arrayContaining(after));
+    expect(claimed).toHaveLength(after.length);
+  });
+});
+
 describe('outbox', () => {
   const options = { pollMs: 20, leaseMs: 200, concurrency: 4, baseDelayMs: 1, maxDelayMs: 5 };
   const until = async (check: () => Promise<boolean>) => {
@@ -250,43 +280,154 @@ describe('outbox', () => {
     expect(job).toMatchObject({ kind: 'post_card', attempts: 3, state: 'done', lastError: null });
   });
 
-  it('yields to ingest: claims nothing while a burst is on, then runs the jobs; never waits past maxYieldMs', async () => {
+  it('while ingest is busy runs at most busyConcurrency jobs at once, and keeps claiming them (no pause)', async () => {
     const store = await freshStore();
-    await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 'b', idempotencyKey: 'burst' }, 1));
-    const ran: string[] = [];
-    const recording = handlers({
-      arrange: async (job) => {
-        ran.push(job.id);
+    const running = { now: 0, max: 0, ran: 0 };
+    const gates: Array<() => void> = [];
+    const gated = handlers({
+      arrange: async () => {
+        running.now++;
+        running.max = Math.max(running.max, running.now);
+        await new Promise<void>((release) => gates.push(release));
+        running.now--;
+        running.ran++;
         return undefined;
       },
     });
-    let burst = true;
-    let asked = 0;
-    const worker = new OutboxWorker(store, recording, silent, {
+    const enqueue = (prefix: string) =>
+      store.write(async (tx) => {
+        for (let i = 0; i < 6; i++)
+          await enqueueJob(
+            tx,
+            { kind: 'arrange', examId: `${prefix}${i}`, idempotencyKey: `${prefix}${i}` },
+            1,
+          );
+      });
+    const releaseAll = () => {
+      for (const release of gates.splice(0)) release();
+    };
+    let busy = true;
+    const worker = new OutboxWorker(store, gated, silent, {
       ...options,
-      maxYieldMs: 60_000,
-      yieldTo: () => {
-        asked++;
-        return burst;
+      concurrency: 4,
+      busyConcurrency: 1,
+      busy: () => busy,
+    });
+    await enqueue('busy');
+    worker.start();
+    // A burst that never ends: every job still runs, one at a time, each claimed as the one before ends.
+    for (let done = 0; done < 6; done++) {
+      await until(async () => gates.length === 1);
+      expect(running.now).toBe(1);
+      releaseAll();
+      await until(async () => running.ran === done + 1);
+    }
+    expect(running.max).toBe(1);
+
+    // Ingest quiet: the full concurrency again.
+    busy = false;
+    await enqueue('quiet');
+    worker.wake();
+    await until(async () => gates.length === 4);
+    expect(running.now).toBe(4);
+    while (running.ran < 12) {
+      releaseAll();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await worker.stop();
+  });
+
+  it('completes the jobs that finish together in one transaction, claiming the next ones in it', async () => {
+    const store = await freshStore();
+    let writes = 0;
+    const counted: Store = {
+      ...store,
+      write: (work) => {
+        writes++;
+        return store.write(work);
       },
+    };
+    const gates: Array<() => void> = [];
+    let ran = 0;
+    const worker = new OutboxWorker(
+      counted,
+      handlers({
+        arrange: async () => {
+          ran++;
+          await new Promise<void>((release) => gates.push(release));
+          return async (tx, now) => {
+            await tx.run('UPDATE outbox_jobs SET updated_at = ? WHERE id = ?', [now, 'none']);
+          };
+        },
+      }),
+      silent,
+      { ...options, pollMs: 60_000, concurrency: 4 },
+    );
+    await store.write(async (tx) => {
+      for (let i = 0; i < 8; i++)
+        await enqueueJob(tx, { kind: 'arrange', examId: `t${i}`, idempotencyKey: `t${i}` }, 1);
     });
     worker.start();
-    await until(async () => asked >= 5);
-    expect(ran).toEqual([]);
-    burst = false;
-    await until(async () => ran.length === 1);
+    await until(async () => gates.length === 4);
+    writes = 0;
+    for (const release of gates.splice(0)) release();
+    await until(async () => gates.length === 4);
+    // The four completions and the claim of the next four: one write.
+    expect(writes).toBe(1);
+    expect(ran).toBe(8);
+    for (const release of gates.splice(0)) release();
+    await until(async () => (await countJobs(store, 'arrange')) === 8 && worker.stats.done === 8);
     await worker.stop();
+    expect(await store.write((tx) => listJobs(tx, 'done'))).toHaveLength(8);
+  });
 
-    // A burst that never ends still lets the jobs through, once maxYieldMs has passed.
-    await store.write((tx) => enqueueJob(tx, { kind: 'arrange', examId: 'c', idempotencyKey: 'endless' }, 1));
-    const endless = new OutboxWorker(store, recording, silent, {
-      ...options,
-      maxYieldMs: 50,
-      yieldTo: () => true,
+  it('when one job of a group cannot commit its writes, the others still complete and it is retried', async () => {
+    const store = await freshStore();
+    // Its first attempt's writes fail wherever they run (the group's transaction, then its own): it is retried.
+    const gates: Array<() => void> = [];
+    const worker = new OutboxWorker(
+      store,
+      handlers({
+        arrange: async (job) => {
+          await new Promise<void>((release) => gates.push(release));
+          return async () => {
+            if (job.examId === 'bad' && job.attempts === 1) throw new Error('constraint failed');
+          };
+        },
+      }),
+      silent,
+      { ...options, concurrency: 3 },
+    );
+    await store.write(async (tx) => {
+      for (const id of ['a', 'bad', 'c'])
+        await enqueueJob(tx, { kind: 'arrange', examId: id, idempotencyKey: id }, 1);
     });
-    endless.start();
-    await until(async () => ran.length === 2);
-    await endless.stop();
+    worker.start();
+    await until(async () => gates.length === 3);
+    for (const release of gates.splice(0)) release();
+    await until(async () => {
+      for (const release of gates.splice(0)) release();
+      return worker.stats.done === 3;
+    });
+    await worker.stop();
+    expect(worker.stats.retried).toBe(1);
+    const done = await store.write((tx) => listJobs(tx, 'done'));
+    expect(done.map((j) => j.examId).sort()).toEqual(['a', 'bad', 'c']);
+  });
+
+  it('ingest is busy only while events wait for their commit, not for a while after the last arrival', async () => {
+    const store = await freshStore();
+    const ingest = new ExamIngest(
+      store,
+      () => 1,
+      () => undefined,
+    );
+    expect(ingest.busy).toBe(false);
+    const receiving = ingest.receive(examEvent('q-1'));
+    expect(ingest.busy).toBe(true);
+    await receiving;
+    // Acknowledged a moment ago: under a steady stream a quiet window would keep ingest busy for good.
+    expect(ingest.busy).toBe(false);
   });
 
   it('parks a job as dead when its failure is permanent, and queues a stuck-exam notice', async () => {

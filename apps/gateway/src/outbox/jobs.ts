@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { JobEntity, type JobRow, type JobState, type SqlTx, type Tx } from '../store/index.js';
+import { entityRows, JobEntity, type JobRow, type JobState, type SqlTx, type Tx } from '../store/index.js';
 
 export type JobKind =
   | 'post_card'
@@ -85,8 +85,10 @@ export function timeOrderedId(now: number): string {
 
 /**
  * Claims up to `limit` due jobs for `workerId`: pending ones whose time has come, and running ones whose
- * lease expired (their worker died). The claim is a conditional update, so two replicas never both win.
- * A job for a tenant that stopped or uninstalled the app is left alone (no attempt is spent on it).
+ * lease expired (their worker died). A job for a tenant that stopped or uninstalled the app is left alone (no
+ * attempt is spent on it). One statement picks, claims and returns them (RETURNING: SQLite ≥ 3.35 and
+ * PostgreSQL); the due condition is repeated outside the sub-select, so a job another replica claimed
+ * meanwhile is not taken twice (on PostgreSQL the row's new version is checked against it again).
  */
 export async function claimDueJobs(
   tx: Tx,
@@ -95,29 +97,22 @@ export async function claimDueJobs(
   leaseMs: number,
   now: number,
 ): Promise<JobRow[]> {
-  const due = await tx.all<{ id: string }>(
-    `SELECT id FROM outbox_jobs
-     WHERE ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?))
-       AND (tenant_key IS NULL OR kind IN (${STAFF_JOBS.map((k) => `'${k}'`).join(', ')})
-            OR tenant_key NOT IN (SELECT tenant_key FROM tenants WHERE state <> 'active'))
-     ORDER BY run_at LIMIT ?`,
-    [now, now, limit],
-  );
-  if (due.length === 0) return [];
-  const ids = due.map((d) => d.id);
-  const marks = ids.map(() => '?').join(', ');
-  const lease = now + leaseMs;
-  // One conditional update claims them all; the condition is repeated, so a job another replica claimed
-  // meanwhile is not taken twice.
-  await tx.run(
+  const rows = entityRows(tx.dataSource, JobEntity);
+  const raw = await tx.all(
     `UPDATE outbox_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?
-     WHERE id IN (${marks}) AND ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?))`,
-    [workerId, lease, now, ...ids, now, now],
+     WHERE id IN (
+         SELECT id FROM outbox_jobs
+         WHERE ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?))
+           AND (tenant_key IS NULL OR kind IN (${STAFF_JOBS.map((k) => `'${k}'`).join(', ')})
+                OR tenant_key NOT IN (SELECT tenant_key FROM tenants WHERE state <> 'active'))
+         ORDER BY run_at LIMIT ?)
+       AND ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?))
+     RETURNING ${rows.columns}`,
+    [workerId, now + leaseMs, now, now, now, limit, now, now],
   );
-  const claimed = await tx.manager
-    .getRepository(JobEntity)
-    .findBy(ids.map((id) => ({ id, lockedBy: workerId, lockedUntil: lease })));
-  return claimed;
+  const claimed = raw.map((r) => rows.from(r));
+  // RETURNING promises no order: the oldest due first, as they were picked.
+  return claimed.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 export async function completeJob(tx: Tx, job: JobRow, workerId: string, now: number): Promise<boolean> {
@@ -127,6 +122,23 @@ export async function completeJob(tx: Tx, job: JobRow, workerId: string, now: nu
     [now, job.id, workerId],
   );
   return changed > 0;
+}
+
+/** completeJob for many jobs in one statement; returns the ids of those that were still this worker's. */
+export async function completeJobs(
+  tx: Tx,
+  jobs: readonly JobRow[],
+  workerId: string,
+  now: number,
+): Promise<Set<string>> {
+  if (jobs.length === 0) return new Set();
+  const done = await tx.all<{ id: string }>(
+    `UPDATE outbox_jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = ?
+     WHERE id IN (${jobs.map(() => '?').join(', ')}) AND state = 'running' AND locked_by = ?
+     RETURNING id`,
+    [now, ...jobs.map((j) => j.id), workerId],
+  );
+  return new Set(done.map((d) => d.id));
 }
 
 export async function rescheduleJob(

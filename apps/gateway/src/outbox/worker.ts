@@ -2,7 +2,7 @@
 // under a lease it renews while they run, retried with backoff and jitter for as long as their failures are
 // transient, parked as dead (visibly) when one is permanent.
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../log.js';
+import { type Logger, lazyChild } from '../log.js';
 import type { JobRow, Store, Tx } from '../store/index.js';
 import { classifyFailure } from './failure.js';
 import {
@@ -10,6 +10,7 @@ import {
   buryJob,
   claimDueJobs,
   completeJob,
+  completeJobs,
   enqueueJob,
   type JobKind,
   NO_ATTEMPT_LIMIT,
@@ -23,9 +24,6 @@ import { heartbeatFor } from './lease.js';
 export type JobResult = ((tx: Tx, now: number) => Promise<void>) | undefined;
 export type JobHandler = (job: JobRow, log: Logger) => Promise<JobResult>;
 
-/** How often a yielding worker looks again whether it may claim jobs. */
-const YIELD_CHECK_MS = 20;
-
 export interface OutboxOptions {
   readonly pollMs: number;
   /** How long a claimed job stays this worker's; renewed every third of it while the job runs (lease.ts). */
@@ -34,12 +32,13 @@ export interface OutboxOptions {
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
   /**
-   * While `yieldTo` says more urgent work is running (exam events waiting for their acknowledgement), the
-   * worker waits before claiming jobs, but never longer than this: a burst is acknowledged first, and its
-   * cards still go out, at least `concurrency` jobs per `maxYieldMs`. 0: never wait.
+   * While `busy` says more urgent work is waiting (exam events waiting for the commit that acknowledges
+   * them), the worker runs at most this many jobs at once instead of `concurrency`, and still claims them
+   * at once: ingest gets most of the CPU during a burst, the jobs keep moving, and nothing waits for a
+   * pause to end (a pause under a steady stream never ends, and the queue grows behind it).
    */
-  readonly maxYieldMs?: number;
-  readonly yieldTo?: () => boolean;
+  readonly busyConcurrency?: number;
+  readonly busy?: () => boolean;
   readonly now?: () => number;
   readonly random?: () => number;
 }
@@ -52,7 +51,13 @@ export class OutboxWorker {
   #running = false;
   #polling: Promise<void> | undefined;
   #again = false;
-  #yieldingSince: number | undefined;
+  #completing = false;
+  readonly #finished: Array<{
+    readonly job: JobRow;
+    readonly result: JobResult;
+    readonly resolve: () => void;
+    readonly reject: (error: unknown) => void;
+  }> = [];
   readonly #now: () => number;
   readonly #random: () => number;
 
@@ -80,11 +85,6 @@ export class OutboxWorker {
       return;
     }
     clearTimeout(this.#timer);
-    if (this.#shouldYield()) {
-      this.#timer = setTimeout(() => this.wake(), YIELD_CHECK_MS);
-      this.#timer.unref();
-      return;
-    }
     this.#polling = this.#poll().finally(() => {
       this.#polling = undefined;
       if (!this.#running) return;
@@ -98,19 +98,6 @@ export class OutboxWorker {
     });
   }
 
-  #shouldYield(): boolean {
-    const maxYieldMs = this.options.maxYieldMs ?? 0;
-    if (maxYieldMs <= 0 || !this.options.yieldTo?.()) {
-      this.#yieldingSince = undefined;
-      return false;
-    }
-    const t = performance.now();
-    this.#yieldingSince ??= t;
-    if (t - this.#yieldingSince < maxYieldMs) return true;
-    this.#yieldingSince = undefined;
-    return false;
-  }
-
   /** Stops claiming jobs and waits for the ones in flight to finish. */
   async stop(): Promise<void> {
     this.#running = false;
@@ -119,8 +106,15 @@ export class OutboxWorker {
     await Promise.allSettled([...this.#inFlight]);
   }
 
+  /** How many jobs may run at once now: fewer while ingest is busy, never none. */
+  #concurrency(): number {
+    const { concurrency, busyConcurrency } = this.options;
+    if (busyConcurrency === undefined || !this.options.busy?.()) return concurrency;
+    return Math.max(1, Math.min(concurrency, busyConcurrency));
+  }
+
   async #poll(): Promise<void> {
-    const free = this.options.concurrency - this.#inFlight.size;
+    const free = this.#concurrency() - this.#inFlight.size;
     if (free <= 0) return;
     let jobs: JobRow[];
     try {
@@ -131,6 +125,11 @@ export class OutboxWorker {
       this.log.error({ err }, 'outbox: could not claim jobs');
       return;
     }
+    this.#startAll(jobs);
+    if (jobs.length === free) this.#again = true;
+  }
+
+  #startAll(jobs: readonly JobRow[]): void {
     for (const job of jobs) {
       const run = this.#run(job).finally(() => {
         this.#inFlight.delete(run);
@@ -138,11 +137,82 @@ export class OutboxWorker {
       });
       this.#inFlight.add(run);
     }
-    if (jobs.length === free) this.#again = true;
+  }
+
+  /**
+   * Marks a job done and commits its handler's writes. The jobs that finish together are completed
+   * together: one UPDATE for all of them, and in the same transaction the claim of as many new jobs as
+   * they free (a claim of its own would be one more transaction, and one more commit, per turn).
+   */
+  #complete(job: JobRow, result: JobResult): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#finished.push({ job, result, resolve, reject });
+      if (this.#completing) return;
+      this.#completing = true;
+      setImmediate(() => void this.#completeAll());
+    });
+  }
+
+  /** Jobs that finish while a group commits form the next group (as arrivals do in ExamIngest). */
+  async #completeAll(): Promise<void> {
+    while (this.#finished.length > 0) await this.#completeFinished();
+    this.#completing = false;
+  }
+
+  async #completeFinished(): Promise<void> {
+    const items = this.#finished.splice(0);
+    // The claim is made here only when no poll is claiming (the two would count the same free slots);
+    // meanwhile wake() leaves it to this one, as to a poll.
+    const claimHere = this.#running && this.#polling === undefined;
+    let claimed: JobRow[] = [];
+    let release = () => {};
+    if (claimHere) this.#polling = new Promise<void>((r) => (release = r));
+    try {
+      await this.store.write(async (tx) => {
+        const now = this.#now();
+        const done = await completeJobs(
+          tx,
+          items.map((i) => i.job),
+          this.id,
+          now,
+        );
+        for (const item of items) if (done.has(item.job.id)) await item.result?.(tx, now);
+        claimed = [];
+        const free = this.#concurrency() - (this.#inFlight.size - items.length);
+        if (claimHere && free > 0) claimed = await claimDueJobs(tx, this.id, free, this.options.leaseMs, now);
+      });
+      for (const item of items) item.resolve();
+    } catch {
+      // One job's writes failed the transaction: each job on its own, so that the others still complete.
+      claimed = [];
+      for (const { job, result, resolve, reject } of items) {
+        this.store
+          .write(async (tx) => {
+            const now = this.#now();
+            if (await completeJob(tx, job, this.id, now)) await result?.(tx, now);
+          })
+          .then(resolve, reject);
+      }
+    } finally {
+      if (claimHere) {
+        this.#startAll(claimed);
+        this.#polling = undefined;
+        release();
+        if (this.#again && this.#running) {
+          this.#again = false;
+          this.wake();
+        }
+      }
+    }
   }
 
   async #run(job: JobRow): Promise<void> {
-    const log = this.log.child({ jobId: job.id, kind: job.kind, examId: job.examId, attempt: job.attempts });
+    const log = lazyChild(this.log, () => ({
+      jobId: job.id,
+      kind: job.kind,
+      examId: job.examId,
+      attempt: job.attempts,
+    }));
     const handler = this.handlers[job.kind as JobKind];
     const heartbeat = this.#keepLease(job, log);
     try {
@@ -150,10 +220,7 @@ export class OutboxWorker {
         throw Object.assign(new Error(`no handler for job kind ${job.kind}`), { retryable: false });
       const result = await handler(job, log);
       await heartbeat.stop();
-      await this.store.write(async (tx) => {
-        const now = this.#now();
-        if (await completeJob(tx, job, this.id, now)) await result?.(tx, now);
-      });
+      await this.#complete(job, result);
       this.stats.done++;
       log.debug('job done');
     } catch (err) {

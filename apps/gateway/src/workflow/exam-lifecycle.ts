@@ -16,6 +16,8 @@ import {
   type ExamResult,
   type ExamRow,
   type ExamState,
+  entityRows,
+  findOneBy,
   type Tx,
 } from '../store/index.js';
 
@@ -59,11 +61,11 @@ export const FINAL_STATES: readonly ExamState[] = ['arranged', 'rejected', 'fail
 
 export const examLifecycle = {
   async find(tx: Tx, ref: ExamRef): Promise<ExamRow | null> {
-    return tx.manager
-      .getRepository(ExamEntity)
-      .findOneBy(
-        typeof ref === 'string' ? { examId: ref } : { tenantKey: ref.tenantKey, examId: ref.examId },
-      );
+    return findOneBy(
+      tx,
+      ExamEntity,
+      typeof ref === 'string' ? { examId: ref } : { tenantKey: ref.tenantKey, examId: ref.examId },
+    );
   },
 
   /**
@@ -443,14 +445,14 @@ async function transition(
   const names = Object.keys(columns);
   const assignments = ['state = ?', 'updated_at = ?', ...names.map((n) => `${n} = ?`)].join(', ');
   const [where, params] = which(ref);
-  const changed = await tx.run(`UPDATE exams SET ${assignments} WHERE ${where} AND state = ?`, [
-    to,
-    now,
-    ...names.map((n) => columns[n] ?? null),
-    ...params,
-    from,
-  ]);
+  // RETURNING: the exam as it now is, in the same statement (no read after the update when it moved).
+  const rows = entityRows(tx.dataSource, ExamEntity);
+  const [moved] = await tx.all(
+    `UPDATE exams SET ${assignments} WHERE ${where} AND state = ? RETURNING ${rows.columns}`,
+    [to, now, ...names.map((n) => columns[n] ?? null), ...params, from],
+  );
+  if (moved) return { ok: true, exam: rows.from(moved) };
   const exam = await examLifecycle.find(tx, ref);
   if (!exam) return { ok: false, reason: 'not_found' };
-  return changed > 0 ? { ok: true, exam } : { ok: false, reason: 'wrong_state', exam };
+  return { ok: false, reason: 'wrong_state', exam };
 }

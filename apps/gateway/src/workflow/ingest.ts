@@ -2,9 +2,6 @@ import type { KnownEvent } from '@feishu-exam/event-core';
 import type { Store } from '../store/index.js';
 import { examLifecycle, type ReceiveOutcome } from './exam-lifecycle.js';
 
-/** No event for this long: the burst is over. */
-const QUIET_MS = 50;
-
 interface Waiting {
   readonly event: KnownEvent<'hire.eco_exam.created_v1'>;
   readonly resolve: (outcome: ReceiveOutcome) => void;
@@ -18,7 +15,7 @@ interface Waiting {
 export class ExamIngest {
   readonly #waiting: Waiting[] = [];
   #flushing = false;
-  #lastArrival = Number.NEGATIVE_INFINITY;
+  #committing = false;
 
   constructor(
     private readonly store: Store,
@@ -26,13 +23,16 @@ export class ExamIngest {
     private readonly onCreated: () => void,
   ) {}
 
-  /** True while events wait for their commit, or arrived in the last few milliseconds (a burst is on). */
+  /**
+   * True while events wait for the commit that acknowledges them. Only then: a window after the last arrival
+   * would keep it true for good under a steady stream (an event every 20 ms), and the worker would never
+   * get its full share.
+   */
   get busy(): boolean {
-    return this.#waiting.length > 0 || this.#flushing || performance.now() - this.#lastArrival < QUIET_MS;
+    return this.#waiting.length > 0 || this.#committing;
   }
 
   receive(event: KnownEvent<'hire.eco_exam.created_v1'>): Promise<ReceiveOutcome> {
-    this.#lastArrival = performance.now();
     return new Promise((resolve, reject) => {
       this.#waiting.push({ event, resolve, reject });
       if (this.#flushing) return;
@@ -46,6 +46,7 @@ export class ExamIngest {
   async #flush(): Promise<void> {
     while (this.#waiting.length > 0) {
       const batch = this.#waiting.splice(0, 256);
+      this.#committing = true;
       try {
         const outcomes = await this.store.write((tx) =>
           examLifecycle.receiveMany(
@@ -54,9 +55,11 @@ export class ExamIngest {
             this.now(),
           ),
         );
+        this.#committing = false;
         for (const [i, w] of batch.entries()) w.resolve(outcomes[i] as ReceiveOutcome);
         if (outcomes.includes('created')) this.onCreated();
       } catch (error) {
+        this.#committing = false;
         for (const w of batch) w.reject(error);
       }
     }

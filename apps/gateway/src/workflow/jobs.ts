@@ -78,9 +78,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   const loadExam = async (job: { examId: string | null; tenantKey: string | null }): Promise<ExamRow> => {
     const { examId, tenantKey } = job;
     const exam = examId
-      ? await store.dataSource
-          .getRepository(ExamEntity)
-          .findOneBy(tenantKey === null ? { examId } : { tenantKey, examId })
+      ? await store.findOneBy(ExamEntity, tenantKey === null ? { examId } : { tenantKey, examId })
       : null;
     if (!exam) throw Object.assign(new Error(`exam ${examId} does not exist`), { retryable: false });
     return exam;
@@ -133,9 +131,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       platform: exam.providerId ?? (route.ok ? route.provider.id : undefined),
     };
     if (!clients.marketplace) return named;
-    const tenant = await store.dataSource
-      .getRepository(TenantEntity)
-      .findOneBy({ tenantKey: exam.tenantKey });
+    const tenant = await store.findOneBy(TenantEntity, { tenantKey: exam.tenantKey });
     let name = tenant?.name ?? null;
     if (!name && tenant?.state !== 'stopped' && tenant?.state !== 'uninstalled') {
       // The first card of a new customer: learn its name now rather than post a card staff cannot place.
@@ -153,9 +149,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   /** The platform an exam goes to: its bound account's provider, then its paper's, then the default. */
   const routeWithAccount = async (exam: ExamRow) => {
     const account = exam.accountId
-      ? await store.dataSource
-          .getRepository(AccountEntity)
-          .findOneBy({ tenantKey: exam.tenantKey, accountId: exam.accountId })
+      ? await store.findOneBy(AccountEntity, { tenantKey: exam.tenantKey, accountId: exam.accountId })
       : null;
     return {
       account,
@@ -284,9 +278,10 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const accountId = String(job.payload.accountId ?? '');
       // Jobs queued before accounts were keyed by tenant carry only the account id.
       const tenantKey = typeof job.payload.tenantKey === 'string' ? job.payload.tenantKey : undefined;
-      const account = await store.dataSource
-        .getRepository(AccountEntity)
-        .findOneBy(tenantKey === undefined ? { accountId } : { tenantKey, accountId });
+      const account = await store.findOneBy(
+        AccountEntity,
+        tenantKey === undefined ? { accountId } : { tenantKey, accountId },
+      );
       if (!account) throw permanent(`account ${accountId} is not bound`);
       const provider = deps.providers.get(account.providerId);
       if (!provider)
@@ -418,16 +413,15 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
 
     async notify_dead(job) {
       const deadId = String(job.payload.jobId ?? '');
-      const dead = await store.dataSource.getRepository(JobEntity).findOneBy({ id: deadId });
+      const dead = await store.findOneBy(JobEntity, { id: deadId });
       if (!dead) return undefined;
       const exam = dead.examId
-        ? await store.dataSource
-            .getRepository(ExamEntity)
-            .findOneBy(
-              dead.tenantKey === null
-                ? { examId: dead.examId }
-                : { tenantKey: dead.tenantKey, examId: dead.examId },
-            )
+        ? await store.findOneBy(
+            ExamEntity,
+            dead.tenantKey === null
+              ? { examId: dead.examId }
+              : { tenantKey: dead.tenantKey, examId: dead.examId },
+          )
         : null;
       await postCard(stuckJobCard(dead, exam), messageUuid('dead', `${dead.id}-${job.id}`));
       return undefined;
