@@ -54,6 +54,9 @@ const gateway = await startGatewayProcess({
   OUTBOX_POLL_MS: '100',
 });
 console.log(`Feishu (emulated) at ${feishu.url}; gateway at ${gateway.url}, SQLite at ${databaseFile}`);
+emulator.console.configure({ gatewayUrl: gateway.url, operators: [STAFF] });
+const consoleUrl = `${feishu.url}/console/`;
+console.log(`Console (the staff chat, the Open Platform calls, controls): ${consoleUrl}`);
 
 step('1. Feishu pushes hire.eco_exam.created_v1 (the seed document example, encrypted and signed)');
 const seed = {
@@ -152,6 +155,17 @@ show('gateway answered', { status: forged.status, body: await forged.json() });
 
 step('Every Open Platform call the gateway made');
 for (const c of emulator.state.calls) show(`${c.method} ${c.path}`, `→ HTTP ${c.status}, code ${c.code}`);
+
+// `pnpm demo -- --keep`: leave both running to try the console by hand.
+if (process.argv.includes('--keep')) {
+  console.log(
+    `\n${bold(`The console stays open at ${consoleUrl}`)} (Ctrl-C stops the gateway and the emulator)`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}
 
 await gateway.stop('SIGTERM');
 await feishu.close();

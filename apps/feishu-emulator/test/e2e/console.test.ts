@@ -1,0 +1,127 @@
+// The console in a real browser: Debian's chromium driven by playwright-core (no browser download). A staff
+// member delivers an exam from the page, sees its card, approves it in the page, and watches the card turn
+// to "arranged" and login_info reach the Open Platform; screenshots land in test-artifacts/.
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  app,
+  cardsFor,
+  type GatewayProcess,
+  type Platform,
+  startGateway,
+  startPlatform,
+  until,
+} from './harness.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const missing = !existsSync(CHROMIUM);
+if (missing)
+  console.warn(
+    `console.test.ts skipped: ${CHROMIUM} is missing (install it: apt-get install -y chromium; .ci/run does)`,
+  );
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+const STAFF = 'ou_console_staff';
+
+let platform: Platform;
+let gateway: GatewayProcess;
+let browser: BrowserContext;
+let profile: string;
+
+describe.skipIf(missing)('the emulator console in chromium', () => {
+  beforeAll(async () => {
+    platform = await startPlatform();
+    gateway = await startGateway(platform, { APPROVER_OPEN_IDS: STAFF });
+    platform.emulator.console.configure({ gatewayUrl: gateway.url, operators: [STAFF] });
+    profile = mkdtempSync(join(tmpdir(), 'console-chromium-'));
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    mkdirSync(ARTIFACTS, { recursive: true });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await gateway?.stop();
+    await platform?.running.close();
+  });
+
+  it('delivers an exam, shows its card, approves it in the page, and shows it arranged and login_info', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${platform.running.url}/console`);
+    await page.getByTestId('live').filter({ hasText: 'live' }).waitFor();
+    expect(await page.locator('#gateway-url').inputValue()).toBe(gateway.url);
+
+    const examId = `console-e2e-${Date.now()}`;
+    const candidate = 'Ada Lovelace';
+    await page.locator('input[name=exam_id]').fill(examId);
+    await page.locator('input[name=candidate_name]').fill(candidate);
+    await page.getByTestId('deliver-exam').click();
+
+    const posted = await until('the card', () => cardsFor(platform.emulator, examId)[0]);
+    const card = page.locator(`[data-message-id="${posted.messageId}"]`);
+    await card.getByText(candidate).waitFor();
+    const locales = languagesOf(posted.content);
+    for (const locale of locales) await screenshot(page, locale, 'pending');
+
+    // Approve in English (the wording the assertions read); clicked again while the gateway has posted the
+    // card but not yet recorded it ("click again in a moment"), as a staff member would.
+    await page.locator('button[data-locale=en_us]').click();
+    for (let attempt = 0; ; attempt++) {
+      await page
+        .locator(`[data-message-id="${posted.messageId}"]`)
+        .getByRole('button', { name: /approve/i })
+        .click();
+      const answered = await page
+        .locator(`[data-message-id="${posted.messageId}"] [data-testid=toast]`)
+        .textContent({ timeout: 10_000 });
+      if (!answered?.includes('click again') || attempt > 50) break;
+      await page.waitForTimeout(100);
+    }
+
+    await page
+      .locator(`[data-message-id="${posted.messageId}"] [data-testid=card-title]`)
+      .filter({ hasText: /arranged/i })
+      .waitFor({ timeout: 20_000 });
+    const loginInfo = page.locator(`[data-testid=call][data-path$="/eco_exams/${examId}/login_info"]`);
+    await loginInfo.waitFor({ timeout: 20_000 });
+    await loginInfo.locator('summary').click();
+    await expect.poll(() => loginInfo.locator('pre').textContent()).toContain('exam_login_info');
+
+    // Secrets stay off the page even with the token calls shown.
+    await page.locator('#show-tokens').check();
+    expect(await page.content()).not.toContain(app.appSecret);
+
+    for (const locale of locales) await screenshot(page, locale, 'arranged');
+    expect(errors).toEqual([]);
+  }, 90_000);
+});
+
+/** The languages a card carries: both when it has i18n texts, otherwise the one it is written in. */
+function languagesOf(content: string): Array<'zh_cn' | 'en_us'> {
+  const card = JSON.parse(content) as { config?: { locales?: string[] } };
+  const bilingual = (card.config?.locales?.length ?? 0) > 1 || content.includes('"i18n_content"');
+  return bilingual ? ['zh_cn', 'en_us'] : ['en_us'];
+}
+
+async function screenshot(page: Page, locale: 'zh_cn' | 'en_us', stage: string) {
+  await page.locator(`button[data-locale=${locale}]`).click();
+  await page.screenshot({ path: join(ARTIFACTS, `console-${stage}-${locale}.png`), fullPage: true });
+}
