@@ -53,7 +53,9 @@ describe('store', () => {
     );
     await first.close();
     stores.pop();
-    await expect(openStore(url, silent)).rejects.toThrow(/schema is newer than this release.*Future1799999999999/);
+    await expect(openStore(url, silent)).rejects.toThrow(
+      /schema is newer than this release.*Future1799999999999/,
+    );
   });
 
   it('commits concurrent writes (group commit) and isolates a failing one from its batch', async () => {
