@@ -31,6 +31,21 @@ export function escapeMarkdown(text: string): string {
 
 const safeUrl = (url: string) => url.replace(/[()\s]/g, encodeURIComponent);
 
+/**
+ * A provider may report 20 reports with 2048-character URLs (PROVIDER_LIMITS): all of them would take a card
+ * past Feishu's 30 KB, and the patch would be refused. The card links the first few; Feishu Hire has them all.
+ */
+const MAX_REPORT_LINKS = 3;
+const MAX_LINKED_URL = 1024;
+function reportLinks(reports: ReadonlyArray<{ name: string; url: string }>): string {
+  const shown = reports.slice(0, MAX_REPORT_LINKS).map((r) => {
+    const name = escapeMarkdown(r.name.length > 80 ? `${r.name.slice(0, 79)}…` : r.name);
+    return r.url.length > MAX_LINKED_URL ? name : `[${name}](${safeUrl(r.url)})`;
+  });
+  const more = reports.length - shown.length;
+  return [...shown, ...(more > 0 ? [`+${more} more in Feishu Hire`] : [])].join(', ');
+}
+
 /** A mention renders only with the raw id; anything not shaped like an open id is not mentioned at all. */
 const at = (openId: string | null) =>
   openId && /^ou_[\w-]+$/.test(openId) ? `<at id=${openId}></at>` : 'someone';
@@ -135,9 +150,7 @@ export function approvalCard(exam: ExamRow, options: CardOptions, problem?: stri
       const link = url ? `[Open the exam](${safeUrl(url)})` : '-';
       const lines = [`Approved by ${decided}.`, `**Exam link**: ${link}`, 'Reported to Feishu Hire.'];
       if (exam.result) {
-        const reports = (exam.result.reports ?? [])
-          .map((r) => `[${escapeMarkdown(r.name)}](${safeUrl(r.url)})`)
-          .join(', ');
+        const reports = reportLinks(exam.result.reports ?? []);
         lines.push(`**Result**: ${escapeMarkdown(exam.result.score)}${reports ? ` (${reports})` : ''}`);
       }
       return card(exam.result ? 'Exam completed' : 'Exam arranged', 'green', [
