@@ -112,6 +112,67 @@ describe.skipIf(missing)('the emulator console in chromium', () => {
     for (const locale of locales) await screenshot(page, locale, 'arranged');
     expect(errors).toEqual([]);
   }, 90_000);
+
+  it('renders a bilingual card in the language chosen, and re-renders it live when it is patched', async () => {
+    const feishu = platform.running.url;
+    const { tenant_access_token: token } = (await (
+      await fetch(`${feishu}/open-apis/auth/v3/tenant_access_token/internal`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ app_id: app.appId, app_secret: app.appSecret }),
+      })
+    ).json()) as { tenant_access_token: string };
+    const auth = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const bilingual = (zh: string, en: string) =>
+      JSON.stringify({
+        schema: '2.0',
+        config: { update_multi: true, locales: ['zh_cn', 'en_us'] },
+        header: {
+          template: 'blue',
+          title: { tag: 'plain_text', content: zh, i18n_content: { zh_cn: zh, en_us: en } },
+        },
+        body: {
+          elements: [
+            {
+              tag: 'markdown',
+              content: '**候选人**：张三',
+              i18n_content: { zh_cn: '**候选人**：张三', en_us: '**Candidate**: Zhang San' },
+            },
+          ],
+        },
+      });
+    const sent = (await (
+      await fetch(`${feishu}/open-apis/im/v1/messages?receive_id_type=chat_id`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({
+          receive_id: 'oc_i18n',
+          msg_type: 'interactive',
+          content: bilingual('笔试安排审批', 'Exam approval'),
+        }),
+      })
+    ).json()) as { data: { message_id: string } };
+
+    const page = await browser.newPage();
+    await page.goto(`${feishu}/console/`);
+    const card = page.locator(`[data-message-id="${sent.data.message_id}"]`);
+    await page.locator('button[data-locale=zh_cn]').click();
+    await card.getByTestId('card-title').filter({ hasText: '笔试安排审批' }).waitFor();
+    await card.getByText('张三').waitFor();
+    await card.screenshot({ path: join(ARTIFACTS, 'bilingual-zh_cn.png') });
+    await page.locator('button[data-locale=en_us]').click();
+    await card.getByTestId('card-title').filter({ hasText: 'Exam approval' }).waitFor();
+    await card.getByText('Zhang San').waitFor();
+    await card.screenshot({ path: join(ARTIFACTS, 'bilingual-en_us.png') });
+
+    // A patch reaches the open page by server-sent events.
+    await fetch(`${feishu}/open-apis/im/v1/messages/${sent.data.message_id}`, {
+      method: 'PATCH',
+      headers: auth,
+      body: JSON.stringify({ content: bilingual('已安排', 'Exam arranged') }),
+    });
+    await card.getByTestId('card-title').filter({ hasText: 'Exam arranged' }).waitFor();
+  }, 60_000);
 });
 
 /** The languages a card carries: both when it has i18n texts, otherwise the one it is written in. */
