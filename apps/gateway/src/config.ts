@@ -66,6 +66,13 @@ const envSchema = z.object({
   ADMIN_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
     message: 'must be at least 16 characters (it guards /admin)',
   }),
+  METRICS_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
+    message: 'must be at least 16 characters (it guards /metrics)',
+  }),
+  METRICS_PORT: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+    port.optional(),
+  ),
   EXAM_PROVIDER: z
     .enum(['sandbox'], {
       error: 'must name a built-in provider without options: sandbox (declare others in PROVIDERS_FILE)',
@@ -148,6 +155,11 @@ export interface GatewayConfig {
   /** Empty: anyone who can see the card may decide. */
   readonly approverOpenIds: readonly string[];
   readonly adminToken: string | undefined;
+  /**
+   * /metrics: on the main port behind `token` (Bearer), and/or without authentication on `port` (a listener
+   * of its own, bound to HOST). Neither: /metrics answers 404.
+   */
+  readonly metrics: { readonly token: string | undefined; readonly port: number | undefined };
   readonly examProvider: 'sandbox';
   /** A YAML or JSON file declaring the exam platforms; when set, it replaces EXAM_PROVIDER. */
   readonly providersFile: string | undefined;
@@ -190,6 +202,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   ];
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT)
+    return {
+      ok: false,
+      errors: [
+        `METRICS_PORT must differ from PORT (${e.PORT}); to serve /metrics on PORT, set METRICS_TOKEN`,
+      ],
+    };
   return {
     ok: true,
     config: {
@@ -208,6 +227,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       approvalChatId: e.APPROVAL_CHAT_ID,
       approverOpenIds: e.APPROVER_OPEN_IDS,
       adminToken: e.ADMIN_TOKEN,
+      metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
       examProvider: e.EXAM_PROVIDER,
       providersFile: e.PROVIDERS_FILE,
       production: e.NODE_ENV === 'production',
@@ -245,6 +265,8 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     approvalChatId: config.approvalChatId,
     approvers: config.approverOpenIds.length === 0 ? 'anyone in the chat' : config.approverOpenIds.length,
     adminTokenIs: config.adminToken ? 'set' : 'not set (admin endpoints disabled)',
+    metricsTokenIs: config.metrics.token ? 'set' : 'not set',
+    metricsPort: config.metrics.port ?? 'not set',
     providersFile: config.providersFile ?? 'not set',
     examProvider: config.providersFile ? `see providersFile` : config.examProvider,
     showCandidateContact: config.showCandidateContact,

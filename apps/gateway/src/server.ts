@@ -14,7 +14,9 @@ import { configWarnings, type GatewayConfig, redactDatabaseUrl } from './config.
 import { createEventDispatcher } from './events/index.js';
 import { FeishuClients } from './feishu/clients.js';
 import { createApp } from './http/app.js';
+import { listenForMetrics } from './http/metrics.js';
 import type { Logger } from './log.js';
+import { GatewayMetrics, JOB_COUNT_SQL, type JobCount } from './metrics.js';
 import { jobHealth } from './outbox/jobs.js';
 import { planLease } from './outbox/lease.js';
 import { OutboxWorker } from './outbox/worker.js';
@@ -33,6 +35,9 @@ export interface RunningGateway {
   readonly server: Server;
   readonly store: Store;
   readonly worker: OutboxWorker;
+  readonly metrics: GatewayMetrics;
+  /** The metrics port's URL, when METRICS_PORT is set. */
+  readonly metricsUrl: string | undefined;
   /** The exam platforms in use, the default first: for the start-up line. */
   readonly providerIds: readonly string[];
   /** Stops taking requests, lets in-flight requests and jobs finish, closes the database. Idempotent. */
@@ -61,12 +66,18 @@ export async function startGateway(
       `DATABASE_URL ${redactDatabaseUrl(config.databaseUrl)}: the database cannot be opened: ${(err as Error).message}`,
     ]);
   });
+  const metrics = new GatewayMetrics({
+    now,
+    processMetrics: config.metrics.token !== undefined || config.metrics.port !== undefined,
+    countJobs: () => store.dataSource.query<JobCount[]>(JOB_COUNT_SQL),
+  });
   const clients = new FeishuClients(
     {
       appId: config.appId,
       appSecret: config.appSecret,
       domain: config.feishuDomain,
       timeoutMs: config.feishuTimeoutMs,
+      onCall: (api, error, started) => metrics.openApiCall(api, error, started),
     },
     log,
   );
@@ -89,7 +100,16 @@ export async function startGateway(
   let ingest: ExamIngest | undefined;
   const worker = new OutboxWorker(
     store,
-    workflowJobs({ store, clients, providers, approvalChatId: config.approvalChatId, cardOptions }),
+    metrics.observeJobs(
+      workflowJobs({
+        store,
+        clients,
+        providers: metrics.observeProviders(providers),
+        approvalChatId: config.approvalChatId,
+        cardOptions,
+        onCardPosted: (exam) => metrics.cardPosted(exam.receivedAt),
+      }),
+    ),
     log.child({ component: 'outbox' }),
     { ...config.outbox, leaseMs: lease.leaseMs, now, yieldTo: () => ingest?.busy ?? false },
   );
@@ -116,6 +136,7 @@ export async function startGateway(
       accountProviderId:
         providers.defaultProviderId ?? [...providers.providers.keys()][0] ?? config.examProvider,
     }),
+    onPush: (type, outcome, started, code) => metrics.push(type, outcome, started, code),
     recordRejectedEvent: (event, reason) =>
       store.write((tx) => examLifecycle.recordRejectedEvent(tx, event.id, event.type, reason, now())),
     secrets: {
@@ -125,6 +146,7 @@ export async function startGateway(
       maxBodyBytes: config.maxBodyBytes,
     },
     admin: { store, adminToken: config.adminToken, now, onRetry: () => worker.wake() },
+    metrics: { metrics, token: config.metrics.token, port: config.metrics.port },
     providerWebhook: {
       providers,
       store,
@@ -145,6 +167,16 @@ export async function startGateway(
   });
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const metricsServer =
+    config.metrics.port === undefined
+      ? undefined
+      : await listenForMetrics(config.host, config.metrics.port, metrics, log).catch(async (err: unknown) => {
+          server.close();
+          await store.close();
+          throw new StartupConfigError([
+            `METRICS_PORT ${config.metrics.port}: cannot listen on ${config.host}: ${(err as Error).message}`,
+          ]);
+        });
   // The fields customers fill in when they bind an account: registered once per distinct set.
   await store.write((tx) => queueCustomFieldRegistration(tx, accountFieldsOf(providers), now()));
   if (config.outbox.enabled) worker.start();
@@ -185,6 +217,10 @@ export async function startGateway(
     server,
     store,
     worker,
+    metrics,
+    metricsUrl: metricsServer
+      ? `http://${host}:${(metricsServer.address() as AddressInfo).port}/metrics`
+      : undefined,
     providerIds: [
       ...new Set(
         [providers.defaultProviderId, ...providers.providers.keys()].filter((id) => id !== undefined),
@@ -196,10 +232,16 @@ export async function startGateway(
         clearInterval(paperSync);
         clearInterval(resultPoll);
         clearInterval(retention);
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
+        await Promise.all(
+          [server, metricsServer].map(
+            (s) =>
+              s &&
+              new Promise<void>((resolve) => {
+                s.close(() => resolve());
+                s.closeIdleConnections();
+              }),
+          ),
+        );
         await worker.stop();
         await erasing;
         await store.close();

@@ -18,8 +18,9 @@ export interface EventHandlerDeps extends Omit<CardActionDeps, 'onDecision'> {
 export function createEventDispatcher(deps: EventHandlerDeps): EventDispatcher<EventContext, WebhookReply> {
   const { worker, ingest, store, now } = deps;
   return new EventDispatcher<EventContext, WebhookReply>()
-    .on('hire.eco_exam.created_v1', async (event, { log }) => {
+    .on('hire.eco_exam.created_v1', async (event, { log, duplicate }) => {
       const outcome = await ingest.receive(event);
+      if (outcome !== 'created') duplicate();
       const { exam_id, account_id, paper_id, candidate_info } = event.payload;
       log.info(
         {
@@ -40,11 +41,12 @@ export function createEventDispatcher(deps: EventHandlerDeps): EventDispatcher<E
     .on('card.action.trigger', (event, { log }) =>
       handleCardAction(event, { ...deps, onDecision: () => worker.wake() }, log),
     )
-    .on('hire.eco_account.created_v1', async (event, { log }) => {
+    .on('hire.eco_account.created_v1', async (event, { log, duplicate }) => {
       const outcome = await store.write((tx) =>
         accountBinding.bind(tx, event, deps.accountProviderId, now()),
       );
-      if (outcome !== 'duplicate_event') worker.wake();
+      if (outcome === 'duplicate_event') duplicate();
+      else worker.wake();
       log.info(
         {
           outcome,

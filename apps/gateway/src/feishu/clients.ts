@@ -35,6 +35,8 @@ export interface FeishuClientsConfig {
   readonly domain: string;
   /** One call's timeout (default FEISHU_TIMEOUT_MS_DEFAULT); the outbox keeps a job's lease longer. */
   readonly timeoutMs?: number | undefined;
+  /** Told of every call callOpenApi makes: its API, its error (none on success), its start (performance.now). */
+  readonly onCall?: (api: string, error: OpenApiError | undefined, startedMs: number) => void;
 }
 
 export const FEISHU_TIMEOUT_MS_DEFAULT = 15_000;
@@ -46,8 +48,10 @@ export const FEISHU_TIMEOUT_MS_DEFAULT = 15_000;
 export class FeishuClients {
   readonly #cache = tokenCache();
   readonly #client: lark.Client;
+  readonly onCall: NonNullable<FeishuClientsConfig['onCall']>;
 
   constructor(config: FeishuClientsConfig, log: Logger) {
+    this.onCall = config.onCall ?? (() => undefined);
     // The SDK's default axios instance waits forever; an outbox job must not.
     lark.defaultHttpInstance.defaults.timeout = config.timeoutMs ?? FEISHU_TIMEOUT_MS_DEFAULT;
     // The SDK logs failed requests with their axios config, which carries the bearer token: keep only
@@ -121,7 +125,9 @@ export async function callOpenApi<T>(
   call: () => Promise<ApiBody | undefined>,
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
+    const started = performance.now();
     const outcome = await settle(api, call);
+    clients.onCall(api, outcome.ok ? undefined : outcome.error, started);
     if (outcome.ok) return outcome.data as T;
     if (outcome.error.failure === 'token_invalid' && attempt === 0) {
       clients.invalidateTokens();

@@ -17,6 +17,7 @@ import {
   listAccounts,
   listExams,
 } from './admin-exams.js';
+import { bearerMatches } from './bearer.js';
 import { type Html, html } from './html.js';
 
 const COOKIE = 'feishu_exam_admin';
@@ -39,8 +40,8 @@ const sameSecret = (a: string, b: string) =>
 
 /** Signed in: a Bearer token, or a session cookie this gateway issued less than eight hours ago. */
 function signedIn(ctx: Context, adminToken: string, now: number): boolean {
-  const bearer = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1];
-  if (bearer !== undefined) return sameSecret(bearer, adminToken);
+  const authorization = ctx.get('authorization');
+  if (authorization !== '') return bearerMatches(authorization, adminToken);
   const session = ctx.cookies.get(COOKIE);
   const [issued, mac] = session?.split('.') ?? [];
   const issuedAt = Number(issued);

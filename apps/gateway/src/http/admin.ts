@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { listJobs, reviveDeadJobs, reviveJob } from '../outbox/jobs.js';
@@ -12,6 +11,7 @@ import {
 import { queuePaperSync } from '../workflow/accounts.js';
 import { ExamQuerySchema, listExams } from './admin-exams.js';
 import { mountAdminUi } from './admin-ui.js';
+import { bearerMatches } from './bearer.js';
 
 export interface AdminDeps {
   readonly store: Store;
@@ -20,7 +20,6 @@ export interface AdminDeps {
   readonly onRetry: () => void;
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
 const JOB_STATES = new Set<JobState>(['pending', 'running', 'done', 'dead', 'skipped']);
 
 /** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. Without ADMIN_TOKEN, /admin is off. */
@@ -31,8 +30,7 @@ function guard(adminToken: string | undefined) {
       ctx.body = { code: 'admin_disabled', message: 'set ADMIN_TOKEN to enable the admin endpoints' };
       return;
     }
-    const presented = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1] ?? '';
-    if (!timingSafeEqual(digest(presented), digest(adminToken))) {
+    if (!bearerMatches(ctx.get('authorization'), adminToken)) {
       ctx.status = 401;
       ctx.set('www-authenticate', 'Bearer');
       ctx.body = { code: 'unauthorized', message: 'send Authorization: Bearer <ADMIN_TOKEN>' };

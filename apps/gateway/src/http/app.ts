@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { JobHealth } from '../outbox/jobs.js';
 import type { Readiness } from '../store/readiness.js';
 import { type AdminDeps, mountAdmin } from './admin.js';
+import { type MetricsEndpointDeps, mountMetrics } from './metrics.js';
 import { type ProviderWebhookDeps, providerWebhookHandler } from './provider-webhook.js';
 import { type WebhookDeps, webhookHandler } from './webhook.js';
 
@@ -17,6 +18,8 @@ export interface AppDeps extends WebhookDeps {
   readonly admin: AdminDeps;
   /** Absent: no provider result webhooks (tests that need none). */
   readonly providerWebhook?: ProviderWebhookDeps | undefined;
+  /** Absent: no /metrics route at all (tests that build the app alone). */
+  readonly metrics?: MetricsEndpointDeps | undefined;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -48,6 +51,7 @@ export function createApp(deps: AppDeps): Koa {
     };
   });
   mountAdmin(router, deps.admin);
+  if (deps.metrics) mountMetrics(router, deps.metrics);
 
   app.use(errorBoundary(deps.log));
   app.use(accessLog(deps.log));
@@ -102,7 +106,9 @@ function accessLog(log: Logger): Koa.Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
     await next();
+    // Probes and scrapes come every few seconds: a line each would drown the log.
     if (ctx.path === '/healthz' || ctx.path === '/readyz') return;
+    if (ctx.path === '/metrics' && ctx.status === 200) return;
     const accepted = ctx.status === 200 && ctx.path.startsWith('/webhook/');
     if (accepted && !log.isLevelEnabled('debug')) return;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;

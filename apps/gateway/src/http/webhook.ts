@@ -1,11 +1,14 @@
 import { type EventDispatcher, type FeishuEvent, type ParseSecrets, parse } from '@feishu-exam/event-core';
 import type { Context } from 'koa';
 import type { Logger } from '../log.js';
+import type { PushOutcome } from '../metrics.js';
 import { readRawBody } from './raw-body.js';
 
-/** What a handler gets besides the event: a logger already scoped to the event. */
+/** What a handler gets besides the event: a logger already scoped to the event, and a way to say "seen". */
 export interface EventContext {
   readonly log: Logger;
+  /** The push repeats one already taken (a re-push, an exam already known): counted as a duplicate. */
+  readonly duplicate: () => void;
 }
 
 /**
@@ -21,6 +24,8 @@ export interface WebhookDeps {
   readonly log: Logger;
   /** Keeps a verified push whose payload is broken, for the operator; it is then acknowledged. */
   readonly recordRejectedEvent: (event: { id: string; type: string }, reason: string) => Promise<void>;
+  /** Told what became of each push, and when it arrived (performance.now): the metrics. */
+  readonly onPush?: (type: string, outcome: PushOutcome, startedMs: number, code?: string) => void;
 }
 
 /** Feishu counts only HTTP 200 as delivered; the SDK's Koa adapter answers 204, which Feishu retries. */
@@ -33,14 +38,18 @@ const ACK_CARD = {};
  * dispatch events, acknowledge only when every handler succeeded (so a failure is re-pushed by Feishu).
  */
 export function webhookHandler(deps: WebhookDeps) {
+  const onPush = deps.onPush ?? (() => undefined);
   return async (ctx: Context): Promise<void> => {
+    const started = performance.now();
     const raw = await readRawBody(ctx.req, deps.maxBodyBytes);
     if (!raw.ok) {
       if (raw.reason === 'aborted') {
+        onPush(UNVERIFIED, 'refused', started, 'request_aborted');
         ctx.status = 400;
         ctx.body = { code: 'request_aborted', message: 'the request body did not arrive whole' };
         return;
       }
+      onPush(UNVERIFIED, 'refused', started, 'body_too_large');
       reject(
         ctx,
         413,
@@ -60,6 +69,7 @@ export function webhookHandler(deps: WebhookDeps) {
           { code, path, eventId: verifiedEvent.id, eventType: verifiedEvent.type },
           'verified event rejected: broken payload',
         );
+        onPush(verifiedEvent.type, 'rejected', started, code);
         ctx.status = 200;
         ctx.body =
           verifiedEvent.type === 'card.action.trigger'
@@ -77,6 +87,7 @@ export function webhookHandler(deps: WebhookDeps) {
         return;
       }
       deps.log.warn({ code, status, path, url: ctx.path }, 'push refused');
+      onPush(UNVERIFIED, 'refused', started, code);
       reject(ctx, status, code, message, path);
       return;
     }
@@ -84,14 +95,22 @@ export function webhookHandler(deps: WebhookDeps) {
       deps.log.info({ path: ctx.path }, 'url verification challenge answered');
       ctx.status = 200;
       ctx.body = { challenge: result.challenge };
+      onPush('url_verification', 'accepted', started);
       return;
     }
 
     const event = result.event;
     const log = deps.log.child({ eventId: event.id, eventType: typeLabel(event) });
-    const outcome = await deps.dispatcher.dispatch(event, { log });
+    let duplicate = false;
+    const outcome = await deps.dispatcher.dispatch(event, {
+      log,
+      duplicate: () => {
+        duplicate = true;
+      },
+    });
     if (outcome.failures.length > 0) {
       for (const failure of outcome.failures) log.error({ err: failure.error }, 'event handler failed');
+      onPush(typeLabel(event), 'refused', started, 'handler_failed');
       if (event.type === 'card.action.trigger') {
         // A card callback is answered with HTTP 200 whatever happens (anything else shows the user error
         // 200671); the click changed nothing, and the toast says so.
@@ -110,8 +129,12 @@ export function webhookHandler(deps: WebhookDeps) {
     ctx.body =
       outcome.results.find((r) => r !== undefined) ??
       (event.type === 'card.action.trigger' ? ACK_CARD : ACK_EVENT);
+    onPush(typeLabel(event), duplicate ? 'duplicate' : 'accepted', started);
   };
 }
+
+/** A push refused before it was verified: what it claims to be is not worth a label (metrics.ts). */
+const UNVERIFIED = 'unverified';
 
 function reject(ctx: Context, status: number, code: string, message: string, path?: string): void {
   ctx.status = status;

@@ -28,6 +28,8 @@ export interface WorkflowDeps {
   readonly providers: ProviderRegistry;
   readonly approvalChatId: string;
   readonly cardOptions: CardOptions;
+  /** Told when an exam's approval card is posted (the event → card latency in /metrics). */
+  readonly onCardPosted?: (exam: ExamRow) => void;
 }
 
 /** Vendor failure codes in login_info's `result` (0 is success). */
@@ -121,6 +123,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         approvalCard(exam, deps.cardOptions, route.ok ? undefined : route.reason),
         messageUuid('exam', exam.examId),
       );
+      deps.onCardPosted?.(exam);
       return (tx, now) => examLifecycle.cardPosted(tx, exam.examId, messageId, now);
     },
 
