@@ -5,14 +5,15 @@ import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-cor
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExamEntity, JobEntity } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { baseEnv, startTestGateway, type TestGateway } from './support.js';
+import { baseEnv, startTestGateway, type TestGateway, testDatabaseUrl } from './support.js';
 
 const gateways: TestGateway[] = [];
 afterEach(async () => {
   await Promise.all(gateways.splice(0).map((g) => g.close().catch(() => undefined)));
 });
 async function gateway(env: Record<string, string | undefined> = {}) {
-  const gw = await startTestGateway(env);
+  // On PostgreSQL too (TEST_DATABASE=postgres): the listing is hand-written SQL.
+  const gw = await startTestGateway({ DATABASE_URL: testDatabaseUrl(), ...env });
   gateways.push(gw);
   return gw;
 }
