@@ -192,6 +192,8 @@ describe('the admin page', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
     expect(page.headers.get('cache-control')).toBe('no-store');
+    // Not no-referrer: with it a browser sends `Origin: null` on the page's own form posts, which are refused.
+    expect(page.headers.get('referrer-policy')).toBe('same-origin');
 
     // The cookie opens the page, not the JSON API (scripts use the token).
     expect((await fetch(`${gw.url}/admin/exams`, { headers: { cookie: cookieOf(ok) } })).status).toBe(401);

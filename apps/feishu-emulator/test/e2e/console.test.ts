@@ -1,12 +1,10 @@
 // The console in a real browser: Debian's chromium driven by playwright-core (no browser download). A staff
 // member delivers an exam from the page, sees its card, approves it in the page, and watches the card turn
 // to "arranged" and login_info reach the Open Platform; screenshots land in test-artifacts/.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS, type Browser, chromiumMissing, launchChromium, warnIfMissing } from './browser.js';
 import {
   app,
   cardsFor,
@@ -17,46 +15,24 @@ import {
   until,
 } from './harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const missing = !existsSync(CHROMIUM);
-if (missing)
-  console.warn(
-    `console.test.ts skipped: ${CHROMIUM} is missing (install it: apt-get install -y chromium; .ci/run does)`,
-  );
-const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+warnIfMissing('console.test.ts');
 const STAFF = 'ou_console_staff';
 
 let platform: Platform;
 let gateway: GatewayProcess;
+let chromium: Browser;
 let browser: BrowserContext;
-let profile: string;
 
-describe.skipIf(missing)('the emulator console in chromium', () => {
+describe.skipIf(chromiumMissing)('the emulator console in chromium', () => {
   beforeAll(async () => {
     platform = await startPlatform();
     gateway = await startGateway(platform, { APPROVER_OPEN_IDS: STAFF });
     platform.emulator.console.configure({ gatewayUrl: gateway.url, operators: [STAFF] });
-    profile = mkdtempSync(join(tmpdir(), 'console-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    mkdirSync(ARTIFACTS, { recursive: true });
+    chromium = await launchChromium();
+    browser = chromium.context;
   }, 60_000);
   afterAll(async () => {
-    await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await chromium?.close();
     await gateway?.stop();
     await platform?.running.close();
   });

@@ -75,7 +75,8 @@ function page(ctx: Context, status: number, title: string, body: Html) {
   ctx.set({
     'content-security-policy': `default-src 'none'; style-src 'nonce-${nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
     'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
+    // same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on the page's own form posts.
+    'referrer-policy': 'same-origin',
     'cache-control': 'no-store',
     'x-frame-options': 'DENY',
   });
