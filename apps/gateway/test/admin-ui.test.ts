@@ -195,6 +195,17 @@ describe('the admin page', () => {
     // Not no-referrer: with it a browser sends `Origin: null` on the page's own form posts, which are refused.
     expect(page.headers.get('referrer-policy')).toBe('same-origin');
 
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    const behindTls = await fetch(`${gw.url}/admin/ui/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-proto': 'https' },
+      body: new URLSearchParams({ token: baseEnv.ADMIN_TOKEN }).toString(),
+    });
+    expect(behindTls.status).toBe(303);
+    expect(behindTls.headers.get('set-cookie')).toMatch(/;\s*secure/i);
+    expect(setCookie).not.toMatch(/;\s*secure/i);
+
     // The cookie opens the page, not the JSON API (scripts use the token).
     expect((await fetch(`${gw.url}/admin/exams`, { headers: { cookie: cookieOf(ok) } })).status).toBe(401);
     const out = await fetch(`${gw.url}/admin/ui/logout`, {
