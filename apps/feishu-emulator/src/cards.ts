@@ -68,7 +68,11 @@ function checkElements(elements: unknown[], path: string): string | undefined {
 /**
  * The uuid the gateway gives an exam's approval card (its idempotency key for im.v1.message.create): "exam-"
  * and 43 characters of the exam id's SHA-256 in base64url, so two long ids with the same beginning get two
- * cards. Tests and the demo find an exam's card by it.
+ * cards. A marketplace gateway hashes "<tenant key>/<exam id>" (ids are unique only inside one customer's
+ * Hire). Tests and the demo find an exam's card by it.
  */
-export const approvalCardUuid = (examId: string) =>
-  `exam-${createHash('sha256').update(examId).digest('base64url').slice(0, 43)}`;
+export const approvalCardUuid = (examId: string, tenantKey?: string) =>
+  `exam-${createHash('sha256')
+    .update(tenantKey === undefined ? examId : `${tenantKey}/${examId}`)
+    .digest('base64url')
+    .slice(0, 43)}`;

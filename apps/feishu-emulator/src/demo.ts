@@ -1,6 +1,7 @@
 // `pnpm demo`: the whole loop, offline, with no Feishu account. This emulator plays Feishu; the real gateway
 // runs as its own process on SQLite with the sandbox exam platform; the official SDK client inside the
-// gateway makes every Open Platform call.
+// gateway makes every Open Platform call. `pnpm demo -- --transport websocket`: Feishu's pushes and the card
+// click travel over the long connection the gateway dials, instead of webhooks.
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,9 +10,22 @@ import { signatureHeaders } from '@feishu-exam/event-core';
 import { approvalCardUuid } from './cards.js';
 import { startGatewayProcess } from './gateway-process.js';
 import { createEmulator } from './server.js';
+import { LONG_CONNECTION } from './ws-server.js';
+
+const transportArg = process.argv.findIndex((a) => a === '--transport' || a.startsWith('--transport='));
+const transport =
+  transportArg < 0
+    ? 'webhook'
+    : (process.argv[transportArg]?.split('=')[1] ?? process.argv[transportArg + 1] ?? 'webhook');
+if (transport !== 'webhook' && transport !== 'websocket') {
+  console.error(`--transport must be webhook or websocket, not ${transport}`);
+  process.exit(2);
+}
+const overConnection = transport === 'websocket';
 
 const app = {
-  appId: 'cli_demo0000000001',
+  // The SDK's WSClient takes only ids of cli_ and 16 hex digits.
+  appId: overConnection ? 'cli_dea0000000000001' : 'cli_demo0000000001',
   appSecret: randomBytes(16).toString('hex'),
   encryptKey: randomBytes(16).toString('hex'),
   verificationToken: randomBytes(12).toString('hex'),
@@ -34,15 +48,22 @@ const wait = async <T>(what: string, check: () => T | undefined, timeoutMs = 15_
   }
 };
 
-const emulator = createEmulator({ apps: [app], retrySchedule: [1000, 2000, 4000, 8000] });
+const emulator = createEmulator({
+  apps: [app],
+  retrySchedule: [1000, 2000, 4000, 8000],
+  // Feishu's ping interval (120 s) compressed, so the demo shows a few pings.
+  longConnection: { clientConfig: { PingInterval: 5, ReconnectNonce: 0, ReconnectInterval: 1 } },
+});
 const feishu = await emulator.listen();
 const databaseFile = join(mkdtempSync(join(tmpdir(), 'feishu-exam-demo-')), 'gateway.sqlite');
 
 const gateway = await startGatewayProcess({
   FEISHU_APP_ID: app.appId,
   FEISHU_APP_SECRET: app.appSecret,
-  FEISHU_ENCRYPT_KEY: app.encryptKey,
-  FEISHU_VERIFICATION_TOKEN: app.verificationToken,
+  // Over the long connection nothing is posted to the gateway: no key, no token.
+  ...(overConnection
+    ? { FEISHU_TRANSPORT: 'websocket' }
+    : { FEISHU_ENCRYPT_KEY: app.encryptKey, FEISHU_VERIFICATION_TOKEN: app.verificationToken }),
   FEISHU_DOMAIN: feishu.url,
   APPROVAL_CHAT_ID: 'oc_demo_staff_chat',
   APPROVER_OPEN_IDS: STAFF,
@@ -57,19 +78,39 @@ console.log(`Feishu (emulated) at ${feishu.url}; gateway at ${gateway.url}, SQLi
 emulator.console.configure({ gatewayUrl: gateway.url, operators: [STAFF] });
 const consoleUrl = `${feishu.url}/console/`;
 console.log(`Console (the staff chat, the Open Platform calls, controls): ${consoleUrl}`);
+if (overConnection) {
+  step('0. The gateway dials Feishu: POST /callback/ws/endpoint, then the WebSocket (pbbp2 frames)');
+  await wait('the long connection', () =>
+    emulator.longConnection.liveCount(app.appId) > 0 ? true : undefined,
+  );
+  show(
+    'connections',
+    emulator.longConnection.connections().map((c) => `${c.id} (${c.appId})`),
+  );
+}
 
-step('1. Feishu pushes hire.eco_exam.created_v1 (the seed document example, encrypted and signed)');
+step(
+  overConnection
+    ? '1. Feishu sends hire.eco_exam.created_v1 over the long connection (a data frame, plaintext JSON)'
+    : '1. Feishu pushes hire.eco_exam.created_v1 (the seed document example, encrypted and signed)',
+);
 const seed = {
   exam_id: '7147998241542539527',
   account_id: '7147998241542539527',
   paper_id: 'paper001',
   candidate_info: { name: '王二', mobile: { code: '86', number: '18900001111' }, email: 'xxx@abc.vom' },
 };
-const attempts = await emulator.pushExam(`${gateway.url}/webhook/event`, seed, {
-  eventId: '5e3702a84e847582be8db7fb73283c02',
-  tenantKey: '2ca1d211f64f6438',
-});
-show('gateway answered', attempts.map((a) => `HTTP ${a.status} in ${a.ms} ms`).join(', '));
+const attempts = await emulator.pushExam(
+  overConnection ? LONG_CONNECTION : `${gateway.url}/webhook/event`,
+  seed,
+  { eventId: '5e3702a84e847582be8db7fb73283c02', tenantKey: '2ca1d211f64f6438' },
+);
+show(
+  'gateway answered',
+  attempts
+    .map((a) => (overConnection ? `ACK code ${a.status} in ${a.ms} ms` : `HTTP ${a.status} in ${a.ms} ms`))
+    .join(', '),
+);
 
 step('2. The bot posts an approval card to the staff chat (im.v1.message.create)');
 const card = await wait('the card', () =>
@@ -88,7 +129,7 @@ show('buttons', 'Approve, Reject (with a reason)');
 step('3. A staff member clicks Approve (card.action.trigger)');
 const approve = () =>
   emulator.click({
-    gatewayUrl: `${gateway.url}/webhook/card`,
+    gatewayUrl: overConnection ? LONG_CONNECTION : `${gateway.url}/webhook/card`,
     messageId: card.messageId,
     operatorOpenId: STAFF,
     value: { action: 'approve', exam_id: seed.exam_id },
@@ -101,7 +142,10 @@ for (let i = 0; i < 100 && JSON.stringify(click.body).includes('click again'); i
   await new Promise((r) => setTimeout(r, 50));
   click = await approve();
 }
-show('callback answer', { status: click.status, toast: (click.body as { toast?: unknown }).toast });
+show(overConnection ? 'answer in the ACK' : 'callback answer', {
+  status: click.status,
+  toast: (click.body as { toast?: unknown }).toast,
+});
 
 step(
   '4. The sandbox platform arranges the exam; Feishu Hire receives login_info (hire.v1.ecoExam.loginInfo)',
@@ -145,7 +189,11 @@ show(`POST …/eco_exams/${seed.exam_id}/update_result`, update.body);
 await wait('the card with the result', () => (card.content.includes('87.5') ? true : undefined));
 show('card title now', (JSON.parse(card.content) as typeof cardJson).header.title.content);
 
-step('7. Someone without the encrypt key forges a push');
+step(
+  overConnection
+    ? '7. Someone forges a push: nothing listens for Feishu posts (the gateway dials out)'
+    : '7. Someone without the encrypt key forges a push',
+);
 const forged = await fetch(`${gateway.url}/webhook/event`, {
   method: 'POST',
   headers: { 'content-type': 'application/json', ...signatureHeaders(Buffer.from('{}'), 'guessed-key') },

@@ -18,7 +18,19 @@ export function failure(code: number, msg: string, extra: Record<string, unknown
 
 /** The codes this emulator answers with, as Feishu documents them. */
 export const FeishuCode = {
+  /** "get app access token fail": the app_ticket is unknown or older than 3 h. */
+  appTicketInvalid: 10012,
   appSecretInvalid: 10014,
+  /** app_ticket/resend called by an app that is not a store app. */
+  resendFailed: 10016,
+  appTokenInvalid: 99991664,
+  tenantKeyInvalid: 99991665,
+  botNotInChat: 230002,
+  /**
+   * Emulator only: a call about one tenant's exam or account made with another tenant's token. Feishu
+   * would act on the other tenant's Hire; the emulator refuses, so that the mistake cannot pass unseen.
+   */
+  wrongTenant: 1002999,
   missingToken: 99991661,
   tokenInvalid: 99991663,
   rateLimited: 99991400,

@@ -6,6 +6,7 @@ export { DELIVERY_TIMEOUT_MS, type Delivery, deliver } from './deliver.js';
 export { FaultInjector, type FaultKind, type Outage } from './faults.js';
 export { FeishuCode, failure, success } from './feishu-errors.js';
 export { type GatewayProcess, startGatewayProcess } from './gateway-process.js';
+export { decodeFrame, encodeFrame, type Frame, type FrameHeader, FrameMethod, headerValue } from './pbbp2.js';
 export { FEISHU_RETRY_SCHEDULE, type PushAttempt, type PushOptions, pushEvent } from './push.js';
 export {
   type Click,
@@ -18,3 +19,13 @@ export {
   type RecordedCall,
   type RunningEmulator,
 } from './server.js';
+export {
+  ACK_TIMEOUT_MS,
+  type ClientConfig,
+  type ConnectionInfo,
+  createLongConnectionServer,
+  FEISHU_CLIENT_CONFIG,
+  LONG_CONNECTION,
+  type LongConnectionServer,
+  type WsDeliveryAttempt,
+} from './ws-server.js';

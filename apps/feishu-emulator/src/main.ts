@@ -13,11 +13,28 @@ const secretOf = (name: string) => {
   generated[name] = randomBytes(16).toString('hex');
   return generated[name];
 };
+// A marketplace app: EMULATOR_TENANTS="tenant_key=Company name,…"; the first is the vendor's own (staff).
+const marketplace = env.EMULATOR_APP_TYPE === 'marketplace';
+const tenants = (env.EMULATOR_TENANTS ?? 'tenant_vendor_0001=Vendor Ltd,tenant_customer_0001=Customer Ltd')
+  .split(',')
+  .map((pair) => pair.split('='))
+  .map(([tenantKey, name]) => ({
+    tenantKey: (tenantKey ?? '').trim(),
+    name: (name ?? tenantKey ?? '').trim(),
+  }));
+const staffChat = env.EMULATOR_STAFF_CHAT ?? 'oc_emulator_staff_chat';
 const app = {
   appId: env.EMULATOR_APP_ID ?? 'cli_emulator00000001',
   appSecret: secretOf('EMULATOR_APP_SECRET'),
   encryptKey: secretOf('EMULATOR_ENCRYPT_KEY'),
   verificationToken: secretOf('EMULATOR_VERIFICATION_TOKEN'),
+  ...(marketplace
+    ? {
+        type: 'marketplace' as const,
+        tenants: tenants.map((t, i) => (i === 0 ? { ...t, chats: [staffChat] } : t)),
+        eventUrl: env.EMULATOR_EVENT_URL,
+      }
+    : {}),
 };
 // Feishu re-pushes an unacknowledged event after 15 s, 5 min, 1 h and 6 h; a test may compress that.
 const retrySchedule = env.EMULATOR_RETRY_SCHEDULE_MS?.split(',').map((ms) => Number(ms.trim()));
@@ -40,6 +57,13 @@ process.stdout.write(
       FEISHU_APP_SECRET: app.appSecret,
       FEISHU_ENCRYPT_KEY: app.encryptKey,
       FEISHU_VERIFICATION_TOKEN: app.verificationToken,
+      ...(marketplace
+        ? {
+            FEISHU_APP_TYPE: 'marketplace',
+            FEISHU_STAFF_TENANT_KEY: tenants[0]?.tenantKey,
+            APPROVAL_CHAT_ID: staffChat,
+          }
+        : {}),
     },
     generated: Object.keys(generated),
     control: 'docs/emulator.md',

@@ -4,7 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { envelopeV2, seal } from '@feishu-exam/event-core';
+import { envelopeV1, envelopeV2, seal } from '@feishu-exam/event-core';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { checkCard, checkCardObject } from './cards.js';
@@ -12,19 +12,45 @@ import { mountConsole } from './console.js';
 import { FaultInjector, type FaultKind, type FaultInjector as Faults, type Outage } from './faults.js';
 import { FeishuCode, failure, success } from './feishu-errors.js';
 import { FEISHU_RETRY_SCHEDULE, type PushAttempt, pushEvent } from './push.js';
+import { createLongConnectionServer, LONG_CONNECTION, type LongConnectionOptions } from './ws-server.js';
 
 export interface EmulatedApp {
   readonly appId: string;
   readonly appSecret: string;
   readonly encryptKey?: string | undefined;
   readonly verificationToken?: string | undefined;
+  /**
+   * marketplace: a store app. Its tokens come from an app_ticket (pushed after `app_ticket/resend`), an
+   * app_access_token, then one tenant_access_token per tenant that installed it. Default self_built.
+   */
+  readonly type?: 'self_built' | 'marketplace' | undefined;
+  /** marketplace: the tenants that installed the app (customers, and the vendor's own). */
+  readonly tenants?: readonly EmulatedTenant[] | undefined;
+  /** Where Feishu pushes the app's events (the app_ticket); can be set later with setEventUrl. */
+  readonly eventUrl?: string | undefined;
 }
+
+export interface EmulatedTenant {
+  readonly tenantKey: string;
+  /** The company name tenant.v2.tenant.query answers. */
+  readonly name: string;
+  /** Chats inside this tenant: only this tenant's token can post to them. */
+  readonly chats?: readonly string[] | undefined;
+}
+
+/** The tenant a self-built app lives in (and the operator tenant of its card clicks). */
+export const SELF_BUILT_TENANT = 'tenant_demo_0001';
+/** A ticket is valid 3 hours (Feishu ISV FAQ). */
+const TICKET_LIFETIME_MS = 3 * 3600_000;
+/** Feishu answers the same tenant/app token while at least 30 minutes of it remain. */
+const TOKEN_REUSE_MS = 30 * 60_000;
 
 /**
  * A gateway named by its base URL (`http://127.0.0.1:3000`) gets Feishu's requests at the gateway's usual
- * path; a full URL is used as it is.
+ * path; a full URL is used as it is; LONG_CONNECTION sends it over the app's WebSockets instead.
  */
 export function endpointOf(gatewayUrl: string, defaultPath: string): string {
+  if (gatewayUrl === LONG_CONNECTION) return gatewayUrl;
   const url = new URL(gatewayUrl);
   if (url.pathname === '/' || url.pathname === '') url.pathname = defaultPath;
   return url.toString();
@@ -36,6 +62,15 @@ export interface EmulatorOptions {
   readonly retrySchedule?: readonly number[];
   readonly deliveryTimeoutMs?: number;
   readonly random?: () => number;
+  /** The long connection's ClientConfig, ACK timeout and fault modes (ws-server.ts). */
+  readonly longConnection?: Partial<
+    Pick<
+      LongConnectionOptions,
+      'clientConfig' | 'ackTimeoutMs' | 'maxConnections' | 'cardFrameType' | 'fragmentBytes'
+    >
+  >;
+  /** How long after `app_ticket/resend` the ticket is pushed (Feishu: within about 2 minutes). */
+  readonly ticketDelayMs?: number;
 }
 
 export interface RecordedCall {
@@ -49,11 +84,15 @@ export interface RecordedCall {
   code: number | undefined;
   fault: FaultKind | undefined;
   readonly appId: string | undefined;
+  /** The tenant whose token the call carried (undefined: none, or an auth call). */
+  readonly tenantKey: string | undefined;
 }
 
 export interface Message {
   readonly messageId: string;
   readonly appId: string;
+  /** The tenant whose token posted it: the tenant of the chat. */
+  readonly tenantKey: string;
   readonly chatId: string;
   readonly receiveIdType: string;
   readonly msgType: string;
@@ -72,6 +111,8 @@ export interface Click {
   readonly formValue?: Record<string, unknown> | undefined;
   readonly inputValue?: string | undefined;
   readonly name?: string | undefined;
+  /** The operator's tenant; default: the tenant the card was posted in. */
+  readonly operatorTenantKey?: string | undefined;
 }
 
 export interface PushFields {
@@ -89,19 +130,55 @@ export function createEmulator(options: EmulatorOptions) {
   const random = options.random ?? Math.random;
   const ttl = options.tokenTtlSeconds ?? 7200;
   const apps = new Map(options.apps.map((a) => [a.appId, a]));
-  const tokens = new Map<string, { appId: string; expiresAt: number }>();
+  const tokens = new Map<
+    string,
+    { appId: string; expiresAt: number; kind: 'tenant' | 'app'; tenantKey: string | undefined }
+  >();
+  const eventUrls = new Map(
+    options.apps.filter((a) => a.eventUrl).map((a) => [a.appId, a.eventUrl as string]),
+  );
+  const tenantsOf = (appId: string) => apps.get(appId)?.tenants ?? [];
+  /** Which tenant a chat, an exam or an account belongs to: a call about it needs that tenant's token. */
+  const owners = {
+    chats: new Map(
+      options.apps.flatMap((a) =>
+        (a.tenants ?? []).flatMap((t) => (t.chats ?? []).map((c) => [c, t.tenantKey])),
+      ),
+    ),
+    // Ids are unique only inside one tenant's Hire: two customers may each have an exam 1234.
+    exams: new Map<string, Set<string>>(),
+    accounts: new Map<string, Set<string>>(),
+  };
   const state = {
     calls: [] as RecordedCall[],
     messages: new Map<string, Message>(),
     uuids: new Map<string, string>(),
-    loginInfo: [] as Array<{ examId: string; body: unknown; at: number }>,
+    loginInfo: [] as Array<{ examId: string; body: unknown; at: number; tenantKey?: string | undefined }>,
     results: [] as Array<{ examId: string; body: unknown; at: number }>,
     pushes: [] as PushAttempt[],
     /** Papers Feishu Hire holds, per account: what the vendor published and did not delete. */
     papers: new Map<string, Map<string, Record<string, unknown>>>(),
     customFields: new Map<number, unknown[]>(),
+    /** Custom fields per tenant (marketplace: each customer's Hire has its own). */
+    customFieldsByTenant: new Map<string, unknown[]>(),
+    /** Issued app_tickets: valid until expiresAt. */
+    tickets: new Map<string, { appId: string; expiresAt: number }>(),
+    resends: [] as Array<{ appId: string; at: number }>,
+    /** Resends waiting for the app's event URL to be known. */
+    pendingTickets: [] as string[],
+    /** Calls refused because they carried another tenant's token: the mistake made visible. */
+    crossTenant: [] as Array<{ path: string; owner: string; tokenTenant: string | undefined }>,
+    /** Every token and ticket ever handed out: none of them may appear in a gateway's log. */
+    secretsIssued: [] as string[],
   };
   const faults: Faults = new FaultInjector(random);
+  // A push's target is a webhook URL, or LONG_CONNECTION: then it goes to one of the app's WebSockets.
+  const longConnection = createLongConnectionServer({
+    ...options.longConnection,
+    apps,
+    random,
+    retrySchedule: options.retrySchedule ?? FEISHU_RETRY_SCHEDULE,
+  });
   let seq = 0;
   /** `message` when a card is posted, patched or replaced; `call` when an Open Platform call is answered. */
   const changes = new EventEmitter().setMaxListeners(0);
@@ -142,6 +219,7 @@ export function createEmulator(options: EmulatorOptions) {
       code: undefined,
       fault: undefined,
       appId: undefined,
+      tenantKey: undefined,
     };
     state.calls.push(call);
     try {
@@ -188,7 +266,7 @@ export function createEmulator(options: EmulatorOptions) {
             ),
           );
         const token = tokens.get(presented);
-        if (!token || token.expiresAt < Date.now()) {
+        if (token?.kind !== 'tenant' || token.expiresAt < Date.now()) {
           return answer(
             ctx,
             400,
@@ -199,7 +277,9 @@ export function createEmulator(options: EmulatorOptions) {
           );
         }
         ctx.state.appId = token.appId;
+        ctx.state.tenantKey = token.tenantKey;
         (call as { appId: string | undefined }).appId = token.appId;
+        (call as { tenantKey: string | undefined }).tenantKey = token.tenantKey;
       }
       await next();
     } finally {
@@ -221,8 +301,135 @@ export function createEmulator(options: EmulatorOptions) {
       return;
     }
     const token = `t-${randomBytes(20).toString('hex')}`;
-    tokens.set(token, { appId: known.appId, expiresAt: Date.now() + ttl * 1000 });
+    state.secretsIssued.push(token);
+    tokens.set(token, {
+      appId: known.appId,
+      expiresAt: Date.now() + ttl * 1000,
+      kind: kind === 'app_access_token' ? 'app' : 'tenant',
+      tenantKey: SELF_BUILT_TENANT,
+    });
     ctx.body = { code: 0, msg: 'ok', [kind]: token, expire: ttl };
+  };
+
+  // Marketplace apps (auth-v3 docs): resend → app_ticket push; app_ticket → app_access_token;
+  // app_access_token + tenant_key → tenant_access_token. Answers are flat (no `data`).
+  const marketplaceApp = (ctx: Context) => {
+    const { app_id, app_secret } = (ctx.state.body ?? {}) as { app_id?: string; app_secret?: string };
+    const known = app_id ? apps.get(app_id) : undefined;
+    if (!known || known.appSecret !== app_secret) {
+      ctx.body = { code: FeishuCode.appSecretInvalid, msg: 'app secret invalid' };
+      return undefined;
+    }
+    if (known.type !== 'marketplace') {
+      ctx.body = { code: FeishuCode.resendFailed, msg: 'app resend fail: not a store app' };
+      return undefined;
+    }
+    return known;
+  };
+  /** The token Feishu still answers with while 30 minutes remain, else a fresh one (the old stays valid). */
+  const reuseOrIssue = (appId: string, kind: 'tenant' | 'app', tenantKey: string | undefined) => {
+    const now = Date.now();
+    for (const [token, t] of tokens)
+      if (
+        t.appId === appId &&
+        t.kind === kind &&
+        t.tenantKey === tenantKey &&
+        t.expiresAt - now >= TOKEN_REUSE_MS
+      )
+        return token;
+    const token = `${kind === 'app' ? 'a' : 't'}-${randomBytes(20).toString('hex')}`;
+    tokens.set(token, { appId, expiresAt: now + ttl * 1000, kind, tenantKey });
+    state.secretsIssued.push(token);
+    return token;
+  };
+  router.post('/open-apis/auth/v3/app_ticket/resend', (ctx) => {
+    const known = marketplaceApp(ctx);
+    if (!known) return;
+    state.resends.push({ appId: known.appId, at: Date.now() });
+    setTimeout(() => void emulator.pushTicket(known.appId), options.ticketDelayMs ?? 100).unref();
+    ctx.body = { code: 0, msg: 'success' };
+  });
+  router.post('/open-apis/auth/v3/app_access_token', (ctx) => {
+    const known = marketplaceApp(ctx);
+    if (!known) return;
+    const ticket = state.tickets.get(String((ctx.state.body as { app_ticket?: unknown }).app_ticket ?? ''));
+    if (!ticket || ticket.appId !== known.appId || ticket.expiresAt < Date.now()) {
+      ctx.body = {
+        code: FeishuCode.appTicketInvalid,
+        msg: 'get app access token fail: app_ticket is invalid',
+      };
+      return;
+    }
+    ctx.body = {
+      code: 0,
+      msg: 'success',
+      app_access_token: reuseOrIssue(known.appId, 'app', undefined),
+      expire: ttl,
+    };
+  });
+  router.post('/open-apis/auth/v3/tenant_access_token', (ctx) => {
+    const body = (ctx.state.body ?? {}) as { app_access_token?: string; tenant_key?: string };
+    const appToken = tokens.get(body.app_access_token ?? '');
+    if (appToken?.kind !== 'app' || appToken.expiresAt < Date.now()) {
+      ctx.body = { code: FeishuCode.appTokenInvalid, msg: 'invalid app access token' };
+      return;
+    }
+    if (!tenantsOf(appToken.appId).some((t) => t.tenantKey === body.tenant_key)) {
+      ctx.body = {
+        code: FeishuCode.tenantKeyInvalid,
+        msg: 'invalid tenant code: the app is not installed there',
+      };
+      return;
+    }
+    ctx.body = {
+      code: 0,
+      msg: 'success',
+      tenant_access_token: reuseOrIssue(appToken.appId, 'tenant', body.tenant_key),
+      expire: ttl,
+    };
+  });
+  router.get('/open-apis/tenant/v2/tenant/query', (ctx) => {
+    const tenantKey = ctx.state.tenantKey as string | undefined;
+    const tenant = tenantsOf(ctx.state.appId as string).find((t) => t.tenantKey === tenantKey);
+    ctx.body = success({
+      tenant: {
+        name: tenant?.name ?? 'Emulated Company',
+        display_id: `F${(tenantKey ?? '').slice(-6)}`,
+        tenant_tag: 0,
+        tenant_key: tenantKey,
+        avatar: {},
+      },
+    });
+  });
+
+  /**
+   * Feishu would carry out a call made with the wrong tenant's token in that tenant (another customer's
+   * Hire, another company's chat). The emulator refuses it instead, and keeps it, so the mistake shows.
+   */
+  const wrongTenant = (
+    ctx: Context,
+    owner: string | ReadonlySet<string> | undefined,
+    code: number,
+    what: string,
+  ) => {
+    const tokenTenant = ctx.state.tenantKey as string | undefined;
+    // A self-built app lives in one tenant: whatever its events say, its one token is the right one.
+    if (owner === undefined || apps.get(ctx.state.appId as string)?.type !== 'marketplace') return false;
+    if (
+      typeof owner === 'string' ? owner === tokenTenant : tokenTenant !== undefined && owner.has(tokenTenant)
+    )
+      return false;
+    const ownerText = typeof owner === 'string' ? owner : [...owner].join(' or ');
+    state.crossTenant.push({ path: ctx.path, owner: ownerText, tokenTenant });
+    answer(
+      ctx,
+      400,
+      failure(
+        code,
+        `${what} belongs to tenant ${ownerText}, but the call carried tenant ${tokenTenant}'s token`,
+      ),
+    );
+    return true;
   };
   router.post('/open-apis/auth/v3/tenant_access_token/internal', (ctx) =>
     issueToken(ctx, 'tenant_access_token'),
@@ -257,6 +464,16 @@ export function createEmulator(options: EmulatorOptions) {
       if (typeof body[field] !== 'string' || body[field] === '')
         return fieldError(ctx, field, `${field} is required`);
     }
+    if (
+      receiveIdType === 'chat_id' &&
+      wrongTenant(
+        ctx,
+        owners.chats.get(String(body.receive_id)),
+        FeishuCode.botNotInChat,
+        `chat ${String(body.receive_id)}`,
+      )
+    )
+      return;
     const uuid = typeof body.uuid === 'string' ? body.uuid : undefined;
     if (uuid && uuid.length > 50) return fieldError(ctx, 'uuid', 'uuid must be at most 50 characters');
     const earlier = uuid ? state.uuids.get(`${appId}:${uuid}`) : undefined;
@@ -273,6 +490,7 @@ export function createEmulator(options: EmulatorOptions) {
     const message: Message = {
       messageId: `om_${randomBytes(16).toString('hex')}`,
       appId,
+      tenantKey: (ctx.state.tenantKey as string | undefined) ?? SELF_BUILT_TENANT,
       chatId: receiveIdType === 'chat_id' ? String(body.receive_id) : `oc_p2p_${String(body.receive_id)}`,
       receiveIdType,
       msgType: String(body.msg_type),
@@ -295,7 +513,7 @@ export function createEmulator(options: EmulatorOptions) {
         400,
         failure(FeishuCode.messageNotFound, 'The message is not found, maybe not exist or deleted.'),
       );
-    if (message.appId !== ctx.state.appId)
+    if (message.appId !== ctx.state.appId || message.tenantKey !== (ctx.state.tenantKey ?? SELF_BUILT_TENANT))
       return answer(
         ctx,
         400,
@@ -318,6 +536,8 @@ export function createEmulator(options: EmulatorOptions) {
   });
 
   router.post('/open-apis/hire/v1/eco_exams/:exam_id/login_info', (ctx) => {
+    const examId = ctx.params.exam_id as string;
+    if (wrongTenant(ctx, owners.exams.get(examId), FeishuCode.wrongTenant, `exam ${examId}`)) return;
     const body = ctx.state.body as {
       result?: unknown;
       msg?: unknown;
@@ -334,13 +554,20 @@ export function createEmulator(options: EmulatorOptions) {
     ) {
       return fieldError(ctx, 'exam_login_info.exam_url', 'exam_url is required when result is success');
     }
-    state.loginInfo.push({ examId: ctx.params.exam_id as string, body, at: Date.now() });
+    state.loginInfo.push({
+      examId,
+      body,
+      at: Date.now(),
+      tenantKey: ctx.state.tenantKey as string | undefined,
+    });
     ctx.body = success({});
   });
 
   // Fields as Feishu documents them: result_time and report_list[].answer_time are millisecond
   // timestamps in strings ("1658676234053"); reports need a name and a URL, details a name and a result.
   router.post('/open-apis/hire/v1/eco_exams/:exam_id/update_result', (ctx) => {
+    const examId = ctx.params.exam_id as string;
+    if (wrongTenant(ctx, owners.exams.get(examId), FeishuCode.wrongTenant, `exam ${examId}`)) return;
     const body = ctx.state.body as {
       result?: unknown;
       result_time?: unknown;
@@ -388,6 +615,15 @@ export function createEmulator(options: EmulatorOptions) {
           return fieldError(ctx, `paper_list[${i}].${field}`, `${field} is required, at most 255 characters`);
       }
     }
+    if (
+      wrongTenant(
+        ctx,
+        owners.accounts.get(body.account_id),
+        FeishuCode.wrongTenant,
+        `account ${body.account_id}`,
+      )
+    )
+      return;
     return { accountId: body.account_id, papers: body.paper_list as Array<Record<string, unknown>> };
   };
   // Full replace: the account's papers become exactly this list.
@@ -413,6 +649,10 @@ export function createEmulator(options: EmulatorOptions) {
     if (!Array.isArray(body.custom_field_list) || body.custom_field_list.length === 0)
       return fieldError(ctx, 'custom_field_list', 'custom_field_list is required');
     state.customFields.set(body.scope, body.custom_field_list);
+    state.customFieldsByTenant.set(
+      `${ctx.state.tenantKey ?? SELF_BUILT_TENANT}:${body.scope}`,
+      body.custom_field_list,
+    );
     ctx.body = success({});
   });
 
@@ -496,6 +736,14 @@ export function createEmulator(options: EmulatorOptions) {
       ),
     };
   });
+  router.post('/_emulator/tenants/:tenantKey/expire-tokens', (ctx) => {
+    emulator.expireTenantTokens(ctx.params.tenantKey as string);
+    ctx.body = { ok: true };
+  });
+  router.post('/_emulator/event-url', async (ctx) => {
+    const b = (await readJson(ctx)) as { url?: string; app_id?: string };
+    ctx.body = { pushed: await emulator.setEventUrl(String(b.url), b.app_id ?? firstApp.appId) };
+  });
   router.get('/_emulator/papers', (ctx) => {
     ctx.body = {
       papers: Object.fromEntries(
@@ -516,6 +764,7 @@ export function createEmulator(options: EmulatorOptions) {
     });
   });
 
+  longConnection.mount(router, readJson);
   const consolePage = mountConsole(router, state, changes);
 
   app.use(router.routes());
@@ -528,6 +777,7 @@ export function createEmulator(options: EmulatorOptions) {
     app,
     state,
     faults,
+    longConnection,
     /** Every change the console shows, as it happens. */
     changes,
     /** The console page (GET /console/): where the gateway is and who may click. */
@@ -543,6 +793,16 @@ export function createEmulator(options: EmulatorOptions) {
       faults.setOutage({ kind, includeTokens: options.includeTokens ?? true }),
     endOutage: () => faults.setOutage(undefined),
     revokeTokens: () => tokens.clear(),
+    /** How many tenant tokens were asked for, per tenant (marketplace). */
+    tenantTokenRequests(): Record<string, number> {
+      const counts: Record<string, number> = {};
+      for (const c of state.calls)
+        if (c.path === '/open-apis/auth/v3/tenant_access_token' && c.code === 0) {
+          const key = String((c.body as { tenant_key?: unknown }).tenant_key);
+          counts[key] = (counts[key] ?? 0) + 1;
+        }
+      return counts;
+    },
 
     /**
      * Pushes a schema 2.0 event of `eventType` to a gateway as the app Feishu would (header.token = its
@@ -555,13 +815,74 @@ export function createEmulator(options: EmulatorOptions) {
       fields: PushFields = {},
     ) {
       const target = apps.get(fields.appId ?? firstApp.appId) ?? firstApp;
+      const tenantKey = fields.tenantKey ?? SELF_BUILT_TENANT;
+      // The exam or account now exists in this tenant's Hire: calls about it need this tenant's token.
+      const own = (map: Map<string, Set<string>>, id: string) =>
+        map.set(id, (map.get(id) ?? new Set()).add(tenantKey));
+      if (typeof event.exam_id === 'string') own(owners.exams, event.exam_id);
+      if (typeof event.account_id === 'string' && eventType === 'hire.eco_account.created_v1')
+        own(owners.accounts, event.account_id);
       const envelope = envelopeV2(eventType, event, {
         eventId: fields.eventId ?? randomUUID().replaceAll('-', ''),
         token: target.verificationToken ?? '',
         appId: target.appId,
-        tenantKey: fields.tenantKey ?? 'tenant_demo_0001',
+        tenantKey,
       });
       return emulator.push(gatewayUrl, envelope, target);
+    },
+
+    /** A schema 1.0 event (app_ticket, app_open, app_status_change, app_uninstalled), sealed like the rest. */
+    pushV1(gatewayUrl: string, eventType: string, event: Record<string, unknown>, appId = firstApp.appId) {
+      const target = apps.get(appId) ?? firstApp;
+      const envelope = envelopeV1(
+        eventType,
+        { ...event, app_id: target.appId },
+        {
+          token: target.verificationToken ?? '',
+        },
+      );
+      return emulator.push(gatewayUrl, envelope, target);
+    },
+
+    /** A tenant installed, started, stopped or uninstalled the marketplace app. */
+    pushLifecycle(
+      gatewayUrl: string,
+      tenantKey: string,
+      what: 'app_open' | 'start_by_tenant' | 'stop_by_tenant' | 'stop_by_platform' | 'app_uninstalled',
+      appId = firstApp.appId,
+    ) {
+      if (what === 'app_open' || what === 'app_uninstalled')
+        return emulator.pushV1(gatewayUrl, what, { tenant_key: tenantKey }, appId);
+      return emulator.pushV1(gatewayUrl, 'app_status_change', { tenant_key: tenantKey, status: what }, appId);
+    },
+
+    /** Issues a fresh app_ticket and pushes it to the app's event URL (held until the URL is known). */
+    async pushTicket(appId = firstApp.appId): Promise<PushAttempt[]> {
+      const url = eventUrls.get(appId);
+      if (!url) {
+        state.pendingTickets.push(appId);
+        return [];
+      }
+      const ticket = randomBytes(16).toString('hex');
+      state.secretsIssued.push(ticket);
+      state.tickets.set(ticket, { appId, expiresAt: Date.now() + TICKET_LIFETIME_MS });
+      return emulator.pushV1(url, 'app_ticket', { app_ticket: ticket, type: 'app_ticket' }, appId);
+    },
+
+    /** Where the app's events go (a gateway replica); a ticket asked for before this is pushed now. */
+    async setEventUrl(url: string, appId = firstApp.appId): Promise<PushAttempt[][]> {
+      eventUrls.set(appId, url);
+      const waiting = state.pendingTickets.filter((a) => a === appId);
+      state.pendingTickets = state.pendingTickets.filter((a) => a !== appId);
+      return Promise.all(waiting.map(() => emulator.pushTicket(appId)));
+    },
+
+    /** Every issued ticket stops being valid (a ticket older than 3 h): app tokens are refused with 10012. */
+    expireTickets: () => state.tickets.clear(),
+
+    /** One tenant's tokens expire: its next calls are answered 99991663; other tenants are untouched. */
+    expireTenantTokens(tenantKey: string) {
+      for (const [token, t] of tokens) if (t.tenantKey === tenantKey) tokens.delete(token);
     },
 
     /** hire.eco_exam.created_v1: a customer scheduled a written exam. */
@@ -572,7 +893,13 @@ export function createEmulator(options: EmulatorOptions) {
     pushAccount: (gatewayUrl: string, account: Record<string, unknown>, fields: PushFields = {}) =>
       emulator.pushEventOfType(gatewayUrl, 'hire.eco_account.created_v1', account, fields),
 
-    push(gatewayUrl: string, envelope: { header?: { event_id?: string } }, target: EmulatedApp = firstApp) {
+    push(
+      gatewayUrl: string,
+      envelope: { header?: { event_id?: string }; uuid?: string },
+      target: EmulatedApp = firstApp,
+    ) {
+      if (gatewayUrl === LONG_CONNECTION)
+        return longConnection.deliverEvent(target.appId, envelope.header?.event_id ?? '', envelope);
       return pushEvent(gatewayUrl, envelope, sealFor(target), {
         retrySchedule: options.retrySchedule ?? FEISHU_RETRY_SCHEDULE,
         timeoutMs: options.deliveryTimeoutMs ?? 3000,
@@ -587,11 +914,12 @@ export function createEmulator(options: EmulatorOptions) {
     async click(c: Click): Promise<{ status: number; body: unknown }> {
       const message = state.messages.get(c.messageId);
       const target = (message && apps.get(message.appId)) ?? firstApp;
+      const operatorTenant = c.operatorTenantKey ?? message?.tenantKey ?? SELF_BUILT_TENANT;
       const envelope = envelopeV2(
         'card.action.trigger',
         {
           operator: {
-            tenant_key: 'tenant_demo_0001',
+            tenant_key: operatorTenant,
             user_id: c.operatorOpenId.replace(/^ou_/, 'u_'),
             open_id: c.operatorOpenId,
             union_id: c.operatorOpenId.replace(/^ou_/, 'on_'),
@@ -607,22 +935,33 @@ export function createEmulator(options: EmulatorOptions) {
           host: 'im_message',
           context: { open_message_id: c.messageId, open_chat_id: message?.chatId ?? '' },
         },
-        { token: target.verificationToken ?? '', appId: target.appId, tenantKey: 'tenant_demo_0001' },
+        { token: target.verificationToken ?? '', appId: target.appId, tenantKey: operatorTenant },
       );
-      const { headers, rawBody } = seal(envelope, sealFor(target));
-      const response = await fetch(c.gatewayUrl, {
-        method: 'POST',
-        headers,
-        body: rawBody,
-        signal: AbortSignal.timeout(3000),
-      });
-      const text = await response.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {}
+      let status: number;
+      let body: unknown;
+      if (c.gatewayUrl === LONG_CONNECTION) {
+        // Over the long connection the answer is the acknowledgement's data; Feishu's client error codes
+        // stand in for the HTTP status: 200341 no answer in 3 s, 200671 not code 200.
+        const sent = await longConnection.deliverCallback(target.appId, envelope.header.event_id, envelope);
+        status = sent.outcome === 'acked' ? 200 : sent.outcome === 'not_ok' ? 200671 : 200341;
+        body = sent.reply ?? {};
+      } else {
+        const { headers, rawBody } = seal(envelope, sealFor(target));
+        const response = await fetch(c.gatewayUrl, {
+          method: 'POST',
+          headers,
+          body: rawBody,
+          signal: AbortSignal.timeout(3000),
+        });
+        const text = await response.text();
+        status = response.status;
+        body = text;
+        try {
+          body = JSON.parse(text);
+        } catch {}
+      }
       const reply = body as { toast?: unknown; card?: { type?: string; data?: unknown } };
-      if (message && response.status === 200) {
+      if (message && status === 200) {
         if (reply.toast) message.toasts.push(reply.toast);
         if (reply.card?.type === 'raw') {
           const check = checkCardObject(reply.card.data);
@@ -635,11 +974,12 @@ export function createEmulator(options: EmulatorOptions) {
         }
         changes.emit('message', message);
       }
-      return { status: response.status, body };
+      return { status, body };
     },
 
     async listen(port = 0, host = '127.0.0.1'): Promise<RunningEmulator> {
       const server: Server = app.listen(port, host);
+      longConnection.attach(server);
       await new Promise<void>((resolve, reject) => {
         server.once('listening', resolve);
         server.once('error', reject);
@@ -648,6 +988,7 @@ export function createEmulator(options: EmulatorOptions) {
         url: `http://${host}:${(server.address() as AddressInfo).port}`,
         close: () =>
           new Promise<void>((resolve) => {
+            longConnection.close();
             server.close(() => resolve());
             server.closeAllConnections();
           }),
@@ -668,7 +1009,7 @@ function messageData(m: Message) {
     update_time: String(m.history.at(-1)?.at ?? Date.now()),
     deleted: false,
     updated: m.history.length > 1,
-    sender: { id: m.appId, id_type: 'app_id', sender_type: 'app', tenant_key: 'tenant_demo_0001' },
+    sender: { id: m.appId, id_type: 'app_id', sender_type: 'app', tenant_key: m.tenantKey },
     body: { content: m.content },
   };
 }

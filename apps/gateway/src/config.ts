@@ -24,11 +24,33 @@ const envSchema = z.object({
     .min(1, 'is empty'),
   FEISHU_VERIFICATION_TOKEN: optionalSecret,
   FEISHU_ENCRYPT_KEY: optionalSecret,
+  FEISHU_APP_TYPE: z
+    .enum(['self_built', 'marketplace'], {
+      error:
+        'must be self_built (an app inside one Feishu tenant) or marketplace (a store app many customers install)',
+    })
+    .default('self_built'),
+  FEISHU_STAFF_TENANT_KEY: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
   FEISHU_DOMAIN: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://open.feishu.cn' })
     .default('https://open.feishu.cn')
     .transform((v) => v.replace(/\/+$/, '')),
   FEISHU_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+  FEISHU_TRANSPORT: z
+    .enum(['webhook', 'websocket'], {
+      error: 'must be webhook (Feishu posts to /webhook/*) or websocket (the gateway dials Feishu)',
+    })
+    .default('webhook'),
+  FEISHU_WS_LIVENESS_MS: z.coerce
+    .number()
+    .int()
+    .min(100, "must be a number of milliseconds, longer than Feishu's ping interval (120 s)")
+    .default(180_000),
+  FEISHU_WS_READY_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  FEISHU_WS_RECONNECT_MAX_MS: z.coerce.number().int().min(100).default(60_000),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: port.default(3000),
   DATABASE_URL: z
@@ -129,22 +151,69 @@ export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
  */
 function crossFieldErrors(env: Readonly<Record<string, string | undefined>>): string[] {
   const present = (name: string) => (env[name] ?? '').trim() !== '';
-  if (present('FEISHU_VERIFICATION_TOKEN') || present('FEISHU_ENCRYPT_KEY')) return [];
-  return [
-    'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
-      'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
-  ];
+  const errors: string[] = [];
+  // The long connection needs neither: its frames arrive over a channel the gateway opened with the secret.
+  if (env.FEISHU_TRANSPORT === 'websocket') errors.push(...longConnectionErrors(env));
+  else if (!present('FEISHU_VERIFICATION_TOKEN') && !present('FEISHU_ENCRYPT_KEY'))
+    errors.push(
+      'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
+        'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
+    );
+  if (env.FEISHU_APP_TYPE === 'marketplace' && !present('FEISHU_STAFF_TENANT_KEY'))
+    errors.push(
+      "FEISHU_STAFF_TENANT_KEY is required when FEISHU_APP_TYPE=marketplace: the tenant_key of the vendor's own " +
+        'tenant, where APPROVAL_CHAT_ID is and whose staff decide (it is in the app_open event and in every event ' +
+        'header from that tenant)',
+    );
+  return errors;
+}
+
+/**
+ * The long connection is for self-built apps only (Feishu: "目前长连接模式不支持商店应用"); FEISHU_APP_TYPE is
+ * read raw so the refusal holds whichever module declares that variable. The SDK's WSClient silently does
+ * nothing unless the app id is cli_ and 16 hex digits. No token or key is needed: the connection is opened
+ * with the app secret (then /webhook/event and /webhook/card are not served).
+ */
+function longConnectionErrors(env: Readonly<Record<string, string | undefined>>): string[] {
+  const errors: string[] = [];
+  if (env.FEISHU_APP_TYPE?.trim() === 'marketplace')
+    errors.push(
+      'FEISHU_TRANSPORT=websocket is not available to marketplace apps (Feishu offers the long connection to ' +
+        'self-built apps only); use FEISHU_TRANSPORT=webhook',
+    );
+  if (env.FEISHU_APP_ID && !/^cli_[0-9a-fA-F]{16}$/.test(env.FEISHU_APP_ID))
+    errors.push(
+      'FEISHU_APP_ID must be cli_ and 16 hex digits with FEISHU_TRANSPORT=websocket (the SDK refuses other ids)',
+    );
+  return errors;
 }
 
 export interface GatewayConfig {
   readonly appId: string;
   readonly appSecret: string;
+  /**
+   * self_built: the app lives in one tenant and gets its token with the app secret alone. marketplace: one
+   * store app serves every customer tenant that installed it; tokens come per tenant from the app_ticket.
+   */
+  readonly appType: 'self_built' | 'marketplace';
+  /** marketplace: the vendor's own tenant (the staff chat, the approvers). Undefined for self_built. */
+  readonly staffTenantKey: string | undefined;
   readonly verificationToken: string | undefined;
   readonly encryptKey: string | undefined;
   /** The Open Platform base URL handed to the SDK client's `domain` option. */
   readonly feishuDomain: string;
   /** The timeout of one Open Platform call; the outbox lease is kept at least twice as long. */
   readonly feishuTimeoutMs: number;
+  /** How Feishu's events and card callbacks arrive: posted to /webhook/*, or over the long connection. */
+  readonly transport: 'webhook' | 'websocket';
+  readonly longConnection: {
+    /** No frame (pong or data) for this long: the connection is half-open and is replaced. */
+    readonly livenessMs: number;
+    /** /readyz stays ready this long after the connection went down (a reconnect is routine). */
+    readonly readyGraceMs: number;
+    /** The ceiling of the reconnect backoff. */
+    readonly reconnectMaxMs: number;
+  };
   readonly host: string;
   readonly port: number;
   readonly databaseUrl: string;
@@ -214,10 +283,18 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     config: {
       appId: e.FEISHU_APP_ID,
       appSecret: e.FEISHU_APP_SECRET,
+      appType: e.FEISHU_APP_TYPE,
+      staffTenantKey: e.FEISHU_APP_TYPE === 'marketplace' ? e.FEISHU_STAFF_TENANT_KEY : undefined,
       verificationToken: e.FEISHU_VERIFICATION_TOKEN,
       encryptKey: e.FEISHU_ENCRYPT_KEY,
       feishuDomain: e.FEISHU_DOMAIN,
       feishuTimeoutMs: e.FEISHU_TIMEOUT_MS,
+      transport: e.FEISHU_TRANSPORT,
+      longConnection: {
+        livenessMs: e.FEISHU_WS_LIVENESS_MS,
+        readyGraceMs: e.FEISHU_WS_READY_GRACE_MS,
+        reconnectMaxMs: e.FEISHU_WS_RECONNECT_MAX_MS,
+      },
       host: e.HOST,
       port: e.PORT,
       databaseUrl: e.DATABASE_URL,
@@ -255,9 +332,12 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     appId: config.appId,
     // Named so the log's redaction net (which replaces any field called like a secret) leaves "set" readable.
     appSecretIs: 'set',
+    appType: config.appType,
+    ...(config.staffTenantKey ? { staffTenantKey: config.staffTenantKey } : {}),
     verificationTokenIs: config.verificationToken ? 'set' : 'not set',
     encryptKeyIs: config.encryptKey ? 'set' : 'not set (pushes are not signed: set it in production)',
     feishuDomain: config.feishuDomain,
+    transport: config.transport,
     host: config.host,
     port: config.port,
     database: redactDatabaseUrl(config.databaseUrl),
@@ -277,7 +357,8 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
 /** Settings that work but leave a hole open: logged as warnings at every start, so they are not forgotten. */
 export function configWarnings(config: GatewayConfig): string[] {
   const warnings: string[] = [];
-  if (!config.encryptKey)
+  // Over the long connection alone nothing is posted to us: the key would guard nothing.
+  if (!config.encryptKey && (config.transport === 'webhook' || config.verificationToken))
     warnings.push(
       'FEISHU_ENCRYPT_KEY is not set: pushes are checked by the verification token only, with no signature, ' +
         'timestamp or replay check; set the Encrypt Key in production',

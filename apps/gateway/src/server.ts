@@ -12,7 +12,9 @@ import {
 } from '@feishu-exam/exam-providers';
 import { configWarnings, type GatewayConfig, redactDatabaseUrl } from './config.js';
 import { createEventDispatcher } from './events/index.js';
+import type { PushDeps } from './events/push.js';
 import { FeishuClients } from './feishu/clients.js';
+import { LongConnection, longConnectionHandler } from './feishu/long-connection.js';
 import { createApp } from './http/app.js';
 import { listenForMetrics } from './http/metrics.js';
 import type { Logger } from './log.js';
@@ -26,6 +28,7 @@ import { accountFieldsOf, queueCustomFieldRegistration, queuePaperSyncForAll } f
 import { examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
 import { workflowJobs } from './workflow/jobs.js';
+import { TenantDirectory } from './workflow/tenant-directory.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -78,8 +81,11 @@ export async function startGateway(
       domain: config.feishuDomain,
       timeoutMs: config.feishuTimeoutMs,
       onCall: (api, error, started) => metrics.openApiCall(api, error, started),
+      appType: config.appType,
+      staffTenantKey: config.staffTenantKey,
     },
     log,
+    { store, now },
   );
   // A job's lease outlasts the slowest call it can make (outbox/lease.ts).
   const lease = planLease(config.outbox.leaseMs, [
@@ -114,10 +120,55 @@ export async function startGateway(
     { ...config.outbox, leaseMs: lease.leaseMs, now, yieldTo: () => ingest?.busy ?? false },
   );
   ingest = new ExamIngest(store, now, () => worker.wake());
+  const tenants = new TenantDirectory(
+    store,
+    {
+      marketplace: clients.marketplace,
+      staffTenantKey: config.staffTenantKey,
+      accountFields: accountFieldsOf(providers),
+    },
+    now,
+    () => worker.wake(),
+  );
+
+  const dispatcher = createEventDispatcher({
+    store,
+    worker,
+    ingest,
+    now,
+    cardOptions,
+    approverOpenIds: new Set(config.approverOpenIds),
+    accountProviderId:
+      providers.defaultProviderId ?? [...providers.providers.keys()][0] ?? config.examProvider,
+    tenants,
+    tickets: clients.tickets,
+    staffTenantKey: config.staffTenantKey,
+    customerOf: (tenantKey) => tenants.customerOf(tenantKey),
+  });
+  const onPush: PushDeps['onPush'] = (type, outcome, started, code) =>
+    metrics.push(type, outcome, started, code);
+  const recordRejectedEvent = (event: { id: string; type: string }, reason: string) =>
+    store.write((tx) => examLifecycle.recordRejectedEvent(tx, event.id, event.type, reason, now()));
+  // FEISHU_TRANSPORT=websocket: events and card callbacks arrive over the connection we dial; same pipeline.
+  const longConnection =
+    config.transport === 'websocket'
+      ? new LongConnection({
+          appId: config.appId,
+          appSecret: config.appSecret,
+          domain: config.feishuDomain,
+          ...config.longConnection,
+          log: log.child({ component: 'long-connection' }),
+          handle: longConnectionHandler(
+            { dispatcher, recordRejectedEvent, onPush, log, secrets: {} },
+            config.maxBodyBytes,
+          ),
+        })
+      : undefined;
 
   let ready = false;
   const app = createApp({
     log,
+    feishuConnection: longConnection ? () => longConnection.status() : undefined,
     isReady: () => ready,
     readiness: readinessProbe(
       store,
@@ -126,26 +177,22 @@ export async function startGateway(
       jobHealth,
     ),
     maxBodyBytes: config.maxBodyBytes,
-    dispatcher: createEventDispatcher({
-      store,
-      worker,
-      ingest,
-      now,
-      cardOptions,
-      approverOpenIds: new Set(config.approverOpenIds),
-      accountProviderId:
-        providers.defaultProviderId ?? [...providers.providers.keys()][0] ?? config.examProvider,
-    }),
-    onPush: (type, outcome, started, code) => metrics.push(type, outcome, started, code),
-    recordRejectedEvent: (event, reason) =>
-      store.write((tx) => examLifecycle.recordRejectedEvent(tx, event.id, event.type, reason, now())),
+    dispatcher,
+    onPush,
+    recordRejectedEvent,
     secrets: {
       encryptKey: config.encryptKey,
       verificationToken: config.verificationToken,
       toleranceSeconds: config.signatureToleranceSeconds,
       maxBodyBytes: config.maxBodyBytes,
     },
-    admin: { store, adminToken: config.adminToken, now, onRetry: () => worker.wake() },
+    admin: {
+      store,
+      adminToken: config.adminToken,
+      now,
+      onRetry: () => worker.wake(),
+      staffTenantKey: config.staffTenantKey,
+    },
     metrics: { metrics, token: config.metrics.token, port: config.metrics.port },
     providerWebhook: {
       providers,
@@ -177,8 +224,20 @@ export async function startGateway(
             `METRICS_PORT ${config.metrics.port}: cannot listen on ${config.host}: ${(err as Error).message}`,
           ]);
         });
-  // The fields customers fill in when they bind an account: registered once per distinct set.
-  await store.write((tx) => queueCustomFieldRegistration(tx, accountFieldsOf(providers), now()));
+  // The fields customers fill in when they bind an account: registered once per distinct set. A marketplace
+  // app registers them in each customer's Hire when the customer first appears (workflow/tenants.ts).
+  if (!clients.marketplace)
+    await store.write((tx) => queueCustomFieldRegistration(tx, accountFieldsOf(providers), now()));
+  // Marketplace: without an app_ticket no token can be had. Ask for one now if none is stored, and check
+  // every minute (a ticket lives 3 h; Feishu pushes about hourly, a missed push must not go unnoticed).
+  const tickets = clients.tickets;
+  const ticketCheck = tickets
+    ? setInterval(
+        () => void tickets.ensure('the stored app_ticket expired').catch(() => undefined),
+        60_000,
+      ).unref()
+    : undefined;
+  if (tickets) await tickets.ensure('the gateway started without a stored app_ticket');
   if (config.outbox.enabled) worker.start();
   /** A recurring round of jobs; the round's time makes each round's idempotency keys new. */
   const everyRound = (
@@ -209,6 +268,7 @@ export async function startGateway(
   };
   const retention = config.retentionDays > 0 ? setInterval(eraseExpired, HOUR_MS).unref() : undefined;
   if (retention) eraseExpired();
+  longConnection?.start();
   ready = true;
 
   let closing: Promise<void> | undefined;
@@ -231,7 +291,10 @@ export async function startGateway(
         ready = false;
         clearInterval(paperSync);
         clearInterval(resultPoll);
+        clearInterval(ticketCheck);
         clearInterval(retention);
+        // Frames being handled are acknowledged first; new ones are refused, so Feishu sends them elsewhere.
+        await longConnection?.close();
         await Promise.all(
           [server, metricsServer].map(
             (s) =>

@@ -35,7 +35,11 @@ function examEvent(
         email: 'w@x.example',
       },
     },
-    { eventId: `ev-${examId}`, tenantKey: fields.tenant ?? 'tenant-a', appId: 'cli_1' },
+    {
+      eventId: `ev-${fields.tenant ?? 'tenant-a'}-${examId}`,
+      tenantKey: fields.tenant ?? 'tenant-a',
+      appId: 'cli_1',
+    },
   );
   const r = parse(seal(envelope), {});
   if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
@@ -70,6 +74,8 @@ describe('GET /admin/exams', () => {
     for (let i = 0; i < 5; i++)
       await receive(gw, `exam-${i}`, now - (5 - i) * 60_000, { tenant: i < 3 ? 'tenant-a' : 'tenant-b' });
     await receive(gw, 'exam-same-time', now - 3 * 60_000);
+    // The same exam id in another customer's Hire, at the same moment: the cursor tells them apart.
+    await receive(gw, 'exam-same-time', now - 3 * 60_000, { tenant: 'tenant-c' });
     await gw.store.write((tx) => examLifecycle.reject(tx, 'exam-1', 'ou_staff', 'retired paper', now));
 
     const seen: string[] = [];
@@ -82,10 +88,18 @@ describe('GET /admin/exams', () => {
       if (!body.next_cursor) break;
       cursor = body.next_cursor;
     }
-    expect(seen).toEqual(['exam-4', 'exam-3', 'exam-same-time', 'exam-2', 'exam-1', 'exam-0']);
+    expect(seen).toEqual([
+      'exam-4',
+      'exam-3',
+      'exam-same-time',
+      'exam-same-time',
+      'exam-2',
+      'exam-1',
+      'exam-0',
+    ]);
 
     const first = (await getJson(gw, '/admin/exams')).body;
-    expect(first.counts).toEqual({ pending_approval: 5, arranging: 0, arranged: 0, rejected: 1, failed: 0 });
+    expect(first.counts).toEqual({ pending_approval: 6, arranging: 0, arranged: 0, rejected: 1, failed: 0 });
     expect(first.exams[0]).toMatchObject({
       examId: 'exam-4',
       state: 'pending_approval',
@@ -101,9 +115,10 @@ describe('GET /admin/exams', () => {
       (await getJson(gw, `/admin/exams?${query}`)).body.exams.map((e: { examId: string }) => e.examId);
     expect(await ids('state=rejected')).toEqual(['exam-1']);
     expect(await ids('tenant=tenant-b')).toEqual(['exam-4', 'exam-3']);
-    expect(await ids('q=SAME')).toEqual(['exam-same-time']);
+    expect(await ids('q=SAME')).toEqual(['exam-same-time', 'exam-same-time']);
+    expect(await ids('q=SAME&tenant=tenant-c')).toEqual(['exam-same-time']);
     expect(await ids('q=%25')).toEqual([]);
-    expect(await ids('state=&tenant=&q=')).toHaveLength(6);
+    expect(await ids('state=&tenant=&q=')).toHaveLength(7);
   });
 
   it('refuses a bad state, limit or cursor with a stable code', async () => {
@@ -247,6 +262,16 @@ describe('the admin page', () => {
       ),
     );
 
+    await gw.store.write((tx) =>
+      tx.run(
+        `INSERT INTO tenants (tenant_key, app_id, state, name, state_changed_at, first_seen_at, updated_at)
+         VALUES (?, 'cli_1', 'active', ?, NULL, ?, ?) ON CONFLICT DO NOTHING`,
+        [`tenant"><b>t`, `Acme<marquee>Corp`, now, now],
+      ),
+    );
+    await gw.store.write((tx) =>
+      tx.run(`UPDATE tenants SET name = ? WHERE tenant_key = ?`, [`Acme<marquee>Corp`, `tenant"><b>t`]),
+    );
     const response = await fetch(`${gw.url}/admin/ui`, { headers: bearer });
     expect(response.status).toBe(200);
     const text = await response.text();
@@ -262,6 +287,7 @@ describe('the admin page', () => {
       '<svg',
       '<q>',
       '<a href=x>',
+      '<marquee>',
       `"><b>`,
       `'><u>`,
     ])
@@ -275,6 +301,7 @@ describe('the admin page', () => {
       'paper&#39;&gt;&lt;u&gt;p',
       'ou_&lt;s&gt;x',
       'prov&lt;q&gt;x',
+      'Acme&lt;marquee&gt;Corp',
     ])
       expect(text).toContain(shown);
     // The filter form echoes what was asked, escaped.

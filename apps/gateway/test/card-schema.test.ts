@@ -47,6 +47,7 @@ const job = (extra: Partial<JobRow> = {}): JobRow => ({
   id: '0190a1b2c3d4e5f6',
   kind: 'report_login_info',
   examId: '7147998241542539527',
+  tenantKey: '2ca1d211f64f6438',
   payload: {},
   idempotencyKey: 'k',
   state: 'dead',

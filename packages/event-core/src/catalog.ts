@@ -87,11 +87,36 @@ const appTicket = z.looseObject({
   type: z.string().optional(),
 });
 
+/**
+ * Marketplace lifecycle events (schema 1.0; store apps only): a tenant installed the app (`app_open`),
+ * started or stopped it (`app_status_change`: start_by_tenant, stop_by_tenant, stop_by_platform), or
+ * uninstalled it (`app_uninstalled`). The tenant is `event.tenant_key`, which is required here.
+ */
+const appOpen = z.looseObject({
+  app_id: z.string().optional(),
+  tenant_key: z.string().min(1),
+  type: z.string().optional(),
+});
+const appStatusChange = z.looseObject({
+  app_id: z.string().optional(),
+  tenant_key: z.string().min(1),
+  type: z.string().optional(),
+  status: z.string().min(1),
+});
+const appUninstalled = z.looseObject({
+  app_id: z.string().optional(),
+  tenant_key: z.string().min(1),
+  type: z.string().optional(),
+});
+
 export const eventCatalog = {
   'hire.eco_exam.created_v1': ecoExamCreated,
   'hire.eco_account.created_v1': ecoAccountCreated,
   'card.action.trigger': cardActionTrigger,
   app_ticket: appTicket,
+  app_open: appOpen,
+  app_status_change: appStatusChange,
+  app_uninstalled: appUninstalled,
 } as const;
 
 export type KnownEventType = keyof typeof eventCatalog;

@@ -30,6 +30,11 @@ export interface ParseSecrets {
   readonly now?: (() => number) | undefined;
   /** Default: DEFAULT_MAX_BODY_BYTES. */
   readonly maxBodyBytes?: number | undefined;
+  /**
+   * The transport already proved the sender is Feishu: the long connection, opened with the app secret, whose
+   * pushes carry no signature. A known event with a broken payload is then reported as `verifiedEvent`.
+   */
+  readonly authenticatedChannel?: boolean | undefined;
 }
 
 export type ParseResult =
@@ -118,7 +123,7 @@ function parseOrFail(request: WireRequest, secrets: ParseSecrets): ParseResult {
   if (encryptKey && !signed) {
     return fail('bad_signature', 'X-Lark-Signature is missing; every event must be signed');
   }
-  return event(envelope, verificationToken, signed);
+  return event(envelope, verificationToken, signed || secrets.authenticatedChannel === true);
 }
 
 const SEALED_PREFIX = Buffer.from('{"encrypt":"', 'latin1');

@@ -166,6 +166,21 @@ describe('envelopes are normalised to one shape, without the SDK flattening', ()
     expect(account).toMatchObject({ ok: false, error: { path: 'event.usage_list.0' } });
   });
 
+  it('over an authenticated channel (the long connection), a broken known event is reported as verified', () => {
+    const body = seal(
+      envelopeV2('hire.eco_exam.created_v1', { paper_id: 'p' }, { ...fields, eventId: 'ev-ws' }),
+    );
+    expect(parse(body, {})).toMatchObject({ ok: false, error: { code: 'schema_invalid' } });
+    expect(parse(body, {}).ok || 'verifiedEvent' in (parse(body, {}) as { error: object }).error).toBe(false);
+    expect(parse(body, { authenticatedChannel: true })).toMatchObject({
+      ok: false,
+      error: {
+        code: 'schema_invalid',
+        verifiedEvent: { id: 'ev-ws', type: 'hire.eco_exam.created_v1' },
+      },
+    });
+  });
+
   it('a body that is neither envelope is schema_invalid', () => {
     const r = parse(seal({ hello: 'world' }, { encryptKey }), secrets);
     expect(errorCode(r)).toBe('schema_invalid');

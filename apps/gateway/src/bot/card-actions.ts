@@ -1,8 +1,8 @@
 import type { KnownEvent } from '@feishu-exam/event-core';
 import type { Logger } from '../log.js';
 import { ExamEntity, type ExamRow, type Store } from '../store/index.js';
-import { examLifecycle, type TransitionOutcome } from '../workflow/exam-lifecycle.js';
-import { approvalCard, type ButtonValue, type CardOptions, formatTime } from './cards.js';
+import { examLifecycle, keyOf, type TransitionOutcome } from '../workflow/exam-lifecycle.js';
+import { approvalCard, type ButtonValue, type CardOptions, type CustomerLabel, formatTime } from './cards.js';
 
 export interface CardActionDeps {
   readonly store: Store;
@@ -12,6 +12,10 @@ export interface CardActionDeps {
   readonly now: () => number;
   /** Called after a decision commits, so the outbox picks up the job it created at once. */
   readonly onDecision: () => void;
+  /** Marketplace: the vendor's own tenant; a click from any other tenant is refused. */
+  readonly staffTenantKey?: string | undefined;
+  /** Marketplace: which customer an exam is for, for the card in the answer. */
+  readonly customerOf?: ((tenantKey: string) => Promise<CustomerLabel | undefined>) | undefined;
 }
 
 type Toast = { type: 'info' | 'success' | 'error' | 'warning'; content: string };
@@ -45,6 +49,21 @@ export async function handleCardAction(
     return { toast: { type: 'error', content: 'This card is not one of ours, or is out of date.' } };
   }
   const { action: decision, exam_id: examId } = action.value;
+  // Marketplace: staff sit in the vendor's tenant. A click from a customer's tenant (the app's bot in one of
+  // their chats, a forwarded card) must not decide on exams.
+  const clickTenant = operator.tenant_key ?? event.tenantKey;
+  if (deps.staffTenantKey && clickTenant !== deps.staffTenantKey) {
+    log.warn(
+      { examId, operator: operator.open_id, operatorTenant: clickTenant, decision },
+      'card action refused: operator is not in the staff tenant',
+    );
+    return {
+      toast: {
+        type: 'error',
+        content: "Only the vendor's staff can decide on exams; this click came from another organisation.",
+      },
+    };
+  }
   if (deps.approverOpenIds.size > 0 && !deps.approverOpenIds.has(operator.open_id)) {
     log.warn({ examId, operator: operator.open_id, decision }, 'card action refused: operator not allowed');
     return {
@@ -58,8 +77,10 @@ export async function handleCardAction(
   // The button's value is only what the card says; the card itself is the message Feishu names. A click
   // decides only the exam whose card it came from, so a value naming another exam changes nothing.
   const cardMessageId = event.payload.context?.open_message_id;
-  const exam = await deps.store.dataSource.getRepository(ExamEntity).findOneBy({ examId });
-  if (exam && cardMessageId && exam.cardMessageId === null) {
+  // Several customers may have an exam with this id (marketplace): the card names which one.
+  const candidates = await deps.store.dataSource.getRepository(ExamEntity).findBy({ examId });
+  const exam = (cardMessageId && candidates.find((e) => e.cardMessageId === cardMessageId)) || null;
+  if (!exam && cardMessageId && candidates.some((e) => e.cardMessageId === null)) {
     // Posted, but Feishu's answer is not committed yet (a moment's race, or a restart): the click cannot be
     // tied to the card until it is, so staff are asked to click again rather than trusted blindly.
     return { toast: { type: 'warning', content: CARD_NOT_REGISTERED } };
@@ -80,8 +101,8 @@ export async function handleCardAction(
 
   const outcome: TransitionOutcome = await deps.store.write((tx) =>
     decision === 'approve'
-      ? examLifecycle.approve(tx, examId, operator.open_id, deps.now())
-      : examLifecycle.reject(tx, examId, operator.open_id, reason.slice(0, 500), deps.now()),
+      ? examLifecycle.approve(tx, keyOf(exam), operator.open_id, deps.now())
+      : examLifecycle.reject(tx, keyOf(exam), operator.open_id, reason.slice(0, 500), deps.now()),
   );
 
   if (!outcome.ok && outcome.reason === 'not_found') {
@@ -98,7 +119,7 @@ export async function handleCardAction(
         type: 'info',
         content: `Already ${verbOf(exam)} by ${exam.decidedBy ?? 'someone'} at ${formatTime(exam.decidedAt)}. Nothing changed.`,
       },
-      card: { type: 'raw', data: approvalCard(exam, deps.cardOptions) },
+      card: { type: 'raw', data: approvalCard(exam, await optionsFor(deps, exam)) },
     };
   }
   deps.onDecision();
@@ -111,6 +132,12 @@ export async function handleCardAction(
       decision === 'approve'
         ? { type: 'success', content: 'Approved. Arranging the exam…' }
         : { type: 'success', content: 'Rejected. Feishu Hire will be told.' },
-    card: { type: 'raw', data: approvalCard(outcome.exam, deps.cardOptions) },
+    card: { type: 'raw', data: approvalCard(outcome.exam, await optionsFor(deps, outcome.exam)) },
   };
+}
+
+/** The card options, with the exam's customer when the app serves several. */
+async function optionsFor(deps: CardActionDeps, exam: ExamRow): Promise<CardOptions> {
+  const customer = await deps.customerOf?.(exam.tenantKey);
+  return customer ? { ...deps.cardOptions, customer } : deps.cardOptions;
 }

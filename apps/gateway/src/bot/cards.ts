@@ -1,10 +1,18 @@
 // bot: the approval card (Feishu card JSON 2.0) for each state of an exam, and the stuck-job notice.
 import { maskEmail, maskPhone } from '../log.js';
-import type { ExamRow, JobRow } from '../store/index.js';
+import type { ExamRow, JobRow, TenantState } from '../store/index.js';
 
 export interface CardOptions {
   /** Show the candidate's full phone and email on the card (the staff chat must be allowed to see them). */
   readonly showContact: boolean;
+  /** Marketplace: which customer the exam is for, by name, and whether it still runs the app. */
+  readonly customer?: CustomerLabel | undefined;
+}
+
+export interface CustomerLabel {
+  /** The company name from tenant.v2.tenant.query; null while unknown. */
+  readonly name: string | null;
+  readonly state: TenantState;
 }
 
 export type CardAction = 'approve' | 'reject';
@@ -69,7 +77,10 @@ function summary(exam: ExamRow, options: CardOptions): string {
     line('Phone', phone),
     line('Email', email),
     line('Paper', exam.paperId),
-    line('Customer', `${exam.tenantKey}${exam.accountId ? ` / account ${exam.accountId}` : ''}`),
+    line(
+      'Customer',
+      `${options.customer?.name ? `${options.customer.name} (${exam.tenantKey})` : exam.tenantKey}${exam.accountId ? ` / account ${exam.accountId}` : ''}`,
+    ),
     line('Exam', exam.examId),
     `**Arrived**: ${formatTime(exam.receivedAt)}`,
   ].join('\n');
@@ -119,7 +130,8 @@ function card(title: string, template: string, elements: unknown[], subtitle?: s
  * `problem` says why the exam cannot be arranged as it stands (no platform serves it), so staff can reject it.
  */
 export function approvalCard(exam: ExamRow, options: CardOptions, problem?: string): Card {
-  const facts = markdown(summary(exam, options));
+  const paused = pausedNotice(exam, options.customer);
+  const facts = paused ? markdown(`${summary(exam, options)}\n${paused}`) : markdown(summary(exam, options));
   const decided = `${at(exam.decidedBy)} at ${formatTime(exam.decidedAt)}`;
   switch (exam.state) {
     case 'pending_approval':
@@ -171,6 +183,18 @@ export function approvalCard(exam: ExamRow, options: CardOptions, problem?: stri
         ),
       ]);
   }
+}
+
+/**
+ * A customer that stopped or uninstalled the app cannot be written to: its exam's next steps wait. Staff
+ * may still decide; the decision is carried out when the customer starts the app again.
+ */
+function pausedNotice(exam: ExamRow, customer: CustomerLabel | undefined): string | undefined {
+  if (!customer || customer.state === 'active') return undefined;
+  if (exam.state !== 'pending_approval' && exam.state !== 'arranging') return undefined;
+  const who = customer.name ? escapeMarkdown(customer.name) : 'The customer';
+  const what = customer.state === 'uninstalled' ? 'uninstalled the app' : 'stopped the app';
+  return `**Paused**: ${who} has ${what}. Nothing is sent to its Feishu Hire until it starts the app again; the exam waits.`;
 }
 
 /** Posted to the staff chat when an outbox job gives up: which exam is stuck, and why. */

@@ -31,6 +31,8 @@ export interface ExamSummary {
   readonly examId: string;
   readonly state: ExamState;
   readonly tenantKey: string;
+  /** The customer's company name, once known (marketplace tenants). */
+  readonly tenantName: string | null;
   readonly accountId: string | null;
   readonly accountName: string | null;
   readonly paperId: string | null;
@@ -56,15 +58,23 @@ export type ExamPageResult =
   | { readonly ok: true; readonly page: ExamPage }
   | { readonly ok: false; readonly code: 'bad_cursor'; readonly message: string };
 
-/** Newest first; the cursor is where the last page ended: (received_at, exam_id), opaque to callers. */
-const encodeCursor = (receivedAt: number, examId: string) =>
-  Buffer.from(JSON.stringify([receivedAt, examId])).toString('base64url');
+/**
+ * Newest first; the cursor is where the last page ended: (received_at, exam_id, tenant_key), opaque to
+ * callers. An exam id is unique only inside one customer's Hire, so the tenant breaks ties.
+ */
+const encodeCursor = (e: { receivedAt: number; examId: string; tenantKey: string }) =>
+  Buffer.from(JSON.stringify([e.receivedAt, e.examId, e.tenantKey])).toString('base64url');
 
-function decodeCursor(cursor: string): [number, string] | undefined {
+function decodeCursor(cursor: string): [number, string, string] | undefined {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(value) && Number.isSafeInteger(value[0]) && typeof value[1] === 'string')
-      return [value[0], value[1]];
+    if (
+      Array.isArray(value) &&
+      Number.isSafeInteger(value[0]) &&
+      typeof value[1] === 'string' &&
+      typeof value[2] === 'string'
+    )
+      return [value[0], value[1], value[2]];
   } catch {}
   return undefined;
 }
@@ -75,6 +85,7 @@ interface ExamSqlRow {
   exam_id: string;
   state: ExamState;
   tenant_key: string;
+  tenant_name: string | null;
   account_id: string | null;
   account_name: string | null;
   paper_id: string | null;
@@ -116,15 +127,20 @@ export async function listExams(tx: SqlTx, query: ExamQuery, now: number): Promi
   if (query.cursor) {
     const after = decodeCursor(query.cursor);
     if (!after) return { ok: false, code: 'bad_cursor', message: 'cursor is not one this endpoint gave' };
-    where.push('(e.received_at < ? OR (e.received_at = ? AND e.exam_id < ?))');
-    params.push(after[0], after[0], after[1]);
+    where.push(
+      `(e.received_at < ? OR (e.received_at = ? AND (e.exam_id < ? OR (e.exam_id = ? AND e.tenant_key < ?))))`,
+    );
+    params.push(after[0], after[0], after[1], after[1], after[2]);
   }
   const rows = await tx.all<ExamSqlRow>(
-    `SELECT e.exam_id, e.state, e.tenant_key, e.account_id, a.name AS account_name, e.paper_id, e.provider_id,
-            e.candidate, e.decided_by, e.decided_at, e.received_at, e.updated_at, e.personal_data_erased_at
-     FROM exams e LEFT JOIN accounts a ON a.account_id = e.account_id
+    `SELECT e.exam_id, e.state, e.tenant_key, t.name AS tenant_name, e.account_id, a.name AS account_name,
+            e.paper_id, e.provider_id, e.candidate, e.decided_by, e.decided_at, e.received_at, e.updated_at,
+            e.personal_data_erased_at
+     FROM exams e
+     LEFT JOIN accounts a ON a.account_id = e.account_id AND a.tenant_key = e.tenant_key
+     LEFT JOIN tenants t ON t.tenant_key = e.tenant_key
      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY e.received_at DESC, e.exam_id DESC
+     ORDER BY e.received_at DESC, e.exam_id DESC, e.tenant_key DESC
      LIMIT ?`,
     [...params, query.limit + 1],
   );
@@ -133,6 +149,7 @@ export async function listExams(tx: SqlTx, query: ExamQuery, now: number): Promi
       examId: r.exam_id,
       state: r.state,
       tenantKey: r.tenant_key,
+      tenantName: r.tenant_name,
       accountId: r.account_id,
       accountName: r.account_name,
       paperId: r.paper_id,
@@ -155,7 +172,7 @@ export async function listExams(tx: SqlTx, query: ExamQuery, now: number): Promi
     ok: true,
     page: {
       exams,
-      nextCursor: rows.length > query.limit && last ? encodeCursor(last.receivedAt, last.examId) : null,
+      nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null,
       counts,
     },
   };

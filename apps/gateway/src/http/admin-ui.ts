@@ -6,6 +6,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { reviveJob } from '../outbox/jobs.js';
+import { type TenantSummary, tenancy } from '../workflow/tenants.js';
 import type { AdminDeps } from './admin.js';
 import {
   type AccountSummary,
@@ -132,7 +133,7 @@ ${result.exams.map(
   (
     e,
   ) => html`<tr><td><code>${e.examId}</code></td><td><span class="state">${e.state}</span></td><td>${e.candidateName ?? html`<span class="muted">erased or none</span>`}</td>
-<td><code>${e.tenantKey}</code></td><td>${e.accountName ?? ''} <code>${e.accountId ?? ''}</code></td><td><code>${e.paperId ?? ''}</code></td><td>${e.providerId ?? ''}</td>
+<td>${e.tenantName ?? ''} <code>${e.tenantKey}</code></td><td>${e.accountName ?? ''} <code>${e.accountId ?? ''}</code></td><td><code>${e.paperId ?? ''}</code></td><td>${e.providerId ?? ''}</td>
 <td title="${iso(e.receivedAt)}">${age(e.ageMs)}</td><td>${e.decidedBy ?? ''} ${iso(e.decidedAt)}</td></tr>`,
 )}
 </tbody></table>
@@ -163,6 +164,16 @@ ${accounts.map(
 )}
 </tbody></table>${accounts.length === 0 ? html`<p class="muted">None bound.</p>` : ''}`;
 
+const tenantsSection = (tenants: readonly TenantSummary[]) => html`<h2 id="tenants">Tenants</h2>
+<table><thead><tr><th>Tenant</th><th>Name</th><th>Kind</th><th>State</th><th>Since</th><th>Exams</th></tr></thead><tbody>
+${tenants.map(
+  (
+    t,
+  ) => html`<tr><td><code>${t.tenantKey}</code></td><td>${t.name ?? ''}</td><td>${t.staff ? 'staff (the vendor)' : 'customer'}</td><td>${t.state}</td>
+<td>${iso(t.stateChangedAt ?? t.firstSeenAt)}</td><td>${Object.entries(t.exams).map(([state, n], i) => html`${i ? ', ' : ''}${state} ${n}`)}</td></tr>`,
+)}
+</tbody></table>${tenants.length === 0 ? html`<p class="muted">None seen yet.</p>` : ''}`;
+
 const NOTICES: Record<string, string> = {
   retried: 'The job is queued again.',
   not_dead: 'That job is not dead (already retried or finished).',
@@ -189,12 +200,13 @@ export function mountAdminUi(router: Router, deps: AdminDeps): void {
         html`<p class="err">Bad filter.</p><p><a href="/admin/ui">Back</a></p>`,
       );
     const now = deps.now();
-    const [exams, jobs, accounts] = await deps.store.write(
+    const [exams, jobs, accounts, tenants] = await deps.store.write(
       async (tx) =>
         [
           await listExams(tx, parsed.data, now),
           await jobsNeedingAttention(tx, now),
           await listAccounts(tx),
+          await tenancy.list(tx, deps.staffTenantKey),
         ] as const,
     );
     if (!exams.ok)
@@ -216,9 +228,9 @@ export function mountAdminUi(router: Router, deps: AdminDeps): void {
       'feishu-exam admin',
       html`<h1>feishu-exam admin</h1>
 <form class="inline" method="post" action="/admin/ui/logout"><button type="submit">Sign out</button></form>
-<nav><a href="#exams">Exams</a><a href="#jobs">Jobs</a><a href="#accounts">Accounts</a></nav>
+<nav><a href="#exams">Exams</a><a href="#jobs">Jobs</a><a href="#accounts">Accounts</a><a href="#tenants">Tenants</a></nav>
 ${notice ? html`<p><strong>${notice}</strong></p>` : ''}
-${examsSection(ctx, exams.page, filters)}${jobsSection(jobs, now)}${accountsSection(accounts)}`,
+${examsSection(ctx, exams.page, filters)}${jobsSection(jobs, now)}${accountsSection(accounts)}${tenantsSection(tenants)}`,
     );
   });
 

@@ -9,6 +9,7 @@ import {
   type Store,
 } from '../store/index.js';
 import { queuePaperSync } from '../workflow/accounts.js';
+import { tenancy } from '../workflow/tenants.js';
 import { ExamQuerySchema, listExams } from './admin-exams.js';
 import { mountAdminUi } from './admin-ui.js';
 import { bearerMatches } from './bearer.js';
@@ -18,6 +19,8 @@ export interface AdminDeps {
   readonly adminToken: string | undefined;
   readonly now: () => number;
   readonly onRetry: () => void;
+  /** marketplace: the vendor's own tenant, marked as staff in /admin/tenants. */
+  readonly staffTenantKey?: string | undefined;
 }
 
 const JOB_STATES = new Set<JobState>(['pending', 'running', 'done', 'dead', 'skipped']);
@@ -95,17 +98,37 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
     });
     ctx.body = { events };
   });
+  router.get('/admin/tenants', auth, async (ctx) => {
+    ctx.body = { tenants: await deps.store.write((tx) => tenancy.list(tx, deps.staffTenantKey)) };
+  });
   router.post('/admin/accounts/:accountId/sync-papers', auth, async (ctx) => {
     const accountId = ctx.params.accountId as string;
+    // An account id is unique inside one customer's Hire: `?tenant_key=` picks the customer when two share it.
+    const tenantKey = typeof ctx.query.tenant_key === 'string' ? ctx.query.tenant_key : undefined;
     const queued = await deps.store.write(async (tx) => {
-      if (!(await tx.manager.getRepository(AccountEntity).existsBy({ accountId }))) return false;
+      const accounts = await tx.manager
+        .getRepository(AccountEntity)
+        .findBy(tenantKey === undefined ? { accountId } : { accountId, tenantKey });
+      if (accounts.length !== 1) return accounts.length;
       const now = deps.now();
-      await queuePaperSync(tx, accountId, `operator:${now}`, now);
-      return true;
+      await queuePaperSync(
+        tx,
+        (accounts[0] as { tenantKey: string }).tenantKey,
+        accountId,
+        `operator:${now}`,
+        now,
+      );
+      return 1;
     });
-    if (!queued) {
-      ctx.status = 404;
-      ctx.body = { code: 'not_found', message: 'no bound account with that id' };
+    if (queued !== 1) {
+      ctx.status = queued === 0 ? 404 : 409;
+      ctx.body =
+        queued === 0
+          ? { code: 'not_found', message: 'no bound account with that id' }
+          : {
+              code: 'ambiguous',
+              message: 'several customers bound an account with that id: add ?tenant_key=',
+            };
       return;
     }
     deps.onRetry();
@@ -134,7 +157,12 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
   router.get('/admin/exams/:examId', auth, async (ctx) => {
     const exam = await deps.store.dataSource
       .getRepository(ExamEntity)
-      .findOneBy({ examId: ctx.params.examId as string });
+      // `?tenant_key=` picks the customer when several have an exam with this id (marketplace).
+      .findOneBy(
+        typeof ctx.query.tenant_key === 'string'
+          ? { examId: ctx.params.examId as string, tenantKey: ctx.query.tenant_key }
+          : { examId: ctx.params.examId as string },
+      );
     if (!exam) {
       ctx.status = 404;
       ctx.body = { code: 'not_found', message: 'no such exam' };

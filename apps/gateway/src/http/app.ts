@@ -1,6 +1,7 @@
 // http: the Koa app and its routes. createApp builds without listening, so tests and main share it.
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { LongConnectionStatus } from '../feishu/long-connection.js';
 import type { Logger } from '../log.js';
 import type { JobHealth } from '../outbox/jobs.js';
 import type { Readiness } from '../store/readiness.js';
@@ -16,6 +17,8 @@ export interface AppDeps extends WebhookDeps {
   /** Can the database take writes, within a deadline? And the jobs' health. Checked by /readyz. */
   readonly readiness: () => Promise<Readiness<JobHealth>>;
   readonly admin: AdminDeps;
+  /** With FEISHU_TRANSPORT=websocket: the long connection's state, which /readyz reports and requires. */
+  readonly feishuConnection?: (() => LongConnectionStatus) | undefined;
   /** Absent: no provider result webhooks (tests that need none). */
   readonly providerWebhook?: ProviderWebhookDeps | undefined;
   /** Absent: no /metrics route at all (tests that build the app alone). */
@@ -27,9 +30,12 @@ export function createApp(deps: AppDeps): Koa {
   app.proxy = true;
   const router = new Router();
 
-  const webhook = webhookHandler(deps);
-  router.post('/webhook/event', webhook);
-  router.post('/webhook/card', webhook);
+  // Without a token or key (allowed only with the long connection) nobody could tell Feishu's posts apart.
+  if (deps.secrets.encryptKey || deps.secrets.verificationToken) {
+    const webhook = webhookHandler(deps);
+    router.post('/webhook/event', webhook);
+    router.post('/webhook/card', webhook);
+  }
   if (deps.providerWebhook)
     router.post('/webhook/provider/:providerId', providerWebhookHandler(deps.providerWebhook));
   router.get('/healthz', (ctx) => {
@@ -41,11 +47,15 @@ export function createApp(deps: AppDeps): Koa {
   router.get('/readyz', async (ctx) => {
     const started = deps.isReady();
     const probe: Readiness<JobHealth> = started ? await deps.readiness() : { database: 'timeout' };
-    const ready = started && probe.database === 'ok';
+    const connection = deps.feishuConnection?.();
+    const ready = started && probe.database === 'ok' && (connection?.ready ?? true);
     ctx.status = ready ? 200 : 503;
     ctx.body = {
       status: ready ? 'ready' : 'not_ready',
       database: started ? probe.database : 'not_checked',
+      ...(connection
+        ? { feishu_connection: { state: connection.state, down_for_ms: connection.downForMs } }
+        : {}),
       ...(probe.error ? { database_error: probe.error } : {}),
       ...(probe.report ? { jobs: probe.report } : {}),
     };

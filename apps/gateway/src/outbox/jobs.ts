@@ -10,12 +10,19 @@ export type JobKind =
   | 'sync_papers'
   | 'report_result'
   | 'register_custom_fields'
-  | 'poll_result';
+  | 'poll_result'
+  | 'fetch_tenant_name';
 
 export interface NewJob {
   readonly kind: JobKind;
   readonly examId?: string | undefined;
   readonly payload?: Record<string, unknown>;
+  /**
+   * The customer tenant the job is for (with `examId`, it names the exam). The job is not attempted while
+   * that tenant has stopped or uninstalled the app; it waits, and runs when the tenant starts again. Staff
+   * chat jobs (STAFF_JOBS) run regardless: staff must still see the exam.
+   */
+  readonly tenantKey?: string | undefined;
   /** Enqueueing the same key twice creates one job: the second enqueue is a no-op. */
   readonly idempotencyKey: string;
   readonly runAt?: number;
@@ -30,6 +37,9 @@ export interface NewJob {
 /** `max_attempts` of a job that is retried for as long as its failures are transient. */
 export const NO_ATTEMPT_LIMIT = 0;
 
+/** Jobs that post or update cards in the staff chat: they never wait for a customer tenant. */
+export const STAFF_JOBS: readonly JobKind[] = ['post_card', 'refresh_card', 'notify_dead'];
+
 /** Adds a job in the caller's transaction, so it commits (or not) with the state change that caused it. */
 export async function enqueueJob(tx: SqlTx, job: NewJob, now: number): Promise<boolean> {
   return (await enqueueJobs(tx, [job], now)) > 0;
@@ -43,6 +53,7 @@ export async function enqueueJobs(tx: SqlTx, jobs: readonly NewJob[], now: numbe
     job.kind,
     job.examId ?? null,
     JSON.stringify(job.payload ?? {}),
+    job.tenantKey ?? null,
     job.idempotencyKey,
     job.maxAttempts ?? NO_ATTEMPT_LIMIT,
     job.runAt ?? now,
@@ -50,9 +61,9 @@ export async function enqueueJobs(tx: SqlTx, jobs: readonly NewJob[], now: numbe
     now,
   ]);
   return tx.run(
-    `INSERT INTO outbox_jobs (id, kind, exam_id, payload, idempotency_key, state, attempts, max_attempts, run_at,
-       locked_until, locked_by, last_error, created_at, updated_at)
-     VALUES ${rows.map(() => "(?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, NULL, NULL, ?, ?)").join(', ')}
+    `INSERT INTO outbox_jobs (id, kind, exam_id, payload, tenant_key, idempotency_key, state, attempts, max_attempts,
+       run_at, locked_until, locked_by, last_error, created_at, updated_at)
+     VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, NULL, NULL, ?, ?)").join(', ')}
      ON CONFLICT DO NOTHING`,
     rows.flat(),
   );
@@ -75,6 +86,7 @@ export function timeOrderedId(now: number): string {
 /**
  * Claims up to `limit` due jobs for `workerId`: pending ones whose time has come, and running ones whose
  * lease expired (their worker died). The claim is a conditional update, so two replicas never both win.
+ * A job for a tenant that stopped or uninstalled the app is left alone (no attempt is spent on it).
  */
 export async function claimDueJobs(
   tx: Tx,
@@ -85,7 +97,9 @@ export async function claimDueJobs(
 ): Promise<JobRow[]> {
   const due = await tx.all<{ id: string }>(
     `SELECT id FROM outbox_jobs
-     WHERE (state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?)
+     WHERE ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?))
+       AND (tenant_key IS NULL OR kind IN (${STAFF_JOBS.map((k) => `'${k}'`).join(', ')})
+            OR tenant_key NOT IN (SELECT tenant_key FROM tenants WHERE state <> 'active'))
      ORDER BY run_at LIMIT ?`,
     [now, now, limit],
   );

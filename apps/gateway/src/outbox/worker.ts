@@ -58,7 +58,8 @@ export class OutboxWorker {
 
   constructor(
     private readonly store: Store,
-    private readonly handlers: Record<JobKind, JobHandler>,
+    // Partial: a kind without a handler is buried at once, visibly (a replica older than the job).
+    private readonly handlers: Partial<Record<JobKind, JobHandler>>,
     private readonly log: Logger,
     private readonly options: OutboxOptions,
   ) {

@@ -7,9 +7,10 @@ import { Initial1764000000000 } from './migrations/0001-initial.js';
 import { Accounts1764000000001 } from './migrations/0002-accounts.js';
 import { Results1764000000002 } from './migrations/0003-results.js';
 import { Hardening1764000000004 } from './migrations/0004-hardening.js';
+import { Tenancy1764000000005 } from './migrations/0005-tenancy.js';
 import { Readiness1764000000006 } from './migrations/0006-readiness.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
-import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity } from './schema.js';
+import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
 import { SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
 
 export * from './schema.js';
@@ -41,12 +42,13 @@ export interface Store {
 export async function openStore(databaseUrl: string, log: Logger): Promise<Store> {
   const dialect = databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
   const common = {
-    entities: [ExamEntity, JobEntity, ProcessedEventEntity, AccountEntity],
+    entities: [ExamEntity, JobEntity, ProcessedEventEntity, AccountEntity, TenantEntity],
     migrations: [
       Initial1764000000000,
       Accounts1764000000001,
       Results1764000000002,
       Hardening1764000000004,
+      Tenancy1764000000005,
       Readiness1764000000006,
     ],
     migrationsRun: false,

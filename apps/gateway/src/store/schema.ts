@@ -45,6 +45,21 @@ export interface ExamRow {
   updatedAt: number;
 }
 
+export type TenantState = 'active' | 'stopped' | 'uninstalled';
+
+/** A Feishu tenant the app serves: a customer, or (marketplace) the vendor's own. */
+export interface TenantRow {
+  tenantKey: string;
+  appId: string;
+  state: TenantState;
+  /** The company name from tenant.v2.tenant.query; null until fetched. */
+  name: string | null;
+  /** When the last lifecycle event (app_open, app_status_change, app_uninstalled) was sent. */
+  stateChangedAt: number | null;
+  firstSeenAt: number;
+  updatedAt: number;
+}
+
 export interface AccountRow {
   accountId: string;
   tenantKey: string;
@@ -70,6 +85,8 @@ export interface JobRow {
   kind: string;
   examId: string | null;
   payload: Record<string, unknown>;
+  /** The customer tenant the job calls Feishu for; its jobs wait while that tenant has stopped the app. */
+  tenantKey: string | null;
   idempotencyKey: string;
   state: JobState;
   attempts: number;
@@ -106,7 +123,7 @@ export const ExamEntity = new EntitySchema<ExamRow>({
   tableName: 'exams',
   columns: {
     examId: { name: 'exam_id', type: 'varchar', length: 128, primary: true },
-    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128 },
+    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128, primary: true },
     appId: { name: 'app_id', type: 'varchar', length: 128 },
     eventId: { name: 'event_id', type: 'varchar', length: 128 },
     accountId: { name: 'account_id', type: 'varchar', length: 128, nullable: true },
@@ -139,6 +156,7 @@ export const JobEntity = new EntitySchema<JobRow>({
     kind: { name: 'kind', type: 'varchar', length: 64 },
     examId: { name: 'exam_id', type: 'varchar', length: 128, nullable: true },
     payload: { name: 'payload', type: 'simple-json' },
+    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128, nullable: true },
     idempotencyKey: { name: 'idempotency_key', type: 'varchar', length: 255, unique: true },
     state: { name: 'state', type: 'varchar', length: 16 },
     attempts: { name: 'attempts', type: 'integer' },
@@ -157,7 +175,7 @@ export const AccountEntity = new EntitySchema<AccountRow>({
   tableName: 'accounts',
   columns: {
     accountId: { name: 'account_id', type: 'varchar', length: 128, primary: true },
-    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128 },
+    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128, primary: true },
     appId: { name: 'app_id', type: 'varchar', length: 128 },
     scope: { name: 'scope', type: 'integer', nullable: true },
     name: { name: 'name', type: 'varchar', length: 255, nullable: true },
@@ -180,5 +198,19 @@ export const ProcessedEventEntity = new EntitySchema<ProcessedEventRow>({
     outcome: { name: 'outcome', type: 'varchar', length: 16 },
     reason: { name: 'reason', type: 'text', nullable: true },
     receivedAt: { name: 'received_at', ...millis },
+  },
+});
+
+export const TenantEntity = new EntitySchema<TenantRow>({
+  name: 'Tenant',
+  tableName: 'tenants',
+  columns: {
+    tenantKey: { name: 'tenant_key', type: 'varchar', length: 128, primary: true },
+    appId: { name: 'app_id', type: 'varchar', length: 128 },
+    state: { name: 'state', type: 'varchar', length: 16 },
+    name: { name: 'name', type: 'varchar', length: 255, nullable: true },
+    stateChangedAt: { name: 'state_changed_at', ...millis, nullable: true },
+    firstSeenAt: { name: 'first_seen_at', ...millis },
+    updatedAt: { name: 'updated_at', ...millis },
   },
 });

@@ -26,8 +26,14 @@ export const accountBinding = {
       [event.id, event.type, now],
     );
     if (firstTime === 0) return 'duplicate_event';
+    const tenantKey = event.tenantKey ?? '';
     const existed =
-      (await tx.all(`SELECT account_id FROM accounts WHERE account_id = ?`, [p.account_id])).length > 0;
+      (
+        await tx.all(`SELECT account_id FROM accounts WHERE tenant_key = ? AND account_id = ?`, [
+          tenantKey,
+          p.account_id,
+        ])
+      ).length > 0;
     const fields = Object.fromEntries(
       (p.custom_field_list ?? []).filter((f) => f.key).map((f) => [f.key as string, f.value ?? '']),
     );
@@ -35,12 +41,12 @@ export const accountBinding = {
       `INSERT INTO accounts (account_id, tenant_key, app_id, scope, name, usage_list, custom_fields, provider_id,
          published_paper_ids, bound_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
-       ON CONFLICT (account_id) DO UPDATE SET tenant_key = excluded.tenant_key, app_id = excluded.app_id,
+       ON CONFLICT (tenant_key, account_id) DO UPDATE SET app_id = excluded.app_id,
          scope = excluded.scope, name = excluded.name, usage_list = excluded.usage_list,
          custom_fields = excluded.custom_fields, provider_id = excluded.provider_id, updated_at = excluded.updated_at`,
       [
         p.account_id,
-        event.tenantKey ?? '',
+        tenantKey,
         event.appId ?? '',
         p.scope ?? null,
         p.account_name ?? null,
@@ -52,25 +58,34 @@ export const accountBinding = {
       ],
     );
     // Background-check accounts (scope 1) have no exam papers.
-    if (p.scope !== 1) await queuePaperSync(tx, p.account_id, `binding:${event.id}`, now);
+    if (p.scope !== 1) await queuePaperSync(tx, tenantKey, p.account_id, `binding:${event.id}`, now);
     return existed ? 'rebound' : 'bound';
   },
 };
 
-/** `reason` makes the key unique per cause: each binding, each scheduled round, each operator request. */
-export const queuePaperSync = (tx: Tx, accountId: string, reason: string, now: number) =>
+/**
+ * An account is identified by its customer tenant and its id (ids are only unique inside one Hire).
+ * `reason` makes the key unique per cause: each binding, each scheduled round, each operator request.
+ */
+export const queuePaperSync = (tx: Tx, tenantKey: string, accountId: string, reason: string, now: number) =>
   enqueueJob(
     tx,
-    { kind: 'sync_papers', payload: { accountId }, idempotencyKey: `sync_papers:${accountId}:${reason}` },
+    {
+      kind: 'sync_papers',
+      tenantKey,
+      payload: { tenantKey, accountId },
+      idempotencyKey: `sync_papers:${tenantKey}:${accountId}:${reason}`,
+    },
     now,
   );
 
 /** The scheduled round: one sync job for every bound exam account. */
 export async function queuePaperSyncForAll(tx: Tx, round: string, now: number): Promise<number> {
-  const accounts = await tx.all<{ account_id: string }>(
-    'SELECT account_id FROM accounts WHERE scope IS NULL OR scope <> 1',
+  const accounts = await tx.all<{ tenant_key: string; account_id: string }>(
+    'SELECT tenant_key, account_id FROM accounts WHERE scope IS NULL OR scope <> 1',
   );
-  for (const { account_id } of accounts) await queuePaperSync(tx, account_id, `schedule:${round}`, now);
+  for (const { tenant_key, account_id } of accounts)
+    await queuePaperSync(tx, tenant_key, account_id, `schedule:${round}`, now);
   return accounts.length;
 }
 
@@ -84,12 +99,14 @@ export function accountFieldsOf(providers: ProviderRegistry): AccountField[] {
 
 /**
  * Registers the account fields with Feishu Hire (a full replace). Keyed by the set's content: the same set
- * is registered once however often the gateway restarts; a changed set is registered again.
+ * is registered once however often the gateway restarts; a changed set is registered again. A marketplace
+ * app registers them in each customer's Hire (`tenantKey`); a self-built app in its own, once.
  */
 export async function queueCustomFieldRegistration(
   tx: Tx,
   fields: AccountField[],
   now: number,
+  tenantKey?: string,
 ): Promise<boolean> {
   if (fields.length === 0) return false;
   const version = createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16);
@@ -97,8 +114,12 @@ export async function queueCustomFieldRegistration(
     tx,
     {
       kind: 'register_custom_fields',
-      payload: { fields },
-      idempotencyKey: `register_custom_fields:${version}`,
+      ...(tenantKey === undefined ? {} : { tenantKey }),
+      payload: tenantKey === undefined ? { fields } : { fields, tenantKey },
+      idempotencyKey:
+        tenantKey === undefined
+          ? `register_custom_fields:${version}`
+          : `register_custom_fields:${tenantKey}:${version}`,
     },
     now,
   );

@@ -21,20 +21,49 @@ import {
 
 export type ReceiveOutcome = 'created' | 'duplicate_event' | 'duplicate_exam';
 
-/** `not_this_provider`: the exam was arranged by another provider instance (or by none). */
-export type ResultOutcome = 'recorded' | 'unchanged' | 'not_arranged' | 'not_this_provider';
+/**
+ * `not_this_provider`: the exam was arranged by another provider instance (or by none). `ambiguous`: a
+ * platform names exams by id alone, and this provider arranged exams with that id for several customers.
+ */
+export type ResultOutcome = 'recorded' | 'unchanged' | 'not_arranged' | 'not_this_provider' | 'ambiguous';
 
 export type TransitionOutcome =
   | { readonly ok: true; readonly exam: ExamRow }
   | { readonly ok: false; readonly reason: 'not_found' }
   | { readonly ok: false; readonly reason: 'wrong_state'; readonly exam: ExamRow };
 
+/**
+ * An exam is its customer tenant and its id: exam ids are only unique inside one customer's Feishu Hire,
+ * and a marketplace app serves many. A bare id names "the exam with this id" (callers that serve one
+ * tenant, and the exam platforms, which only know the id).
+ */
+export interface ExamKey {
+  readonly tenantKey: string;
+  readonly examId: string;
+}
+export type ExamRef = string | ExamKey;
+
+export const keyOf = (exam: ExamRow): ExamKey => ({ tenantKey: exam.tenantKey, examId: exam.examId });
+
+/** The SQL condition naming one exam, and its parameters. */
+const which = (ref: ExamRef): [string, string[]] =>
+  typeof ref === 'string'
+    ? ['exam_id = ?', [ref]]
+    : ['tenant_key = ? AND exam_id = ?', [ref.tenantKey, ref.examId]];
+
+/** A job's idempotency key for one exam: qualified by its tenant. */
+const jobKey = (step: string, exam: ExamKey) => `${step}:${exam.tenantKey}:${exam.examId}`;
+
 /** The final states: nothing moves an exam out of them. */
 export const FINAL_STATES: readonly ExamState[] = ['arranged', 'rejected', 'failed'];
 
 export const examLifecycle = {
-  async find(tx: Tx, examId: string): Promise<ExamRow | null> {
-    return tx.manager.getRepository(ExamEntity).findOneBy({ examId });
+  async find(tx: Tx, ref: ExamRef): Promise<ExamRow | null> {
+    return tx.manager
+      .getRepository(ExamEntity)
+      .findOneBy(
+        typeof ref === 'string' ? { examId: ref } : { tenantKey: ref.tenantKey, examId: ref.examId },
+      );
   },
 
   /**
@@ -49,17 +78,22 @@ export const examLifecycle = {
   ): Promise<ReceiveOutcome[]> {
     if (events.length === 0) return [];
     // One look-up for both: which event ids were seen, which exams exist.
-    const seen = await tx.all<{ kind: 'event' | 'exam'; id: string }>(
-      `SELECT 'event' AS kind, event_id AS id FROM processed_events WHERE event_id IN (${marks(events.length)})
+    const seen = await tx.all<{ kind: 'event' | 'exam'; id: string; tenant: string | null }>(
+      `SELECT 'event' AS kind, event_id AS id, NULL AS tenant FROM processed_events WHERE event_id IN (${marks(events.length)})
        UNION ALL
-       SELECT 'exam' AS kind, exam_id AS id FROM exams WHERE exam_id IN (${marks(events.length)})`,
+       SELECT 'exam' AS kind, exam_id AS id, tenant_key AS tenant FROM exams WHERE exam_id IN (${marks(events.length)})`,
       [...events.map((e) => e.id), ...events.map((e) => e.payload.exam_id)],
     );
+    // An exam is new unless its tenant already has one with that id.
+    const pair = (tenant: string, id: string) => `${tenant}\u0000${id}`;
     const seenEvents = new Set(seen.filter((r) => r.kind === 'event').map((r) => r.id));
-    const seenExams = new Set(seen.filter((r) => r.kind === 'exam').map((r) => r.id));
+    const seenExams = new Set(seen.filter((r) => r.kind === 'exam').map((r) => pair(r.tenant ?? '', r.id)));
     const outcomes: ReceiveOutcome[] = [];
     const eventRows: unknown[][] = [];
     const examRows: unknown[][] = [];
+    /** For each row written: the outcome it stands for, in case another transaction wrote it first. */
+    const eventOutcome: number[] = [];
+    const examOutcome: number[] = [];
     for (const event of events) {
       const p: EcoExamCreatedPayload = event.payload;
       if (seenEvents.has(event.id)) {
@@ -67,12 +101,15 @@ export const examLifecycle = {
         continue;
       }
       seenEvents.add(event.id);
-      if (seenExams.has(p.exam_id)) {
+      const examPair = pair(event.tenantKey ?? '', p.exam_id);
+      eventOutcome.push(outcomes.length);
+      if (seenExams.has(examPair)) {
         outcomes.push('duplicate_exam');
         eventRows.push([event.id, event.type, p.exam_id, 'duplicate', now]);
         continue;
       }
-      seenExams.add(p.exam_id);
+      seenExams.add(examPair);
+      examOutcome.push(outcomes.length);
       outcomes.push('created');
       eventRows.push([event.id, event.type, p.exam_id, 'accepted', now]);
       examRows.push([
@@ -94,27 +131,41 @@ export const examLifecycle = {
         now,
       ]);
     }
-    // ON CONFLICT DO NOTHING: on PostgreSQL another replica may have won the same row meanwhile.
+    // ON CONFLICT DO NOTHING ... RETURNING: on PostgreSQL another transaction (a replica, or a concurrent
+    // push of the same event) may have written the same row since the look-up; what it wrote is not ours.
+    let wonEvents = new Set<string>();
     if (eventRows.length > 0) {
-      await tx.run(
+      const inserted = await tx.all<{ event_id: string }>(
         `INSERT INTO processed_events (event_id, event_type, exam_id, outcome, reason, received_at)
-         VALUES ${eventRows.map(() => '(?, ?, ?, ?, NULL, ?)').join(', ')} ON CONFLICT DO NOTHING`,
+         VALUES ${eventRows.map(() => '(?, ?, ?, ?, NULL, ?)').join(', ')} ON CONFLICT DO NOTHING RETURNING event_id`,
         eventRows.flat(),
       );
+      wonEvents = new Set(inserted.map((r) => r.event_id));
+      for (const [i, row] of eventRows.entries())
+        if (!wonEvents.has(String(row[0]))) outcomes[eventOutcome[i] as number] = 'duplicate_event';
     }
-    if (examRows.length > 0) {
-      await tx.run(
+    const ours = examRows.filter((row) => wonEvents.has(String(row[3])));
+    if (ours.length > 0) {
+      const inserted = await tx.all<{ tenant_key: string; exam_id: string }>(
         `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, account_id, paper_id, talent_id, application_id,
            candidate, state, received_at, updated_at)
-         VALUES ${examRows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?)").join(', ')} ON CONFLICT DO NOTHING`,
-        examRows.flat(),
+         VALUES ${ours.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?)").join(', ')}
+         ON CONFLICT DO NOTHING RETURNING tenant_key, exam_id`,
+        ours.flat(),
       );
+      const created = new Set(inserted.map((r) => pair(r.tenant_key, r.exam_id)));
+      for (const [i, row] of examRows.entries()) {
+        const outcome = examOutcome[i] as number;
+        if (outcomes[outcome] === 'created' && !created.has(pair(String(row[1]), String(row[0]))))
+          outcomes[outcome] = 'duplicate_exam';
+      }
       await enqueueJobs(
         tx,
-        examRows.map((row) => ({
+        inserted.map((row) => ({
           kind: 'post_card',
-          examId: String(row[0]),
-          idempotencyKey: `post_card:${row[0]}`,
+          examId: row.exam_id,
+          tenantKey: row.tenant_key,
+          idempotencyKey: jobKey('post_card', { examId: row.exam_id, tenantKey: row.tenant_key }),
         })),
         now,
       );
@@ -142,45 +193,55 @@ export const examLifecycle = {
     );
   },
 
-  async cardPosted(tx: Tx, examId: string, messageId: string, now: number): Promise<void> {
+  async cardPosted(tx: Tx, ref: ExamRef, messageId: string, now: number): Promise<void> {
+    const [where, params] = which(ref);
     await tx.run(
-      `UPDATE exams SET card_message_id = ?, updated_at = ? WHERE exam_id = ? AND card_message_id IS NULL`,
-      [messageId, now, examId],
+      `UPDATE exams SET card_message_id = ?, updated_at = ? WHERE ${where} AND card_message_id IS NULL`,
+      [messageId, now, ...params],
     );
   },
 
   /** Staff approved: the exam is arranged on the platform next. */
-  async approve(tx: Tx, examId: string, operator: string, now: number): Promise<TransitionOutcome> {
+  async approve(tx: Tx, ref: ExamRef, operator: string, now: number): Promise<TransitionOutcome> {
     const outcome = await transition(
       tx,
-      examId,
+      ref,
       'pending_approval',
       'arranging',
       { decided_by: operator, decided_at: now },
       now,
     );
     if (outcome.ok)
-      await enqueueJob(tx, { kind: 'arrange', examId, idempotencyKey: `arrange:${examId}` }, now);
+      await enqueueJob(
+        tx,
+        {
+          kind: 'arrange',
+          examId: outcome.exam.examId,
+          tenantKey: outcome.exam.tenantKey,
+          idempotencyKey: jobKey('arrange', keyOf(outcome.exam)),
+        },
+        now,
+      );
     return outcome;
   },
 
   /** Staff rejected: Feishu Hire is told the arrangement failed, with the reason. */
   async reject(
     tx: Tx,
-    examId: string,
+    ref: ExamRef,
     operator: string,
     reason: string,
     now: number,
   ): Promise<TransitionOutcome> {
     const outcome = await transition(
       tx,
-      examId,
+      ref,
       'pending_approval',
       'rejected',
       { decided_by: operator, decided_at: now, reject_reason: reason },
       now,
     );
-    if (outcome.ok) await queueLoginInfoReport(tx, examId, now);
+    if (outcome.ok) await queueLoginInfoReport(tx, outcome.exam, now);
     return outcome;
   },
 
@@ -190,22 +251,24 @@ export const examLifecycle = {
    */
   async arrangementMade(
     tx: Tx,
-    examId: string,
+    ref: ExamRef,
     providerId: string,
     arrangement: Arrangement,
     now: number,
   ): Promise<void> {
+    const [where, params] = which(ref);
     await tx.run(
-      `UPDATE exams SET arrangement = ?, provider_id = ?, updated_at = ? WHERE exam_id = ? AND state = 'arranging'`,
-      [JSON.stringify(arrangement), providerId, now, examId],
+      `UPDATE exams SET arrangement = ?, provider_id = ?, updated_at = ? WHERE ${where} AND state = 'arranging'`,
+      [JSON.stringify(arrangement), providerId, now, ...params],
     );
-    await queueLoginInfoReport(tx, examId, now);
+    const exam = await examLifecycle.find(tx, ref);
+    if (exam) await queueLoginInfoReport(tx, exam, now);
   },
 
   /** The platform refused for good: the exam failed, and Feishu Hire is told so. */
-  async arrangementFailed(tx: Tx, examId: string, reason: string, now: number): Promise<TransitionOutcome> {
-    const outcome = await transition(tx, examId, 'arranging', 'failed', { failure_reason: reason }, now);
-    if (outcome.ok) await queueLoginInfoReport(tx, examId, now);
+  async arrangementFailed(tx: Tx, ref: ExamRef, reason: string, now: number): Promise<TransitionOutcome> {
+    const outcome = await transition(tx, ref, 'arranging', 'failed', { failure_reason: reason }, now);
+    if (outcome.ok) await queueLoginInfoReport(tx, outcome.exam, now);
     return outcome;
   },
 
@@ -216,26 +279,49 @@ export const examLifecycle = {
    */
   async resultReceived(
     tx: Tx,
-    examId: string,
+    ref: ExamRef,
     providerId: string,
     result: ExamResult,
     now: number,
   ): Promise<ResultOutcome> {
-    const exam = await examLifecycle.find(tx, examId);
+    // A bare id from a platform: among the customers with an exam of that id, the one this provider arranged.
+    const candidates =
+      typeof ref === 'string'
+        ? await tx.manager.getRepository(ExamEntity).findBy({ examId: ref })
+        : [await examLifecycle.find(tx, ref)].filter((e): e is ExamRow => e !== null);
+    const mine = candidates.filter((e) => e.providerId === providerId);
+    if (mine.length > 1) return 'ambiguous';
+    const exam = mine[0] ?? candidates[0];
     if (!exam || exam.state !== 'arranged') return 'not_arranged';
     if (exam.providerId !== providerId) return 'not_this_provider';
     const serialized = JSON.stringify(result);
     if (exam.result && JSON.stringify(exam.result) === serialized) return 'unchanged';
-    await tx.run('UPDATE exams SET result = ?, updated_at = ? WHERE exam_id = ?', [serialized, now, examId]);
+    const key = keyOf(exam);
+    await tx.run('UPDATE exams SET result = ?, updated_at = ? WHERE tenant_key = ? AND exam_id = ?', [
+      serialized,
+      now,
+      key.tenantKey,
+      key.examId,
+    ]);
     const version = createHash('sha256').update(serialized).digest('hex').slice(0, 16);
     await enqueueJob(
       tx,
-      { kind: 'report_result', examId, idempotencyKey: `report_result:${examId}:${version}` },
+      {
+        kind: 'report_result',
+        examId: key.examId,
+        tenantKey: key.tenantKey,
+        idempotencyKey: `${jobKey('report_result', key)}:${version}`,
+      },
       now,
     );
     await enqueueJob(
       tx,
-      { kind: 'refresh_card', examId, idempotencyKey: `refresh_card:${examId}:result:${version}` },
+      {
+        kind: 'refresh_card',
+        examId: key.examId,
+        tenantKey: key.tenantKey,
+        idempotencyKey: `${jobKey('refresh_card', key)}:result:${version}`,
+      },
       now,
     );
     return 'recorded';
@@ -243,16 +329,17 @@ export const examLifecycle = {
 
   /** The polling round: one poll job for every arranged exam still without a result. */
   async queueResultPolls(tx: Tx, round: string, now: number): Promise<number> {
-    const exams = await tx.all<{ exam_id: string }>(
-      "SELECT exam_id FROM exams WHERE state = 'arranged' AND result IS NULL",
+    const exams = await tx.all<{ exam_id: string; tenant_key: string }>(
+      "SELECT exam_id, tenant_key FROM exams WHERE state = 'arranged' AND result IS NULL",
     );
-    for (const { exam_id } of exams) {
+    for (const { exam_id, tenant_key } of exams) {
       await enqueueJob(
         tx,
         {
           kind: 'poll_result',
           examId: exam_id,
-          idempotencyKey: `poll_result:${exam_id}:${round}`,
+          tenantKey: tenant_key,
+          idempotencyKey: `${jobKey('poll_result', { tenantKey: tenant_key, examId: exam_id })}:${round}`,
           maxAttempts: 3,
         },
         now,
@@ -267,8 +354,13 @@ export const examLifecycle = {
    * exams were erased; a round handles at most `limit`, the next round the rest.
    */
   async erasePersonalData(tx: Tx, endedBefore: number, now: number, limit = 500): Promise<number> {
-    const ended = await tx.all<{ exam_id: string; candidate: string; arrangement: string | null }>(
-      `SELECT exam_id, candidate, arrangement FROM exams
+    const ended = await tx.all<{
+      tenant_key: string;
+      exam_id: string;
+      candidate: string;
+      arrangement: string | null;
+    }>(
+      `SELECT tenant_key, exam_id, candidate, arrangement FROM exams
        WHERE state IN (${marks(FINAL_STATES.length)}) AND updated_at < ? AND personal_data_erased_at IS NULL
        LIMIT ?`,
       [...FINAL_STATES, endedBefore, limit],
@@ -279,46 +371,70 @@ export const examLifecycle = {
         ? { ...(JSON.parse(row.arrangement) as Arrangement), password: undefined }
         : null;
       await tx.run(
-        'UPDATE exams SET candidate = ?, arrangement = ?, personal_data_erased_at = ? WHERE exam_id = ?',
-        [JSON.stringify({ name }), arrangement && JSON.stringify(arrangement), now, row.exam_id],
+        'UPDATE exams SET candidate = ?, arrangement = ?, personal_data_erased_at = ? WHERE tenant_key = ? AND exam_id = ?',
+        [
+          JSON.stringify({ name }),
+          arrangement && JSON.stringify(arrangement),
+          now,
+          row.tenant_key,
+          row.exam_id,
+        ],
       );
     }
     return ended.length;
   },
 
-  async resultReported(tx: Tx, examId: string, now: number): Promise<void> {
-    await tx.run('UPDATE exams SET result_reported_at = ?, updated_at = ? WHERE exam_id = ?', [
+  async resultReported(tx: Tx, ref: ExamRef, now: number): Promise<void> {
+    const [where, params] = which(ref);
+    await tx.run(`UPDATE exams SET result_reported_at = ?, updated_at = ? WHERE ${where}`, [
       now,
       now,
-      examId,
+      ...params,
     ]);
   },
 
   /** Feishu Hire has the arrangement (or the failure): an arranging exam is now arranged; refresh the card. */
-  async loginInfoReported(tx: Tx, examId: string, now: number): Promise<void> {
-    await tx.run(`UPDATE exams SET login_info_reported_at = ?, updated_at = ? WHERE exam_id = ?`, [
+  async loginInfoReported(tx: Tx, ref: ExamRef, now: number): Promise<void> {
+    const [where, params] = which(ref);
+    await tx.run(`UPDATE exams SET login_info_reported_at = ?, updated_at = ? WHERE ${where}`, [
       now,
       now,
-      examId,
+      ...params,
     ]);
-    await transition(tx, examId, 'arranging', 'arranged', {}, now);
+    const outcome = await transition(tx, ref, 'arranging', 'arranged', {}, now);
+    const exam = outcome.ok || outcome.reason === 'wrong_state' ? outcome.exam : undefined;
+    if (!exam) return;
     await enqueueJob(
       tx,
-      { kind: 'refresh_card', examId, idempotencyKey: `refresh_card:${examId}:final` },
+      {
+        kind: 'refresh_card',
+        examId: exam.examId,
+        tenantKey: exam.tenantKey,
+        idempotencyKey: `${jobKey('refresh_card', keyOf(exam))}:final`,
+      },
       now,
     );
   },
 };
 
 /** Every path to a final decision ends in one report to Feishu Hire; the key makes it one job per exam. */
-const queueLoginInfoReport = (tx: Tx, examId: string, now: number) =>
-  enqueueJob(tx, { kind: 'report_login_info', examId, idempotencyKey: `login_info:${examId}` }, now);
+const queueLoginInfoReport = (tx: Tx, exam: ExamRow, now: number) =>
+  enqueueJob(
+    tx,
+    {
+      kind: 'report_login_info',
+      examId: exam.examId,
+      tenantKey: exam.tenantKey,
+      idempotencyKey: jobKey('login_info', keyOf(exam)),
+    },
+    now,
+  );
 
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
 async function transition(
   tx: Tx,
-  examId: string,
+  ref: ExamRef,
   from: ExamState,
   to: ExamState,
   columns: Record<string, string | number | null>,
@@ -326,14 +442,15 @@ async function transition(
 ): Promise<TransitionOutcome> {
   const names = Object.keys(columns);
   const assignments = ['state = ?', 'updated_at = ?', ...names.map((n) => `${n} = ?`)].join(', ');
-  const changed = await tx.run(`UPDATE exams SET ${assignments} WHERE exam_id = ? AND state = ?`, [
+  const [where, params] = which(ref);
+  const changed = await tx.run(`UPDATE exams SET ${assignments} WHERE ${where} AND state = ?`, [
     to,
     now,
     ...names.map((n) => columns[n] ?? null),
-    examId,
+    ...params,
     from,
   ]);
-  const exam = await examLifecycle.find(tx, examId);
+  const exam = await examLifecycle.find(tx, ref);
   if (!exam) return { ok: false, reason: 'not_found' };
   return changed > 0 ? { ok: true, exam } : { ok: false, reason: 'wrong_state', exam };
 }

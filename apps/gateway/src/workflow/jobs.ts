@@ -19,8 +19,10 @@ import {
   type ExamRow,
   JobEntity,
   type Store,
+  TenantEntity,
 } from '../store/index.js';
-import { examLifecycle } from './exam-lifecycle.js';
+import { examLifecycle, keyOf } from './exam-lifecycle.js';
+import { tenancy } from './tenants.js';
 
 export interface WorkflowDeps {
   readonly store: Store;
@@ -72,15 +74,23 @@ const pathSegment = (id: string) => encodeURIComponent(id);
 
 export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   const { store, clients } = deps;
-  const loadExam = async (examId: string | null): Promise<ExamRow> => {
-    const exam = examId ? await store.dataSource.getRepository(ExamEntity).findOneBy({ examId }) : null;
+  /** The job's exam: its tenant and id (jobs queued before exams were keyed by tenant carry only the id). */
+  const loadExam = async (job: { examId: string | null; tenantKey: string | null }): Promise<ExamRow> => {
+    const { examId, tenantKey } = job;
+    const exam = examId
+      ? await store.dataSource
+          .getRepository(ExamEntity)
+          .findOneBy(tenantKey === null ? { examId } : { tenantKey, examId })
+      : null;
     if (!exam) throw Object.assign(new Error(`exam ${examId} does not exist`), { retryable: false });
     return exam;
   };
 
-  const postCard = async (tenantKey: string, card: Record<string, unknown>, uuid: string) => {
-    const { client, options } = clients.forTenant(tenantKey);
-    const data = await callOpenApi<{ message_id?: string }>(clients, 'im.v1.message.create', () =>
+  /** Staff cards go to the staff chat with the staff tenant's token, whichever customer they are about. */
+  const postCard = async (card: Record<string, unknown>, uuid: string) => {
+    const staff = clients.forStaff();
+    const { client, options } = staff;
+    const data = await callOpenApi<{ message_id?: string }>(staff, 'im.v1.message.create', () =>
       client.im.v1.message.create(
         {
           params: { receive_id_type: 'chat_id' },
@@ -98,10 +108,44 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     return data.message_id;
   };
 
+  /** The customer's company name (tenant.v2.tenant.query, with that customer's token). */
+  const fetchTenantName = async (tenantKey: string) => {
+    const customer = clients.forTenant(tenantKey);
+    const data = await callOpenApi<{ tenant?: { name?: string } }>(customer, 'tenant.v2.tenant.query', () =>
+      customer.client.tenant.v2.tenant.query({}, customer.options),
+    );
+    const name = data?.tenant?.name;
+    if (!name) throw new RetryLater('tenant.v2.tenant.query answered without a name');
+    await store.write((tx) => tenancy.nameFetched(tx, tenantKey, name, Date.now()));
+    return name;
+  };
+
+  /** Who the exam is for, as the card shows it (marketplace: the customer's company name and state). */
+  const cardOptionsFor = async (exam: ExamRow, log?: { warn(o: object, m: string): void }) => {
+    if (!clients.marketplace) return deps.cardOptions;
+    const tenant = await store.dataSource
+      .getRepository(TenantEntity)
+      .findOneBy({ tenantKey: exam.tenantKey });
+    let name = tenant?.name ?? null;
+    if (!name && tenant?.state !== 'stopped' && tenant?.state !== 'uninstalled') {
+      // The first card of a new customer: learn its name now rather than post a card staff cannot place.
+      name = await fetchTenantName(exam.tenantKey).catch((err: unknown) => {
+        log?.warn(
+          { tenantKey: exam.tenantKey, error: (err as Error).message },
+          'customer name not known yet',
+        );
+        return null;
+      });
+    }
+    return { ...deps.cardOptions, customer: { name, state: tenant?.state ?? 'active' } };
+  };
+
   /** The platform an exam goes to: its bound account's provider, then its paper's, then the default. */
   const routeWithAccount = async (exam: ExamRow) => {
     const account = exam.accountId
-      ? await store.dataSource.getRepository(AccountEntity).findOneBy({ accountId: exam.accountId })
+      ? await store.dataSource
+          .getRepository(AccountEntity)
+          .findOneBy({ tenantKey: exam.tenantKey, accountId: exam.accountId })
       : null;
     return {
       account,
@@ -114,27 +158,27 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   const routeFor = async (exam: ExamRow) => (await routeWithAccount(exam)).route;
 
   return {
-    async post_card(job) {
-      const exam = await loadExam(job.examId);
+    async post_card(job, log) {
+      const exam = await loadExam(job);
       if (exam.cardMessageId) return undefined;
       const route = await routeFor(exam);
       const messageId = await postCard(
-        exam.tenantKey,
-        approvalCard(exam, deps.cardOptions, route.ok ? undefined : route.reason),
-        messageUuid('exam', exam.examId),
+        approvalCard(exam, await cardOptionsFor(exam, log), route.ok ? undefined : route.reason),
+        // Marketplace: two customers' exams may share an id; their cards must not share a uuid.
+        messageUuid('exam', clients.marketplace ? `${exam.tenantKey}/${exam.examId}` : exam.examId),
       );
       deps.onCardPosted?.(exam);
-      return (tx, now) => examLifecycle.cardPosted(tx, exam.examId, messageId, now);
+      return (tx, now) => examLifecycle.cardPosted(tx, keyOf(exam), messageId, now);
     },
 
     async arrange(job, log) {
-      const exam = await loadExam(job.examId);
+      const exam = await loadExam(job);
       if (exam.state !== 'arranging' || exam.arrangement) return undefined;
       const { route, account } = await routeWithAccount(exam);
       if (!route.ok) {
         log.warn({ reason: route.reason }, 'no exam platform for this exam');
         return async (tx, now) => {
-          await examLifecycle.arrangementFailed(tx, exam.examId, route.reason, now);
+          await examLifecycle.arrangementFailed(tx, keyOf(exam), route.reason, now);
         };
       }
       const provider = route.provider;
@@ -154,7 +198,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
           { provider: provider.id, via: route.via, platformExamId: arrangement.platformExamId },
           'exam arranged on the platform',
         );
-        return (tx, now) => examLifecycle.arrangementMade(tx, exam.examId, provider.id, arrangement, now);
+        return (tx, now) => examLifecycle.arrangementMade(tx, keyOf(exam), provider.id, arrangement, now);
       } catch (err) {
         if (isProviderError(err) && !err.retryable) {
           log.warn(
@@ -162,7 +206,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
             'the exam platform refused the arrangement',
           );
           return async (tx, now) => {
-            await examLifecycle.arrangementFailed(tx, exam.examId, err.message, now);
+            await examLifecycle.arrangementFailed(tx, keyOf(exam), err.message, now);
           };
         }
         throw err;
@@ -170,7 +214,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     },
 
     async report_login_info(job) {
-      const exam = await loadExam(job.examId);
+      const exam = await loadExam(job);
       if (exam.loginInfoReportedAt !== null) return undefined;
       let data: {
         result: number;
@@ -202,19 +246,21 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
           retryable: false,
         });
       }
-      const { client, options } = clients.forTenant(exam.tenantKey);
-      await callOpenApi(clients, 'hire.v1.ecoExam.loginInfo', () =>
+      const customer = clients.forTenant(exam.tenantKey);
+      const { client, options } = customer;
+      await callOpenApi(customer, 'hire.v1.ecoExam.loginInfo', () =>
         client.hire.v1.ecoExam.loginInfo({ path: { exam_id: pathSegment(exam.examId) }, data }, options),
       );
-      return (tx, now) => examLifecycle.loginInfoReported(tx, exam.examId, now);
+      return (tx, now) => examLifecycle.loginInfoReported(tx, keyOf(exam), now);
     },
 
     async refresh_card(job) {
-      const exam = await loadExam(job.examId);
+      const exam = await loadExam(job);
       if (!exam.cardMessageId) throw new RetryLater('the approval card has not been posted yet');
-      const { client, options } = clients.forTenant(exam.tenantKey);
-      const content = JSON.stringify(approvalCard(exam, deps.cardOptions));
-      await callOpenApi(clients, 'im.v1.message.patch', () =>
+      const staff = clients.forStaff();
+      const { client, options } = staff;
+      const content = JSON.stringify(approvalCard(exam, await cardOptionsFor(exam)));
+      await callOpenApi(staff, 'im.v1.message.patch', () =>
         client.im.v1.message.patch(
           { path: { message_id: pathSegment(exam.cardMessageId as string) }, data: { content } },
           options,
@@ -226,7 +272,11 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     /** Publishes the account's papers (full replace), then deletes the ones that vanished since last time. */
     async sync_papers(job, log) {
       const accountId = String(job.payload.accountId ?? '');
-      const account = await store.dataSource.getRepository(AccountEntity).findOneBy({ accountId });
+      // Jobs queued before accounts were keyed by tenant carry only the account id.
+      const tenantKey = typeof job.payload.tenantKey === 'string' ? job.payload.tenantKey : undefined;
+      const account = await store.dataSource
+        .getRepository(AccountEntity)
+        .findOneBy(tenantKey === undefined ? { accountId } : { tenantKey, accountId });
       if (!account) throw permanent(`account ${accountId} is not bound`);
       const provider = deps.providers.get(account.providerId);
       if (!provider)
@@ -235,9 +285,10 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         );
       if (!provider.listPapers) return undefined;
       const papers = await provider.listPapers(boundAccount(account));
-      const { client, options } = clients.forTenant(account.tenantKey);
+      const customer = clients.forTenant(account.tenantKey);
+      const { client, options } = customer;
       if (papers.length > 0) {
-        await callOpenApi(clients, 'hire.v1.ecoExamPaper.create', () =>
+        await callOpenApi(customer, 'hire.v1.ecoExamPaper.create', () =>
           client.hire.v1.ecoExamPaper.create(
             { data: { account_id: accountId, paper_list: papers.map(feishuPaper) } },
             options,
@@ -247,7 +298,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const current = new Set(papers.map((p) => p.id));
       const vanished = (account.publishedPaperIds ?? []).filter((id) => !current.has(id));
       if (vanished.length > 0) {
-        await callOpenApi(clients, 'hire.v1.ecoExamPaper.batchDelete', () =>
+        await callOpenApi(customer, 'hire.v1.ecoExamPaper.batchDelete', () =>
           client.hire.v1.ecoExamPaper.batchDelete(
             { data: { account_id: accountId, paper_id_list: vanished } },
             options,
@@ -256,17 +307,16 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       }
       log.info({ accountId, published: papers.length, deleted: vanished.length }, 'papers synced');
       return async (tx, now) => {
-        await tx.run('UPDATE accounts SET published_paper_ids = ?, updated_at = ? WHERE account_id = ?', [
-          JSON.stringify([...current]),
-          now,
-          accountId,
-        ]);
+        await tx.run(
+          'UPDATE accounts SET published_paper_ids = ?, updated_at = ? WHERE tenant_key = ? AND account_id = ?',
+          [JSON.stringify([...current]), now, account.tenantKey, accountId],
+        );
       };
     },
 
     /** Asks the exam's platform for a result (providers that can be polled); records it when there is one. */
     async poll_result(job) {
-      const exam = await loadExam(job.examId);
+      const exam = await loadExam(job);
       if (exam.state !== 'arranged' || exam.result) return undefined;
       // The provider that arranged the exam is asked, not wherever the exam would be routed today.
       const provider = exam.providerId ? deps.providers.get(exam.providerId) : undefined;
@@ -277,16 +327,17 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       });
       if (!result) return undefined;
       return async (tx, now) => {
-        await examLifecycle.resultReceived(tx, exam.examId, provider.id, result, now);
+        await examLifecycle.resultReceived(tx, keyOf(exam), provider.id, result, now);
       };
     },
 
     /** Writes the exam's current result back to Feishu Hire (the latest one, even if a newer job follows). */
     async report_result(job) {
-      const exam = await loadExam(job.examId);
+      const exam = await loadExam(job);
       const result = exam.result;
       if (!result) return undefined;
-      const { client, options } = clients.forTenant(exam.tenantKey);
+      const customer = clients.forTenant(exam.tenantKey);
+      const { client, options } = customer;
       const data = {
         result: result.score,
         ...(result.resultTime === undefined ? {} : { result_time: String(result.resultTime) }),
@@ -309,18 +360,20 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
             }
           : {}),
       };
-      await callOpenApi(clients, 'hire.v1.ecoExam.updateResult', () =>
+      await callOpenApi(customer, 'hire.v1.ecoExam.updateResult', () =>
         client.hire.v1.ecoExam.updateResult({ path: { exam_id: pathSegment(exam.examId) }, data }, options),
       );
-      return (tx, now) => examLifecycle.resultReported(tx, exam.examId, now);
+      return (tx, now) => examLifecycle.resultReported(tx, keyOf(exam), now);
     },
 
     /** 账号自定义字段 for exams (scope 2), as the providers declare them. Feishu replaces the whole list. */
     async register_custom_fields(job, log) {
       const fields = (job.payload.fields ?? []) as AccountField[];
       if (fields.length === 0) return undefined;
-      const { client, options } = clients.forTenant('');
-      await callOpenApi(clients, 'hire.v1.ecoAccountCustomField.create', () =>
+      // Self-built: the app's own Hire. Marketplace: the customer tenant the job was queued for.
+      const customer = clients.forTenant(job.tenantKey ?? '');
+      const { client, options } = customer;
+      await callOpenApi(customer, 'hire.v1.ecoAccountCustomField.create', () =>
         client.hire.v1.ecoAccountCustomField.create(
           {
             data: {
@@ -336,7 +389,18 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
           options,
         ),
       );
-      log.info({ keys: fields.map((f) => f.key) }, 'account custom fields registered');
+      log.info(
+        { keys: fields.map((f) => f.key), ...(job.tenantKey ? { tenantKey: job.tenantKey } : {}) },
+        'account custom fields registered',
+      );
+      return undefined;
+    },
+
+    /** A new customer: its company name, for the cards and /admin/tenants. */
+    async fetch_tenant_name(job, log) {
+      const tenantKey = job.tenantKey ?? String(job.payload.tenantKey ?? '');
+      const name = await fetchTenantName(tenantKey);
+      log.info({ tenantKey, name }, 'customer name fetched');
       return undefined;
     },
 
@@ -345,13 +409,15 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const dead = await store.dataSource.getRepository(JobEntity).findOneBy({ id: deadId });
       if (!dead) return undefined;
       const exam = dead.examId
-        ? await store.dataSource.getRepository(ExamEntity).findOneBy({ examId: dead.examId })
+        ? await store.dataSource
+            .getRepository(ExamEntity)
+            .findOneBy(
+              dead.tenantKey === null
+                ? { examId: dead.examId }
+                : { tenantKey: dead.tenantKey, examId: dead.examId },
+            )
         : null;
-      await postCard(
-        exam?.tenantKey ?? '',
-        stuckJobCard(dead, exam),
-        messageUuid('dead', `${dead.id}-${job.id}`),
-      );
+      await postCard(stuckJobCard(dead, exam), messageUuid('dead', `${dead.id}-${job.id}`));
       return undefined;
     },
   };

@@ -1,0 +1,259 @@
+// The long connection's own logic (reconnect backoff, half-open watchdog, readiness, drain) against a
+// scripted client on fake timers; the real SDK against the emulator is in the emulator's e2e tests.
+import { EventEmitter } from 'node:events';
+import { Writable } from 'node:stream';
+import { EventDispatcher, envelopeV2 } from '@feishu-exam/event-core';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  LongConnection,
+  type LongConnectionOptions,
+  longConnectionHandler,
+  type WSClientParams,
+} from '../src/feishu/long-connection.js';
+import type { EventContext, WebhookReply } from '../src/http/webhook.js';
+import { createLogger } from '../src/log.js';
+
+class FakeSocket extends EventEmitter {
+  terminated = false;
+  terminate() {
+    this.terminated = true;
+    this.emit('close');
+  }
+}
+
+class FakeClient {
+  readonly socket = new FakeSocket();
+  pingInterval = 100;
+  readonly wsConfig = {
+    getWSInstance: () => this.socket,
+    getWS: () => this.pingInterval,
+    updateWs: (v: { pingInterval: number }) => {
+      this.pingInterval = v.pingInterval;
+    },
+  };
+  dispatcher: { invoke(data: unknown): Promise<unknown> } | undefined;
+  closedWith: { force?: boolean } | undefined;
+  constructor(readonly params: WSClientParams) {}
+  async start(p: { eventDispatcher: unknown }) {
+    this.dispatcher = p.eventDispatcher as FakeClient['dispatcher'];
+  }
+  close(p: { force?: boolean } = {}) {
+    this.closedWith = p;
+  }
+  handleEventData() {}
+  connect() {
+    this.params.onReady?.();
+  }
+  fail() {
+    this.params.onError?.(new Error('endpoint said no'));
+  }
+}
+
+let clients: FakeClient[];
+let lines: Array<Record<string, unknown>>;
+
+function connection(overrides: Partial<LongConnectionOptions> = {}) {
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
+  return new LongConnection({
+    appId: 'cli_a1b2c3d4e5f60718',
+    appSecret: 's',
+    domain: 'http://feishu.invalid',
+    livenessMs: 1000,
+    readyGraceMs: 5000,
+    reconnectMaxMs: 4000,
+    handle: async () => undefined,
+    log: createLogger({ level: 'info', destination }),
+    random: () => 0,
+    createClient: (params) => {
+      const client = new FakeClient(params);
+      clients.push(client);
+      return client as never;
+    },
+    ...overrides,
+  });
+}
+const last = () => clients.at(-1) as FakeClient;
+const messages = () => lines.map((l) => String(l.msg));
+
+beforeEach(() => {
+  // setImmediate stays real: close() waits one turn of the loop for the SDK to write its ACKs.
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+  clients = [];
+  lines = [];
+});
+afterEach(() => vi.useRealTimers());
+
+describe('LongConnection', () => {
+  it('reconnects with exponential backoff (equal jitter, capped), logging the outage once', async () => {
+    const c = connection({ random: () => 0 });
+    c.start();
+    expect(clients).toHaveLength(1);
+    for (const [i, delay] of [500, 1000, 2000, 2000, 2000].entries()) {
+      last().fail();
+      expect(last().closedWith).toEqual({ force: true });
+      await vi.advanceTimersByTimeAsync(delay - 1);
+      expect(clients, `attempt ${i}`).toHaveLength(i + 1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(clients, `attempt ${i}`).toHaveLength(i + 2);
+    }
+    last().connect();
+    expect(c.status().state).toBe('connected');
+    expect(messages().filter((m) => m.includes('reconnecting'))).toHaveLength(1);
+    expect(messages().filter((m) => m === 'long connection connected')).toHaveLength(1);
+    // Connected again: the backoff starts over.
+    last().socket.emit('close');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(clients).toHaveLength(7);
+    await c.close();
+  });
+
+  it('jitter: the delay lies between half the cap and the cap', async () => {
+    const c = connection({ random: () => 0.999 });
+    c.start();
+    last().fail();
+    await vi.advanceTimersByTimeAsync(998);
+    expect(clients).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(clients).toHaveLength(2);
+    await c.close();
+  });
+
+  it('replaces a half-open connection: no frame within the liveness bound', async () => {
+    const c = connection();
+    c.start();
+    last().connect();
+    const first = last();
+    // Pongs keep arriving: healthy.
+    for (let i = 0; i < 10; i++) {
+      await vi.advanceTimersByTimeAsync(300);
+      first.socket.emit('message');
+    }
+    expect(first.socket.terminated).toBe(false);
+    // Silence.
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(first.socket.terminated).toBe(true);
+    expect(messages().some((m) => m.includes('half-open'))).toBe(true);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(clients).toHaveLength(2);
+    await c.close();
+  });
+
+  it('repairs a ping interval a pong left as NaN (the SDK would ping every millisecond)', async () => {
+    const c = connection();
+    c.start();
+    last().connect();
+    last().pingInterval = Number.NaN;
+    last().socket.emit('message');
+    expect(last().pingInterval).toBe(120_000);
+    await c.close();
+  });
+
+  it('/readyz: ready while connected and during the grace period, not after', async () => {
+    const c = connection({ readyGraceMs: 2000 });
+    c.start();
+    expect(c.status()).toMatchObject({ state: 'connecting', ready: true });
+    last().connect();
+    expect(c.status()).toEqual({ state: 'connected', ready: true, downForMs: 0 });
+    last().socket.emit('close');
+    await vi.advanceTimersByTimeAsync(1900);
+    for (const client of clients.slice(1)) if (!client.closedWith) client.fail();
+    expect(c.status()).toMatchObject({ state: 'reconnecting', ready: true });
+    await vi.advanceTimersByTimeAsync(200);
+    expect(c.status()).toMatchObject({ state: 'reconnecting', ready: false });
+    await vi.advanceTimersByTimeAsync(1000);
+    last().connect();
+    expect(c.status().ready).toBe(true);
+    await c.close();
+    expect(c.status()).toMatchObject({ state: 'stopped', ready: false });
+  });
+
+  it('close: refuses new frames, waits for the running ones, then closes gently', async () => {
+    let finish: () => void = () => {};
+    const c = connection({
+      handle: () =>
+        new Promise((resolve) => {
+          finish = () => resolve({ toast: 'ok' });
+        }),
+    });
+    c.start();
+    last().connect();
+    const client = last();
+    const running = client.dispatcher?.invoke({ any: 'frame' });
+    let closed = false;
+    const closing = c.close().then(() => {
+      closed = true;
+    });
+    await expect(client.dispatcher?.invoke({ another: 'frame' })).rejects.toThrow(/shutting down/);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(closed).toBe(false);
+    expect(client.closedWith).toBeUndefined();
+    finish();
+    await expect(running).resolves.toEqual({ toast: 'ok' });
+    await closing;
+    expect(client.closedWith).toEqual({});
+    expect(clients).toHaveLength(1);
+  });
+});
+
+describe('longConnectionHandler', () => {
+  const log = createLogger({ level: 'silent' });
+  const exam = (event: object, eventId = 'ev-1') =>
+    envelopeV2('hire.eco_exam.created_v1', event, { eventId, appId: 'cli_x', tenantKey: 't' });
+  const rejected: string[] = [];
+  const handler = (dispatcher: EventDispatcher<EventContext, WebhookReply>) =>
+    longConnectionHandler(
+      {
+        dispatcher,
+        log,
+        secrets: {},
+        recordRejectedEvent: async (e) => {
+          rejected.push(e.id);
+        },
+      },
+      1024 * 1024,
+    );
+
+  it('an event: nothing in the ACK; a failing handler throws (the SDK answers code 500)', async () => {
+    let fail = true;
+    const handle = handler(
+      new EventDispatcher<EventContext, WebhookReply>().on('hire.eco_exam.created_v1', () => {
+        if (fail) throw new Error('database down');
+        return undefined;
+      }),
+    );
+    await expect(handle(exam({ exam_id: 'e1' }))).rejects.toThrow('handler_failed');
+    fail = false;
+    await expect(handle(exam({ exam_id: 'e1' }))).resolves.toBeUndefined();
+  });
+
+  it('a card callback: its answer (toast, card) is the ACK data; a failure still answers with a toast', async () => {
+    const click = envelopeV2(
+      'card.action.trigger',
+      { operator: { open_id: 'ou_1' }, action: { value: { a: 1 }, tag: 'button' }, context: {} },
+      { appId: 'cli_x', tenantKey: 't' },
+    );
+    const ok = handler(
+      new EventDispatcher<EventContext, WebhookReply>().on('card.action.trigger', () => ({
+        toast: { type: 'success', content: 'done' },
+      })),
+    );
+    await expect(ok(click)).resolves.toEqual({ toast: { type: 'success', content: 'done' } });
+    const failing = handler(
+      new EventDispatcher<EventContext, WebhookReply>().on('card.action.trigger', () => {
+        throw new Error('x');
+      }),
+    );
+    await expect(failing(click)).resolves.toMatchObject({ toast: { type: 'error' } });
+  });
+
+  it('a broken payload of a known event is recorded as rejected and acknowledged (a re-push cannot fix it)', async () => {
+    const handle = handler(new EventDispatcher<EventContext, WebhookReply>());
+    await expect(handle(exam({ paper_id: 'no exam id' }, 'ev-broken'))).resolves.toBeUndefined();
+    expect(rejected).toContain('ev-broken');
+  });
+});
