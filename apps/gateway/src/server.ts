@@ -1,13 +1,11 @@
 // The gateway's lifecycle. Start: database (migrated) → outbox worker → HTTP. Stop (SIGTERM): not ready →
 // stop taking requests and finish in-flight ones → finish in-flight jobs → close the database.
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   builtInProviders,
   createProviderRegistry,
   defaultProviderContext,
-  loadProvidersFile,
   type ProviderRegistry,
 } from '@feishu-exam/exam-providers';
 import { configWarnings, type GatewayConfig, redactDatabaseUrl } from './config.js';
@@ -22,6 +20,7 @@ import { GatewayMetrics, JOB_COUNT_SQL, type JobCount } from './metrics.js';
 import { jobHealth } from './outbox/jobs.js';
 import { planLease } from './outbox/lease.js';
 import { OutboxWorker } from './outbox/worker.js';
+import { loadProvidersFromFile } from './providers/load.js';
 import { openStore, type Store, type Tx } from './store/index.js';
 import { DEFAULT_READINESS, type ReadinessOptions, readinessProbe } from './store/readiness.js';
 import { accountFieldsOf, queueCustomFieldRegistration, queuePaperSyncForAll } from './workflow/accounts.js';
@@ -61,7 +60,7 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const now = overrides.now ?? Date.now;
   // Configuration first: a broken providers file must stop the start before anything is opened.
-  const providers = overrides.providers ?? buildProviders(config);
+  const providers = overrides.providers ?? (await buildProviders(config));
   for (const warning of configWarnings(config)) log.warn(warning);
   checkSimulatedProviders(config, providers, log);
   const store = await openStore(config.databaseUrl, log).catch((err: unknown) => {
@@ -345,29 +344,18 @@ function checkSimulatedProviders(config: GatewayConfig, providers: ProviderRegis
  * The exam platforms: those PROVIDERS_FILE declares, or else the one EXAM_PROVIDER names. The default one
  * takes exams that neither an account nor a paper routes, and is assigned to newly bound accounts.
  */
-function buildProviders(config: GatewayConfig): ProviderRegistry {
+async function buildProviders(config: GatewayConfig): Promise<ProviderRegistry> {
   const ctx = defaultProviderContext();
-  let result: ReturnType<typeof createProviderRegistry>;
-  if (config.providersFile) {
-    let text: string;
-    try {
-      text = readFileSync(config.providersFile, 'utf8');
-    } catch (err) {
-      throw new StartupConfigError([
-        `PROVIDERS_FILE ${config.providersFile} cannot be read: ${(err as Error).message}`,
-      ]);
-    }
-    result = loadProvidersFile(text, config.providersFile, builtInProviders, ctx);
-  } else {
-    result = createProviderRegistry(
-      builtInProviders,
-      {
-        providers: [{ id: config.examProvider, type: config.examProvider }],
-        defaultProvider: config.examProvider,
-      },
-      ctx,
-    );
-  }
+  const result = config.providersFile
+    ? await loadProvidersFromFile(config.providersFile, ctx)
+    : createProviderRegistry(
+        builtInProviders,
+        {
+          providers: [{ id: config.examProvider, type: config.examProvider }],
+          defaultProvider: config.examProvider,
+        },
+        ctx,
+      );
   if (!result.ok) throw new StartupConfigError(result.errors);
   return result.registry;
 }

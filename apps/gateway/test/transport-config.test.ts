@@ -31,7 +31,8 @@ describe('FEISHU_TRANSPORT', () => {
   });
 
   it('websocket is refused for a marketplace app, with a line that says why', () => {
-    const errors = errorsOf({ ...selfBuilt, FEISHU_TRANSPORT: 'websocket', FEISHU_APP_TYPE: 'marketplace' });
+    const marketplace = { FEISHU_APP_TYPE: 'marketplace', FEISHU_STAFF_TENANT_KEY: 'vendor_tenant' };
+    const errors = errorsOf({ ...selfBuilt, FEISHU_TRANSPORT: 'websocket', ...marketplace });
     expect(errors).toEqual([
       expect.stringMatching(/not available to marketplace apps.*FEISHU_TRANSPORT=webhook/),
     ]);
@@ -39,7 +40,7 @@ describe('FEISHU_TRANSPORT', () => {
       errorsOf({
         ...selfBuilt,
         FEISHU_TRANSPORT: 'webhook',
-        FEISHU_APP_TYPE: 'marketplace',
+        ...marketplace,
         FEISHU_ENCRYPT_KEY: 'k',
       }),
     ).toEqual([]);

@@ -1,13 +1,24 @@
 // exam-providers: the contract between the gateway and exam platforms, the registry that routes each exam
-// to one provider, the providers file, and the built-in providers. The conformance kit is at
-// '@feishu-exam/exam-providers/conformance'; a fake HackerRank for tests at
-// '@feishu-exam/exam-providers/hackerrank-fake'.
-import { hackerRankProvider } from './hackerrank/provider.js';
+// to one provider, the providers file, and the built-in providers (sandbox, http). The conformance kit is at
+// '@feishu-exam/exam-providers/conformance'. Platforms with their own API come as provider packages
+// (packages/provider-hackerrank is the worked example).
 import { httpProvider } from './http/provider.js';
 import { sandboxProvider } from './sandbox.js';
 
 export { boundProvider, isBoundedProvider } from './bounds.js';
-export { loadProvidersFile } from './config-file.js';
+export {
+  type ConformanceCheck,
+  ConformanceFailure,
+  type ConformanceFixtures,
+  conformanceChecks,
+} from './checks.js';
+export {
+  loadProvidersFile,
+  loadProvidersFileWithPackages,
+  type ParsedProvidersFile,
+  type ProviderSources,
+  parseProvidersFile,
+} from './config-file.js';
 export {
   type AccountField,
   type Arrangement,
@@ -38,12 +49,16 @@ export {
   type ProviderDefinition,
   type ProviderFactory,
 } from './define.js';
-export {
-  type HackerRankOptions,
-  hackerRankOptions,
-  hackerRankProvider,
-} from './hackerrank/provider.js';
 export { httpOptions, httpProvider } from './http/provider.js';
+export { httpProviderReference } from './http/reference.js';
+export {
+  isProviderFactory,
+  loadProviderPackages,
+  type PackageFactory,
+  type PackageImport,
+  type PackageLoader,
+  providerFactoryOf,
+} from './packages.js';
 export {
   createProviderRegistry,
   type ProviderConfig,
@@ -61,4 +76,4 @@ export {
 } from './sandbox.js';
 
 /** Every provider type this package ships. */
-export const builtInProviders = [sandboxProvider, httpProvider, hackerRankProvider] as const;
+export const builtInProviders = [sandboxProvider, httpProvider] as const;

@@ -1,13 +1,16 @@
 import { boundProvider } from './bounds.js';
 import type { ExamProvider, ProviderContext } from './contract.js';
-import type { ProviderFactory } from './define.js';
+import { type BuildResult, describeOptionsIssue, type OptionsIssue, type ProviderFactory } from './define.js';
+import type { PackageFactory } from './packages.js';
 
 /** One configured provider: an instance of a provider type, with its options and the papers it serves. */
 export interface ProviderConfig {
   /** This instance's name, unique; accounts and routes refer to it. */
   readonly id: string;
-  /** The provider type (a factory's id): "sandbox", "http", … */
-  readonly type: string;
+  /** The provider type (a built-in factory's id): "sandbox", "http", … Either this or `package`. */
+  readonly type?: string | undefined;
+  /** A provider package (an npm name or a path) whose export is the factory. Either this or `type`. */
+  readonly package?: string | undefined;
   readonly options?: unknown;
   /** Paper ids this provider serves, for exams whose account names no provider. */
   readonly papers?: readonly string[];
@@ -49,11 +52,15 @@ export function createProviderRegistry(
   ctx: ProviderContext,
   /** Where a path of the configuration is written ("providers.yaml:12"), for errors that say where to look. */
   locate?: (path: ReadonlyArray<PropertyKey>) => string,
+  /** The factories of the packages entries name (see loadProviderPackages), by the name as written. */
+  packages: ReadonlyMap<string, PackageFactory> = new Map(),
 ): RegistryResult {
   const byType = new Map(factories.map((f) => [f.id, f]));
   const providers = new Map<string, ExamProvider>();
   const paperOwner = new Map<string, string>();
   const errors: string[] = [];
+  /** Providers whose entry is already reported: the default naming one of them is not a second mistake. */
+  const broken = new Set<string>();
   const where = (path: ReadonlyArray<PropertyKey>) => (locate ? `${locate(path)}: ` : '');
 
   for (const [index, entry] of config.providers.entries()) {
@@ -64,21 +71,40 @@ export function createProviderRegistry(
       );
       continue;
     }
-    const factory = byType.get(entry.type);
-    if (!factory) {
-      errors.push(
-        `${where([...at, 'type'])}provider ${entry.id}: unknown type "${entry.type}"; known types: ${[...byType.keys()].join(', ')}`,
-      );
-      continue;
+    broken.add(entry.id);
+    let factory: ProviderFactory | undefined;
+    if (entry.package !== undefined) {
+      const loaded = packages.get(entry.package);
+      if (!loaded?.ok) {
+        errors.push(
+          `${where([...at, 'package'])}provider ${entry.id}: package "${entry.package}" ${loaded?.problem ?? 'was not loaded (the providers file is read with loadProvidersFileWithPackages)'}`,
+        );
+        continue;
+      }
+      factory = loaded.factory;
+    } else {
+      factory = entry.type === undefined ? undefined : byType.get(entry.type);
+      if (!factory) {
+        errors.push(
+          `${where([...at, 'type'])}provider ${entry.id}: unknown type "${entry.type}"; known types: ${[...byType.keys()].join(', ')}; a provider of another platform is named with package: "<its npm package>"`,
+        );
+        continue;
+      }
     }
-    const built = factory.build(entry.options, ctx, entry.id);
+    // A package's problems name the package: that is where its options are documented.
+    const label = entry.package === undefined ? factory.id : `package ${entry.package}`;
+    const built = buildProvider(factory, entry, ctx);
     if (!built.ok) {
       errors.push(
-        ...built.errors.map((e, i) => `${where([...at, 'options', ...(built.issues[i]?.path ?? [])])}${e}`),
+        ...built.issues.map(
+          (issue) =>
+            `${where([...at, 'options', ...issue.path])}${describeOptionsIssue(entry.id, label, issue)}`,
+        ),
       );
       continue;
     }
     // A factory need not come from defineProvider; whatever built it, its answers are bounded here.
+    broken.delete(entry.id);
     providers.set(entry.id, boundProvider(built.provider));
     for (const paper of entry.papers ?? []) {
       const owner = paperOwner.get(paper);
@@ -92,7 +118,7 @@ export function createProviderRegistry(
   if (
     config.defaultProvider !== undefined &&
     !providers.has(config.defaultProvider) &&
-    !errors.some((e) => e.startsWith(`provider ${config.defaultProvider}`))
+    !broken.has(config.defaultProvider)
   ) {
     errors.push(
       `${where(['defaultProvider'])}the default provider "${config.defaultProvider}" is not configured; configured: ${[...providers.keys()].join(', ') || 'none'}`,
@@ -125,3 +151,22 @@ export function createProviderRegistry(
   };
   return { ok: true, registry };
 }
+
+function buildProvider(
+  factory: ProviderFactory,
+  entry: ProviderConfig,
+  ctx: ProviderContext,
+): { ok: true; provider: ExamProvider } | { ok: false; issues: readonly OptionsIssue[] } {
+  let result: BuildResult;
+  try {
+    result = factory.build(entry.options, ctx, entry.id);
+  } catch (err) {
+    // A factory not made with defineProvider may throw; that is a problem with its options all the same.
+    return { ok: false, issues: [{ path: [], message: firstLine(err) }] };
+  }
+  if (result.ok) return result;
+  const issues = Array.isArray(result.issues) && result.issues.length > 0 ? result.issues : undefined;
+  return { ok: false, issues: issues ?? result.errors.map((message) => ({ path: [], message })) };
+}
+
+const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split('\n')[0] ?? '';

@@ -83,7 +83,7 @@ describe('provider registry', () => {
     expect(result.ok).toBe(false);
     const errors = result.ok ? [] : result.errors;
     expect(errors).toEqual([
-      'provider a: unknown type "nope"; known types: sandbox, echo',
+      'provider a: unknown type "nope"; known types: sandbox, echo; a provider of another platform is named with package: "<its npm package>"',
       'provider b (echo): options.host: Invalid input: expected string, received number',
       'paper p is claimed by both c and d; one paper, one provider',
       'provider c: the id is used twice; give each provider its own id',

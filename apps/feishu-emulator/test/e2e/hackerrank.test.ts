@@ -1,4 +1,4 @@
-import { type FakeHackerRank, startFakeHackerRank } from '@feishu-exam/exam-providers/hackerrank-fake';
+import { type FakeHackerRank, startFakeHackerRank } from '@feishu-exam/provider-hackerrank/fake';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cardsFor,
@@ -13,7 +13,10 @@ import {
   until,
 } from './harness.js';
 
-/** The built-in hackerrank provider against a local HackerRank (API v3 shapes), through the real gateway. */
+/**
+ * The HackerRank provider package against a local HackerRank (API v3 shapes), through the real gateway: loaded
+ * by `package:` as any third party's is (the gateway depends on it, so it resolves from the gateway's folder).
+ */
 let hackerRank: FakeHackerRank;
 let platform: Platform;
 let gateway: GatewayProcess;
@@ -23,7 +26,7 @@ beforeAll(async () => {
     `defaultProvider: hackerrank
 providers:
   - id: hackerrank
-    type: hackerrank
+    package: "@feishu-exam/provider-hackerrank"
     options:
       baseUrl: ${hackerRank.url}
 `,

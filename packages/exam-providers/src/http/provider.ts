@@ -11,23 +11,16 @@ import {
   ProviderError,
 } from '../contract.js';
 import { defineProvider, OptionsError, type OptionsIssue } from '../define.js';
-import { compileJsonPath, type JsonPath } from './json-path.js';
+import type { JsonPath } from './json-path.js';
 import { compileRequestUrl, HEADER_NAME, headerValueProblem, type RequestUrl } from './request-url.js';
+import { jsonPath, readResult, resultMapping } from './result-mapping.js';
 import { type AllowedRoots, type CompiledTemplate, compileTemplate, type TemplateVars } from './template.js';
+import { resultWebhook, resultWebhookOptions } from './webhook.js';
 
 /**
  * The low-code provider: an exam platform's HTTP API declared in configuration, no code. Requests are
  * templates filled from the exam; answers are mapped by JSON paths; statuses worth retrying are declared.
  */
-
-const jsonPath = z.string().transform((source, ctx): JsonPath => {
-  const compiled = compileJsonPath(source);
-  if (typeof compiled === 'string') {
-    ctx.addIssue({ code: 'custom', message: compiled });
-    return z.NEVER;
-  }
-  return compiled;
-});
 
 const headers = z
   .record(z.string(), z.string())
@@ -36,90 +29,118 @@ const headers = z
       if (!HEADER_NAME.test(name))
         ctx.addIssue({ code: 'custom', path: [name], message: 'is not an HTTP header name, e.g. x-api-key' });
   })
-  .default({});
+  .default({})
+  .meta({ 'x-kind': 'template', description: 'header names and values (templates)' });
 
 const request = {
-  path: z.string().min(1, 'is required: the path after baseUrl, e.g. /v1/exams'),
+  path: z
+    .string()
+    .min(1, 'is required: the path after baseUrl, e.g. /v1/exams')
+    .meta({ 'x-kind': 'template', description: 'after baseUrl, e.g. /v1/exams/{{exam.platformExamId}}' }),
   headers,
-  body: z.unknown().optional(),
+  body: z
+    .unknown()
+    .optional()
+    .meta({ 'x-kind': 'template', description: 'a JSON body; every string in it may hold templates' }),
 };
 
 const accountField = z
   .object({
-    key: z.string().min(1),
-    name: z.object({ zh_cn: z.string().optional(), en_us: z.string().optional() }).strict(),
-    required: z.boolean().default(false),
-    description: z.object({ zh_cn: z.string().optional(), en_us: z.string().optional() }).strict().optional(),
+    key: z.string().min(1).describe('read in templates as account.fields.<key>'),
+    name: z
+      .object({ zh_cn: z.string().optional(), en_us: z.string().optional() })
+      .strict()
+      .describe('what customers see when they bind an account'),
+    required: z.boolean().default(false).describe('whether a customer must fill it in'),
+    description: z
+      .object({ zh_cn: z.string().optional(), en_us: z.string().optional() })
+      .strict()
+      .optional()
+      .describe('a hint under the field'),
   })
   .strict();
 
 export const httpOptions = z
   .object({
-    baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
-    timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+    baseUrl: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .describe('the API’s root; every path is under it'),
+    timeoutMs: z.number().int().min(100).max(60_000).default(10_000).describe('one call’s timeout'),
     /** Sent with every request; templates may read secrets. */
-    headers,
+    headers: headers.meta({ 'x-kind': 'template', description: 'sent with every request (templates)' }),
     /** Answers worth retrying: status codes, or "5xx". Any other non-2xx is a permanent failure. */
-    retryOn: z.array(z.union([z.number().int().min(100).max(599), z.literal('5xx')])).default([429, '5xx']),
-    accountFields: z.array(accountField).default([]),
+    retryOn: z
+      .array(z.union([z.number().int().min(100).max(599), z.literal('5xx')]))
+      .default([429, '5xx'])
+      .describe('statuses worth retrying, or 5xx; any other non-2xx is a permanent failure'),
+    accountFields: z
+      .array(accountField)
+      .default([])
+      .describe('custom fields customers fill in when binding an account (账号自定义字段)'),
     createExam: z
       .object({
         method: z.enum(['POST', 'PUT', 'PATCH', 'GET']).default('POST'),
         ...request,
         response: z
           .object({
-            examUrl: jsonPath,
-            username: jsonPath.optional(),
-            password: jsonPath.optional(),
-            platformExamId: jsonPath.optional(),
+            examUrl: jsonPath.describe('the candidate’s link (→ login_info exam_url); http(s)'),
+            username: jsonPath.optional().describe('a login name (→ username)'),
+            password: jsonPath.optional().describe('a password (→ password); never logged'),
+            platformExamId: jsonPath
+              .optional()
+              .describe(
+                'the platform’s id of the sitting: fetchResult templates read it as exam.platformExamId',
+              ),
           })
           .strict(),
       })
-      .strict(),
+      .strict()
+      .describe('arranges an exam when staff approve it (required)'),
     /** Polling for results: the answer holds a result once `score` reads a value. */
     fetchResult: z
       .object({
         method: z.enum(['GET', 'POST']).default('GET'),
         ...request,
-        response: z
-          .object({
-            score: jsonPath,
-            resultTime: jsonPath.optional(),
-            reportUrl: jsonPath.optional(),
-          })
-          .strict(),
+        response: resultMapping,
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe('polls for the result of an arranged exam'),
+    /** Push: the platform posts results to /webhook/provider/<id>, signed with an HMAC of the body. */
+    resultWebhook: resultWebhookOptions
+      .optional()
+      .describe('results pushed to POST /webhook/provider/<id>, signed with an HMAC of the body'),
     listPapers: z
       .object({
         method: z.enum(['GET', 'POST']).default('GET'),
         ...request,
         response: z
           .object({
-            /** Where the list is; the other paths read each item ($ is the item). */
-            items: jsonPath,
-            id: jsonPath,
-            name: jsonPath,
-            durationMinutes: jsonPath.optional(),
-            questionCount: jsonPath.optional(),
+            items: jsonPath.describe(
+              'where the list of papers is; the other paths read each item ($ is the item)',
+            ),
+            id: jsonPath.describe('a paper’s id (≤ 255 characters)'),
+            name: jsonPath.describe('its name (≤ 255 characters)'),
+            durationMinutes: jsonPath.optional().describe('its duration in minutes'),
+            questionCount: jsonPath.optional().describe('how many questions it has'),
           })
           .strict(),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe('lists the papers of a bound account, published to Feishu'),
   })
   .strict();
 
 /** What a template may read, per operation. */
-const EXAM_ROOTS: AllowedRoots = {
+export const EXAM_ROOTS: AllowedRoots = {
   exam: ['id', 'paperId', 'accountId'],
   candidate: ['name', 'email', 'mobile.code', 'mobile.number'],
   account: ['id', 'name', 'fields.*'],
   secrets: undefined,
 };
-const ACCOUNT_ROOTS: AllowedRoots = { account: ['id', 'name', 'fields.*'], secrets: undefined };
-const RESULT_ROOTS: AllowedRoots = { exam: ['id', 'platformExamId'], secrets: undefined };
+export const ACCOUNT_ROOTS: AllowedRoots = { account: ['id', 'name', 'fields.*'], secrets: undefined };
+export const RESULT_ROOTS: AllowedRoots = { exam: ['id', 'platformExamId'], secrets: undefined };
 
 type Part = { value: unknown; path: PropertyKey[]; roots: AllowedRoots };
 
@@ -197,6 +218,16 @@ export const httpProvider = defineProvider({
         },
         ctx,
       );
+    const webhookSecret = options.resultWebhook
+      ? ctx.secret(options.resultWebhook.signature.secret)
+      : undefined;
+    if (options.resultWebhook && !webhookSecret)
+      throw new OptionsError([
+        {
+          path: ['resultWebhook', 'signature', 'secret'],
+          message: `the secret ${options.resultWebhook.signature.secret} is not set in the environment; set it to the secret the platform signs its webhooks with`,
+        },
+      ]);
     const secrets = new Proxy(
       {},
       { get: (_t, name) => (typeof name === 'string' ? ctx.secret(name) : undefined) },
@@ -336,27 +367,12 @@ export const httpProvider = defineProvider({
                 headersFor('fetchResult', baseHeaders.render(vars), resultHeaders.render(vars)),
                 resultBody.render(vars),
               );
-              const score = declared.response.score.get(answer);
-              if (score === undefined || score === null || score === '') return undefined;
-              const reportUrl = declared.response.reportUrl
-                ? text(declared.response.reportUrl.get(answer))
-                : undefined;
-              const time = declared.response.resultTime
-                ? declared.response.resultTime.get(answer)
-                : undefined;
-              const resultTime =
-                typeof time === 'number'
-                  ? time
-                  : typeof time === 'string' && time
-                    ? Date.parse(time) || undefined
-                    : undefined;
-              return {
-                score: String(score),
-                resultTime,
-                reports: reportUrl ? [{ name: 'Report', url: reportUrl }] : undefined,
-              };
+              return readResult(declared.response, answer);
             },
           }
+        : {}),
+      ...(options.resultWebhook && webhookSecret
+        ? { parseResultWebhook: resultWebhook(options.resultWebhook, webhookSecret, instanceId) }
         : {}),
       ...(options.listPapers
         ? {

@@ -1,14 +1,15 @@
-import { z } from 'zod';
 import {
   type Arrangement,
+  defineProvider,
   type ExamProvider,
   type ExamRef,
   type ExamRequest,
   type ExamResult,
+  OptionsError,
   type Paper,
   ProviderError,
-} from '../contract.js';
-import { defineProvider, OptionsError } from '../define.js';
+} from '@feishu-exam/exam-providers';
+import { z } from 'zod';
 import {
   EXAM_ID_METADATA_KEY,
   hackerRankTest,

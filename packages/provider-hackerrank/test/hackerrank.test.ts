@@ -1,7 +1,8 @@
+import { isProviderError, type ProviderError } from '@feishu-exam/exam-providers';
+import { runProviderConformance } from '@feishu-exam/exam-providers/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runProviderConformance } from '../src/conformance.js';
-import { type FakeTest, startFakeHackerRank } from '../src/hackerrank/fake.js';
-import { hackerRankProvider, isProviderError, type ProviderError } from '../src/index.js';
+import { type FakeTest, startFakeHackerRank } from '../src/fake.js';
+import hackerRankProvider from '../src/index.js';
 
 const hr = await startFakeHackerRank({ apiKey: 'hr-key-1234567890' });
 afterAll(() => hr.close());

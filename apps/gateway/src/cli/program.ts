@@ -1,0 +1,60 @@
+import { Command, CommanderError } from 'commander';
+import { checkProvidersFile } from './check.js';
+import { liveTest } from './live-test.js';
+import type { CliIo } from './output.js';
+import { scaffold } from './scaffold.js';
+
+/** The `feishu-exam` command line; each action resolves with the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let code = 0;
+  const program = new Command('feishu-exam')
+    .description('The feishu-exam gateway’s tools (the gateway itself runs as `node dist/main.js`)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  const providers = program
+    .command('providers')
+    .description('exam platforms: check, test, and write provider packages');
+  providers
+    .command('check')
+    .argument('<file>', 'a providers file (YAML or JSON)')
+    .description(
+      'build every provider of the file as the gateway’s start would: same errors, no database, no Feishu',
+    )
+    .action(async (file: string) => {
+      code = await checkProvidersFile(file, io);
+    });
+  providers
+    .command('test')
+    .argument('<file>', 'a providers file (YAML or JSON)')
+    .description(
+      'run the conformance kit against the live platform a provider of the file points at (arranges a real exam)',
+    )
+    .requiredOption('--provider <id>', 'the provider of the file to test')
+    .requiredOption('--paper <id>', 'a paper (test) of the platform to arrange the exam on')
+    .requiredOption('--email <email>', 'the test candidate’s email')
+    .option('--name <name>', 'the test candidate’s name')
+    .option('--exam-id <id>', 'Feishu’s exam id to arrange under (default: a new one each run)')
+    .option('--field <key=value...>', 'a custom field of the bound account, repeatable')
+    .option('--timeout-ms <ms>', 'how long one call may take', (v) => Number.parseInt(v, 10))
+    .action(async (file: string, options) => {
+      code = await liveTest(file, options, io);
+    });
+  providers
+    .command('scaffold')
+    .argument('<name>', 'the package name: "testlab" (feishu-exam-provider-testlab) or a full npm name')
+    .description(
+      'write a new provider package: package.json, tsconfig, src with a defineProvider skeleton, a fake, a conformance test',
+    )
+    .option('--dir <folder>', 'where to write it (default: a new folder named after the package)')
+    .option('--id <id>', 'the provider id (default: from the name)')
+    .action((name: string, options: { dir?: string; id?: string }) => {
+      code = scaffold(name, options, io);
+    });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
+  return code;
+}
