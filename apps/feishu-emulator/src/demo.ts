@@ -30,6 +30,7 @@ const app = {
   encryptKey: randomBytes(16).toString('hex'),
   verificationToken: randomBytes(12).toString('hex'),
 };
+const adminToken = randomBytes(16).toString('hex');
 /** Signs the sandbox platform's result webhooks; the gateway's sandbox takes none without it. */
 const sandboxWebhookSecret = randomBytes(32).toString('hex');
 const STAFF = 'ou_demo_staff_member';
@@ -73,6 +74,8 @@ const gateway = await startGatewayProcess({
   ALLOW_SANDBOX_PROVIDER: 'true',
   DATABASE_URL: `sqlite:${databaseFile}`,
   OUTBOX_POLL_MS: '100',
+  // The admin page (/admin/ui), for `--keep`: a token made for this run.
+  ADMIN_TOKEN: adminToken,
 });
 console.log(`Feishu (emulated) at ${feishu.url}; gateway at ${gateway.url}, SQLite at ${databaseFile}`);
 emulator.console.configure({ gatewayUrl: gateway.url, operators: [STAFF] });
@@ -209,6 +212,7 @@ if (process.argv.includes('--keep')) {
   console.log(
     `\n${bold(`The console stays open at ${consoleUrl}`)} (Ctrl-C stops the gateway and the emulator)`,
   );
+  console.log(`The gateway's admin page: ${gateway.url}/admin/ui (sign in with the token ${adminToken})`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
