@@ -41,7 +41,12 @@ const time = (ms: number) => new Date(ms).toLocaleTimeString('en-GB', { hour12: 
 const pretty = (v: unknown) => JSON.stringify(v, null, 2);
 
 // ---- layout ----------------------------------------------------------------------------------------------
-const gatewayInput = h('input', { id: 'gateway-url', size: 28, placeholder: 'http://127.0.0.1:3000' });
+// A gateway's base URL, or `long-connection`: then pushes and clicks go down the app's WebSocket.
+const gatewayInput = h('input', {
+  id: 'gateway-url',
+  size: 28,
+  placeholder: 'http://127.0.0.1:3000 or long-connection',
+});
 const operatorList = h('datalist', { id: 'operators' });
 const operatorInput = h('input', {
   id: 'operator',
@@ -284,7 +289,9 @@ async function press(message: Message, button: ButtonPress) {
     message.messageId,
     toast ? textOf(toast, state.locale) : `callback answered ${answer?.status ?? 'nothing'}`,
   );
-  renderMessage(message);
+  // The card as it is now: the live feed may have brought a newer one (even the final patch) while the click
+  // was on its way; re-rendering the one clicked would put the old card back.
+  renderMessage(state.messages.get(message.messageId) ?? message);
 }
 
 // ---- rendering -------------------------------------------------------------------------------------------

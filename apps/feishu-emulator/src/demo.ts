@@ -78,7 +78,11 @@ const gateway = await startGatewayProcess({
   ADMIN_TOKEN: adminToken,
 });
 console.log(`Feishu (emulated) at ${feishu.url}; gateway at ${gateway.url}, SQLite at ${databaseFile}`);
-emulator.console.configure({ gatewayUrl: gateway.url, operators: [STAFF] });
+// Over the long connection the console sends its pushes and clicks down the WebSocket too.
+emulator.console.configure({
+  gatewayUrl: overConnection ? LONG_CONNECTION : gateway.url,
+  operators: [STAFF],
+});
 const consoleUrl = `${feishu.url}/console/`;
 console.log(`Console (the staff chat, the Open Platform calls, controls): ${consoleUrl}`);
 if (overConnection) {

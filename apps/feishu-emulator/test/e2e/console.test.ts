@@ -1,9 +1,12 @@
 // The console in a real browser: Debian's chromium driven by playwright-core (no browser download). A staff
 // member delivers an exam from the page, sees its card, approves it in the page, and watches the card turn
 // to "arranged" and login_info reach the Open Platform; screenshots land in test-artifacts/.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEmulator, LONG_CONNECTION } from '../../src/index.js';
 import { ARTIFACTS, type Browser, chromiumMissing, launchChromium, warnIfMissing } from './browser.js';
 import {
   app,
@@ -12,6 +15,7 @@ import {
   type Platform,
   startGateway,
   startPlatform,
+  tempDatabaseUrl,
   until,
 } from './harness.js';
 
@@ -89,6 +93,79 @@ describe.skipIf(chromiumMissing)('the emulator console in chromium', () => {
     expect(errors).toEqual([]);
   }, 90_000);
 
+  it('keeps a card the live feed updated while a click was on its way (the click answer re-renders the newest)', async () => {
+    const feishu = platform.running.url;
+    const { tenant_access_token: token } = (await (
+      await fetch(`${feishu}/open-apis/auth/v3/tenant_access_token/internal`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ app_id: app.appId, app_secret: app.appSecret }),
+      })
+    ).json()) as { tenant_access_token: string };
+    const auth = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const titled = (title: string) =>
+      JSON.stringify({
+        schema: '2.0',
+        config: { update_multi: true },
+        header: { title: { tag: 'plain_text', content: title } },
+        body: {
+          elements: [
+            {
+              tag: 'button',
+              text: { tag: 'plain_text', content: 'Go' },
+              behaviors: [{ type: 'callback', value: { action: 'go' } }],
+            },
+          ],
+        },
+      });
+    const sent = (await (
+      await fetch(`${feishu}/open-apis/im/v1/messages?receive_id_type=chat_id`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ receive_id: 'oc_race', msg_type: 'interactive', content: titled('Before') }),
+      })
+    ).json()) as { data: { message_id: string } };
+
+    // A gateway that holds its answer until told, then fails (so the emulator reports no change of its own).
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let clicked: () => void = () => undefined;
+    const arrived = new Promise<void>((r) => {
+      clicked = r;
+    });
+    const slowGateway = createServer((req, res) => {
+      req.resume();
+      clicked();
+      void held.then(() => res.writeHead(500).end('{}'));
+    });
+    await new Promise<void>((r) => slowGateway.listen(0, '127.0.0.1', r));
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${feishu}/console/`);
+      await page
+        .locator('#gateway-url')
+        .fill(`http://127.0.0.1:${(slowGateway.address() as AddressInfo).port}`);
+      const card = page.locator(`[data-message-id="${sent.data.message_id}"]`);
+      await card.getByRole('button', { name: 'Go' }).click();
+      await arrived;
+      // While the click waits, the card is patched: the page shows it live.
+      await fetch(`${feishu}/open-apis/im/v1/messages/${sent.data.message_id}`, {
+        method: 'PATCH',
+        headers: auth,
+        body: JSON.stringify({ content: titled('After') }),
+      });
+      await card.getByTestId('card-title').filter({ hasText: 'After' }).waitFor();
+      release();
+      await card.getByTestId('toast').filter({ hasText: 'callback answered 500' }).waitFor();
+      expect(await card.getByTestId('card-title').textContent()).toBe('After');
+    } finally {
+      release();
+      await new Promise((r) => slowGateway.close(r));
+    }
+  }, 60_000);
+
   it('renders a bilingual card in the language chosen, and re-renders it live when it is patched', async () => {
     const feishu = platform.running.url;
     const { tenant_access_token: token } = (await (
@@ -149,6 +226,71 @@ describe.skipIf(chromiumMissing)('the emulator console in chromium', () => {
     });
     await card.getByTestId('card-title').filter({ hasText: 'Exam arranged' }).waitFor();
   }, 60_000);
+});
+
+describe.skipIf(chromiumMissing)('the console with a gateway on the long connection', () => {
+  /** A self-built app whose id the SDK's WSClient accepts (cli_ + 16 hex digits). */
+  const wsApp = { appId: 'cli_e2e0000000000c01', appSecret: 'e2e-console-ws-secret-0123456789' };
+  let wsPlatform: Platform;
+  let wsGateway: GatewayProcess;
+  let wsChromium: Browser;
+  beforeAll(async () => {
+    const emulator = createEmulator({
+      apps: [wsApp],
+      retrySchedule: [1000, 2000, 4000, 8000],
+      longConnection: {
+        ackTimeoutMs: 3000,
+        clientConfig: { PingInterval: 0.3, ReconnectInterval: 1, ReconnectNonce: 0, ReconnectCount: -1 },
+      },
+    });
+    wsPlatform = { emulator, running: await emulator.listen() };
+    wsGateway = await startGateway(
+      wsPlatform,
+      {
+        FEISHU_TRANSPORT: 'websocket',
+        FEISHU_APP_ID: wsApp.appId,
+        FEISHU_APP_SECRET: wsApp.appSecret,
+        FEISHU_ENCRYPT_KEY: '',
+        FEISHU_VERIFICATION_TOKEN: '',
+        APPROVER_OPEN_IDS: STAFF,
+      },
+      tempDatabaseUrl(),
+    );
+    await until('the long connection', () => emulator.longConnection.liveCount(wsApp.appId) > 0);
+    emulator.console.configure({ gatewayUrl: LONG_CONNECTION, operators: [STAFF] });
+    wsChromium = await launchChromium();
+  }, 60_000);
+  afterAll(async () => {
+    await wsChromium?.close();
+    await wsGateway?.stop();
+    await wsPlatform?.running.close();
+  });
+
+  it('delivers and approves down the WebSocket', async () => {
+    const page = await wsChromium.context.newPage();
+    await page.goto(`${wsPlatform.running.url}/console/`);
+    await page.getByTestId('live').filter({ hasText: 'live' }).waitFor();
+    expect(await page.locator('#gateway-url').inputValue()).toBe(LONG_CONNECTION);
+    const examId = `console-ws-${Date.now()}`;
+    await page.locator('input[name=exam_id]').fill(examId);
+    await page.locator('input[name=candidate_name]').fill('Grace Hopper');
+    await page.getByTestId('deliver-exam').click();
+    const posted = await until('the card', () => cardsFor(wsPlatform.emulator, examId)[0]);
+    const card = page.locator(`[data-message-id="${posted.messageId}"]`);
+    await card.getByText('Grace Hopper').waitFor();
+    await page.locator('button[data-locale=en_us]').click();
+    for (let attempt = 0; ; attempt++) {
+      await card.getByRole('button', { name: /approve/i }).click();
+      const answered = await card.getByTestId('toast').textContent({ timeout: 10_000 });
+      if (!answered?.includes('click again') || attempt > 50) break;
+      await page.waitForTimeout(100);
+    }
+    await card
+      .getByTestId('card-title')
+      .filter({ hasText: /arranged/i })
+      .waitFor({ timeout: 20_000 });
+    await page.locator(`[data-testid=call][data-path$="/eco_exams/${examId}/login_info"]`).waitFor();
+  }, 90_000);
 });
 
 /** The languages a card carries: both when it has i18n texts, otherwise the one it is written in. */
