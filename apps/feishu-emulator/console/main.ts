@@ -374,10 +374,6 @@ function applySettings(settings: Settings) {
 }
 
 const events = new EventSource('/_emulator/events');
-events.addEventListener('open', () => {
-  liveBadge.textContent = 'live';
-  liveBadge.classList.add('on');
-});
 events.addEventListener('error', () => {
   liveBadge.textContent = 'reconnecting…';
   liveBadge.classList.remove('on');
@@ -389,6 +385,9 @@ events.addEventListener('snapshot', (event) => {
     calls: Call[];
   };
   applySettings(snapshot.settings);
+  // Live once in step with the emulator (not merely connected): what the page shows is current from here.
+  liveBadge.textContent = 'live';
+  liveBadge.classList.add('on');
   state.messages.clear();
   chat.replaceChildren();
   for (const m of snapshot.messages) {
