@@ -64,17 +64,7 @@ describe.skipIf(chromiumMissing)('the emulator console in chromium', () => {
     // Approve in English (the wording the assertions read); clicked again while the gateway has posted the
     // card but not yet recorded it ("click again in a moment"), as a staff member would.
     await page.locator('button[data-locale=en_us]').click();
-    for (let attempt = 0; ; attempt++) {
-      await page
-        .locator(`[data-message-id="${posted.messageId}"]`)
-        .getByRole('button', { name: /approve/i })
-        .click();
-      const answered = await page
-        .locator(`[data-message-id="${posted.messageId}"] [data-testid=toast]`)
-        .textContent({ timeout: 10_000 });
-      if (!answered?.includes('click again') || attempt > 50) break;
-      await page.waitForTimeout(100);
-    }
+    await approveInPage(page, platform.emulator, posted.messageId);
 
     await page
       .locator(`[data-message-id="${posted.messageId}"] [data-testid=card-title]`)
@@ -279,12 +269,7 @@ describe.skipIf(chromiumMissing)('the console with a gateway on the long connect
     const card = page.locator(`[data-message-id="${posted.messageId}"]`);
     await card.getByText('Grace Hopper').waitFor();
     await page.locator('button[data-locale=en_us]').click();
-    for (let attempt = 0; ; attempt++) {
-      await card.getByRole('button', { name: /approve/i }).click();
-      const answered = await card.getByTestId('toast').textContent({ timeout: 10_000 });
-      if (!answered?.includes('click again') || attempt > 50) break;
-      await page.waitForTimeout(100);
-    }
+    await approveInPage(page, wsPlatform.emulator, posted.messageId);
     await card
       .getByTestId('card-title')
       .filter({ hasText: /arranged/i })
@@ -292,6 +277,30 @@ describe.skipIf(chromiumMissing)('the console with a gateway on the long connect
     await page.locator(`[data-testid=call][data-path$="/eco_exams/${examId}/login_info"]`).waitFor();
   }, 90_000);
 });
+
+/**
+ * Clicks Approve on a card in the page until the gateway takes it: a card the gateway has posted but not yet
+ * recorded answers "click again in a moment", as a staff member would be told. Each click's answer is read
+ * from the emulator (a new toast on the message), so an earlier answer still on screen is never mistaken for it.
+ */
+async function approveInPage(page: Page, emulator: Platform['emulator'], messageId: string) {
+  const message = emulator.state.messages.get(messageId);
+  if (!message) throw new Error(`no message ${messageId}`);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const before = message.toasts.length;
+    await page
+      .locator(`[data-message-id="${messageId}"]`)
+      .getByRole('button', { name: /approve/i })
+      .click();
+    const toast = await until(
+      "the click's answer",
+      () => message.toasts[before] as { content?: string } | undefined,
+    );
+    if (!toast.content?.includes('click again')) return;
+    await page.waitForTimeout(50);
+  }
+  throw new Error('the gateway kept asking to click again');
+}
 
 /** The languages a card carries: both when it has i18n texts, otherwise the one it is written in. */
 function languagesOf(content: string): Array<'zh_cn' | 'en_us'> {
