@@ -28,6 +28,11 @@ export interface EmulatedApp {
   readonly tenants?: readonly EmulatedTenant[] | undefined;
   /** Where Feishu pushes the app's events (the app_ticket); can be set later with setEventUrl. */
   readonly eventUrl?: string | undefined;
+  /**
+   * self_built: the chats the bot is in (im.v1.chat.get answers 230002 for others). Unset: every chat.
+   * Marketplace apps use their tenants' `chats`.
+   */
+  readonly chats?: readonly string[] | undefined;
 }
 
 export interface EmulatedTenant {
@@ -505,6 +510,16 @@ export function createEmulator(options: EmulatorOptions) {
     ctx.body = success(messageData(message));
   });
 
+  // im.v1.chat.get: the chat, if the bot is in it (the gateway's doctor checks the staff chat with it).
+  router.get('/open-apis/im/v1/chats/:chat_id', (ctx) => {
+    const chatId = ctx.params.chat_id as string;
+    const app = apps.get(ctx.state.appId as string);
+    const owner = owners.chats.get(chatId);
+    const known = app?.type === 'marketplace' ? owner !== undefined : (app?.chats?.includes(chatId) ?? true);
+    if (!known) return answer(ctx, 400, failure(FeishuCode.botNotInChat, `the bot is not in chat ${chatId}`));
+    if (wrongTenant(ctx, owner, FeishuCode.botNotInChat, `chat ${chatId}`)) return;
+    ctx.body = success({ chat_id: chatId, name: 'Staff chat', chat_mode: 'group', chat_type: 'private' });
+  });
   router.patch('/open-apis/im/v1/messages/:message_id', (ctx) => {
     const message = state.messages.get(ctx.params.message_id as string);
     if (!message)

@@ -12,6 +12,9 @@ const port = z.coerce
   .min(0, 'must be a whole number from 0 to 65535')
   .max(65535, 'must be a whole number from 0 to 65535');
 
+/** Where the database is when DATABASE_URL is not set (the gateway and the `feishu-exam db` commands). */
+export const DEFAULT_DATABASE_URL = 'sqlite:./data/feishu-exam.sqlite';
+
 const envSchema = z.object({
   FEISHU_APP_ID: z
     .string({ error: 'is required: the App ID from the developer console (cli_…)' })
@@ -55,7 +58,7 @@ const envSchema = z.object({
   PORT: port.default(3000),
   DATABASE_URL: z
     .string()
-    .default('sqlite:./data/feishu-exam.sqlite')
+    .default(DEFAULT_DATABASE_URL)
     .refine((v) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(v), {
       message: 'must be sqlite:<file path> or postgres://user:pass@host/db',
     }),

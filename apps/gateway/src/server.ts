@@ -344,8 +344,10 @@ function checkSimulatedProviders(config: GatewayConfig, providers: ProviderRegis
  * The exam platforms: those PROVIDERS_FILE declares, or else the one EXAM_PROVIDER names. The default one
  * takes exams that neither an account nor a paper routes, and is assigned to newly bound accounts.
  */
-async function buildProviders(config: GatewayConfig): Promise<ProviderRegistry> {
-  const ctx = defaultProviderContext();
+export async function buildProviders(
+  config: GatewayConfig,
+  ctx = defaultProviderContext(),
+): Promise<ProviderRegistry> {
   const result = config.providersFile
     ? await loadProvidersFromFile(config.providersFile, ctx)
     : createProviderRegistry(

@@ -1,5 +1,10 @@
+import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { pino } from 'pino';
+import { DEFAULT_DATABASE_URL } from '../config.js';
+import { backupDatabase, type MaintenanceResult, migrateDatabase } from '../store/maintenance.js';
 import { checkProvidersFile } from './check.js';
+import { doctor } from './doctor.js';
 import { liveTest } from './live-test.js';
 import type { CliIo } from './output.js';
 import { scaffold } from './scaffold.js';
@@ -50,6 +55,28 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .action((name: string, options: { dir?: string; id?: string }) => {
       code = scaffold(name, options, io);
     });
+  program
+    .command('doctor')
+    .description(
+      'check a deployment: the configuration, the database, a Feishu token, the staff chat, the providers (sends nothing)',
+    )
+    .action(async () => {
+      code = await doctor(io);
+    });
+  const db = program.command('db').description('the database: backups and migrations');
+  db.command('backup')
+    .argument('<file>', 'a new file for the copy')
+    .description(
+      'an online backup of the SQLite database (DATABASE_URL) while the gateway runs; PostgreSQL: pg_dump',
+    )
+    .action(async (file: string) => {
+      code = await report(io, await backupDatabase(databaseUrlOf(io), resolve(io.cwd, file), silent()));
+    });
+  db.command('migrate')
+    .description('apply the migrations of this release to DATABASE_URL, and stop (before a rolling upgrade)')
+    .action(async () => {
+      code = await report(io, await migrateDatabase(databaseUrlOf(io), silent()));
+    });
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
@@ -57,4 +84,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     throw err;
   }
   return code;
+}
+
+const databaseUrlOf = (io: CliIo) => io.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+const silent = () => pino({ level: 'silent' });
+
+async function report(io: CliIo, result: MaintenanceResult): Promise<number> {
+  if (result.ok) io.out(`✓ ${result.message}`);
+  else io.err(`✗ ${result.message}`);
+  return result.ok ? 0 : 1;
 }

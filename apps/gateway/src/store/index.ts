@@ -39,7 +39,16 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export async function openStore(databaseUrl: string, log: Logger): Promise<Store> {
+export interface OpenStoreOptions {
+  /** false: open as it is, without applying migrations (`feishu-exam doctor` only looks). Default true. */
+  readonly migrate?: boolean;
+}
+
+export async function openStore(
+  databaseUrl: string,
+  log: Logger,
+  options: OpenStoreOptions = {},
+): Promise<Store> {
   const dialect = databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
   const common = {
     entities: [ExamEntity, JobEntity, ProcessedEventEntity, AccountEntity, TenantEntity],
@@ -70,7 +79,7 @@ export async function openStore(databaseUrl: string, log: Logger): Promise<Store
     if (file !== ':memory:') privateSqliteFiles(file);
   }
   await refuseNewerSchema(dataSource, common.migrations);
-  const applied = await dataSource.runMigrations({ transaction: 'each' });
+  const applied = options.migrate === false ? [] : await dataSource.runMigrations({ transaction: 'each' });
   if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'database migrated');
 
   const transaction =

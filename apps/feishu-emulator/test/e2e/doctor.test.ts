@@ -1,0 +1,106 @@
+// `feishu-exam doctor` and `feishu-exam db …`, run as an operator runs them (the built command, its own
+// process) against the emulator: a healthy setup, and one broken in each way the doctor looks for.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEmulator, type Emulator, type RunningEmulator } from '../../src/index.js';
+import { app, CHAT, providersFile, tempDatabaseUrl } from './harness.js';
+
+const cli = fileURLToPath(new URL('../../../gateway/dist/cli/main.js', import.meta.url));
+let emulator: Emulator;
+let feishu: RunningEmulator;
+beforeAll(async () => {
+  // The bot is in the staff chat only.
+  emulator = createEmulator({ apps: [{ ...app, chats: [CHAT] }] });
+  feishu = await emulator.listen();
+});
+afterAll(() => feishu.close());
+
+function run(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+  let output = '';
+  child.stdout.on('data', (d) => {
+    output += d;
+  });
+  child.stderr.on('data', (d) => {
+    output += d;
+  });
+  return new Promise<{ code: number | null; output: string }>((resolve) =>
+    child.on('exit', (code) => resolve({ code, output })),
+  );
+}
+
+const healthy = () => ({
+  FEISHU_APP_ID: app.appId,
+  FEISHU_APP_SECRET: app.appSecret,
+  FEISHU_ENCRYPT_KEY: app.encryptKey,
+  FEISHU_DOMAIN: feishu.url,
+  APPROVAL_CHAT_ID: CHAT,
+  DATABASE_URL: tempDatabaseUrl(),
+  ALLOW_SANDBOX_PROVIDER: 'true',
+});
+
+describe('feishu-exam doctor', () => {
+  it('passes on a healthy setup, one line per check, and sends no message', async () => {
+    const env = healthy();
+    expect((await run(['db', 'migrate'], env)).code).toBe(0);
+    const { code, output } = await run(['doctor'], env);
+    expect(output).toMatch(/✓ configuration/);
+    expect(output).toMatch(/✓ database: reachable and migrated/);
+    expect(output).toMatch(/✓ Feishu token/);
+    expect(output).toMatch(new RegExp(`✓ staff chat: the bot can see ${CHAT}`));
+    expect(output).toMatch(/✓ provider sandbox: answers \(2 papers\)/);
+    expect(output).toMatch(/✓ all checks passed/);
+    expect(code).toBe(0);
+    expect(output).not.toContain(app.appSecret);
+    expect(emulator.state.messages.size).toBe(0);
+    expect(emulator.state.calls.some((c) => c.path === `/open-apis/im/v1/chats/${CHAT}`)).toBe(true);
+  });
+
+  it('names what is broken and what to fix: pending migrations, a wrong secret, a chat the bot is not in, a bad providers file', async () => {
+    const unmigrated = await run(['doctor'], healthy());
+    expect(unmigrated.code).toBe(1);
+    expect(unmigrated.output).toMatch(
+      /✗ database: reachable, but migrations are pending\n\s+fix: run `feishu-exam db migrate`/,
+    );
+
+    const wrongSecret = await run(['doctor'], { ...healthy(), FEISHU_APP_SECRET: 'not-the-secret-000' });
+    expect(wrongSecret.code).toBe(1);
+    expect(wrongSecret.output).toMatch(
+      /✗ Feishu token: .*\n\s+fix: check FEISHU_APP_ID and FEISHU_APP_SECRET/,
+    );
+
+    const otherChat = await run(['doctor'], { ...healthy(), APPROVAL_CHAT_ID: 'oc_not_the_staff_chat' });
+    expect(otherChat.code).toBe(1);
+    expect(otherChat.output).toMatch(
+      /✗ staff chat: the bot cannot see oc_not_the_staff_chat.*\n\s+fix: add the bot/,
+    );
+
+    const file = providersFile('providers:\n  - id: p\n    type: no-such-type\n');
+    const badProviders = await run(['doctor'], { ...healthy(), PROVIDERS_FILE: file });
+    expect(badProviders.code).toBe(1);
+    expect(badProviders.output).toMatch(/✗ providers: .*no-such-type/);
+
+    const badConfig = await run(['doctor'], { FEISHU_APP_SECRET: 's' });
+    expect(badConfig.code).toBe(1);
+    expect(badConfig.output).toMatch(/✗ configuration: FEISHU_APP_ID/);
+  });
+});
+
+// SQLite's online backup; on PostgreSQL the command points to pg_dump (a unit test checks that).
+describe.skipIf(process.env.TEST_DATABASE === 'postgres')('feishu-exam db backup', () => {
+  it('backs up the SQLite database online into a new file, and never overwrites one', async () => {
+    const env = healthy();
+    expect((await run(['db', 'migrate'], env)).code).toBe(0);
+    const target = join(env.DATABASE_URL.slice('sqlite:'.length, -'gateway.sqlite'.length), 'copy.sqlite');
+    const first = await run(['db', 'backup', target], env);
+    expect(first.output).toMatch(/✓ backed up to/);
+    expect(first.code).toBe(0);
+    expect(existsSync(target)).toBe(true);
+    const again = await run(['db', 'backup', target], env);
+    expect(again.code).toBe(1);
+    expect(again.output).toMatch(/exists/);
+  });
+});
