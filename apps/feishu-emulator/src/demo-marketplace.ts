@@ -62,6 +62,8 @@ const gateway = await startGatewayProcess({
   OUTBOX_POLL_MS: '100',
 });
 console.log(`Feishu (emulated) at ${feishu.url}; gateway at ${gateway.url}, SQLite at ${databaseFile}`);
+emulator.console.configure({ gatewayUrl: gateway.url, operators: [STAFF] });
+console.log(`Console (every tenant's chats, the Open Platform calls, controls): ${feishu.url}/console/`);
 // A failed step must not leave the gateway process behind.
 process.once('uncaughtException', (err) => {
   console.error(err);

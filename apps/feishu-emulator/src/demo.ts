@@ -30,6 +30,7 @@ const app = {
   encryptKey: randomBytes(16).toString('hex'),
   verificationToken: randomBytes(12).toString('hex'),
 };
+const adminToken = randomBytes(16).toString('hex');
 /** Signs the sandbox platform's result webhooks; the gateway's sandbox takes none without it. */
 const sandboxWebhookSecret = randomBytes(32).toString('hex');
 const STAFF = 'ou_demo_staff_member';
@@ -73,8 +74,17 @@ const gateway = await startGatewayProcess({
   ALLOW_SANDBOX_PROVIDER: 'true',
   DATABASE_URL: `sqlite:${databaseFile}`,
   OUTBOX_POLL_MS: '100',
+  // The admin page (/admin/ui), for `--keep`: a token made for this run.
+  ADMIN_TOKEN: adminToken,
 });
 console.log(`Feishu (emulated) at ${feishu.url}; gateway at ${gateway.url}, SQLite at ${databaseFile}`);
+// Over the long connection the console sends its pushes and clicks down the WebSocket too.
+emulator.console.configure({
+  gatewayUrl: overConnection ? LONG_CONNECTION : gateway.url,
+  operators: [STAFF],
+});
+const consoleUrl = `${feishu.url}/console/`;
+console.log(`Console (the staff chat, the Open Platform calls, controls): ${consoleUrl}`);
 if (overConnection) {
   step('0. The gateway dials Feishu: POST /callback/ws/endpoint, then the WebSocket (pbbp2 frames)');
   await wait('the long connection', () =>
@@ -200,6 +210,18 @@ show('gateway answered', { status: forged.status, body: await forged.json() });
 
 step('Every Open Platform call the gateway made');
 for (const c of emulator.state.calls) show(`${c.method} ${c.path}`, `→ HTTP ${c.status}, code ${c.code}`);
+
+// `pnpm demo -- --keep`: leave both running to try the console by hand.
+if (process.argv.includes('--keep')) {
+  console.log(
+    `\n${bold(`The console stays open at ${consoleUrl}`)} (Ctrl-C stops the gateway and the emulator)`,
+  );
+  console.log(`The gateway's admin page: ${gateway.url}/admin/ui (sign in with the token ${adminToken})`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}
 
 await gateway.stop('SIGTERM');
 await feishu.close();

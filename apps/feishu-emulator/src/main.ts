@@ -50,6 +50,7 @@ process.stdout.write(
   `${JSON.stringify({
     msg: 'emulator listening',
     url: running.url,
+    console: `${running.url}/console/`,
     gatewayEnv: {
       FEISHU_DOMAIN: running.url,
       FEISHU_APP_ID: app.appId,

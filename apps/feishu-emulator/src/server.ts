@@ -1,12 +1,14 @@
 // The emulated Open Platform: tokens, messages, hire eco APIs; every call recorded; faults on request; and
 // Feishu's side of pushes and card clicks.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { envelopeV1, envelopeV2, seal } from '@feishu-exam/event-core';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { checkCard, checkCardObject } from './cards.js';
+import { mountConsole } from './console.js';
 import { FaultInjector, type FaultKind, type FaultInjector as Faults, type Outage } from './faults.js';
 import { FeishuCode, failure, success } from './feishu-errors.js';
 import { FEISHU_RETRY_SCHEDULE, type PushAttempt, pushEvent } from './push.js';
@@ -183,6 +185,8 @@ export function createEmulator(options: EmulatorOptions) {
     retrySchedule: options.retrySchedule ?? FEISHU_RETRY_SCHEDULE,
   });
   let seq = 0;
+  /** `message` when a card is posted, patched or replaced; `call` when an Open Platform call is answered. */
+  const changes = new EventEmitter().setMaxListeners(0);
 
   const app = new Koa();
   const router = new Router();
@@ -286,6 +290,11 @@ export function createEmulator(options: EmulatorOptions) {
     } finally {
       call.status = ctx.status;
       call.code = (ctx.body as { code?: number } | undefined)?.code;
+      const touched =
+        ctx.params?.message_id ?? (ctx.body as { data?: { message_id?: string } })?.data?.message_id;
+      if (call.status === 200 && touched && state.messages.has(touched))
+        changes.emit('message', state.messages.get(touched));
+      changes.emit('call', call);
     }
   });
 
@@ -766,10 +775,13 @@ export function createEmulator(options: EmulatorOptions) {
       value: c.value,
       formValue: c.form_value as Record<string, unknown> | undefined,
       inputValue: c.input_value as string | undefined,
+      name: c.name as string | undefined,
     });
   });
 
   longConnection.mount(router, readJson);
+  const consolePage = mountConsole(router, state, changes);
+
   app.use(router.routes());
   app.use(router.allowedMethods());
 
@@ -781,6 +793,10 @@ export function createEmulator(options: EmulatorOptions) {
     state,
     faults,
     longConnection,
+    /** Every change the console shows, as it happens. */
+    changes,
+    /** The console page (GET /console/): where the gateway is and who may click. */
+    console: consolePage,
     /** Queue faults for the next `count` calls whose path contains `match`. */
     injectFaults: (f: { match: string; kind: FaultKind; count: number; delayMs?: number }) => faults.queue(f),
     /** Make a share of matching calls fail, until clearFaults. */
@@ -971,6 +987,7 @@ export function createEmulator(options: EmulatorOptions) {
             return { status: 200671, body };
           }
         }
+        changes.emit('message', message);
       }
       return { status, body };
     },

@@ -10,6 +10,8 @@ import {
 } from '../store/index.js';
 import { queuePaperSync } from '../workflow/accounts.js';
 import { tenancy } from '../workflow/tenants.js';
+import { ExamQuerySchema, listExams } from './admin-exams.js';
+import { mountAdminUi } from './admin-ui.js';
 import { bearerMatches } from './bearer.js';
 
 export interface AdminDeps {
@@ -132,6 +134,26 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
     deps.onRetry();
     ctx.body = { code: 0, msg: 'paper sync queued' };
   });
+  // Exams newest first, by state, tenant and id, a page at a time: `next_cursor` fetches the next page.
+  router.get('/admin/exams', auth, async (ctx) => {
+    const query = ExamQuerySchema.safeParse(ctx.query);
+    if (!query.success) {
+      ctx.status = 400;
+      ctx.body = {
+        code: 'bad_query',
+        message: query.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      };
+      return;
+    }
+    const listed = await deps.store.write((tx) => listExams(tx, query.data, deps.now()));
+    if (!listed.ok) {
+      ctx.status = 400;
+      ctx.body = { code: listed.code, message: listed.message };
+      return;
+    }
+    ctx.body = { exams: listed.page.exams, next_cursor: listed.page.nextCursor, counts: listed.page.counts };
+  });
+  mountAdminUi(router, deps);
   router.get('/admin/exams/:examId', auth, async (ctx) => {
     const exam = await deps.store.dataSource
       .getRepository(ExamEntity)

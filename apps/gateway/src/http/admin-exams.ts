@@ -1,0 +1,247 @@
+// Operators' read-only views: exams by state (filtered, paged by a cursor), jobs that need a person, bound
+// accounts. Shared by GET /admin/exams (JSON) and the admin page (HTML). Contact details never leave here:
+// an exam shows its candidate's name only.
+import { z } from 'zod';
+import { OVERDUE_AFTER_MS } from '../outbox/jobs.js';
+import type { ExamState, JobState, SqlTx } from '../store/index.js';
+
+export const EXAM_STATES = [
+  'pending_approval',
+  'arranging',
+  'arranged',
+  'rejected',
+  'failed',
+] as const satisfies readonly ExamState[];
+
+const optionalText = (max: number) =>
+  z.preprocess((v) => (v === '' ? undefined : v), z.string().trim().min(1).max(max).optional());
+
+/** `?state=…&tenant=…&q=…&limit=…&cursor=…`; an empty value is no filter (a form sends every field). */
+export const ExamQuerySchema = z.object({
+  state: z.preprocess((v) => (v === '' ? undefined : v), z.enum(EXAM_STATES).optional()),
+  tenant: optionalText(128),
+  /** Part of an exam, account, paper, talent or application id (case-insensitive). */
+  q: optionalText(128),
+  limit: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(1).max(200).default(50)),
+  cursor: optionalText(512),
+});
+export type ExamQuery = z.infer<typeof ExamQuerySchema>;
+
+export interface ExamSummary {
+  readonly examId: string;
+  readonly state: ExamState;
+  readonly tenantKey: string;
+  /** The customer's company name, once known (marketplace tenants). */
+  readonly tenantName: string | null;
+  readonly accountId: string | null;
+  readonly accountName: string | null;
+  readonly paperId: string | null;
+  readonly providerId: string | null;
+  /** Null once the personal data is erased. */
+  readonly candidateName: string | null;
+  readonly decidedBy: string | null;
+  readonly decidedAt: number | null;
+  readonly receivedAt: number;
+  readonly updatedAt: number;
+  readonly ageMs: number;
+}
+
+export interface ExamPage {
+  readonly exams: ExamSummary[];
+  /** Pass as `cursor` for the next page; null on the last one. */
+  readonly nextCursor: string | null;
+  /** Every exam, by state (not filtered). */
+  readonly counts: Record<ExamState, number>;
+}
+
+export type ExamPageResult =
+  | { readonly ok: true; readonly page: ExamPage }
+  | { readonly ok: false; readonly code: 'bad_cursor'; readonly message: string };
+
+/**
+ * Newest first; the cursor is where the last page ended: (received_at, exam_id, tenant_key), opaque to
+ * callers. An exam id is unique only inside one customer's Hire, so the tenant breaks ties.
+ */
+const encodeCursor = (e: { receivedAt: number; examId: string; tenantKey: string }) =>
+  Buffer.from(JSON.stringify([e.receivedAt, e.examId, e.tenantKey])).toString('base64url');
+
+function decodeCursor(cursor: string): [number, string, string] | undefined {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(value) &&
+      Number.isSafeInteger(value[0]) &&
+      typeof value[1] === 'string' &&
+      typeof value[2] === 'string'
+    )
+      return [value[0], value[1], value[2]];
+  } catch {}
+  return undefined;
+}
+
+const likePattern = (text: string) => `%${text.toLowerCase().replace(/[!%_]/g, '!$&')}%`;
+
+interface ExamSqlRow {
+  exam_id: string;
+  state: ExamState;
+  tenant_key: string;
+  tenant_name: string | null;
+  account_id: string | null;
+  account_name: string | null;
+  paper_id: string | null;
+  provider_id: string | null;
+  candidate: string | null;
+  decided_by: string | null;
+  decided_at: number | string | null;
+  received_at: number | string;
+  updated_at: number | string;
+  personal_data_erased_at: number | string | null;
+}
+
+const nameOf = (candidate: string | null): string | null => {
+  try {
+    const name = (JSON.parse(candidate ?? 'null') as { name?: unknown } | null)?.name;
+    return typeof name === 'string' && name !== '' ? name : null;
+  } catch {
+    return null;
+  }
+};
+const num = (v: number | string | null) => (v === null ? null : Number(v));
+
+export async function listExams(tx: SqlTx, query: ExamQuery, now: number): Promise<ExamPageResult> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (query.state) {
+    where.push('e.state = ?');
+    params.push(query.state);
+  }
+  if (query.tenant) {
+    where.push('e.tenant_key = ?');
+    params.push(query.tenant);
+  }
+  if (query.q) {
+    const columns = ['e.exam_id', 'e.account_id', 'e.paper_id', 'e.talent_id', 'e.application_id'];
+    where.push(`(${columns.map((c) => `LOWER(${c}) LIKE ? ESCAPE '!'`).join(' OR ')})`);
+    params.push(...columns.map(() => likePattern(query.q as string)));
+  }
+  if (query.cursor) {
+    const after = decodeCursor(query.cursor);
+    if (!after) return { ok: false, code: 'bad_cursor', message: 'cursor is not one this endpoint gave' };
+    where.push(
+      `(e.received_at < ? OR (e.received_at = ? AND (e.exam_id < ? OR (e.exam_id = ? AND e.tenant_key < ?))))`,
+    );
+    params.push(after[0], after[0], after[1], after[1], after[2]);
+  }
+  const rows = await tx.all<ExamSqlRow>(
+    `SELECT e.exam_id, e.state, e.tenant_key, t.name AS tenant_name, e.account_id, a.name AS account_name,
+            e.paper_id, e.provider_id, e.candidate, e.decided_by, e.decided_at, e.received_at, e.updated_at,
+            e.personal_data_erased_at
+     FROM exams e
+     LEFT JOIN accounts a ON a.account_id = e.account_id AND a.tenant_key = e.tenant_key
+     LEFT JOIN tenants t ON t.tenant_key = e.tenant_key
+     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+     ORDER BY e.received_at DESC, e.exam_id DESC, e.tenant_key DESC
+     LIMIT ?`,
+    [...params, query.limit + 1],
+  );
+  const exams = rows.slice(0, query.limit).map(
+    (r): ExamSummary => ({
+      examId: r.exam_id,
+      state: r.state,
+      tenantKey: r.tenant_key,
+      tenantName: r.tenant_name,
+      accountId: r.account_id,
+      accountName: r.account_name,
+      paperId: r.paper_id,
+      providerId: r.provider_id,
+      candidateName: r.personal_data_erased_at === null ? nameOf(r.candidate) : null,
+      decidedBy: r.decided_by,
+      decidedAt: num(r.decided_at),
+      receivedAt: Number(r.received_at),
+      updatedAt: Number(r.updated_at),
+      ageMs: Math.max(0, now - Number(r.received_at)),
+    }),
+  );
+  const last = exams.at(-1);
+  const counts = Object.fromEntries(EXAM_STATES.map((s) => [s, 0])) as Record<ExamState, number>;
+  for (const c of await tx.all<{ state: ExamState; n: number | string }>(
+    'SELECT state, COUNT(*) AS n FROM exams GROUP BY state',
+  ))
+    counts[c.state] = Number(c.n);
+  return {
+    ok: true,
+    page: {
+      exams,
+      nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null,
+      counts,
+    },
+  };
+}
+
+export interface JobSummary {
+  readonly id: string;
+  readonly kind: string;
+  readonly examId: string | null;
+  readonly state: JobState;
+  readonly attempts: number;
+  readonly runAt: number;
+  readonly lastError: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** Jobs a person should look at: dead ones (waiting for a retry) and pending ones long overdue. */
+export async function jobsNeedingAttention(tx: SqlTx, now: number, limit = 100): Promise<JobSummary[]> {
+  const rows = await tx.all<Record<string, unknown>>(
+    `SELECT id, kind, exam_id, state, attempts, run_at, last_error, created_at, updated_at
+     FROM outbox_jobs
+     WHERE state = 'dead' OR (state = 'pending' AND run_at < ?)
+     ORDER BY updated_at DESC
+     LIMIT ?`,
+    [now - OVERDUE_AFTER_MS, limit],
+  );
+  return rows.map((r) => ({
+    id: String(r.id),
+    kind: String(r.kind),
+    examId: (r.exam_id as string | null) ?? null,
+    state: r.state as JobState,
+    attempts: Number(r.attempts),
+    runAt: Number(r.run_at),
+    lastError: (r.last_error as string | null) ?? null,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  }));
+}
+
+export interface AccountSummary {
+  readonly accountId: string;
+  readonly name: string | null;
+  readonly tenantKey: string;
+  readonly providerId: string;
+  /** The papers published to Feishu Hire for it; null before the first sync. */
+  readonly paperIds: string[] | null;
+  readonly boundAt: number;
+}
+
+export async function listAccounts(tx: SqlTx, limit = 200): Promise<AccountSummary[]> {
+  const rows = await tx.all<Record<string, unknown>>(
+    `SELECT account_id, name, tenant_key, provider_id, published_paper_ids, bound_at
+     FROM accounts ORDER BY bound_at DESC LIMIT ?`,
+    [limit],
+  );
+  return rows.map((r) => {
+    let paperIds: string[] | null = null;
+    try {
+      const parsed = JSON.parse(String(r.published_paper_ids ?? 'null')) as unknown;
+      if (Array.isArray(parsed)) paperIds = parsed.map(String);
+    } catch {}
+    return {
+      accountId: String(r.account_id),
+      name: (r.name as string | null) ?? null,
+      tenantKey: String(r.tenant_key),
+      providerId: String(r.provider_id),
+      paperIds,
+      boundAt: Number(r.bound_at),
+    };
+  });
+}
