@@ -55,7 +55,7 @@ describe.skipIf(chromiumMissing)('the admin page in chromium', () => {
       'the stuck-exam card',
       () =>
         [...platform.emulator.state.messages.values()].find(
-          (m) => m.content.includes('An exam is stuck') && m.content.includes(examId),
+          (m) => m.content.includes('An exam needs attention') && m.content.includes(examId),
         ),
       30_000,
     );
