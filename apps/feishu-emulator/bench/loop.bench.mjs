@@ -135,18 +135,14 @@ function watch(emulator, examByUuid, onCard) {
 }
 
 async function approve(emulator, gatewayUrl, message, examId) {
-  for (let i = 0; i < 200; i++) {
-    const answer = await emulator.click({
-      gatewayUrl: `${gatewayUrl}/webhook/card`,
-      messageId: message.messageId,
-      operatorOpenId: 'ou_bench_staff',
-      value: { action: 'approve', exam_id: examId },
-      formValue: { reason: '' },
-      name: 'approve',
-    });
-    if (!JSON.stringify(answer.body).includes('click again')) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await emulator.clickAsStaff({
+    gatewayUrl: `${gatewayUrl}/webhook/card`,
+    messageId: message.messageId,
+    operatorOpenId: 'ou_bench_staff',
+    value: { action: 'approve', exam_id: examId },
+    formValue: { reason: '' },
+    name: 'approve',
+  });
 }
 
 const exam = (examId) => ({

@@ -926,6 +926,18 @@ export function createEmulator(options: EmulatorOptions) {
      * A staff member clicks a button of a card: card.action.trigger, delivered once (Feishu shows a failed
      * callback to the user as error 200671 rather than retrying). A card in the answer replaces the message.
      */
+    /**
+     * A staff member clicks, and clicks again while the answer asks to: a card seen in the chat a moment before
+     * the gateway recorded it cannot be tied to its exam yet, and the gateway says "click again" (its toast).
+     */
+    async clickAsStaff(c: Click, attempts = 200): Promise<{ status: number; body: unknown }> {
+      for (let attempt = 1; ; attempt++) {
+        const answer = await emulator.click(c);
+        if (attempt >= attempts || !JSON.stringify(answer.body).includes('click again')) return answer;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+
     async click(c: Click): Promise<{ status: number; body: unknown }> {
       const message = state.messages.get(c.messageId);
       const target = (message && apps.get(message.appId)) ?? firstApp;

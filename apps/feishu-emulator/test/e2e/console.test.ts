@@ -292,11 +292,9 @@ async function approveInPage(page: Page, emulator: Platform['emulator'], message
       .locator(`[data-message-id="${messageId}"]`)
       .getByRole('button', { name: /approve/i })
       .click();
-    const toast = await until(
-      "the click's answer",
-      () => message.toasts[before] as { content?: string } | undefined,
-    );
-    if (!toast.content?.includes('click again')) return;
+    const toast = await until("the click's answer", () => message.toasts[before]);
+    // The toast is bilingual (Chinese first): its English text says so.
+    if (!JSON.stringify(toast).includes('click again')) return;
     await page.waitForTimeout(50);
   }
   throw new Error('the gateway kept asking to click again');

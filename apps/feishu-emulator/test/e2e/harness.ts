@@ -138,11 +138,8 @@ export async function until<T>(
   }
 }
 
-/**
- * A staff member clicks a button of the exam's card. A card the gateway has posted but not yet recorded
- * answers "click again in a moment" (the click cannot be tied to the card before): the staff member does.
- */
-export async function clickFor(
+/** A staff member clicks a button of the exam's card (and again, if the gateway asks: `clickAsStaff`). */
+export function clickFor(
   platform: Platform,
   gateway: GatewayProcess,
   examId: string,
@@ -152,16 +149,12 @@ export async function clickFor(
 ) {
   const card = cardsFor(platform.emulator, examId)[0];
   if (!card) throw new Error(`no card for ${examId}`);
-  for (let attempt = 0; ; attempt++) {
-    const answer = await platform.emulator.click({
-      gatewayUrl: `${gateway.url}/webhook/card`,
-      messageId: card.messageId,
-      operatorOpenId: operator,
-      value: { action, exam_id: examId },
-      formValue: { reason },
-      name: action,
-    });
-    if (!JSON.stringify(answer.body).includes('click again') || attempt >= 200) return answer;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return platform.emulator.clickAsStaff({
+    gatewayUrl: `${gateway.url}/webhook/card`,
+    messageId: card.messageId,
+    operatorOpenId: operator,
+    value: { action, exam_id: examId },
+    formValue: { reason },
+    name: action,
+  });
 }

@@ -74,18 +74,14 @@ const pushExam = async (p: Platform, examId: string, eventId?: string) =>
 async function clickOverConnection(p: Platform, examId: string, action: 'approve' | 'reject') {
   const card = cardsFor(p.emulator, examId)[0];
   if (!card) throw new Error(`no card for ${examId}`);
-  for (let attempt = 0; ; attempt++) {
-    const answer = await p.emulator.click({
-      gatewayUrl: LONG_CONNECTION,
-      messageId: card.messageId,
-      operatorOpenId: 'ou_staff',
-      value: { action, exam_id: examId },
-      formValue: { reason: '' },
-      name: action,
-    });
-    if (!JSON.stringify(answer.body).includes('click again') || attempt >= 200) return answer;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return p.emulator.clickAsStaff({
+    gatewayUrl: LONG_CONNECTION,
+    messageId: card.messageId,
+    operatorOpenId: 'ou_staff',
+    value: { action, exam_id: examId },
+    formValue: { reason: '' },
+    name: action,
+  });
 }
 
 async function untilAsync<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000) {

@@ -59,23 +59,24 @@ export async function handleCardAction(
   log: Logger,
 ): Promise<CardCallbackResponse> {
   const { operator, action } = event.payload;
-  if (isRetryValue(action.value)) return retryStuckJob(event, action.value, deps, log);
-  if (!isButtonValue(action.value)) return { toast: NOT_OURS };
-  const { action: decision, exam_id: examId } = action.value;
+  const value = action.value;
+  if (!isRetryValue(value) && !isButtonValue(value)) return { toast: NOT_OURS };
   // Marketplace: staff sit in the vendor's tenant. A click from a customer's tenant (the app's bot in one of
-  // their chats, a forwarded card) must not decide on exams.
+  // their chats, a forwarded card) must not decide on exams, nor retry their steps.
   const clickTenant = operator.tenant_key ?? event.tenantKey;
   if (deps.staffTenantKey && clickTenant !== deps.staffTenantKey) {
     log.warn(
-      { examId, operator: operator.open_id, operatorTenant: clickTenant, decision },
+      { value, operator: operator.open_id, operatorTenant: clickTenant },
       'card action refused: operator is not in the staff tenant',
     );
     return { toast: toast('error', (c) => c.toast.otherTenant) };
   }
   if (deps.approverOpenIds.size > 0 && !deps.approverOpenIds.has(operator.open_id)) {
-    log.warn({ examId, operator: operator.open_id, decision }, 'card action refused: operator not allowed');
+    log.warn({ value, operator: operator.open_id }, 'card action refused: operator not allowed');
     return { toast: toast('error', (c) => c.toast.notAllowed) };
   }
+  if (isRetryValue(value)) return retryStuckJob(value, operator.open_id, deps, log);
+  const { action: decision, exam_id: examId } = value;
 
   // The button's value is only what the card says; the card itself is the message Feishu names. A click
   // decides only the exam whose card it came from, so a value naming another exam changes nothing.
@@ -146,24 +147,18 @@ async function optionsFor(deps: CardActionDeps, exam: ExamRow): Promise<CardOpti
 }
 
 /**
- * Retry on the stuck-job notice: an allowed operator (same rules as a decision) revives the dead job. Only a
- * dead job can be revived, so a stale or repeated click changes nothing.
+ * Retry on the stuck-job notice (the operator was checked like a decision's): revives the dead job. Only a dead
+ * job can be revived, so a stale or repeated click changes nothing.
  */
 async function retryStuckJob(
-  event: KnownEvent<'card.action.trigger'>,
   value: RetryValue,
+  operator: string,
   deps: CardActionDeps,
   log: Logger,
 ): Promise<CardCallbackResponse> {
-  const { operator } = event.payload;
-  const clickTenant = operator.tenant_key ?? event.tenantKey;
-  if (deps.staffTenantKey && clickTenant !== deps.staffTenantKey)
-    return { toast: toast('error', (c) => c.toast.otherTenant) };
-  if (deps.approverOpenIds.size > 0 && !deps.approverOpenIds.has(operator.open_id))
-    return { toast: toast('error', (c) => c.toast.notAllowed) };
   const revived = await deps.store.write((tx) => reviveJob(tx, value.job_id, deps.now()));
   if (!revived) return { toast: toast('info', (c) => c.toast.notDead) };
   deps.onDecision();
-  log.info({ jobId: value.job_id, operator: operator.open_id }, 'stuck job retried from its card');
+  log.info({ jobId: value.job_id, operator }, 'stuck job retried from its card');
   return { toast: toast('success', (c) => c.toast.retried) };
 }

@@ -7,6 +7,7 @@ import {
   isProviderError,
   type Paper,
   type ProviderRegistry,
+  type Route,
 } from '@feishu-exam/exam-providers';
 import { approvalCard, type CardOptions, stuckJobCard } from '../bot/cards.js';
 import { callOpenApi, type FeishuClients } from '../feishu/clients.js';
@@ -118,10 +119,25 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     return name;
   };
 
-  /** Who the exam is for, as the card shows it (marketplace: the customer's company name and state). */
-  const cardOptionsFor = async (exam: ExamRow, log?: { warn(o: object, m: string): void }) => {
-    // Names, not ids: the bound account, its paper as the platform named it, the platform it goes to.
+  /**
+   * The exam's card as it stands: names, not ids (the bound account, its paper as the platform named it, the
+   * platform it goes to, marketplace: the customer's company), and why it cannot be arranged, if it cannot.
+   */
+  const approvalCardFor = async (exam: ExamRow, log?: { warn(o: object, m: string): void }) => {
     const { account, route } = await routeWithAccount(exam);
+    return approvalCard(
+      exam,
+      await cardOptionsFor(exam, account, route, log),
+      route.ok ? undefined : route.reason,
+    );
+  };
+
+  const cardOptionsFor = async (
+    exam: ExamRow,
+    account: AccountRow | null,
+    route: Route,
+    log?: { warn(o: object, m: string): void },
+  ): Promise<CardOptions> => {
     const paper = account?.publishedPapers?.find((p) => p.id === exam.paperId);
     const named: CardOptions = {
       ...deps.cardOptions,
@@ -159,15 +175,13 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       }),
     };
   };
-  const routeFor = async (exam: ExamRow) => (await routeWithAccount(exam)).route;
 
   return {
     async post_card(job, log) {
       const exam = await loadExam(job);
       if (exam.cardMessageId) return undefined;
-      const route = await routeFor(exam);
       const messageId = await postCard(
-        approvalCard(exam, await cardOptionsFor(exam, log), route.ok ? undefined : route.reason),
+        await approvalCardFor(exam, log),
         // Marketplace: two customers' exams may share an id; their cards must not share a uuid.
         messageUuid('exam', clients.marketplace ? `${exam.tenantKey}/${exam.examId}` : exam.examId),
       );
@@ -263,7 +277,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       if (!exam.cardMessageId) throw new RetryLater('the approval card has not been posted yet');
       const staff = clients.forStaff();
       const { client, options } = staff;
-      const content = JSON.stringify(approvalCard(exam, await cardOptionsFor(exam)));
+      const content = JSON.stringify(await approvalCardFor(exam));
       await callOpenApi(staff, 'im.v1.message.patch', () =>
         client.im.v1.message.patch(
           { path: { message_id: pathSegment(exam.cardMessageId as string) }, data: { content } },
