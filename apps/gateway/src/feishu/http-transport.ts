@@ -98,7 +98,8 @@ function sendRequest(opts: RequestOptions, defaultTimeoutMs: number): Promise<ne
       reject(body);
       return;
     }
-    if (body !== undefined) headers['Content-Length'] = body.length;
+    if (body !== undefined)
+      headers['Content-Length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
     const secure = url.startsWith('https:');
     let settled = false;
     const fail = (err: OpenPlatformHttpError) => {
@@ -263,12 +264,15 @@ function hasHeader(headers: OutgoingHttpHeaders, name: string): boolean {
   return false;
 }
 
-/** axios's `transformRequest` for the bodies the SDK sends; an Error for the ones this transport does not. */
+/**
+ * axios's `transformRequest` for the bodies the SDK sends; an Error for the ones this transport does not. Text
+ * stays a string: node sends a string body in one write with the headers, a Buffer as a second chunk.
+ */
 function requestBody(
   data: unknown,
   method: string,
   headers: OutgoingHttpHeaders,
-): Buffer | undefined | Error {
+): string | Buffer | undefined | Error {
   if (data === undefined || data === null) return undefined;
   const contentType = (type: string) => {
     if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = type;
@@ -276,14 +280,14 @@ function requestBody(
   if (typeof data === 'string') {
     if (method === 'POST' || method === 'PUT' || method === 'PATCH')
       contentType('application/x-www-form-urlencoded');
-    return Buffer.from(data);
+    return data;
   }
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (data instanceof URLSearchParams) {
     contentType('application/x-www-form-urlencoded;charset=utf-8');
-    return Buffer.from(data.toString());
+    return data.toString();
   }
   if (
     typeof data !== 'object' ||
@@ -296,7 +300,7 @@ function requestBody(
       'ERR_NOT_SUPPORT',
     );
   contentType('application/json');
-  return Buffer.from(JSON.stringify(data));
+  return JSON.stringify(data);
 }
 
 /** axios's `transformResponse`: a body that is not JSON stays a string, as axios leaves it. */
