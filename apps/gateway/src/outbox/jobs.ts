@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { entityRows, JobEntity, type JobRow, type JobState, type SqlTx, type Tx } from '../store/index.js';
 
 export type JobKind =
@@ -75,12 +75,11 @@ export async function enqueueJobs(tx: SqlTx, jobs: readonly NewJob[], now: numbe
  * commit; with these, ~33); time-ordered ids append.
  */
 export function timeOrderedId(now: number): string {
-  const bytes = randomBytes(16);
-  bytes.writeUIntBE(Math.max(0, Math.floor(now)) % 2 ** 48, 0, 6);
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70;
-  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  // The random bits from randomUUID, which draws them from a pool it refills in bulk: a randomBytes(16) per
+  // id cost each exam's arrival ~9 µs (a system call, most of it; BENCHMARKS.md).
+  const random = randomUUID(); // xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx, V the RFC 9562 variant
+  const ms = (Math.max(0, Math.floor(now)) % 2 ** 48).toString(16).padStart(12, '0');
+  return `${ms.slice(0, 8)}-${ms.slice(8)}-7${random.slice(15, 18)}-${random.slice(19)}`;
 }
 
 /**
@@ -98,17 +97,31 @@ export async function claimDueJobs(
   now: number,
 ): Promise<JobRow[]> {
   const rows = entityRows(tx.dataSource, JobEntity);
+  const open = `(tenant_key IS NULL OR kind IN (${STAFF_JOBS.map((k) => `'${k}'`).join(', ')})
+                OR tenant_key NOT IN (SELECT tenant_key FROM tenants WHERE state <> 'active'))`;
+  // Due pending jobs and expired leases picked apart, each in idx_outbox_due's (state, run_at) order and
+  // stopping at `limit`: one query with `OR` read every due job before sorting them, so a claim cost as much
+  // as the backlog was long (1.2 ms a claim under the outbound bench's load; BENCHMARKS.md). The check
+  // against a claim by another replica meanwhile is a CASE, not an OR, so that SQLite finds the rows by id
+  // instead of walking the due ones through the index again.
   const raw = await tx.all(
     `UPDATE outbox_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?
      WHERE id IN (
-         SELECT id FROM outbox_jobs
-         WHERE ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?))
-           AND (tenant_key IS NULL OR kind IN (${STAFF_JOBS.map((k) => `'${k}'`).join(', ')})
-                OR tenant_key NOT IN (SELECT tenant_key FROM tenants WHERE state <> 'active'))
+         SELECT id FROM (
+             SELECT id, run_at FROM (
+                 SELECT id, run_at FROM outbox_jobs
+                 WHERE state = 'pending' AND run_at <= ? AND ${open}
+                 ORDER BY run_at LIMIT ?) AS due
+             UNION ALL
+             SELECT id, run_at FROM (
+                 SELECT id, run_at FROM outbox_jobs
+                 WHERE state = 'running' AND locked_until < ? AND ${open}
+                 ORDER BY run_at LIMIT ?) AS expired
+         ) AS claimable
          ORDER BY run_at LIMIT ?)
-       AND ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND locked_until < ?))
+       AND CASE state WHEN 'pending' THEN run_at <= ? WHEN 'running' THEN locked_until < ? ELSE FALSE END
      RETURNING ${rows.columns}`,
-    [workerId, now + leaseMs, now, now, now, limit, now, now],
+    [workerId, now + leaseMs, now, now, limit, now, limit, limit, now, now],
   );
   const claimed = raw.map((r) => rows.from(r));
   // RETURNING promises no order: the oldest due first, as they were picked.
