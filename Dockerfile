@@ -3,7 +3,8 @@
 #   docker run --env-file .env -p 3000:3000 -v feishu-exam-data:/var/lib/feishu-exam feishu-exam
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
-# python3, make and g++ build sqlite3's native addon when no prebuilt binary is reachable.
+# python3, make and g++ build the SQLite bindings' native addons (better-sqlite3, sqlite3) when no prebuilt
+# binary is reachable.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN npx --yes pnpm@10.34.9 install --frozen-lockfile \

@@ -44,7 +44,7 @@ export async function benchDatabase(sqliteFolder) {
   return {
     dialect: 'sqlite',
     label: 'SQLite',
-    description: 'SQLite (WAL, synchronous=FULL), a new file per scenario',
+    description: 'SQLite, a new file per scenario',
     fresh: (scenario) =>
       `sqlite:${join(sqliteFolder, `${scenario}-${randomBytes(3).toString('hex')}.sqlite`)}`,
     serverCpuMs: () => Number.NaN,

@@ -10,7 +10,7 @@
 // load generator) comes from /proc and process.cpuUsage: on a machine the client shares, it is what bounds
 // throughput.
 import { spawn } from 'node:child_process';
-import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,6 +155,29 @@ function processCpuMs(pid) {
   }
 }
 
+/** CPU time in ms by thread name (the main thread as `main`; libuv-worker, V8 workers, …), from /proc. */
+function threadCpuMs(pid) {
+  const out = {};
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out[name] = (out[name] ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  }
+  return out;
+}
+
 /**
  * `count`, when given, is read before and after the measured load (the cards posted meanwhile). With
  * `onDatabase`, the database server's CPU is counted too (NaN on SQLite, which runs inside the gateway).
@@ -167,12 +190,18 @@ async function measure(name, server, freshRequests, { afterLoad, count, onDataba
   const counted = await count?.();
   const serverCpu = processCpuMs(server.pid);
   const databaseCpu = onDatabase ? database.serverCpuMs() : Number.NaN;
+  const threadsBefore = threadCpuMs(server.pid);
   const clientCpu = process.cpuUsage();
   const result = await load(server.port, requests);
   const client = process.cpuUsage(clientCpu);
   if (count) result.countedDuringLoad = (await count()) - counted;
   result.serverCpuUs = ((processCpuMs(server.pid) - serverCpu) * 1000) / REQUESTS;
   result.databaseCpuUs = ((database.serverCpuMs() - databaseCpu) * 1000) / REQUESTS;
+  const threadsAfter = threadCpuMs(server.pid);
+  result.threadsUs = Object.fromEntries(
+    Object.entries(threadsAfter).map(([k, v]) => [k, ((v - (threadsBefore[k] ?? 0)) * 1000) / REQUESTS]),
+  );
+  result.mainCpuUs = result.threadsUs.main ?? Number.NaN;
   result.clientCpuUs = (client.user + client.system) / REQUESTS;
   if (afterLoad) Object.assign(result, await afterLoad());
   await server.stop();
@@ -192,6 +221,8 @@ function median(results) {
     p99: of('p99'),
     serverCpuUs: of('serverCpuUs'),
     databaseCpuUs: of('databaseCpuUs'),
+    mainCpuUs: of('mainCpuUs'),
+    threads: results[Math.floor((results.length - 1) / 2)]?.threadsUs ?? {},
     clientCpuUs: of('clientCpuUs'),
     min: Math.min(...rps),
     max: Math.max(...rps),
@@ -251,7 +282,13 @@ function prefillPostgres(databaseUrl, count) {
 
 const thousands = (n) => Math.round(n).toLocaleString('en-US');
 const fmt = (r) =>
-  `${thousands(r.rps).padStart(7)} req/s (${thousands(r.min)}–${thousands(r.max)})   p50 ${r.p50.toFixed(2).padStart(5)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   cpu/req ${Math.round(r.serverCpuUs).toString().padStart(3)} µs${Number.isFinite(r.databaseCpuUs) ? ` + postgres ${Math.round(r.databaseCpuUs)} µs` : ''} + client ${Math.round(r.clientCpuUs)} µs`;
+  `${thousands(r.rps).padStart(7)} req/s (${thousands(r.min)}–${thousands(r.max)})   p50 ${r.p50.toFixed(2).padStart(5)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   cpu/req ${Math.round(r.serverCpuUs).toString().padStart(3)} µs (main thread ${Math.round(r.mainCpuUs)})${Number.isFinite(r.databaseCpuUs) ? ` + postgres ${Math.round(r.databaseCpuUs)} µs` : ''} + client ${Math.round(r.clientCpuUs)} µs`;
+const byThread = (r) =>
+  Object.entries(r.threads)
+    .filter(([, us]) => us >= 1)
+    .sort((x, y) => y[1] - x[1])
+    .map(([name, us]) => `${name} ${Math.round(us)}`)
+    .join(', ');
 
 const stub = await start(here('./open-platform-stub.mjs'), {});
 const gatewayEnv = (databaseUrl, extra = {}) => ({
@@ -265,6 +302,14 @@ const gatewayEnv = (databaseUrl, extra = {}) => ({
   PORT: '0',
   LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
   DATABASE_URL: databaseUrl,
+  // BENCH_CPU_PROF=<folder>: each gateway process writes a .cpuprofile there (summarise with the emulator's
+  // bench/cpu-prof-summary.mjs).
+  ...(process.env.BENCH_CPU_PROF
+    ? {
+        NODE_OPTIONS: `--import ${here('../../feishu-emulator/bench/cpu-prof.mjs')}`,
+        BENCH_CPU_PROF_DIR: process.env.BENCH_CPU_PROF,
+      }
+    : {}),
   ...extra,
 });
 const gatewayReady = (o) => (o.msg === 'gateway listening' ? Number(new URL(o.url).port) : undefined);
@@ -347,6 +392,9 @@ console.log(
   `    ${cardsDuringLoad} cards posted during the burst; every card ${drain.toFixed(1)} s after the last acknowledgement (fewer jobs at once while events wait for their commit)`,
 );
 console.log(`    same, OUTBOX_WORKER=off (no card posting)  ${fmt(ingestOnly)}${on}`);
+console.log(
+  `    server CPU µs/req by thread: (b) ${byThread(b)}; (c) ${byThread(c)}; ingest-only ${byThread(ingestOnly)}`,
+);
 
 const prefilled = database.fresh('prefilled');
 const migrate = await start(here('../dist/main.js'), gatewayEnv(prefilled), gatewayReady);

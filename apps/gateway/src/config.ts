@@ -1,5 +1,6 @@
 // config: every setting the gateway reads, validated once at start. The rest of the code gets typed values.
 import { z } from 'zod';
+import { DEFAULT_SQLITE_DRIVER, SQLITE_DRIVERS, type SqliteDriver } from './store/driver.js';
 
 const optionalSecret = z
   .string()
@@ -62,6 +63,11 @@ const envSchema = z.object({
     .refine((v) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(v), {
       message: 'must be sqlite:<file path> or postgres://user:pass@host/db',
     }),
+  SQLITE_DRIVER: z
+    .enum(SQLITE_DRIVERS, {
+      error: `must be ${SQLITE_DRIVERS.join(' or ')} (the binding that opens a sqlite: database)`,
+    })
+    .default(DEFAULT_SQLITE_DRIVER),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAX_BODY_BYTES: z.coerce
     .number()
@@ -215,6 +221,8 @@ export interface GatewayConfig {
   readonly host: string;
   readonly port: number;
   readonly databaseUrl: string;
+  /** The binding that opens a `sqlite:` database (ignored for PostgreSQL). */
+  readonly sqliteDriver: SqliteDriver;
   readonly logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   readonly maxBodyBytes: number;
   readonly signatureToleranceSeconds: number | undefined;
@@ -297,6 +305,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       host: e.HOST,
       port: e.PORT,
       databaseUrl: e.DATABASE_URL,
+      sqliteDriver: e.SQLITE_DRIVER,
       logLevel: e.LOG_LEVEL,
       maxBodyBytes: e.MAX_BODY_BYTES,
       signatureToleranceSeconds: e.SIGNATURE_TOLERANCE_SECONDS,
@@ -340,6 +349,7 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     host: config.host,
     port: config.port,
     database: redactDatabaseUrl(config.databaseUrl),
+    ...(config.databaseUrl.startsWith('sqlite:') ? { sqliteDriver: config.sqliteDriver } : {}),
     maxBodyBytes: config.maxBodyBytes,
     approvalChatId: config.approvalChatId,
     approvers: config.approverOpenIds.length === 0 ? 'anyone in the chat' : config.approverOpenIds.length,

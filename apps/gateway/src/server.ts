@@ -63,11 +63,13 @@ export async function startGateway(
   const providers = overrides.providers ?? (await buildProviders(config));
   for (const warning of configWarnings(config)) log.warn(warning);
   checkSimulatedProviders(config, providers, log);
-  const store = await openStore(config.databaseUrl, log).catch((err: unknown) => {
-    throw new StartupConfigError([
-      `DATABASE_URL ${redactDatabaseUrl(config.databaseUrl)}: the database cannot be opened: ${(err as Error).message}`,
-    ]);
-  });
+  const store = await openStore(config.databaseUrl, log, { sqliteDriver: config.sqliteDriver }).catch(
+    (err: unknown) => {
+      throw new StartupConfigError([
+        `DATABASE_URL ${redactDatabaseUrl(config.databaseUrl)}: the database cannot be opened: ${(err as Error).message}`,
+      ]);
+    },
+  );
   const metrics = new GatewayMetrics({
     now,
     processMetrics: config.metrics.token !== undefined || config.metrics.port !== undefined,

@@ -5,12 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/http/app.js';
 import type { EventContext, WebhookReply } from '../src/http/webhook.js';
 import { openStore } from '../src/store/index.js';
-import { post, secrets, tempDatabaseUrl } from './support.js';
+import { post, secrets, tempDatabaseUrl, testStoreOptions } from './support.js';
 
 /** A gateway whose handlers fail, to see what Feishu is told. */
 async function failingGateway() {
   const log = pino({ level: 'silent' });
-  const store = await openStore(tempDatabaseUrl(), log);
+  const store = await openStore(tempDatabaseUrl(), log, testStoreOptions);
   const dispatcher = new EventDispatcher<EventContext, WebhookReply>()
     .on('hire.eco_exam.created_v1', () => {
       throw new Error('database unavailable');

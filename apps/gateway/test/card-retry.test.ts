@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { handleCardAction } from '../src/bot/card-actions.js';
 import { enqueueJob } from '../src/outbox/jobs.js';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
-import { testDatabaseUrl } from './support.js';
+import { testDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 async function storeWithDeadJob() {
-  const store = await openStore(testDatabaseUrl(), silent);
+  const store = await openStore(testDatabaseUrl(), silent, testStoreOptions);
   stores.push(store);
   await store.write(async (tx) => {
     await enqueueJob(tx, { kind: 'report_login_info', examId: 'e-1', idempotencyKey: 'dead-1' }, 1);

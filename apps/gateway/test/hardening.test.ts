@@ -11,7 +11,7 @@ import { enqueueJob } from '../src/outbox/jobs.js';
 import { ExamEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { messageUuid } from '../src/workflow/jobs.js';
-import { startTestGateway, tempDatabaseUrl } from './support.js';
+import { startTestGateway, tempDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -19,7 +19,7 @@ afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
 });
 async function freshStore(url = tempDatabaseUrl()): Promise<Store> {
-  const store = await openStore(url, silent);
+  const store = await openStore(url, silent, testStoreOptions);
   stores.push(store);
   return store;
 }

@@ -4,14 +4,14 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ExamEntity, openStore } from '../src/store/index.js';
 import { backupDatabase, migrateDatabase } from '../src/store/maintenance.js';
-import { tempDatabaseUrl } from './support.js';
+import { tempDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 
 describe('db backup and migrate', () => {
   it('backs up a running SQLite database online, including what is still in its write-ahead log', async () => {
     const url = tempDatabaseUrl();
-    const live = await openStore(url, silent);
+    const live = await openStore(url, silent, testStoreOptions);
     await live.write((tx) =>
       tx.run(
         `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, candidate, state, received_at, updated_at)
@@ -25,7 +25,7 @@ describe('db backup and migrate', () => {
     expect(await backupDatabase(url, target, silent)).toMatchObject({ ok: false, message: /exists/ });
     await live.close();
 
-    const restored = await openStore(`sqlite:${target}`, silent);
+    const restored = await openStore(`sqlite:${target}`, silent, testStoreOptions);
     expect(await restored.dataSource.getRepository(ExamEntity).countBy({ examId: 'b-1' })).toBe(1);
     await restored.close();
   });

@@ -11,7 +11,7 @@ import { claimDueJobs, enqueueJob } from '../src/outbox/jobs.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { tenancy } from '../src/workflow/tenants.js';
-import { baseEnv, tempDatabaseUrl, testDatabaseUrl } from './support.js';
+import { baseEnv, tempDatabaseUrl, testDatabaseUrl, testStoreOptions } from './support.js';
 
 const appSecret = 'market-secret-5d4c3b2a1';
 const stores: Store[] = [];
@@ -33,7 +33,7 @@ function capture() {
 }
 
 async function freshStore(url = testDatabaseUrl()) {
-  const store = await openStore(url, createLogger({ level: 'silent' }));
+  const store = await openStore(url, createLogger({ level: 'silent' }), testStoreOptions);
   stores.push(store);
   return store;
 }

@@ -7,13 +7,13 @@ import { enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { planLease } from '../src/outbox/lease.js';
 import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
-import { startTestGateway, testDatabaseUrl } from './support.js';
+import { startTestGateway, testDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
 const workers: OutboxWorker[] = [];
 async function freshStore(): Promise<Store> {
-  const store = await openStore(testDatabaseUrl(), silent);
+  const store = await openStore(testDatabaseUrl(), silent, testStoreOptions);
   stores.push(store);
   return store;
 }
@@ -154,7 +154,7 @@ describe('outbox: transient failures are never final', () => {
 describe('outbox: upgrading a database', () => {
   it('jobs queued with the old default of 12 attempts are retried until they succeed after the upgrade', async () => {
     const url = testDatabaseUrl();
-    const before = await openStore(url, silent);
+    const before = await openStore(url, silent, testStoreOptions);
     // The database as the previous release left it: no readiness migration, jobs with max_attempts 12.
     await before.dataSource.query("DELETE FROM migrations WHERE name = 'Readiness1764000000006'");
     await before.dataSource.query('DROP TABLE readiness');
@@ -164,7 +164,7 @@ describe('outbox: upgrading a database', () => {
     });
     await before.close();
 
-    const after = await openStore(url, silent);
+    const after = await openStore(url, silent, testStoreOptions);
     stores.push(after);
     const rows = await after.dataSource.query(
       'SELECT idempotency_key AS k, max_attempts AS m FROM outbox_jobs ORDER BY k',

@@ -1,8 +1,7 @@
 import { closeSync, openSync, statSync, writeSync } from 'node:fs';
-import sqlite3 from 'sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { enqueueJob } from '../src/outbox/jobs.js';
-import { baseEnv, startTestGateway, type TestGateway, tempDatabaseUrl } from './support.js';
+import { baseEnv, holdWriteLock, startTestGateway, type TestGateway, tempDatabaseUrl } from './support.js';
 
 const gateways: TestGateway[] = [];
 afterEach(async () => {
@@ -84,17 +83,13 @@ describe('/readyz: a database that cannot take a write is not ready', () => {
   it('a write that does not finish (the file locked by another process, as a frozen disk would) is a 503 timeout, not a hang', async () => {
     const gw = await gateway({}, { readiness: { timeoutMs: 200 } });
     expect((await readyz(gw)).status).toBe(200);
-    const other = new sqlite3.Database(gw.file);
-    const exec = (sql: string) =>
-      new Promise<void>((done, fail) => other.exec(sql, (e) => (e ? fail(e) : done())));
-    await exec('BEGIN IMMEDIATE');
+    const release = await holdWriteLock(gw.file);
     try {
       expect(await readyz(gw)).toMatchObject({ status: 503, body: { database: 'timeout' } });
       // A second look while the first probe is still stuck waits on the same probe.
       expect(await readyz(gw)).toMatchObject({ status: 503, body: { database: 'timeout' } });
     } finally {
-      await exec('ROLLBACK');
-      await new Promise((r) => other.close(r));
+      await release();
     }
     let status = 0;
     for (let i = 0; i < 100 && status !== 200; i++) {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { timeOrderedId } from '../src/outbox/jobs.js';
 import { ExamEntity, openStore, type Store } from '../src/store/index.js';
 import { SqliteStatements } from '../src/store/sqlite.js';
-import { tempDatabaseUrl } from './support.js';
+import { tempDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -55,7 +55,7 @@ describe('SqliteStatements', () => {
 
 describe('the store on SQLite', () => {
   it('rolls a failed transaction back whole, and the next one commits', async () => {
-    const store = await openStore(tempDatabaseUrl(), silent);
+    const store = await openStore(tempDatabaseUrl(), silent, testStoreOptions);
     stores.push(store);
     const insert = `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, candidate, state, received_at, updated_at)
                     VALUES (?, 't', 'a', ?, '{}', 'pending_approval', 1, 1)`;
@@ -71,7 +71,7 @@ describe('the store on SQLite', () => {
   });
 
   it("reports SQLite's own error, without node-sqlite3's verbose traces (which TypeORM would switch on)", async () => {
-    const store = await openStore(tempDatabaseUrl(), silent);
+    const store = await openStore(tempDatabaseUrl(), silent, testStoreOptions);
     stores.push(store);
     const failure = await store.write((tx) => tx.all('SELECT nope FROM exams')).catch((e: Error) => e);
     expect(failure).toBeInstanceOf(Error);

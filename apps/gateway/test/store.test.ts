@@ -6,12 +6,12 @@ import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { ExamEntity, findOneBy, JobEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { ExamIngest } from '../src/workflow/ingest.js';
-import { testDatabaseUrl } from './support.js';
+import { testDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
 async function freshStore(url = testDatabaseUrl()): Promise<Store> {
-  const store = await openStore(url, silent);
+  const store = await openStore(url, silent, testStoreOptions);
   stores.push(store);
   return store;
 }
@@ -53,7 +53,7 @@ describe('store', () => {
     );
     await first.close();
     stores.pop();
-    await expect(openStore(url, silent)).rejects.toThrow(
+    await expect(openStore(url, silent, testStoreOptions)).rejects.toThrow(
       /schema is newer than this release.*Future1799999999999/,
     );
   });

@@ -4,9 +4,17 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import BetterSqlite3 from 'better-sqlite3';
+import sqlite3 from 'sqlite3';
 import { type GatewayConfig, loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { type GatewayOverrides, type RunningGateway, startGateway } from '../src/server.js';
+import {
+  DEFAULT_SQLITE_DRIVER,
+  type OpenStoreOptions,
+  SQLITE_DRIVERS,
+  type SqliteDriver,
+} from '../src/store/index.js';
 
 export const secrets = {
   appId: 'cli_a1b2c3d4e5f6',
@@ -28,6 +36,41 @@ export const baseEnv = {
   // Nothing listens there: jobs fail and back off, and no test can ever reach the real Open Platform.
   FEISHU_DOMAIN: 'http://127.0.0.1:9',
 };
+
+/**
+ * The SQLite binding the suite runs on: the default, or SQLITE_DRIVER's (CI runs the store, outbox and
+ * end-to-end suites again with SQLITE_DRIVER=sqlite3).
+ */
+export const testSqliteDriver: SqliteDriver = SQLITE_DRIVERS.includes(
+  process.env.SQLITE_DRIVER as SqliteDriver,
+)
+  ? (process.env.SQLITE_DRIVER as SqliteDriver)
+  : DEFAULT_SQLITE_DRIVER;
+export const testStoreOptions: OpenStoreOptions = { sqliteDriver: testSqliteDriver };
+
+/**
+ * Takes the write lock of a SQLite file on a second connection, as another process would (a backup, the
+ * sqlite3 shell), through the suite's own binding: two copies of SQLite in one process do not see each other's
+ * locks. Resolves with the function that lets it go.
+ */
+export async function holdWriteLock(file: string): Promise<() => Promise<void>> {
+  if (testSqliteDriver === 'better-sqlite3') {
+    const other = new BetterSqlite3(file);
+    other.exec('BEGIN IMMEDIATE');
+    return async () => {
+      other.exec('ROLLBACK');
+      other.close();
+    };
+  }
+  const other = new sqlite3.Database(file);
+  const exec = (sql: string) =>
+    new Promise<void>((done, fail) => other.exec(sql, (e) => (e ? fail(e) : done())));
+  await exec('BEGIN IMMEDIATE');
+  return async () => {
+    await exec('ROLLBACK');
+    await new Promise((closed) => other.close(closed));
+  };
+}
 
 /** A fresh SQLite file for one gateway. */
 export function tempDatabaseUrl(): string {
@@ -60,7 +103,12 @@ export async function startTestGateway(
   env: Record<string, string | undefined> = {},
   overrides: GatewayOverrides = {},
 ): Promise<TestGateway> {
-  const loaded = loadConfig({ ...baseEnv, DATABASE_URL: tempDatabaseUrl(), ...env });
+  const loaded = loadConfig({
+    ...baseEnv,
+    DATABASE_URL: tempDatabaseUrl(),
+    SQLITE_DRIVER: testSqliteDriver,
+    ...env,
+  });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   const config: GatewayConfig = loaded.config;
   const logLines: string[] = [];

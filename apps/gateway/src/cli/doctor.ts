@@ -39,7 +39,10 @@ export async function doctor(io: CliIo): Promise<number> {
   const silent = pino({ level: 'silent' });
   let store: Store | undefined;
   try {
-    store = await openStore(config.databaseUrl, silent, { migrate: false });
+    store = await openStore(config.databaseUrl, silent, {
+      migrate: false,
+      sqliteDriver: config.sqliteDriver,
+    });
     const pending = await store.dataSource.showMigrations();
     report(
       pending

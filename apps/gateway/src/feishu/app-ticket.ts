@@ -95,7 +95,7 @@ export class AppTickets {
         this.log.info({ reason }, 'no usable app_ticket: asked Feishu to push one (app_ticket/resend)');
       else this.log.error({ reason, code }, 'app_ticket/resend refused');
     } catch (err) {
-      // An axios error carries the request, and with it the app secret: only its message is logged.
+      // Only the message: a transport error can carry the request, and with it the app secret.
       this.log.error({ reason, error: (err as Error).message }, 'app_ticket/resend failed');
     }
   }

@@ -1,11 +1,10 @@
 // feishu: every outbound Open Platform call goes through the official SDK client, reached by tenant.
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import * as lark from '@larksuiteoapi/node-sdk';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import { AppTickets } from './app-ticket.js';
 import { cacheKey, marketTokenKey, StoreCache } from './credentials.js';
+import { openPlatformHttp } from './http-transport.js';
 
 /** Tenant access tokens, dropped on 99991663 (the SDK itself never refreshes a rejected token). */
 function tokenCache(): lark.Cache & { clear(): void } {
@@ -108,11 +107,10 @@ export class FeishuClients implements TokenScope {
     this.#config = config;
     this.#log = log;
     this.onCall = config.onCall ?? (() => undefined);
-    // The SDK's default axios instance waits forever; an outbox job must not.
-    lark.defaultHttpInstance.defaults.timeout = config.timeoutMs ?? FEISHU_TIMEOUT_MS_DEFAULT;
-    configureOpenPlatformHttp(lark.defaultHttpInstance.defaults);
-    // The SDK logs failed requests with their axios config, which carries the bearer token: keep only
-    // the fact that something failed, never its arguments.
+    // Not the SDK's default axios instance: it waits forever (an outbox job must not) and costs more CPU.
+    const http = openPlatformHttp({ timeoutMs: config.timeoutMs ?? FEISHU_TIMEOUT_MS_DEFAULT });
+    // The SDK logs failed requests with what they were sent with (a token request's body carries the app
+    // secret): keep only the fact that something failed, never its arguments.
     const quiet = {
       error: () => log.debug('feishu sdk reported an error (details withheld: they may contain tokens)'),
       warn: () => undefined,
@@ -132,6 +130,7 @@ export class FeishuClients implements TokenScope {
         ...common,
         appType: lark.AppType.SelfBuild,
         cache: this.#memoryCache,
+        httpInstance: http,
       });
       return;
     }
@@ -139,10 +138,10 @@ export class FeishuClients implements TokenScope {
     const now = deps.now ?? Date.now;
     this.#storeCache = new StoreCache(deps.store, now);
     const resend = async () => {
-      const body = (await lark.defaultHttpInstance.post(
-        `${config.domain}/open-apis/auth/v3/app_ticket/resend`,
-        { app_id: config.appId, app_secret: config.appSecret },
-      )) as { code?: number } | undefined;
+      const body = (await http.post(`${config.domain}/open-apis/auth/v3/app_ticket/resend`, {
+        app_id: config.appId,
+        app_secret: config.appSecret,
+      })) as { code?: number } | undefined;
       return body?.code;
     };
     this.tickets = new AppTickets(
@@ -156,7 +155,7 @@ export class FeishuClients implements TokenScope {
       ...common,
       appType: lark.AppType.ISV,
       cache: this.#storeCache,
-      httpInstance: guardedTransport(this.tickets),
+      httpInstance: guardedTransport(this.tickets, http),
     });
   }
 
@@ -268,26 +267,6 @@ export class FeishuClients implements TokenScope {
   }
 }
 
-/** Connections to the Open Platform, kept open between calls (the outbox makes several per exam). */
-const keepAlive = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16 };
-const openPlatformAgents = { http: new HttpAgent(keepAlive), https: new HttpsAgent(keepAlive) };
-
-/**
- * Where we differ from the SDK's axios defaults: our own keep-alive agents (not whatever the global agent
- * is), and no redirects. With redirects allowed axios sends every call through follow-redirects, a wrapper
- * around each request that cost about a tenth of a call's CPU; the Open Platform answers its APIs without
- * redirecting, and a 3xx now fails the call (as a refusal) instead of being followed.
- */
-export function configureOpenPlatformHttp(defaults: {
-  httpAgent?: unknown;
-  httpsAgent?: unknown;
-  maxRedirects?: number;
-}): void {
-  defaults.httpAgent = openPlatformAgents.http;
-  defaults.httpsAgent = openPlatformAgents.https;
-  defaults.maxRedirects = 0;
-}
-
 /** How long one replica's claim on a tenant's refresh holds, and how long the others wait for its token. */
 const REFRESH_CLAIM_MS = 10_000;
 const REFRESH_WAIT_MS = 3_000;
@@ -312,10 +291,9 @@ function feishuCodeOf(err: unknown): number | undefined {
  * The SDK's transport for a marketplace client, with two rules the SDK lacks: (1) an Open Platform call
  * without `Authorization` is refused before it leaves (the SDK sends one when it had no ticket, and Feishu
  * would answer 99991661); (2) the SDK's own `app_ticket/resend` calls go through AppTickets' once-a-minute
- * limit. Everything else is the SDK's default axios instance.
+ * limit. Everything else goes to `http` as it is.
  */
-function guardedTransport(tickets: AppTickets): lark.HttpInstance {
-  const http = lark.defaultHttpInstance as unknown as lark.HttpInstance;
+function guardedTransport(tickets: AppTickets, http: lark.HttpInstance): lark.HttpInstance {
   const isResend = (url: string | undefined) =>
     url?.includes('/open-apis/auth/v3/app_ticket/resend') ?? false;
   const needsToken = (url: string | undefined) =>

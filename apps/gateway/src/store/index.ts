@@ -1,8 +1,11 @@
 // store: TypeORM over SQLite (default) or PostgreSQL. Migrations run at start; every write goes through
 // `write`, which on SQLite serialises transactions and commits concurrent ones together (group commit).
+import type BetterSqlite3 from 'better-sqlite3';
 import sqlite3 from 'sqlite3';
 import { DataSource, type EntityManager, type EntitySchema } from 'typeorm';
 import type { Logger } from '../log.js';
+import { BetterSqliteStatements } from './better-sqlite.js';
+import { DEFAULT_SQLITE_DRIVER, type SqliteDriver } from './driver.js';
 import { Initial1764000000000 } from './migrations/0001-initial.js';
 import { Accounts1764000000001 } from './migrations/0002-accounts.js';
 import { Results1764000000002 } from './migrations/0003-results.js';
@@ -13,8 +16,10 @@ import { PaperNames1764000000007 } from './migrations/0007-paper-names.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
-import { SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
+import { SQLITE_BUSY_TIMEOUT_MS, SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
+import { NotDurableError, WalSync } from './wal-sync.js';
 
+export { DEFAULT_SQLITE_DRIVER, SQLITE_DRIVERS, type SqliteDriver } from './driver.js';
 export { entityRows } from './rows.js';
 export * from './schema.js';
 
@@ -38,6 +43,8 @@ export interface Tx extends SqlTx {
 export interface Store {
   readonly dataSource: DataSource;
   readonly dialect: 'sqlite' | 'postgres';
+  /** The binding of a SQLite store (for PostgreSQL: the default, unused). */
+  readonly sqliteDriver: SqliteDriver;
   /** Runs `work` in a transaction; resolves only after the commit is on disk. */
   write<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
   /** Reads outside a transaction, in plain SQL (on SQLite: kept statements on the store's connection). */
@@ -53,6 +60,8 @@ export interface Store {
 export interface OpenStoreOptions {
   /** false: open as it is, without applying migrations (`feishu-exam doctor` only looks). Default true. */
   readonly migrate?: boolean;
+  /** Which binding opens a `sqlite:` database. Default DEFAULT_SQLITE_DRIVER. */
+  readonly sqliteDriver?: SqliteDriver;
 }
 
 export async function openStore(
@@ -80,13 +89,19 @@ export async function openStore(
   if (dialect === 'sqlite') {
     const file = databaseUrl.slice('sqlite:'.length);
     if (file !== ':memory:') prepareSqliteFolder(file, log);
-    dataSource = new DataSource({ type: 'sqlite', database: file, driver: sqlite3WithoutTraces, ...common });
+    dataSource =
+      (options.sqliteDriver ?? DEFAULT_SQLITE_DRIVER) === 'better-sqlite3'
+        ? // timeout 0: SQLite's busy handler would wait in the main thread; the store waits on a timer instead.
+          new DataSource({ type: 'better-sqlite3', database: file, timeout: 0, ...common })
+        : new DataSource({ type: 'sqlite', database: file, driver: sqlite3WithoutTraces, ...common });
   } else {
     dataSource = new DataSource({ type: 'postgres', url: databaseUrl, ...common });
   }
   await dataSource.initialize();
   if (dialect === 'sqlite') {
     for (const pragma of SQLITE_PRAGMAS) await dataSource.query(pragma);
+    if (dataSource.options.type === 'sqlite')
+      await dataSource.query(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
     const file = databaseUrl.slice('sqlite:'.length);
     if (file !== ':memory:') privateSqliteFiles(file);
   }
@@ -94,13 +109,24 @@ export async function openStore(
   const applied = options.migrate === false ? [] : await dataSource.runMigrations({ transaction: 'each' });
   if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'database migrated');
 
+  // better-sqlite3 on a file: commits with NORMAL, and the store syncs the log off the main thread before a
+  // commit's writes resolve (wal-sync.ts). After the migrations, which committed with FULL.
+  const walSync =
+    dataSource.options.type === 'better-sqlite3' && dataSource.options.database !== ':memory:'
+      ? new WalSync(`${dataSource.options.database}-wal`)
+      : undefined;
+  if (walSync) await dataSource.query('PRAGMA synchronous = NORMAL');
   const transaction =
-    dialect === 'sqlite' ? sqliteTransactions(dataSource) : postgresTransactions(dataSource);
-  const writer = dialect === 'sqlite' ? new GroupCommitWriter(transaction.run) : undefined;
+    dialect === 'sqlite' ? sqliteTransactions(dataSource, walSync) : postgresTransactions(dataSource);
+  const writer =
+    dialect === 'sqlite'
+      ? new GroupCommitWriter(transaction.run, dataSource.options.type === 'better-sqlite3')
+      : undefined;
   const reads = transaction.reads;
   return {
     dataSource,
     dialect,
+    sqliteDriver: options.sqliteDriver ?? DEFAULT_SQLITE_DRIVER,
     write: (work) => (writer ? writer.write(work) : transaction.run(work)),
     reads,
     findOneBy: (entity, where) => findRow(reads, dataSource, entity, where),
@@ -161,21 +187,29 @@ interface Transactions {
 /**
  * SQLite: one connection, which TypeORM opened. Transactions begin IMMEDIATE (the write lock first, so
  * another process on the file can make us wait but never fail a transaction halfway), and their statements
- * go to the connection directly (sqlite.ts), where TypeORM would prepare each one anew.
+ * go to the connection directly (sqlite.ts, better-sqlite.ts), where TypeORM would prepare each one anew.
  */
-function sqliteTransactions(dataSource: DataSource): Transactions {
-  const connection = (dataSource.driver as unknown as { databaseConnection: sqlite3.Database })
-    .databaseConnection;
-  const statements = new SqliteStatements(connection);
+function sqliteTransactions(dataSource: DataSource, walSync: WalSync | undefined): Transactions {
+  const connection = (dataSource.driver as unknown as { databaseConnection: unknown }).databaseConnection;
+  const inThread = dataSource.options.type === 'better-sqlite3';
+  const statements = inThread
+    ? new BetterSqliteStatements(connection as BetterSqlite3.Database)
+    : new SqliteStatements(connection as sqlite3.Database);
   const { run, all } = statements.tx;
+  // node-sqlite3 waits for a lock in SQLite's busy handler, on its own thread; better-sqlite3 would wait in
+  // the main thread, so there BEGIN fails at once and is tried again from a timer (beginWaitingForLock).
+  const begin = inThread
+    ? () => beginWaitingForLock(() => statements.exec('BEGIN IMMEDIATE'))
+    : () => statements.exec('BEGIN IMMEDIATE');
   return {
     reads: { all },
     async run(work) {
-      await statements.exec('BEGIN IMMEDIATE');
+      await begin();
+      let value: Awaited<ReturnType<typeof work>>;
       try {
         // The manager (a query runner of its own) only for the work that asks for it: most use run and all.
         let manager: EntityManager | undefined;
-        const value = await work({
+        value = await work({
           run,
           all,
           dataSource,
@@ -185,14 +219,38 @@ function sqliteTransactions(dataSource: DataSource): Transactions {
           },
         });
         await statements.exec('COMMIT');
-        return value;
       } catch (error) {
         await statements.exec('ROLLBACK').catch(() => undefined);
         throw error;
       }
+      await walSync?.sync();
+      return value;
     },
-    close: () => statements.finalizeAll(),
+    close: async () => {
+      await statements.finalizeAll();
+      await walSync?.close();
+    },
   };
+}
+
+/**
+ * BEGIN IMMEDIATE, tried again while another connection holds the write lock (SQLITE_BUSY), for up to
+ * SQLITE_BUSY_TIMEOUT_MS: the wait node-sqlite3 gets from SQLite's busy handler, without blocking the thread.
+ */
+export async function beginWaitingForLock(
+  begin: () => Promise<void>,
+  timeoutMs = SQLITE_BUSY_TIMEOUT_MS,
+  now: () => number = performance.now.bind(performance),
+): Promise<void> {
+  const deadline = now() + timeoutMs;
+  for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+    try {
+      return await begin();
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || now() >= deadline) throw error;
+    }
+    await new Promise((resume) => setTimeout(resume, delay));
+  }
 }
 
 function postgresTransactions(dataSource: DataSource): Transactions {
@@ -251,7 +309,16 @@ class GroupCommitWriter {
   readonly #queue: PendingWrite[] = [];
   #running: Promise<void> | undefined;
 
-  constructor(private readonly transaction: <T>(work: (tx: Tx) => Promise<T>) => Promise<T>) {}
+  constructor(
+    private readonly transaction: <T>(work: (tx: Tx) => Promise<T>) => Promise<T>,
+    /**
+     * Start a batch from the next turn of the event loop, so that every write asked for in this turn joins
+     * it. On better-sqlite3, where a transaction runs without leaving the thread, a batch started at once
+     * would hold only the first write, and each write would pay its own fsync. (On node-sqlite3 the BEGIN's
+     * trip through the thread pool gives the others that turn already.)
+     */
+    private readonly gatherOneTurn = false,
+  ) {}
 
   write<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -266,7 +333,10 @@ class GroupCommitWriter {
 
   #kick(): void {
     if (this.#running) return;
-    this.#running = this.#loop().finally(() => {
+    const started = this.gatherOneTurn
+      ? new Promise<void>((turn) => setImmediate(turn)).then(() => this.#loop())
+      : this.#loop();
+    this.#running = started.finally(() => {
       this.#running = undefined;
       // A write queued after the loop's last look but before this callback would otherwise wait forever.
       if (this.#queue.length > 0) this.#kick();
@@ -284,8 +354,9 @@ class GroupCommitWriter {
         });
         for (const [i, item] of batch.entries()) item.resolve(values[i]);
       } catch (error) {
-        if (batch.length === 1) {
-          batch[0]?.reject(error);
+        // Committed but not synced: running them again would do them twice.
+        if (batch.length === 1 || error instanceof NotDurableError) {
+          for (const item of batch) item.reject(error);
           continue;
         }
         for (const item of batch) {

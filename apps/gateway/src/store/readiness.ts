@@ -3,7 +3,9 @@
 // This probe writes, reads through a fresh connection, checks the free space, and has a deadline.
 import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import sqlite3 from 'sqlite3';
+import type { SqliteDriver } from './driver.js';
 import type { SqlTx, Store } from './index.js';
 
 export type DatabaseHealth = 'ok' | 'timeout' | 'failed' | 'disk_full';
@@ -65,7 +67,7 @@ export function readinessProbe<T>(
         return report(tx, at);
       });
       // The store's own connection answers from its page cache; a fresh one reads the file.
-      if (onDisk) await readThroughFreshConnection(onDisk);
+      if (onDisk) await readThroughFreshConnection(onDisk, store.sqliteDriver);
       return { database: 'ok', report: reported };
     } catch (err) {
       const code = (err as { code?: unknown }).code;
@@ -89,7 +91,21 @@ function withDeadline<T>(probe: Promise<Readiness<T>>, timeoutMs: number): Promi
   return Promise.race([probe, deadline]).finally(() => clearTimeout(timer));
 }
 
-function readThroughFreshConnection(file: string): Promise<void> {
+/**
+ * Through the store's own binding: each binding carries its own copy of SQLite, and a copy that closes a file
+ * releases every POSIX lock this process holds on it, those of the other copy's connection included (SQLite
+ * defers such closes only among its own connections).
+ */
+async function readThroughFreshConnection(file: string, driver: SqliteDriver): Promise<void> {
+  if (driver === 'better-sqlite3') {
+    const db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
+    try {
+      db.prepare('SELECT checked_at FROM readiness WHERE id = 1').get();
+    } finally {
+      db.close();
+    }
+    return;
+  }
   return new Promise((done, fail) => {
     const db = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (openError) => {
       if (openError) return fail(openError);

@@ -1,6 +1,6 @@
-// store: how the gateway talks to SQLite. TypeORM opens the connection and runs the migrations and the
-// repositories; a transaction's own statements (Tx.run and Tx.all) go to the driver's connection directly,
-// prepared once and kept.
+// store: how the gateway talks to SQLite through node-sqlite3 (better-sqlite.ts: through better-sqlite3).
+// TypeORM opens the connection and runs the migrations and the repositories; a transaction's own statements
+// (Tx.run and Tx.all) go to the driver's connection directly, prepared once and kept.
 import type sqlite3 from 'sqlite3';
 import type { SqlTx } from './index.js';
 
@@ -8,13 +8,17 @@ export const SQLITE_PRAGMAS = [
   // WAL: readers never block the writer. FULL: a commit is on disk before anything is acknowledged.
   'PRAGMA journal_mode = WAL',
   'PRAGMA synchronous = FULL',
-  // Another process on the same file (a backup, the sqlite3 shell) makes us wait, not fail.
-  'PRAGMA busy_timeout = 5000',
   // 64 MiB of page cache instead of SQLite's 2 MiB: with a million exams stored, every B-tree an arrival
   // touches keeps its path in memory (ingest over 1,000,000 stored exams went from 0.85× to 1.15× of ingest
   // into an empty database; BENCHMARKS.md).
   'PRAGMA cache_size = -65536',
 ];
+
+/**
+ * Another process on the same file (a backup, the sqlite3 shell) holding the write lock makes a transaction
+ * wait up to this long, not fail: node-sqlite3 in SQLite's busy handler, better-sqlite3 on a timer.
+ */
+export const SQLITE_BUSY_TIMEOUT_MS = 5000;
 
 /** How many prepared statements stay open (a batch's statements differ by their number of rows). */
 const PREPARED_STATEMENTS = 256;
