@@ -12,10 +12,13 @@
 //    Also printed: the gateway's main thread alone, and its CPU by thread.
 // BENCH_LOOP_ONLY=steady|outbound runs one part; BENCH_LOOP_CPU_PROF=<folder> profiles the gateway process
 // (bench/cpu-prof.mjs) and `node bench/cpu-prof-summary.mjs <folder>` summarises the profile by self time.
+// BENCH_DATABASE=postgres or BENCH_DATABASE_URL=postgres://… runs the gateway on PostgreSQL instead, a new
+// database per part (../../../scripts/bench-database.mjs), and prints the server's CPU per exam as well.
 // Nothing here is asserted: figures are printed, and recorded in BENCHMARKS.md.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchDatabase } from '../../../scripts/bench-database.mjs';
 import { approvalCardUuid, createEmulator, startGatewayProcess } from '../dist/index.js';
 
 const RATE = Number(process.env.BENCH_LOOP_RATE ?? 50);
@@ -33,10 +36,9 @@ const app = {
   verificationToken: 'bench-verification-token',
 };
 const CHAT = 'oc_bench_staff_chat';
-const dirs = [];
-process.on('exit', () => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dir = mkdtempSync(join(tmpdir(), 'loop-bench-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const database = await benchDatabase(dir);
 
 const ticksPerSecond = 100; // USER_HZ on Linux
 /** CPU seconds (user + system, all threads) a process has used, from /proc/<pid>/stat. */
@@ -71,15 +73,13 @@ const ms = (v) => (Number.isFinite(v) ? `${v.toFixed(1)} ms` : 'n/a');
 const summary = (values) =>
   `p50 ${ms(percentile(values, 50))}, p90 ${ms(percentile(values, 90))}, p99 ${ms(percentile(values, 99))}, max ${ms(percentile(values, 100))} (n=${values.length})`;
 
-async function startLoop(extraEnv = {}) {
+async function startLoop(part, extraEnv = {}) {
   const emulator = createEmulator({
     apps: [app],
     retrySchedule: [1000, 2000, 4000],
     deliveryTimeoutMs: 3000,
   });
   const running = await emulator.listen();
-  const dir = mkdtempSync(join(tmpdir(), 'loop-bench-'));
-  dirs.push(dir);
   const gateway = await startGatewayProcess({
     FEISHU_APP_ID: app.appId,
     FEISHU_APP_SECRET: app.appSecret,
@@ -88,7 +88,7 @@ async function startLoop(extraEnv = {}) {
     FEISHU_DOMAIN: running.url,
     APPROVAL_CHAT_ID: CHAT,
     APPROVER_OPEN_IDS: 'ou_bench_staff',
-    DATABASE_URL: `sqlite:${join(dir, 'gateway.sqlite')}`,
+    DATABASE_URL: database.fresh(part),
     ALLOW_SANDBOX_PROVIDER: 'true',
     LOG_LEVEL: 'info',
     ...(CPU_PROF_DIR
@@ -161,7 +161,7 @@ async function until(check, timeoutMs) {
 }
 
 async function steadyLoad() {
-  const { emulator, running, gateway } = await startLoop();
+  const { emulator, running, gateway } = await startLoop('steady');
   const total = Math.round(RATE * SECONDS);
   const ids = Array.from({ length: total }, (_, i) => `steady${String(i).padStart(6, '0')}`);
   const examByUuid = new Map(ids.map((id) => [approvalCardUuid(id), id]));
@@ -214,7 +214,7 @@ async function steadyLoad() {
       : undefined,
   );
   console.log(
-    `\n## Steady load: ${RATE} exams/s for ${SECONDS} s (${total} exams), event → card and click → login_info`,
+    `\n## Steady load: ${RATE} exams/s for ${SECONDS} s (${total} exams), event → card and click → login_info [${database.label}]`,
   );
   console.log(
     `cards posted before the stream ended: ${cardsWhenStreamEnded} of ${total} (stream took ${streamEnded - start} ms)`,
@@ -229,7 +229,7 @@ async function steadyLoad() {
 }
 
 async function outboundCost() {
-  const { emulator, running, gateway } = await startLoop();
+  const { emulator, running, gateway } = await startLoop('outbound');
   const ids = Array.from({ length: EXAMS }, (_, i) => `loop${String(i).padStart(6, '0')}`);
   const examByUuid = new Map(ids.map((id) => [approvalCardUuid(id), id]));
   const clicks = [];
@@ -243,6 +243,7 @@ async function outboundCost() {
   const mainBefore = cpuSeconds(pid, mainStat);
   const threadsBefore = cpuByThread(pid);
   const driverBefore = process.cpuUsage();
+  const databaseBefore = database.serverCpuMs();
   const start = performance.now();
   let next = 0;
   await Promise.all(
@@ -259,12 +260,13 @@ async function outboundCost() {
   const mainCpu = cpuSeconds(pid, mainStat) - mainBefore;
   const threads = cpuByThread(pid);
   const driver = process.cpuUsage(driverBefore);
+  const databaseCpu = (database.serverCpuMs() - databaseBefore) / 1000;
   await Promise.all(clicks);
   watcher.stop();
   await gateway.stop();
   await running.close();
   console.log(
-    `\n## Outbound path: ${EXAMS} exams through the whole loop (push, card, approve, login_info, card patch)`,
+    `\n## Outbound path: ${EXAMS} exams through the whole loop (push, card, approve, login_info, card patch) [${database.label}]`,
   );
   if (!done) console.log(`(only ${watcher.state.patched.size} of ${EXAMS} finished within 300 s)`);
   console.log(`gateway CPU per exam (all threads, /proc): ${((cpu * 1000) / EXAMS).toFixed(2)} ms`);
@@ -275,6 +277,10 @@ async function outboundCost() {
     .sort((a, b) => b[1] - a[1])
     .map(([name, s]) => `${name} ${((s * 1000) / EXAMS).toFixed(2)}`);
   console.log(`gateway CPU per exam by thread (ms): ${perThread.join(', ')}`);
+  if (Number.isFinite(databaseCpu))
+    console.log(
+      `PostgreSQL server CPU per exam (postmaster + children, /proc): ${((databaseCpu * 1000) / EXAMS).toFixed(2)} ms; gateway + server ${(((cpu + databaseCpu) * 1000) / EXAMS).toFixed(2)} ms`,
+    );
   console.log(
     `driver + emulator CPU per exam (this process): ${((driver.user + driver.system) / 1000 / EXAMS).toFixed(2)} ms`,
   );
@@ -284,7 +290,7 @@ async function outboundCost() {
   return { cpuMsPerExam: (cpu * 1000) / EXAMS };
 }
 
-console.log('# loop bench');
+console.log(`# loop bench\ngateway database: ${database.description}`);
 if (ONLY !== 'outbound') await steadyLoad();
 if (ONLY !== 'steady') await outboundCost();
 process.exit(0);
