@@ -1,0 +1,19 @@
+import { type MigrationInterface, type QueryRunner, TableIndex } from 'typeorm';
+
+/**
+ * Exams looked up by their Feishu exam id alone (an arrival checks every tenant for the id; a card click
+ * finds its exam). The primary key is (tenant_key, exam_id): PostgreSQL cannot search it by its second
+ * column and read the whole table instead, 227 ms a batch over 1,000,000 exams (BENCHMARKS.md). SQLite's
+ * rebuilt table happened to key it (exam_id, tenant_key); the index makes both dialects say what they use.
+ */
+export class ExamIdIndex1764000000008 implements MigrationInterface {
+  name = 'ExamIdIndex1764000000008';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.createIndex('exams', new TableIndex({ name: 'idx_exams_exam_id', columnNames: ['exam_id'] }));
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.dropIndex('exams', 'idx_exams_exam_id');
+  }
+}
