@@ -10,8 +10,11 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { SqlTx } from './index.js';
 
-/** How many prepared statements stay open (a batch's statements differ by their number of rows). */
-const PREPARED_STATEMENTS = 256;
+/**
+ * How many prepared statements stay open (a batch's statements differ by their number of rows). Exported for
+ * the tests of the limit.
+ */
+export const PREPARED_STATEMENTS = 256;
 
 /**
  * node-sqlite3 binds `true`/`false` as 1/0 and `undefined` as NULL; better-sqlite3 refuses both. The gateway's

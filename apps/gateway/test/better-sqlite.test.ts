@@ -1,0 +1,390 @@
+// The store on better-sqlite3 (2595e85): kept statements and their bindable parameters, commits with NORMAL
+// plus a sync of the write-ahead log before a write resolves, BEGIN retried from a timer while another
+// connection holds the lock, and writes of one turn gathered into one transaction. The suite runs on both
+// bindings (SQLITE_DRIVER=sqlite3 too); what exists only on better-sqlite3 is skipped on the other.
+import { statSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import BetterSqlite3 from 'better-sqlite3';
+import { pino } from 'pino';
+import sqlite3 from 'sqlite3';
+import { DataSource } from 'typeorm';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { BetterSqliteStatements, PREPARED_STATEMENTS } from '../src/store/better-sqlite.js';
+import { beginWaitingForLock, openStore, type Store } from '../src/store/index.js';
+import { SQLITE_BUSY_TIMEOUT_MS, SqliteStatements } from '../src/store/sqlite.js';
+import { NotDurableError } from '../src/store/wal-sync.js';
+import { holdWriteLock, tempDatabaseUrl, testSqliteDriver, testStoreOptions } from './support.js';
+
+const silent = pino({ level: 'silent' });
+const onBetterSqlite = testSqliteDriver === 'better-sqlite3';
+const onlyOnBetterSqlite3 =
+  'better-sqlite3 only: on node-sqlite3 SQLite itself syncs each commit (synchronous=FULL) and the store syncs nothing';
+
+const stores: Store[] = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+async function freshStore(url = tempDatabaseUrl()): Promise<Store> {
+  const store = await openStore(url, silent, testStoreOptions);
+  stores.push(store);
+  return store;
+}
+
+const insertExam = `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, candidate, state, received_at, updated_at)
+                    VALUES (?, 't', 'a', ?, '{}', 'pending_approval', 1, 1)`;
+const examIds = async (store: Store) =>
+  (await store.reads.all<{ id: string }>('SELECT exam_id AS id FROM exams ORDER BY exam_id')).map(
+    (r) => r.id,
+  );
+
+/** The store's own SQLite connection (either binding's), as TypeORM opened it. */
+function connectionOf(store: Store): { exec: (sql: string, ...rest: unknown[]) => unknown } {
+  return (store.dataSource.driver as unknown as { databaseConnection: never }).databaseConnection;
+}
+
+/** Counts the BEGINs the store sends on its connection from now on. */
+function countBegins(store: Store): { readonly count: number } {
+  const connection = connectionOf(store);
+  const exec = connection.exec;
+  const counter = { count: 0 };
+  connection.exec = function (this: unknown, sql: string, ...rest: unknown[]) {
+    if (/^BEGIN\b/i.test(sql)) counter.count++;
+    return exec.call(this, sql, ...rest);
+  };
+  return counter;
+}
+
+/** FileHandle.prototype, where WalSync's datasync lives: spied on to see, slow down or fail the sync. */
+async function fileHandlePrototype(): Promise<FileHandle> {
+  const handle = await open(new URL(import.meta.url), 'r');
+  await handle.close();
+  return Object.getPrototypeOf(handle) as FileHandle;
+}
+
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
+
+const nextTimer = (ms = 5) => new Promise((resume) => setTimeout(resume, ms));
+
+describe('BetterSqliteStatements', () => {
+  /** An in-memory database whose prepare() calls are counted. */
+  function countingDatabase() {
+    const db = new BetterSqlite3(':memory:');
+    const prepare = db.prepare.bind(db);
+    const counter = { prepared: 0 };
+    db.prepare = ((sql: string) => {
+      counter.prepared++;
+      return prepare(sql);
+    }) as typeof db.prepare;
+    return { db, counter };
+  }
+
+  it('prepares a statement once and runs it again with new parameters; reports changed rows and rows read', async () => {
+    const { db, counter } = countingDatabase();
+    const statements = new BetterSqliteStatements(db);
+    await statements.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)');
+    for (let i = 0; i < 5; i++) {
+      expect(await statements.tx.run('INSERT INTO t (k, v) VALUES (?, ?)', [`k${i}`, i])).toBe(1);
+    }
+    expect(await statements.tx.run('UPDATE t SET v = v + 1 WHERE v >= ?', [3])).toBe(2);
+    expect(await statements.tx.all('SELECT k, v FROM t WHERE v > ? ORDER BY k', [3])).toEqual([
+      { k: 'k3', v: 4 },
+      { k: 'k4', v: 5 },
+    ]);
+    expect(counter.prepared).toBe(3);
+    await statements.finalizeAll();
+    db.close();
+  });
+
+  it(`keeps the ${PREPARED_STATEMENTS} most recently used statements and prepares the one it let go again`, async () => {
+    const { db, counter } = countingDatabase();
+    const statements = new BetterSqliteStatements(db);
+    const select = (n: number) => statements.tx.all(`SELECT ${n} AS n`);
+    for (let n = 0; n < PREPARED_STATEMENTS; n++) await select(n);
+    expect(counter.prepared).toBe(PREPARED_STATEMENTS);
+    await select(0); // kept, and now the most recently used: statement 1 is the oldest
+    expect(counter.prepared).toBe(PREPARED_STATEMENTS);
+    await select(PREPARED_STATEMENTS); // one past the limit: lets statement 1 go
+    expect(counter.prepared).toBe(PREPARED_STATEMENTS + 1);
+    await select(0);
+    await select(2);
+    expect(counter.prepared).toBe(PREPARED_STATEMENTS + 1);
+    expect(await select(1)).toEqual([{ n: 1 }]);
+    expect(counter.prepared).toBe(PREPARED_STATEMENTS + 2);
+    db.close();
+  });
+
+  it('rejects the promise of a statement SQLite refuses (as node-sqlite3 does), instead of throwing', async () => {
+    const db = new BetterSqlite3(':memory:');
+    const statements = new BetterSqliteStatements(db);
+    const pending = statements.tx.all('SELECT nope FROM nowhere');
+    await expect(pending).rejects.toMatchObject({ code: 'SQLITE_ERROR', message: /no such table/ });
+    db.close();
+  });
+
+  it('binds a boolean, undefined and a Date as node-sqlite3 does: the same statements store and find the same rows', async () => {
+    const create = 'CREATE TABLE t (k TEXT PRIMARY KEY, flag INTEGER, note TEXT, at INTEGER)';
+    const insert = 'INSERT INTO t (k, flag, note, at) VALUES (?, ?, ?, ?)';
+    const rows: unknown[][] = [
+      ['a', true, undefined, new Date(Date.UTC(2026, 10, 25, 8, 30, 0, 123))],
+      ['b', false, 'x', new Date(0)],
+    ];
+    const select = `SELECT k, flag, typeof(flag) AS flag_type, note, typeof(note) AS note_type, at, typeof(at) AS at_type
+                    FROM t ORDER BY k`;
+    const asked: Array<[string, unknown[]]> = [
+      ['SELECT k FROM t WHERE flag = ?', [true]],
+      ['SELECT k FROM t WHERE flag = ?', [false]],
+      ['SELECT k FROM t WHERE note IS ?', [undefined]],
+      ['SELECT k FROM t WHERE at = ?', [new Date(0)]],
+    ];
+    async function through(statements: SqliteStatements | BetterSqliteStatements) {
+      await statements.exec(create);
+      for (const params of rows) expect(await statements.tx.run(insert, params)).toBe(1);
+      const found = [];
+      for (const [sql, params] of asked) found.push(await statements.tx.all(sql, params));
+      return { stored: await statements.tx.all(select), found };
+    }
+
+    const params = rows[0]!;
+    const before = [...params];
+    const better = new BetterSqlite3(':memory:');
+    // What reaches better-sqlite3 itself: its version 12 binds undefined as NULL on its own (src/util/data.cpp),
+    // so the rows alone would not show that bindable() converts it.
+    const bound: unknown[][] = [];
+    const prepare = better.prepare.bind(better);
+    better.prepare = ((sql: string) => {
+      const statement = prepare(sql);
+      const run = statement.run.bind(statement);
+      if (sql === insert)
+        statement.run = (...args: unknown[]) => {
+          bound.push(args);
+          return run(...args);
+        };
+      return statement;
+    }) as typeof better.prepare;
+    const fromBetter = await through(new BetterSqliteStatements(better));
+    expect(params).toStrictEqual(before); // converted in a copy: the caller's parameters are left as they were
+    expect(bound).toStrictEqual([
+      ['a', 1, null, Date.UTC(2026, 10, 25, 8, 30, 0, 123)],
+      ['b', 0, 'x', 0],
+    ]);
+    better.close();
+    const node = await new Promise<sqlite3.Database>((resolve, reject) => {
+      const db = new sqlite3.Database(':memory:', (err) => (err ? reject(err) : resolve(db)));
+    });
+    const nodeStatements = new SqliteStatements(node);
+    const fromNode = await through(nodeStatements);
+    await nodeStatements.finalizeAll();
+    await new Promise((closed) => node.close(closed));
+
+    expect(fromBetter).toEqual(fromNode);
+    expect(fromBetter.stored).toEqual([
+      {
+        k: 'a',
+        flag: 1,
+        flag_type: 'integer',
+        note: null,
+        note_type: 'null',
+        at: Date.UTC(2026, 10, 25, 8, 30, 0, 123),
+        at_type: 'integer',
+      },
+      { k: 'b', flag: 0, flag_type: 'integer', note: 'x', note_type: 'text', at: 0, at_type: 'integer' },
+    ]);
+    expect(fromBetter.found).toEqual([[{ k: 'a' }], [{ k: 'b' }], [{ k: 'a' }], [{ k: 'b' }]]);
+  });
+});
+
+describe('the store commits with NORMAL and syncs the write-ahead log itself (better-sqlite3)', () => {
+  it('applies the migrations with synchronous=FULL, then runs with NORMAL on better-sqlite3 (FULL on node-sqlite3)', async () => {
+    const duringMigrations: number[] = [];
+    const runMigrations = DataSource.prototype.runMigrations;
+    vi.spyOn(DataSource.prototype, 'runMigrations').mockImplementation(async function (
+      this: DataSource,
+      ...args
+    ) {
+      duringMigrations.push((await this.query('PRAGMA synchronous'))[0].synchronous);
+      return runMigrations.apply(this, args);
+    });
+    const store = await freshStore();
+    const FULL = 2;
+    const NORMAL = 1;
+    expect(duringMigrations).toEqual([FULL]);
+    expect((await store.dataSource.query('PRAGMA synchronous'))[0].synchronous).toBe(
+      onBetterSqlite ? NORMAL : FULL,
+    );
+  });
+
+  it.skipIf(!onBetterSqlite)(
+    `a write resolves only after the datasync of the database's -wal file has completed (${onlyOnBetterSqlite3})`,
+    async () => {
+      const url = tempDatabaseUrl();
+      const store = await freshStore(url);
+      const walInode = statSync(`${url.slice('sqlite:'.length)}-wal`).ino;
+      const proto = await fileHandlePrototype();
+      const datasync = proto.datasync;
+      const syncing = deferred<number>();
+      const finishSync = deferred();
+      vi.spyOn(proto, 'datasync').mockImplementation(async function (this: FileHandle) {
+        syncing.resolve((await this.stat()).ino);
+        await finishSync.promise;
+        return datasync.call(this);
+      });
+
+      let resolved = false;
+      const write = store
+        .write((tx) => tx.run(insertExam, ['d-1', 'ev-d-1']))
+        .then((changes) => {
+          resolved = true;
+          return changes;
+        });
+      // The write settling first (nothing synced, or the sync not awaited) fails below.
+      const syncedFile = await Promise.race([syncing.promise, write.then(() => 'resolved before any sync')]);
+      expect(syncedFile).toBe(walInode);
+      for (let i = 0; i < 3; i++) await nextTimer();
+      expect(resolved).toBe(false);
+      expect(await examIds(store)).toEqual(['d-1']); // committed already: only the sync is awaited
+
+      finishSync.resolve();
+      expect(await write).toBe(1);
+      expect(resolved).toBe(true);
+    },
+  );
+
+  it.skipIf(!onBetterSqlite)(
+    `a sync that fails rejects every write of its batch with NotDurableError, and runs none of them again (${onlyOnBetterSqlite3})`,
+    async () => {
+      const store = await freshStore();
+      const proto = await fileHandlePrototype();
+      const failure = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      vi.spyOn(proto, 'datasync').mockRejectedValueOnce(failure);
+      const runs = [0, 0, 0];
+      const writes = runs.map((_, i) =>
+        store.write(async (tx) => {
+          runs[i]!++;
+          return tx.run(insertExam, [`nd-${i}`, `ev-nd-${i}`]);
+        }),
+      );
+      const outcomes = await Promise.allSettled(writes);
+      for (const outcome of outcomes) {
+        expect(outcome.status).toBe('rejected');
+        const error = (outcome as PromiseRejectedResult).reason;
+        expect(error).toBeInstanceOf(NotDurableError);
+        expect(error).toMatchObject({ code: 'not_durable', cause: failure });
+      }
+      expect(runs).toEqual([1, 1, 1]);
+      // They were committed (running them again would have done each twice), only not acknowledged.
+      expect(await examIds(store)).toEqual(['nd-0', 'nd-1', 'nd-2']);
+      // The next sync succeeds, and so does the next write.
+      await expect(store.write((tx) => tx.run(insertExam, ['nd-3', 'ev-nd-3']))).resolves.toBe(1);
+    },
+  );
+});
+
+describe('beginWaitingForLock', () => {
+  const busy = () => Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+
+  it('tries BEGIN again while it fails with SQLITE_BUSY, and resolves once it succeeds', async () => {
+    let attempts = 0;
+    await beginWaitingForLock(
+      async () => {
+        if (++attempts < 4) throw busy();
+      },
+      SQLITE_BUSY_TIMEOUT_MS,
+      () => 0,
+    );
+    expect(attempts).toBe(4);
+  });
+
+  it('does not try again after any other error', async () => {
+    let attempts = 0;
+    const ioError = Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+    const begin = beginWaitingForLock(
+      async () => {
+        attempts++;
+        throw ioError;
+      },
+      SQLITE_BUSY_TIMEOUT_MS,
+      () => 0,
+    );
+    await expect(begin).rejects.toBe(ioError);
+    expect(attempts).toBe(1);
+  });
+
+  it('gives up with the SQLITE_BUSY error once SQLITE_BUSY_TIMEOUT_MS have passed', async () => {
+    let clock = 0;
+    let attempts = 0;
+    const last = busy();
+    const begin = beginWaitingForLock(
+      async () => {
+        attempts++;
+        clock += SQLITE_BUSY_TIMEOUT_MS / 4; // each attempt "takes" a quarter of the timeout
+        if (attempts > 20) throw new Error('still trying long past the timeout');
+        throw attempts === 4 ? last : busy();
+      },
+      undefined, // the store's own default
+      () => clock,
+    );
+    await expect(begin).rejects.toBe(last);
+    expect(attempts).toBe(4);
+  });
+});
+
+describe('a write while another connection holds the write lock', () => {
+  it('waits without blocking the event loop (a timer fires meanwhile), and commits once the lock is released', async () => {
+    const url = tempDatabaseUrl();
+    const store = await freshStore(url);
+    const begins = countBegins(store);
+    const release = await holdWriteLock(url.slice('sqlite:'.length));
+    let settled = false;
+    const write = store
+      .write((tx) => tx.run(insertExam, ['l-1', 'ev-l-1']))
+      .finally(() => {
+        settled = true;
+      });
+    // Blocking the thread in SQLite's busy handler would run this timer only once the write has given up.
+    const pendingWhenTimersFired: boolean[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        await nextTimer(10);
+        pendingWhenTimersFired.push(!settled);
+      }
+    } finally {
+      await release();
+    }
+    expect(pendingWhenTimersFired).toEqual([true, true, true, true, true]);
+    // better-sqlite3: BEGIN failed at once and was tried again from a timer; node-sqlite3 waits in SQLite.
+    if (onBetterSqlite) expect(begins.count).toBeGreaterThan(1);
+    else expect(begins.count).toBe(1);
+    await expect(write).resolves.toBe(1);
+    expect(await examIds(store)).toEqual(['l-1']);
+  });
+});
+
+describe('group commit', () => {
+  it('commits the writes asked for in one turn of the event loop in one transaction (better-sqlite3: one BEGIN, one sync)', async () => {
+    const store = await freshStore();
+    const proto = await fileHandlePrototype();
+    const syncs = vi.spyOn(proto, 'datasync');
+    const begins = countBegins(store);
+    const writes = Array.from({ length: 10 }, (_, i) =>
+      store.write((tx) => tx.run(insertExam, [`gc-${i}`, `ev-gc-${i}`])),
+    );
+    expect(await Promise.all(writes)).toEqual(Array(10).fill(1));
+    expect((await examIds(store)).length).toBe(10);
+    if (onBetterSqlite) {
+      expect(begins.count).toBe(1);
+      expect(syncs).toHaveBeenCalledTimes(1);
+    } else {
+      // node-sqlite3: the first write starts a transaction at once; the others join the next one.
+      expect(begins.count).toBeLessThan(10);
+      expect(syncs).not.toHaveBeenCalled();
+    }
+  });
+});
