@@ -19,10 +19,13 @@ describe('db backup and migrate', () => {
       ),
     );
     const target = join(url.slice('sqlite:'.length, -'gateway.sqlite'.length), 'backup.sqlite');
-    const result = await backupDatabase(url, target, silent);
+    const result = await backupDatabase(url, target, silent, testStoreOptions);
     expect(result).toMatchObject({ ok: true });
     expect(statSync(target).mode & 0o777).toBe(0o600);
-    expect(await backupDatabase(url, target, silent)).toMatchObject({ ok: false, message: /exists/ });
+    expect(await backupDatabase(url, target, silent, testStoreOptions)).toMatchObject({
+      ok: false,
+      message: /exists/,
+    });
     await live.close();
 
     const restored = await openStore(`sqlite:${target}`, silent, testStoreOptions);
@@ -35,7 +38,7 @@ describe('db backup and migrate', () => {
       ok: false,
       message: /pg_dump/,
     });
-    expect(await migrateDatabase(tempDatabaseUrl(), silent)).toMatchObject({
+    expect(await migrateDatabase(tempDatabaseUrl(), silent, testStoreOptions)).toMatchObject({
       ok: true,
       message: /migrations applied/,
     });

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
 import { DEFAULT_DATABASE_URL } from '../config.js';
+import { type OpenStoreOptions, SQLITE_DRIVERS } from '../store/index.js';
 import { backupDatabase, type MaintenanceResult, migrateDatabase } from '../store/maintenance.js';
 import { checkProvidersFile } from './check.js';
 import { doctor } from './doctor.js';
@@ -70,12 +71,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       'an online backup of the SQLite database (DATABASE_URL) while the gateway runs; PostgreSQL: pg_dump',
     )
     .action(async (file: string) => {
-      code = await report(io, await backupDatabase(databaseUrlOf(io), resolve(io.cwd, file), silent()));
+      code = await report(
+        io,
+        await backupDatabase(databaseUrlOf(io), resolve(io.cwd, file), silent(), storeOptionsOf(io)),
+      );
     });
   db.command('migrate')
     .description('apply the migrations of this release to DATABASE_URL, and stop (before a rolling upgrade)')
     .action(async () => {
-      code = await report(io, await migrateDatabase(databaseUrlOf(io), silent()));
+      code = await report(io, await migrateDatabase(databaseUrlOf(io), silent(), storeOptionsOf(io)));
     });
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -88,6 +92,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
 const databaseUrlOf = (io: CliIo) => io.env.DATABASE_URL || DEFAULT_DATABASE_URL;
 const silent = () => pino({ level: 'silent' });
+/** The gateway's SQLITE_DRIVER, when valid: one process never puts both SQLite bindings on one file. */
+const storeOptionsOf = (io: CliIo): OpenStoreOptions => {
+  const driver = SQLITE_DRIVERS.find((d) => d === io.env.SQLITE_DRIVER);
+  return driver ? { sqliteDriver: driver } : {};
+};
 
 async function report(io: CliIo, result: MaintenanceResult): Promise<number> {
   if (result.ok) io.out(`✓ ${result.message}`);

@@ -17,8 +17,9 @@ import type { SqlTx } from './index.js';
 export const PREPARED_STATEMENTS = 256;
 
 /**
- * node-sqlite3 binds `true`/`false` as 1/0 and `undefined` as NULL; better-sqlite3 refuses both. The gateway's
- * SQL is written for the first, so parameters are made bindable here (a walk with no allocation when every
+ * node-sqlite3 binds `true`/`false` as 1/0, a Date as its milliseconds and `undefined` as NULL; better-sqlite3
+ * refuses booleans and Dates (and takes `undefined` only by accident of its version). The gateway's SQL is
+ * written for the first, so parameters are made bindable here (a walk with no allocation when every
  * value already is: the usual case).
  */
 function bindable(params: readonly unknown[]): unknown[] {

@@ -1,9 +1,10 @@
 // store maintenance for operators (the `feishu-exam db …` commands): an online backup, and migrations run on
 // their own, before a rolling upgrade starts the new release.
 import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from '../log.js';
-import { openStore } from './index.js';
+import { type OpenStoreOptions, openStore } from './index.js';
 
 export type MaintenanceResult = { ok: true; message: string } | { ok: false; message: string };
 
@@ -15,6 +16,7 @@ export async function backupDatabase(
   databaseUrl: string,
   target: string,
   log: Logger,
+  options: OpenStoreOptions = {},
 ): Promise<MaintenanceResult> {
   if (!databaseUrl.startsWith('sqlite:'))
     return {
@@ -23,12 +25,15 @@ export async function backupDatabase(
     };
   const file = resolve(target);
   if (existsSync(file)) return { ok: false, message: `${file} exists; a backup never overwrites a file` };
-  const store = await openStore(databaseUrl, log);
+  const store = await openStore(databaseUrl, log, options);
   try {
     await store.dataSource.query('VACUUM INTO ?', [file]);
   } finally {
     await store.close();
   }
+  // On disk before it is reported done: VACUUM INTO writes the copy without syncing it.
+  const copy = await open(file, 'r+');
+  await copy.sync().finally(() => copy.close());
   return {
     ok: true,
     message: `backed up to ${file} (keep it as private as the database: it holds personal data)`,
@@ -36,8 +41,12 @@ export async function backupDatabase(
 }
 
 /** Applies the migrations this release knows, and stops: the gateway would do the same at start. */
-export async function migrateDatabase(databaseUrl: string, log: Logger): Promise<MaintenanceResult> {
-  const store = await openStore(databaseUrl, log);
+export async function migrateDatabase(
+  databaseUrl: string,
+  log: Logger,
+  options: OpenStoreOptions = {},
+): Promise<MaintenanceResult> {
+  const store = await openStore(databaseUrl, log, options);
   const applied = (await store.dataSource.query('SELECT name FROM migrations')) as Array<{ name: string }>;
   await store.close();
   return {
