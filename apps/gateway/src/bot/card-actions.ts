@@ -82,7 +82,7 @@ export async function handleCardAction(
   // decides only the exam whose card it came from, so a value naming another exam changes nothing.
   const cardMessageId = event.payload.context?.open_message_id;
   // Several customers may have an exam with this id (marketplace): the card names which one.
-  const candidates = await deps.store.dataSource.getRepository(ExamEntity).findBy({ examId });
+  const candidates = await deps.store.findBy(ExamEntity, { examId });
   const exam = (cardMessageId && candidates.find((e) => e.cardMessageId === cardMessageId)) || null;
   if (!exam && cardMessageId && candidates.some((e) => e.cardMessageId === null)) {
     // Posted, but Feishu's answer is not committed yet (a moment's race, or a restart): the click cannot be

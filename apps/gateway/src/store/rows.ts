@@ -60,9 +60,21 @@ export async function findRow<T>(
   entity: EntitySchema<T>,
   where: Partial<T>,
 ): Promise<T | null> {
+  const [row] = await findRows(db, dataSource, entity, where, 1);
+  return row ?? null;
+}
+
+/** Every row of `entity` whose columns equal `where` (a repository's findBy), or the first `limit`. */
+export async function findRows<T>(
+  db: Pick<SqlTx, 'all'>,
+  dataSource: DataSource,
+  entity: EntitySchema<T>,
+  where: Partial<T>,
+  limit?: number,
+): Promise<T[]> {
   const rows = entityRows(dataSource, entity);
   const keys = Object.keys(where);
-  const signature = keys.join(',');
+  const signature = `${keys.join(',')}|${limit ?? ''}`;
   let sql = rows.where.get(signature);
   if (sql === undefined) {
     const conditions = keys.map((key) => {
@@ -70,12 +82,12 @@ export async function findRow<T>(
       if (!column) throw new Error(`${String(entity.options.name)} has no column ${key}`);
       return `${quote(column)} = ?`;
     });
-    sql = `${rows.select} WHERE ${conditions.join(' AND ')} LIMIT 1`;
+    sql = `${rows.select} WHERE ${conditions.join(' AND ')}${limit === undefined ? '' : ` LIMIT ${limit}`}`;
     rows.where.set(signature, sql);
   }
-  const [raw] = await db.all(
+  const raw = await db.all(
     sql,
     keys.map((key) => (where as Record<string, unknown>)[key]),
   );
-  return raw ? rows.from(raw) : null;
+  return raw.map((r) => rows.from(r));
 }

@@ -17,6 +17,7 @@ import {
   type ExamRow,
   type ExamState,
   entityRows,
+  findBy,
   findOneBy,
   type Tx,
 } from '../store/index.js';
@@ -289,7 +290,7 @@ export const examLifecycle = {
     // A bare id from a platform: among the customers with an exam of that id, the one this provider arranged.
     const candidates =
       typeof ref === 'string'
-        ? await tx.manager.getRepository(ExamEntity).findBy({ examId: ref })
+        ? await findBy(tx, ExamEntity, { examId: ref })
         : [await examLifecycle.find(tx, ref)].filter((e): e is ExamRow => e !== null);
     const mine = candidates.filter((e) => e.providerId === providerId);
     if (mine.length > 1) return 'ambiguous';

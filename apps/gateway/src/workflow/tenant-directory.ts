@@ -44,7 +44,7 @@ export class TenantDirectory {
   /** Marketplace: the customer's name and state for a card; self-built: nothing (one customer). */
   async customerOf(tenantKey: string): Promise<CustomerLabel | undefined> {
     if (!this.policy.marketplace) return undefined;
-    const tenant = await this.store.dataSource.getRepository(TenantEntity).findOneBy({ tenantKey });
+    const tenant = await this.store.findOneBy(TenantEntity, { tenantKey });
     return { name: tenant?.name ?? null, state: tenant?.state ?? 'active' };
   }
 }
