@@ -96,7 +96,7 @@ export async function openStore(
     if (file !== ':memory:') prepareSqliteFolder(file, log);
     dataSource =
       (options.sqliteDriver ?? DEFAULT_SQLITE_DRIVER) === 'better-sqlite3'
-        ? // timeout 0: SQLite's busy handler would wait in the main thread; the store waits on a timer instead.
+        ? // busy timeout 0 once migrated (below): SQLite's busy handler would wait in the main thread.
           new DataSource({ type: 'better-sqlite3', database: file, timeout: 0, ...common })
         : new DataSource({ type: 'sqlite', database: file, driver: sqlite3WithoutTraces, ...common });
   } else {
@@ -105,8 +105,9 @@ export async function openStore(
   await dataSource.initialize();
   if (dialect === 'sqlite') {
     for (const pragma of SQLITE_PRAGMAS) await dataSource.query(pragma);
-    if (dataSource.options.type === 'sqlite')
-      await dataSource.query(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+    // Until the migrations are done (nothing else runs yet), both bindings wait in SQLite's busy handler for
+    // another process's lock: a `feishu-exam db migrate` running meanwhile delays the start, never fails it.
+    await dataSource.query(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
     const file = databaseUrl.slice('sqlite:'.length);
     if (file !== ':memory:') privateSqliteFiles(file);
   }
@@ -121,6 +122,8 @@ export async function openStore(
       ? new WalSync(`${dataSource.options.database}-wal`)
       : undefined;
   if (walSync) await dataSource.query('PRAGMA synchronous = NORMAL');
+  // From now on better-sqlite3 would wait in the main thread: BEGIN is retried on a timer instead.
+  if (dataSource.options.type === 'better-sqlite3') await dataSource.query('PRAGMA busy_timeout = 0');
   const transaction =
     dialect === 'sqlite' ? sqliteTransactions(dataSource, walSync) : postgresTransactions(dataSource);
   const writer =

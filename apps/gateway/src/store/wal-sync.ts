@@ -7,6 +7,9 @@
 // So the connection commits with NORMAL and the store syncs the log itself, on libuv's thread pool, before the
 // commit's writes resolve: nothing is acknowledged before it is on disk, as with FULL.
 //
+// What stays in the main thread: SQLite's automatic checkpoint, which runs inside a COMMIT once the log passes
+// 1,000 pages (about 4 MB) and syncs the log and the database file (two fsyncs, then the log is reused).
+//
 // Why syncing our own descriptor is enough: fdatasync flushes the file (the inode), whoever wrote it, and
 // SQLite keeps the same -wal file for as long as a connection is open (it rewinds and truncates it, but deletes
 // it only when the last connection closes).
