@@ -295,7 +295,7 @@ export const examLifecycle = {
     const mine = candidates.filter((e) => e.providerId === providerId);
     if (mine.length > 1) return 'ambiguous';
     const exam = mine[0] ?? candidates[0];
-    if (!exam || exam.state !== 'arranged') return 'not_arranged';
+    if (exam?.state !== 'arranged') return 'not_arranged';
     if (exam.providerId !== providerId) return 'not_this_provider';
     const serialized = JSON.stringify(result);
     if (exam.result && JSON.stringify(exam.result) === serialized) return 'unchanged';
