@@ -14,7 +14,7 @@ import { Hardening1764000000004 } from './migrations/0004-hardening.js';
 import { Tenancy1764000000005 } from './migrations/0005-tenancy.js';
 import { Readiness1764000000006 } from './migrations/0006-readiness.js';
 import { PaperNames1764000000007 } from './migrations/0007-paper-names.js';
-import { ExamIdIndex1764000000008 } from './migrations/0008-exam-id-index.js';
+import { LookupIndexes1764000000008 } from './migrations/0008-lookup-indexes.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow, findRows } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
@@ -84,7 +84,7 @@ export async function openStore(
       Tenancy1764000000005,
       Readiness1764000000006,
       PaperNames1764000000007,
-      ExamIdIndex1764000000008,
+      LookupIndexes1764000000008,
     ],
     migrationsRun: false,
     synchronize: false,
