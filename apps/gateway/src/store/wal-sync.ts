@@ -7,6 +7,11 @@
 // So the connection commits with NORMAL and the store syncs the log itself, on libuv's thread pool, before the
 // commit's writes resolve: nothing is acknowledged before it is on disk, as with FULL.
 //
+// Between a commit and its sync, a read on the connection sees the committed rows (an admin page may show them
+// a moment early). Nothing is acted on outside the process without a write first (a job claimed, a decision
+// recorded, an event acknowledged), and that write resolves only after its own sync, which covers every commit
+// before it.
+//
 // What stays in the main thread: SQLite's automatic checkpoint, which runs inside a COMMIT once the log passes
 // 1,000 pages (about 4 MB) and syncs the log and the database file (two fsyncs, then the log is reused).
 //
