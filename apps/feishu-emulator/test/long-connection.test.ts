@@ -258,7 +258,7 @@ describe('the official WSClient against the emulator', () => {
       'hire.eco_exam.created_v1': async () => {
         calls++;
         if (calls === 1) throw new Error('database down');
-        if (calls === 2) await new Promise((r) => setTimeout(r, 2500)); // longer than the 2 s ACK timeout
+        if (calls === 2) await new Promise((r) => setTimeout(r, 3500)); // longer than the 3 s ACK timeout
       },
     });
     await waitFor(() => emulator.longConnection.liveCount(app.appId) === 1, 'a connection');
