@@ -16,10 +16,11 @@
 // BENCH_DATABASE=postgres or BENCH_DATABASE_URL=postgres://… runs the gateway on PostgreSQL instead, a new
 // database per part (../../../scripts/bench-database.mjs), and prints the server's CPU per exam as well.
 // Nothing here is asserted: figures are printed, and recorded in BENCHMARKS.md.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchDatabase } from '../../../scripts/bench-database.mjs';
+import { cpuByThread, cpuSeconds } from '../../../scripts/proc-cpu.mjs';
 import { approvalCardUuid, createEmulator, startGatewayProcess } from '../dist/index.js';
 
 const RATE = Number(process.env.BENCH_LOOP_RATE ?? 50);
@@ -42,30 +43,6 @@ const CHAT = 'oc_bench_staff_chat';
 const dir = mkdtempSync(join(tmpdir(), 'loop-bench-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const database = await benchDatabase(dir);
-
-const ticksPerSecond = 100; // USER_HZ on Linux
-/** CPU seconds (user + system, all threads) a process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid, file = `/proc/${pid}/stat`) {
-  const stat = readFileSync(file, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-}
-
-/** CPU seconds by thread name (main, libuv-worker: SQLite and fs, V8 workers: GC and compilation). */
-function cpuByThread(pid) {
-  const out = {};
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    out[name] = (out[name] ?? 0) + cpuSeconds(pid, `/proc/${pid}/task/${tid}/stat`);
-  }
-  return out;
-}
 
 const percentile = (values, p) => {
   if (values.length === 0) return Number.NaN;

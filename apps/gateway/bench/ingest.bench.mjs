@@ -10,7 +10,7 @@
 // load generator) comes from /proc and process.cpuUsage: on a machine the client shares, it is what bounds
 // throughput.
 import { spawn } from 'node:child_process';
-import { closeSync, fsyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { envelopeV2, seal } from '@feishu-exam/event-core';
 import sqlite3 from 'sqlite3';
 import { benchDatabase } from '../../../scripts/bench-database.mjs';
+import { cpuByThread, cpuSeconds } from '../../../scripts/proc-cpu.mjs';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
 const WARMUP = Math.min(2_000, REQUESTS);
@@ -145,38 +146,12 @@ async function load(port, requests) {
   return { rps: requests.length / seconds, p50: pct(50), p99: pct(99), failures };
 }
 
-/** CPU time of a process, all its threads, in ms (Linux /proc; NaN elsewhere). */
-function processCpuMs(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
+/** CPU time of a process, all its threads, in ms. */
+const processCpuMs = (pid) => cpuSeconds(pid) * 1000;
 
-/** CPU time in ms by thread name (the main thread as `main`; libuv-worker, V8 workers, …), from /proc. */
-function threadCpuMs(pid) {
-  const out = {};
-  let tids = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    let stat;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out[name] = (out[name] ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  }
-  return out;
-}
+/** CPU time in ms by thread name (scripts/proc-cpu.mjs). */
+const threadCpuMs = (pid) =>
+  Object.fromEntries(Object.entries(cpuByThread(pid)).map(([name, s]) => [name, s * 1000]));
 
 /**
  * `count`, when given, is read before and after the measured load (the cards posted meanwhile). With
