@@ -98,7 +98,8 @@ function withDeadline<T>(probe: Promise<Readiness<T>>, timeoutMs: number): Promi
  */
 async function readThroughFreshConnection(file: string, driver: SqliteDriver): Promise<void> {
   if (driver === 'better-sqlite3') {
-    const db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
+    // A lock is waited for in this thread: 100 ms at most, not better-sqlite3's default 5 s.
+    const db = new BetterSqlite3(file, { readonly: true, fileMustExist: true, timeout: 100 });
     try {
       db.prepare('SELECT checked_at FROM readiness WHERE id = 1').get();
     } finally {
