@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { approvalCardUuid } from './cards.js';
+import { shower, step, wait } from './demo-output.js';
 import { startGatewayProcess } from './gateway-process.js';
 import { createEmulator } from './server.js';
 
@@ -25,19 +26,14 @@ const app = {
   tenants: [{ tenantKey: VENDOR, name: 'Vendor Exams Ltd (the vendor)', chats: [STAFF_CHAT] }, ...customers],
 };
 
-const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const step = (s: string) => console.log(`\n${bold(`▶ ${s}`)}`);
-const show = (label: string, value: unknown) =>
-  console.log(`  ${label.padEnd(24)} ${typeof value === 'string' ? value : JSON.stringify(value)}`);
-const wait = async <T>(what: string, check: () => T | undefined, timeoutMs = 15_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`the demo timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+const show = shower(24);
+/** Every string in a card's JSON. */
+const stringsIn = (value: unknown): string[] =>
+  typeof value === 'string'
+    ? [value]
+    : typeof value === 'object' && value !== null
+      ? Object.values(value).flatMap(stringsIn)
+      : [];
 const tenantName = (tenantKey: string | undefined) =>
   app.tenants.find((t) => t.tenantKey === tenantKey)?.name ?? `(no token: ${tenantKey})`;
 
@@ -107,8 +103,9 @@ for (const { customer, seed } of exams) {
     ),
   );
   cards.push(card);
-  const line = (JSON.parse(card.content).body.elements[0].content as string)
-    .split('\n')
+  // The card is bilingual: the English text is wherever a string holds the **Customer** line.
+  const line = stringsIn(JSON.parse(card.content))
+    .flatMap((text) => text.split('\n'))
     .find((l) => l.startsWith('**Customer**'));
   show(`card in ${card.chatId}`, `${line?.replaceAll('\\', '')}  (posted by ${tenantName(card.tenantKey)})`);
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signatureHeaders } from '@feishu-exam/event-core';
 import { approvalCardUuid } from './cards.js';
+import { bold, shower, step, wait } from './demo-output.js';
 import { startGatewayProcess } from './gateway-process.js';
 import { createEmulator } from './server.js';
 import { LONG_CONNECTION } from './ws-server.js';
@@ -35,19 +36,7 @@ const adminToken = randomBytes(16).toString('hex');
 const sandboxWebhookSecret = randomBytes(32).toString('hex');
 const STAFF = 'ou_demo_staff_member';
 
-const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const step = (s: string) => console.log(`\n${bold(`▶ ${s}`)}`);
-const show = (label: string, value: unknown) =>
-  console.log(`  ${label.padEnd(20)} ${typeof value === 'string' ? value : JSON.stringify(value)}`);
-const wait = async <T>(what: string, check: () => T | undefined, timeoutMs = 15_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`the demo timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+const show = shower(20);
 
 const emulator = createEmulator({
   apps: [app],

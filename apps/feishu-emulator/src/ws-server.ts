@@ -309,6 +309,27 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
   const statusOf = (outcome: DeliveryOutcome, code: number | undefined): PushAttempt['status'] =>
     outcome === 'acked' || outcome === 'not_ok' ? (code ?? 0) : outcome === 'timeout' ? 'timeout' : 'error';
 
+  /** What one delivery over the long connection is recorded as (the console and the tests read these). */
+  const deliveryRecord = (
+    kind: WsDeliveryAttempt['kind'],
+    eventId: string,
+    attempt: number,
+    started: number,
+    sent: Awaited<ReturnType<typeof sendOnce>>,
+  ): WsDeliveryAttempt => ({
+    via: 'websocket',
+    kind,
+    eventId,
+    attempt,
+    status: statusOf(sent.outcome, sent.code),
+    ms: Date.now() - started,
+    at: started,
+    messageId: sent.messageId,
+    connectionId: sent.connectionId,
+    outcome: sent.outcome,
+    ...(sent.reply !== undefined ? { reply: sent.reply } : {}),
+  });
+
   return {
     deliveries,
     clientConfig,
@@ -395,19 +416,7 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, options.retrySchedule[attempt - 1]));
         const started = Date.now();
         const sent = await sendOnce(appId, 'event', payload);
-        const record: WsDeliveryAttempt = {
-          via: 'websocket',
-          kind: 'event',
-          eventId,
-          attempt: attempt + 1,
-          status: statusOf(sent.outcome, sent.code),
-          ms: Date.now() - started,
-          at: started,
-          messageId: sent.messageId,
-          connectionId: sent.connectionId,
-          outcome: sent.outcome,
-          ...(sent.reply !== undefined ? { reply: sent.reply } : {}),
-        };
+        const record = deliveryRecord('event', eventId, attempt + 1, started, sent);
         attempts.push(record);
         deliveries.push(record);
         if (sent.outcome === 'acked') break;
@@ -419,19 +428,7 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
     async deliverCallback(appId: string, eventId: string, envelope: object): Promise<WsDeliveryAttempt> {
       const started = Date.now();
       const sent = await sendOnce(appId, 'card', new TextEncoder().encode(JSON.stringify(envelope)));
-      const record: WsDeliveryAttempt = {
-        via: 'websocket',
-        kind: 'card',
-        eventId,
-        attempt: 1,
-        status: statusOf(sent.outcome, sent.code),
-        ms: Date.now() - started,
-        at: started,
-        messageId: sent.messageId,
-        connectionId: sent.connectionId,
-        outcome: sent.outcome,
-        ...(sent.reply !== undefined ? { reply: sent.reply } : {}),
-      };
+      const record = deliveryRecord('card', eventId, 1, started, sent);
       deliveries.push(record);
       return record;
     },
