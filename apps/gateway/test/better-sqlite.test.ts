@@ -9,6 +9,8 @@ import { pino } from 'pino';
 import sqlite3 from 'sqlite3';
 import { DataSource } from 'typeorm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { enqueueJob } from '../src/outbox/jobs.js';
+import { OutboxWorker } from '../src/outbox/worker.js';
 import { BetterSqliteStatements, PREPARED_STATEMENTS } from '../src/store/better-sqlite.js';
 import { beginWaitingForLock, openStore, type Store } from '../src/store/index.js';
 import { SQLITE_BUSY_TIMEOUT_MS, SqliteStatements } from '../src/store/sqlite.js';
@@ -281,8 +283,112 @@ describe('the store commits with NORMAL and syncs the write-ahead log itself (be
       expect(runs).toEqual([1, 1, 1]);
       // They were committed (running them again would have done each twice), only not acknowledged.
       expect(await examIds(store)).toEqual(['nd-0', 'nd-1', 'nd-2']);
-      // The next sync succeeds, and so does the next write.
-      await expect(store.write((tx) => tx.run(insertExam, ['nd-3', 'ev-nd-3']))).resolves.toBe(1);
+      // Stricter than a retry: after a failed fsync Linux may report the next one as a success with the
+      // failed pages lost ("fsyncgate"), so no later write is acknowledged either (/readyz's write fails too).
+      await expect(store.write((tx) => tx.run(insertExam, ['nd-3', 'ev-nd-3']))).rejects.toBeInstanceOf(
+        NotDurableError,
+      );
+    },
+  );
+
+  it.skipIf(!onBetterSqlite)(
+    `a lazy write resolves at its commit; a write that waits for the disk after it syncs both (${onlyOnBetterSqlite3})`,
+    async () => {
+      const store = await freshStore();
+      const proto = await fileHandlePrototype();
+      const datasync = proto.datasync;
+      const finishSync = deferred();
+      let syncs = 0;
+      vi.spyOn(proto, 'datasync').mockImplementation(async function (this: FileHandle) {
+        syncs++;
+        await finishSync.promise;
+        return datasync.call(this);
+      });
+      // Resolves although no sync can finish.
+      expect(await store.write((tx) => tx.run(insertExam, ['l-1', 'ev-l-1']), { durability: 'lazy' })).toBe(
+        1,
+      );
+      let resolved = false;
+      const durable = store
+        .write((tx) => tx.run(insertExam, ['l-2', 'ev-l-2']))
+        .then((changes) => {
+          resolved = true;
+          return changes;
+        });
+      for (let i = 0; i < 3; i++) await nextTimer();
+      expect(resolved).toBe(false);
+      expect(syncs).toBeGreaterThan(0);
+      finishSync.resolve();
+      expect(await durable).toBe(1);
+      expect(await examIds(store)).toEqual(['l-1', 'l-2']);
+    },
+  );
+
+  it.skipIf(!onBetterSqlite)(
+    `a lazy write alone is synced within LAZY_SYNC_MS, and a failure of that sync fails every later write (${onlyOnBetterSqlite3})`,
+    async () => {
+      const store = await freshStore();
+      const proto = await fileHandlePrototype();
+      const failure = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      const synced = deferred();
+      vi.spyOn(proto, 'datasync').mockImplementation(async () => {
+        synced.resolve();
+        throw failure;
+      });
+      expect(await store.write((tx) => tx.run(insertExam, ['ls-1', 'ev-ls-1']), { durability: 'lazy' })).toBe(
+        1,
+      );
+      await synced.promise; // no other write asked for one: the lazy write's own timer did
+      const later = store.write((tx) => tx.run(insertExam, ['ls-2', 'ev-ls-2']));
+      await expect(later).rejects.toBeInstanceOf(NotDurableError);
+      await expect(later).rejects.toMatchObject({ cause: failure });
+    },
+  );
+});
+
+describe("the outbox worker's own writes are lazy (better-sqlite3)", () => {
+  it.skipIf(!onBetterSqlite)(
+    `claims, runs and completes a job while the disk's sync is stalled; a write that answers a caller still waits (${onlyOnBetterSqlite3})`,
+    async () => {
+      const store = await freshStore();
+      await store.write((tx) =>
+        enqueueJob(tx, { kind: 'post_card', examId: 'lazy-1', idempotencyKey: 'post_card:lazy-1' }, 1),
+      );
+      const proto = await fileHandlePrototype();
+      const datasync = proto.datasync;
+      const finishSync = deferred();
+      vi.spyOn(proto, 'datasync').mockImplementation(async function (this: FileHandle) {
+        await finishSync.promise;
+        return datasync.call(this);
+      });
+      const ran: string[] = [];
+      const worker = new OutboxWorker(
+        store,
+        { post_card: async (job) => void ran.push(job.examId ?? '') },
+        silent,
+        { pollMs: 10, leaseMs: 5000, concurrency: 2, baseDelayMs: 1, maxDelayMs: 5 },
+      );
+      worker.start();
+      try {
+        for (let i = 0; i < 500 && worker.stats.done === 0; i++) await new Promise((r) => setTimeout(r, 10));
+        expect(ran).toEqual(['lazy-1']);
+        expect(worker.stats.done).toBe(1);
+        const [job] = await store.reads.all<{ state: string }>('SELECT state FROM outbox_jobs');
+        expect(job?.state).toBe('done');
+        let answered = false;
+        const acknowledged = store
+          .write((tx) => tx.run(insertExam, ['lazy-1', 'ev-lazy-1']))
+          .then(() => {
+            answered = true;
+          });
+        for (let i = 0; i < 3; i++) await nextTimer();
+        expect(answered).toBe(false);
+        finishSync.resolve();
+        await acknowledged;
+      } finally {
+        finishSync.resolve();
+        await worker.stop();
+      }
     },
   );
 });

@@ -5,7 +5,7 @@ import { claimDueJobs, enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { ExamEntity, findOneBy, JobEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { ExamIngest } from '../src/workflow/ingest.js';
+import { COMMIT_DELAY_MS, COMMIT_SIBLINGS, ExamIngest } from '../src/workflow/ingest.js';
 import { testDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
@@ -151,6 +151,47 @@ describe('examLifecycle', () => {
     expect(wakes).toBeGreaterThan(0);
     const again = await ingest.receive(examEvent('b-1'));
     expect(again).toBe('duplicate_event');
+  });
+
+  it('after a batch of COMMIT_SIBLINGS or more, the next commit waits COMMIT_DELAY_MS so that later arrivals join it; a lone push does not wait', async () => {
+    const store = await freshStore();
+    const batches: number[] = [];
+    const write = store.write;
+    const counted: Store = {
+      ...store,
+      write: (work) =>
+        write(async (tx) => {
+          const outcomes = await work(tx);
+          batches.push((outcomes as unknown[]).length);
+          return outcomes;
+        }),
+    };
+    const delays: number[] = [];
+    let endDelay = () => {};
+    const ingest = new ExamIngest(
+      counted,
+      () => 1,
+      () => undefined,
+      (ms) => {
+        delays.push(ms);
+        return new Promise((resume) => (endDelay = resume));
+      },
+    );
+    // Quiet: one push is committed at once, no delay.
+    expect(await ingest.receive(examEvent('cd-0'))).toBe('created');
+    expect(delays).toEqual([]);
+    // Busy: a batch of COMMIT_SIBLINGS; the next arrival waits for company, and the later ones join it.
+    await Promise.all(
+      Array.from({ length: COMMIT_SIBLINGS }, (_, i) => ingest.receive(examEvent(`cd-a${i}`))),
+    );
+    const next = [ingest.receive(examEvent('cd-b0'))];
+    await new Promise((r) => setImmediate(r));
+    expect(delays).toEqual([COMMIT_DELAY_MS]);
+    expect(ingest.busy).toBe(true);
+    next.push(ingest.receive(examEvent('cd-b1')), ingest.receive(examEvent('cd-b2')));
+    endDelay();
+    expect(await Promise.all(next)).toEqual(['created', 'created', 'created']);
+    expect(batches).toEqual([1, COMMIT_SIBLINGS, 3]);
   });
 
   it('lets exactly one of many racing decisions win, and queues exactly one follow-up job', async () => {

@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { entityRows, JobEntity, type JobRow, type JobState, type SqlTx, type Tx } from '../store/index.js';
+import {
+  type EntityRows,
+  entityRows,
+  JobEntity,
+  type JobRow,
+  type JobState,
+  type SqlTx,
+  type Tx,
+} from '../store/index.js';
 
 export type JobKind =
   | 'post_card'
@@ -96,26 +104,118 @@ export async function claimDueJobs(
   leaseMs: number,
   now: number,
 ): Promise<JobRow[]> {
+  const claimed =
+    tx.dataSource.options.type === 'postgres'
+      ? await claimInOneStatement(tx, workerId, limit, leaseMs, now)
+      : await claimByIds(tx, workerId, limit, leaseMs, now);
+  // RETURNING promises no order: the oldest due first, as they were picked.
+  return claimed.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** Not attempted now: a job for a customer tenant that stopped or uninstalled the app (staff jobs always are). */
+const OPEN_TENANT = `(tenant_key IS NULL OR kind IN (${STAFF_JOBS.map((k) => `'${k}'`).join(', ')})
+  OR NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_key = outbox_jobs.tenant_key AND t.state <> 'active'))`;
+
+const CLAIM_SET = `state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?`;
+
+/**
+ * SQLite: the due jobs' ids read first, in idx_outbox_due's (state, run_at) order up to `limit`, then claimed
+ * by id. The same claim as one `UPDATE … WHERE id IN (SELECT …)` made SQLite build and sort temporary tables
+ * on every claim, empty queue or not: 60–340 µs a claim against 9–47 µs this way (BENCHMARKS.md, session 6).
+ * The transaction holds SQLite's write lock from BEGIN IMMEDIATE, so nothing claims in between; the due
+ * condition is repeated in the UPDATE all the same. Expired leases (a worker died) are rare: an index probe
+ * says whether there are any before they are looked for.
+ */
+async function claimByIds(
+  tx: Tx,
+  workerId: string,
+  limit: number,
+  leaseMs: number,
+  now: number,
+): Promise<JobRow[]> {
   const rows = entityRows(tx.dataSource, JobEntity);
-  const open = `(tenant_key IS NULL OR kind IN (${STAFF_JOBS.map((k) => `'${k}'`).join(', ')})
-                OR tenant_key NOT IN (SELECT tenant_key FROM tenants WHERE state <> 'active'))`;
-  // Due pending jobs and expired leases picked apart, each in idx_outbox_due's (state, run_at) order and
-  // stopping at `limit`: one query with `OR` read every due job before sorting them, so a claim cost as much
-  // as the backlog was long (1.2 ms a claim under the outbound bench's load; BENCHMARKS.md). The check
-  // against a claim by another replica meanwhile is a CASE, not an OR, so that SQLite finds the rows by id
-  // instead of walking the due ones through the index again.
+  const claimed: JobRow[] = [];
+  const [expiredLease] = await tx.all(
+    `SELECT 1 AS found FROM outbox_jobs WHERE state = 'running' AND locked_until < ? LIMIT 1`,
+    [now],
+  );
+  if (expiredLease) {
+    const expired = await tx.all<{ id: string }>(
+      `SELECT id FROM outbox_jobs WHERE state = 'running' AND locked_until < ? AND ${OPEN_TENANT}
+       ORDER BY run_at LIMIT ?`,
+      [now, limit],
+    );
+    claimed.push(
+      ...(await claimIds(
+        tx,
+        rows,
+        expired,
+        `state = 'running' AND locked_until < ?`,
+        workerId,
+        leaseMs,
+        now,
+      )),
+    );
+  }
+  if (claimed.length < limit) {
+    const due = await tx.all<{ id: string }>(
+      `SELECT id FROM outbox_jobs WHERE state = 'pending' AND run_at <= ? AND ${OPEN_TENANT}
+       ORDER BY run_at LIMIT ?`,
+      [now, limit - claimed.length],
+    );
+    claimed.push(
+      ...(await claimIds(tx, rows, due, `state = 'pending' AND run_at <= ?`, workerId, leaseMs, now)),
+    );
+  }
+  return claimed;
+}
+
+async function claimIds(
+  tx: Tx,
+  rows: EntityRows<JobRow>,
+  picked: readonly { id: string }[],
+  stillDue: string,
+  workerId: string,
+  leaseMs: number,
+  now: number,
+): Promise<JobRow[]> {
+  if (picked.length === 0) return [];
   const raw = await tx.all(
-    `UPDATE outbox_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?
+    `UPDATE outbox_jobs SET ${CLAIM_SET}
+     WHERE id IN (${picked.map(() => '?').join(', ')}) AND ${stillDue}
+     RETURNING ${rows.columns}`,
+    [workerId, now + leaseMs, now, ...picked.map((p) => p.id), now],
+  );
+  return raw.map((r) => rows.from(r));
+}
+
+/**
+ * PostgreSQL: one statement picks, claims and returns the jobs; the due condition is repeated outside the
+ * sub-select, so a job another replica claimed meanwhile is not taken twice (the row's new version is checked
+ * against it again). Due pending jobs and expired leases are picked apart, each in index order and stopping
+ * at `limit` (one query with `OR` read every due job before sorting them); the re-check is a CASE, not an OR,
+ * so that the rows are found by id.
+ */
+async function claimInOneStatement(
+  tx: Tx,
+  workerId: string,
+  limit: number,
+  leaseMs: number,
+  now: number,
+): Promise<JobRow[]> {
+  const rows = entityRows(tx.dataSource, JobEntity);
+  const raw = await tx.all(
+    `UPDATE outbox_jobs SET ${CLAIM_SET}
      WHERE id IN (
          SELECT id FROM (
              SELECT id, run_at FROM (
                  SELECT id, run_at FROM outbox_jobs
-                 WHERE state = 'pending' AND run_at <= ? AND ${open}
+                 WHERE state = 'pending' AND run_at <= ? AND ${OPEN_TENANT}
                  ORDER BY run_at LIMIT ?) AS due
              UNION ALL
              SELECT id, run_at FROM (
                  SELECT id, run_at FROM outbox_jobs
-                 WHERE state = 'running' AND locked_until < ? AND ${open}
+                 WHERE state = 'running' AND locked_until < ? AND ${OPEN_TENANT}
                  ORDER BY run_at LIMIT ?) AS expired
          ) AS claimable
          ORDER BY run_at LIMIT ?)
@@ -123,9 +223,7 @@ export async function claimDueJobs(
      RETURNING ${rows.columns}`,
     [workerId, now + leaseMs, now, now, limit, now, limit, limit, now, now],
   );
-  const claimed = raw.map((r) => rows.from(r));
-  // RETURNING promises no order: the oldest due first, as they were picked.
-  return claimed.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return raw.map((r) => rows.from(r));
 }
 
 export async function completeJob(tx: Tx, job: JobRow, workerId: string, now: number): Promise<boolean> {

@@ -15,6 +15,7 @@ import { Tenancy1764000000005 } from './migrations/0005-tenancy.js';
 import { Readiness1764000000006 } from './migrations/0006-readiness.js';
 import { PaperNames1764000000007 } from './migrations/0007-paper-names.js';
 import { LookupIndexes1764000000008 } from './migrations/0008-lookup-indexes.js';
+import { LeanIndexes1764000000009 } from './migrations/0009-lean-indexes.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow, findRows } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
@@ -22,7 +23,7 @@ import { SQLITE_BUSY_TIMEOUT_MS, SQLITE_PRAGMAS, SqliteStatements } from './sqli
 import { NotDurableError, WalSync } from './wal-sync.js';
 
 export { DEFAULT_SQLITE_DRIVER, SQLITE_DRIVERS, type SqliteDriver } from './driver.js';
-export { entityRows } from './rows.js';
+export { type EntityRows, entityRows } from './rows.js';
 export * from './schema.js';
 
 /** One transaction's statements. SQL uses `?` placeholders on every driver. */
@@ -47,8 +48,11 @@ export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   /** The binding of a SQLite store (for PostgreSQL: the default, unused). */
   readonly sqliteDriver: SqliteDriver;
-  /** Runs `work` in a transaction; resolves only after the commit is on disk. */
-  write<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` in a transaction; resolves only after the commit is on disk (unless `options.durability` is
+   * `'lazy'`: see WriteOptions).
+   */
+  write<T>(work: (tx: Tx) => Promise<T>, options?: WriteOptions): Promise<T>;
   /** Reads outside a transaction, in plain SQL (on SQLite: kept statements on the store's connection). */
   readonly reads: Pick<SqlTx, 'all'>;
   /**
@@ -59,6 +63,18 @@ export interface Store {
   /** A repository's findBy with plain values, the same way (outside a transaction). */
   findBy<T>(entity: EntitySchema<T>, where: Partial<T>): Promise<T[]>;
   close(): Promise<void>;
+}
+
+export interface WriteOptions {
+  /**
+   * `'disk'` (default): the write resolves once its commit is on disk. `'lazy'`: once it is committed; it
+   * reaches the disk with the next write that waits for the disk, or within LAZY_SYNC_MS. Only for writes
+   * that a power loss may undo without losing anything acknowledged: the outbox worker's own bookkeeping (a
+   * claim, a completion, a retry's schedule), which at worst makes a job run again, as a crash does. Anything
+   * that answers a request waits for the disk. (better-sqlite3 only: node-sqlite3 commits with FULL and
+   * PostgreSQL with its own setting, so there every write waits for the disk.)
+   */
+  readonly durability?: 'disk' | 'lazy';
 }
 
 export interface OpenStoreOptions {
@@ -85,6 +101,7 @@ export async function openStore(
       Readiness1764000000006,
       PaperNames1764000000007,
       LookupIndexes1764000000008,
+      LeanIndexes1764000000009,
     ],
     migrationsRun: false,
     synchronize: false,
@@ -135,7 +152,8 @@ export async function openStore(
     dataSource,
     dialect,
     sqliteDriver: options.sqliteDriver ?? DEFAULT_SQLITE_DRIVER,
-    write: (work) => (writer ? writer.write(work) : transaction.run(work)),
+    write: (work, writeOptions) =>
+      writer ? writer.write(work, writeOptions?.durability === 'lazy') : transaction.run(work),
     reads,
     findOneBy: (entity, where) => findRow(reads, dataSource, entity, where),
     findBy: (entity, where) => findRows(reads, dataSource, entity, where),
@@ -193,7 +211,8 @@ export function findOneBy<T>(tx: Tx, entity: EntitySchema<T>, where: Partial<T>)
 }
 
 interface Transactions {
-  run<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  /** `lazy`: resolve at the commit, without waiting for the disk (WriteOptions). */
+  run<T>(work: (tx: Tx) => Promise<T>, lazy?: boolean): Promise<T>;
   readonly reads: Pick<SqlTx, 'all'>;
   close(): Promise<void>;
 }
@@ -217,7 +236,7 @@ function sqliteTransactions(dataSource: DataSource, walSync: WalSync | undefined
     : () => statements.exec('BEGIN IMMEDIATE');
   return {
     reads: { all },
-    async run(work) {
+    async run(work, lazy = false) {
       await begin();
       let value: Awaited<ReturnType<typeof work>>;
       try {
@@ -237,7 +256,8 @@ function sqliteTransactions(dataSource: DataSource, walSync: WalSync | undefined
         await statements.exec('ROLLBACK').catch(() => undefined);
         throw error;
       }
-      await walSync?.sync();
+      if (lazy) walSync?.syncSoon();
+      else await walSync?.sync();
       return value;
     },
     close: async () => {
@@ -334,6 +354,7 @@ function numberPlaceholders(sql: string): string {
 
 interface PendingWrite {
   work: (tx: Tx) => Promise<unknown>;
+  lazy: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -349,7 +370,7 @@ class GroupCommitWriter {
   #running: Promise<void> | undefined;
 
   constructor(
-    private readonly transaction: <T>(work: (tx: Tx) => Promise<T>) => Promise<T>,
+    private readonly transaction: <T>(work: (tx: Tx) => Promise<T>, lazy?: boolean) => Promise<T>,
     /**
      * Start a batch from the next turn of the event loop, so that every write asked for in this turn joins
      * it. On better-sqlite3, where a transaction runs without leaving the thread, a batch started at once
@@ -359,9 +380,9 @@ class GroupCommitWriter {
     private readonly gatherOneTurn = false,
   ) {}
 
-  write<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+  write<T>(work: (tx: Tx) => Promise<T>, lazy = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ work, lazy, resolve: resolve as (v: unknown) => void, reject });
       this.#kick();
     });
   }
@@ -385,12 +406,14 @@ class GroupCommitWriter {
   async #loop(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, 128);
+      // The batch waits for the disk if any of its writes must.
+      const lazy = batch.every((item) => item.lazy);
       try {
         const values = await this.transaction(async (tx) => {
           const out: unknown[] = [];
           for (const item of batch) out.push(await item.work(tx));
           return out;
-        });
+        }, lazy);
         for (const [i, item] of batch.entries()) item.resolve(values[i]);
       } catch (error) {
         // Committed but not synced: running them again would do them twice.
@@ -399,7 +422,7 @@ class GroupCommitWriter {
           continue;
         }
         for (const item of batch) {
-          await this.transaction(item.work).then(item.resolve, item.reject);
+          await this.transaction(item.work, item.lazy).then(item.resolve, item.reject);
         }
       }
     }

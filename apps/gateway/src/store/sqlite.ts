@@ -12,6 +12,8 @@ export const SQLITE_PRAGMAS = [
   // touches keeps its path in memory (ingest over 1,000,000 stored exams went from 0.85× to 1.15× of ingest
   // into an empty database; BENCHMARKS.md).
   'PRAGMA cache_size = -65536',
+  // Sorts and temporary tables in memory, not in a temporary file opened for each statement that needs one.
+  'PRAGMA temp_store = MEMORY',
 ];
 
 /**

@@ -8,9 +8,10 @@
 // commit's writes resolve: nothing is acknowledged before it is on disk, as with FULL.
 //
 // Between a commit and its sync, a read on the connection sees the committed rows (an admin page may show them
-// a moment early). Nothing is acted on outside the process without a write first (a job claimed, a decision
-// recorded, an event acknowledged), and that write resolves only after its own sync, which covers every commit
-// before it.
+// a moment early). Nothing is acknowledged without a write first (a decision recorded, an event accepted), and
+// that write resolves only after its own sync, which covers every commit before it. The outbox worker's own
+// writes are lazy (store WriteOptions): they resolve at the commit and are synced within LAZY_SYNC_MS or by the
+// next sync; a power loss in between undoes them whole, and the job runs again, as after a crash.
 //
 // What stays in the main thread: SQLite's automatic checkpoint, which runs inside a COMMIT once the log passes
 // 1,000 pages (about 4 MB) and syncs the log and the database file (two fsyncs, then the log is reused).
@@ -32,13 +33,26 @@ export class NotDurableError extends Error {
   }
 }
 
+/** How long a lazy commit (WriteOptions) waits at most for a sync of its own. */
+export const LAZY_SYNC_MS = 50;
+
 export class WalSync {
   #handle: Promise<FileHandle> | undefined;
+  #soon: NodeJS.Timeout | undefined;
+  /**
+   * Set by the first sync that fails, and every sync fails with it from then on: after a failed fsync, Linux
+   * may report the next one as a success although the pages it failed to write are lost ("fsyncgate"; why
+   * PostgreSQL stops rather than retry one), so nothing may be acknowledged again until the process restarts.
+   */
+  #failed: NotDurableError | undefined;
 
   constructor(private readonly walFile: string) {}
 
   /** Resolves once everything committed so far is on disk. */
   async sync(): Promise<void> {
+    if (this.#failed) throw this.#failed;
+    clearTimeout(this.#soon);
+    this.#soon = undefined;
     // Opened at the first commit: the log exists from the first write on.
     this.#handle ??= open(this.walFile, 'r+');
     try {
@@ -48,11 +62,32 @@ export class WalSync {
       });
       await handle.datasync();
     } catch (error) {
-      throw new NotDurableError(error);
+      if (this.#failed) throw this.#failed;
+      const failed = new NotDurableError(error);
+      // Could not open the log: nothing was synced, nothing was lost; the next sync tries again.
+      if ((error as { syscall?: string }).syscall !== 'open') this.#failed = failed;
+      throw failed;
     }
   }
 
+  /**
+   * A lazy commit: synced within LAZY_SYNC_MS, unless a sync comes first. A failure here is kept, and every
+   * later sync (each write that waits for the disk) fails with it.
+   */
+  syncSoon(): void {
+    if (this.#soon || this.#failed) return;
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      this.sync().catch(() => undefined);
+    }, LAZY_SYNC_MS);
+  }
+
+  /** Syncs what lazy commits left, then lets go of the log. */
   async close(): Promise<void> {
+    const pending = this.#soon !== undefined;
+    clearTimeout(this.#soon);
+    this.#soon = undefined;
+    if (pending) await this.sync().catch(() => undefined);
     const handle = this.#handle;
     this.#handle = undefined;
     await (await handle?.catch(() => undefined))?.close();
