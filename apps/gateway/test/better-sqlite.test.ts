@@ -292,6 +292,43 @@ describe('the store commits with NORMAL and syncs the write-ahead log itself (be
   );
 
   it.skipIf(!onBetterSqlite)(
+    `commits go on while a sync runs; the commits made meanwhile share the next sync, and none resolves before its own (${onlyOnBetterSqlite3})`,
+    async () => {
+      const store = await freshStore();
+      const proto = await fileHandlePrototype();
+      const datasync = proto.datasync;
+      const finishes: Array<() => void> = [];
+      vi.spyOn(proto, 'datasync').mockImplementation(async function (this: FileHandle) {
+        await new Promise<void>((finish) => finishes.push(finish));
+        return datasync.call(this);
+      });
+      const resolved = new Set<string>();
+      const write = (id: string) =>
+        store.write((tx) => tx.run(insertExam, [id, `ev-${id}`])).then(() => void resolved.add(id));
+      const first = write('p-1');
+      for (let i = 0; i < 3; i++) await nextTimer();
+      expect(finishes).toHaveLength(1); // p-1's sync runs (stalled)
+      // Two more batches commit while it runs: the writer does not wait for the disk.
+      const second = write('p-2');
+      for (let i = 0; i < 3; i++) await nextTimer();
+      const third = write('p-3');
+      for (let i = 0; i < 3; i++) await nextTimer();
+      expect(await examIds(store)).toEqual(['p-1', 'p-2', 'p-3']);
+      expect(finishes).toHaveLength(1);
+      // The first sync ends: p-1 only; p-2 and p-3 committed after it began, so they wait for one more.
+      finishes[0]?.();
+      await first;
+      for (let i = 0; i < 3; i++) await nextTimer();
+      expect([...resolved]).toEqual(['p-1']);
+      expect(finishes).toHaveLength(2);
+      finishes[1]?.();
+      await Promise.all([second, third]);
+      expect([...resolved].sort()).toEqual(['p-1', 'p-2', 'p-3']);
+      expect(finishes).toHaveLength(2); // one sync for both
+    },
+  );
+
+  it.skipIf(!onBetterSqlite)(
     `a lazy write resolves at its commit; a write that waits for the disk after it syncs both (${onlyOnBetterSqlite3})`,
     async () => {
       const store = await freshStore();

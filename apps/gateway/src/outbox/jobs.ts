@@ -119,6 +119,14 @@ const OPEN_TENANT = `(tenant_key IS NULL OR kind IN (${STAFF_JOBS.map((k) => `'$
 const CLAIM_SET = `state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?`;
 
 /**
+ * A condition checked on the rows found by their ids, never an index to search by: for `id IN (…) AND state =
+ * …`, SQLite (which has no statistics here) walked idx_outbox_due for the state instead of finding the ids by
+ * the primary key, reading every due job of the backlog to claim a few (190–250 µs a claim under the loop
+ * bench; BENCHMARKS.md, session 6). A CASE is not indexable, on either dialect.
+ */
+const checkedOnRow = (condition: string) => `CASE WHEN ${condition} THEN 1 ELSE 0 END = 1`;
+
+/**
  * SQLite: the due jobs' ids read first, in idx_outbox_due's (state, run_at) order up to `limit`, then claimed
  * by id. The same claim as one `UPDATE … WHERE id IN (SELECT …)` made SQLite build and sort temporary tables
  * on every claim, empty queue or not: 60–340 µs a claim against 9–47 µs this way (BENCHMARKS.md, session 6).
@@ -182,7 +190,7 @@ async function claimIds(
   if (picked.length === 0) return [];
   const raw = await tx.all(
     `UPDATE outbox_jobs SET ${CLAIM_SET}
-     WHERE id IN (${picked.map(() => '?').join(', ')}) AND ${stillDue}
+     WHERE id IN (${picked.map(() => '?').join(', ')}) AND ${checkedOnRow(stillDue)}
      RETURNING ${rows.columns}`,
     [workerId, now + leaseMs, now, ...picked.map((p) => p.id), now],
   );
@@ -245,7 +253,7 @@ export async function completeJobs(
   if (jobs.length === 0) return new Set();
   const done = await tx.all<{ id: string }>(
     `UPDATE outbox_jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = ?
-     WHERE id IN (${jobs.map(() => '?').join(', ')}) AND state = 'running' AND locked_by = ?
+     WHERE id IN (${jobs.map(() => '?').join(', ')}) AND ${checkedOnRow(`state = 'running' AND locked_by = ?`)}
      RETURNING id`,
     [now, ...jobs.map((j) => j.id), workerId],
   );

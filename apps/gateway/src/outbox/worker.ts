@@ -53,6 +53,10 @@ export interface OutboxOptions {
  */
 const WORKER_WRITE: WriteOptions = { durability: 'lazy' };
 
+/** Completions wait up to COMPLETION_DELAY_MS for company while more than COMPLETION_SIBLINGS jobs run. */
+export const COMPLETION_DELAY_MS = 2;
+export const COMPLETION_SIBLINGS = 2;
+
 export class OutboxWorker {
   readonly id = `w-${randomUUID().slice(0, 8)}`;
   readonly stats = { done: 0, retried: 0, dead: 0, skipped: 0, renewals: 0 };
@@ -160,7 +164,12 @@ export class OutboxWorker {
       this.#finished.push({ job, result, resolve, reject });
       if (this.#completing) return;
       this.#completing = true;
-      setImmediate(() => void this.#completeAll());
+      // Others still running will finish soon: wait a moment for them, and complete them all in one
+      // transaction (a commit writes its pages to the log, ~170 µs however few jobs it carries; with it,
+      // so does the claim of the jobs they free). Alone: at once.
+      if (this.#inFlight.size > COMPLETION_SIBLINGS)
+        setTimeout(() => void this.#completeAll(), COMPLETION_DELAY_MS);
+      else setImmediate(() => void this.#completeAll());
     });
   }
 

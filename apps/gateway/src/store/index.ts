@@ -145,7 +145,10 @@ export async function openStore(
     dialect === 'sqlite' ? sqliteTransactions(dataSource, walSync) : postgresTransactions(dataSource);
   const writer =
     dialect === 'sqlite'
-      ? new GroupCommitWriter(transaction.run, dataSource.options.type === 'better-sqlite3')
+      ? new GroupCommitWriter(
+          transaction.commit as NonNullable<Transactions['commit']>,
+          dataSource.options.type === 'better-sqlite3',
+        )
       : undefined;
   const reads = transaction.reads;
   return {
@@ -210,9 +213,17 @@ export function findOneBy<T>(tx: Tx, entity: EntitySchema<T>, where: Partial<T>)
   return findRow(tx, tx.dataSource, entity, where);
 }
 
+/** A committed transaction: its value, and when it is on disk (rejects with NotDurableError if it is not). */
+interface Committed<T> {
+  readonly value: T;
+  readonly durable: Promise<void>;
+}
+
 interface Transactions {
   /** `lazy`: resolve at the commit, without waiting for the disk (WriteOptions). */
   run<T>(work: (tx: Tx) => Promise<T>, lazy?: boolean): Promise<T>;
+  /** SQLite: commit without waiting for the disk, to start the next transaction meanwhile (GroupCommitWriter). */
+  commit?<T>(work: (tx: Tx) => Promise<T>, lazy: boolean): Promise<Committed<T>>;
   readonly reads: Pick<SqlTx, 'all'>;
   close(): Promise<void>;
 }
@@ -234,30 +245,39 @@ function sqliteTransactions(dataSource: DataSource, walSync: WalSync | undefined
   const begin = inThread
     ? () => beginWaitingForLock(() => statements.exec('BEGIN IMMEDIATE'))
     : () => statements.exec('BEGIN IMMEDIATE');
+  /** Runs and commits `work`; the sync that makes it durable is under way, not awaited. */
+  async function commit<T>(work: (tx: Tx) => Promise<T>, lazy: boolean): Promise<Committed<T>> {
+    await begin();
+    let value: T;
+    try {
+      // The manager (a query runner of its own) only for the work that asks for it: most use run and all.
+      let manager: EntityManager | undefined;
+      value = await work({
+        run,
+        all,
+        dataSource,
+        get manager() {
+          manager ??= dataSource.createQueryRunner().manager;
+          return manager;
+        },
+      });
+      await statements.exec('COMMIT');
+    } catch (error) {
+      await statements.exec('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    if (lazy || !walSync) {
+      walSync?.syncSoon();
+      return { value, durable: Promise.resolve() };
+    }
+    return { value, durable: walSync.sync() };
+  }
   return {
     reads: { all },
+    commit,
     async run(work, lazy = false) {
-      await begin();
-      let value: Awaited<ReturnType<typeof work>>;
-      try {
-        // The manager (a query runner of its own) only for the work that asks for it: most use run and all.
-        let manager: EntityManager | undefined;
-        value = await work({
-          run,
-          all,
-          dataSource,
-          get manager() {
-            manager ??= dataSource.createQueryRunner().manager;
-            return manager;
-          },
-        });
-        await statements.exec('COMMIT');
-      } catch (error) {
-        await statements.exec('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-      if (lazy) walSync?.syncSoon();
-      else await walSync?.sync();
+      const { value, durable } = await commit(work, lazy);
+      await durable;
       return value;
     },
     close: async () => {
@@ -370,7 +390,7 @@ class GroupCommitWriter {
   #running: Promise<void> | undefined;
 
   constructor(
-    private readonly transaction: <T>(work: (tx: Tx) => Promise<T>, lazy?: boolean) => Promise<T>,
+    private readonly commit: <T>(work: (tx: Tx) => Promise<T>, lazy: boolean) => Promise<Committed<T>>,
     /**
      * Start a batch from the next turn of the event loop, so that every write asked for in this turn joins
      * it. On better-sqlite3, where a transaction runs without leaving the thread, a batch started at once
@@ -389,6 +409,25 @@ class GroupCommitWriter {
 
   async drain(): Promise<void> {
     while (this.#running) await this.#running;
+    await Promise.allSettled([...this.#syncing]);
+  }
+
+  /** Batches committed whose sync is under way. */
+  readonly #syncing = new Set<Promise<void>>();
+
+  /** Resolves a committed batch's writes once it is on disk; the loop goes on meanwhile. */
+  #acknowledgeWhenDurable(items: readonly PendingWrite[], committed: Committed<unknown[]>): void {
+    const acknowledged = committed.durable.then(
+      () => {
+        for (const [i, item] of items.entries()) item.resolve(committed.value[i]);
+      },
+      // Committed but not synced: running them again would do them twice.
+      (error: unknown) => {
+        for (const item of items) item.reject(error);
+      },
+    );
+    this.#syncing.add(acknowledged);
+    void acknowledged.finally(() => this.#syncing.delete(acknowledged));
   }
 
   #kick(): void {
@@ -408,23 +447,32 @@ class GroupCommitWriter {
       const batch = this.#queue.splice(0, 128);
       // The batch waits for the disk if any of its writes must.
       const lazy = batch.every((item) => item.lazy);
+      // The next batch commits while this one's sync runs (WalSync runs one sync at a time and the next
+      // covers every commit made meanwhile): the writer never waits for the disk, only the callers do.
+      let committed: Committed<unknown[]>;
       try {
-        const values = await this.transaction(async (tx) => {
+        committed = await this.commit(async (tx) => {
           const out: unknown[] = [];
           for (const item of batch) out.push(await item.work(tx));
           return out;
         }, lazy);
-        for (const [i, item] of batch.entries()) item.resolve(values[i]);
       } catch (error) {
-        // Committed but not synced: running them again would do them twice.
-        if (batch.length === 1 || error instanceof NotDurableError) {
-          for (const item of batch) item.reject(error);
+        if (batch.length === 1) {
+          batch[0]?.reject(error);
           continue;
         }
+        // Rolled back: each write on its own, so that one bad write cannot fail its neighbours.
         for (const item of batch) {
-          await this.transaction(item.work, item.lazy).then(item.resolve, item.reject);
+          try {
+            const alone = await this.commit(async (tx) => [await item.work(tx)], item.lazy);
+            this.#acknowledgeWhenDurable([item], alone);
+          } catch (itsError) {
+            item.reject(itsError);
+          }
         }
+        continue;
       }
+      this.#acknowledgeWhenDurable(batch, committed);
     }
   }
 }

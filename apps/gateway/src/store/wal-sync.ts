@@ -48,11 +48,36 @@ export class WalSync {
 
   constructor(private readonly walFile: string) {}
 
-  /** Resolves once everything committed so far is on disk. */
-  async sync(): Promise<void> {
-    if (this.#failed) throw this.#failed;
+  /** The datasync running now, and the one queued behind it for the commits made since it started. */
+  #running: Promise<void> | undefined;
+  #queued: Promise<void> | undefined;
+
+  /**
+   * Resolves once everything committed so far is on disk. One datasync runs at a time: a commit made while one
+   * runs may not be in it, so it waits for the next, which starts when that one ends and serves every commit
+   * made meanwhile (so a burst of commits costs two syncs, not one each).
+   */
+  sync(): Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed);
     clearTimeout(this.#soon);
     this.#soon = undefined;
+    if (!this.#running) {
+      const running = this.#datasync().finally(() => {
+        if (this.#running === running) this.#running = undefined;
+      });
+      this.#running = running;
+      return running;
+    }
+    this.#queued ??= this.#running
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued = undefined;
+        return this.sync();
+      });
+    return this.#queued;
+  }
+
+  async #datasync(): Promise<void> {
     // Opened at the first commit: the log exists from the first write on.
     this.#handle ??= open(this.walFile, 'r+');
     try {
@@ -82,11 +107,12 @@ export class WalSync {
     }, LAZY_SYNC_MS);
   }
 
-  /** Syncs what lazy commits left, then lets go of the log. */
+  /** Waits for the syncs under way, syncs what lazy commits left, then lets go of the log. */
   async close(): Promise<void> {
     const pending = this.#soon !== undefined;
     clearTimeout(this.#soon);
     this.#soon = undefined;
+    await Promise.allSettled([this.#running, this.#queued]);
     if (pending) await this.sync().catch(() => undefined);
     const handle = this.#handle;
     this.#handle = undefined;
