@@ -20,7 +20,7 @@ import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow, findRows } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
 import { SQLITE_BUSY_TIMEOUT_MS, SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
-import { NotDurableError, WalSync } from './wal-sync.js';
+import { WalSync } from './wal-sync.js';
 
 export { DEFAULT_SQLITE_DRIVER, SQLITE_DRIVERS, type SqliteDriver } from './driver.js';
 export { type EntityRows, entityRows } from './rows.js';
