@@ -13,7 +13,7 @@ interface Waiting {
  * COMMIT_SIBLINGS events (pushes are arriving concurrently), the next commit waits up to COMMIT_DELAY_MS for
  * more to join it, unless BATCH_FULL are waiting already. A commit's sync costs ~0.3 ms of CPU however few
  * events it carries; under 32 concurrent pushes, batches of ~6 became ~16, and ingest's CPU per push fell by
- * about a sixth (BENCHMARKS.md, session 6). A lone push (a quiet tenant) is committed at once.
+ * about a sixth (BENCHMARKS.md, session 6). A lone push (a quiet tenant) is committed at once. SQLite only.
  */
 export const COMMIT_DELAY_MS = 2;
 export const COMMIT_SIBLINGS = 4;
@@ -60,7 +60,13 @@ export class ExamIngest {
 
   async #flush(): Promise<void> {
     while (this.#waiting.length > 0) {
-      if (this.#lastBatch >= COMMIT_SIBLINGS && this.#waiting.length < BATCH_FULL) {
+      // SQLite only: on PostgreSQL the sync is the server's, a batch's round trips already gather ~32 events,
+      // and the delay only lengthened each cycle (1,416 against 1,635 pushes/s; BENCHMARKS.md).
+      if (
+        this.store.dialect === 'sqlite' &&
+        this.#lastBatch >= COMMIT_SIBLINGS &&
+        this.#waiting.length < BATCH_FULL
+      ) {
         this.#committing = true; // the events waiting count as committing: the worker keeps yielding
         await this.delay(COMMIT_DELAY_MS);
       }
