@@ -379,6 +379,11 @@ describe('the store commits with NORMAL and syncs the write-ahead log itself (be
       const later = store.write((tx) => tx.run(insertExam, ['ls-2', 'ev-ls-2']));
       await expect(later).rejects.toBeInstanceOf(NotDurableError);
       await expect(later).rejects.toMatchObject({ cause: failure });
+      // Nor does the worker go on acting on writes that cannot reach the disk: lazy ones are refused too,
+      // before anything is written.
+      const lazyLater = store.write((tx) => tx.run(insertExam, ['ls-3', 'ev-ls-3']), { durability: 'lazy' });
+      await expect(lazyLater).rejects.toBeInstanceOf(NotDurableError);
+      expect(await examIds(store)).toEqual(['ls-1']);
     },
   );
 });

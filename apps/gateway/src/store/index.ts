@@ -247,6 +247,8 @@ function sqliteTransactions(dataSource: DataSource, walSync: WalSync | undefined
     : () => statements.exec('BEGIN IMMEDIATE');
   /** Runs and commits `work`; the sync that makes it durable is under way, not awaited. */
   async function commit<T>(work: (tx: Tx) => Promise<T>, lazy: boolean): Promise<Committed<T>> {
+    // A sync failed: nothing may be written any more, lazily or not (wal-sync.ts), until a restart.
+    if (walSync?.failure) throw walSync.failure;
     await begin();
     let value: T;
     try {

@@ -48,6 +48,11 @@ export class WalSync {
 
   constructor(private readonly walFile: string) {}
 
+  /** The failed sync that ended durability on this connection, if one did: the store then refuses writes. */
+  get failure(): NotDurableError | undefined {
+    return this.#failed;
+  }
+
   /** The datasync running now, and the one queued behind it for the commits made since it started. */
   #running: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
