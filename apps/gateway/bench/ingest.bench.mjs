@@ -3,7 +3,8 @@
 // durable ingest (SQLite, WAL, synchronous=FULL, group commit), and (c) again over 1,000,000 stored exams.
 // On PostgreSQL (BENCH_DATABASE=postgres, or BENCH_DATABASE_URL: ../../../scripts/bench-database.mjs) the
 // gateway scenarios run there instead, each on a new database, over 100,000 stored exams by default, and the
-// server's CPU per push is printed beside the gateway's.
+// server's CPU per push is printed beside the gateway's. BENCH_GATEWAY_MAIN=<path to a build's dist/main.js>
+// runs the gateway scenarios on another build (an older commit's, to compare in the same sitting).
 // Every server runs in its own process; requests are sealed up front, so only serving is measured. The
 // machine is noisy, so the scenarios run in interleaved rounds (BENCH_ROUNDS, default 3) and each figure is
 // the median of its rounds, with the range. CPU per request (the server process, all its threads; and this
@@ -26,6 +27,8 @@ const WARMUP = Math.min(2_000, REQUESTS);
 const CONNECTIONS = 32;
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+/** The gateway's entry point: another build's `dist/main.js` to compare it with this one (BENCH_GATEWAY_MAIN). */
+const GATEWAY_MAIN = process.env.BENCH_GATEWAY_MAIN ?? here('../dist/main.js');
 const secrets = { encryptKey: 'bench-encrypt-key-0123456789', verificationToken: 'bench-verification-token' };
 const children = new Set();
 let dir;
@@ -332,7 +335,7 @@ for (let round = 0; round < ROUNDS; round++) {
   rounds.c.push(
     await measure(
       'gateway',
-      await start(here('../dist/main.js'), gatewayEnv(database.fresh(`empty-${round}`)), gatewayReady),
+      await start(GATEWAY_MAIN, gatewayEnv(database.fresh(`empty-${round}`)), gatewayReady),
       sealedExams,
       {
         afterLoad: untilCardsPosted((await cardsPosted()) + WARMUP + REQUESTS),
@@ -345,7 +348,7 @@ for (let round = 0; round < ROUNDS; round++) {
     await measure(
       'gateway ingest-only',
       await start(
-        here('../dist/main.js'),
+        GATEWAY_MAIN,
         gatewayEnv(database.fresh(`ingest-${round}`), { OUTBOX_WORKER: 'off' }),
         gatewayReady,
       ),
@@ -372,7 +375,7 @@ console.log(
 );
 
 const prefilled = database.fresh('prefilled');
-const migrate = await start(here('../dist/main.js'), gatewayEnv(prefilled), gatewayReady);
+const migrate = await start(GATEWAY_MAIN, gatewayEnv(prefilled), gatewayReady);
 await migrate.stop();
 const t0 = Date.now();
 await prefill(prefilled, PREFILL);
@@ -384,7 +387,7 @@ for (let round = 0; round < ROUNDS; round++) {
   roundsBig.push(
     await measure(
       'gateway prefilled',
-      await start(here('../dist/main.js'), gatewayEnv(prefilled), gatewayReady),
+      await start(GATEWAY_MAIN, gatewayEnv(prefilled), gatewayReady),
       sealedExams,
       { onDatabase: true },
     ),
