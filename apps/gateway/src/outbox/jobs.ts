@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  type EntityRows,
   entityRows,
   JobEntity,
   type JobRow,
@@ -117,6 +116,9 @@ const OPEN_TENANT = `(tenant_key IS NULL OR kind IN (${STAFF_JOBS.map((k) => `'$
   OR NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_key = outbox_jobs.tenant_key AND t.state <> 'active'))`;
 
 const CLAIM_SET = `state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?`;
+/** Claimable: a pending job whose time has come, or a running one whose worker's lease ran out (it died). */
+const PENDING_DUE = `state = 'pending' AND run_at <= ?`;
+const LEASE_EXPIRED = `state = 'running' AND locked_until < ?`;
 
 /**
  * A condition checked on the rows found by their ids, never an index to search by: for `id IN (…) AND state =
@@ -141,56 +143,34 @@ async function claimByIds(
   leaseMs: number,
   now: number,
 ): Promise<JobRow[]> {
-  const rows = entityRows(tx.dataSource, JobEntity);
   const claimed: JobRow[] = [];
-  const [expiredLease] = await tx.all(
-    `SELECT 1 AS found FROM outbox_jobs WHERE state = 'running' AND locked_until < ? LIMIT 1`,
-    [now],
-  );
-  if (expiredLease) {
-    const expired = await tx.all<{ id: string }>(
-      `SELECT id FROM outbox_jobs WHERE state = 'running' AND locked_until < ? AND ${OPEN_TENANT}
-       ORDER BY run_at LIMIT ?`,
-      [now, limit],
-    );
-    claimed.push(
-      ...(await claimIds(
-        tx,
-        rows,
-        expired,
-        `state = 'running' AND locked_until < ?`,
-        workerId,
-        leaseMs,
-        now,
-      )),
-    );
-  }
-  if (claimed.length < limit) {
-    const due = await tx.all<{ id: string }>(
-      `SELECT id FROM outbox_jobs WHERE state = 'pending' AND run_at <= ? AND ${OPEN_TENANT}
-       ORDER BY run_at LIMIT ?`,
-      [now, limit - claimed.length],
-    );
-    claimed.push(
-      ...(await claimIds(tx, rows, due, `state = 'pending' AND run_at <= ?`, workerId, leaseMs, now)),
-    );
-  }
+  const [expiredLease] = await tx.all(`SELECT 1 AS found FROM outbox_jobs WHERE ${LEASE_EXPIRED} LIMIT 1`, [
+    now,
+  ]);
+  if (expiredLease) claimed.push(...(await claimWhere(tx, LEASE_EXPIRED, limit, workerId, leaseMs, now)));
+  if (claimed.length < limit)
+    claimed.push(...(await claimWhere(tx, PENDING_DUE, limit - claimed.length, workerId, leaseMs, now)));
   return claimed;
 }
 
-async function claimIds(
+/** Claims up to `limit` jobs that meet `due` (its one parameter is now), the oldest run_at first. */
+async function claimWhere(
   tx: Tx,
-  rows: EntityRows<JobRow>,
-  picked: readonly { id: string }[],
-  stillDue: string,
+  due: string,
+  limit: number,
   workerId: string,
   leaseMs: number,
   now: number,
 ): Promise<JobRow[]> {
+  const picked = await tx.all<{ id: string }>(
+    `SELECT id FROM outbox_jobs WHERE ${due} AND ${OPEN_TENANT} ORDER BY run_at LIMIT ?`,
+    [now, limit],
+  );
   if (picked.length === 0) return [];
+  const rows = entityRows(tx.dataSource, JobEntity);
   const raw = await tx.all(
     `UPDATE outbox_jobs SET ${CLAIM_SET}
-     WHERE id IN (${picked.map(() => '?').join(', ')}) AND ${checkedOnRow(stillDue)}
+     WHERE id IN (${picked.map(() => '?').join(', ')}) AND ${checkedOnRow(due)}
      RETURNING ${rows.columns}`,
     [workerId, now + leaseMs, now, ...picked.map((p) => p.id), now],
   );
@@ -218,12 +198,12 @@ async function claimInOneStatement(
          SELECT id FROM (
              SELECT id, run_at FROM (
                  SELECT id, run_at FROM outbox_jobs
-                 WHERE state = 'pending' AND run_at <= ? AND ${OPEN_TENANT}
+                 WHERE ${PENDING_DUE} AND ${OPEN_TENANT}
                  ORDER BY run_at LIMIT ?) AS due
              UNION ALL
              SELECT id, run_at FROM (
                  SELECT id, run_at FROM outbox_jobs
-                 WHERE state = 'running' AND locked_until < ? AND ${OPEN_TENANT}
+                 WHERE ${LEASE_EXPIRED} AND ${OPEN_TENANT}
                  ORDER BY run_at LIMIT ?) AS expired
          ) AS claimable
          ORDER BY run_at LIMIT ?)
