@@ -92,9 +92,10 @@ export function timeOrderedId(now: number): string {
 /**
  * Claims up to `limit` due jobs for `workerId`: pending ones whose time has come, and running ones whose
  * lease expired (their worker died). A job for a tenant that stopped or uninstalled the app is left alone (no
- * attempt is spent on it). One statement picks, claims and returns them (RETURNING: SQLite ≥ 3.35 and
- * PostgreSQL); the due condition is repeated outside the sub-select, so a job another replica claimed
- * meanwhile is not taken twice (on PostgreSQL the row's new version is checked against it again).
+ * attempt is spent on it). The claiming UPDATE repeats the due condition and returns the rows it changed
+ * (RETURNING: SQLite ≥ 3.35 and PostgreSQL), so a job another replica claimed meanwhile is not taken twice (on
+ * PostgreSQL the row's new version is checked against it again). How the jobs are picked differs by dialect:
+ * claimByIds (SQLite), claimInOneStatement (PostgreSQL).
  */
 export async function claimDueJobs(
   tx: Tx,
