@@ -5,7 +5,7 @@ import { OpenApiError } from '../src/feishu/clients.js';
 import { classifyFailure } from '../src/outbox/failure.js';
 import { enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { planLease } from '../src/outbox/lease.js';
-import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
+import { COMPLETION_DELAY_MS, type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
 import { startTestGateway, testDatabaseUrl, testStoreOptions } from './support.js';
 
@@ -60,6 +60,52 @@ const transientFailures = [
   () => new ProviderError('the exam platform did not answer (timeout after 10000 ms)', true, 'acme'),
   () => new Error('socket hang up'),
 ];
+
+describe('completions', () => {
+  it('SQLite: jobs that finish while others still run are completed together, after COMPLETION_DELAY_MS (PostgreSQL: each at once)', async () => {
+    const store = await freshStore();
+    for (const id of ['a', 'b', 'c'])
+      await store.write((tx) =>
+        enqueueJob(tx, { kind: 'post_card', examId: id, idempotencyKey: `pc:${id}` }, 1),
+      );
+    const gates = new Map<string, () => void>();
+    const handler: JobHandler = (job) =>
+      new Promise((finish) => gates.set(job.examId ?? '', () => finish(undefined)));
+    const waits: number[] = [];
+    let endWait = () => {};
+    let clock = 1_000;
+    const worker = new OutboxWorker(store, handlers({ post_card: handler }) as never, silent, {
+      ...options,
+      pollMs: 60_000,
+      now: () => clock++,
+      wait: (ms: number) => {
+        waits.push(ms);
+        return new Promise<void>((resume) => {
+          endWait = () => resume();
+        });
+      },
+    });
+    workers.push(worker);
+    worker.start();
+    await until('all three running', () => gates.size === 3);
+    gates.get('a')?.();
+    await until('a finished', async () => store.dialect === 'postgres' || waits.length === 1);
+    gates.get('b')?.();
+    gates.get('c')?.();
+    // b and c reach their completion (a few promise turns) while a's wait lasts.
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    endWait();
+    await until('all three done', async () => (await jobsOf(store)).every((j) => j.state === 'done'));
+    const completedAt = new Set((await jobsOf(store)).map((j) => j.updatedAt));
+    if (store.dialect === 'postgres') {
+      expect(waits).toEqual([]); // completed as they finished, no waiting for company
+    } else {
+      // One `now` per transaction: one completion for the three.
+      expect(waits).toEqual([COMPLETION_DELAY_MS]);
+      expect(completedAt.size).toBe(1);
+    }
+  });
+});
 
 describe('failure classification', () => {
   it('transient: network, 5xx, rate limit, expired token, a retryable ProviderError, anything unknown', () => {

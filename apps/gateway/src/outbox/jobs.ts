@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  entityRows,
-  JobEntity,
-  type JobRow,
-  type JobState,
-  type SqlTx,
-  type Tx,
-} from '../store/index.js';
+import { entityRows, JobEntity, type JobRow, type JobState, type SqlTx, type Tx } from '../store/index.js';
 
 export type JobKind =
   | 'post_card'

@@ -41,6 +41,8 @@ export interface OutboxOptions {
   readonly busy?: () => boolean;
   readonly now?: () => number;
   readonly random?: () => number;
+  /** How the completion delay is waited for (tests replace it). */
+  readonly wait?: (ms: number) => Promise<void>;
 }
 
 /**
@@ -74,6 +76,7 @@ export class OutboxWorker {
   }> = [];
   readonly #now: () => number;
   readonly #random: () => number;
+  readonly #wait: (ms: number) => Promise<void>;
 
   constructor(
     private readonly store: Store,
@@ -84,6 +87,7 @@ export class OutboxWorker {
   ) {
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
+    this.#wait = options.wait ?? ((ms) => new Promise((resume) => setTimeout(resume, ms)));
   }
 
   start(): void {
@@ -168,9 +172,11 @@ export class OutboxWorker {
       // transaction (a commit writes its pages to the log, ~170 µs however few jobs it carries, and so does
       // the claim of the jobs they free). Alone: at once. Not on PostgreSQL, where a commit costs a round
       // trip and the wait only held the jobs' slots (6.8 against 5.8 ms of gateway CPU per exam; BENCHMARKS.md).
-      if (this.store.dialect === 'sqlite' && this.#inFlight.size > COMPLETION_SIBLINGS)
-        setTimeout(() => void this.#completeAll(), COMPLETION_DELAY_MS);
-      else setImmediate(() => void this.#completeAll());
+      const gathered =
+        this.store.dialect === 'sqlite' && this.#inFlight.size > COMPLETION_SIBLINGS
+          ? this.#wait(COMPLETION_DELAY_MS)
+          : new Promise<void>((turn) => setImmediate(turn));
+      void gathered.then(() => this.#completeAll());
     });
   }
 
