@@ -11,9 +11,9 @@ interface Waiting {
 /**
  * Group commit's delay, as PostgreSQL's commit_delay and commit_siblings: when the last batch held at least
  * COMMIT_SIBLINGS events (pushes are arriving concurrently), the next commit waits up to COMMIT_DELAY_MS for
- * more to join it, unless BATCH_FULL are waiting already. A commit's sync costs ~0.3 ms of CPU however few
- * events it carries; under 32 concurrent pushes, batches of ~6 became ~16, and ingest's CPU per push fell by
- * about a sixth (BENCHMARKS.md, session 6). A lone push (a quiet tenant) is committed at once. SQLite only.
+ * more to join it, unless BATCH_FULL are waiting already. A commit's sync costs 0.3–0.4 ms of CPU however few
+ * events it carries (batches of 4: 180–330 µs per event with it, 90–120 without; BENCHMARKS.md, session 6), so
+ * the more pushes share one, the less each costs. A lone push (a quiet tenant) is committed at once. SQLite only.
  */
 export const COMMIT_DELAY_MS = 2;
 export const COMMIT_SIBLINGS = 4;
