@@ -15,7 +15,13 @@ import { BetterSqliteStatements, PREPARED_STATEMENTS } from '../src/store/better
 import { beginWaitingForLock, openStore, type Store } from '../src/store/index.js';
 import { SQLITE_BUSY_TIMEOUT_MS, SqliteStatements } from '../src/store/sqlite.js';
 import { NotDurableError } from '../src/store/wal-sync.js';
-import { holdWriteLock, tempDatabaseUrl, testSqliteDriver, testStoreOptions } from './support.js';
+import {
+  holdWriteLock,
+  runsKeptStatements,
+  tempDatabaseUrl,
+  testSqliteDriver,
+  testStoreOptions,
+} from './support.js';
 
 const silent = pino({ level: 'silent' });
 const onBetterSqlite = testSqliteDriver === 'better-sqlite3';
@@ -91,15 +97,7 @@ describe('BetterSqliteStatements', () => {
   it('prepares a statement once and runs it again with new parameters; reports changed rows and rows read', async () => {
     const { db, counter } = countingDatabase();
     const statements = new BetterSqliteStatements(db);
-    await statements.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)');
-    for (let i = 0; i < 5; i++) {
-      expect(await statements.tx.run('INSERT INTO t (k, v) VALUES (?, ?)', [`k${i}`, i])).toBe(1);
-    }
-    expect(await statements.tx.run('UPDATE t SET v = v + 1 WHERE v >= ?', [3])).toBe(2);
-    expect(await statements.tx.all('SELECT k, v FROM t WHERE v > ? ORDER BY k', [3])).toEqual([
-      { k: 'k3', v: 4 },
-      { k: 'k4', v: 5 },
-    ]);
+    await runsKeptStatements(statements);
     expect(counter.prepared).toBe(3);
     await statements.finalizeAll();
     db.close();

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { timeOrderedId } from '../src/outbox/jobs.js';
 import { ExamEntity, openStore, type Store } from '../src/store/index.js';
 import { SqliteStatements } from '../src/store/sqlite.js';
-import { tempDatabaseUrl, testStoreOptions } from './support.js';
+import { runsKeptStatements, tempDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -28,15 +28,7 @@ describe('SqliteStatements', () => {
       return prepare(...args);
     }) as typeof db.prepare;
     const statements = new SqliteStatements(db);
-    await statements.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)');
-    for (let i = 0; i < 5; i++) {
-      expect(await statements.tx.run('INSERT INTO t (k, v) VALUES (?, ?)', [`k${i}`, i])).toBe(1);
-    }
-    expect(await statements.tx.run('UPDATE t SET v = v + 1 WHERE v >= ?', [3])).toBe(2);
-    expect(await statements.tx.all('SELECT k, v FROM t WHERE v > ? ORDER BY k', [3])).toEqual([
-      { k: 'k3', v: 4 },
-      { k: 'k4', v: 5 },
-    ]);
+    await runsKeptStatements(statements);
     expect(prepared).toBe(3);
     await statements.finalizeAll();
     await new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(err) : resolve())));

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import BetterSqlite3 from 'better-sqlite3';
 import sqlite3 from 'sqlite3';
+import { expect } from 'vitest';
 import { type GatewayConfig, loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { type GatewayOverrides, type RunningGateway, startGateway } from '../src/server.js';
@@ -14,6 +15,7 @@ import {
   type OpenStoreOptions,
   SQLITE_DRIVERS,
   type SqliteDriver,
+  type SqlTx,
 } from '../src/store/index.js';
 
 export const secrets = {
@@ -139,4 +141,24 @@ export async function post(url: string, headers: Record<string, string>, body: B
     json = undefined;
   }
   return { status: response.status, json: json as Record<string, unknown> | undefined, text };
+}
+
+/**
+ * The kept-statements scenario both SQLite bindings pass (sqlite.test.ts, better-sqlite.test.ts): a table made,
+ * one INSERT run five times with new parameters, an UPDATE and a SELECT, each answering rows changed or read.
+ * Three distinct statements: the caller checks that each was prepared once.
+ */
+export async function runsKeptStatements(statements: {
+  exec(sql: string): Promise<void>;
+  readonly tx: SqlTx;
+}): Promise<void> {
+  await statements.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)');
+  for (let i = 0; i < 5; i++) {
+    expect(await statements.tx.run('INSERT INTO t (k, v) VALUES (?, ?)', [`k${i}`, i])).toBe(1);
+  }
+  expect(await statements.tx.run('UPDATE t SET v = v + 1 WHERE v >= ?', [3])).toBe(2);
+  expect(await statements.tx.all('SELECT k, v FROM t WHERE v > ? ORDER BY k', [3])).toEqual([
+    { k: 'k3', v: 4 },
+    { k: 'k4', v: 5 },
+  ]);
 }

@@ -141,28 +141,19 @@ export async function openStore(
   if (walSync) await dataSource.query('PRAGMA synchronous = NORMAL');
   // From now on better-sqlite3 would wait in the main thread: BEGIN is retried on a timer instead.
   if (dataSource.options.type === 'better-sqlite3') await dataSource.query('PRAGMA busy_timeout = 0');
-  const transaction =
+  const transactions =
     dialect === 'sqlite' ? sqliteTransactions(dataSource, walSync) : postgresTransactions(dataSource);
-  const writer =
-    dialect === 'sqlite'
-      ? new GroupCommitWriter(
-          transaction.commit as NonNullable<Transactions['commit']>,
-          dataSource.options.type === 'better-sqlite3',
-        )
-      : undefined;
-  const reads = transaction.reads;
+  const { reads } = transactions;
   return {
     dataSource,
     dialect,
     sqliteDriver: options.sqliteDriver ?? DEFAULT_SQLITE_DRIVER,
-    write: (work, writeOptions) =>
-      writer ? writer.write(work, writeOptions?.durability === 'lazy') : transaction.run(work),
+    write: transactions.write,
     reads,
     findOneBy: (entity, where) => findRow(reads, dataSource, entity, where),
     findBy: (entity, where) => findRows(reads, dataSource, entity, where),
     async close() {
-      await writer?.drain();
-      await transaction.close();
+      await transactions.close();
       if (dataSource.isInitialized) await dataSource.destroy();
     },
   };
@@ -219,12 +210,11 @@ interface Committed<T> {
   readonly durable: Promise<void>;
 }
 
+/** How a dialect runs the store's writes and reads. */
 interface Transactions {
-  /** `lazy`: resolve at the commit, without waiting for the disk (WriteOptions). */
-  run<T>(work: (tx: Tx) => Promise<T>, lazy?: boolean): Promise<T>;
-  /** SQLite: commit without waiting for the disk, to start the next transaction meanwhile (GroupCommitWriter). */
-  commit?<T>(work: (tx: Tx) => Promise<T>, lazy: boolean): Promise<Committed<T>>;
+  readonly write: Store['write'];
   readonly reads: Pick<SqlTx, 'all'>;
+  /** After the writes under way (and, on SQLite, their syncs) are done. */
   close(): Promise<void>;
 }
 
@@ -232,6 +222,7 @@ interface Transactions {
  * SQLite: one connection, which TypeORM opened. Transactions begin IMMEDIATE (the write lock first, so
  * another process on the file can make us wait but never fail a transaction halfway), and their statements
  * go to the connection directly (sqlite.ts, better-sqlite.ts), where TypeORM would prepare each one anew.
+ * Writes go through a GroupCommitWriter, which commits concurrent ones together.
  */
 function sqliteTransactions(dataSource: DataSource, walSync: WalSync | undefined): Transactions {
   const connection = (dataSource.driver as unknown as { databaseConnection: unknown }).databaseConnection;
@@ -274,15 +265,12 @@ function sqliteTransactions(dataSource: DataSource, walSync: WalSync | undefined
     }
     return { value, durable: walSync.sync() };
   }
+  const writer = new GroupCommitWriter(commit, inThread);
   return {
     reads: { all },
-    commit,
-    async run(work, lazy = false) {
-      const { value, durable } = await commit(work, lazy);
-      await durable;
-      return value;
-    },
+    write: (work, options) => writer.write(work, options?.durability === 'lazy'),
     close: async () => {
+      await writer.drain();
       await statements.finalizeAll();
       await walSync?.close();
     },
@@ -341,7 +329,8 @@ function postgresTransactions(dataSource: DataSource): Transactions {
       all: async <T>(sql: string, params: unknown[] = []) =>
         (await pool.query(namedStatement(sql, params))).rows as T[],
     },
-    async run(work) {
+    // Every commit waits for PostgreSQL's own flush: `durability` changes nothing here.
+    async write(work) {
       const runner = dataSource.createQueryRunner();
       await runner.startTransaction();
       try {
