@@ -11,6 +11,7 @@
 // load generator) comes from /proc and process.cpuUsage: on a machine the client shares, it is what bounds
 // throughput.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -74,10 +75,16 @@ function start(script, env, readyLine = (o) => o.port) {
 }
 
 let examSeq = 0;
+/**
+ * Ids as Feishu's: an exam id is a 19-digit snowflake (milliseconds, then a sequence: time-ordered), an event id
+ * 32 random hex digits (the seed document's are 7147998241542539527 and 5e3702a84e847582be8db7fb73283c02).
+ * Random event ids put each arrival's processed_events entry on a page of its own; sequential ones appended.
+ */
+const examSnowflake = () => String((BigInt(Date.now()) << 22n) | BigInt(examSeq++ & 0x3fffff));
 function sealedExams(count) {
   const out = [];
   for (let i = 0; i < count; i++) {
-    const id = `bench-${process.pid}-${examSeq++}`;
+    const id = examSnowflake();
     const env = envelopeV2(
       'hire.eco_exam.created_v1',
       {
@@ -91,7 +98,7 @@ function sealedExams(count) {
         },
       },
       {
-        eventId: `ev-${id}`,
+        eventId: randomBytes(16).toString('hex'),
         token: secrets.verificationToken,
         appId: 'cli_bench',
         tenantKey: 'tenant-bench',

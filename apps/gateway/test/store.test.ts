@@ -45,6 +45,20 @@ describe('store', () => {
       expect((await second.dataSource.query('PRAGMA journal_mode'))[0].journal_mode).toBe('wal');
   });
 
+  it('keeps no index on outbox_jobs that no query uses (each costs every job written a page)', async () => {
+    const store = await freshStore();
+    const rows: Array<{ name: string }> =
+      store.dialect === 'sqlite'
+        ? await store.dataSource.query(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox_jobs' AND sql IS NOT NULL",
+          )
+        : await store.dataSource.query(
+            "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'outbox_jobs' AND schemaname = current_schema() AND indexname LIKE 'idx_%'",
+          );
+    // Named indexes only: the primary key's and the idempotency key's unique index are the constraints'.
+    expect(rows.map((r) => r.name).sort()).toEqual(['idx_outbox_due', 'idx_outbox_lease']);
+  });
+
   it('refuses a database whose schema a newer release migrated, before writing anything', async () => {
     const url = testDatabaseUrl();
     const first = await freshStore(url);
@@ -219,6 +233,41 @@ describe('examLifecycle', () => {
     for (const loser of losers) expect(loser).toMatchObject({ ok: false, reason: 'wrong_state' });
     const followUps = (await countJobs(store, 'arrange')) + (await countJobs(store, 'report_login_info'));
     expect(followUps).toBe(1);
+  });
+
+  it('records a login_info report in any state, moves only an arranging exam to arranged, and queues one final card refresh', async () => {
+    const store = await freshStore();
+    const key = (examId: string) => ({ tenantKey: 't1', examId });
+    for (const id of ['a-1', 'x-1', 'f-1'])
+      await store.write((tx) => examLifecycle.receive(tx, examEvent(id), 1));
+    await store.write(async (tx) => {
+      await examLifecycle.approve(tx, key('a-1'), 'ou_a', 2);
+      await examLifecycle.arrangementMade(tx, key('a-1'), 'sandbox', { examUrl: 'https://x.example/a' }, 3);
+      await examLifecycle.reject(tx, key('x-1'), 'ou_a', 'no', 2);
+      await examLifecycle.approve(tx, key('f-1'), 'ou_a', 2);
+      await examLifecycle.arrangementFailed(tx, key('f-1'), 'platform said no', 3);
+    });
+    // Each path to a decision queued its one report (the arrangement's through the exam it returned).
+    expect(await countJobs(store, 'report_login_info')).toBe(3);
+    for (const id of ['a-1', 'x-1', 'f-1'])
+      await store.write((tx) => examLifecycle.loginInfoReported(tx, key(id), 4));
+    // A second report (a job run again after a crash) changes nothing and queues nothing new.
+    await store.write((tx) => examLifecycle.loginInfoReported(tx, key('a-1'), 5));
+    const exams = await Promise.all(['a-1', 'x-1', 'f-1'].map((id) => store.findOneBy(ExamEntity, key(id))));
+    expect(exams.map((e) => [e?.state, e?.loginInfoReportedAt])).toEqual([
+      ['arranged', 5],
+      ['rejected', 4],
+      ['failed', 4],
+    ]);
+    expect(exams[0]?.arrangement).toEqual({ examUrl: 'https://x.example/a' });
+    expect(exams[0]?.providerId).toBe('sandbox');
+    expect(await countJobs(store, 'refresh_card')).toBe(3);
+    // An arrangement for an exam that is no longer arranging is not recorded, and queues no second report.
+    await store.write((tx) =>
+      examLifecycle.arrangementMade(tx, key('f-1'), 'sandbox', { examUrl: 'https://x.example/f' }, 6),
+    );
+    expect((await store.findOneBy(ExamEntity, key('f-1')))?.arrangement).toBeNull();
+    expect(await countJobs(store, 'report_login_info')).toBe(3);
   });
 
   it('refuses transitions out of final states and on unknown exams', async () => {

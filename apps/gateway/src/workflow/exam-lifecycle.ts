@@ -260,11 +260,16 @@ export const examLifecycle = {
     now: number,
   ): Promise<void> {
     const [where, params] = which(ref);
-    await tx.run(
-      `UPDATE exams SET arrangement = ?, provider_id = ?, updated_at = ? WHERE ${where} AND state = 'arranging'`,
+    const rows = entityRows(tx.dataSource, ExamEntity);
+    // RETURNING: the exam as it now is, without a read after the update (the usual case).
+    const [updated] = await tx.all(
+      `UPDATE exams SET arrangement = ?, provider_id = ?, updated_at = ? WHERE ${where} AND state = 'arranging'
+       RETURNING ${rows.columns}`,
       [JSON.stringify(arrangement), providerId, now, ...params],
     );
-    const exam = await examLifecycle.find(tx, ref);
+    // No longer arranging (it failed meanwhile, or was reported): its report is queued already, and the
+    // enqueue below is then a no-op by its key, as it always was.
+    const exam = updated ? rows.from(updated) : await examLifecycle.find(tx, ref);
     if (exam) await queueLoginInfoReport(tx, exam, now);
   },
 
@@ -399,14 +404,17 @@ export const examLifecycle = {
   /** Feishu Hire has the arrangement (or the failure): an arranging exam is now arranged; refresh the card. */
   async loginInfoReported(tx: Tx, ref: ExamRef, now: number): Promise<void> {
     const [where, params] = which(ref);
-    await tx.run(`UPDATE exams SET login_info_reported_at = ?, updated_at = ? WHERE ${where}`, [
-      now,
-      now,
-      ...params,
-    ]);
-    const outcome = await transition(tx, ref, 'arranging', 'arranged', {}, now);
-    const exam = outcome.ok || outcome.reason === 'wrong_state' ? outcome.exam : undefined;
-    if (!exam) return;
+    const rows = entityRows(tx.dataSource, ExamEntity);
+    // One statement: the report is recorded in any state (a rejected or failed exam's too), and an arranging
+    // exam moves to arranged with it; RETURNING gives the exam as it now is.
+    const [reported] = await tx.all(
+      `UPDATE exams SET login_info_reported_at = ?, updated_at = ?,
+         state = CASE WHEN state = 'arranging' THEN 'arranged' ELSE state END
+       WHERE ${where} RETURNING ${rows.columns}`,
+      [now, now, ...params],
+    );
+    if (!reported) return;
+    const exam = rows.from(reported);
     await enqueueJob(
       tx,
       {
