@@ -160,6 +160,35 @@ export function signatureMatches(expectedHex: string, presentedHex: string): boo
   return timingSafeEqual(expectedScratch, presentedScratch);
 }
 
+/**
+ * The old-style card callback's X-Lark-Signature (消息卡片回传交互（旧）): hex SHA-1 of timestamp + nonce +
+ * verification token + body, over the body's raw bytes (the Go SDK's larkcard.Signature; the node SDK's
+ * checkIsCardEventValidated hashes JSON.stringify of the parsed body instead).
+ */
+export function computeCardV1SignatureHex(
+  timestamp: string,
+  nonce: string,
+  verificationToken: string,
+  rawBody: Buffer,
+): string {
+  return hash(
+    'sha1',
+    Buffer.concat([Buffer.from(timestamp + nonce + verificationToken, 'utf8'), rawBody]),
+    'hex',
+  );
+}
+
+const HEX_SHA1 = /^[0-9a-fA-F]{40}$/;
+
+/** signatureMatches for the old card callback's SHA-1: constant-time, case-insensitive. */
+export function cardV1SignatureMatches(expectedHex: string, presentedHex: string): boolean {
+  if (!HEX_SHA1.test(presentedHex) || expectedHex.length !== 40) return false;
+  return timingSafeEqual(
+    Buffer.from(expectedHex, 'latin1'),
+    Buffer.from(presentedHex.toLowerCase(), 'latin1'),
+  );
+}
+
 const secretDigests = new Map<string, Buffer>();
 const presentedDigest = Buffer.alloc(64);
 const sha256Hex = (text: string): string => hash('sha256', text, 'hex');

@@ -1,7 +1,10 @@
+import { hash } from 'node:crypto';
 import type { z } from 'zod';
 import { type EventPayloads, eventCatalog, isKnownEventType, type KnownEventType } from './catalog.js';
 import {
   canonicalBase64,
+  cardV1SignatureMatches,
+  computeCardV1SignatureHex,
   computeSignatureHex,
   type DecryptResult,
   decryptBytes,
@@ -94,10 +97,13 @@ function parseOrFail(request: WireRequest, secrets: ParseSecrets): ParseResult {
   const { encryptKey, verificationToken } = secrets;
 
   const signature = header(request.headers, 'x-lark-signature');
-  const signed = Boolean(encryptKey) && signature !== undefined;
-  if (encryptKey && signature !== undefined) {
-    const refused = verifySignature(request.headers, signature, encryptKey, rawBody, secrets);
-    if (refused) return refused;
+  let signed = false;
+  let cardV1Signed = false;
+  if (signature !== undefined && (encryptKey || verificationToken)) {
+    const verdict = verifySignature(request.headers, signature, rawBody, secrets);
+    if (typeof verdict === 'object') return verdict;
+    signed = verdict === 'event';
+    cardV1Signed = verdict === 'card_v1';
   }
 
   let envelope: Record<string, unknown>;
@@ -120,6 +126,19 @@ function parseOrFail(request: WireRequest, secrets: ParseSecrets): ParseResult {
   }
 
   if (envelope.type === 'url_verification') return challenge(envelope, verificationToken);
+  if (isCardV1(envelope)) {
+    if (!cardV1Signed && !signed && secrets.authenticatedChannel !== true) {
+      return fail(
+        'bad_signature',
+        verificationToken
+          ? 'an old-style card callback must carry X-Lark-Signature, SHA-1 with the verification token'
+          : 'an old-style card callback is signed with the verification token; set FEISHU_VERIFICATION_TOKEN',
+      );
+    }
+    return cardV1(envelope, request.headers, rawBody);
+  }
+  // The SHA-1 signature proves only the verification token, which an old-style card body carries nowhere.
+  if (cardV1Signed) return fail('bad_signature', 'signed as an old-style card callback, but it is not one');
   if (encryptKey && !signed) {
     return fail('bad_signature', 'X-Lark-Signature is missing; every event must be signed');
   }
@@ -161,21 +180,34 @@ function openSealed(
   return { ok: true, value: inner };
 }
 
+/**
+ * Which key signed the request: the encrypt key (SHA-256, events and card.action.trigger) or, for an
+ * old-style card callback, the verification token (SHA-1). Without an encrypt key a signature that is not
+ * an old card's is ignored, as before: the verification token inside the envelope authenticates the push.
+ */
 function verifySignature(
   headers: WireRequest['headers'],
   signature: string,
-  encryptKey: string,
   rawBody: Buffer,
   secrets: ParseSecrets,
-): Fail | undefined {
+): 'event' | 'card_v1' | 'unchecked' | Fail {
+  const { encryptKey, verificationToken } = secrets;
   const timestamp = header(headers, 'x-lark-request-timestamp');
   const nonce = header(headers, 'x-lark-request-nonce');
   if (timestamp === undefined || nonce === undefined) {
+    if (!encryptKey) return 'unchecked';
     return fail('bad_signature', 'X-Lark-Request-Timestamp or X-Lark-Request-Nonce is missing');
   }
-  if (!signatureMatches(computeSignatureHex(timestamp, nonce, encryptKey, rawBody), signature)) {
-    return fail('bad_signature');
+  let verdict: 'event' | 'card_v1' | undefined;
+  if (encryptKey && signatureMatches(computeSignatureHex(timestamp, nonce, encryptKey, rawBody), signature)) {
+    verdict = 'event';
+  } else if (
+    verificationToken &&
+    cardV1SignatureMatches(computeCardV1SignatureHex(timestamp, nonce, verificationToken, rawBody), signature)
+  ) {
+    verdict = 'card_v1';
   }
+  if (!verdict) return encryptKey ? fail('bad_signature') : 'unchecked';
   // Freshness only after the signature: an unsigned timestamp says nothing.
   if (!/^\d{1,12}$/.test(timestamp)) return fail('stale_timestamp', 'the timestamp is not epoch seconds');
   const nowSeconds = (secrets.now ?? Date.now)() / 1000;
@@ -184,7 +216,61 @@ function verifySignature(
   if (age > tolerance || -age > Math.min(tolerance, MAX_FUTURE_SKEW_SECONDS)) {
     return fail('stale_timestamp', `the request was signed ${Math.round(age)} s ago`);
   }
-  return undefined;
+  return verdict;
+}
+
+/**
+ * The old-style card callback (消息卡片回传交互（旧）, configured as the app's "消息卡片请求网址"): the click's
+ * fields at the top level, no envelope, no event id (the node SDK's InteractiveCardActionEvent: open_id,
+ * user_id, tenant_key, open_message_id, token, action). Never encrypted.
+ */
+function isCardV1(envelope: Record<string, unknown>): boolean {
+  return (
+    Object.hasOwn(envelope, 'action') &&
+    !Object.hasOwn(envelope, 'schema') &&
+    !Object.hasOwn(envelope, 'uuid') &&
+    !Object.hasOwn(envelope, 'event')
+  );
+}
+
+/**
+ * An old-style card callback read as the card.action.trigger it stands for, so that one handler serves both:
+ * the operator and the card's message become `operator` and `context`. It carries no id; one is derived from
+ * the signed request, for logs and the rejected-events list (the `token` is a card update token: never an id).
+ */
+function cardV1(
+  envelope: Record<string, unknown>,
+  headers: WireRequest['headers'],
+  rawBody: Buffer,
+): ParseResult {
+  const { open_id, user_id, union_id, tenant_key, open_message_id, open_chat_id, token, action } = envelope;
+  const defined = (o: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const payload = defined({
+    operator: defined({ open_id, user_id, union_id, tenant_key }),
+    token,
+    action,
+    host: 'im_message',
+    context: defined({ open_message_id, open_chat_id }),
+  });
+  const timestamp = header(headers, 'x-lark-request-timestamp') ?? '';
+  const nonce = header(headers, 'x-lark-request-nonce') ?? '';
+  const id = `card_v1_${hash('sha256', Buffer.concat([Buffer.from(`${timestamp}\n${nonce}\n`), rawBody]), 'hex').slice(0, 32)}`;
+  const validated = checkPayload['card.action.trigger'](payload);
+  if (!validated.success) {
+    const failure = schemaFailure(validated.error, 'event');
+    return { ok: false, error: { ...failure.error, verifiedEvent: { id, type: 'card.action.trigger' } } };
+  }
+  const event = {
+    id,
+    schema: '1.0',
+    createdAt: /^\d{1,12}$/.test(timestamp) ? Number(timestamp) * 1000 : undefined,
+    tenantKey: typeof tenant_key === 'string' ? tenant_key : undefined,
+    appId: typeof envelope.app_id === 'string' ? envelope.app_id : undefined,
+    type: 'card.action.trigger',
+    payload: validated.data,
+  } as FeishuEvent;
+  return { ok: true, kind: 'event', event };
 }
 
 function challenge(envelope: Record<string, unknown>, verificationToken: string | undefined): ParseResult {

@@ -1,0 +1,151 @@
+// Outside-in: requests exactly as Feishu's servers send them (per Feishu's documentation and the official
+// SDKs), against the running gateway over HTTP.
+import { createHash } from 'node:crypto';
+import { envelopeV2, seal, urlVerificationBody } from '@feishu-exam/event-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExamEntity } from '../src/store/index.js';
+import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
+import { post, secrets, startTestGateway, type TestGateway } from './support.js';
+
+const tenantKey = '2ca1d211f64f6438';
+const fields = { token: secrets.verificationToken, appId: secrets.appId, tenantKey };
+const sealOpts = { encryptKey: secrets.encryptKey };
+
+let gw: TestGateway;
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(() => gw.close());
+
+async function pushExam(examId: string) {
+  const sealed = seal(
+    envelopeV2('hire.eco_exam.created_v1', { exam_id: examId, paper_id: 'paper001' }, fields),
+    sealOpts,
+  );
+  expect((await post(`${gw.url}/webhook/event`, sealed.headers, sealed.rawBody)).status).toBe(200);
+}
+
+/**
+ * The old-style card callback (消息卡片回传交互（旧）, card.action.trigger_v1): a plain JSON body with no
+ * envelope, signed X-Lark-Signature = hex(SHA-1(timestamp + nonce + verification token + raw body)) (the Go
+ * SDK's larkcard.Signature; the node SDK's checkIsCardEventValidated). Its `token` is the card update token.
+ */
+function oldCardCallback(body: object, options: { token?: string; timestamp?: number } = {}) {
+  const rawBody = JSON.stringify(body);
+  const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
+  const nonce = 'nonce-old-card';
+  const signature = createHash('sha1')
+    .update(timestamp + nonce + (options.token ?? secrets.verificationToken) + rawBody)
+    .digest('hex');
+  return {
+    headers: {
+      'content-type': 'application/json',
+      'x-lark-request-timestamp': timestamp,
+      'x-lark-request-nonce': nonce,
+      'x-lark-signature': signature,
+    },
+    rawBody,
+  };
+}
+
+const oldClick = (examId: string, messageId: string, action = 'approve') => ({
+  open_id: 'ou_staff_1',
+  user_id: 'u_staff_1',
+  open_message_id: messageId,
+  open_chat_id: 'oc_staff_chat_0001',
+  tenant_key: tenantKey,
+  token: 'c-old-card-update-token',
+  action: { value: { action, exam_id: examId }, tag: 'button' },
+});
+
+describe('old-style card callbacks (no envelope, SHA-1 signed with the verification token)', () => {
+  it('its url_verification on /webhook/card is answered with the challenge', async () => {
+    const res = await post(
+      `${gw.url}/webhook/card`,
+      { 'content-type': 'application/json' },
+      JSON.stringify(urlVerificationBody('old-card-challenge', secrets.verificationToken)),
+    );
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({ challenge: 'old-card-challenge' });
+  });
+
+  it('an Approve click is taken like card.action.trigger: HTTP 200, a success toast, the exam moves on', async () => {
+    await pushExam('7147998241542539001');
+    await gw.store.write((tx) =>
+      examLifecycle.cardPosted(tx, { tenantKey, examId: '7147998241542539001' }, 'om_old_card_1', Date.now()),
+    );
+    const { headers, rawBody } = oldCardCallback(oldClick('7147998241542539001', 'om_old_card_1'));
+    const res = await post(`${gw.url}/webhook/card`, headers, rawBody);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ toast: { type: 'success' }, card: { type: 'raw' } });
+    const exam = await gw.store.dataSource
+      .getRepository(ExamEntity)
+      .findOneByOrFail({ examId: '7147998241542539001' });
+    expect(exam).toMatchObject({ state: 'arranging', decidedBy: 'ou_staff_1' });
+  });
+
+  it('a click that is not one of our buttons still gets HTTP 200 (anything else shows the user error 200671)', async () => {
+    const { headers, rawBody } = oldCardCallback({
+      ...oldClick('x', 'om_x'),
+      action: { value: { k: 'v' }, tag: 'button' },
+    });
+    const res = await post(`${gw.url}/webhook/card`, headers, rawBody);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ toast: { type: 'error' } });
+  });
+
+  it('is refused when signed with another token, or unsigned, and decides nothing', async () => {
+    await pushExam('7147998241542539002');
+    await gw.store.write((tx) =>
+      examLifecycle.cardPosted(tx, { tenantKey, examId: '7147998241542539002' }, 'om_old_card_2', Date.now()),
+    );
+    const forged = oldCardCallback(oldClick('7147998241542539002', 'om_old_card_2'), { token: 'forged' });
+    const res = await post(`${gw.url}/webhook/card`, forged.headers, forged.rawBody);
+    expect(res.status).toBe(401);
+    expect(res.json?.code).toBe('bad_signature');
+    const unsigned = await post(
+      `${gw.url}/webhook/card`,
+      { 'content-type': 'application/json' },
+      forged.rawBody,
+    );
+    expect(unsigned.status).toBe(401);
+    expect(unsigned.json?.code).toBe('bad_signature');
+    const stale = oldCardCallback(oldClick('7147998241542539002', 'om_old_card_2'), {
+      timestamp: Math.floor(Date.now() / 1000) - 86_400,
+    });
+    expect((await post(`${gw.url}/webhook/card`, stale.headers, stale.rawBody)).json?.code).toBe(
+      'stale_timestamp',
+    );
+    const exam = await gw.store.dataSource
+      .getRepository(ExamEntity)
+      .findOneByOrFail({ examId: '7147998241542539002' });
+    expect(exam.state).toBe('pending_approval');
+  });
+
+  it('a SHA-1 signature authenticates only an old-style card body, never an event', async () => {
+    const event = envelopeV2('hire.eco_exam.created_v1', { exam_id: '7147998241542539003' }, fields);
+    const { headers, rawBody } = oldCardCallback(event);
+    const res = await post(`${gw.url}/webhook/event`, headers, rawBody);
+    expect(res.status).toBe(401);
+    expect(
+      await gw.store.dataSource.getRepository(ExamEntity).countBy({ examId: '7147998241542539003' }),
+    ).toBe(0);
+  });
+
+  it('without an encrypt key (verification token only), an old-style click is taken too', async () => {
+    const plain = await startTestGateway({ FEISHU_ENCRYPT_KEY: '' });
+    try {
+      const { headers, rawBody } = oldCardCallback({
+        ...oldClick('x', 'om_x'),
+        action: { value: { k: 'v' }, tag: 'button' },
+      });
+      const res = await post(`${plain.url}/webhook/card`, headers, rawBody);
+      expect(res.status).toBe(200);
+      expect(res.json).toMatchObject({ toast: { type: 'error' } });
+      const forged = oldCardCallback(oldClick('x', 'om_x'), { token: 'forged' });
+      expect((await post(`${plain.url}/webhook/card`, forged.headers, forged.rawBody)).status).toBe(401);
+    } finally {
+      await plain.close();
+    }
+  });
+});
