@@ -149,3 +149,34 @@ describe('old-style card callbacks (no envelope, SHA-1 signed with the verificat
     }
   });
 });
+
+describe('hire.eco_exam.created_v1 as the SDK types declare it (every field an optional string)', () => {
+  it('an empty talent_id, application_id, account_id or paper_id means "none": the exam is taken, not rejected', async () => {
+    const sealed = seal(
+      envelopeV2(
+        'hire.eco_exam.created_v1',
+        {
+          exam_id: '7147998241542539101',
+          account_id: '',
+          paper_id: '',
+          candidate_info: {
+            name: '王二',
+            mobile: { code: '86', number: '18900001111' },
+            email: 'xxx@abc.vom',
+          },
+          talent_id: '',
+          application_id: '',
+        },
+        { ...fields, eventId: 'ev-empty-ids' },
+      ),
+      sealOpts,
+    );
+    const res = await post(`${gw.url}/webhook/event`, sealed.headers, sealed.rawBody);
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({ code: 0, msg: 'success' });
+    const exam = await gw.store.dataSource
+      .getRepository(ExamEntity)
+      .findOneByOrFail({ examId: '7147998241542539101' });
+    expect(exam).toMatchObject({ accountId: null, paperId: null, talentId: null, applicationId: null });
+  });
+});

@@ -23,10 +23,16 @@ const feishuId = z
   .string()
   .regex(FEISHU_ID_PATTERN, 'must be 1 to 64 characters, each a letter, a digit, "_" or "-"');
 
+/**
+ * An id that may be missing. The SDK types every field as an optional string, and an empty one says "none"
+ * (the exam of a customer who set no talent or application): it is read as absent, never refused.
+ */
+const optionalFeishuId = z.union([feishuId, z.literal('')]).optional();
+
 const ecoExamCreated = z.looseObject({
   exam_id: feishuId,
-  account_id: feishuId.optional(),
-  paper_id: feishuId.optional(),
+  account_id: optionalFeishuId,
+  paper_id: optionalFeishuId,
   candidate_info: z
     .looseObject({
       name: z.string().optional(),
@@ -34,8 +40,8 @@ const ecoExamCreated = z.looseObject({
       email: z.string().optional(),
     })
     .optional(),
-  talent_id: feishuId.optional(),
-  application_id: feishuId.optional(),
+  talent_id: optionalFeishuId,
+  application_id: optionalFeishuId,
 });
 
 const ecoAccountCreated = z.looseObject({

@@ -120,10 +120,11 @@ export const examLifecycle = {
         event.tenantKey ?? '',
         event.appId ?? '',
         event.id,
-        p.account_id ?? null,
-        p.paper_id ?? null,
-        p.talent_id ?? null,
-        p.application_id ?? null,
+        // An empty id is Feishu's "none" (event-core's catalog lets it through): stored as no id.
+        p.account_id || null,
+        p.paper_id || null,
+        p.talent_id || null,
+        p.application_id || null,
         JSON.stringify({
           name: p.candidate_info?.name,
           mobileCode: p.candidate_info?.mobile?.code,
