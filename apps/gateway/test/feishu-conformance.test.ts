@@ -2,6 +2,7 @@
 // SDKs), against the running gateway over HTTP.
 import { createHash } from 'node:crypto';
 import { envelopeV2, seal, urlVerificationBody } from '@feishu-exam/event-core';
+import * as lark from '@larksuiteoapi/node-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExamEntity } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
@@ -59,6 +60,25 @@ const oldClick = (examId: string, messageId: string, action = 'approve') => ({
 });
 
 describe('old-style card callbacks (no envelope, SHA-1 signed with the verification token)', () => {
+  it("the fixture is what the node SDK's CardActionHandler accepts (its own SHA-1 check)", async () => {
+    const { headers, rawBody } = oldCardCallback(oldClick('e', 'om_e'));
+    const seen: unknown[] = [];
+    const handler = new lark.CardActionHandler(
+      { verificationToken: secrets.verificationToken, loggerLevel: lark.LoggerLevel.error },
+      async (data: unknown) => {
+        seen.push(data);
+        return {};
+      },
+    );
+    await handler.invoke(Object.assign(Object.create({ headers }), JSON.parse(rawBody)));
+    expect(seen).toMatchObject([{ open_id: 'ou_staff_1', open_message_id: 'om_e' }]);
+    const forged = oldCardCallback(oldClick('e', 'om_e'), { token: 'forged' });
+    await handler.invoke(
+      Object.assign(Object.create({ headers: forged.headers }), JSON.parse(forged.rawBody)),
+    );
+    expect(seen).toHaveLength(1);
+  });
+
   it('its url_verification on /webhook/card is answered with the challenge', async () => {
     const res = await post(
       `${gw.url}/webhook/card`,
