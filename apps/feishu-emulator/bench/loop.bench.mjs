@@ -7,7 +7,7 @@
 //    click → login_info latency percentiles, for the whole run and for its first and last thirds (a queue that
 //    grows shows as a last third worse than the first).
 // 2. Outbound cost: BENCH_LOOP_EXAMS (default 2,000) exams through the whole loop (push, card, approve,
-//    login_info, card patch), 32 pushes in flight, after BENCH_LOOP_WARMUP (default 300) unmeasured ones.
+//    login_info, card patch), 32 pushes in flight, after BENCH_LOOP_WARMUP (default 3,000) unmeasured ones.
 //    Printed: the gateway process's CPU time (all threads, from /proc/<pid>/stat) divided by the exams, and
 //    the loop's sustained throughput in exams/s.
 //    Also printed: the gateway's main thread alone, and its CPU by thread.
@@ -26,8 +26,14 @@ import { approvalCardUuid, createEmulator, startGatewayProcess } from '../dist/i
 const RATE = Number(process.env.BENCH_LOOP_RATE ?? 50);
 const SECONDS = Number(process.env.BENCH_LOOP_SECONDS ?? 30);
 const EXAMS = Number(process.env.BENCH_LOOP_EXAMS ?? 2_000);
-/** Exams through the outbound loop before it is measured (BENCH_LOOP_WARMUP; 0: measure from a cold start). */
-const WARMUP = Number(process.env.BENCH_LOOP_WARMUP ?? 300);
+/**
+ * Exams through the outbound loop before it is measured (BENCH_LOOP_WARMUP; 0: measure from a cold start). V8's
+ * optimizing compiler is still at work long after the first exams: after 300, it took 15 % of the gateway's CPU
+ * during the 2,000 measured (perf, v8::internal::compiler), and 2 % after 3,000 (BENCHMARKS.md, session 7). The
+ * warm-up runs in rounds of WARMUP_ROUND, each one's CPU per exam printed, so the settling shows.
+ */
+const WARMUP = Number(process.env.BENCH_LOOP_WARMUP ?? 3_000);
+const WARMUP_ROUND = 500;
 const IN_FLIGHT = 32;
 /** Which parts run: `steady`, `outbound` or both (default). */
 const ONLY = process.env.BENCH_LOOP_ONLY ?? '';
@@ -220,7 +226,6 @@ async function outboundCost() {
   const pid = gateway.child.pid;
   // The warm-up exams go through the same loop first, unmeasured: V8 compiles the hot paths meanwhile (the
   // compiler threads' CPU is a one-off of each process, not a cost per exam). Its CPU is printed on its own.
-  const warmupCpuBefore = cpuSeconds(pid);
   const pushAll = (list) => {
     let i = 0;
     return Promise.all(
@@ -232,9 +237,15 @@ async function outboundCost() {
       }),
     );
   };
-  await pushAll(warmupIds);
-  await until(() => watcher.state.patched.size >= WARMUP, 300_000);
-  const warmupCpu = cpuSeconds(pid) - warmupCpuBefore;
+  /** Gateway CPU per exam (ms) of each warm-up round. */
+  const warmupRounds = [];
+  for (let from = 0; from < WARMUP; from += WARMUP_ROUND) {
+    const round = warmupIds.slice(from, from + WARMUP_ROUND);
+    const before = cpuSeconds(pid);
+    await pushAll(round);
+    await until(() => watcher.state.patched.size >= from + round.length, 300_000);
+    warmupRounds.push(((cpuSeconds(pid) - before) * 1000) / round.length);
+  }
   // The main thread alone (/proc/<pid>/task/<pid>): one Node process is capped by it.
   const mainStat = `/proc/${pid}/task/${pid}/stat`;
   const cpuBefore = cpuSeconds(pid);
@@ -261,7 +272,7 @@ async function outboundCost() {
   if (!done) console.log(`(only ${watcher.state.patched.size - WARMUP} of ${EXAMS} finished within 300 s)`);
   if (WARMUP > 0)
     console.log(
-      `after ${WARMUP} warm-up exams (unmeasured; they cost ${((warmupCpu * 1000) / WARMUP).toFixed(2)} ms of gateway CPU each, compilation included):`,
+      `after ${WARMUP} warm-up exams (unmeasured; gateway CPU per exam by round of ${WARMUP_ROUND}, V8 compiling meanwhile: ${warmupRounds.map((ms) => ms.toFixed(2)).join(', ')} ms):`,
     );
   console.log(`gateway CPU per exam (all threads, /proc): ${((cpu * 1000) / EXAMS).toFixed(2)} ms`);
   console.log(`gateway CPU per exam (main thread):       ${((mainCpu * 1000) / EXAMS).toFixed(2)} ms`);
