@@ -246,6 +246,8 @@ async function outboundCost() {
     await until(() => watcher.state.patched.size >= from + round.length, 300_000);
     warmupRounds.push(((cpuSeconds(pid) - before) * 1000) / round.length);
   }
+  // Profiling (BENCH_LOOP_CPU_PROF): the profile starts afresh here, the warm-up left out (bench/cpu-prof.mjs).
+  if (CPU_PROF_DIR) gateway.child.kill('SIGUSR2');
   // The main thread alone (/proc/<pid>/task/<pid>): one Node process is capped by it.
   const mainStat = `/proc/${pid}/task/${pid}/stat`;
   const cpuBefore = cpuSeconds(pid);
