@@ -342,7 +342,12 @@ export class OpenApiError extends Error {
   }
 }
 
-const TOKEN_CODES = new Set([99991661, 99991663, 99991664, 99991671, 99991668]);
+/**
+ * 99991661 no token, 99991663 tenant token invalid or expired, 99991664 app token invalid, 99991665 tenant
+ * token illegal ("invalid tenant code"), 99991671 token malformed, 99991668 user token invalid (generic error
+ * codes): a fresh token may fix each of them.
+ */
+const TOKEN_CODES = new Set([99991661, 99991663, 99991664, 99991665, 99991671, 99991668]);
 const RATE_LIMIT_CODE = 99991400;
 /** 10012 app access token failed (stale app_ticket: a new one is asked for), 10013 tenant token failed. */
 const TOKEN_FETCH_CODES = new Set([10012, 10013]);

@@ -1,0 +1,67 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { callOpenApi, FeishuClients, type OpenApiError } from '../src/feishu/clients.js';
+import { createLogger } from '../src/log.js';
+import { classifyFailure } from '../src/outbox/failure.js';
+
+// How the gateway reads Open Platform failures it was not yet tested against: answers as Feishu's docs
+// describe them (generic error codes, rate-limit doc, IM and Hire error tables), from a small fake server.
+
+const appSecret = 'openapi-failures-secret-9f8e7d';
+
+const servers: Array<{ close(): void; closeAllConnections(): void }> = [];
+afterEach(() => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+type Answer = (res: ServerResponse) => void;
+
+/** A self-built app's Open Platform: tokens t-1, t-2, …; API calls get the queued answers, then success. */
+async function platform(answers: Answer[]) {
+  const calls: Array<{ url: string | undefined; authorization: string | undefined }> = [];
+  let tokens = 0;
+  const server = createServer((req: IncomingMessage, res) => {
+    req.resume();
+    req.on('end', () => {
+      calls.push({ url: req.url, authorization: req.headers.authorization });
+      if (req.url?.includes('tenant_access_token'))
+        return res.end(JSON.stringify({ code: 0, tenant_access_token: `t-${++tokens}`, expire: 7200 }));
+      const answer = answers.shift();
+      if (answer) return answer(res);
+      res.end(JSON.stringify({ code: 0, msg: 'success', data: { message_id: 'om_1' } }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  servers.push(server);
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const clients = new FeishuClients(
+    { appId: 'cli_failures', appSecret, domain: url },
+    createLogger({ level: 'silent' }),
+  );
+  const send = () =>
+    callOpenApi(clients, 'im.v1.message.create', () =>
+      clients.forTenant('t').client.im.v1.message.create({
+        params: { receive_id_type: 'chat_id' },
+        data: { receive_id: 'oc_1', msg_type: 'text', content: '{"text":"x"}' },
+      }),
+    ).catch((e: OpenApiError) => e);
+  return { calls, send };
+}
+
+const json =
+  (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  (res: ServerResponse) =>
+    res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+
+describe('token errors in API answers', () => {
+  it('99991665 (tenant_access_token illegal): the token is fetched again and the call made once more', async () => {
+    const { calls, send } = await platform([json(400, { code: 99991665, msg: 'invalid tenant code' })]);
+    expect(await send()).toMatchObject({ message_id: 'om_1' });
+    const api = calls.filter((c) => c.url?.includes('/im/v1/messages'));
+    expect(api.map((c) => c.authorization)).toEqual(['Bearer t-1', 'Bearer t-2']);
+  });
+});
