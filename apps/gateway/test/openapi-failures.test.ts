@@ -57,6 +57,20 @@ const json =
   (res: ServerResponse) =>
     res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 
+describe('rate limits and server errors: retried later, when the far side says', () => {
+  it("the IM APIs' own frequency limits (HTTP 400, code 230020 or 11232) are rate limits, not refusals", async () => {
+    const { send } = await platform([
+      json(400, { code: 230020, msg: 'This operation triggers the frequency limit.' }),
+      json(400, { code: 11232, msg: 'create message service trigger rate limit' }),
+    ]);
+    for (const code of [230020, 11232]) {
+      const err = await send();
+      expect(err).toMatchObject({ failure: 'rate_limited', code, retryable: true });
+      expect(classifyFailure(err).kind).toBe('transient');
+    }
+  });
+});
+
 describe('token errors in API answers', () => {
   it('99991665 (tenant_access_token illegal): the token is fetched again and the call made once more', async () => {
     const { calls, send } = await platform([json(400, { code: 99991665, msg: 'invalid tenant code' })]);

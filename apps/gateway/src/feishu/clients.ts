@@ -348,7 +348,12 @@ export class OpenApiError extends Error {
  * codes): a fresh token may fix each of them.
  */
 const TOKEN_CODES = new Set([99991661, 99991663, 99991664, 99991665, 99991671, 99991668]);
-const RATE_LIMIT_CODE = 99991400;
+/**
+ * 99991400 the Open Platform's frequency limit; the IM APIs' own limits, answered with HTTP 400: 230020 "This
+ * operation triggers the frequency limit" (message create and patch), 11232 / 11233 / 11247 create-message
+ * limits (generic error codes).
+ */
+const RATE_LIMIT_CODES = new Set([99991400, 230020, 11232, 11233, 11247]);
 /** 10012 app access token failed (stale app_ticket: a new one is asked for), 10013 tenant token failed. */
 const TOKEN_FETCH_CODES = new Set([10012, 10013]);
 
@@ -452,7 +457,7 @@ function classify(
     return new OpenApiError(api, 'token_invalid', status, code, what);
   if (code !== undefined && TOKEN_FETCH_CODES.has(code))
     return new OpenApiError(api, 'unavailable', status, code, what);
-  if (code === RATE_LIMIT_CODE || status === 429)
+  if ((code !== undefined && RATE_LIMIT_CODES.has(code)) || status === 429)
     return new OpenApiError(api, 'rate_limited', status, code, what, retryAfterMs);
   if (status === undefined || status >= 500) return new OpenApiError(api, 'unavailable', status, code, what);
   return new OpenApiError(api, 'rejected', status, code, what);
