@@ -58,6 +58,35 @@ const json =
     res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 
 describe('rate limits and server errors: retried later, when the far side says', () => {
+  it('honours Retry-After (seconds) on a 429 without x-ogw-ratelimit-reset, and on a 503', async () => {
+    const { send } = await platform([
+      json(429, { code: 99991400, msg: 'request trigger frequency limit' }, { 'retry-after': '12' }),
+      (res) => res.writeHead(503, { 'retry-after': '30', 'content-type': 'text/plain' }).end('busy'),
+    ]);
+    const limited = await send();
+    expect(limited).toMatchObject({ failure: 'rate_limited', status: 429, retryAfterMs: 12_000 });
+    expect(classifyFailure(limited)).toMatchObject({ kind: 'transient', retryAfterMs: 12_000 });
+    const busy = await send();
+    expect(busy).toMatchObject({ failure: 'unavailable', status: 503, retryAfterMs: 30_000 });
+    expect(classifyFailure(busy)).toMatchObject({ kind: 'transient', retryAfterMs: 30_000 });
+  });
+
+  it('honours Retry-After given as an HTTP date; x-ogw-ratelimit-reset wins when both are sent', async () => {
+    const { send } = await platform([
+      json(
+        429,
+        { code: 99991400, msg: 'limit' },
+        { 'retry-after': new Date(Date.now() + 60_000).toUTCString() },
+      ),
+      json(429, { code: 99991400, msg: 'limit' }, { 'retry-after': '100', 'x-ogw-ratelimit-reset': '3' }),
+    ]);
+    const dated = (await send()) as OpenApiError;
+    expect(dated.failure).toBe('rate_limited');
+    expect(dated.retryAfterMs).toBeGreaterThan(50_000);
+    expect(dated.retryAfterMs).toBeLessThanOrEqual(60_000);
+    expect(await send()).toMatchObject({ failure: 'rate_limited', retryAfterMs: 3000 });
+  });
+
   it("the IM APIs' own frequency limits (HTTP 400, code 230020 or 11232) are rate limits, not refusals", async () => {
     const { send } = await platform([
       json(400, { code: 230020, msg: 'This operation triggers the frequency limit.' }),

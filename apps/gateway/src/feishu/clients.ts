@@ -431,7 +431,6 @@ async function settle(api: string, call: () => Promise<ApiBody | undefined>) {
         ),
       };
     }
-    const reset = Number(e.response.headers?.['x-ogw-ratelimit-reset']);
     return {
       ok: false as const,
       error: classify(
@@ -439,10 +438,30 @@ async function settle(api: string, call: () => Promise<ApiBody | undefined>) {
         e.response.status,
         e.response.data?.code,
         e.response.data?.msg,
-        Number.isFinite(reset) ? reset * 1000 : undefined,
+        retryAfterOf(e.response.headers),
       ),
     };
   }
+}
+
+/**
+ * When the far side asked to be called again, in ms from now: Feishu's `x-ogw-ratelimit-reset` (seconds until
+ * the limit resets, its rate-limit doc), else a standard `Retry-After` (seconds, or an HTTP date) that a proxy
+ * or load balancer in front of the Open Platform may send with a 429 or 503.
+ */
+function retryAfterOf(headers: Record<string, unknown> | undefined): number | undefined {
+  const header = (name: string) => {
+    const value = headers?.[name];
+    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+  };
+  const reset = header('x-ogw-ratelimit-reset');
+  if (reset !== undefined && Number.isFinite(Number(reset)) && Number(reset) >= 0)
+    return Number(reset) * 1000;
+  const retryAfter = header('retry-after');
+  if (retryAfter === undefined) return undefined;
+  if (/^\d+$/.test(retryAfter)) return Number(retryAfter) * 1000;
+  const at = Date.parse(retryAfter);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }
 
 function classify(
@@ -459,6 +478,7 @@ function classify(
     return new OpenApiError(api, 'unavailable', status, code, what);
   if ((code !== undefined && RATE_LIMIT_CODES.has(code)) || status === 429)
     return new OpenApiError(api, 'rate_limited', status, code, what, retryAfterMs);
-  if (status === undefined || status >= 500) return new OpenApiError(api, 'unavailable', status, code, what);
+  if (status === undefined || status >= 500)
+    return new OpenApiError(api, 'unavailable', status, code, what, retryAfterMs);
   return new OpenApiError(api, 'rejected', status, code, what);
 }
