@@ -128,4 +128,65 @@ describe('paper sync', () => {
       platform.close();
     }
   });
+
+  it("sends duration and question_count as Feishu's int fields (whole numbers), times as millisecond strings", async () => {
+    const fractional = defineProvider({
+      id: 'fractional',
+      options: z.object({}),
+      create: (_o, _c, id) => ({
+        id,
+        createExam: async (r) => ({ examUrl: `https://x.example/${r.examId}` }),
+        listPapers: async () => [
+          {
+            id: 'p1',
+            name: 'Paper one',
+            durationMinutes: 22.5,
+            questionCount: 10,
+            startTime: 1_700_000_000_000,
+            endTime: 1_700_003_600_000,
+          },
+        ],
+      }),
+    });
+    const registry = createProviderRegistry(
+      [fractional],
+      { providers: [{ id: 'sandbox', type: 'fractional' }], defaultProvider: 'sandbox' },
+      defaultProviderContext({}),
+    );
+    if (!registry.ok) throw new Error(registry.errors.join());
+    const platform = await recordingPlatform();
+    const gw = await startTestGateway(
+      { FEISHU_DOMAIN: platform.url, OUTBOX_POLL_MS: '20' },
+      { providers: registry.registry },
+    );
+    const paperCalls = () => platform.calls.filter((c) => c.path.includes('eco_exam_papers'));
+    try {
+      const bind = seal(
+        envelopeV2(
+          'hire.eco_account.created_v1',
+          { scope: 2, account_id: 'acc-2', custom_field_list: [] },
+          { token: secrets.verificationToken, tenantKey: 't' },
+        ),
+        { encryptKey: secrets.encryptKey },
+      );
+      expect((await post(`${gw.url}/webhook/event`, bind.headers, bind.rawBody)).status).toBe(200);
+      for (let i = 0; i < 200 && paperCalls().length < 1; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(paperCalls()[0]?.body).toEqual({
+        account_id: 'acc-2',
+        paper_list: [
+          {
+            id: 'p1',
+            name: 'Paper one',
+            duration: 23,
+            question_count: 10,
+            start_time: '1700000000000',
+            end_time: '1700003600000',
+          },
+        ],
+      });
+    } finally {
+      await gw.close();
+      platform.close();
+    }
+  });
 });

@@ -50,12 +50,15 @@ const boundAccount = (a: AccountRow): BoundAccount => ({
   fields: a.customFields,
 });
 
-/** A provider's paper as Feishu's eco_exam_paper takes it (times as millisecond strings). */
+/**
+ * A provider's paper as Feishu's eco_exam_paper takes it: times as millisecond strings, `duration` and
+ * `question_count` as ints (the docs' type; a provider may report 22.5 minutes, which Feishu would refuse).
+ */
 const feishuPaper = (p: Paper) => ({
   id: p.id,
   name: p.name,
-  ...(p.durationMinutes === undefined ? {} : { duration: p.durationMinutes }),
-  ...(p.questionCount === undefined ? {} : { question_count: p.questionCount }),
+  ...(p.durationMinutes === undefined ? {} : { duration: Math.round(p.durationMinutes) }),
+  ...(p.questionCount === undefined ? {} : { question_count: Math.round(p.questionCount) }),
   ...(p.startTime === undefined ? {} : { start_time: String(p.startTime) }),
   ...(p.endTime === undefined ? {} : { end_time: String(p.endTime) }),
 });
