@@ -108,3 +108,32 @@ describe('token errors in API answers', () => {
     expect(api.map((c) => c.authorization)).toEqual(['Bearer t-1', 'Bearer t-2']);
   });
 });
+
+describe('a refused token fetch is never a refusal of the call (which was not sent)', () => {
+  it('the token endpoint answering HTTP 400 (bad credentials) makes the call retryable, and names no secret', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (req.url?.includes('tenant_access_token'))
+          return json(400, { code: 10003, msg: 'invalid param' })(res);
+        json(200, { code: 0, msg: 'success', data: {} })(res);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    servers.push(server);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const clients = new FeishuClients(
+      { appId: 'cli_failures', appSecret, domain: url },
+      createLogger({ level: 'silent' }),
+    );
+    const err = await callOpenApi(clients, 'hire.v1.ecoExam.loginInfo', () =>
+      clients.forTenant('t').client.hire.v1.ecoExam.loginInfo({
+        path: { exam_id: 'e1' },
+        data: { result: 0, exam_login_info: { exam_url: 'https://x.test/e1' } },
+      }),
+    ).catch((e: OpenApiError) => e);
+    expect(err).toMatchObject({ failure: 'unavailable', code: 10003, retryable: true });
+    expect(classifyFailure(err).kind).toBe('transient');
+    expect(String((err as Error).message)).not.toContain(appSecret);
+  });
+});

@@ -409,7 +409,7 @@ async function settle(api: string, call: () => Promise<ApiBody | undefined>) {
         ),
       };
     const e = err as {
-      response?: { status?: number; data?: ApiBody; headers?: Record<string, string> };
+      response?: { status?: number; data?: ApiBody; headers?: Record<string, string>; path?: string };
       message?: string;
     };
     if (!e.response) {
@@ -431,16 +431,28 @@ async function settle(api: string, call: () => Promise<ApiBody | undefined>) {
         ),
       };
     }
-    return {
-      ok: false as const,
-      error: classify(
-        api,
-        e.response.status,
-        e.response.data?.code,
-        e.response.data?.msg,
-        retryAfterOf(e.response.headers),
-      ),
-    };
+    const failed = classify(
+      api,
+      e.response.status,
+      e.response.data?.code,
+      e.response.data?.msg,
+      retryAfterOf(e.response.headers),
+    );
+    // The SDK fetches the token inside the call: a 4xx from an auth endpoint refused the token (credentials,
+    // ticket, tenant), not this call, which was never sent; like a token refusal answered with HTTP 200
+    // (thrown as "failed to get …, code: N" above), it is retried, not buried.
+    if (failed.failure === 'rejected' && e.response.path?.startsWith('/open-apis/auth/'))
+      return {
+        ok: false as const,
+        error: new OpenApiError(
+          api,
+          'unavailable',
+          failed.status,
+          failed.code,
+          `getting a token failed: ${failed.message.slice(api.length + 2)}`,
+        ),
+      };
+    return { ok: false as const, error: failed };
   }
 }
 

@@ -25,6 +25,8 @@ export interface OpenPlatformResponse {
   readonly data: unknown;
   /** Lower-case names, as node (and axios) give them. */
   readonly headers: IncomingHttpHeaders;
+  /** The path that answered (no query): tells a token fetch's refusal from the API call's own. */
+  readonly path: string;
 }
 
 /**
@@ -164,7 +166,13 @@ function sendRequest(opts: RequestOptions, defaultTimeoutMs: number): Promise<ne
           resolve(answer(opts, data, res) as never);
           return;
         }
-        const response = { status, statusText: res.statusMessage ?? '', data, headers: res.headers };
+        const response = {
+          status,
+          statusText: res.statusMessage ?? '',
+          data,
+          headers: res.headers,
+          path: new URL(url).pathname,
+        };
         reject(
           new OpenPlatformHttpError(
             `Request failed with status code ${status}`,
