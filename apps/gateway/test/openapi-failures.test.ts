@@ -137,3 +137,23 @@ describe('a refused token fetch is never a refusal of the call (which was not se
     expect(String((err as Error).message)).not.toContain(appSecret);
   });
 });
+
+describe('business codes that say "try again later" are transient whatever the HTTP status', () => {
+  it('1002001 (Hire 系统错误), 230049 (message being sent), 18121 (same create request in progress)', async () => {
+    const { send } = await platform([
+      json(200, { code: 1002001, msg: '系统错误' }),
+      json(400, { code: 230049, msg: 'The message is being sent.' }),
+      json(400, { code: 18121, msg: 'create request is being processed' }),
+      json(400, { code: 1002851, msg: '笔试状态异常' }),
+    ]);
+    for (const code of [1002001, 230049, 18121]) {
+      const err = await send();
+      expect(err).toMatchObject({ failure: 'unavailable', code, retryable: true });
+      expect(classifyFailure(err).kind).toBe('transient');
+    }
+    // A refusal of the request itself stays permanent.
+    const refused = await send();
+    expect(refused).toMatchObject({ failure: 'rejected', code: 1002851, retryable: false });
+    expect(classifyFailure(refused).kind).toBe('permanent');
+  });
+});

@@ -356,6 +356,12 @@ const TOKEN_CODES = new Set([99991661, 99991663, 99991664, 99991665, 99991671, 9
 const RATE_LIMIT_CODES = new Set([99991400, 230020, 11232, 11233, 11247]);
 /** 10012 app access token failed (stale app_ticket: a new one is asked for), 10013 tenant token failed. */
 const TOKEN_FETCH_CODES = new Set([10012, 10013]);
+/**
+ * Codes whose docs say "try again later", whatever the HTTP status they come with: 1002001 Hire 系统错误
+ * (the eco APIs' error tables), 230049 "The message is being sent" and 18121 "create request is being
+ * processed" (a create with the same uuid still in flight).
+ */
+const TRY_LATER_CODES = new Set([1002001, 230049, 18121]);
 
 interface ApiBody {
   code?: number;
@@ -486,7 +492,7 @@ function classify(
   const what = `HTTP ${status ?? '-'} code ${code ?? '-'}${msg ? ` (${msg.slice(0, 200)})` : ''}`;
   if (code !== undefined && TOKEN_CODES.has(code))
     return new OpenApiError(api, 'token_invalid', status, code, what);
-  if (code !== undefined && TOKEN_FETCH_CODES.has(code))
+  if (code !== undefined && (TOKEN_FETCH_CODES.has(code) || TRY_LATER_CODES.has(code)))
     return new OpenApiError(api, 'unavailable', status, code, what);
   if ((code !== undefined && RATE_LIMIT_CODES.has(code)) || status === 429)
     return new OpenApiError(api, 'rate_limited', status, code, what, retryAfterMs);
