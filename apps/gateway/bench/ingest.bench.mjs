@@ -408,7 +408,8 @@ const ratio = (x, y, goal) => `${(x / y).toFixed(2)}× (goal ≥ ${goal})`;
 console.log('');
 console.log(`ratios with (c) on ${database.label}:`);
 console.log(`c/b  ${ratio(c.rps, b.rps, '1.0')}`);
-console.log(`c/a  ${ratio(c.rps, a.rps, '0.7')}`);
+// Issue 11: c/a is printed, not a goal (on 2 shared cores it mostly measures the load generator).
+console.log(`c/a  ${(c.rps / a.rps).toFixed(2)}× (not a goal)`);
 console.log(
   `ingest-only/b  ${(ingestOnly.rps / b.rps).toFixed(2)}×   ingest-only/a  ${(ingestOnly.rps / a.rps).toFixed(2)}×`,
 );

@@ -45,7 +45,7 @@ describe('store', () => {
       expect((await second.dataSource.query('PRAGMA journal_mode'))[0].journal_mode).toBe('wal');
   });
 
-  it('keeps no index on outbox_jobs that no query uses (each costs every job written a page)', async () => {
+  it('keeps no index on outbox_jobs that no query uses (every job written updates each one)', async () => {
     const store = await freshStore();
     const rows: Array<{ name: string }> =
       store.dialect === 'sqlite'
