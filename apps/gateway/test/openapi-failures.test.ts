@@ -20,8 +20,11 @@ afterEach(() => {
 
 type Answer = (res: ServerResponse) => void;
 
-/** A self-built app's Open Platform: tokens t-1, t-2, …; API calls get the queued answers, then success. */
-async function platform(answers: Answer[]) {
+/**
+ * A self-built app's Open Platform: tokens t-1, t-2, … (or `tokenAnswer` to every token request); API calls get
+ * the queued answers, then success.
+ */
+async function platform(answers: Answer[], tokenAnswer?: Answer) {
   const calls: Array<{ url: string | undefined; authorization: string | undefined }> = [];
   let tokens = 0;
   const server = createServer((req: IncomingMessage, res) => {
@@ -29,7 +32,9 @@ async function platform(answers: Answer[]) {
     req.on('end', () => {
       calls.push({ url: req.url, authorization: req.headers.authorization });
       if (req.url?.includes('tenant_access_token'))
-        return res.end(JSON.stringify({ code: 0, tenant_access_token: `t-${++tokens}`, expire: 7200 }));
+        return tokenAnswer
+          ? tokenAnswer(res)
+          : res.end(JSON.stringify({ code: 0, tenant_access_token: `t-${++tokens}`, expire: 7200 }));
       const answer = answers.shift();
       if (answer) return answer(res);
       res.end(JSON.stringify({ code: 0, msg: 'success', data: { message_id: 'om_1' } }));
@@ -111,30 +116,12 @@ describe('token errors in API answers', () => {
 
 describe('a refused token fetch is never a refusal of the call (which was not sent)', () => {
   it('the token endpoint answering HTTP 400 (bad credentials) makes the call retryable, and names no secret', async () => {
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        if (req.url?.includes('tenant_access_token'))
-          return json(400, { code: 10003, msg: 'invalid param' })(res);
-        json(200, { code: 0, msg: 'success', data: {} })(res);
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    servers.push(server);
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const clients = new FeishuClients(
-      { appId: 'cli_failures', appSecret, domain: url },
-      createLogger({ level: 'silent' }),
-    );
-    const err = await callOpenApi(clients, 'hire.v1.ecoExam.loginInfo', () =>
-      clients.forTenant('t').client.hire.v1.ecoExam.loginInfo({
-        path: { exam_id: 'e1' },
-        data: { result: 0, exam_login_info: { exam_url: 'https://x.test/e1' } },
-      }),
-    ).catch((e: OpenApiError) => e);
+    const { calls, send } = await platform([], json(400, { code: 10003, msg: 'invalid param' }));
+    const err = await send();
     expect(err).toMatchObject({ failure: 'unavailable', code: 10003, retryable: true });
     expect(classifyFailure(err).kind).toBe('transient');
     expect(String((err as Error).message)).not.toContain(appSecret);
+    expect(calls.filter((c) => c.url?.includes('/im/v1/messages'))).toEqual([]);
   });
 });
 

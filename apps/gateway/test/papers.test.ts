@@ -35,6 +35,23 @@ async function recordingPlatform() {
   };
 }
 
+/** A gateway whose only exam platform is `definition` (as provider `sandbox`), calling a recording platform. */
+async function gatewayWithProvider(definition: Parameters<typeof createProviderRegistry>[0][number]) {
+  const registry = createProviderRegistry(
+    [definition],
+    { providers: [{ id: 'sandbox', type: definition.id }], defaultProvider: 'sandbox' },
+    defaultProviderContext({}),
+  );
+  if (!registry.ok) throw new Error(registry.errors.join());
+  const platform = await recordingPlatform();
+  const gw = await startTestGateway(
+    { FEISHU_DOMAIN: platform.url, OUTBOX_POLL_MS: '20' },
+    { providers: registry.registry },
+  );
+  const paperCalls = () => platform.calls.filter((c) => c.path.includes('eco_exam_papers'));
+  return { gw, platform, paperCalls };
+}
+
 describe('paper sync', () => {
   it('publishes the account’s papers (full replace), deletes the ones that vanished, and syncs again on demand', async () => {
     let papers: Paper[] = [
@@ -54,18 +71,7 @@ describe('paper sync', () => {
         },
       }),
     });
-    const registry = createProviderRegistry(
-      [changing],
-      { providers: [{ id: 'sandbox', type: 'changing' }], defaultProvider: 'sandbox' },
-      defaultProviderContext({}),
-    );
-    if (!registry.ok) throw new Error(registry.errors.join());
-    const platform = await recordingPlatform();
-    const gw = await startTestGateway(
-      { FEISHU_DOMAIN: platform.url, OUTBOX_POLL_MS: '20' },
-      { providers: registry.registry },
-    );
-    const paperCalls = () => platform.calls.filter((c) => c.path.includes('eco_exam_papers'));
+    const { gw, platform, paperCalls } = await gatewayWithProvider(changing);
     const until = async (n: number) => {
       for (let i = 0; i < 200 && paperCalls().length < n; i++) await new Promise((r) => setTimeout(r, 20));
       expect(paperCalls()).toHaveLength(n);
@@ -148,18 +154,7 @@ describe('paper sync', () => {
         ],
       }),
     });
-    const registry = createProviderRegistry(
-      [fractional],
-      { providers: [{ id: 'sandbox', type: 'fractional' }], defaultProvider: 'sandbox' },
-      defaultProviderContext({}),
-    );
-    if (!registry.ok) throw new Error(registry.errors.join());
-    const platform = await recordingPlatform();
-    const gw = await startTestGateway(
-      { FEISHU_DOMAIN: platform.url, OUTBOX_POLL_MS: '20' },
-      { providers: registry.registry },
-    );
-    const paperCalls = () => platform.calls.filter((c) => c.path.includes('eco_exam_papers'));
+    const { gw, platform, paperCalls } = await gatewayWithProvider(fractional);
     try {
       const bind = seal(
         envelopeV2(
