@@ -3,11 +3,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { envelopeV1, envelopeV2, seal } from '@feishu-exam/event-core';
-import {
-  createProviderRegistry,
-  defaultProviderContext,
-  defineProvider,
-} from '@feishu-exam/exam-providers';
+import { createProviderRegistry, defaultProviderContext, defineProvider } from '@feishu-exam/exam-providers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { post, secrets, startTestGateway, type TestGateway } from './support.js';
@@ -55,7 +51,11 @@ async function marketplacePlatform(validTicket = 'ticket-1') {
         body,
       });
       if (req.url?.includes('/tenant/v2/tenant/query'))
-        return send({ code: 0, msg: 'success', data: { tenant: { name: `Name of ${tokens.get(presented ?? '')}` } } });
+        return send({
+          code: 0,
+          msg: 'success',
+          data: { tenant: { name: `Name of ${tokens.get(presented ?? '')}` } },
+        });
       return send({ code: 0, msg: 'success', data: { message_id: 'om_1' } });
     });
   });
@@ -84,14 +84,14 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
-async function marketplaceGateway() {
+async function marketplaceGateway(validTicket = 'ticket-1') {
   const registry = createProviderRegistry(
     [provider],
     { providers: [{ id: 'sandbox', type: 'fielded' }], defaultProvider: 'sandbox' },
     defaultProviderContext({}),
   );
   if (!registry.ok) throw new Error(registry.errors.join());
-  const platform = await marketplacePlatform();
+  const platform = await marketplacePlatform(validTicket);
   closers.push(() => platform.close());
   const gw = await startTestGateway(
     {
@@ -111,8 +111,11 @@ const push = (gw: TestGateway, body: object) => {
   const sealed = seal(body, sealOpts);
   return post(`${gw.url}/webhook/event`, sealed.headers, sealed.rawBody);
 };
-const v1 = (type: string, event: object, fields: { tenantKey?: string; createdAt?: number; eventId?: string } = {}) =>
-  envelopeV1(type, event, { token: secrets.verificationToken, appId: APP_ID, ...fields });
+const v1 = (
+  type: string,
+  event: object,
+  fields: { tenantKey?: string; createdAt?: number; eventId?: string } = {},
+) => envelopeV1(type, event, { token: secrets.verificationToken, appId: APP_ID, ...fields });
 
 async function until(check: () => boolean, what: string) {
   for (let i = 0; i < 300 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
@@ -144,10 +147,11 @@ describe('marketplace over HTTP', () => {
     await until(() => platform.calls.some((c) => c.path.includes('/tenant/v2/')), 'name fetched');
     expect(platform.counts.unauthenticated).toBe(0);
     for (const call of platform.calls) expect(call.tenant).toBe('tk_cust');
-    expect(hire().map((c) => c.path).sort()).toEqual([
-      '/open-apis/hire/v1/eco_account_custom_fields',
-      '/open-apis/hire/v1/eco_exam_papers',
-    ]);
+    expect(
+      hire()
+        .map((c) => c.path)
+        .sort(),
+    ).toEqual(['/open-apis/hire/v1/eco_account_custom_fields', '/open-apis/hire/v1/eco_exam_papers']);
   });
 
   it('a stopped tenant gets no Hire call until it starts again; a late re-push of an older event changes nothing', async () => {
@@ -172,9 +176,13 @@ describe('marketplace over HTTP', () => {
     // Feishu re-pushes the app_open (same uuid, same ts): the tenant stays stopped.
     expect((await push(gw, open)).status).toBe(200);
     const tenants = async () =>
-      ((await (
-        await fetch(`${gw.url}/admin/tenants`, { headers: { authorization: 'Bearer admin-token-0123456789abcdef' } })
-      ).json()) as { tenants: Array<{ tenantKey: string; state: string }> }).tenants;
+      (
+        (await (
+          await fetch(`${gw.url}/admin/tenants`, {
+            headers: { authorization: 'Bearer admin-token-0123456789abcdef' },
+          })
+        ).json()) as { tenants: Array<{ tenantKey: string; state: string }> }
+      ).tenants;
     expect((await tenants()).find((t) => t.tenantKey === 'tk_cust')?.state).toBe('stopped');
     const bind = envelopeV2(
       'hire.eco_account.created_v1',
@@ -184,7 +192,11 @@ describe('marketplace over HTTP', () => {
     expect((await push(gw, bind)).status).toBe(200);
     await new Promise((r) => setTimeout(r, 300));
     expect(platform.calls.slice(welcomed)).toEqual([]);
-    const start = v1('app_status_change', { status: 'start_by_tenant' }, { tenantKey: 'tk_cust', createdAt: t0 + 2000 });
+    const start = v1(
+      'app_status_change',
+      { status: 'start_by_tenant' },
+      { tenantKey: 'tk_cust', createdAt: t0 + 2000 },
+    );
     expect((await push(gw, start)).status).toBe(200);
     const hire = () => platform.calls.filter((c) => c.path.includes('/hire/'));
     await until(() => hire().some((c) => c.path.endsWith('/eco_exam_papers')), 'paper sync after the start');
@@ -242,5 +254,28 @@ describe('marketplace over HTTP', () => {
     for (const call of platform.calls.filter((c) => c.path.startsWith('/open-apis/hire/')))
       expect(call.tenant).toBe('tk_cust');
     expect(platform.counts.unauthenticated).toBe(0);
+  });
+
+  it('an app_ticket pushed again hours late (a retry) neither replaces the newer one nor counts as valid', async () => {
+    const { gw, platform } = await marketplaceGateway('ticket-2');
+    const now = Date.now();
+    await until(() => platform.counts.resend >= 1, 'the start-up resend');
+    expect((await push(gw, v1('app_ticket', { app_ticket: 'ticket-2' }, { createdAt: now }))).status).toBe(
+      200,
+    );
+    // Feishu's 6-hour retry of a push that failed back then: that ticket expired 3 hours ago.
+    const late = v1('app_ticket', { app_ticket: 'ticket-1' }, { createdAt: now - 6 * 3600_000 });
+    expect((await push(gw, late)).status).toBe(200);
+    const bind = envelopeV2(
+      'hire.eco_account.created_v1',
+      { scope: 2, account_id: 'acc-1', custom_field_list: [{ key: 'org', value: 'ACME' }] },
+      { token: secrets.verificationToken, tenantKey: 'tk_cust', appId: APP_ID },
+    );
+    expect((await push(gw, bind)).status).toBe(200);
+    await until(
+      () => platform.calls.some((c) => c.path.endsWith('/eco_exam_papers')),
+      'papers published with a token from the newer ticket',
+    );
+    expect(platform.counts.resend).toBe(1);
   });
 });

@@ -73,7 +73,11 @@ export function createEventDispatcher(deps: EventHandlerDeps): EventDispatcher<E
         log.info('app_ticket pushed to a self-built app: ignored (FEISHU_APP_TYPE is self_built)');
         return undefined;
       }
-      await deps.tickets.receive(event.payload.app_ticket, event.payload.app_id ?? event.appId);
+      await deps.tickets.receive(
+        event.payload.app_ticket,
+        event.payload.app_id ?? event.appId,
+        event.createdAt,
+      );
       return undefined;
     })
     .on('app_open', async (event, { log }) => {

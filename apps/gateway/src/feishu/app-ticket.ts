@@ -34,15 +34,35 @@ export class AppTickets {
     this.#key = cacheKey(lark.CAppTicket, config.appId);
   }
 
-  /** The app_ticket event: keep the ticket (with its arrival time and lifetime) for every replica. */
-  async receive(ticket: string, appId: string | undefined): Promise<'stored' | 'other_app'> {
+  /**
+   * The app_ticket event: keep the ticket for every replica, valid until 3 hours after Feishu sent it (`sentAt`,
+   * the push's `ts`; a ticket's life starts when it is sent, not when it arrives). A re-push arrives late
+   * (Feishu retries a push for up to 6 hours): an expired ticket is not kept, and a stored ticket that lives
+   * longer is not replaced by one that was sent before it.
+   */
+  async receive(
+    ticket: string,
+    appId: string | undefined,
+    sentAt?: number,
+  ): Promise<'stored' | 'other_app' | 'expired' | 'older'> {
     if (appId && appId !== this.config.appId) {
       this.log.warn({ appId }, 'app_ticket for another app ignored');
       return 'other_app';
     }
     const arrivedAt = this.now();
-    await this.cache.put(this.#key, ticket, arrivedAt + APP_TICKET_LIFETIME_MS);
-    this.log.info({ arrivedAt }, 'app_ticket received and stored');
+    // A clock ahead of ours must not stretch the ticket's life past 3 hours from now.
+    const expiresAt = Math.min(sentAt ?? arrivedAt, arrivedAt) + APP_TICKET_LIFETIME_MS;
+    if (expiresAt <= arrivedAt) {
+      this.log.warn({ sentAt, arrivedAt }, 'app_ticket pushed again after it expired: not kept');
+      return 'expired';
+    }
+    const stored = await this.cache.read(this.#key);
+    if (stored && stored.expiresAt !== null && stored.expiresAt > expiresAt) {
+      this.log.info({ sentAt, arrivedAt }, 'app_ticket older than the stored one (a re-push): not kept');
+      return 'older';
+    }
+    await this.cache.put(this.#key, ticket, expiresAt);
+    this.log.info({ arrivedAt, sentAt }, 'app_ticket received and stored');
     return 'stored';
   }
 
