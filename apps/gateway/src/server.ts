@@ -28,6 +28,7 @@ import { examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
 import { workflowJobs } from './workflow/jobs.js';
 import { TenantDirectory } from './workflow/tenant-directory.js';
+import { tenancy } from './workflow/tenants.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -227,9 +228,11 @@ export async function startGateway(
           ]);
         });
   // The fields customers fill in when they bind an account: registered once per distinct set. A marketplace
-  // app registers them in each customer's Hire when the customer first appears (workflow/tenants.ts).
+  // app registers them in each customer's Hire when the customer first appears (workflow/tenants.ts), and
+  // here in every installed customer's, so that a changed set reaches the customers it already has.
   if (!clients.marketplace)
     await store.write((tx) => queueCustomFieldRegistration(tx, accountFieldsOf(providers), now()));
+  else await store.write((tx) => tenancy.registerFieldsForAll(tx, tenants.policy, now()));
   // Marketplace: without an app_ticket no token can be had. Ask for one now if none is stored, and check
   // every minute (a ticket lives 3 h; Feishu pushes about hourly, a missed push must not go unnoticed).
   const tickets = clients.tickets;

@@ -6,7 +6,7 @@ import { envelopeV1, envelopeV2, seal } from '@feishu-exam/event-core';
 import { createProviderRegistry, defaultProviderContext, defineProvider } from '@feishu-exam/exam-providers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { post, secrets, startTestGateway, type TestGateway } from './support.js';
+import { post, secrets, startTestGateway, type TestGateway, tempDatabaseUrl } from './support.js';
 
 const APP_ID = secrets.appId;
 const VENDOR = 'tk_vendor';
@@ -15,7 +15,6 @@ const VENDOR = 'tk_vendor';
 async function marketplacePlatform(validTicket = 'ticket-1') {
   const calls: Array<{ method: string; path: string; tenant: string | undefined; body: unknown }> = [];
   const counts = { resend: 0, appToken: 0, unauthenticated: 0 };
-  const tokens = new Map<string, string>();
   let seq = 0;
   const server = createServer((req, res) => {
     let text = '';
@@ -39,22 +38,23 @@ async function marketplacePlatform(validTicket = 'ticket-1') {
       if (req.url?.endsWith('/auth/v3/tenant_access_token')) {
         if (body.app_access_token !== 'a-app') return send({ code: 99991664, msg: 'invalid app token' });
         const token = `t-${body.tenant_key}-${++seq}`;
-        tokens.set(token, String(body.tenant_key));
         return send({ code: 0, msg: 'success', tenant_access_token: token, expire: 7200 });
       }
       const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      // The tenant a token was issued for (also a token this platform issued before a gateway restart).
+      const tenant = presented ? /^t-(.+)-\d+$/.exec(presented)?.[1] : undefined;
       if (!presented) counts.unauthenticated++;
       calls.push({
         method: req.method ?? '',
         path: (req.url ?? '').split('?')[0] ?? '',
-        tenant: presented ? tokens.get(presented) : undefined,
+        tenant,
         body,
       });
       if (req.url?.includes('/tenant/v2/tenant/query'))
         return send({
           code: 0,
           msg: 'success',
-          data: { tenant: { name: `Name of ${tokens.get(presented ?? '')}` } },
+          data: { tenant: { name: `Name of ${tenant}` } },
         });
       return send({ code: 0, msg: 'success', data: { message_id: 'om_1' } });
     });
@@ -84,10 +84,14 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
-async function marketplaceGateway(validTicket = 'ticket-1') {
+async function marketplaceGateway(
+  validTicket = 'ticket-1',
+  definition: Parameters<typeof createProviderRegistry>[0][number] = provider,
+  databaseUrl = tempDatabaseUrl(),
+) {
   const registry = createProviderRegistry(
-    [provider],
-    { providers: [{ id: 'sandbox', type: 'fielded' }], defaultProvider: 'sandbox' },
+    [definition],
+    { providers: [{ id: 'sandbox', type: definition.id }], defaultProvider: 'sandbox' },
     defaultProviderContext({}),
   );
   if (!registry.ok) throw new Error(registry.errors.join());
@@ -99,6 +103,7 @@ async function marketplaceGateway(validTicket = 'ticket-1') {
       OUTBOX_POLL_MS: '20',
       FEISHU_APP_TYPE: 'marketplace',
       FEISHU_STAFF_TENANT_KEY: VENDOR,
+      DATABASE_URL: databaseUrl,
     },
     { providers: registry.registry },
   );
@@ -277,5 +282,44 @@ describe('marketplace over HTTP', () => {
       'papers published with a token from the newer ticket',
     );
     expect(platform.counts.resend).toBe(1);
+  });
+
+  it("a deploy that changes the account fields registers the new set in every installed customer's Hire", async () => {
+    const databaseUrl = tempDatabaseUrl();
+    const first = await marketplaceGateway('ticket-1', provider, databaseUrl);
+    expect((await push(first.gw, v1('app_ticket', { app_ticket: 'ticket-1' }))).status).toBe(200);
+    for (const tenantKey of ['tk_a', 'tk_gone'])
+      expect((await push(first.gw, v1('app_open', {}, { tenantKey }))).status).toBe(200);
+    const registered = (p: typeof first.platform) =>
+      p.calls.filter((c) => c.path.endsWith('/eco_account_custom_fields'));
+    await until(() => registered(first.platform).length === 2, 'fields registered for both customers');
+    expect((await push(first.gw, v1('app_uninstalled', {}, { tenantKey: 'tk_gone' }))).status).toBe(200);
+    await first.gw.close();
+
+    const changed = defineProvider({
+      id: 'changed',
+      options: z.object({}),
+      create: (_o, _c, id) => ({
+        id,
+        accountFields: [
+          { key: 'org', name: { zh_cn: '机构', en_us: 'Org' }, required: true },
+          { key: 'region', name: { en_us: 'Region' }, required: false },
+        ],
+        createExam: async (r) => ({ examUrl: `https://x.example/${r.examId}` }),
+      }),
+    });
+    const second = await marketplaceGateway('ticket-1', changed, databaseUrl);
+    await until(() => registered(second.platform).length >= 1, 'the new set registered');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(registered(second.platform).map((c) => c.tenant)).toEqual(['tk_a']);
+    expect(registered(second.platform)[0]?.body).toMatchObject({
+      scope: 2,
+      custom_field_list: [{ key: 'org' }, { key: 'region', is_required: false }],
+    });
+    // Not the staff tenant, and a restart with the same set registers nothing again.
+    await second.gw.close();
+    const third = await marketplaceGateway('ticket-1', changed, databaseUrl);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(registered(third.platform)).toEqual([]);
   });
 });

@@ -94,6 +94,27 @@ export const tenancy = {
     return 'applied';
   },
 
+  /**
+   * Marketplace, at start: the current account fields for every customer that has the app installed (a deploy
+   * may have changed them; self-built apps re-register theirs at start too). Keyed by the set's content: a
+   * customer that already got this set gets nothing. A stopped customer's job waits; an uninstalled one gets
+   * the set when it installs again (app_open). Returns how many were queued.
+   */
+  async registerFieldsForAll(tx: Tx, policy: TenantPolicy, now: number): Promise<number> {
+    if (!policy.marketplace || policy.accountFields.length === 0) return 0;
+    const customers = await tx.all<{ tenant_key: string }>(
+      "SELECT tenant_key FROM tenants WHERE state <> 'uninstalled' ORDER BY tenant_key",
+    );
+    let queued = 0;
+    for (const { tenant_key } of customers)
+      if (
+        tenant_key !== policy.staffTenantKey &&
+        (await queueCustomFieldRegistration(tx, [...policy.accountFields], now, tenant_key))
+      )
+        queued++;
+    return queued;
+  },
+
   async nameFetched(tx: Tx, tenantKey: string, name: string, now: number): Promise<void> {
     await tx.run('UPDATE tenants SET name = ?, updated_at = ? WHERE tenant_key = ?', [name, now, tenantKey]);
   },
