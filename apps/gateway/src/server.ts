@@ -162,7 +162,7 @@ export async function startGateway(
           ...config.longConnection,
           log: log.child({ component: 'long-connection' }),
           handle: longConnectionHandler(
-            { dispatcher, recordRejectedEvent, onPush, log, secrets: {} },
+            { dispatcher, recordRejectedEvent, onPush, log, secrets: { encryptKey: config.encryptKey } },
             config.maxBodyBytes,
           ),
         })

@@ -2,7 +2,7 @@
 // scripted client on fake timers; the real SDK against the emulator is in the emulator's e2e tests.
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
-import { EventDispatcher, envelopeV2 } from '@feishu-exam/event-core';
+import { EventDispatcher, encryptPayload, envelopeV2 } from '@feishu-exam/event-core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   LongConnection,
@@ -249,6 +249,32 @@ describe('longConnectionHandler', () => {
       }),
     );
     await expect(failing(click)).resolves.toMatchObject({ toast: { type: 'error' } });
+  });
+
+  it("an encrypted frame is decrypted with FEISHU_ENCRYPT_KEY, as the SDK's EventDispatcher does; no signature is asked", async () => {
+    const seen: string[] = [];
+    const dispatcher = new EventDispatcher<EventContext, WebhookReply>().on(
+      'hire.eco_exam.created_v1',
+      (event) => {
+        seen.push(event.payload.exam_id);
+        return undefined;
+      },
+    );
+    const handle = longConnectionHandler(
+      {
+        dispatcher,
+        log,
+        secrets: { encryptKey: 'the-key', verificationToken: 'not-checked-here' },
+        recordRejectedEvent: async () => {},
+      },
+      1024 * 1024,
+    );
+    const sealed = {
+      encrypt: encryptPayload(JSON.stringify(exam({ exam_id: 'e-sealed' }, 'ev-sealed')), 'the-key'),
+    };
+    await expect(handle(sealed)).resolves.toBeUndefined();
+    await expect(handle(exam({ exam_id: 'e-plain' }, 'ev-plain'))).resolves.toBeUndefined();
+    expect(seen).toEqual(['e-sealed', 'e-plain']);
   });
 
   it('a broken payload of a known event is recorded as rejected and acknowledged (a re-push cannot fix it)', async () => {

@@ -35,7 +35,8 @@ export interface ParseSecrets {
   readonly maxBodyBytes?: number | undefined;
   /**
    * The transport already proved the sender is Feishu: the long connection, opened with the app secret, whose
-   * pushes carry no signature. A known event with a broken payload is then reported as `verifiedEvent`.
+   * pushes carry no signature (an encrypt key then opens `encrypt` bodies without asking for one). A known event
+   * with a broken payload is then reported as `verifiedEvent`.
    */
   readonly authenticatedChannel?: boolean | undefined;
 }
@@ -139,7 +140,7 @@ function parseOrFail(request: WireRequest, secrets: ParseSecrets): ParseResult {
   }
   // The SHA-1 signature proves only the verification token, which an old-style card body carries nowhere.
   if (cardV1Signed) return fail('bad_signature', 'signed as an old-style card callback, but it is not one');
-  if (encryptKey && !signed) {
+  if (encryptKey && !signed && secrets.authenticatedChannel !== true) {
     return fail('bad_signature', 'X-Lark-Signature is missing; every event must be signed');
   }
   return event(envelope, verificationToken, signed || secrets.authenticatedChannel === true);

@@ -181,6 +181,20 @@ describe('envelopes are normalised to one shape, without the SDK flattening', ()
     });
   });
 
+  it('over an authenticated channel, an encrypted body is opened with the key without a signature', () => {
+    const unsigned = {
+      headers: {},
+      rawBody: seal(envelopeV2('hire.eco_exam.created_v1', exam, { ...fields, eventId: 'ev-sealed' }), {
+        encryptKey,
+      }).rawBody,
+    };
+    expect(errorCode(parse(unsigned, { encryptKey }))).toBe('bad_signature');
+    expect(eventOf(parse(unsigned, { encryptKey, authenticatedChannel: true }))).toMatchObject({
+      id: 'ev-sealed',
+      type: 'hire.eco_exam.created_v1',
+    });
+  });
+
   it('a body that is neither envelope is schema_invalid', () => {
     const r = parse(seal({ hello: 'world' }, { encryptKey }), secrets);
     expect(errorCode(r)).toBe('schema_invalid');

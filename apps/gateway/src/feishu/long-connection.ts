@@ -273,11 +273,15 @@ function readCardFramesAsEvents(internals: WSClientInternals): void {
 /**
  * A frame's plaintext JSON goes through the webhook's pipeline (event-core's parse and validation, the same
  * dispatcher and dedupe). There is no signature on this path; the connection was opened with the app secret.
+ * A payload sealed as `{"encrypt": …}` is opened with the encrypt key, as the SDK's EventDispatcher does
+ * (Feishu documents plaintext pushes here, but without the key such a frame would be answered 500 at every
+ * re-push). The verification token is deliberately not checked (nor is it by the SDK): should Feishu leave it
+ * out of frames, every push would be refused, and acknowledged, and lost.
  * The answer becomes the ACK: a card callback's toast and card as its data; a failure that a re-push could
  * cure (5xx) throws, so the SDK answers code 500; a push that can never be used is acknowledged (logged).
  */
 export function longConnectionHandler(deps: PushDeps, maxBodyBytes: number) {
-  const secrets = { authenticatedChannel: true, maxBodyBytes };
+  const secrets = { encryptKey: deps.secrets.encryptKey, authenticatedChannel: true, maxBodyBytes };
   return async (envelope: unknown): Promise<unknown> => {
     const rawBody = Buffer.from(JSON.stringify(envelope) ?? 'null');
     const answer = await handlePush({ headers: {}, rawBody }, { ...deps, secrets }, 'long-connection');
