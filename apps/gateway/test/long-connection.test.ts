@@ -153,6 +153,15 @@ describe('LongConnection', () => {
     await c.close();
   });
 
+  it('repairs a ping interval the endpoint left as NaN as soon as connected, before any frame arrives', async () => {
+    const c = connection();
+    c.start();
+    last().pingInterval = Number.NaN;
+    last().connect();
+    expect(last().pingInterval).toBe(120_000);
+    await c.close();
+  });
+
   it('/readyz: ready while connected and during the grace period, not after', async () => {
     const c = connection({ readyGraceMs: 2000 });
     c.start();

@@ -15,8 +15,9 @@
 //   same message_id; the emulator matches ACKs by message_id, what Feishu checks is not documented).
 // - start() does nothing, silently, for an app id other than cli_ + 16 hex digits: config.ts refuses such ids
 //   with FEISHU_TRANSPORT=websocket, and a connection attempt without any callback in 30 s is retried.
-// - A pong whose ClientConfig lacks PingInterval makes the SDK ping every millisecond (NaN × 1000 as a
-//   setTimeout delay). After every inbound frame we put a non-finite interval back to Feishu's 120 s.
+// - A pong (or endpoint answer) whose ClientConfig lacks PingInterval makes the SDK ping every millisecond
+//   (NaN × 1000 as a setTimeout delay). Once connected, and after every inbound frame, we put a non-finite
+//   interval back to Feishu's 120 s.
 // - Shutdown. close() would drop frames whose handler is still running (their ACK is never written, so Feishu
 //   pushes them again 15 s later). We refuse new frames (code 500: Feishu re-sends, to another replica), wait
 //   for the running ones, let the SDK write their ACKs, then close.
@@ -182,11 +183,16 @@ export class LongConnection {
     }
     this.#socket = socket;
     this.#lastInbound = this.#now();
+    const repairPingInterval = () => {
+      if (!Number.isFinite(internals.wsConfig.getWS('pingInterval')))
+        internals.wsConfig.updateWs({ pingInterval: DEFAULT_PING_INTERVAL_MS });
+    };
+    // The endpoint's ClientConfig may have left it NaN already: the SDK pinged at open and is looping.
+    repairPingInterval();
     socket.on('message', () => {
       this.#lastInbound = this.#now();
       // Runs after the SDK's own listener has applied a pong's ClientConfig (synchronously, same emit).
-      if (!Number.isFinite(internals.wsConfig.getWS('pingInterval')))
-        internals.wsConfig.updateWs({ pingInterval: DEFAULT_PING_INTERVAL_MS });
+      repairPingInterval();
     });
     socket.on('close', () => this.#ended(session, 'the connection closed'));
     this.#attempt = 0;
