@@ -209,6 +209,45 @@ describe('LongConnection', () => {
   });
 });
 
+describe('LongConnection while closing', () => {
+  it('a card callback that arrives while closing is still answered (Feishu never re-pushes a click); close waits for it', async () => {
+    const finishers: Array<() => void> = [];
+    const c = connection({
+      handle: () =>
+        new Promise((resolve) => {
+          finishers.push(() => resolve({ toast: { type: 'success', content: 'approved' } }));
+        }),
+    });
+    c.start();
+    last().connect();
+    const client = last();
+    const running = client.dispatcher?.invoke({
+      schema: '2.0',
+      header: { event_type: 'hire.eco_exam.created_v1' },
+    });
+    let closed = false;
+    const closing = c.close().then(() => {
+      closed = true;
+    });
+    await expect(
+      client.dispatcher?.invoke({ schema: '2.0', header: { event_type: 'hire.eco_exam.created_v1' } }),
+    ).rejects.toThrow(/shutting down/);
+    const click = client.dispatcher?.invoke({ schema: '2.0', header: { event_type: 'card.action.trigger' } });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(finishers).toHaveLength(2);
+    finishers[0]?.();
+    await running;
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closed).toBe(false);
+    expect(client.closedWith).toBeUndefined();
+    finishers[1]?.();
+    await expect(click).resolves.toEqual({ toast: { type: 'success', content: 'approved' } });
+    await closing;
+    expect(client.closedWith).toEqual({});
+  });
+});
+
 describe('longConnectionHandler', () => {
   const log = createLogger({ level: 'silent' });
   const exam = (event: object, eventId = 'ev-1') =>

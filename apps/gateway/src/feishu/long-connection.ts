@@ -19,8 +19,9 @@
 //   (NaN × 1000 as a setTimeout delay). Once connected, and after every inbound frame, we put a non-finite
 //   interval back to Feishu's 120 s.
 // - Shutdown. close() would drop frames whose handler is still running (their ACK is never written, so Feishu
-//   pushes them again 15 s later). We refuse new frames (code 500: Feishu re-sends, to another replica), wait
-//   for the running ones, let the SDK write their ACKs, then close.
+//   pushes them again 15 s later). We refuse new events (code 500: Feishu re-sends, to another replica), but
+//   still answer card callbacks (a click is never re-pushed), wait for the running ones, let the SDK write
+//   their ACKs, then close.
 //
 // The SDK hands each frame's JSON to `eventDispatcher.invoke(data)` and puts what it returns, base64 JSON, in
 // the ACK's data (code 200), or answers code 500 when it throws. We pass our own object with that one method
@@ -134,9 +135,12 @@ export class LongConnection {
     clearInterval(this.#watchdog);
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#connectTimer);
-    await Promise.allSettled([...this.#inFlight]);
-    // The SDK writes the ACK in the continuation of our settled promise: one turn of the loop later.
-    await new Promise((resolve) => setImmediate(resolve));
+    // A card callback may still come in while we wait (see #receive): wait for it too.
+    do {
+      await Promise.allSettled([...this.#inFlight]);
+      // The SDK writes the ACK in the continuation of our settled promise: one turn of the loop later.
+      await new Promise((resolve) => setImmediate(resolve));
+    } while (this.#inFlight.size > 0);
     this.#session++;
     const client = this.#client;
     this.#client = undefined;
@@ -240,8 +244,9 @@ export class LongConnection {
 
   async #receive(data: unknown): Promise<unknown> {
     this.#lastInbound = this.#now();
-    // Code 500: Feishu delivers it again, to another connection or to us once restarted.
-    if (this.#draining) throw new Error('the gateway is shutting down');
+    // Code 500: Feishu delivers it again, to another connection or to us once restarted. Not a card callback:
+    // Feishu never re-pushes a click (the user would only see an error), so it is answered while we drain.
+    if (this.#draining && !isCardCallback(data)) throw new Error('the gateway is shutting down');
     const handled = this.#o.handle(data);
     this.#inFlight.add(handled);
     try {
@@ -259,6 +264,11 @@ export class LongConnection {
     if (next === 'reconnecting') this.#o.log.warn(line, 'long connection down; reconnecting');
     else this.#o.log.info(line, `long connection ${next}`);
   }
+}
+
+function isCardCallback(data: unknown): boolean {
+  const header = (data as { header?: { event_type?: unknown } } | null | undefined)?.header;
+  return header?.event_type === 'card.action.trigger';
 }
 
 function readCardFramesAsEvents(internals: WSClientInternals): void {
