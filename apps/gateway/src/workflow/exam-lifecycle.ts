@@ -312,7 +312,13 @@ export const examLifecycle = {
       key.tenantKey,
       key.examId,
     ]);
-    const version = createHash('sha256').update(serialized).digest('hex').slice(0, 16);
+    // The change, not the value, names the report: a result changed back (A → B → A) must be reported
+    // again, and keys stay taken after their jobs ran. Two writers racing to make the same change (they read
+    // the same row) still share one key.
+    const version = createHash('sha256')
+      .update(`${exam.updatedAt}\n${JSON.stringify(exam.result)}\n${serialized}`)
+      .digest('hex')
+      .slice(0, 16);
     await enqueueJob(
       tx,
       {

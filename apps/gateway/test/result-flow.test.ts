@@ -1,0 +1,82 @@
+// Audit of the exam result flow (a provider's result → update_result): each test failed on the code before
+// its fix.
+import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { JobEntity, openStore, type Store } from '../src/store/index.js';
+import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
+import { tempDatabaseUrl, testStoreOptions } from './support.js';
+
+const silent = pino({ level: 'silent' });
+const stores: Store[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+async function freshStore(): Promise<Store> {
+  const store = await openStore(tempDatabaseUrl(), silent, testStoreOptions);
+  stores.push(store);
+  return store;
+}
+
+function examEvent(examId: string): KnownEvent<'hire.eco_exam.created_v1'> {
+  const envelope = envelopeV2(
+    'hire.eco_exam.created_v1',
+    { exam_id: examId, candidate_info: { name: '王二' } },
+    { eventId: `ev-${examId}`, tenantKey: 't1', appId: 'cli_1' },
+  );
+  const r = parse(seal(envelope), {});
+  if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
+  return r.event;
+}
+
+async function arrangedExam(store: Store, examId: string, providerId: string) {
+  await store.write(async (tx) => {
+    await examLifecycle.receive(tx, examEvent(examId), 1);
+    await examLifecycle.approve(tx, examId, 'ou_staff', 2);
+    await examLifecycle.arrangementMade(tx, examId, providerId, { examUrl: 'https://exam.example/e/1' }, 3);
+    await examLifecycle.loginInfoReported(tx, examId, 4);
+  });
+}
+
+const pendingReports = async (store: Store, examId: string) =>
+  (await store.dataSource.getRepository(JobEntity).findBy({ kind: 'report_result', examId })).filter(
+    (j) => j.state === 'pending',
+  ).length;
+
+/** Marks every job done, as the outbox worker would once it ran them. */
+const runAllJobs = (store: Store) =>
+  store.write((tx) => tx.run("UPDATE outbox_jobs SET state = 'done'", []));
+
+describe('a changed result is reported again', () => {
+  it('a result changed back to an earlier value (A → B → A) is reported: Feishu Hire would keep B', async () => {
+    const store = await freshStore();
+    await arrangedExam(store, 'r-aba', 'p');
+    const a = { score: '60' };
+    const b = { score: '75' };
+    for (const [result, now] of [
+      [a, 10],
+      [b, 20],
+      [a, 30],
+    ] as const) {
+      expect(await store.write((tx) => examLifecycle.resultReceived(tx, 'r-aba', 'p', result, now))).toBe(
+        'recorded',
+      );
+      expect(await pendingReports(store, 'r-aba')).toBe(1);
+      await runAllJobs(store);
+    }
+  });
+
+  it('the same result again queues no report', async () => {
+    const store = await freshStore();
+    await arrangedExam(store, 'r-same', 'p');
+    const result = { score: '60', resultTime: 1_700_000_000_000 };
+    expect(await store.write((tx) => examLifecycle.resultReceived(tx, 'r-same', 'p', result, 10))).toBe(
+      'recorded',
+    );
+    await runAllJobs(store);
+    expect(await store.write((tx) => examLifecycle.resultReceived(tx, 'r-same', 'p', result, 20))).toBe(
+      'unchanged',
+    );
+    expect(await pendingReports(store, 'r-same')).toBe(0);
+  });
+});
