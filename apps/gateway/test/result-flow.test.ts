@@ -80,3 +80,26 @@ describe('a changed result is reported again', () => {
     expect(await pendingReports(store, 'r-same')).toBe(0);
   });
 });
+
+describe('an older result does not overwrite a newer one', () => {
+  it('a result produced before the stored one (a late retry, a replayed webhook) is stale and kept out', async () => {
+    const store = await freshStore();
+    await arrangedExam(store, 'r-late', 'p');
+    const newer = { score: '75', resultTime: 2_000 };
+    const older = { score: '60', resultTime: 1_000 };
+    expect(await store.write((tx) => examLifecycle.resultReceived(tx, 'r-late', 'p', newer, 10))).toBe(
+      'recorded',
+    );
+    await runAllJobs(store);
+    expect(await store.write((tx) => examLifecycle.resultReceived(tx, 'r-late', 'p', older, 20))).toBe(
+      'stale',
+    );
+    expect((await store.write((tx) => examLifecycle.find(tx, 'r-late')))?.result).toEqual(newer);
+    expect(await pendingReports(store, 'r-late')).toBe(0);
+    // A regrade produced later, or one without a time, still overwrites.
+    const regraded = { score: '80', resultTime: 3_000 };
+    expect(await store.write((tx) => examLifecycle.resultReceived(tx, 'r-late', 'p', regraded, 30))).toBe(
+      'recorded',
+    );
+  });
+});
