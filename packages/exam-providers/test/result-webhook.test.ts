@@ -58,3 +58,16 @@ describe('a verified webhook whose body is broken is a validation error, not an 
     ).rejects.toMatchObject({ retryable: false, code: undefined });
   });
 });
+
+describe('the declared signature header', () => {
+  it('is found whatever its case in the configuration: Node hands over header names in lower case', async () => {
+    const body = JSON.stringify({ results: [{ reference: 'exam-1', total: 70 }] });
+    const provider = lowCode('X-LC-Signature');
+    expect(
+      await provider.parseResultWebhook?.({
+        headers: { 'x-lc-signature': hmac(body) },
+        rawBody: Buffer.from(body),
+      }),
+    ).toEqual([{ examId: 'exam-1', result: { score: '70' } }]);
+  });
+});

@@ -40,9 +40,11 @@ export function resultWebhook(options: ResultWebhookOptions, secret: string, ins
   // Signed, so from the platform, but unreadable: a validation error (422), not a bad signature (401).
   const invalid = (why: string) =>
     new ProviderError(`the result webhook is refused: ${why}`, false, instanceId, { code: 'invalid_answer' });
+  // Node hands over header names in lower case; the configuration may spell one X-Quizly-Signature.
+  const headerName = options.signature.header.toLowerCase();
   return async (request: WebhookRequest): Promise<WebhookResults> => {
     const { header, algorithm, encoding, prefix } = options.signature;
-    const presented = request.headers[header];
+    const presented = request.headers[headerName];
     if (typeof presented !== 'string' || !presented.startsWith(prefix)) throw refuse(`no ${header} header`);
     const expected = createHmac(algorithm, secret).update(request.rawBody).digest();
     const given = Buffer.from(presented.slice(prefix.length).trim(), encoding);
