@@ -277,6 +277,7 @@ export const httpProvider = defineProvider({
       body: unknown,
     ): Promise<unknown> {
       let response: Response;
+      let text: string;
       try {
         response = await ctx.fetch(url, {
           method,
@@ -288,6 +289,8 @@ export const httpProvider = defineProvider({
           body: body === undefined || method === 'GET' ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(options.timeoutMs),
         });
+        // Read inside: the body can break off too (the connection drops, the timeout fires meanwhile).
+        text = await response.text();
       } catch (err) {
         throw new ProviderError(
           `the exam platform did not answer (${(err as Error).name === 'TimeoutError' ? `timeout after ${options.timeoutMs} ms` : 'network error'})`,
@@ -296,7 +299,6 @@ export const httpProvider = defineProvider({
           { cause: err },
         );
       }
-      const text = await response.text();
       if (!response.ok) {
         // Never echo the platform's body: it may repeat credentials or candidate data.
         throw new ProviderError(

@@ -1,0 +1,51 @@
+// Audit of the config-declared HTTP provider's calls: each test failed on the code before its fix.
+import { describe, expect, it } from 'vitest';
+import { httpProvider } from '../src/index.js';
+
+const options = {
+  baseUrl: 'https://lc.example',
+  createExam: { path: '/sittings', response: { examUrl: '$.url' } },
+  fetchResult: { path: '/sittings/{{exam.id}}', response: { score: '$.total' } },
+};
+const request = { examId: 'exam-1', candidate: { name: 'n' } };
+
+function providerAnswering(answer: () => Response) {
+  const built = httpProvider.build(options, {
+    fetch: async () => answer(),
+    now: Date.now,
+    secret: () => undefined,
+  });
+  if (!built.ok) throw new Error(built.errors.join('\n'));
+  return built.provider;
+}
+
+/** A 200 whose body breaks off midway (the connection drops, or the call's timeout fires while reading). */
+const brokenBody = (error: Error) =>
+  new Response(
+    new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"url":"https://lc.exa'));
+        controller.error(error);
+      },
+    }),
+    { status: 200 },
+  );
+
+describe('an answer whose body breaks off', () => {
+  it('is a retryable ProviderError, as when no answer came at all', async () => {
+    for (const error of [
+      new TypeError('terminated'),
+      new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+    ]) {
+      const provider = providerAnswering(() => brokenBody(error));
+      await expect(provider.createExam(request)).rejects.toMatchObject({
+        name: 'ProviderError',
+        retryable: true,
+      });
+      await expect(provider.fetchResult?.({ examId: 'exam-1' })).rejects.toMatchObject({
+        name: 'ProviderError',
+        retryable: true,
+      });
+    }
+  });
+});
