@@ -49,3 +49,26 @@ describe('an answer whose body breaks off', () => {
     }
   });
 });
+
+describe('createExam: the login an exam platform answers with', () => {
+  it('an empty username, password or platform id is none (a link-only exam), not an arrangement refused for good', async () => {
+    const built = httpProvider.build(
+      {
+        ...options,
+        createExam: {
+          path: '/sittings',
+          response: { examUrl: '$.url', username: '$.login', password: '$.pass', platformExamId: '$.id' },
+        },
+      },
+      {
+        fetch: async () =>
+          Response.json({ url: 'https://lc.example/take/1', login: '', pass: '', id: null }),
+        now: Date.now,
+        secret: () => undefined,
+      },
+    );
+    if (!built.ok) throw new Error(built.errors.join('\n'));
+    const arrangement = await built.provider.createExam(request);
+    expect(arrangement).toEqual({ examUrl: 'https://lc.example/take/1' });
+  });
+});

@@ -323,7 +323,8 @@ export const httpProvider = defineProvider({
       name: account?.name,
       fields: account?.fields ?? {},
     });
-    const text = (v: unknown) => (v === undefined || v === null ? undefined : String(v));
+    // An empty value is none: a link-only exam answers `"password": ""`, which the bounds would refuse.
+    const text = (v: unknown) => (v === undefined || v === null || v === '' ? undefined : String(v));
 
     return {
       id: instanceId,
