@@ -72,3 +72,31 @@ describe('createExam: the login an exam platform answers with', () => {
     expect(arrangement).toEqual({ examUrl: 'https://lc.example/take/1' });
   });
 });
+
+describe('fetchResult: values that are not text', () => {
+  it('a score or detail that is an object or a list is refused (invalid_answer), never sent as "[object Object]"', async () => {
+    for (const answer of [
+      { total: { value: 88 } },
+      { total: [88] },
+      { total: 88, sections: [{ name: 'SQL', pct: { value: 9 } }] },
+    ]) {
+      const built = httpProvider.build(
+        {
+          ...options,
+          fetchResult: {
+            path: '/sittings/{{exam.id}}',
+            response: { score: '$.total', details: { items: '$.sections', name: '$.name', result: '$.pct' } },
+          },
+        },
+        { fetch: async () => Response.json(answer), now: Date.now, secret: () => undefined },
+      );
+      if (!built.ok) throw new Error(built.errors.join('\n'));
+      await expect(built.provider.fetchResult?.({ examId: 'exam-1' })).rejects.toMatchObject({
+        name: 'ProviderError',
+        retryable: false,
+        code: 'invalid_answer',
+        message: expect.stringMatching(/\$\.(total|pct).*not text/),
+      });
+    }
+  });
+});

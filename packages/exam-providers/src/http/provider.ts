@@ -370,7 +370,7 @@ export const httpProvider = defineProvider({
                 headersFor('fetchResult', baseHeaders.render(vars), resultHeaders.render(vars)),
                 resultBody.render(vars),
               );
-              return readResult(declared.response, answer);
+              return readResult(declared.response, answer, instanceId);
             },
           }
         : {}),

@@ -60,7 +60,7 @@ export function resultWebhook(options: ResultWebhookOptions, secret: string, ins
     if (!Array.isArray(items)) throw invalid(`no list at ${options.items?.source}`);
     return items.flatMap((item) => {
       const examId = options.examId.get(item);
-      const result = readResult(options.result, item);
+      const result = readResult(options.result, item, instanceId);
       return typeof examId === 'string' && examId && result ? [{ examId, result }] : [];
     });
   };
