@@ -1,11 +1,13 @@
 // Audit of the exam result flow (a provider's result → update_result): each test failed on the code before
 // its fix.
 import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
+import { createProviderRegistry, defaultProviderContext, defineProvider } from '@feishu-exam/exam-providers';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { tempDatabaseUrl, testStoreOptions } from './support.js';
+import { post, startTestGateway, tempDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -101,5 +103,38 @@ describe('an older result does not overwrite a newer one', () => {
     expect(await store.write((tx) => examLifecycle.resultReceived(tx, 'r-late', 'p', regraded, 30))).toBe(
       'recorded',
     );
+  });
+});
+
+describe('the provider webhook', () => {
+  it('a provider that fails with a bug answers 503 provider_unavailable without its internals', async () => {
+    const buggy = defineProvider({
+      id: 'buggy',
+      options: z.object({}),
+      create: (_o, _ctx, id) => ({
+        id,
+        createExam: async () => ({ examUrl: 'https://exam.example/1' }),
+        parseResultWebhook: async () => {
+          throw new TypeError("Cannot read properties of undefined (reading 'tokenFromVault')");
+        },
+      }),
+    });
+    const registry = createProviderRegistry(
+      [buggy],
+      { providers: [{ id: 'buggy', type: 'buggy' }], defaultProvider: 'buggy' },
+      defaultProviderContext({}),
+    );
+    if (!registry.ok) throw new Error(registry.errors.join());
+    const gw = await startTestGateway({}, { providers: registry.registry });
+    try {
+      const answer = await post(`${gw.url}/webhook/provider/buggy`, {}, '{}');
+      expect(answer.status).toBe(503);
+      expect(answer.json?.code).toBe('provider_unavailable');
+      expect(answer.text).not.toContain('tokenFromVault');
+      // The operator still sees what went wrong.
+      expect(gw.logLines.join('\n')).toContain('tokenFromVault');
+    } finally {
+      await gw.close();
+    }
   });
 });
