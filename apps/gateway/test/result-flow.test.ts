@@ -46,8 +46,7 @@ const pendingReports = async (store: Store, examId: string) =>
   ).length;
 
 /** Marks every job done, as the outbox worker would once it ran them. */
-const runAllJobs = (store: Store) =>
-  store.write((tx) => tx.run("UPDATE outbox_jobs SET state = 'done'", []));
+const runAllJobs = (store: Store) => store.write((tx) => tx.run("UPDATE outbox_jobs SET state = 'done'", []));
 
 describe('a changed result is reported again', () => {
   it('a result changed back to an earlier value (A → B → A) is reported: Feishu Hire would keep B', async () => {

@@ -61,8 +61,7 @@ describe('createExam: the login an exam platform answers with', () => {
         },
       },
       {
-        fetch: async () =>
-          Response.json({ url: 'https://lc.example/take/1', login: '', pass: '', id: null }),
+        fetch: async () => Response.json({ url: 'https://lc.example/take/1', login: '', pass: '', id: null }),
         now: Date.now,
         secret: () => undefined,
       },
