@@ -99,3 +99,27 @@ describe('fetchResult: values that are not text', () => {
     }
   });
 });
+
+describe('an answer larger than any exam platform sends', () => {
+  it('is refused once it passes 10 MB, without being read to its end', async () => {
+    let pulled = 0;
+    const endless = () =>
+      new Response(
+        new ReadableStream({
+          pull(controller) {
+            pulled += 1;
+            if (pulled > 40) controller.close();
+            else controller.enqueue(new Uint8Array(1024 * 1024).fill(0x20));
+          },
+        }),
+        { status: 200 },
+      );
+    const provider = providerAnswering(endless);
+    await expect(provider.fetchResult?.({ examId: 'exam-1' })).rejects.toMatchObject({
+      name: 'ProviderError',
+      retryable: false,
+      message: expect.stringMatching(/more than/),
+    });
+    expect(pulled).toBeLessThan(40);
+  });
+});

@@ -144,6 +144,30 @@ export const RESULT_ROOTS: AllowedRoots = { exam: ['id', 'platformExamId'], secr
 
 type Part = { value: unknown; path: PropertyKey[]; roots: AllowedRoots };
 
+/** No exam platform answers with more; a bigger body (a wrong path, a file) is not read into memory. */
+const MAX_ANSWER_BYTES = 10 * 1024 * 1024;
+
+class AnswerTooLarge extends Error {}
+
+async function readCapped(response: Response): Promise<string> {
+  if (!response.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_ANSWER_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      throw new AnswerTooLarge();
+    }
+    chunks.push(value);
+  }
+  // As response.text() decodes: UTF-8, a leading BOM dropped.
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
 /** Compiles every template of a declaration at once; all problems, secrets included, in one OptionsError. */
 function compileAll<K extends string>(
   parts: Record<K, Part>,
@@ -290,8 +314,16 @@ export const httpProvider = defineProvider({
           signal: AbortSignal.timeout(options.timeoutMs),
         });
         // Read inside: the body can break off too (the connection drops, the timeout fires meanwhile).
-        text = await response.text();
+        text = await readCapped(response);
       } catch (err) {
+        if (err instanceof AnswerTooLarge) {
+          throw new ProviderError(
+            `the exam platform answered with more than ${MAX_ANSWER_BYTES / (1024 * 1024)} MB`,
+            false,
+            instanceId,
+            { code: 'invalid_answer' },
+          );
+        }
         throw new ProviderError(
           `the exam platform did not answer (${(err as Error).name === 'TimeoutError' ? `timeout after ${options.timeoutMs} ms` : 'network error'})`,
           true,
