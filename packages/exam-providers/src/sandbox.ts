@@ -155,7 +155,10 @@ function resultWebhook(secret: string, instanceId: string) {
     try {
       body = JSON.parse(Buffer.from(request.rawBody).toString('utf8'));
     } catch {
-      throw new ProviderError('the result webhook is not JSON', false, instanceId);
+      // Signed, so from the platform, but unreadable: a validation error (422), not a bad signature (401).
+      throw new ProviderError('the result webhook is not JSON', false, instanceId, {
+        code: 'invalid_answer',
+      });
     }
     const parsed = sandboxResult.safeParse(body);
     if (!parsed.success)
@@ -163,6 +166,7 @@ function resultWebhook(secret: string, instanceId: string) {
         `the result webhook is malformed: ${parsed.error.issues[0]?.message}`,
         false,
         instanceId,
+        { code: 'invalid_answer' },
       );
     const r = parsed.data;
     const result: ExamResult = {

@@ -51,7 +51,8 @@ export function providerWebhookHandler(deps: ProviderWebhookDeps) {
       ctx.status = invalid ? 422 : refused ? 401 : 503;
       ctx.body = {
         code: invalid ? 'result_invalid' : refused ? 'provider_webhook_refused' : 'provider_unavailable',
-        message: (err as Error).message,
+        // A ProviderError's message is written for the platform; anything else is a bug, logged above.
+        message: isProviderError(err) ? err.message : 'the provider failed; try again later',
       };
       return;
     }

@@ -25,10 +25,17 @@ import {
 export type ReceiveOutcome = 'created' | 'duplicate_event' | 'duplicate_exam';
 
 /**
- * `not_this_provider`: the exam was arranged by another provider instance (or by none). `ambiguous`: a
+ * `stale`: the result was produced before the one already recorded (a platform's late retry, or a signed
+ * webhook replayed); it would overwrite a newer result. `not_this_provider`: the exam was arranged by another provider instance (or by none). `ambiguous`: a
  * platform names exams by id alone, and this provider arranged exams with that id for several customers.
  */
-export type ResultOutcome = 'recorded' | 'unchanged' | 'not_arranged' | 'not_this_provider' | 'ambiguous';
+export type ResultOutcome =
+  | 'recorded'
+  | 'unchanged'
+  | 'stale'
+  | 'not_arranged'
+  | 'not_this_provider'
+  | 'ambiguous';
 
 export type TransitionOutcome =
   | { readonly ok: true; readonly exam: ExamRow }
@@ -305,6 +312,9 @@ export const examLifecycle = {
     if (exam.providerId !== providerId) return 'not_this_provider';
     const serialized = JSON.stringify(result);
     if (exam.result && JSON.stringify(exam.result) === serialized) return 'unchanged';
+    const recordedAt = exam.result?.resultTime;
+    if (recordedAt !== undefined && result.resultTime !== undefined && result.resultTime < recordedAt)
+      return 'stale';
     const key = keyOf(exam);
     await tx.run('UPDATE exams SET result = ?, updated_at = ? WHERE tenant_key = ? AND exam_id = ?', [
       serialized,
@@ -312,7 +322,13 @@ export const examLifecycle = {
       key.tenantKey,
       key.examId,
     ]);
-    const version = createHash('sha256').update(serialized).digest('hex').slice(0, 16);
+    // The change, not the value, names the report: a result changed back (A → B → A) must be reported
+    // again, and keys stay taken after their jobs ran. Two writers racing to make the same change (they read
+    // the same row) still share one key.
+    const version = createHash('sha256')
+      .update(`${exam.updatedAt}\n${JSON.stringify(exam.result)}\n${serialized}`)
+      .digest('hex')
+      .slice(0, 16);
     await enqueueJob(
       tx,
       {

@@ -144,6 +144,30 @@ export const RESULT_ROOTS: AllowedRoots = { exam: ['id', 'platformExamId'], secr
 
 type Part = { value: unknown; path: PropertyKey[]; roots: AllowedRoots };
 
+/** No exam platform answers with more; a bigger body (a wrong path, a file) is not read into memory. */
+const MAX_ANSWER_BYTES = 10 * 1024 * 1024;
+
+class AnswerTooLarge extends Error {}
+
+async function readCapped(response: Response): Promise<string> {
+  if (!response.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_ANSWER_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      throw new AnswerTooLarge();
+    }
+    chunks.push(value);
+  }
+  // As response.text() decodes: UTF-8, a leading BOM dropped.
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
 /** Compiles every template of a declaration at once; all problems, secrets included, in one OptionsError. */
 function compileAll<K extends string>(
   parts: Record<K, Part>,
@@ -277,6 +301,7 @@ export const httpProvider = defineProvider({
       body: unknown,
     ): Promise<unknown> {
       let response: Response;
+      let text: string;
       try {
         response = await ctx.fetch(url, {
           method,
@@ -288,7 +313,17 @@ export const httpProvider = defineProvider({
           body: body === undefined || method === 'GET' ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(options.timeoutMs),
         });
+        // Read inside: the body can break off too (the connection drops, the timeout fires meanwhile).
+        text = await readCapped(response);
       } catch (err) {
+        if (err instanceof AnswerTooLarge) {
+          throw new ProviderError(
+            `the exam platform answered with more than ${MAX_ANSWER_BYTES / (1024 * 1024)} MB`,
+            false,
+            instanceId,
+            { code: 'invalid_answer' },
+          );
+        }
         throw new ProviderError(
           `the exam platform did not answer (${(err as Error).name === 'TimeoutError' ? `timeout after ${options.timeoutMs} ms` : 'network error'})`,
           true,
@@ -296,7 +331,6 @@ export const httpProvider = defineProvider({
           { cause: err },
         );
       }
-      const text = await response.text();
       if (!response.ok) {
         // Never echo the platform's body: it may repeat credentials or candidate data.
         throw new ProviderError(
@@ -321,7 +355,8 @@ export const httpProvider = defineProvider({
       name: account?.name,
       fields: account?.fields ?? {},
     });
-    const text = (v: unknown) => (v === undefined || v === null ? undefined : String(v));
+    // An empty value is none: a link-only exam answers `"password": ""`, which the bounds would refuse.
+    const text = (v: unknown) => (v === undefined || v === null || v === '' ? undefined : String(v));
 
     return {
       id: instanceId,
@@ -367,7 +402,7 @@ export const httpProvider = defineProvider({
                 headersFor('fetchResult', baseHeaders.render(vars), resultHeaders.render(vars)),
                 resultBody.render(vars),
               );
-              return readResult(declared.response, answer);
+              return readResult(declared.response, answer, instanceId);
             },
           }
         : {}),

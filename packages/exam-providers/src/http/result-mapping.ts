@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ExamResult } from '../contract.js';
+import { type ExamResult, ProviderError } from '../contract.js';
 import { compileJsonPath, type JsonPath } from './json-path.js';
 
 /**
@@ -67,7 +67,19 @@ export const resultMapping = z
 
 export type ResultMapping = z.output<typeof resultMapping>;
 
-const text = (v: unknown) => (v === undefined || v === null || v === '' ? undefined : String(v));
+/** The text at `path`; an object or a list there is no text (String() would make it "[object Object]"). */
+function textAt(path: JsonPath, from: unknown, providerId: string): string | undefined {
+  const v = path.get(from);
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'object')
+    throw new ProviderError(
+      `the exam platform's result is refused: ${path.source} is not text (an object or a list)`,
+      false,
+      providerId,
+      { code: 'invalid_answer' },
+    );
+  return String(v);
+}
 
 function epochMs(v: unknown): number | undefined {
   if (typeof v === 'number' && Number.isFinite(v)) return Math.trunc(v);
@@ -79,28 +91,37 @@ function epochMs(v: unknown): number | undefined {
   return undefined;
 }
 
-/** The result in an answer; undefined while its score reads nothing. Bounds are checked by the caller. */
-export function readResult(map: ResultMapping, answer: unknown): ExamResult | undefined {
-  const score = text(map.score.get(answer));
+/**
+ * The result in an answer; undefined while its score reads nothing. Bounds are checked by the caller; a value
+ * that is not text is refused here.
+ */
+export function readResult(map: ResultMapping, answer: unknown, providerId: string): ExamResult | undefined {
+  const text = (path: JsonPath, from: unknown) => textAt(path, from, providerId);
+  const score = text(map.score, answer);
   if (score === undefined) return undefined;
   const answerTime = map.answerTime ? epochMs(map.answerTime.get(answer)) : undefined;
   const reports: Array<{ name: string; url: string; answerTime?: number }> = [];
-  const single = map.reportUrl ? text(map.reportUrl.get(answer)) : undefined;
+  const single = map.reportUrl ? text(map.reportUrl, answer) : undefined;
   if (single) reports.push({ name: map.reportName, url: single, ...(answerTime ? { answerTime } : {}) });
-  for (const item of list(map.reports?.items.get(answer))) {
-    const name = text(map.reports?.name.get(item));
-    const url = text(map.reports?.url.get(item));
+  const declaredReports = map.reports;
+  for (const item of declaredReports ? list(declaredReports.items.get(answer)) : []) {
+    if (!declaredReports) break;
+    const name = text(declaredReports.name, item);
+    const url = text(declaredReports.url, item);
     if (!name || !url) continue;
-    const own = map.reports?.answerTime ? epochMs(map.reports.answerTime.get(item)) : undefined;
+    const own = declaredReports.answerTime ? epochMs(declaredReports.answerTime.get(item)) : undefined;
     const time = own ?? answerTime;
     reports.push({ name, url, ...(time ? { answerTime: time } : {}) });
   }
-  const details = list(map.details?.items.get(answer)).flatMap((item) => {
-    const name = text(map.details?.name.get(item));
-    const result = text(map.details?.result.get(item));
-    const id = map.details?.id ? text(map.details.id.get(item)) : undefined;
-    return name && result ? [{ name, result, ...(id ? { id } : {}) }] : [];
-  });
+  const declaredDetails = map.details;
+  const details = declaredDetails
+    ? list(declaredDetails.items.get(answer)).flatMap((item) => {
+        const name = text(declaredDetails.name, item);
+        const result = text(declaredDetails.result, item);
+        const id = declaredDetails.id ? text(declaredDetails.id, item) : undefined;
+        return name && result ? [{ name, result, ...(id ? { id } : {}) }] : [];
+      })
+    : [];
   const resultTime = map.resultTime ? epochMs(map.resultTime.get(answer)) : undefined;
   return {
     score,

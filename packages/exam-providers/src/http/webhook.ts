@@ -37,9 +37,14 @@ export type ResultWebhookOptions = z.output<typeof resultWebhookOptions>;
 export function resultWebhook(options: ResultWebhookOptions, secret: string, instanceId: string) {
   const refuse = (why: string) =>
     new ProviderError(`the result webhook is refused: ${why}`, false, instanceId);
+  // Signed, so from the platform, but unreadable: a validation error (422), not a bad signature (401).
+  const invalid = (why: string) =>
+    new ProviderError(`the result webhook is refused: ${why}`, false, instanceId, { code: 'invalid_answer' });
+  // Node hands over header names in lower case; the configuration may spell one X-Quizly-Signature.
+  const headerName = options.signature.header.toLowerCase();
   return async (request: WebhookRequest): Promise<WebhookResults> => {
     const { header, algorithm, encoding, prefix } = options.signature;
-    const presented = request.headers[header];
+    const presented = request.headers[headerName];
     if (typeof presented !== 'string' || !presented.startsWith(prefix)) throw refuse(`no ${header} header`);
     const expected = createHmac(algorithm, secret).update(request.rawBody).digest();
     const given = Buffer.from(presented.slice(prefix.length).trim(), encoding);
@@ -49,13 +54,13 @@ export function resultWebhook(options: ResultWebhookOptions, secret: string, ins
     try {
       body = JSON.parse(Buffer.from(request.rawBody).toString('utf8'));
     } catch {
-      throw refuse('the body is not JSON');
+      throw invalid('the body is not JSON');
     }
     const items = options.items ? options.items.get(body) : [body];
-    if (!Array.isArray(items)) throw refuse(`no list at ${options.items?.source}`);
+    if (!Array.isArray(items)) throw invalid(`no list at ${options.items?.source}`);
     return items.flatMap((item) => {
       const examId = options.examId.get(item);
-      const result = readResult(options.result, item);
+      const result = readResult(options.result, item, instanceId);
       return typeof examId === 'string' && examId && result ? [{ examId, result }] : [];
     });
   };
