@@ -8,7 +8,7 @@ import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-cor
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { enqueueJob } from '../src/outbox/jobs.js';
-import { ExamEntity, openStore, type Store } from '../src/store/index.js';
+import { ExamEntity, JobEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { messageUuid } from '../src/workflow/jobs.js';
 import { startTestGateway, tempDatabaseUrl, testStoreOptions } from './support.js';
@@ -55,14 +55,34 @@ const examRow = (store: Store, examId: string) =>
   store.dataSource.getRepository(ExamEntity).findOneByOrFail({ examId });
 
 describe('results are accepted only from the provider that arranged the exam, once it is arranged', () => {
-  it('refuses a result for an exam still arranging (Feishu Hire has no login info for it yet)', async () => {
+  it('holds a result for an exam still arranging (Feishu Hire has no login info for it yet) and reports it once it has', async () => {
     const store = await freshStore();
     await arrangedExam(store, 'r-arranging', 'sandbox', false);
+    const reports = () => store.dataSource.getRepository(JobEntity).countBy({ kind: 'report_result' });
+    // Not from another platform, and not for an exam no platform has yet.
+    expect(
+      await store.write((tx) => examLifecycle.resultReceived(tx, 'r-arranging', 'platform-p', result, 5)),
+    ).toBe('not_this_provider');
+    await store.write(async (tx) => {
+      await examLifecycle.receive(tx, examEvent('r-unarranged'), 1);
+      await examLifecycle.approve(tx, 'r-unarranged', 'ou_staff', 2);
+    });
+    expect(
+      await store.write((tx) => examLifecycle.resultReceived(tx, 'r-unarranged', 'sandbox', result, 5)),
+    ).toBe('not_arranged');
+    expect((await examRow(store, 'r-unarranged')).result).toBeNull();
+    // Kept, not reported: Feishu Hire refuses a result for an exam it has no login info for.
     const outcome = await store.write((tx) =>
       examLifecycle.resultReceived(tx, 'r-arranging', 'sandbox', result, 5),
     );
-    expect(outcome).toBe('not_arranged');
-    expect((await examRow(store, 'r-arranging')).result).toBeNull();
+    expect(outcome).toBe('held');
+    expect((await examRow(store, 'r-arranging')).result).toEqual(result);
+    expect(await reports()).toBe(0);
+    // The login info reported (twice: a job run again after a crash): one report of the held result.
+    await store.write((tx) => examLifecycle.loginInfoReported(tx, 'r-arranging', 6));
+    await store.write((tx) => examLifecycle.loginInfoReported(tx, 'r-arranging', 7));
+    expect((await examRow(store, 'r-arranging')).state).toBe('arranged');
+    expect(await reports()).toBe(1);
   });
 
   it('refuses a result from another provider instance, and records one from the arranging provider', async () => {

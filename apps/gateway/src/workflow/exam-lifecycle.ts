@@ -25,12 +25,15 @@ import {
 export type ReceiveOutcome = 'created' | 'duplicate_event' | 'duplicate_exam';
 
 /**
- * `stale`: the result was produced before the one already recorded (a platform's late retry, or a signed
- * webhook replayed); it would overwrite a newer result. `not_this_provider`: the exam was arranged by another provider instance (or by none). `ambiguous`: a
- * platform names exams by id alone, and this provider arranged exams with that id for several customers.
+ * `held`: the exam's platform sent a result before Feishu Hire has the exam's login info (still arranging); it is
+ * kept, and reported once the login info is. `stale`: the result was produced before the one already recorded (a
+ * platform's late retry, or a signed webhook replayed); it would overwrite a newer result. `not_this_provider`:
+ * the exam was arranged by another provider instance (or by none). `ambiguous`: a platform names exams by id
+ * alone, and this provider arranged exams with that id for several customers.
  */
 export type ResultOutcome =
   | 'recorded'
+  | 'held'
   | 'unchanged'
   | 'stale'
   | 'not_arranged'
@@ -308,7 +311,10 @@ export const examLifecycle = {
     const mine = candidates.filter((e) => e.providerId === providerId);
     if (mine.length > 1) return 'ambiguous';
     const exam = mine[0] ?? candidates[0];
-    if (exam?.state !== 'arranged') return 'not_arranged';
+    // Arranging with an arrangement: the platform has the exam, Feishu Hire not yet its login info (its report
+    // is queued). Without one, nothing says which platform the exam went to.
+    const held = exam?.state === 'arranging' && exam.arrangement !== null;
+    if (!exam || (exam.state !== 'arranged' && !held)) return 'not_arranged';
     if (exam.providerId !== providerId) return 'not_this_provider';
     const serialized = JSON.stringify(result);
     if (exam.result && JSON.stringify(exam.result) === serialized) return 'unchanged';
@@ -316,12 +322,15 @@ export const examLifecycle = {
     if (recordedAt !== undefined && result.resultTime !== undefined && result.resultTime < recordedAt)
       return 'stale';
     const key = keyOf(exam);
-    await tx.run('UPDATE exams SET result = ?, updated_at = ? WHERE tenant_key = ? AND exam_id = ?', [
-      serialized,
-      now,
-      key.tenantKey,
-      key.examId,
-    ]);
+    // Conditional on the state read above: a login info report committed meanwhile (another replica) would
+    // otherwise leave a held result that nothing reports.
+    const changed = await tx.run(
+      'UPDATE exams SET result = ?, updated_at = ? WHERE tenant_key = ? AND exam_id = ? AND state = ?',
+      [serialized, now, key.tenantKey, key.examId, exam.state],
+    );
+    if (changed === 0) return 'not_arranged';
+    // Reported by loginInfoReported, once Feishu Hire has the exam (it refuses a result before).
+    if (held) return 'held';
     // The change, not the value, names the report: a result changed back (A → B → A) must be reported
     // again, and keys stay taken after their jobs ran. Two writers racing to make the same change (they read
     // the same row) still share one key.
@@ -432,6 +441,18 @@ export const examLifecycle = {
     );
     if (!reported) return;
     const exam = rows.from(reported);
+    // A result the platform sent while the exam was arranging (resultReceived: held) goes to Feishu Hire now.
+    if (exam.state === 'arranged' && exam.result)
+      await enqueueJob(
+        tx,
+        {
+          kind: 'report_result',
+          examId: exam.examId,
+          tenantKey: exam.tenantKey,
+          idempotencyKey: `${jobKey('report_result', keyOf(exam))}:held`,
+        },
+        now,
+      );
     await enqueueJob(
       tx,
       {
