@@ -441,26 +441,14 @@ export const examLifecycle = {
     );
     if (!reported) return;
     const exam = rows.from(reported);
+    const key = keyOf(exam);
+    const refresh = { kind: 'refresh_card', idempotencyKey: `${jobKey('refresh_card', key)}:final` } as const;
     // A result the platform sent while the exam was arranging (resultReceived: held) goes to Feishu Hire now.
-    if (exam.state === 'arranged' && exam.result)
-      await enqueueJob(
-        tx,
-        {
-          kind: 'report_result',
-          examId: exam.examId,
-          tenantKey: exam.tenantKey,
-          idempotencyKey: `${jobKey('report_result', keyOf(exam))}:held`,
-        },
-        now,
-      );
-    await enqueueJob(
+    const held = { kind: 'report_result', idempotencyKey: `${jobKey('report_result', key)}:held` } as const;
+    const follow = exam.state === 'arranged' && exam.result ? [held, refresh] : [refresh];
+    await enqueueJobs(
       tx,
-      {
-        kind: 'refresh_card',
-        examId: exam.examId,
-        tenantKey: exam.tenantKey,
-        idempotencyKey: `${jobKey('refresh_card', keyOf(exam))}:final`,
-      },
+      follow.map((job) => ({ ...job, examId: key.examId, tenantKey: key.tenantKey })),
       now,
     );
   },
