@@ -145,19 +145,22 @@ export function computeSignatureHex(
   return hash('sha256', signingScratch.subarray(0, written + rawBody.length), 'hex');
 }
 
-const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
+const HEX = /^[0-9a-fA-F]+$/;
 const expectedScratch = Buffer.alloc(64);
 const presentedScratch = Buffer.alloc(64);
 
 /**
- * Constant-time, and case-insensitive as hex is. `expectedHex` is lowercase, as computeSignatureHex gives
- * it. Both are written as ASCII into two fixed 64-byte buffers, so that the comparison allocates nothing.
+ * Constant-time, and case-insensitive as hex is, for a SHA-256 (events) or SHA-1 (old-style card callbacks)
+ * hex digest. `expectedHex` is lowercase, as computed here. Both are written as ASCII into two fixed 64-byte
+ * buffers, so that the comparison allocates nothing but the views of their first `expectedHex.length` bytes.
  */
 export function signatureMatches(expectedHex: string, presentedHex: string): boolean {
-  if (!HEX_SHA256.test(presentedHex) || expectedHex.length !== 64) return false;
+  const length = expectedHex.length;
+  if (length > expectedScratch.length || presentedHex.length !== length || !HEX.test(presentedHex))
+    return false;
   expectedScratch.write(expectedHex, 0, 'latin1');
   presentedScratch.write(presentedHex.toLowerCase(), 0, 'latin1');
-  return timingSafeEqual(expectedScratch, presentedScratch);
+  return timingSafeEqual(expectedScratch.subarray(0, length), presentedScratch.subarray(0, length));
 }
 
 /**
@@ -175,17 +178,6 @@ export function computeCardV1SignatureHex(
     'sha1',
     Buffer.concat([Buffer.from(timestamp + nonce + verificationToken, 'utf8'), rawBody]),
     'hex',
-  );
-}
-
-const HEX_SHA1 = /^[0-9a-fA-F]{40}$/;
-
-/** signatureMatches for the old card callback's SHA-1: constant-time, case-insensitive. */
-export function cardV1SignatureMatches(expectedHex: string, presentedHex: string): boolean {
-  if (!HEX_SHA1.test(presentedHex) || expectedHex.length !== 40) return false;
-  return timingSafeEqual(
-    Buffer.from(expectedHex, 'latin1'),
-    Buffer.from(presentedHex.toLowerCase(), 'latin1'),
   );
 }
 

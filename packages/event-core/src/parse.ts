@@ -3,7 +3,6 @@ import type { z } from 'zod';
 import { type EventPayloads, eventCatalog, isKnownEventType, type KnownEventType } from './catalog.js';
 import {
   canonicalBase64,
-  cardV1SignatureMatches,
   computeCardV1SignatureHex,
   computeSignatureHex,
   type DecryptResult,
@@ -204,7 +203,7 @@ function verifySignature(
     verdict = 'event';
   } else if (
     verificationToken &&
-    cardV1SignatureMatches(computeCardV1SignatureHex(timestamp, nonce, verificationToken, rawBody), signature)
+    signatureMatches(computeCardV1SignatureHex(timestamp, nonce, verificationToken, rawBody), signature)
   ) {
     verdict = 'card_v1';
   }
