@@ -1,13 +1,14 @@
 // `pnpm bench` (gateway): webhook ingest throughput and latency at 32 concurrent keep-alive connections for
 // (a) a bare Koa route, (b) the official SDK's adaptKoa with an empty handler, (c) our /webhook/event with
-// durable ingest (SQLite, WAL, synchronous=FULL, group commit), and (c) again over 1,000,000 stored exams.
+// durable ingest (SQLite, WAL, synchronous=FULL, group commit), and (c) again over 1,000,000 stored exams; and
+// (p) the prototype of issue 11 (bench/prototype/ingest-koa.mjs: Koa + event-core + the leanest durable store).
 // On PostgreSQL (BENCH_DATABASE=postgres, or BENCH_DATABASE_URL: ../../../scripts/bench-database.mjs) the
 // gateway scenarios run there instead, each on a new database, over 100,000 stored exams by default, and the
 // server's CPU per push is printed beside the gateway's. BENCH_GATEWAY_MAIN=<path to a build's dist/main.js>
 // runs the gateway scenarios on another build (an older commit's, to compare in the same sitting).
 // Every server runs in its own process; requests are sealed up front, so only serving is measured. The
 // machine is noisy, so the scenarios run in interleaved rounds (BENCH_ROUNDS, default 3) and each figure is
-// the median of its rounds, with the range. CPU per request (the server process, all its threads; and this
+// the median of its rounds, with the range. Each server gets BENCH_WARMUP pushes (default 10,000) first. CPU per request (the server process, all its threads; and this
 // load generator) comes from /proc and process.cpuUsage: on a machine the client shares, it is what bounds
 // throughput.
 import { spawn } from 'node:child_process';
@@ -24,7 +25,12 @@ import { benchDatabase } from '../../../scripts/bench-database.mjs';
 import { cpuByThread, cpuSeconds } from '../../../scripts/proc-cpu.mjs';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
-const WARMUP = Math.min(2_000, REQUESTS);
+/**
+ * Pushes sent to every server before its measured ones: 10,000 by default, so that V8 has compiled the hot paths
+ * of each (after 2,000 the gateway's compiler threads still took a tenth of its CPU) and what is measured is a
+ * server that has been running for a while.
+ */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 10_000);
 const CONNECTIONS = 32;
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
@@ -167,11 +173,14 @@ const threadCpuMs = (pid) =>
  * `count`, when given, is read before and after the measured load (the cards posted meanwhile). With
  * `onDatabase`, the database server's CPU is counted too (NaN on SQLite, which runs inside the gateway).
  */
-async function measure(name, server, freshRequests, { afterLoad, count, onDatabase = false } = {}) {
+async function measure(name, server, freshRequests, { settle, afterLoad, count, onDatabase = false } = {}) {
   // Both sealed before the warm-up, so that no pause between the two lets the server catch its breath.
   const warmup = freshRequests(WARMUP);
   const requests = freshRequests(REQUESTS);
   await load(server.port, warmup);
+  // The gateway with its worker: the warm-up's cards are posted before the measured pushes start, so that
+  // their posting is not counted as the measured pushes' cost.
+  await settle?.();
   const counted = await count?.();
   const serverCpu = processCpuMs(server.pid);
   const databaseCpu = onDatabase ? database.serverCpuMs() : Number.NaN;
@@ -333,19 +342,28 @@ const untilCardsPosted = (target) => async () => {
   while ((await cardsPosted()) < target) await new Promise((r) => setTimeout(r, 50));
   return { drainSeconds: Number(process.hrtime.bigint() - t) / 1e9 };
 };
-const rounds = { a: [], b: [], c: [], ingestOnly: [] };
+const rounds = { a: [], b: [], c: [], ingestOnly: [], protoNone: [], protoInbox: [], protoKeyed: [] };
+/** The prototype (bench/prototype/ingest-koa.mjs) with one of its stores. */
+const prototype = async (store) =>
+  measure(
+    `prototype ${store}`,
+    await start(here('./prototype/ingest-koa.mjs'), gatewayEnv('', { PROTO_STORE: store }), gatewayReady),
+    sealedExams,
+  );
 for (let round = 0; round < ROUNDS; round++) {
   rounds.a.push(await measure('bare Koa', await start(here('./bare-koa.mjs'), {}), sameBodies));
   rounds.b.push(
     await measure('SDK adaptKoa', await start(here('./sdk-koa.mjs'), gatewayEnv('')), sameBodies),
   );
+  const postedBefore = await cardsPosted();
   rounds.c.push(
     await measure(
       'gateway',
       await start(GATEWAY_MAIN, gatewayEnv(database.fresh(`empty-${round}`)), gatewayReady),
       sealedExams,
       {
-        afterLoad: untilCardsPosted((await cardsPosted()) + WARMUP + REQUESTS),
+        settle: untilCardsPosted(postedBefore + WARMUP),
+        afterLoad: untilCardsPosted(postedBefore + WARMUP + REQUESTS),
         count: cardsPosted,
         onDatabase: true,
       },
@@ -363,6 +381,11 @@ for (let round = 0; round < ROUNDS; round++) {
       { onDatabase: true },
     ),
   );
+  if (!onPostgres) {
+    rounds.protoNone.push(await prototype('none'));
+    rounds.protoInbox.push(await prototype('inbox'));
+    rounds.protoKeyed.push(await prototype('keyed'));
+  }
 }
 const a = median(rounds.a);
 const b = median(rounds.b);
@@ -380,6 +403,19 @@ console.log(`    same, OUTBOX_WORKER=off (no card posting)  ${fmt(ingestOnly)}${
 console.log(
   `    server CPU µs/req by thread: (b) ${byThread(b)}; (c) ${byThread(c)}; ingest-only ${byThread(ingestOnly)}`,
 );
+if (!onPostgres) {
+  // The prototype (bench/prototype/ingest-koa.mjs): Koa + event-core + a log line, and a durable store as lean as
+  // it gets, to show what the stack can do on this machine (issue 11 asks for it before calling a goal out of reach).
+  const protoNone = median(rounds.protoNone);
+  const protoInbox = median(rounds.protoInbox);
+  const protoKeyed = median(rounds.protoKeyed);
+  console.log(`(p) prototype, no storage                     ${fmt(protoNone)}`);
+  console.log(`(p) prototype, append-only inbox, durable     ${fmt(protoInbox)}`);
+  console.log(`(p) prototype, inbox keyed by event id        ${fmt(protoKeyed)}`);
+  console.log(
+    `    inbox/b  ${(protoInbox.rps / b.rps).toFixed(2)}× throughput, ${(protoInbox.serverCpuUs / b.serverCpuUs).toFixed(2)}× CPU per push; keyed/b ${(protoKeyed.rps / b.rps).toFixed(2)}×, ${(protoKeyed.serverCpuUs / b.serverCpuUs).toFixed(2)}×; ingest-only/b ${(ingestOnly.serverCpuUs / b.serverCpuUs).toFixed(2)}× CPU per push`,
+  );
+}
 
 const prefilled = database.fresh('prefilled');
 const migrate = await start(GATEWAY_MAIN, gatewayEnv(prefilled), gatewayReady);
