@@ -133,7 +133,12 @@ describe('bounded provider answers', () => {
     const provider = build();
     const at = 1_700_000_000_000;
     for (const endTime of [at, at - 60_000]) {
-      answer = { papers: [{ id: 'p1', name: 'ok' }, { id: 'p2', name: 'timed', startTime: at, endTime }] };
+      answer = {
+        papers: [
+          { id: 'p1', name: 'ok' },
+          { id: 'p2', name: 'timed', startTime: at, endTime },
+        ],
+      };
       expect(await refusal(provider.listPapers?.(undefined))).toMatch(
         /papers\[1\]\.endTime: must be after startTime/,
       );
