@@ -11,6 +11,14 @@ import { checkCard, checkCardObject } from './cards.js';
 import { mountConsole } from './console.js';
 import { FaultInjector, type FaultKind, type FaultInjector as Faults, type Outage } from './faults.js';
 import { FeishuCode, failure, success } from './feishu-errors.js';
+import {
+  customFieldListViolation,
+  type FieldViolation,
+  loginInfoViolation,
+  paperDeleteViolation,
+  paperListViolation,
+  updateResultViolation,
+} from './hire-eco-checks.js';
 import { FEISHU_RETRY_SCHEDULE, type PushAttempt, pushEvent } from './push.js';
 import { createLongConnectionServer, LONG_CONNECTION, type LongConnectionOptions } from './ws-server.js';
 
@@ -550,25 +558,17 @@ export function createEmulator(options: EmulatorOptions) {
     ctx.body = success({});
   });
 
+  /** Answers Feishu's field-validation error for the body's first violation; true when there was one. */
+  const refused = (ctx: Context, found: FieldViolation | undefined) => {
+    if (found) fieldError(ctx, found.field, found.description);
+    return found !== undefined;
+  };
+
   router.post('/open-apis/hire/v1/eco_exams/:exam_id/login_info', (ctx) => {
     const examId = ctx.params.exam_id as string;
     if (wrongTenant(ctx, owners.exams.get(examId), FeishuCode.wrongTenant, `exam ${examId}`)) return;
-    const body = ctx.state.body as {
-      result?: unknown;
-      msg?: unknown;
-      exam_login_info?: { exam_url?: unknown };
-    };
-    if (body.result !== undefined && !Number.isInteger(body.result))
-      return fieldError(ctx, 'result', 'result must be an integer');
-    if (typeof body.exam_login_info !== 'object' || body.exam_login_info === null)
-      return fieldError(ctx, 'exam_login_info', 'exam_login_info is required');
-    const success0 = body.result === undefined || body.result === 0;
-    if (
-      success0 &&
-      (typeof body.exam_login_info.exam_url !== 'string' || body.exam_login_info.exam_url === '')
-    ) {
-      return fieldError(ctx, 'exam_login_info.exam_url', 'exam_url is required when result is success');
-    }
+    const body = ctx.state.body as Record<string, unknown>;
+    if (refused(ctx, loginInfoViolation(body))) return;
     state.loginInfo.push({
       examId,
       body,
@@ -578,91 +578,46 @@ export function createEmulator(options: EmulatorOptions) {
     ctx.body = success({});
   });
 
-  // Fields as Feishu documents them: result_time and report_list[].answer_time are millisecond
-  // timestamps in strings ("1658676234053"); reports need a name and a URL, details a name and a result.
   router.post('/open-apis/hire/v1/eco_exams/:exam_id/update_result', (ctx) => {
     const examId = ctx.params.exam_id as string;
     if (wrongTenant(ctx, owners.exams.get(examId), FeishuCode.wrongTenant, `exam ${examId}`)) return;
-    const body = ctx.state.body as {
-      result?: unknown;
-      result_time?: unknown;
-      report_list?: unknown;
-      detail_list?: unknown;
-    };
-    const millis = (v: unknown) => typeof v === 'string' && /^\d{13}$/.test(v);
-    const text = (v: unknown) => typeof v === 'string' && v !== '';
-    if (typeof body.result !== 'string')
-      return fieldError(ctx, 'result', 'result is required (a string, e.g. "60.5")');
-    if (body.result_time !== undefined && !millis(body.result_time))
-      return fieldError(
-        ctx,
-        'result_time',
-        'result_time is a millisecond timestamp string, e.g. "1658676234053"',
-      );
-    for (const [i, report] of (Array.isArray(body.report_list) ? body.report_list : []).entries()) {
-      if (!text(report?.name) || !text(report?.url))
-        return fieldError(ctx, `report_list[${i}]`, 'a report needs a name and a url');
-      if (report.answer_time !== undefined && !millis(report.answer_time))
-        return fieldError(
-          ctx,
-          `report_list[${i}].answer_time`,
-          'answer_time is when the candidate finished, a millisecond timestamp string',
-        );
-    }
-    for (const [i, detail] of (Array.isArray(body.detail_list) ? body.detail_list : []).entries()) {
-      if (!text(detail?.name) || typeof detail?.result !== 'string')
-        return fieldError(ctx, `detail_list[${i}]`, 'a detail needs a name and a result');
-    }
-    state.results.push({ examId: ctx.params.exam_id as string, body, at: Date.now() });
+    const body = ctx.state.body as Record<string, unknown>;
+    if (refused(ctx, updateResultViolation(body))) return;
+    state.results.push({ examId, body, at: Date.now() });
     ctx.body = success({});
   });
 
-  const paperList = (ctx: Context) => {
-    const body = ctx.state.body as { account_id?: unknown; paper_list?: unknown };
-    if (typeof body.account_id !== 'string' || body.account_id === '')
-      return fieldError(ctx, 'account_id', 'account_id is required');
-    if (!Array.isArray(body.paper_list) || body.paper_list.length === 0)
-      return fieldError(ctx, 'paper_list', 'paper_list is required');
-    for (const [i, paper] of (body.paper_list as Array<Record<string, unknown>>).entries()) {
-      for (const field of ['id', 'name'] as const) {
-        const value = paper?.[field];
-        if (typeof value !== 'string' || value === '' || value.length > 255)
-          return fieldError(ctx, `paper_list[${i}].${field}`, `${field} is required, at most 255 characters`);
-      }
-    }
-    if (
-      wrongTenant(
-        ctx,
-        owners.accounts.get(body.account_id),
-        FeishuCode.wrongTenant,
-        `account ${body.account_id}`,
-      )
-    )
-      return;
-    return { accountId: body.account_id, papers: body.paper_list as Array<Record<string, unknown>> };
+  /** The account a paper call is about, when the body is acceptable and the token is its tenant's. */
+  const paperAccount = (
+    ctx: Context,
+    check: (body: Record<string, unknown>) => FieldViolation | undefined,
+  ) => {
+    const body = ctx.state.body as Record<string, unknown>;
+    if (refused(ctx, check(body))) return undefined;
+    const accountId = body.account_id as string;
+    if (wrongTenant(ctx, owners.accounts.get(accountId), FeishuCode.wrongTenant, `account ${accountId}`))
+      return undefined;
+    return accountId;
   };
   // Full replace: the account's papers become exactly this list.
   router.post('/open-apis/hire/v1/eco_exam_papers', (ctx) => {
-    const list = paperList(ctx);
-    if (!list) return;
-    state.papers.set(list.accountId, new Map(list.papers.map((p) => [String(p.id), p])));
+    const accountId = paperAccount(ctx, paperListViolation);
+    if (accountId === undefined) return;
+    const papers = (ctx.state.body as { paper_list: Array<Record<string, unknown>> }).paper_list;
+    state.papers.set(accountId, new Map(papers.map((p) => [String(p.id), p])));
     ctx.body = success({});
   });
   router.post('/open-apis/hire/v1/eco_exam_papers/batch_delete', (ctx) => {
-    const body = ctx.state.body as { account_id?: unknown; paper_id_list?: unknown };
-    if (typeof body.account_id !== 'string') return fieldError(ctx, 'account_id', 'account_id is required');
-    if (!Array.isArray(body.paper_id_list))
-      return fieldError(ctx, 'paper_id_list', 'paper_id_list is required');
+    const accountId = paperAccount(ctx, paperDeleteViolation);
+    if (accountId === undefined) return;
     // A missing id is not an error.
-    for (const id of body.paper_id_list) state.papers.get(body.account_id)?.delete(String(id));
+    for (const id of (ctx.state.body as { paper_id_list: string[] }).paper_id_list)
+      state.papers.get(accountId)?.delete(id);
     ctx.body = success({});
   });
   router.post('/open-apis/hire/v1/eco_account_custom_fields', (ctx) => {
-    const body = ctx.state.body as { scope?: unknown; custom_field_list?: unknown };
-    if (body.scope !== 1 && body.scope !== 2)
-      return fieldError(ctx, 'scope', 'scope must be 1 (background check) or 2 (exam)');
-    if (!Array.isArray(body.custom_field_list) || body.custom_field_list.length === 0)
-      return fieldError(ctx, 'custom_field_list', 'custom_field_list is required');
+    const body = ctx.state.body as { scope: number; custom_field_list: unknown[] };
+    if (refused(ctx, customFieldListViolation(body))) return;
     state.customFields.set(body.scope, body.custom_field_list);
     state.customFieldsByTenant.set(
       `${ctx.state.tenantKey ?? SELF_BUILT_TENANT}:${body.scope}`,

@@ -210,6 +210,90 @@ describe('Open Platform endpoints', () => {
     });
     expect(await update({ result: '60.5', detail_list: [{ name: 'x' }] })).toMatchObject({ code: 99992402 });
   });
+
+  it("refuses what Feishu's login_info and update_result declarations refuse, naming the field", async () => {
+    const t = await token();
+    const violation = async (path: string, body: unknown) => {
+      const answer = (await call('POST', `/open-apis/hire/v1/eco_exams/e3/${path}`, body, t)).json;
+      return answer.code === 0 ? 'accepted' : answer.error.field_violations[0].field;
+    };
+    // exam_url is required whatever the result (the SDK's `exam_login_info: {exam_url: string}`).
+    expect(await violation('login_info', { result: 2, exam_login_info: {} })).toBe(
+      'exam_login_info.exam_url',
+    );
+    expect(await violation('login_info', { result: 2, msg: 7, exam_login_info: { exam_url: '' } })).toBe(
+      'msg',
+    );
+    expect(
+      await violation('login_info', { exam_login_info: { exam_url: 'https://x', password: 1234 } }),
+    ).toBe('exam_login_info.password');
+    expect(
+      await violation('update_result', { result: '1', detail_list: [{ id: 1, name: 'n', result: 'r' }] }),
+    ).toBe('detail_list[0].id');
+    expect(await violation('update_result', { result: '1', report_list: {} })).toBe('report_list');
+  });
+
+  it('checks eco_exam_papers as Feishu declares them: int counts, millisecond strings, start before end', async () => {
+    const t = await token();
+    const create = async (paper: Record<string, unknown>) => {
+      const body = {
+        account_id: 'acc-v',
+        paper_list: [
+          { id: 'p1', name: 'One' },
+          { id: 'p2', name: 'Two', ...paper },
+        ],
+      };
+      const answer = (await call('POST', '/open-apis/hire/v1/eco_exam_papers', body, t)).json;
+      return answer.code === 0 ? 'accepted' : answer.error.field_violations[0].field;
+    };
+    expect(
+      await create({
+        duration: 30,
+        question_count: 10,
+        start_time: '1700000000000',
+        end_time: '1700003600000',
+      }),
+    ).toBe('accepted');
+    // "留空或不传表示不限制": an empty time is no limit.
+    expect(await create({ start_time: '', end_time: '1700003600000' })).toBe('accepted');
+    expect(await create({ duration: 22.5 })).toBe('paper_list[1].duration');
+    expect(await create({ duration: '30' })).toBe('paper_list[1].duration');
+    expect(await create({ question_count: 1.5 })).toBe('paper_list[1].question_count');
+    expect(await create({ start_time: 1700000000000 })).toBe('paper_list[1].start_time');
+    expect(await create({ end_time: '2024-01-01' })).toBe('paper_list[1].end_time');
+    expect(await create({ start_time: '1700003600000', end_time: '1700003600000' })).toBe(
+      'paper_list[1].end_time',
+    );
+    const remove = async (ids: unknown) =>
+      (
+        await call(
+          'POST',
+          '/open-apis/hire/v1/eco_exam_papers/batch_delete',
+          { account_id: 'acc-v', paper_id_list: ids },
+          t,
+        )
+      ).json.code;
+    expect(await remove(['p1', 'gone'])).toBe(0);
+    expect(await remove([1])).toBe(99992402);
+  });
+
+  it('checks eco_account_custom_fields as Feishu declares them: key once, i18n name, is_required a boolean', async () => {
+    const t = await token();
+    const good = { key: 'org', name: { zh_cn: '机构', en_us: 'Org' }, is_required: true };
+    const register = async (...fields: unknown[]) => {
+      const body = { scope: 2, custom_field_list: fields };
+      const answer = (await call('POST', '/open-apis/hire/v1/eco_account_custom_fields', body, t)).json;
+      return answer.code === 0 ? 'accepted' : answer.error.field_violations[0].field;
+    };
+    expect(await register(good, { ...good, key: 'tag', description: { en_us: 'a hint' } })).toBe('accepted');
+    expect(await register({ key: 'org', name: { en_us: 'Org' } })).toBe('custom_field_list[0].is_required');
+    expect(await register({ ...good, is_required: 'true' })).toBe('custom_field_list[0].is_required');
+    expect(await register({ ...good, name: 'Org' })).toBe('custom_field_list[0].name');
+    expect(await register({ ...good, name: { en_us: 5 } })).toBe('custom_field_list[0].name.en_us');
+    expect(await register({ ...good, description: 'a hint' })).toBe('custom_field_list[0].description');
+    expect(await register(good, good)).toBe('custom_field_list[1].key');
+    expect(await register({ ...good, key: '' })).toBe('custom_field_list[0].key');
+  });
 });
 
 describe('faults and records', () => {

@@ -185,3 +185,46 @@ describe('paper sync', () => {
     }
   });
 });
+
+describe('account custom fields', () => {
+  it('are registered as eco_account_custom_field declares them: is_required always a boolean, i18n names only', async () => {
+    const untyped = defineProvider({
+      id: 'untyped',
+      options: z.object({}),
+      create: (_o, _c, id) => ({
+        id,
+        createExam: async (r) => ({ examUrl: `https://x.example/${r.examId}` }),
+        // As a provider package in plain JavaScript may declare them: no `required`, a language Feishu lacks.
+        accountFields: [
+          { key: 'org', name: { zh_cn: '机构', en_us: 'Org', ja_jp: '組織' } },
+          {
+            key: 'tag',
+            name: { en_us: 'Tag' },
+            required: true,
+            description: { en_us: 'a hint', fr_fr: 'x' },
+          },
+        ] as never,
+      }),
+    });
+    const { gw, platform } = await gatewayWithProvider(untyped);
+    const registrations = () => platform.calls.filter((c) => c.path.includes('eco_account_custom_fields'));
+    try {
+      for (let i = 0; i < 200 && registrations().length < 1; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(registrations()).toEqual([
+        {
+          path: '/open-apis/hire/v1/eco_account_custom_fields',
+          body: {
+            scope: 2,
+            custom_field_list: [
+              { key: 'org', name: { zh_cn: '机构', en_us: 'Org' }, is_required: false },
+              { key: 'tag', name: { en_us: 'Tag' }, is_required: true, description: { en_us: 'a hint' } },
+            ],
+          },
+        },
+      ]);
+    } finally {
+      await gw.close();
+      platform.close();
+    }
+  });
+});

@@ -103,6 +103,12 @@ export const paperSchema = z
     startTime: epochMs.optional(),
     endTime: epochMs.optional(),
   })
+  // Feishu's eco_exam_paper: when both times are given, the start must be before the end; otherwise it
+  // refuses the call, and with it every other paper of the account (the list is a full replace).
+  .refine((p) => p.startTime === undefined || p.endTime === undefined || p.startTime < p.endTime, {
+    error: 'must be after startTime',
+    path: ['endTime'],
+  })
   .readonly();
 
 export type Paper = z.output<typeof paperSchema>;

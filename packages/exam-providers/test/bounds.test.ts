@@ -129,6 +129,29 @@ describe('bounded provider answers', () => {
     expect(await refusal(provider.listPapers?.(undefined))).toMatch(/papers\[0\]\.name: .*255/);
   });
 
+  it("refuses a paper whose end is not after its start (Feishu's eco_exam_paper refuses the whole list)", async () => {
+    const provider = build();
+    const at = 1_700_000_000_000;
+    for (const endTime of [at, at - 60_000]) {
+      answer = {
+        papers: [
+          { id: 'p1', name: 'ok' },
+          { id: 'p2', name: 'timed', startTime: at, endTime },
+        ],
+      };
+      expect(await refusal(provider.listPapers?.(undefined))).toMatch(
+        /papers\[1\]\.endTime: must be after startTime/,
+      );
+    }
+    const open = [
+      { id: 'p1', name: 'from', startTime: at },
+      { id: 'p2', name: 'until', endTime: at },
+      { id: 'p3', name: 'window', startTime: at, endTime: at + 1 },
+    ];
+    answer = { papers: open };
+    expect(await provider.listPapers?.(undefined)).toEqual(open);
+  });
+
   it('the registry bounds a provider even when its factory does not come from defineProvider', async () => {
     const handMade: ProviderFactory = {
       id: 'hand',

@@ -63,6 +63,24 @@ const feishuPaper = (p: Paper) => ({
   ...(p.endTime === undefined ? {} : { end_time: String(p.endTime) }),
 });
 
+/** Feishu's i18n text object: only `zh_cn` and `en_us`, each when it is a non-empty string. */
+const feishuI18n = (text: { readonly zh_cn?: unknown; readonly en_us?: unknown }) => ({
+  ...(typeof text.zh_cn === 'string' && text.zh_cn ? { zh_cn: text.zh_cn } : {}),
+  ...(typeof text.en_us === 'string' && text.en_us ? { en_us: text.en_us } : {}),
+});
+
+/**
+ * A provider's account field as eco_account_custom_field takes it. `is_required` is a required boolean there:
+ * a provider package written in plain JavaScript may leave `required` out, and without it Feishu refuses the
+ * whole list, so every field of every provider would go unregistered.
+ */
+const feishuAccountField = (f: AccountField) => ({
+  key: f.key,
+  name: feishuI18n(f.name ?? {}),
+  is_required: f.required === true,
+  ...(f.description ? { description: feishuI18n(f.description) } : {}),
+});
+
 /**
  * Feishu's message `uuid` (idempotency key) is at most 50 characters. It is derived from a hash of the id, not
  * a prefix of it: two long ids sharing their first characters must not share a card.
@@ -402,12 +420,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
           {
             data: {
               scope: 2,
-              custom_field_list: fields.map((f) => ({
-                key: f.key,
-                name: { ...f.name },
-                is_required: f.required,
-                ...(f.description ? { description: { ...f.description } } : {}),
-              })),
+              custom_field_list: fields.map(feishuAccountField),
             },
           },
           options,
