@@ -8,6 +8,7 @@ import {
 } from '@feishu-exam/event-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccountEntity, ExamEntity } from '../src/store/index.js';
+import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { baseEnv, post, secrets, startTestGateway, type TestGateway } from './support.js';
 
 const seedExam = {
@@ -390,6 +391,54 @@ describe('routes around the webhook', () => {
         i18n: { zh_cn: expect.stringMatching(/不是本应用/), en_us: expect.stringMatching(/not one of ours/) },
       },
     });
+  });
+
+  it("a click is answered with the exam's card as posted: the account and platform stay on it", async () => {
+    const examId = '7147998241542539600';
+    const accountId = '7147998241542539601';
+    const push = async (type: string, event: Record<string, unknown>, eventId: string) => {
+      const sealed = seal(envelopeV2(type, event, { ...fields, eventId }), sealOpts);
+      expect((await post(eventUrl, sealed.headers, sealed.rawBody)).status).toBe(200);
+    };
+    await push(
+      'hire.eco_account.created_v1',
+      { scope: 2, account_id: accountId, account_name: 'BJ campus' },
+      'ev-card-facts-account',
+    );
+    await push(
+      'hire.eco_exam.created_v1',
+      { ...seedExam, exam_id: examId, account_id: accountId },
+      'ev-card-facts-exam',
+    );
+    await gw.store.write((tx) =>
+      examLifecycle.cardPosted(tx, { tenantKey: fields.tenantKey, examId }, 'om_card_facts', 1),
+    );
+    const click = seal(
+      envelopeV2(
+        'card.action.trigger',
+        {
+          operator: { open_id: 'ou_staff', tenant_key: fields.tenantKey },
+          action: {
+            value: { action: 'approve', exam_id: examId },
+            tag: 'button',
+            form_value: { reason: '' },
+          },
+          context: { open_message_id: 'om_card_facts' },
+        },
+        { ...fields, eventId: 'ev-card-facts-click' },
+      ),
+      sealOpts,
+    );
+    const res = await post(`${gw.url}/webhook/card`, click.headers, click.rawBody);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ toast: { type: 'success' }, card: { type: 'raw' } });
+    const exam = await gw.store.findOneBy(ExamEntity, { tenantKey: fields.tenantKey, examId });
+    const account = await gw.store.findOneBy(AccountEntity, { tenantKey: fields.tenantKey, accountId });
+    // The card the outbox draws for this exam now (what a patch would show), and the card in the answer.
+    const drawn = JSON.stringify(res.json?.card);
+    expect(drawn).toContain('**Account**: BJ campus');
+    expect(drawn).toContain(`**Exam platform**: ${account?.providerId}`);
+    expect(exam?.state).toBe('arranging');
   });
 
   it('GET /healthz and /readyz answer 200 while running', async () => {
