@@ -441,6 +441,26 @@ describe('routes around the webhook', () => {
     expect(exam?.state).toBe('arranging');
   });
 
+  it('a verified card callback that cannot be read gets HTTP 200 and an error toast in both languages', async () => {
+    const event = { operator: { user_id: 'u_1' }, action: { value: {}, tag: 'button' } };
+    const sealed = seal(
+      envelopeV2('card.action.trigger', event, { ...fields, eventId: 'ev-unreadable-click' }),
+      sealOpts,
+    );
+    const res = await post(`${gw.url}/webhook/card`, sealed.headers, sealed.rawBody);
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({
+      toast: {
+        type: 'error',
+        content: expect.stringMatching(/无法读取/),
+        i18n: {
+          zh_cn: expect.stringMatching(/无法读取/),
+          en_us: expect.stringMatching(/could not read this click/),
+        },
+      },
+    });
+  });
+
   it('GET /healthz and /readyz answer 200 while running', async () => {
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${gw.url}/readyz`);
