@@ -461,6 +461,47 @@ describe('routes around the webhook', () => {
     });
   });
 
+  it('a Reject without a reason on a card decided meanwhile is answered with the decision and the card as it is', async () => {
+    const examId = '7147998241542539610';
+    const exam = seal(
+      envelopeV2(
+        'hire.eco_exam.created_v1',
+        { ...seedExam, exam_id: examId },
+        { ...fields, eventId: 'ev-decided-exam' },
+      ),
+      sealOpts,
+    );
+    expect((await post(eventUrl, exam.headers, exam.rawBody)).status).toBe(200);
+    await gw.store.write((tx) =>
+      examLifecycle.cardPosted(tx, { tenantKey: fields.tenantKey, examId }, 'om_decided', 1),
+    );
+    const click = async (operator: string, action: 'approve' | 'reject', eventId: string) => {
+      const sealed = seal(
+        envelopeV2(
+          'card.action.trigger',
+          {
+            operator: { open_id: operator, tenant_key: fields.tenantKey },
+            action: { value: { action, exam_id: examId }, tag: 'button', form_value: { reason: '' } },
+            context: { open_message_id: 'om_decided' },
+          },
+          { ...fields, eventId },
+        ),
+        sealOpts,
+      );
+      return post(`${gw.url}/webhook/card`, sealed.headers, sealed.rawBody);
+    };
+    expect((await click('ou_first', 'approve', 'ev-decided-approve')).json).toMatchObject({
+      toast: { type: 'success' },
+    });
+    const late = await click('ou_second', 'reject', 'ev-decided-reject');
+    expect(late.status).toBe(200);
+    expect(late.json).toMatchObject({
+      toast: { type: 'info', i18n: { en_us: expect.stringMatching(/^Already approved by ou_first/) } },
+      card: { type: 'raw', data: { schema: '2.0' } },
+    });
+    expect(JSON.stringify(late.json?.card)).toContain('<at id=ou_first></at>');
+  });
+
   it('GET /healthz and /readyz answer 200 while running', async () => {
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${gw.url}/readyz`);

@@ -94,7 +94,8 @@ export async function handleCardAction(
 
   const formReason = (action.form_value as { reason?: unknown } | undefined)?.reason;
   const reason = (typeof formReason === 'string' ? formReason : (action.input_value ?? '')).trim();
-  if (decision === 'reject' && reason === '') {
+  // Only a pending exam needs a reason: a Reject on a card decided meanwhile is answered with that decision.
+  if (decision === 'reject' && reason === '' && exam.state === 'pending_approval') {
     return { toast: toast('warning', (c) => c.toast.reasonRequired) };
   }
 
