@@ -65,6 +65,47 @@ function checkElements(elements: unknown[], path: string): string | undefined {
   return undefined;
 }
 
+const TOAST_TYPES = new Set(['info', 'success', 'error', 'warning']);
+
+export type CallbackAnswerCheck =
+  | { ok: true; card?: Record<string, unknown> }
+  | { ok: false; code: number; reason: string };
+
+/**
+ * What the Feishu client makes of a card callback's answer (HTTP 200 already), with the error codes it shows
+ * (https://open.feishu.cn/document/feishu-cards/card-callback-communication, 错误码): 200672 a body that is not
+ * the documented shape (a toast's type is info, success, error or warning), 200673 a bad `card`, 200830 a card
+ * sent as JSON 2.0 answered with a 1.0 card. `card` is the raw card to show instead, if any (a template is
+ * accepted and not rendered).
+ */
+export function checkCallbackAnswer(
+  body: unknown,
+  sentSchema: '1.0' | '2.0' | undefined,
+): CallbackAnswerCheck {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { ok: false, code: 200672, reason: 'the answer is not a JSON object' };
+  const { toast, card } = body as { toast?: unknown; card?: unknown };
+  if (toast !== undefined) {
+    const t = toast as { type?: unknown; content?: unknown } | null;
+    if (typeof t !== 'object' || t === null || Array.isArray(t))
+      return { ok: false, code: 200672, reason: 'toast must be an object' };
+    if (t.type !== undefined && !TOAST_TYPES.has(t.type as string))
+      return { ok: false, code: 200672, reason: 'toast.type must be info, success, error or warning' };
+    if (t.content !== undefined && typeof t.content !== 'string')
+      return { ok: false, code: 200672, reason: 'toast.content must be a string' };
+  }
+  if (card === undefined) return { ok: true };
+  const c = card as { type?: unknown; data?: unknown } | null;
+  if (typeof c !== 'object' || c === null || (c.type !== 'raw' && c.type !== 'template'))
+    return { ok: false, code: 200673, reason: 'card.type must be raw or template' };
+  if (c.type === 'template') return { ok: true };
+  const check = checkCardObject(c.data);
+  if (!check.ok) return { ok: false, code: 200673, reason: check.reason };
+  if (sentSchema === '2.0' && check.schema !== '2.0')
+    return { ok: false, code: 200830, reason: 'a card sent as JSON 2.0 cannot become JSON 1.0' };
+  return { ok: true, card: check.card };
+}
+
 /**
  * The uuid the gateway gives an exam's approval card (its idempotency key for im.v1.message.create): "exam-"
  * and 43 characters of the exam id's SHA-256 in base64url, so two long ids with the same beginning get two

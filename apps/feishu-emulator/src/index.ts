@@ -1,7 +1,14 @@
 // feishu-emulator: a local stand-in for the Feishu Open Platform, for tests and the demo. It serves the
 // APIs the gateway calls (tokens, messages, hire eco), records every call, injects faults, and pushes
 // events and card clicks to a gateway the way Feishu does.
-export { approvalCardUuid, type CardCheck, checkCard, checkCardObject } from './cards.js';
+export {
+  approvalCardUuid,
+  type CallbackAnswerCheck,
+  type CardCheck,
+  checkCallbackAnswer,
+  checkCard,
+  checkCardObject,
+} from './cards.js';
 export { DELIVERY_TIMEOUT_MS, type Delivery, deliver } from './deliver.js';
 export { FaultInjector, type FaultKind, type Outage } from './faults.js';
 export { FeishuCode, failure, success } from './feishu-errors.js';

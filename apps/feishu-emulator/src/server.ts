@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { envelopeV1, envelopeV2, seal } from '@feishu-exam/event-core';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
-import { checkCard, checkCardObject } from './cards.js';
+import { checkCallbackAnswer, checkCard } from './cards.js';
 import { mountConsole } from './console.js';
 import { FaultInjector, type FaultKind, type FaultInjector as Faults, type Outage } from './faults.js';
 import { FeishuCode, failure, success } from './feishu-errors.js';
@@ -879,7 +879,8 @@ export function createEmulator(options: EmulatorOptions) {
 
     /**
      * A staff member clicks a button of a card: card.action.trigger, delivered once (Feishu shows a failed
-     * callback to the user as error 200671 rather than retrying). A card in the answer replaces the message.
+     * callback to the user as an error code rather than retrying). A card in the answer replaces the message;
+     * an answer the client cannot use is its error code (checkCallbackAnswer).
      */
     /**
      * A staff member clicks, and clicks again while the answer asks to: a card seen in the chat a moment before
@@ -942,17 +943,14 @@ export function createEmulator(options: EmulatorOptions) {
           body = JSON.parse(text);
         } catch {}
       }
-      const reply = body as { toast?: unknown; card?: { type?: string; data?: unknown } };
       if (message && status === 200) {
-        if (reply.toast) message.toasts.push(reply.toast);
-        if (reply.card?.type === 'raw') {
-          const check = checkCardObject(reply.card.data);
-          if (check.ok && !(message.schema === '2.0' && check.schema !== '2.0')) {
-            message.content = JSON.stringify(reply.card.data);
-            message.history.push({ at: Date.now(), via: 'callback', content: message.content });
-          } else {
-            return { status: 200671, body };
-          }
+        const answer = checkCallbackAnswer(body, message.schema);
+        if (!answer.ok) return { status: answer.code, body };
+        const toast = (body as { toast?: unknown }).toast;
+        if (toast) message.toasts.push(toast);
+        if (answer.card) {
+          message.content = JSON.stringify(answer.card);
+          message.history.push({ at: Date.now(), via: 'callback', content: message.content });
         }
         changes.emit('message', message);
       }

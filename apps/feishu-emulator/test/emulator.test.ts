@@ -378,16 +378,14 @@ describe('faults and records', () => {
 });
 
 describe('pushes and clicks, as Feishu sends them', () => {
-  async function receiver(answers: number[]) {
+  async function receiver(answers: number[], answerBody = '{"toast":{"type":"success","content":"ok"}}') {
     const seen: Array<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> = [];
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c) => chunks.push(c));
       req.on('end', () => {
         seen.push({ headers: req.headers, body: Buffer.concat(chunks) });
-        res
-          .writeHead(answers.shift() ?? 200, { 'content-type': 'application/json' })
-          .end('{"toast":{"type":"success","content":"ok"}}');
+        res.writeHead(answers.shift() ?? 200, { 'content-type': 'application/json' }).end(answerBody);
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -450,6 +448,65 @@ describe('pushes and clicks, as Feishu sends them', () => {
       r.close();
     }
   });
+});
+
+describe("a card callback's answer, as the Feishu client reads it", () => {
+  async function answering(body: unknown) {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
+      close: () => server.close(),
+    };
+  }
+  const v2 = JSON.parse(card()) as Record<string, unknown>;
+  const cases: Array<{ name: string; body: unknown; status: number }> = [
+    {
+      name: 'a toast and a 2.0 card',
+      body: { toast: { type: 'success', content: 'ok' }, card: { type: 'raw', data: v2 } },
+      status: 200,
+    },
+    { name: 'nothing to change', body: {}, status: 200 },
+    {
+      name: 'a template card',
+      body: { card: { type: 'template', data: { template_id: 'AAq' } } },
+      status: 200,
+    },
+    { name: 'a toast of an unknown type', body: { toast: { type: 'danger', content: 'x' } }, status: 200672 },
+    { name: 'a card of an unknown type', body: { card: { type: 'json', data: v2 } }, status: 200673 },
+    {
+      name: 'a broken 2.0 card',
+      body: { card: { type: 'raw', data: { ...v2, i18n_elements: {} } } },
+      status: 200673,
+    },
+    {
+      name: 'a 1.0 card for a card sent as 2.0',
+      body: { card: { type: 'raw', data: { elements: [{ tag: 'markdown', content: 'x' }] } } },
+      status: 200830,
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name} → ${c.status}`, async () => {
+      const t = await token();
+      const messageId = (await send(t)).json.data.message_id as string;
+      const before = emulator.state.messages.get(messageId)?.content;
+      const r = await answering(c.body);
+      try {
+        const answer = await emulator.click({
+          gatewayUrl: r.url,
+          messageId,
+          operatorOpenId: 'ou_staff',
+          value: { action: 'approve', exam_id: 'e' },
+        });
+        expect(answer.status).toBe(c.status);
+        if (c.status !== 200) expect(emulator.state.messages.get(messageId)?.content).toBe(before);
+      } finally {
+        r.close();
+      }
+    });
+  }
 });
 
 describe('control API', () => {

@@ -91,12 +91,16 @@ export function createLogger(options: { level: string; destination?: pino.Destin
   return logger;
 }
 
-/** "18900001111" → "189****1111": the middle never shows; short numbers keep only their last two digits. */
+/**
+ * "18900001111" → "189****1111": the middle never shows. Read over the digits alone ("189 0000 1111" too), and
+ * a number shorter than a Chinese mobile's 11 digits keeps only its last two: 3 + 4 of an 8-digit number
+ * would hide one digit.
+ */
 export function maskPhone(number: string | undefined, code?: string): string | undefined {
   if (!number) return undefined;
-  const digits = number.trim();
+  const digits = number.replace(/\D/g, '');
   const masked =
-    digits.length >= 8 ? `${digits.slice(0, 3)}****${digits.slice(-4)}` : `****${digits.slice(-2)}`;
+    digits.length >= 11 ? `${digits.slice(0, 3)}****${digits.slice(-4)}` : `****${digits.slice(-2)}`;
   return code ? `+${code.replace(/^\+/, '')} ${masked}` : masked;
 }
 

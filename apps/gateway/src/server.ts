@@ -24,6 +24,7 @@ import { loadProvidersFromFile } from './providers/load.js';
 import { openStore, type Store, type Tx } from './store/index.js';
 import { DEFAULT_READINESS, type ReadinessOptions, readinessProbe } from './store/readiness.js';
 import { accountFieldsOf, queueCustomFieldRegistration, queuePaperSyncForAll } from './workflow/accounts.js';
+import { examCards } from './workflow/exam-card.js';
 import { examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
 import { workflowJobs } from './workflow/jobs.js';
@@ -134,19 +135,25 @@ export async function startGateway(
     () => worker.wake(),
   );
 
+  // A card callback answers with the card the outbox would draw, from the store only (no time to ask Feishu).
+  const examCardsForCallbacks = examCards({
+    store,
+    providers,
+    cardOptions,
+    marketplace: Boolean(clients.marketplace),
+  });
   const dispatcher = createEventDispatcher({
     store,
     worker,
     ingest,
     now,
-    cardOptions,
+    cardOf: (exam) => examCardsForCallbacks.approvalCardFor(exam, now()),
     approverOpenIds: new Set(config.approverOpenIds),
     accountProviderId:
       providers.defaultProviderId ?? [...providers.providers.keys()][0] ?? config.examProvider,
     tenants,
     tickets: clients.tickets,
     staffTenantKey: config.staffTenantKey,
-    customerOf: (tenantKey) => tenants.customerOf(tenantKey),
   });
   const onPush: PushDeps['onPush'] = (type, outcome, started, code) =>
     metrics.push(type, outcome, started, code);

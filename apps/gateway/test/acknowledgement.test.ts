@@ -58,7 +58,14 @@ describe('acknowledgement', () => {
       const clickAnswer = await post(`${gw.url}/webhook/card`, click.headers, click.rawBody);
       expect(clickAnswer.status).toBe(200);
       expect(clickAnswer.json).toEqual({
-        toast: { type: 'error', content: expect.stringMatching(/could not record/) },
+        toast: {
+          type: 'error',
+          content: expect.stringMatching(/未能记录/),
+          i18n: {
+            zh_cn: expect.stringMatching(/未能记录/),
+            en_us: expect.stringMatching(/could not record/),
+          },
+        },
       });
     } finally {
       await gw.close();

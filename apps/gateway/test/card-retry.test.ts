@@ -4,8 +4,9 @@ import { envelopeV2, parse, seal } from '@feishu-exam/event-core';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { handleCardAction } from '../src/bot/card-actions.js';
+import { approvalCard } from '../src/bot/cards.js';
 import { enqueueJob } from '../src/outbox/jobs.js';
-import { JobEntity, openStore, type Store } from '../src/store/index.js';
+import { type ExamRow, JobEntity, openStore, type Store } from '../src/store/index.js';
 import { testDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
@@ -43,7 +44,7 @@ function retryClick(store: Store, jobId: string, operator: string) {
     {
       store,
       approverOpenIds: new Set(['ou_approver']),
-      cardOptions: { showContact: false },
+      cardOf: async (exam: ExamRow) => approvalCard(exam, { showContact: false }),
       now: () => 5,
       onDecision: () => {
         woken++;

@@ -53,6 +53,30 @@ describe('approvalCard', () => {
     expect(full).toContain('18900001111');
   });
 
+  it('a masked phone shorter than a Chinese mobile, or written with spaces, shows no more than two digits', () => {
+    for (const [code, number] of [
+      ['852', '91234567'],
+      ['1', '4155550123'],
+      ['852', '9123 4567'],
+    ] as const) {
+      const candidate = { name: 'x', mobileCode: code, mobileNumber: number };
+      const card = approvalCard(exam('pending_approval', { candidate }), { showContact: false });
+      const content = texts(card)
+        .map((t) => t.content)
+        .join('\n');
+      const shown = /\*\*电话\*\*: \+\d+ (.*)/.exec(content)?.[1];
+      expect(shown).toMatch(/\*/);
+      expect(shown?.replace(/\D/g, '').length).toBeLessThanOrEqual(2);
+    }
+  });
+
+  it('a full phone without a country code shows no stray "+"', () => {
+    const candidate = { name: 'x', mobileNumber: '18900001111' };
+    const full = text(approvalCard(exam('pending_approval', { candidate }), { showContact: true }));
+    expect(full).toContain(': 18900001111');
+    expect(full).not.toContain('+ ');
+  });
+
   it('offers Approve and Reject (with a reason input) only while pending', () => {
     const pending = text(approvalCard(exam('pending_approval'), { showContact: false }));
     expect(pending).toContain('"value":{"action":"approve","exam_id":"7147998241542539527"}');

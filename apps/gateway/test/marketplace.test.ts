@@ -4,11 +4,12 @@ import { Writable } from 'node:stream';
 import { envelopeV2, parse, seal } from '@feishu-exam/event-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CARD_NOT_REGISTERED, handleCardAction } from '../src/bot/card-actions.js';
+import { approvalCard } from '../src/bot/cards.js';
 import { loadConfig } from '../src/config.js';
 import { callOpenApi, FeishuClients, type OpenApiError } from '../src/feishu/clients.js';
 import { createLogger } from '../src/log.js';
 import { claimDueJobs, enqueueJob } from '../src/outbox/jobs.js';
-import { openStore, type Store } from '../src/store/index.js';
+import { type ExamRow, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { tenancy } from '../src/workflow/tenants.js';
 import { baseEnv, tempDatabaseUrl, testDatabaseUrl, testStoreOptions } from './support.js';
@@ -342,7 +343,7 @@ describe('exams keyed by tenant', () => {
       const deps = {
         store,
         approverOpenIds: new Set<string>(),
-        cardOptions: { showContact: false },
+        cardOf: async (exam: ExamRow) => approvalCard(exam, { showContact: false }),
         now: () => 3,
         onDecision: () => undefined,
         staffTenantKey: 'tk_vendor',

@@ -8,6 +8,7 @@ import {
 } from '@feishu-exam/event-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccountEntity, ExamEntity } from '../src/store/index.js';
+import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { baseEnv, post, secrets, startTestGateway, type TestGateway } from './support.js';
 
 const seedExam = {
@@ -390,6 +391,115 @@ describe('routes around the webhook', () => {
         i18n: { zh_cn: expect.stringMatching(/不是本应用/), en_us: expect.stringMatching(/not one of ours/) },
       },
     });
+  });
+
+  it("a click is answered with the exam's card as posted: the account and platform stay on it", async () => {
+    const examId = '7147998241542539600';
+    const accountId = '7147998241542539601';
+    const push = async (type: string, event: Record<string, unknown>, eventId: string) => {
+      const sealed = seal(envelopeV2(type, event, { ...fields, eventId }), sealOpts);
+      expect((await post(eventUrl, sealed.headers, sealed.rawBody)).status).toBe(200);
+    };
+    await push(
+      'hire.eco_account.created_v1',
+      { scope: 2, account_id: accountId, account_name: 'BJ campus' },
+      'ev-card-facts-account',
+    );
+    await push(
+      'hire.eco_exam.created_v1',
+      { ...seedExam, exam_id: examId, account_id: accountId },
+      'ev-card-facts-exam',
+    );
+    await gw.store.write((tx) =>
+      examLifecycle.cardPosted(tx, { tenantKey: fields.tenantKey, examId }, 'om_card_facts', 1),
+    );
+    const click = seal(
+      envelopeV2(
+        'card.action.trigger',
+        {
+          operator: { open_id: 'ou_staff', tenant_key: fields.tenantKey },
+          action: {
+            value: { action: 'approve', exam_id: examId },
+            tag: 'button',
+            form_value: { reason: '' },
+          },
+          context: { open_message_id: 'om_card_facts' },
+        },
+        { ...fields, eventId: 'ev-card-facts-click' },
+      ),
+      sealOpts,
+    );
+    const res = await post(`${gw.url}/webhook/card`, click.headers, click.rawBody);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ toast: { type: 'success' }, card: { type: 'raw' } });
+    const exam = await gw.store.findOneBy(ExamEntity, { tenantKey: fields.tenantKey, examId });
+    const account = await gw.store.findOneBy(AccountEntity, { tenantKey: fields.tenantKey, accountId });
+    // The card the outbox draws for this exam now (what a patch would show), and the card in the answer.
+    const drawn = JSON.stringify(res.json?.card);
+    expect(drawn).toContain('**Account**: BJ campus');
+    expect(drawn).toContain(`**Exam platform**: ${account?.providerId}`);
+    expect(exam?.state).toBe('arranging');
+  });
+
+  it('a verified card callback that cannot be read gets HTTP 200 and an error toast in both languages', async () => {
+    const event = { operator: { user_id: 'u_1' }, action: { value: {}, tag: 'button' } };
+    const sealed = seal(
+      envelopeV2('card.action.trigger', event, { ...fields, eventId: 'ev-unreadable-click' }),
+      sealOpts,
+    );
+    const res = await post(`${gw.url}/webhook/card`, sealed.headers, sealed.rawBody);
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({
+      toast: {
+        type: 'error',
+        content: expect.stringMatching(/无法读取/),
+        i18n: {
+          zh_cn: expect.stringMatching(/无法读取/),
+          en_us: expect.stringMatching(/could not read this click/),
+        },
+      },
+    });
+  });
+
+  it('a Reject without a reason on a card decided meanwhile is answered with the decision and the card as it is', async () => {
+    const examId = '7147998241542539610';
+    const exam = seal(
+      envelopeV2(
+        'hire.eco_exam.created_v1',
+        { ...seedExam, exam_id: examId },
+        { ...fields, eventId: 'ev-decided-exam' },
+      ),
+      sealOpts,
+    );
+    expect((await post(eventUrl, exam.headers, exam.rawBody)).status).toBe(200);
+    await gw.store.write((tx) =>
+      examLifecycle.cardPosted(tx, { tenantKey: fields.tenantKey, examId }, 'om_decided', 1),
+    );
+    const click = async (operator: string, action: 'approve' | 'reject', eventId: string) => {
+      const sealed = seal(
+        envelopeV2(
+          'card.action.trigger',
+          {
+            operator: { open_id: operator, tenant_key: fields.tenantKey },
+            action: { value: { action, exam_id: examId }, tag: 'button', form_value: { reason: '' } },
+            context: { open_message_id: 'om_decided' },
+          },
+          { ...fields, eventId },
+        ),
+        sealOpts,
+      );
+      return post(`${gw.url}/webhook/card`, sealed.headers, sealed.rawBody);
+    };
+    expect((await click('ou_first', 'approve', 'ev-decided-approve')).json).toMatchObject({
+      toast: { type: 'success' },
+    });
+    const late = await click('ou_second', 'reject', 'ev-decided-reject');
+    expect(late.status).toBe(200);
+    expect(late.json).toMatchObject({
+      toast: { type: 'info', i18n: { en_us: expect.stringMatching(/^Already approved by ou_first/) } },
+      card: { type: 'raw', data: { schema: '2.0' } },
+    });
+    expect(JSON.stringify(late.json?.card)).toContain('<at id=ou_first></at>');
   });
 
   it('GET /healthz and /readyz answer 200 while running', async () => {

@@ -3,28 +3,23 @@ import type { Logger } from '../log.js';
 import { reviveJob } from '../outbox/jobs.js';
 import { ExamEntity, type ExamRow, type Store } from '../store/index.js';
 import { examLifecycle, keyOf, type TransitionOutcome } from '../workflow/exam-lifecycle.js';
-import {
-  approvalCard,
-  type ButtonValue,
-  type CardOptions,
-  type CustomerLabel,
-  formatTime,
-  type RetryValue,
-} from './cards.js';
+import { type ButtonValue, formatTime, type RetryValue } from './cards.js';
 import { type Toast, toast } from './i18n/index.js';
 
 export interface CardActionDeps {
   readonly store: Store;
   /** Open ids allowed to decide; empty means anyone who can see the card. */
   readonly approverOpenIds: ReadonlySet<string>;
-  readonly cardOptions: CardOptions;
+  /**
+   * The exam's card as it stands, as the outbox draws it (workflow/exam-card.ts): the answer replaces the whole
+   * card, so it must carry every fact the posted card shows. No call to Feishu: the answer is due within 3 s.
+   */
+  readonly cardOf: (exam: ExamRow) => Promise<Record<string, unknown>>;
   readonly now: () => number;
   /** Called after a decision commits, so the outbox picks up the job it created at once. */
   readonly onDecision: () => void;
   /** Marketplace: the vendor's own tenant; a click from any other tenant is refused. */
   readonly staffTenantKey?: string | undefined;
-  /** Marketplace: which customer an exam is for, for the card in the answer. */
-  readonly customerOf?: ((tenantKey: string) => Promise<CustomerLabel | undefined>) | undefined;
 }
 
 /** Feishu's card callback answer: a toast, and optionally the card to show instead (JSON 2.0 stays 2.0). */
@@ -99,7 +94,8 @@ export async function handleCardAction(
 
   const formReason = (action.form_value as { reason?: unknown } | undefined)?.reason;
   const reason = (typeof formReason === 'string' ? formReason : (action.input_value ?? '')).trim();
-  if (decision === 'reject' && reason === '') {
+  // Only a pending exam needs a reason: a Reject on a card decided meanwhile is answered with that decision.
+  if (decision === 'reject' && reason === '' && exam.state === 'pending_approval') {
     return { toast: toast('warning', (c) => c.toast.reasonRequired) };
   }
 
@@ -126,7 +122,7 @@ export async function handleCardAction(
           formatTime(exam.decidedAt),
         ),
       ),
-      card: { type: 'raw', data: approvalCard(exam, await optionsFor(deps, exam)) },
+      card: { type: 'raw', data: await deps.cardOf(exam) },
     };
   }
   deps.onDecision();
@@ -136,14 +132,8 @@ export async function handleCardAction(
   );
   return {
     toast: toast('success', (c) => (decision === 'approve' ? c.toast.approved : c.toast.rejected)),
-    card: { type: 'raw', data: approvalCard(outcome.exam, await optionsFor(deps, outcome.exam)) },
+    card: { type: 'raw', data: await deps.cardOf(outcome.exam) },
   };
-}
-
-/** The card options, with the exam's customer when the app serves several. */
-async function optionsFor(deps: CardActionDeps, exam: ExamRow): Promise<CardOptions> {
-  const customer = await deps.customerOf?.(exam.tenantKey);
-  return customer ? { ...deps.cardOptions, customer } : deps.cardOptions;
 }
 
 /**

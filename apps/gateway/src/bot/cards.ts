@@ -89,7 +89,7 @@ function lines(
 function facts(exam: ExamRow, options: CardOptions): Text {
   const k = exam.candidate;
   const phone = options.showContact
-    ? k.mobileNumber && `+${k.mobileCode ?? ''} ${k.mobileNumber}`
+    ? k.mobileNumber && `${k.mobileCode ? `+${k.mobileCode.replace(/^\+/, '')} ` : ''}${k.mobileNumber}`
     : maskPhone(k.mobileNumber, k.mobileCode);
   const email = options.showContact ? k.email : maskEmail(k.email);
   const now = options.now ?? Date.now();

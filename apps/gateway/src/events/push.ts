@@ -8,6 +8,7 @@ import {
   parse,
   type WireRequest,
 } from '@feishu-exam/event-core';
+import { toast } from '../bot/i18n/index.js';
 import type { Logger } from '../log.js';
 import type { PushOutcome } from '../metrics.js';
 
@@ -80,10 +81,7 @@ export async function handlePush(
         body:
           verifiedEvent.type === 'card.action.trigger'
             ? {
-                toast: {
-                  type: 'error',
-                  content: 'The gateway could not read this click; see /admin/events.',
-                },
+                toast: toast('error', (c) => c.toast.unreadable),
               }
             : {
                 code: 0,
@@ -121,9 +119,7 @@ export async function handlePush(
       return {
         status: 200,
         eventType,
-        body: {
-          toast: { type: 'error', content: 'The gateway could not record this decision. Please try again.' },
-        },
+        body: { toast: toast('error', (c) => c.toast.notRecorded) },
       };
     }
     // Not acknowledged: Feishu re-pushes on its schedule, and the handlers dedupe on the event id.

@@ -7,9 +7,8 @@ import {
   isProviderError,
   type Paper,
   type ProviderRegistry,
-  type Route,
 } from '@feishu-exam/exam-providers';
-import { approvalCard, type CardOptions, stuckJobCard } from '../bot/cards.js';
+import { type CardOptions, stuckJobCard } from '../bot/cards.js';
 import { callOpenApi, type FeishuClients } from '../feishu/clients.js';
 import type { JobKind } from '../outbox/jobs.js';
 import type { JobHandler } from '../outbox/worker.js';
@@ -20,8 +19,8 @@ import {
   type ExamRow,
   JobEntity,
   type Store,
-  TenantEntity,
 } from '../store/index.js';
+import { examCards } from './exam-card.js';
 import { examLifecycle, keyOf } from './exam-lifecycle.js';
 import { tenancy } from './tenants.js';
 
@@ -140,62 +139,22 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     return name;
   };
 
-  /**
-   * The exam's card as it stands: names, not ids (the bound account, its paper as the platform named it, the
-   * platform it goes to, marketplace: the customer's company), and why it cannot be arranged, if it cannot.
-   */
-  const approvalCardFor = async (exam: ExamRow, log?: { warn(o: object, m: string): void }) => {
-    const { account, route } = await routeWithAccount(exam);
-    return approvalCard(
-      exam,
-      await cardOptionsFor(exam, account, route, log),
-      route.ok ? undefined : route.reason,
-    );
-  };
-
-  const cardOptionsFor = async (
-    exam: ExamRow,
-    account: AccountRow | null,
-    route: Route,
-    log?: { warn(o: object, m: string): void },
-  ): Promise<CardOptions> => {
-    const paper = account?.publishedPapers?.find((p) => p.id === exam.paperId);
-    const named: CardOptions = {
-      ...deps.cardOptions,
-      now: Date.now(),
-      account: account ? { name: account.name } : undefined,
-      paper,
-      platform: exam.providerId ?? (route.ok ? route.provider.id : undefined),
-    };
-    if (!clients.marketplace) return named;
-    const tenant = await store.findOneBy(TenantEntity, { tenantKey: exam.tenantKey });
-    let name = tenant?.name ?? null;
-    if (!name && tenant?.state !== 'stopped' && tenant?.state !== 'uninstalled') {
-      // The first card of a new customer: learn its name now rather than post a card staff cannot place.
-      name = await fetchTenantName(exam.tenantKey).catch((err: unknown) => {
-        log?.warn(
-          { tenantKey: exam.tenantKey, error: (err as Error).message },
-          'customer name not known yet',
-        );
+  const cards = examCards({
+    store,
+    providers: deps.providers,
+    cardOptions: deps.cardOptions,
+    marketplace: Boolean(clients.marketplace),
+  });
+  const { routeWithAccount } = cards;
+  /** The exam's card as it stands (exam-card.ts); the first card of a new customer learns its name first. */
+  const approvalCardFor = (exam: ExamRow, log?: { warn(o: object, m: string): void }) =>
+    cards.approvalCardFor(exam, Date.now(), (tenantKey) =>
+      // Learn the name now rather than post a card staff cannot place.
+      fetchTenantName(tenantKey).catch((err: unknown) => {
+        log?.warn({ tenantKey, error: (err as Error).message }, 'customer name not known yet');
         return null;
-      });
-    }
-    return { ...named, customer: { name, state: tenant?.state ?? 'active' } };
-  };
-
-  /** The platform an exam goes to: its bound account's provider, then its paper's, then the default. */
-  const routeWithAccount = async (exam: ExamRow) => {
-    const account = exam.accountId
-      ? await store.findOneBy(AccountEntity, { tenantKey: exam.tenantKey, accountId: exam.accountId })
-      : null;
-    return {
-      account,
-      route: deps.providers.route({
-        accountProviderId: account?.providerId,
-        paperId: exam.paperId ?? undefined,
       }),
-    };
-  };
+    );
 
   return {
     async post_card(job, log) {

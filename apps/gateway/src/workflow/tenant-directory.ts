@@ -1,7 +1,6 @@
 // workflow: the tenants as the event handlers see them: a new tenant key is recorded once, lifecycle events
-// move a tenant's state, and cards ask which customer an exam is for.
-import type { CustomerLabel } from '../bot/cards.js';
-import { type Store, TenantEntity, type TenantState } from '../store/index.js';
+// move a tenant's state.
+import type { Store, TenantState } from '../store/index.js';
 import { type TenantPolicy, tenancy } from './tenants.js';
 
 export class TenantDirectory {
@@ -39,12 +38,5 @@ export class TenantDirectory {
     this.#known.add(tenantKey);
     this.onQueued();
     return outcome;
-  }
-
-  /** Marketplace: the customer's name and state for a card; self-built: nothing (one customer). */
-  async customerOf(tenantKey: string): Promise<CustomerLabel | undefined> {
-    if (!this.policy.marketplace) return undefined;
-    const tenant = await this.store.findOneBy(TenantEntity, { tenantKey });
-    return { name: tenant?.name ?? null, state: tenant?.state ?? 'active' };
   }
 }

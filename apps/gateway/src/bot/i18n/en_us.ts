@@ -84,6 +84,8 @@ export const en_us = {
     rejected: 'Rejected. Feishu Hire will be told.',
     retried: 'Retrying now.',
     notDead: 'This step is no longer stuck; nothing to retry.',
+    unreadable: 'The gateway could not read this click; see /admin/events.',
+    notRecorded: 'The gateway could not record this decision. Please try again.',
   },
 };
 

@@ -82,5 +82,7 @@ export const zh_cn: Catalogue = {
     rejected: '已拒绝，将告知飞书招聘。',
     retried: '正在重试。',
     notDead: '这一步已不再卡住，无需重试。',
+    unreadable: '网关无法读取此次点击，请查看 /admin/events。',
+    notRecorded: '网关未能记录此次审批，请重试。',
   },
 };
