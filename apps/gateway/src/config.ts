@@ -381,3 +381,22 @@ export function configWarnings(config: GatewayConfig): string[] {
 
 /** The database URL without its password, fit for a log line or an error. */
 export const redactDatabaseUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
+
+/**
+ * The secret values this process was given, for the log's net to write out wherever they appear in text: the
+ * configured ones, and every environment variable named like a secret (a provider's API key is read from a
+ * variable its options name: HACKERRANK_API_KEY, or another).
+ */
+export function secretValues(config: GatewayConfig, env: NodeJS.ProcessEnv): string[] {
+  const named = Object.entries(env)
+    .filter(([name]) => /SECRET|TOKEN|API_?KEY|PASSWORD|ENCRYPT/i.test(name))
+    .map(([, value]) => value);
+  return [
+    config.appSecret,
+    config.encryptKey,
+    config.verificationToken,
+    config.adminToken,
+    config.metrics.token,
+    ...named,
+  ].filter((v): v is string => typeof v === 'string' && v.length > 0);
+}
