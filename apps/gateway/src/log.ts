@@ -212,6 +212,22 @@ export function maskEmail(email: string | undefined): string | undefined {
   return `${email[0]}***${email.slice(at)}`;
 }
 
+/**
+ * The text with a candidate's exact email and phone number masked: what a far side's error repeats of the
+ * candidate it was given, in whatever country's format (the log's net only knows mainland numbers' shape).
+ */
+export function maskCandidateIn(
+  text: string,
+  candidate: { email?: string | null; mobileNumber?: string | null },
+): string {
+  let out = text;
+  const { email, mobileNumber } = candidate;
+  if (email && email.length >= 3) out = out.replaceAll(email, maskEmail(email) ?? '***');
+  const digits = mobileNumber?.trim();
+  if (digits && digits.length >= 5) out = out.replaceAll(digits, maskPhone(digits) ?? '***');
+  return out;
+}
+
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
 const ignore = () => undefined;
 

@@ -11,6 +11,7 @@ import {
 } from '@feishu-exam/exam-providers';
 import { approvalCard, type CardOptions, stuckJobCard } from '../bot/cards.js';
 import { callOpenApi, type FeishuClients } from '../feishu/clients.js';
+import { maskCandidateIn } from '../log.js';
 import type { JobKind } from '../outbox/jobs.js';
 import type { JobHandler } from '../outbox/worker.js';
 import {
@@ -221,6 +222,11 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         );
         return (tx, now) => examLifecycle.arrangementMade(tx, keyOf(exam), provider.id, arrangement, now);
       } catch (err) {
+        // The platform's message may repeat the candidate it was given; it is logged and kept on the job.
+        if (err instanceof Error) {
+          err.message = maskCandidateIn(err.message, exam.candidate);
+          if (err.stack) err.stack = maskCandidateIn(err.stack, exam.candidate);
+        }
         if (isProviderError(err) && !err.retryable) {
           log.warn(
             { provider: err.providerId, reason: err.message },
