@@ -50,7 +50,8 @@ const TEXT_PATTERNS = [
   // "app_secret":"…" and \"password\":\"…\" (JSON inside a JSON string).
   `(?<json>\\\\*"(?:${KEY_ALTERNATION})\\\\*"\\s*:\\s*\\\\*")(?:[^"\\\\]|\\\\(?!"))*`,
   // ?ticket=… &access_key=… app_secret=…
-  `(?<form>\\b(?:${KEY_ALTERNATION})=)[^\\s&"',;)}]+`,
+  // (a value already masked, `***` or [redacted], is left as it is)
+  `(?<form>\\b(?:${KEY_ALTERNATION})=)[^\\s&"',;)}*[][^\\s&"',;)}]*`,
   `(?<scheme>\\b(?:Bearer|Basic)\\s+)[A-Za-z0-9._~+/=-]+`,
   // tenant (t-), app (a-) and user (u-) access tokens.
   `(?<![\\w-])[tau]-[A-Za-z0-9_.]{20,}`,

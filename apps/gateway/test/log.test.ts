@@ -144,7 +144,7 @@ describe('secrets and personal data inside text (messages, error messages, forei
     const { lines, log } = captureWith([]);
     const echoed =
       'HTTP 400 code 99992402 (bad request: Bearer t-e77e6b9979db95ad839e52ede5b0d252f82e1a59 ' +
-      '{"app_id":"cli_1","app_secret":"s3cr3t-value","app_ticket":"tk-123456"} {\\"password\\":\\"pw-98765\\"} ' +
+      '{"app_id":"cli_1","app_secret":"s3cr3t-value","app_ticket":"tk-123456"} {\\"password\\":\\"pw-98765\\"}  {"AppSecret":"ws-secret-value"} ' +
       'wss://x/ws?ticket=tick-abcdef&access_key=ak-abcdef)';
     log.warn({ error: echoed, list: [echoed] }, `job failed: ${echoed}`);
     const text = JSON.stringify(lines);
@@ -155,11 +155,15 @@ describe('secrets and personal data inside text (messages, error messages, forei
       'pw-98765',
       'tick-abcdef',
       'ak-abcdef',
+      'ws-secret-value',
     ])
       expect(text).not.toContain(secret);
     // What is not secret stays readable.
     expect(lines[0]?.error).toContain('HTTP 400 code 99992402');
     expect(lines[0]?.error).toContain('"app_id":"cli_1"');
+    // Masked already (the long connection's URL): left as it is.
+    log.debug('wss://x/ws?device_id=d1&access_key=***&ticket=***');
+    expect(lines[1]?.msg).toBe('wss://x/ws?device_id=d1&access_key=***&ticket=***');
   });
 
   it("masks a candidate's email and mobile number found in any text, and leaves masked ones and ids alone", () => {
