@@ -59,6 +59,9 @@ const TEXT_PATTERNS = [
   `(?<![\\d*])(?<mobile>1[3-9]\\d{9})(?!\\d)`,
 ];
 
+/** What a string must hold for one of TEXT_PATTERNS to match in it. */
+const MAYBE_SECRET = /[@="]|\b(?:bearer|basic)\s|(?<![\w-])[tau]-\w|(?<!\d)1[3-9]\d{9}(?!\d)/i;
+
 /** A function that returns its text with every secret and personal value in it replaced, or the text itself. */
 export type TextScrubber = (text: string) => string;
 
@@ -80,7 +83,10 @@ export function textScrubber(secretValues: readonly string[] = []): TextScrubber
     if (groups.mobile !== undefined) return maskPhone(groups.mobile) ?? REDACTED;
     return match.length > 0 ? REDACTED : match;
   };
+  const raw = secretValues.filter((v) => typeof v === 'string' && v.length >= 8);
   return (text) => {
+    // Most strings in a line are ids and words: one cheap look for what every pattern needs first.
+    if (!MAYBE_SECRET.test(text) && !raw.some((v) => text.includes(v))) return text;
     pattern.lastIndex = 0;
     if (!pattern.test(text)) return text;
     pattern.lastIndex = 0;
