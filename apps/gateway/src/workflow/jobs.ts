@@ -224,8 +224,12 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       } catch (err) {
         // The platform's message may repeat the candidate it was given; it is logged and kept on the job.
         if (err instanceof Error) {
-          err.message = maskCandidateIn(err.message, exam.candidate);
-          if (err.stack) err.stack = maskCandidateIn(err.stack, exam.candidate);
+          try {
+            err.message = maskCandidateIn(err.message, exam.candidate);
+            if (err.stack) err.stack = maskCandidateIn(err.stack, exam.candidate);
+          } catch {
+            // A read-only message (a getter, a frozen error): the log's net still masks what it can.
+          }
         }
         if (isProviderError(err) && !err.retryable) {
           log.warn(
