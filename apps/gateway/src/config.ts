@@ -381,3 +381,36 @@ export function configWarnings(config: GatewayConfig): string[] {
 
 /** The database URL without its password, fit for a log line or an error. */
 export const redactDatabaseUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
+
+/**
+ * The secret values this process was given, for the log's net to write out wherever they appear in text: the
+ * configured ones, and every environment variable named like a secret (a provider's API key is read from a
+ * variable its options name: HACKERRANK_API_KEY, or another). A name is taken as a secret's by the words in
+ * it; a value of fewer than 8 characters is not searched for (it would match ordinary words).
+ */
+export function secretValues(config: GatewayConfig, env: NodeJS.ProcessEnv): string[] {
+  const named = Object.entries(env)
+    // A tenant key names a tenant (it is logged on purpose); it is not a credential.
+    .filter(
+      ([name]) =>
+        /SECRET|TOKEN|KEY|PASSWORD|PASSWD|CREDENTIAL|AUTH/i.test(name) && !/TENANT_KEY$/i.test(name),
+    )
+    .map(([, value]) => value);
+  return [
+    databasePassword(config.databaseUrl),
+    config.appSecret,
+    config.encryptKey,
+    config.verificationToken,
+    config.adminToken,
+    config.metrics.token,
+    ...named,
+  ].filter((v): v is string => typeof v === 'string' && v.length > 0);
+}
+
+function databasePassword(databaseUrl: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(databaseUrl).password) || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -29,21 +29,87 @@ const SECRET_KEYS = new Set([
   'api_key',
   'mobile',
   'email',
+  'app_ticket',
+  'ticket',
+  'access_key',
 ]);
 export const REDACTED = '[redacted]';
 const MAX_DEPTH = 8;
 
 /**
- * The value with every secret-named field replaced, or the value itself when it has none (the usual case
- * costs a walk over its keys and no allocation). pino's own `redact` does this by paths at about five
- * times the cost per line, and only to the depth its paths name.
+ * Secrets and personal data written inside text: an error's message, a far side's answer echoing the request
+ * it refused (Feishu's `msg`, an exam platform's error), a URL. Keys do not help there, so the text itself is
+ * searched for the shapes a secret takes: a secret-named field written as JSON (escaped once or not) or as a
+ * query or form value, a bearer credential, a Feishu access token, the values the process was configured with
+ * (`createLogger`'s `secrets`); and a candidate's email address and mainland mobile number, masked as the
+ * handlers mask them.
  */
-export function redactSecrets<T>(value: T, depth = 0): T {
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const KEY_ALTERNATION = [...SECRET_KEYS].map(escapeRegExp).join('|');
+const TEXT_PATTERNS = [
+  // "app_secret":"…" and \"password\":\"…\" (JSON inside a JSON string).
+  `(?<json>\\\\*"(?:${KEY_ALTERNATION})\\\\*"\\s*:\\s*\\\\*")(?:[^"\\\\]|\\\\(?!"))*`,
+  // ?ticket=… &access_key=… app_secret=…
+  // (a value already masked, `***` or [redacted], is left as it is)
+  `(?<form>\\b(?:${KEY_ALTERNATION})=)[^\\s&"',;)}*[][^\\s&"',;)}]*`,
+  `(?<scheme>\\b(?:Bearer|Basic)\\s+)[A-Za-z0-9._~+/=-]+`,
+  // tenant (t-), app (a-) and user (u-) access tokens.
+  `(?<![\\w-])[tau]-[A-Za-z0-9_.]{20,}`,
+  `(?<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,})`,
+  `(?<![\\d*])(?<mobile>1[3-9]\\d{9})(?!\\d)`,
+];
+
+/** What a string must hold for one of TEXT_PATTERNS to match in it. */
+const MAYBE_SECRET = /[@="]|\b(?:bearer|basic)\s|(?<![\w-])[tau]-\w|(?<!\d)1[3-9]\d{9}(?!\d)/i;
+
+/** A function that returns its text with every secret and personal value in it replaced, or the text itself. */
+export type TextScrubber = (text: string) => string;
+
+export function textScrubber(secretValues: readonly string[] = []): TextScrubber {
+  // Short values would match ordinary words; configuration requires secrets of at least 8 characters anyway.
+  const values = [...new Set(secretValues.filter((v) => typeof v === 'string' && v.length >= 8))]
+    .sort((a, b) => b.length - a.length)
+    .map(escapeRegExp);
+  const pattern = new RegExp(
+    [...(values.length > 0 ? [`(?:${values.join('|')})`] : []), ...TEXT_PATTERNS].join('|'),
+    'gi',
+  );
+  const replace = (match: string, ...args: unknown[]) => {
+    const groups = args[args.length - 1] as Record<string, string | undefined>;
+    if (groups.json !== undefined) return `${groups.json}${REDACTED}`;
+    if (groups.form !== undefined) return `${groups.form}${REDACTED}`;
+    if (groups.scheme !== undefined) return `${groups.scheme}${REDACTED}`;
+    if (groups.email !== undefined) return maskEmail(groups.email) ?? REDACTED;
+    if (groups.mobile !== undefined) return maskPhone(groups.mobile) ?? REDACTED;
+    return match.length > 0 ? REDACTED : match;
+  };
+  const raw = secretValues.filter((v) => typeof v === 'string' && v.length >= 8);
+  return (text) => {
+    // Most strings in a line are ids and words: one cheap look for what every pattern needs first.
+    if (!MAYBE_SECRET.test(text) && !raw.some((v) => text.includes(v))) return text;
+    pattern.lastIndex = 0;
+    if (!pattern.test(text)) return text;
+    pattern.lastIndex = 0;
+    return text.replace(pattern, replace);
+  };
+}
+
+/** The shapes alone (no configured values): for text kept beyond a log line, such as a far side's answer. */
+export const scrubText = textScrubber();
+
+/**
+ * The value with every secret-named field replaced and every string scrubbed (`textScrubber`), or the value
+ * itself when it has none (the usual case costs a walk over its keys and a scan of its strings, and no
+ * allocation). pino's own `redact` does the key part by paths at about five times the cost per line, and only
+ * to the depth its paths name.
+ */
+export function redactSecrets<T>(value: T, depth = 0, scrub: TextScrubber = scrubText): T {
+  if (typeof value === 'string') return scrub(value) as T;
   if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
-      const clean = redactSecrets(value[i], depth + 1);
+      const clean = redactSecrets(value[i], depth + 1, scrub);
       if (clean === value[i]) continue;
       copy ??= [...value];
       copy[i] = clean;
@@ -59,7 +125,7 @@ export function redactSecrets<T>(value: T, depth = 0): T {
   for (const key in record) {
     if (!Object.hasOwn(record, key)) continue;
     const field = record[key];
-    const clean = SECRET_KEYS.has(key.toLowerCase()) ? REDACTED : redactSecrets(field, depth + 1);
+    const clean = SECRET_KEYS.has(key.toLowerCase()) ? REDACTED : redactSecrets(field, depth + 1, scrub);
     if (clean === field) continue;
     copy ??= { ...record };
     copy[key] = clean;
@@ -67,17 +133,62 @@ export function redactSecrets<T>(value: T, depth = 0): T {
   return (copy ?? value) as T;
 }
 
-export function createLogger(options: { level: string; destination?: pino.DestinationStream }): Logger {
+/**
+ * An error as a log line shows it: its type, message, stack and own plain facts (a code, a status, the API
+ * or provider it names), and its cause the same way. Not its objects: an HTTP client's error carries the
+ * request it sent (`config`: headers with the bearer token, the body with the app secret) and the answer;
+ * a database error carries the statement's `parameters` (a row's phone and email). Those are left out,
+ * whatever the error's class, rather than trusted to a list of keys.
+ */
+export function serializeError(err: unknown, depth = 0): Record<string, unknown> {
+  if (!(err instanceof Error)) return { type: typeof err, message: String(err) };
+  const out: Record<string, unknown> = {
+    type: err.constructor?.name ?? err.name,
+    message: err.message,
+    stack: err.stack,
+  };
+  for (const key of Object.keys(err)) {
+    const value = (err as unknown as Record<string, unknown>)[key];
+    if (key === 'cause' || key in out) continue;
+    if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) out[key] = value;
+  }
+  // Getters on the prototype (OpenApiError's `retryable`) are facts too.
+  for (const key of ['code', 'status', 'retryable'] as const) {
+    if (key in out) continue;
+    const value = (err as unknown as Record<string, unknown>)[key];
+    if (value !== undefined && ['string', 'number', 'boolean'].includes(typeof value)) out[key] = value;
+  }
+  if (err.cause !== undefined && depth < 3) out.cause = serializeError(err.cause, depth + 1);
+  if (err instanceof AggregateError && depth < 3)
+    out.errors = err.errors.slice(0, 10).map((e) => serializeError(e, depth + 1));
+  return out;
+}
+
+export function createLogger(options: {
+  level: string;
+  destination?: pino.DestinationStream;
+  /** Values written out wherever they appear in a line (the configured secrets: app secret, keys, tokens). */
+  secrets?: readonly string[];
+}): Logger {
+  const scrub = options.secrets?.length ? textScrubber(options.secrets) : scrubText;
+  const clean = <T>(value: T): T => redactSecrets(value, 0, scrub);
   const logger = pino(
     {
       level: options.level,
       base: { service: 'feishu-exam-gateway' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      // The standard serializer's result has a prototype of its own: spread it into a plain object first.
-      serializers: { err: (err: Error) => redactSecrets({ ...pino.stdSerializers.err(err) }) },
+      serializers: { err: (err: unknown) => clean(serializeError(err)) },
       formatters: {
         level: (label) => ({ level: label }),
-        log: (object) => redactSecrets(object),
+        log: (object) => clean(object),
+      },
+      // The message is text too (an error's message is often part of it).
+      hooks: {
+        logMethod(args, method) {
+          for (let i = 0; i < args.length; i++)
+            if (typeof args[i] === 'string') (args as unknown[])[i] = scrub(args[i] as string);
+          return method.apply(this, args);
+        },
       },
     },
     options.destination,
@@ -86,7 +197,7 @@ export function createLogger(options: { level: string; destination?: pino.Destin
   // made from their parent's prototype chain, so theirs are covered by this one override.
   const child = logger.child;
   logger.child = function (this: Logger, bindings, childOptions) {
-    return child.call(this, redactSecrets(bindings), childOptions);
+    return child.call(this, clean(bindings), childOptions);
   } as typeof logger.child;
   return logger;
 }
@@ -110,6 +221,22 @@ export function maskEmail(email: string | undefined): string | undefined {
   const at = email.lastIndexOf('@');
   if (at <= 0) return '***';
   return `${email[0]}***${email.slice(at)}`;
+}
+
+/**
+ * The text with a candidate's exact email and phone number masked: what a far side's error repeats of the
+ * candidate it was given, in whatever country's format (the log's net only knows mainland numbers' shape).
+ */
+export function maskCandidateIn(
+  text: string,
+  candidate: { email?: string | null; mobileNumber?: string | null },
+): string {
+  let out = text;
+  const { email, mobileNumber } = candidate;
+  if (email && email.length >= 3) out = out.replaceAll(email, maskEmail(email) ?? '***');
+  const digits = mobileNumber?.trim();
+  if (digits && digits.length >= 5) out = out.replaceAll(digits, maskPhone(digits) ?? '***');
+  return out;
 }
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);

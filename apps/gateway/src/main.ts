@@ -1,6 +1,6 @@
 // The gateway's entry point: read configuration, start, and stop cleanly on SIGTERM or SIGINT.
 import { pino } from 'pino';
-import { describeConfig, loadConfig } from './config.js';
+import { describeConfig, loadConfig, secretValues } from './config.js';
 import { createLogger } from './log.js';
 import { StartupConfigError, startGateway } from './server.js';
 
@@ -23,7 +23,11 @@ process.on('exit', () => {
     // stdout is gone (a closed pipe): nothing left to write to
   }
 });
-const log = createLogger({ level: config.logLevel, destination: stdout });
+const log = createLogger({
+  level: config.logLevel,
+  destination: stdout,
+  secrets: secretValues(config, process.env),
+});
 
 const gateway = await startGateway(config, log).catch((err: unknown) => {
   if (err instanceof StartupConfigError) {

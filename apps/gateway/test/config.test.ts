@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, describeConfig, loadConfig } from '../src/config.js';
+import { CONFIG_VARIABLES, describeConfig, loadConfig, secretValues } from '../src/config.js';
 import { baseEnv, secrets } from './support.js';
 
 describe('loadConfig', () => {
@@ -112,5 +112,32 @@ describe('configuration polish', () => {
       (name) => !new RegExp(`^\\|[^\\n]*\`${name}\``, 'm').test(readme),
     );
     expect(missing).toEqual([]);
+  });
+});
+
+describe('secretValues (what the log writes out wherever it appears)', () => {
+  it("lists the configured secrets, the database password and every secret-named variable's value, not a tenant key", () => {
+    const env = {
+      ...baseEnv,
+      ADMIN_TOKEN: 'admin-token-0123456789',
+      DATABASE_URL: 'postgres://exam:db-pass-4711@db/exam',
+      HACKERRANK_API_KEY: 'hr-key-0123456789',
+      ACME_CREDENTIALS: 'acme-credential-value',
+      FEISHU_APP_TYPE: 'marketplace',
+      FEISHU_STAFF_TENANT_KEY: 'tenant-key-visible',
+    };
+    const loaded = loadConfig(env);
+    if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+    const values = secretValues(loaded.config, env);
+    for (const value of [
+      secrets.appSecret,
+      secrets.encryptKey,
+      'admin-token-0123456789',
+      'db-pass-4711',
+      'hr-key-0123456789',
+      'acme-credential-value',
+    ])
+      expect(values).toContain(value);
+    expect(values).not.toContain('tenant-key-visible');
   });
 });

@@ -127,3 +127,96 @@ describe('lazyChild (the logger of a job)', () => {
     ]);
   });
 });
+
+describe('secrets and personal data inside text (messages, error messages, foreign answers)', () => {
+  function captureWith(secretValues: string[]) {
+    const lines: Array<Record<string, unknown>> = [];
+    const destination = new Writable({
+      write(chunk, _e, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    return { lines, log: createLogger({ level: 'trace', destination, secrets: secretValues }) };
+  }
+
+  it('scrubs a foreign answer echoing the request: a bearer token, JSON secret fields, a query ticket', () => {
+    const { lines, log } = captureWith([]);
+    const echoed =
+      'HTTP 400 code 99992402 (bad request: Bearer t-e77e6b9979db95ad839e52ede5b0d252f82e1a59 ' +
+      '{"app_id":"cli_1","app_secret":"s3cr3t-value","app_ticket":"tk-123456"} {\\"password\\":\\"pw-98765\\"}  {"AppSecret":"ws-secret-value"} ' +
+      'wss://x/ws?ticket=tick-abcdef&access_key=ak-abcdef)';
+    log.warn({ error: echoed, list: [echoed] }, `job failed: ${echoed}`);
+    const text = JSON.stringify(lines);
+    for (const secret of [
+      't-e77e6b9979',
+      's3cr3t-value',
+      'tk-123456',
+      'pw-98765',
+      'tick-abcdef',
+      'ak-abcdef',
+      'ws-secret-value',
+    ])
+      expect(text).not.toContain(secret);
+    // What is not secret stays readable.
+    expect(lines[0]?.error).toContain('HTTP 400 code 99992402');
+    expect(lines[0]?.error).toContain('"app_id":"cli_1"');
+    // Masked already (the long connection's URL): left as it is.
+    log.debug('wss://x/ws?device_id=d1&access_key=***&ticket=***');
+    expect(lines[1]?.msg).toBe('wss://x/ws?device_id=d1&access_key=***&ticket=***');
+  });
+
+  it("masks a candidate's email and mobile number found in any text, and leaves masked ones and ids alone", () => {
+    const { lines, log } = captureWith([]);
+    const message = 'candidate wang.er@example.com (+86 18900001111, 18911112222) already invited';
+    log.warn({ reason: message, examId: '7147998241542539527', at: 1796149810571 }, message);
+    log.info({ phone: '+86 189****1111', emailMasked: 'w***@example.com' }, 'exam received');
+    const text = JSON.stringify(lines);
+    for (const value of ['wang.er@', '18900001111', '18911112222']) expect(text).not.toContain(value);
+    expect(lines[0]).toMatchObject({ examId: '7147998241542539527', at: 1796149810571 });
+    expect(lines[0]?.reason).toContain('w***@example.com');
+    expect(lines[0]?.reason).toContain('189****1111');
+    expect(lines[1]).toMatchObject({ phone: '+86 189****1111', emailMasked: 'w***@example.com' });
+  });
+
+  it('replaces the configured secret values wherever they appear, whatever surrounds them', () => {
+    const { lines, log } = captureWith(['AppSecretValue-123', 'hr-api-key-0123456789']);
+    log.error(
+      { error: 'refused: key hr-api-key-0123456789 is not valid', nested: { note: 'xAppSecretValue-123x' } },
+      'getting a token with AppSecretValue-123 failed',
+    );
+    const text = JSON.stringify(lines);
+    expect(text).not.toContain('AppSecretValue-123');
+    expect(text).not.toContain('hr-api-key-0123456789');
+  });
+
+  it("keeps only an error's own plain facts: no request config, headers object, body or query parameters", () => {
+    const { lines, log } = captureWith([]);
+    // axios's AxiosHeaders: a class instance with toJSON, which the key walk does not enter.
+    class HeadersLike {
+      Authorization = 'Bearer t-0123456789abcdef0123456789';
+      toJSON() {
+        return { Authorization: this.Authorization };
+      }
+    }
+    const axiosLike = Object.assign(new Error('Request failed with status code 400'), {
+      code: 'ERR_BAD_REQUEST',
+      status: 400,
+      config: { headers: new HeadersLike(), data: '{"app_secret":"s"}' },
+      response: { status: 400, data: { msg: 'x' } },
+    });
+    // TypeORM's QueryFailedError: the statement's parameters are the row's values.
+    const queryFailed = Object.assign(new Error('SQLITE_CONSTRAINT: UNIQUE constraint failed'), {
+      query: 'INSERT INTO "exam"("email", "mobile") VALUES (?, ?)',
+      parameters: ['candidate@example.com', '+86 18900001111', 'exam-password-xyz'],
+      driverError: { code: 'SQLITE_CONSTRAINT', detail: 'Key (email)=(candidate@example.com)' },
+    });
+    log.error({ err: axiosLike }, 'axios failed');
+    log.error({ err: queryFailed }, 'query failed');
+    const text = JSON.stringify(lines);
+    for (const secret of ['t-0123456789abcdef', 'candidate@example.com', '18900001111', 'exam-password-xyz'])
+      expect(text).not.toContain(secret);
+    expect(lines[0]?.err).toMatchObject({ type: 'Error', code: 'ERR_BAD_REQUEST', status: 400 });
+    expect(lines[1]?.err).toMatchObject({ query: 'INSERT INTO "exam"("email", "mobile") VALUES (?, ?)' });
+  });
+});

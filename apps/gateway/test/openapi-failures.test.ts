@@ -125,6 +125,31 @@ describe('a refused token fetch is never a refusal of the call (which was not se
   });
 });
 
+describe("Feishu's msg repeating the request it refused", () => {
+  it('keeps no app secret, bearer token, password or candidate contact in the error (logged, kept on the job)', async () => {
+    const echoToken = json(400, {
+      code: 10014,
+      msg: `app secret invalid: {"app_id":"cli_failures","app_secret":"${appSecret}"}`,
+    });
+    const tokenErr = await (await platform([], echoToken)).send();
+    expect(tokenErr).toMatchObject({ code: 10014 });
+    expect(String((tokenErr as Error).message)).not.toContain(appSecret);
+
+    const echoCall = json(400, {
+      code: 99992402,
+      msg:
+        'field validation failed: Authorization: Bearer t-1 ' +
+        '{"exam_login_info":{"password":"exam-pass-4711"},"email":"wang.er@example.com","mobile":"18900001111"}',
+    });
+    const callErr = await (await platform([echoCall])).send();
+    expect(callErr).toMatchObject({ failure: 'rejected', code: 99992402 });
+    const message = String((callErr as Error).message);
+    for (const leaked of ['Bearer t-1', 'exam-pass-4711', 'wang.er@', '18900001111'])
+      expect(message).not.toContain(leaked);
+    expect(message).toContain('field validation failed');
+  });
+});
+
 describe('business codes that say "try again later" are transient whatever the HTTP status', () => {
   it('1002001 (Hire 系统错误), 230049 (message being sent), 18121 (same create request in progress)', async () => {
     const { send } = await platform([

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import BetterSqlite3 from 'better-sqlite3';
 import sqlite3 from 'sqlite3';
 import { expect } from 'vitest';
-import { type GatewayConfig, loadConfig } from '../src/config.js';
+import { type GatewayConfig, loadConfig, secretValues } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { type GatewayOverrides, type RunningGateway, startGateway } from '../src/server.js';
 import {
@@ -122,7 +122,12 @@ export async function startTestGateway(
   });
   const gateway = await startGateway(
     config,
-    createLogger({ level: config.logLevel, destination }),
+    // As main.ts makes it: the configured secrets are written out wherever they appear.
+    createLogger({
+      level: config.logLevel,
+      destination,
+      secrets: secretValues(config, { ...baseEnv, ...env }),
+    }),
     overrides,
   );
   return Object.assign(gateway, {

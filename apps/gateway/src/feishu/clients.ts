@@ -1,6 +1,6 @@
 // feishu: every outbound Open Platform call goes through the official SDK client, reached by tenant.
 import * as lark from '@larksuiteoapi/node-sdk';
-import type { Logger } from '../log.js';
+import { type Logger, scrubText } from '../log.js';
 import type { Store } from '../store/index.js';
 import { AppTickets } from './app-ticket.js';
 import { cacheKey, marketTokenKey, StoreCache } from './credentials.js';
@@ -489,7 +489,9 @@ function classify(
   msg: string | undefined,
   retryAfterMs: number | undefined,
 ) {
-  const what = `HTTP ${status ?? '-'} code ${code ?? '-'}${msg ? ` (${msg.slice(0, 200)})` : ''}`;
+  // Feishu's msg may repeat what it refused (the token request's app secret, a body's password, the bearer
+  // token): the message is logged and kept on the job, so it is scrubbed here, at its source.
+  const what = `HTTP ${status ?? '-'} code ${code ?? '-'}${msg ? ` (${scrubText(msg).slice(0, 200)})` : ''}`;
   if (code !== undefined && TOKEN_CODES.has(code))
     return new OpenApiError(api, 'token_invalid', status, code, what);
   if (code !== undefined && (TOKEN_FETCH_CODES.has(code) || TRY_LATER_CODES.has(code)))

@@ -10,6 +10,7 @@ import {
 } from '@feishu-exam/exam-providers';
 import { type CardOptions, stuckJobCard } from '../bot/cards.js';
 import { callOpenApi, type FeishuClients } from '../feishu/clients.js';
+import { maskCandidateIn } from '../log.js';
 import type { JobKind } from '../outbox/jobs.js';
 import type { JobHandler } from '../outbox/worker.js';
 import {
@@ -198,6 +199,15 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         );
         return (tx, now) => examLifecycle.arrangementMade(tx, keyOf(exam), provider.id, arrangement, now);
       } catch (err) {
+        // The platform's message may repeat the candidate it was given; it is logged and kept on the job.
+        if (err instanceof Error) {
+          try {
+            err.message = maskCandidateIn(err.message, exam.candidate);
+            if (err.stack) err.stack = maskCandidateIn(err.stack, exam.candidate);
+          } catch {
+            // A read-only message (a getter, a frozen error): the log's net still masks what it can.
+          }
+        }
         if (isProviderError(err) && !err.retryable) {
           log.warn(
             { provider: err.providerId, reason: err.message },
