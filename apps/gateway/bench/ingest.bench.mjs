@@ -5,7 +5,8 @@
 // On PostgreSQL (BENCH_DATABASE=postgres, or BENCH_DATABASE_URL: ../../../scripts/bench-database.mjs) the
 // gateway scenarios run there instead, each on a new database, over 100,000 stored exams by default, and the
 // server's CPU per push is printed beside the gateway's. BENCH_GATEWAY_MAIN=<path to a build's dist/main.js>
-// runs the gateway scenarios on another build (an older commit's, to compare in the same sitting).
+// runs the gateway scenarios on another build; BENCH_COMPARE_MAIN=<another build's dist/main.js> adds that build's
+// ingest alone to each round (to compare two builds in the same sitting).
 // Every server runs in its own process; requests are sealed up front, so only serving is measured. The
 // machine is noisy, so the scenarios run in interleaved rounds (BENCH_ROUNDS, default 3) and each figure is
 // the median of its rounds, with the range. Each server gets BENCH_WARMUP pushes (default 10,000) first. CPU per request (the server process, all its threads; and this
@@ -342,7 +343,18 @@ const untilCardsPosted = (target) => async () => {
   while ((await cardsPosted()) < target) await new Promise((r) => setTimeout(r, 50));
   return { drainSeconds: Number(process.hrtime.bigint() - t) / 1e9 };
 };
-const rounds = { a: [], b: [], c: [], ingestOnly: [], protoNone: [], protoInbox: [], protoKeyed: [] };
+const rounds = {
+  a: [],
+  b: [],
+  c: [],
+  ingestOnly: [],
+  compared: [],
+  protoNone: [],
+  protoInbox: [],
+  protoKeyed: [],
+};
+/** BENCH_COMPARE_MAIN=<another build's dist/main.js>: its ingest alone, measured in the same rounds. */
+const COMPARE_MAIN = process.env.BENCH_COMPARE_MAIN;
 /** The prototype (bench/prototype/ingest-koa.mjs) with one of its stores. */
 const prototype = async (store) =>
   measure(
@@ -381,6 +393,19 @@ for (let round = 0; round < ROUNDS; round++) {
       { onDatabase: true },
     ),
   );
+  if (COMPARE_MAIN)
+    rounds.compared.push(
+      await measure(
+        'compared build, ingest-only',
+        await start(
+          COMPARE_MAIN,
+          gatewayEnv(database.fresh(`compared-${round}`), { OUTBOX_WORKER: 'off' }),
+          gatewayReady,
+        ),
+        sealedExams,
+        { onDatabase: true },
+      ),
+    );
   if (!onPostgres) {
     rounds.protoNone.push(await prototype('none'));
     rounds.protoInbox.push(await prototype('inbox'));
@@ -400,6 +425,8 @@ console.log(
   `    ${cardsDuringLoad} cards posted during the burst; every card ${drain.toFixed(1)} s after the last acknowledgement (fewer jobs at once while events wait for their commit)`,
 );
 console.log(`    same, OUTBOX_WORKER=off (no card posting)  ${fmt(ingestOnly)}${on}`);
+if (COMPARE_MAIN)
+  console.log(`    same, BENCH_COMPARE_MAIN's build           ${fmt(median(rounds.compared))}${on}`);
 console.log(
   `    server CPU µs/req by thread: (b) ${byThread(b)}; (c) ${byThread(c)}; ingest-only ${byThread(ingestOnly)}`,
 );

@@ -3,7 +3,14 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { claimDueJobs, enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
-import { ExamEntity, findOneBy, JobEntity, openStore, type Store } from '../src/store/index.js';
+import {
+  ExamEntity,
+  findOneBy,
+  JobEntity,
+  openStore,
+  ProcessedEventEntity,
+  type Store,
+} from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { COMMIT_DELAY_MS, COMMIT_SIBLINGS, ExamIngest } from '../src/workflow/ingest.js';
 import { testDatabaseUrl, testStoreOptions } from './support.js';
@@ -124,6 +131,33 @@ describe('examLifecycle', () => {
       appId: 'cli_1',
       candidate: { name: '王二' },
     });
+  });
+
+  it('keeps an exam arrival on the exam row alone: no processed_events row (its random key cost a page per push); a re-push, in a later batch or a later transaction, is still told from a second event for the exam', async () => {
+    const store = await freshStore();
+    const receive = (examId: string, eventId?: string) =>
+      store.write((tx) => examLifecycle.receive(tx, examEvent(examId, eventId), 1));
+    expect(await receive('r-1')).toBe('created');
+    expect(await receive('r-1')).toBe('duplicate_event');
+    expect(await receive('r-1', 'ev-r-1-second')).toBe('duplicate_exam');
+    // The same exam id in another tenant is another exam.
+    const otherTenant = envelopeV2(
+      'hire.eco_exam.created_v1',
+      { exam_id: 'r-1', candidate_info: { name: '王二' } },
+      { eventId: 'ev-r-1-t2', tenantKey: 't2', appId: 'cli_1' },
+    );
+    const parsed = parse(seal(otherTenant), {});
+    if (!parsed.ok || parsed.kind !== 'event' || parsed.event.type !== 'hire.eco_exam.created_v1')
+      throw new Error('fixture');
+    const event = parsed.event;
+    expect(await store.write((tx) => examLifecycle.receive(tx, event, 2))).toBe('created');
+    expect(await store.dataSource.getRepository(ProcessedEventEntity).count()).toBe(0);
+    const exams = await store.dataSource.getRepository(ExamEntity).findBy({ examId: 'r-1' });
+    expect(exams.map((e) => [e.tenantKey, e.eventId]).sort()).toEqual([
+      ['t1', 'ev-r-1'],
+      ['t2', 'ev-r-1-t2'],
+    ]);
+    expect(await countJobs(store, 'post_card')).toBe(2);
   });
 
   it('batches concurrent arrivals: duplicates inside one batch are caught too, and each caller gets its outcome', async () => {
