@@ -355,6 +355,14 @@ const rounds = {
 };
 /** BENCH_COMPARE_MAIN=<another build's dist/main.js>: its ingest alone, measured in the same rounds. */
 const COMPARE_MAIN = process.env.BENCH_COMPARE_MAIN;
+/** A gateway build's ingest alone: no outbox worker, so no card is posted. */
+const ingestAlone = async (main, databaseName) =>
+  measure(
+    `${main}, ingest alone`,
+    await start(main, gatewayEnv(database.fresh(databaseName), { OUTBOX_WORKER: 'off' }), gatewayReady),
+    sealedExams,
+    { onDatabase: true },
+  );
 /** The prototype (bench/prototype/ingest-koa.mjs) with one of its stores. */
 const prototype = async (store) =>
   measure(
@@ -381,31 +389,8 @@ for (let round = 0; round < ROUNDS; round++) {
       },
     ),
   );
-  rounds.ingestOnly.push(
-    await measure(
-      'gateway ingest-only',
-      await start(
-        GATEWAY_MAIN,
-        gatewayEnv(database.fresh(`ingest-${round}`), { OUTBOX_WORKER: 'off' }),
-        gatewayReady,
-      ),
-      sealedExams,
-      { onDatabase: true },
-    ),
-  );
-  if (COMPARE_MAIN)
-    rounds.compared.push(
-      await measure(
-        'compared build, ingest-only',
-        await start(
-          COMPARE_MAIN,
-          gatewayEnv(database.fresh(`compared-${round}`), { OUTBOX_WORKER: 'off' }),
-          gatewayReady,
-        ),
-        sealedExams,
-        { onDatabase: true },
-      ),
-    );
+  rounds.ingestOnly.push(await ingestAlone(GATEWAY_MAIN, `ingest-${round}`));
+  if (COMPARE_MAIN) rounds.compared.push(await ingestAlone(COMPARE_MAIN, `compared-${round}`));
   if (!onPostgres) {
     rounds.protoNone.push(await prototype('none'));
     rounds.protoInbox.push(await prototype('inbox'));
