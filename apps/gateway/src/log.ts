@@ -67,9 +67,8 @@ export type TextScrubber = (text: string) => string;
 
 export function textScrubber(secretValues: readonly string[] = []): TextScrubber {
   // Short values would match ordinary words; configuration requires secrets of at least 8 characters anyway.
-  const values = [...new Set(secretValues.filter((v) => typeof v === 'string' && v.length >= 8))]
-    .sort((a, b) => b.length - a.length)
-    .map(escapeRegExp);
+  const given = [...new Set(secretValues.filter((v) => typeof v === 'string' && v.length >= 8))];
+  const values = [...given].sort((a, b) => b.length - a.length).map(escapeRegExp);
   const pattern = new RegExp(
     [...(values.length > 0 ? [`(?:${values.join('|')})`] : []), ...TEXT_PATTERNS].join('|'),
     'gi',
@@ -83,10 +82,9 @@ export function textScrubber(secretValues: readonly string[] = []): TextScrubber
     if (groups.mobile !== undefined) return maskPhone(groups.mobile) ?? REDACTED;
     return match.length > 0 ? REDACTED : match;
   };
-  const raw = secretValues.filter((v) => typeof v === 'string' && v.length >= 8);
   return (text) => {
     // Most strings in a line are ids and words: one cheap look for what every pattern needs first.
-    if (!MAYBE_SECRET.test(text) && !raw.some((v) => text.includes(v))) return text;
+    if (!MAYBE_SECRET.test(text) && !given.some((v) => text.includes(v))) return text;
     pattern.lastIndex = 0;
     if (!pattern.test(text)) return text;
     pattern.lastIndex = 0;

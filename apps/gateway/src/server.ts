@@ -104,7 +104,13 @@ export async function startGateway(
       },
       'OUTBOX_LEASE_MS is shorter than twice the longest call timeout; the lease was raised',
     );
-  const cardOptions = { showContact: config.showCandidateContact };
+  // The exams' approval cards: the outbox posts and patches them, a card callback answers with them.
+  const cards = examCards({
+    store,
+    providers,
+    cardOptions: { showContact: config.showCandidateContact },
+    marketplace: Boolean(clients.marketplace),
+  });
   // Acknowledging exam events is what Feishu waits for: while events wait for their commit, the worker runs
   // fewer jobs at once (it never stops claiming them).
   let ingest: ExamIngest | undefined;
@@ -116,7 +122,7 @@ export async function startGateway(
         clients,
         providers: metrics.observeProviders(providers),
         approvalChatId: config.approvalChatId,
-        cardOptions,
+        cards,
         onCardPosted: (exam) => metrics.cardPosted(exam.receivedAt),
       }),
     ),
@@ -135,19 +141,13 @@ export async function startGateway(
     () => worker.wake(),
   );
 
-  // A card callback answers with the card the outbox would draw, from the store only (no time to ask Feishu).
-  const examCardsForCallbacks = examCards({
-    store,
-    providers,
-    cardOptions,
-    marketplace: Boolean(clients.marketplace),
-  });
   const dispatcher = createEventDispatcher({
     store,
     worker,
     ingest,
     now,
-    cardOf: (exam) => examCardsForCallbacks.approvalCardFor(exam, now()),
+    // A card callback answers with the card the outbox draws, from the store only (no time to ask Feishu).
+    cardOf: (exam) => cards.approvalCardFor(exam, now()),
     approverOpenIds: new Set(config.approverOpenIds),
     accountProviderId:
       providers.defaultProviderId ?? [...providers.providers.keys()][0] ?? config.examProvider,

@@ -8,7 +8,7 @@ import {
   type Paper,
   type ProviderRegistry,
 } from '@feishu-exam/exam-providers';
-import { type CardOptions, stuckJobCard } from '../bot/cards.js';
+import { stuckJobCard } from '../bot/cards.js';
 import { callOpenApi, type FeishuClients } from '../feishu/clients.js';
 import { maskCandidateIn } from '../log.js';
 import type { JobKind } from '../outbox/jobs.js';
@@ -21,7 +21,7 @@ import {
   JobEntity,
   type Store,
 } from '../store/index.js';
-import { examCards } from './exam-card.js';
+import type { ExamCards } from './exam-card.js';
 import { examLifecycle, keyOf } from './exam-lifecycle.js';
 import { tenancy } from './tenants.js';
 
@@ -30,7 +30,8 @@ export interface WorkflowDeps {
   readonly clients: FeishuClients;
   readonly providers: ProviderRegistry;
   readonly approvalChatId: string;
-  readonly cardOptions: CardOptions;
+  /** The exams' approval cards (exam-card.ts), the same the card callbacks answer with. */
+  readonly cards: ExamCards;
   /** Told when an exam's approval card is posted (the event → card latency in /metrics). */
   readonly onCardPosted?: (exam: ExamRow) => void;
 }
@@ -140,12 +141,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     return name;
   };
 
-  const cards = examCards({
-    store,
-    providers: deps.providers,
-    cardOptions: deps.cardOptions,
-    marketplace: Boolean(clients.marketplace),
-  });
+  const { cards } = deps;
   const { routeWithAccount } = cards;
   /** The exam's card as it stands (exam-card.ts); the first card of a new customer learns its name first. */
   const approvalCardFor = (exam: ExamRow, log?: { warn(o: object, m: string): void }) =>
