@@ -117,8 +117,17 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
   /** Events the endpoint answers with an error instead of a URL (in-process fault injection). */
   let endpointFault: { remaining: number; code: number; data: 'object' | 'null' } | undefined;
 
-  const liveFor = (appId: string) =>
+  /** Open connections of an app (not half-open): what the connection limit counts. */
+  const openFor = (appId: string) =>
     [...connections.values()].filter((c) => c.appId === appId && !c.halfOpen && c.socket.readyState === 1);
+  /**
+   * The open connections a frame is sent to: those whose client has pinged once. The SDK's WSClient pings in
+   * its 'open' handler but attaches its message listener only after (node-sdk 1.74.0 lib/index.js: connect()
+   * resolves at 'open', then reConnect's tryConnect calls communicate() a turn later), so a frame that arrives
+   * with the handshake's answer is dropped unseen (an event is re-sent after the ACK timeout, a card callback
+   * is lost). The emulator leaves that window out: when a first attempt times out, the client is to blame.
+   */
+  const liveFor = (appId: string) => openFor(appId).filter((c) => c.pings > 0);
 
   function endpoint(ctx: Context, body: unknown): void {
     const { AppID, AppSecret } = (body ?? {}) as { AppID?: unknown; AppSecret?: unknown };
@@ -168,7 +177,7 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
       refuseHandshake(socket, 403, 'ticket invalid or expired');
       return;
     }
-    if (liveFor(ticket.appId).length >= maxConnections) {
+    if (openFor(ticket.appId).length >= maxConnections) {
       refuseHandshake(socket, AUTH_FAILED, 'exceed connection limit', EXCEED_CONN_LIMIT);
       return;
     }
@@ -367,7 +376,7 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
       }));
     },
 
-    /** Live connections (not half-open) of an app. */
+    /** Live connections of an app: open, not half-open, and pinged once (liveFor). */
     liveCount: (appId: string) => liveFor(appId).length,
 
     /** Closes the app's connections (all apps' without an id) abruptly, as a network drop would. */

@@ -311,8 +311,8 @@ describe('the official WSClient against the emulator', () => {
     const first = await waitFor(() => emulator.longConnection.connections()[0], 'a connection');
     expect(emulator.longConnection.dropConnections()).toBe(1);
     await waitFor(
-      () => emulator.longConnection.connections().find((c) => c.id !== first.id),
-      'a new connection',
+      () => emulator.longConnection.connections().find((c) => c.id !== first.id && c.pings > 0),
+      'a new connection, set up (it pinged)',
     );
     const [attempt] = await emulator.push(LONG_CONNECTION, examEnvelope());
     expect(attempt).toMatchObject({ outcome: 'acked' });

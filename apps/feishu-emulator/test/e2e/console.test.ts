@@ -66,10 +66,13 @@ describe.skipIf(chromiumMissing)('the emulator console in chromium', () => {
     await page.locator('button[data-locale=en_us]').click();
     await approveInPage(page, platform.emulator, posted.messageId);
 
-    await page
-      .locator(`[data-message-id="${posted.messageId}"] [data-testid=card-title]`)
-      .filter({ hasText: /arranged/i })
-      .waitFor({ timeout: 20_000 });
+    await explained(
+      gateway,
+      page
+        .locator(`[data-message-id="${posted.messageId}"] [data-testid=card-title]`)
+        .filter({ hasText: /arranged/i })
+        .waitFor({ timeout: 20_000 }),
+    );
     const loginInfo = page.locator(`[data-testid=call][data-path$="/eco_exams/${examId}/login_info"]`);
     await loginInfo.waitFor({ timeout: 20_000 });
     await loginInfo.locator('summary').click();
@@ -270,10 +273,13 @@ describe.skipIf(chromiumMissing)('the console with a gateway on the long connect
     await card.getByText('Grace Hopper').waitFor();
     await page.locator('button[data-locale=en_us]').click();
     await approveInPage(page, wsPlatform.emulator, posted.messageId);
-    await card
-      .getByTestId('card-title')
-      .filter({ hasText: /arranged/i })
-      .waitFor({ timeout: 20_000 });
+    await explained(
+      wsGateway,
+      card
+        .getByTestId('card-title')
+        .filter({ hasText: /arranged/i })
+        .waitFor({ timeout: 20_000 }),
+    );
     await page.locator(`[data-testid=call][data-path$="/eco_exams/${examId}/login_info"]`).waitFor();
   }, 90_000);
 });
@@ -283,6 +289,16 @@ describe.skipIf(chromiumMissing)('the console with a gateway on the long connect
  * recorded answers "click again in a moment", as a staff member would be told. Each click's answer is read
  * from the emulator (a new toast on the message), so an earlier answer still on screen is never mistaken for it.
  */
+/** A wait that failed says what the gateway was doing: its last log lines (it logs no secret). */
+async function explained<T>(gateway: GatewayProcess, wait: Promise<T>): Promise<T> {
+  try {
+    return await wait;
+  } catch (error) {
+    const lines = gateway.logs.slice(-40).map((l) => JSON.stringify(l));
+    throw new Error(`${(error as Error).message}\nthe gateway's last log lines:\n${lines.join('\n')}`);
+  }
+}
+
 async function approveInPage(page: Page, emulator: Platform['emulator'], messageId: string) {
   const message = emulator.state.messages.get(messageId);
   if (!message) throw new Error(`no message ${messageId}`);

@@ -154,7 +154,7 @@ describe('long connection (FEISHU_TRANSPORT=websocket)', () => {
     const [first] = p.emulator.longConnection.connections();
     expect(p.emulator.longConnection.dropConnections(wsApp.appId)).toBe(1);
     await until('a new connection after the drop', () =>
-      p.emulator.longConnection.connections().find((c) => c.id !== first?.id && !c.halfOpen),
+      p.emulator.longConnection.connections().find((c) => c.id !== first?.id && !c.halfOpen && c.pings > 0),
     );
     expect((await pushExam(p, 'after-drop')).at(-1)).toMatchObject({ outcome: 'acked' });
     await until('the card after the drop', () => cardsFor(p.emulator, 'after-drop').length === 1);
@@ -165,7 +165,9 @@ describe('long connection (FEISHU_TRANSPORT=websocket)', () => {
     await until(
       'a fresh connection after the half-open one',
       () =>
-        p.emulator.longConnection.connections().find((c) => c.id !== second?.id && !c.halfOpen) &&
+        p.emulator.longConnection
+          .connections()
+          .find((c) => c.id !== second?.id && !c.halfOpen && c.pings > 0) &&
         p.emulator.longConnection.liveCount(wsApp.appId) === 1,
       LIVENESS_MS + 5000,
     );
