@@ -173,6 +173,19 @@ async function deadJob(gw: TestGateway, id: string, lastError: string, kind = 'p
 }
 
 describe('the admin page', () => {
+  it('answers a sign-in form over 4 KiB with 413, not with "Wrong token."', async () => {
+    const gw = await gateway();
+    const tooLarge = await fetch(`${gw.url}/admin/ui/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `${new URLSearchParams({ token: baseEnv.ADMIN_TOKEN })}&padding=${'x'.repeat(8192)}`,
+    });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.headers.get('set-cookie')).toBeNull();
+    expect(await tooLarge.text()).not.toContain('Wrong token');
+  });
+
   it('is off without ADMIN_TOKEN, and asks for the token before showing anything', async () => {
     const off = await gateway({ ADMIN_TOKEN: undefined });
     expect((await fetch(`${off.url}/admin/ui`)).status).toBe(404);
