@@ -215,7 +215,7 @@ describe('loadConfig, on the mistakes of a first deployment', () => {
   it("README's 'Running the gateway' command sets every variable a start needs", () => {
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('## Running the gateway'));
-    const command = /```sh\n([^]*?)```/.exec(section)?.[1] ?? '';
+    const command = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
     expect(command).toContain('node apps/gateway/dist/main.js');
     const env = Object.fromEntries(
       [...command.matchAll(/\b([A-Z][A-Z0-9_]*)=(\S+)/g)].map(([, name, value]) => [name, value]),
