@@ -162,6 +162,11 @@ function crossFieldErrors(env: Readonly<Record<string, string | undefined>>): st
       'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
         'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
     );
+  else if (env.NODE_ENV?.trim() === 'production' && !present('FEISHU_ENCRYPT_KEY'))
+    errors.push(
+      'FEISHU_ENCRYPT_KEY is required with NODE_ENV=production: with the verification token alone pushes are not ' +
+        'signed, so nothing stops a replayed card click or an old push (developer console › 事件与回调 › 加密策略)',
+    );
   if (env.FEISHU_APP_TYPE === 'marketplace' && !present('FEISHU_STAFF_TENANT_KEY'))
     errors.push(
       "FEISHU_STAFF_TENANT_KEY is required when FEISHU_APP_TYPE=marketplace: the tenant_key of the vendor's own " +
