@@ -239,7 +239,11 @@ ${examsSection(ctx, exams.page, filters)}${jobsSection(jobs, now)}${accountsSect
     const token = enabled(ctx);
     if (!token) return;
     const read = await readForm(ctx);
-    if (!read.ok) return loginPage(ctx, read.status, read.message);
+    if (!read.ok) {
+      // The rest of a too large form is not read: the connection cannot be reused.
+      if (read.status === 413) ctx.set('connection', 'close');
+      return loginPage(ctx, read.status, read.message);
+    }
     if (!sameOrigin(ctx) || !sameSecret(read.form.get('token') ?? '', token))
       return loginPage(ctx, 401, 'Wrong token.');
     const issuedAt = deps.now();
