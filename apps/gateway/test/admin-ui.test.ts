@@ -68,6 +68,15 @@ describe('GET /admin/exams', () => {
     expect((await getJson(gw, '/admin/exams', { authorization: 'Bearer wrong' })).status).toBe(401);
   });
 
+  it('takes the scheme in any case, as HTTP defines it (`bearer <token>`), and only the whole token', async () => {
+    const gw = await gateway();
+    const token = baseEnv.ADMIN_TOKEN;
+    expect((await getJson(gw, '/admin/exams', { authorization: `bearer ${token}` })).status).toBe(200);
+    expect((await getJson(gw, '/admin/exams', { authorization: `BEARER  ${token}` })).status).toBe(200);
+    expect((await getJson(gw, '/admin/exams', { authorization: `Bearer ${token}x` })).status).toBe(401);
+    expect((await getJson(gw, '/admin/exams', { authorization: `Basic ${token}` })).status).toBe(401);
+  });
+
   it('pages newest first by cursor, without repeats, and filters by state, tenant and id', async () => {
     const gw = await gateway();
     const now = Date.now();
