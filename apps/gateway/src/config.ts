@@ -53,7 +53,12 @@ const envSchema = z.object({
   FEISHU_DOMAIN: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://open.feishu.cn' })
     .default('https://open.feishu.cn')
-    .transform((v) => v.replace(/\/+$/, '')),
+    .transform((v) => v.replace(/\/+$/, ''))
+    // Copied from an API page (https://open.feishu.cn/open-apis/…): the SDK adds /open-apis itself.
+    .refine((v) => !/\/open-apis$/i.test(v), {
+      message:
+        'must be the Open Platform origin without /open-apis (the SDK adds it), such as https://open.feishu.cn',
+    }),
   FEISHU_TIMEOUT_MS: wholeNumber('milliseconds', 100, 120_000).default(15_000),
   FEISHU_TRANSPORT: z
     .enum(['webhook', 'websocket'], {

@@ -240,4 +240,14 @@ describe('loadConfig, on the mistakes of a first deployment', () => {
       }).ok,
     ).toBe(true);
   });
+
+  it('refuses a FEISHU_DOMAIN that ends in /open-apis (the SDK adds it: every call would be a 404)', () => {
+    for (const domain of ['https://open.feishu.cn/open-apis', 'https://open.feishu.cn/open-apis/']) {
+      const result = loadConfig({ ...baseEnv, FEISHU_DOMAIN: domain });
+      expect(result.ok ? [] : result.errors).toEqual([
+        expect.stringMatching(/^FEISHU_DOMAIN .*without \/open-apis/),
+      ]);
+    }
+    expect(loadConfig({ ...baseEnv, FEISHU_DOMAIN: 'https://open.larksuite.com' }).ok).toBe(true);
+  });
 });
