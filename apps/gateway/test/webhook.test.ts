@@ -276,6 +276,14 @@ describe('POST /webhook/event', () => {
     );
   });
 
+  it('GET /admin/events refuses an outcome it does not know with 400 (a typo listed nothing, as if none)', async () => {
+    const admin = await fetch(`${gw.url}/admin/events?outcome=rejectd`, {
+      headers: { authorization: `Bearer ${baseEnv.ADMIN_TOKEN}` },
+    });
+    expect(admin.status).toBe(400);
+    expect(await admin.json()).toMatchObject({ code: 'bad_outcome' });
+  });
+
   describe('Feishu ids are validated at the door (1 to 64 of [A-Za-z0-9_-])', () => {
     const rejectedEvents = async () => {
       const admin = await fetch(`${gw.url}/admin/events?outcome=rejected`, {
