@@ -172,6 +172,10 @@ function crossFieldErrors(env: Readonly<Record<string, string | undefined>>): st
       'FEISHU_ENCRYPT_KEY is required with NODE_ENV=production: with the verification token alone pushes are not ' +
         'signed, so nothing stops a replayed card click or an old push (developer console › 事件与回调 › 加密策略)',
     );
+  // Compared as numbers, so that a malformed PORT is reported by the schema alone.
+  const port = Number(env.PORT ?? 3000);
+  if (present('METRICS_PORT') && Number(env.METRICS_PORT) !== 0 && Number(env.METRICS_PORT) === port)
+    errors.push(`METRICS_PORT must differ from PORT (${port}); to serve /metrics on PORT, set METRICS_TOKEN`);
   if (env.FEISHU_APP_TYPE === 'marketplace' && !present('FEISHU_STAFF_TENANT_KEY'))
     errors.push(
       "FEISHU_STAFF_TENANT_KEY is required when FEISHU_APP_TYPE=marketplace: the tenant_key of the vendor's own " +
@@ -292,13 +296,6 @@ export function loadConfig(given: Readonly<Record<string, string | undefined>>):
   ];
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
-  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT)
-    return {
-      ok: false,
-      errors: [
-        `METRICS_PORT must differ from PORT (${e.PORT}); to serve /metrics on PORT, set METRICS_TOKEN`,
-      ],
-    };
   return {
     ok: true,
     config: {

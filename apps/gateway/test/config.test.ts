@@ -250,4 +250,20 @@ describe('loadConfig, on the mistakes of a first deployment', () => {
     }
     expect(loadConfig({ ...baseEnv, FEISHU_DOMAIN: 'https://open.larksuite.com' }).ok).toBe(true);
   });
+
+  it('lists METRICS_PORT equal to PORT together with every other mistake, not only once the rest is fixed', () => {
+    const result = loadConfig({
+      ...baseEnv,
+      APPROVAL_CHAT_ID: undefined,
+      PORT: '8080',
+      METRICS_PORT: '8080',
+    });
+    const errors = result.ok ? [] : result.errors;
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^APPROVAL_CHAT_ID is required/),
+        expect.stringMatching(/^METRICS_PORT must differ from PORT \(8080\)/),
+      ]),
+    );
+  });
 });
