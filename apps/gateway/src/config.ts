@@ -13,6 +13,18 @@ const port = z.coerce
   .min(0, 'must be a whole number from 0 to 65535')
   .max(65535, 'must be a whole number from 0 to 65535');
 
+/**
+ * A whole number within bounds, its unit in the message: "FEISHU_TIMEOUT_MS must be a whole number of
+ * milliseconds from 100 to 120000" says what to write, where zod's own "expected number, received NaN" does not.
+ */
+function wholeNumber(unit: 'milliseconds' | 'bytes' | 'seconds' | '', min: number, max?: number) {
+  const message = `must be a whole number${unit ? ` of ${unit}` : ''}${
+    max === undefined ? `, at least ${min}` : ` from ${min} to ${max}`
+  }`;
+  const bounded = z.coerce.number({ error: message }).int(message).min(min, message);
+  return max === undefined ? bounded : bounded.max(max, message);
+}
+
 /** Where the database is when DATABASE_URL is not set (the gateway and the `feishu-exam db` commands). */
 export const DEFAULT_DATABASE_URL = 'sqlite:./data/feishu-exam.sqlite';
 
@@ -41,20 +53,21 @@ const envSchema = z.object({
   FEISHU_DOMAIN: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://open.feishu.cn' })
     .default('https://open.feishu.cn')
-    .transform((v) => v.replace(/\/+$/, '')),
-  FEISHU_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+    .transform((v) => v.replace(/\/+$/, ''))
+    // Copied from an API page (https://open.feishu.cn/open-apis/…): the SDK adds /open-apis itself.
+    .refine((v) => !/\/open-apis$/i.test(v), {
+      message:
+        'must be the Open Platform origin without /open-apis (the SDK adds it), such as https://open.feishu.cn',
+    }),
+  FEISHU_TIMEOUT_MS: wholeNumber('milliseconds', 100, 120_000).default(15_000),
   FEISHU_TRANSPORT: z
     .enum(['webhook', 'websocket'], {
       error: 'must be webhook (Feishu posts to /webhook/*) or websocket (the gateway dials Feishu)',
     })
     .default('webhook'),
-  FEISHU_WS_LIVENESS_MS: z.coerce
-    .number()
-    .int()
-    .min(100, "must be a number of milliseconds, longer than Feishu's ping interval (120 s)")
-    .default(180_000),
-  FEISHU_WS_READY_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
-  FEISHU_WS_RECONNECT_MAX_MS: z.coerce.number().int().min(100).default(60_000),
+  FEISHU_WS_LIVENESS_MS: wholeNumber('milliseconds', 100).default(180_000),
+  FEISHU_WS_READY_GRACE_MS: wholeNumber('milliseconds', 0).default(30_000),
+  FEISHU_WS_RECONNECT_MAX_MS: wholeNumber('milliseconds', 100).default(60_000),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: port.default(3000),
   DATABASE_URL: z
@@ -62,23 +75,22 @@ const envSchema = z.object({
     .default(DEFAULT_DATABASE_URL)
     .refine((v) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(v), {
       message: 'must be sqlite:<file path> or postgres://user:pass@host/db',
+      abort: true,
+    })
+    .refine((v) => !/^postgres/.test(v) || URL.canParse(v), {
+      message:
+        'is not a valid URL: percent-encode the characters / @ : # ? % in the user name and password ' +
+        '(encodeURIComponent), e.g. postgres://exam:p%2Fss@db:5432/feishu_exam',
     }),
+
   SQLITE_DRIVER: z
     .enum(SQLITE_DRIVERS, {
       error: `must be ${SQLITE_DRIVERS.join(' or ')} (the binding that opens a sqlite: database)`,
     })
     .default(DEFAULT_SQLITE_DRIVER),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  MAX_BODY_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1024, 'must be at least 1024')
-    .default(1024 * 1024),
-  SIGNATURE_TOLERANCE_SECONDS: z.coerce
-    .number()
-    .int()
-    .min(1, 'must be a positive number of seconds')
-    .optional(),
+  MAX_BODY_BYTES: wholeNumber('bytes', 1024).default(1024 * 1024),
+  SIGNATURE_TOLERANCE_SECONDS: wholeNumber('seconds', 1).optional(),
   APPROVAL_CHAT_ID: z
     .string({ error: 'is required: the chat_id (oc_…) of the staff chat where approval cards are posted' })
     .regex(/^oc_[A-Za-z0-9_-]+$/, 'must be a chat_id such as oc_a0553eda9014c201e6969b478895c230'),
@@ -119,16 +131,8 @@ const envSchema = z.object({
     .enum(['true', 'false'], { error: 'must be true or false' })
     .default('false')
     .transform((v) => v === 'true'),
-  PAPER_SYNC_INTERVAL_MS: z.coerce
-    .number()
-    .int()
-    .min(0, 'must be 0 (off) or a number of milliseconds')
-    .default(3_600_000),
-  RESULT_POLL_INTERVAL_MS: z.coerce
-    .number()
-    .int()
-    .min(0, 'must be 0 (off) or a number of milliseconds')
-    .default(600_000),
+  PAPER_SYNC_INTERVAL_MS: wholeNumber('milliseconds', 0).default(3_600_000),
+  RESULT_POLL_INTERVAL_MS: wholeNumber('milliseconds', 0).default(600_000),
   RETENTION_DAYS: z.coerce
     .number({ error: 'must be a whole number of days (0 keeps personal data forever)' })
     .int('must be a whole number of days (0 keeps personal data forever)')
@@ -138,12 +142,12 @@ const envSchema = z.object({
     .enum(['on', 'off'], { error: 'must be on or off' })
     .default('on')
     .transform((v) => v === 'on'),
-  OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(500),
-  OUTBOX_LEASE_MS: z.coerce.number().int().min(100).default(60_000),
-  OUTBOX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
-  OUTBOX_BASE_DELAY_MS: z.coerce.number().int().min(1).default(1000),
-  OUTBOX_MAX_DELAY_MS: z.coerce.number().int().min(1).default(300_000),
-  OUTBOX_BUSY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  OUTBOX_POLL_MS: wholeNumber('milliseconds', 10).default(500),
+  OUTBOX_LEASE_MS: wholeNumber('milliseconds', 100).default(60_000),
+  OUTBOX_CONCURRENCY: wholeNumber('', 1, 64).default(8),
+  OUTBOX_BASE_DELAY_MS: wholeNumber('milliseconds', 1).default(1000),
+  OUTBOX_MAX_DELAY_MS: wholeNumber('milliseconds', 1).default(300_000),
+  OUTBOX_BUSY_CONCURRENCY: wholeNumber('', 1, 64).default(2),
 });
 
 /** Every environment variable the gateway reads (the README's table lists each; a test checks it). */
@@ -163,6 +167,15 @@ function crossFieldErrors(env: Readonly<Record<string, string | undefined>>): st
       'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
         'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
     );
+  else if (env.NODE_ENV?.trim() === 'production' && !present('FEISHU_ENCRYPT_KEY'))
+    errors.push(
+      'FEISHU_ENCRYPT_KEY is required with NODE_ENV=production: with the verification token alone pushes are not ' +
+        'signed, so nothing stops a replayed card click or an old push (developer console › 事件与回调 › 加密策略)',
+    );
+  // Compared as numbers, so that a malformed PORT is reported by the schema alone.
+  const port = Number(env.PORT ?? 3000);
+  if (present('METRICS_PORT') && Number(env.METRICS_PORT) !== 0 && Number(env.METRICS_PORT) === port)
+    errors.push(`METRICS_PORT must differ from PORT (${port}); to serve /metrics on PORT, set METRICS_TOKEN`);
   if (env.FEISHU_APP_TYPE === 'marketplace' && !present('FEISHU_STAFF_TENANT_KEY'))
     errors.push(
       "FEISHU_STAFF_TENANT_KEY is required when FEISHU_APP_TYPE=marketplace: the tenant_key of the vendor's own " +
@@ -268,7 +281,12 @@ export interface GatewayConfig {
 export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; errors: string[] };
 
 /** Reads the environment. Every problem is reported at once, one line per variable, saying what to fix. */
-export function loadConfig(env: Readonly<Record<string, string | undefined>>): ConfigResult {
+export function loadConfig(given: Readonly<Record<string, string | undefined>>): ConfigResult {
+  // `PORT=` in an env file (or `PORT: ${PORT}` in compose with PORT unset) means "not set": coerced, it would be
+  // 0 (a random port, personal data kept forever, schedules off) without a word.
+  const env = Object.fromEntries(
+    Object.entries(given).filter(([, value]) => value === undefined || value.trim() !== ''),
+  );
   const parsed = envSchema.safeParse(env);
   const errors = [
     ...(parsed.success
@@ -278,13 +296,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   ];
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
-  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT)
-    return {
-      ok: false,
-      errors: [
-        `METRICS_PORT must differ from PORT (${e.PORT}); to serve /metrics on PORT, set METRICS_TOKEN`,
-      ],
-    };
   return {
     ok: true,
     config: {
@@ -380,7 +391,8 @@ export function configWarnings(config: GatewayConfig): string[] {
 }
 
 /** The database URL without its password, fit for a log line or an error. */
-export const redactDatabaseUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
+// Up to the last @: a password pasted unencoded may hold / or @ itself.
+export const redactDatabaseUrl = (url: string) => url.replace(/^([a-z][a-z0-9+.-]*:\/\/).*@/i, '$1***@');
 
 /**
  * The secret values this process was given, for the log's net to write out wherever they appear in text: the

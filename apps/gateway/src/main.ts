@@ -46,8 +46,14 @@ log.info(
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    if (stopping) return;
+  // `on`, not `once`: a second signal of either kind must end a shutdown that hangs (a request whose body stopped
+  // arriving), through process.exit so that the log is flushed. Left to Node's default, a second SIGTERM killed
+  // the process without its last lines, and a SIGINT after a SIGTERM was ignored until the 10 s bound.
+  process.on(signal, () => {
+    if (stopping) {
+      log.error({ signal }, 'second signal: exiting now, without waiting for in-flight requests and jobs');
+      process.exit(1);
+    }
     stopping = true;
     log.info({ signal }, 'shutting down: no new requests, finishing in-flight ones');
     const force = setTimeout(() => {
@@ -55,9 +61,15 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.exit(1);
     }, 10_000);
     force.unref();
-    void gateway.close().then(() => {
-      log.info('stopped');
-      process.exit(0);
-    });
+    gateway.close().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'the shutdown failed');
+        process.exit(1);
+      },
+    );
   });
 }

@@ -305,6 +305,9 @@ export async function startGateway(
         clearInterval(resultPoll);
         clearInterval(ticketCheck);
         clearInterval(retention);
+        // No job is claimed from here on: one started now could be cut by the 10 s bound. Those running finish;
+        // a job queued by a request still in flight is committed with it, and a restart (or a replica) runs it.
+        const workerStopped = worker.stop();
         // Frames being handled are acknowledged first; new ones are refused, so Feishu sends them elsewhere.
         await longConnection?.close();
         await Promise.all(
@@ -317,7 +320,7 @@ export async function startGateway(
               }),
           ),
         );
-        await worker.stop();
+        await workerStopped;
         await erasing;
         await store.close();
       })();

@@ -68,6 +68,15 @@ describe('GET /admin/exams', () => {
     expect((await getJson(gw, '/admin/exams', { authorization: 'Bearer wrong' })).status).toBe(401);
   });
 
+  it('takes the scheme in any case, as HTTP defines it (`bearer <token>`), and only the whole token', async () => {
+    const gw = await gateway();
+    const token = baseEnv.ADMIN_TOKEN;
+    expect((await getJson(gw, '/admin/exams', { authorization: `bearer ${token}` })).status).toBe(200);
+    expect((await getJson(gw, '/admin/exams', { authorization: `BEARER  ${token}` })).status).toBe(200);
+    expect((await getJson(gw, '/admin/exams', { authorization: `Bearer ${token}x` })).status).toBe(401);
+    expect((await getJson(gw, '/admin/exams', { authorization: `Basic ${token}` })).status).toBe(401);
+  });
+
   it('pages newest first by cursor, without repeats, and filters by state, tenant and id', async () => {
     const gw = await gateway();
     const now = Date.now();
@@ -173,6 +182,19 @@ async function deadJob(gw: TestGateway, id: string, lastError: string, kind = 'p
 }
 
 describe('the admin page', () => {
+  it('answers a sign-in form over 4 KiB with 413, not with "Wrong token."', async () => {
+    const gw = await gateway();
+    const tooLarge = await fetch(`${gw.url}/admin/ui/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `${new URLSearchParams({ token: baseEnv.ADMIN_TOKEN })}&padding=${'x'.repeat(8192)}`,
+    });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.headers.get('set-cookie')).toBeNull();
+    expect(await tooLarge.text()).not.toContain('Wrong token');
+  });
+
   it('is off without ADMIN_TOKEN, and asks for the token before showing anything', async () => {
     const off = await gateway({ ADMIN_TOKEN: undefined });
     expect((await fetch(`${off.url}/admin/ui`)).status).toBe(404);

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, describeConfig, loadConfig, secretValues } from '../src/config.js';
+import {
+  CONFIG_VARIABLES,
+  describeConfig,
+  loadConfig,
+  redactDatabaseUrl,
+  secretValues,
+} from '../src/config.js';
 import { baseEnv, secrets } from './support.js';
 
 describe('loadConfig', () => {
@@ -139,5 +145,125 @@ describe('secretValues (what the log writes out wherever it appears)', () => {
     ])
       expect(values).toContain(value);
     expect(values).not.toContain('tenant-key-visible');
+  });
+});
+
+describe('loadConfig, on the mistakes of a first deployment', () => {
+  it('takes a variable set to nothing (`RETENTION_DAYS=` in an env file) as not set, never as 0', () => {
+    const loaded = loadConfig({
+      ...baseEnv,
+      PORT: '',
+      RETENTION_DAYS: '',
+      PAPER_SYNC_INTERVAL_MS: ' ',
+      RESULT_POLL_INTERVAL_MS: '',
+      OUTBOX_POLL_MS: '',
+      HOST: '',
+      LOG_LEVEL: '',
+    });
+    if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+    // 0 would mean: a random port, personal data kept forever, papers never re-published, results never polled.
+    expect(loaded.config).toMatchObject({
+      port: 3000,
+      retentionDays: 180,
+      paperSyncIntervalMs: 3_600_000,
+      resultPollIntervalMs: 600_000,
+      host: '0.0.0.0',
+      logLevel: 'info',
+      outbox: { pollMs: 500 },
+    });
+  });
+
+  it('says what a number variable expects: a whole number, its unit and its range', () => {
+    const result = loadConfig({
+      ...baseEnv,
+      FEISHU_TIMEOUT_MS: 'abc',
+      OUTBOX_CONCURRENCY: '100',
+      MAX_BODY_BYTES: '10MB',
+      OUTBOX_POLL_MS: '1.5',
+    });
+    const errors = result.ok ? [] : result.errors;
+    const line = (name: string) => errors.find((e) => e.startsWith(`${name} `));
+    expect(line('FEISHU_TIMEOUT_MS')).toBe(
+      'FEISHU_TIMEOUT_MS must be a whole number of milliseconds from 100 to 120000',
+    );
+    expect(line('OUTBOX_CONCURRENCY')).toBe('OUTBOX_CONCURRENCY must be a whole number from 1 to 64');
+    expect(line('MAX_BODY_BYTES')).toBe('MAX_BODY_BYTES must be a whole number of bytes, at least 1024');
+    expect(line('OUTBOX_POLL_MS')).toBe('OUTBOX_POLL_MS must be a whole number of milliseconds, at least 10');
+  });
+
+  it('refuses a PostgreSQL URL that does not parse, without echoing its password', () => {
+    const result = loadConfig({ ...baseEnv, DATABASE_URL: 'postgres://exam:pa/ss-4711@db/exam' });
+    expect(result.ok).toBe(false);
+    const errors = result.ok ? [] : result.errors;
+    expect(errors).toEqual([expect.stringMatching(/^DATABASE_URL .*percent-encode/)]);
+    expect(errors.join('\n')).not.toContain('ss-4711');
+  });
+
+  it('hides a database password even when it holds an unencoded / or @', () => {
+    for (const url of [
+      'postgres://exam:pa/ss-4711@db:5432/exam',
+      'postgres://exam:p@ss-4711@db:5432/exam',
+      'postgresql://exam:secret-4711@db/exam?sslmode=require',
+    ]) {
+      const shown = redactDatabaseUrl(url);
+      expect(shown).not.toMatch(/ss-4711|secret-4711/);
+      expect(shown).toMatch(/^postgres(ql)?:\/\/\*\*\*@db/);
+    }
+    expect(redactDatabaseUrl('sqlite:./data/x.sqlite')).toBe('sqlite:./data/x.sqlite');
+  });
+
+  it("README's 'Running the gateway' command sets every variable a start needs", () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Running the gateway'));
+    const command = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    expect(command).toContain('node apps/gateway/dist/main.js');
+    const env = Object.fromEntries(
+      [...command.matchAll(/\b([A-Z][A-Z0-9_]*)=(\S+)/g)].map(([, name, value]) => [name, value]),
+    );
+    const loaded = loadConfig(env);
+    expect(loaded.ok ? [] : loaded.errors).toEqual([]);
+  });
+
+  it('refuses NODE_ENV=production without FEISHU_ENCRYPT_KEY on the webhook (unsigned pushes), not on the long connection', () => {
+    const tokenOnly = { ...baseEnv, FEISHU_ENCRYPT_KEY: '', NODE_ENV: 'production' };
+    const refused = loadConfig(tokenOnly);
+    expect(refused.ok ? [] : refused.errors).toEqual([
+      expect.stringMatching(/^FEISHU_ENCRYPT_KEY is required with NODE_ENV=production/),
+    ]);
+    expect(loadConfig({ ...tokenOnly, NODE_ENV: 'development' }).ok).toBe(true);
+    expect(
+      loadConfig({
+        ...tokenOnly,
+        FEISHU_APP_ID: 'cli_a1b2c3d4e5f6a7b8',
+        FEISHU_VERIFICATION_TOKEN: '',
+        FEISHU_TRANSPORT: 'websocket',
+      }).ok,
+    ).toBe(true);
+  });
+
+  it('refuses a FEISHU_DOMAIN that ends in /open-apis (the SDK adds it: every call would be a 404)', () => {
+    for (const domain of ['https://open.feishu.cn/open-apis', 'https://open.feishu.cn/open-apis/']) {
+      const result = loadConfig({ ...baseEnv, FEISHU_DOMAIN: domain });
+      expect(result.ok ? [] : result.errors).toEqual([
+        expect.stringMatching(/^FEISHU_DOMAIN .*without \/open-apis/),
+      ]);
+    }
+    expect(loadConfig({ ...baseEnv, FEISHU_DOMAIN: 'https://open.larksuite.com' }).ok).toBe(true);
+  });
+
+  it('lists METRICS_PORT equal to PORT together with every other mistake, not only once the rest is fixed', () => {
+    const result = loadConfig({
+      ...baseEnv,
+      APPROVAL_CHAT_ID: undefined,
+      PORT: '8080',
+      METRICS_PORT: '8080',
+    });
+    const errors = result.ok ? [] : result.errors;
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^APPROVAL_CHAT_ID is required/),
+        expect.stringMatching(/^METRICS_PORT must differ from PORT \(8080\)/),
+      ]),
+    );
   });
 });

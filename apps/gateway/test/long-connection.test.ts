@@ -162,10 +162,21 @@ describe('LongConnection', () => {
     await c.close();
   });
 
+  it('/readyz: not ready before the first connection, however short the wait (a replica that never connects must not pass a rollout)', async () => {
+    const c = connection({ readyGraceMs: 2000 });
+    c.start();
+    expect(c.status()).toMatchObject({ state: 'connecting', ready: false });
+    last().fail();
+    expect(c.status().ready).toBe(false);
+    await vi.advanceTimersByTimeAsync(1500);
+    last().connect();
+    expect(c.status()).toEqual({ state: 'connected', ready: true, downForMs: 0 });
+    await c.close();
+  });
+
   it('/readyz: ready while connected and during the grace period, not after', async () => {
     const c = connection({ readyGraceMs: 2000 });
     c.start();
-    expect(c.status()).toMatchObject({ state: 'connecting', ready: true });
     last().connect();
     expect(c.status()).toEqual({ state: 'connected', ready: true, downForMs: 0 });
     last().socket.emit('close');

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,4 +135,31 @@ describe('the gateway process', () => {
       expect(output()).not.toContain(secret);
     }
   });
+
+  // A shutdown waits for in-flight requests; one that never finishes (a body that stops arriving) holds it.
+  // An operator who presses Ctrl-C after `docker stop` or `systemctl stop`, or signals twice, wants out now.
+  for (const [first, second] of [
+    ['SIGTERM', 'SIGTERM'],
+    ['SIGTERM', 'SIGINT'],
+  ] as const)
+    it(`a second signal (${first} then ${second}) ends a shutdown held by a stalled request, logged, exit 1`, async () => {
+      const { child, output } = run({ ...baseEnv, LOG_LEVEL: 'info', DATABASE_URL: tempDatabaseUrl() });
+      const { hostname, port } = new URL(await listeningUrl(output));
+      const socket = connect(Number(port), hostname);
+      await once(socket, 'connect');
+      socket.on('error', () => undefined);
+      socket.write(
+        'POST /webhook/event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"sch',
+      );
+      const exited = once(child, 'exit');
+      child.kill(first);
+      while (!output().includes('"shutting down')) await new Promise((r) => setTimeout(r, 25));
+      child.kill(second);
+      const [code, signal] = await exited;
+      socket.destroy();
+      expect({ code, signal }).toEqual({ code: 1, signal: null });
+      // The last line is written: the async log is flushed on this way out too.
+      expect(output()).toContain('second signal');
+      expect(output()).not.toContain('took longer than');
+    });
 });

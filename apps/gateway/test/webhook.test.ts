@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import {
   encryptPayload,
   envelopeV1,
@@ -226,6 +228,25 @@ describe('POST /webhook/event', () => {
     }
   });
 
+  it('answers 413 body_too_large, and closes, to a declared body far over the limit (it used to drop the connection)', async () => {
+    const { hostname, port } = new URL(gw.url);
+    const socket = connect(Number(port), hostname);
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (d) => {
+      answer += d;
+    });
+    socket.on('error', () => undefined);
+    // 100 MB announced, none sent: past the 8 × MAX_BODY_BYTES that is drained before giving up.
+    socket.write(
+      'POST /webhook/event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n',
+    );
+    await once(socket, 'close');
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answer).toMatch(/^connection: close\r$/im);
+    expect(answer).toContain('"code":"body_too_large"');
+  });
+
   it('acknowledges a verified push with a broken payload, records it as rejected with its reason, runs no handler', async () => {
     const env = envelopeV2(
       'hire.eco_exam.created_v1',
@@ -253,6 +274,14 @@ describe('POST /webhook/event', () => {
         reason: expect.stringContaining('event.candidate_info.mobile.number'),
       }),
     );
+  });
+
+  it('GET /admin/events refuses an outcome it does not know with 400 (a typo listed nothing, as if none)', async () => {
+    const admin = await fetch(`${gw.url}/admin/events?outcome=rejectd`, {
+      headers: { authorization: `Bearer ${baseEnv.ADMIN_TOKEN}` },
+    });
+    expect(admin.status).toBe(400);
+    expect(await admin.json()).toMatchObject({ code: 'bad_outcome' });
   });
 
   describe('Feishu ids are validated at the door (1 to 64 of [A-Za-z0-9_-])', () => {

@@ -34,7 +34,7 @@ export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'sto
 
 export interface LongConnectionStatus {
   readonly state: ConnectionState;
-  /** Connected, or down for less than the grace period (a reconnect is routine). */
+  /** Connected, or down for less than the grace period after having connected (a reconnect is routine). */
   readonly ready: boolean;
   /** How long the connection has been down; 0 while connected. */
   readonly downForMs: number;
@@ -97,6 +97,8 @@ export class LongConnection {
   #session = 0;
   #attempt = 0;
   #downSince = 0;
+  /** The grace period is for reconnects: before its first connection a replica has proven nothing. */
+  #connectedOnce = false;
   #lastInbound = 0;
   #draining = false;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -123,7 +125,9 @@ export class LongConnection {
     const downForMs = this.#state === 'connected' ? 0 : this.#now() - this.#downSince;
     return {
       state: this.#state,
-      ready: this.#state === 'connected' || (this.#state !== 'stopped' && downForMs <= this.#o.readyGraceMs),
+      ready:
+        this.#state === 'connected' ||
+        (this.#connectedOnce && this.#state !== 'stopped' && downForMs <= this.#o.readyGraceMs),
       downForMs,
     };
   }
@@ -260,6 +264,7 @@ export class LongConnection {
     if (next === this.#state) return;
     const previous = this.#state;
     this.#state = next;
+    if (next === 'connected') this.#connectedOnce = true;
     const line = { previous, state: next, ...detail };
     if (next === 'reconnecting') this.#o.log.warn(line, 'long connection down; reconnecting');
     else this.#o.log.info(line, `long connection ${next}`);

@@ -20,6 +20,7 @@ import {
 } from './admin-exams.js';
 import { bearerMatches } from './bearer.js';
 import { type Html, html } from './html.js';
+import { readRawBody } from './raw-body.js';
 
 const COOKIE = 'feishu_exam_admin';
 const SESSION_MS = 8 * 3600_000;
@@ -58,15 +59,15 @@ function sameOrigin(ctx: Context): boolean {
   return origin === '' || origin === `${ctx.protocol}://${ctx.host}`;
 }
 
-async function readForm(ctx: Context): Promise<URLSearchParams | undefined> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_FORM_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+/** The sign-in form; too large or cut short is said as such (413, 400), never as a wrong token. */
+async function readForm(
+  ctx: Context,
+): Promise<{ ok: true; form: URLSearchParams } | { ok: false; status: 413 | 400; message: string }> {
+  const raw = await readRawBody(ctx.req, MAX_FORM_BYTES);
+  if (raw.ok) return { ok: true, form: new URLSearchParams(raw.body.toString('utf8')) };
+  return raw.reason === 'too_large'
+    ? { ok: false, status: 413, message: `The form is too large (the limit is ${MAX_FORM_BYTES} bytes).` }
+    : { ok: false, status: 400, message: 'The form did not arrive whole.' };
 }
 
 function page(ctx: Context, status: number, title: string, body: Html) {
@@ -237,8 +238,13 @@ ${examsSection(ctx, exams.page, filters)}${jobsSection(jobs, now)}${accountsSect
   router.post('/admin/ui/login', async (ctx) => {
     const token = enabled(ctx);
     if (!token) return;
-    const form = await readForm(ctx);
-    if (!sameOrigin(ctx) || !form || !sameSecret(form.get('token') ?? '', token))
+    const read = await readForm(ctx);
+    if (!read.ok) {
+      // The rest of a too large form is not read: the connection cannot be reused.
+      if (read.status === 413) ctx.set('connection', 'close');
+      return loginPage(ctx, read.status, read.message);
+    }
+    if (!sameOrigin(ctx) || !sameSecret(read.form.get('token') ?? '', token))
       return loginPage(ctx, 401, 'Wrong token.');
     const issuedAt = deps.now();
     ctx.cookies.set(COOKIE, `${issuedAt}.${sign(token, issuedAt)}`, {

@@ -3,6 +3,7 @@ import type { Context, Next } from 'koa';
 import { listJobs, reviveDeadJobs, reviveJob } from '../outbox/jobs.js';
 import {
   AccountEntity,
+  type EventOutcome,
   ExamEntity,
   type JobState,
   ProcessedEventEntity,
@@ -24,6 +25,7 @@ export interface AdminDeps {
 }
 
 const JOB_STATES = new Set<JobState>(['pending', 'running', 'done', 'dead', 'skipped']);
+const EVENT_OUTCOMES = new Set<EventOutcome>(['accepted', 'duplicate', 'rejected']);
 
 /** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. Without ADMIN_TOKEN, /admin is off. */
 function guard(adminToken: string | undefined) {
@@ -90,9 +92,17 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
     ctx.body = { code: 0, msg: 'queued' };
   });
   router.get('/admin/events', auth, async (ctx) => {
-    const outcome = typeof ctx.query.outcome === 'string' ? ctx.query.outcome : undefined;
+    const outcome = ctx.query.outcome as EventOutcome | undefined;
+    if (outcome !== undefined && !EVENT_OUTCOMES.has(outcome)) {
+      ctx.status = 400;
+      ctx.body = {
+        code: 'bad_outcome',
+        message: `outcome must be one of ${[...EVENT_OUTCOMES].join(', ')}`,
+      };
+      return;
+    }
     const events = await deps.store.dataSource.getRepository(ProcessedEventEntity).find({
-      where: outcome ? { outcome: outcome as 'rejected' } : {},
+      where: outcome ? { outcome } : {},
       order: { receivedAt: 'DESC' },
       take: 200,
     });

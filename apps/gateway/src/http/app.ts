@@ -63,6 +63,7 @@ export function createApp(deps: AppDeps): Koa {
   mountAdmin(router, deps.admin);
   if (deps.metrics) mountMetrics(router, deps.metrics);
 
+  app.use(closeWhenNotReady(deps.isReady));
   app.use(errorBoundary(deps.log));
   app.use(accessLog(deps.log));
   app.use(router.routes());
@@ -93,6 +94,21 @@ const methodNotAllowed: Koa.Middleware = async (ctx, next) => {
   else if (ctx.status === 501)
     ctx.body = { code: 'not_implemented', message: `the method ${ctx.method} is not supported` };
 };
+
+/**
+ * Shutting down, every answer closes its connection (the request in flight when SIGTERM came included): kept
+ * alive, a connection would bring more requests after the shutdown began, and hold server.close() until it
+ * idled for the keep-alive timeout, or under a steady stream until the 10 s bound.
+ */
+function closeWhenNotReady(isReady: () => boolean): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      if (!isReady()) ctx.set('connection', 'close');
+    }
+  };
+}
 
 /** Outermost: an unexpected error is logged and becomes a 500 with a JSON body, never a leaked stack. */
 function errorBoundary(log: Logger): Koa.Middleware {

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import { examLifecycle } from '../workflow/exam-lifecycle.js';
-import { readRawBody } from './raw-body.js';
+import { readRawBody, tooLargeAnswer } from './raw-body.js';
 
 export interface ProviderWebhookDeps {
   readonly providers: ProviderRegistry;
@@ -33,11 +33,9 @@ export function providerWebhookHandler(deps: ProviderWebhookDeps) {
     }
     const raw = await readRawBody(ctx.req, deps.maxBodyBytes);
     if (!raw.ok) {
-      ctx.status = raw.reason === 'too_large' ? 413 : 400;
-      ctx.body = {
-        code: raw.reason === 'too_large' ? 'body_too_large' : 'request_aborted',
-        message: 'the body did not arrive, or is too large',
-      };
+      if (raw.reason === 'too_large') return tooLargeAnswer(ctx, raw.bytes, deps.maxBodyBytes);
+      ctx.status = 400;
+      ctx.body = { code: 'request_aborted', message: 'the request body did not arrive whole' };
       return;
     }
     let reports: Awaited<ReturnType<NonNullable<typeof provider.parseResultWebhook>>>;

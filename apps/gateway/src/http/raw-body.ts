@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Context } from 'koa';
 
 export type RawBodyResult =
   | { ok: true; body: Buffer }
@@ -8,7 +9,9 @@ export type RawBodyResult =
 /**
  * Reads the request body as bytes, untouched: the signature is computed over exactly these bytes, so no
  * body parser may run first. Past the limit it stops keeping data but keeps draining (so the client
- * gets the 413 instead of a reset), up to a hard cap after which the socket is dropped.
+ * gets the 413 instead of a reset), up to a hard cap: past it (or announced past it) it answers at once, and
+ * the caller's 413 must say `Connection: close` (tooLargeAnswer), which ends the socket once it is written.
+ * Destroying the request here instead dropped the connection without any answer.
  */
 export function readRawBody(req: IncomingMessage, limit: number): Promise<RawBodyResult> {
   const declared = Number(req.headers['content-length']);
@@ -23,17 +26,13 @@ export function readRawBody(req: IncomingMessage, limit: number): Promise<RawBod
       resolve(result);
     };
     if (Number.isFinite(declared) && declared > hardCap) {
-      req.destroy();
       settle({ ok: false, reason: 'too_large', bytes: declared });
       return;
     }
     req.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
       if (bytes <= limit) chunks.push(chunk);
-      else if (bytes > hardCap) {
-        req.destroy();
-        settle({ ok: false, reason: 'too_large', bytes });
-      }
+      else if (bytes > hardCap) settle({ ok: false, reason: 'too_large', bytes });
     });
     req.on('end', () =>
       settle(
@@ -45,4 +44,11 @@ export function readRawBody(req: IncomingMessage, limit: number): Promise<RawBod
     req.on('error', () => settle({ ok: false, reason: 'aborted' }));
     req.on('close', () => settle({ ok: false, reason: 'aborted' }));
   });
+}
+
+/** The 413 for a too large body; the connection is closed after it (the rest of the body is not read). */
+export function tooLargeAnswer(ctx: Context, bytes: number, limit: number): void {
+  ctx.status = 413;
+  ctx.set('connection', 'close');
+  ctx.body = { code: 'body_too_large', message: `body_too_large: ${bytes} bytes, the limit is ${limit}` };
 }

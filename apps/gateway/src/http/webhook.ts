@@ -1,7 +1,7 @@
 import type { ParseSecrets } from '@feishu-exam/event-core';
 import type { Context } from 'koa';
 import { handlePush, type PushDeps, UNVERIFIED } from '../events/push.js';
-import { readRawBody } from './raw-body.js';
+import { readRawBody, tooLargeAnswer } from './raw-body.js';
 
 export type { EventContext, WebhookReply } from '../events/push.js';
 
@@ -27,11 +27,7 @@ export function webhookHandler(deps: WebhookDeps) {
         return;
       }
       onPush(UNVERIFIED, 'refused', started, 'body_too_large');
-      ctx.status = 413;
-      ctx.body = {
-        code: 'body_too_large',
-        message: `body_too_large: ${raw.bytes} bytes, the limit is ${deps.maxBodyBytes}`,
-      };
+      tooLargeAnswer(ctx, raw.bytes, deps.maxBodyBytes);
       return;
     }
     const answer = await handlePush({ headers: ctx.req.headers, rawBody: raw.body }, deps, ctx.path, started);
