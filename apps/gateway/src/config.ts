@@ -164,13 +164,8 @@ function crossFieldErrors(env: Readonly<Record<string, string | undefined>>): st
   if (env.FEISHU_TRANSPORT === 'websocket') errors.push(...longConnectionErrors(env));
   else if (!present('FEISHU_VERIFICATION_TOKEN') && !present('FEISHU_ENCRYPT_KEY'))
     errors.push(
-      'FEISHU_VERIFICATION_TOKEN set FEISHU_ENCRYPT_KEY (recommended: pushes are signed and encrypted) or at least ' +
-        'FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
-    );
-  else if (env.NODE_ENV?.trim() === 'production' && !present('FEISHU_ENCRYPT_KEY'))
-    errors.push(
-      'FEISHU_ENCRYPT_KEY is required with NODE_ENV=production: with the verification token alone pushes are not ' +
-        'signed, so nothing stops a replayed card click or an old push (developer console › 事件与回调 › 加密策略)',
+      'FEISHU_ENCRYPT_KEY or FEISHU_VERIFICATION_TOKEN is required: set FEISHU_ENCRYPT_KEY (recommended: pushes ' +
+        'are signed and encrypted) or at least FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
     );
   // Compared as numbers, so that a malformed PORT is reported by the schema alone.
   const port = Number(env.PORT ?? 3000);
