@@ -1,11 +1,14 @@
 // Several replicas on one PostgreSQL database: the races between them that a single process never has. Each
 // test makes the interleaving happen (a transaction held open while the other replica's statement waits for
 // it), rather than hoping for it. Runs when the suites run on PostgreSQL (TEST_DATABASE=postgres).
+
+import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
 import { pino } from 'pino';
 import { DataSource } from 'typeorm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openStore, type Store } from '../src/store/index.js';
 import { Initial1764000000000 } from '../src/store/migrations/0001-initial.js';
+import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { testDatabaseUrl, testStoreOptions } from './support.js';
 
 const onPostgres = process.env.TEST_DATABASE === 'postgres';
@@ -31,6 +34,28 @@ async function someoneWaitsForALock(observer: { query(sql: string): Promise<unkn
      WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`,
   )) as Array<{ n: string | number }>;
   return Number(rows[0]?.n ?? 0) > 0;
+}
+
+/** A replica: a store of its own (its own pool of connections) on the shared database. */
+async function replica(url: string): Promise<Store> {
+  const store = await openStore(url, silent, testStoreOptions);
+  stores.push(store);
+  return store;
+}
+
+/** Sessions other than the caller's inside a transaction that has written something. */
+const IN_PROGRESS_INSERTS = `SELECT pid FROM pg_stat_activity
+  WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL`;
+
+function examEvent(examId: string, eventId: string): KnownEvent<'hire.eco_exam.created_v1'> {
+  const envelope = envelopeV2(
+    'hire.eco_exam.created_v1',
+    { exam_id: examId, candidate_info: { name: '王二' } },
+    { eventId, tenantKey: 't1', appId: 'cli_1' },
+  );
+  const r = parse(seal(envelope), {});
+  if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
+  return r.event;
 }
 
 describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
@@ -75,5 +100,29 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
       release();
       await observer.destroy();
     }
+  });
+
+  it('the same exam event pushed to two replicas at once: one creates the exam, the other answers a duplicate of the same event (not a second event for the exam)', async () => {
+    const url = testDatabaseUrl();
+    const a = await replica(url);
+    const b = await replica(url);
+    const event = examEvent('race-1', 'ev-race-1');
+    // Replica A has written the exam and not committed yet when replica B's insert comes.
+    let commitA: () => void = () => {};
+    const aMayCommit = new Promise<void>((r) => (commitA = r));
+    const onA = a.write(async (tx) => {
+      const outcome = await examLifecycle.receive(tx, event, 1);
+      await aMayCommit;
+      return outcome;
+    });
+    await until(
+      'replica A to hold the exam row',
+      async () => (await a.reads.all(IN_PROGRESS_INSERTS)).length > 0,
+    );
+    const onB = b.write((tx) => examLifecycle.receive(tx, event, 2));
+    await until("replica B's insert to wait for replica A's", () => someoneWaitsForALock(a.dataSource));
+    commitA();
+    expect([await onA, await onB]).toEqual(['created', 'duplicate_event']);
+    expect(await a.reads.all("SELECT kind FROM outbox_jobs WHERE kind = 'post_card'")).toHaveLength(1);
   });
 });

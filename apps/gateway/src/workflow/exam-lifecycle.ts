@@ -153,10 +153,20 @@ export const examLifecycle = {
       examRows.flat(),
     );
     if (inserted.length < examRows.length) {
+      // Written by the other transaction, which has committed (the insert waited for it): a re-push of the
+      // same event (Feishu's retry landing on another replica) or a second event for the exam.
       const created = new Set(inserted.map((r) => pair(r.tenant_key, r.exam_id)));
-      for (const [i, row] of examRows.entries())
-        if (!created.has(pair(String(row[1]), String(row[0]))))
-          outcomes[examOutcome[i] as number] = 'duplicate_exam';
+      const lost = examRows.flatMap((row, i) =>
+        created.has(pair(String(row[1]), String(row[0]))) ? [] : [{ row, i }],
+      );
+      const winners = await tx.all<{ exam_id: string; tenant_key: string; event_id: string }>(
+        `SELECT exam_id, tenant_key, event_id FROM exams WHERE exam_id IN (${marks(lost.length)})`,
+        lost.map(({ row }) => row[0]),
+      );
+      const winner = new Map(winners.map((w) => [pair(w.tenant_key, w.exam_id), w.event_id]));
+      for (const { row, i } of lost)
+        outcomes[examOutcome[i] as number] =
+          winner.get(pair(String(row[1]), String(row[0]))) === row[3] ? 'duplicate_event' : 'duplicate_exam';
     }
     await enqueueJobs(
       tx,
