@@ -125,4 +125,38 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
     expect([await onA, await onB]).toEqual(['created', 'duplicate_event']);
     expect(await a.reads.all("SELECT kind FROM outbox_jobs WHERE kind = 'post_card'")).toHaveLength(1);
   });
+
+  it('two replicas record different results for the same exam at once: the older never overwrites the newer, and one report is queued', async () => {
+    const url = testDatabaseUrl();
+    const a = await replica(url);
+    const b = await replica(url);
+    const exam = { tenantKey: 't1', examId: 'res-1' };
+    await a.write(async (tx) => {
+      await examLifecycle.receive(tx, examEvent(exam.examId, 'ev-res-1'), 1);
+      await examLifecycle.approve(tx, exam, 'ou_staff', 2);
+      await examLifecycle.arrangementMade(tx, exam, 'p', { examUrl: 'https://exam.example/e/1' }, 3);
+      await examLifecycle.loginInfoReported(tx, exam, 4);
+    });
+    const newer = { score: '75', resultTime: 2_000 };
+    const older = { score: '60', resultTime: 1_000 };
+    // The platform's webhook lands on replica A with the regraded result while its late retry of the first
+    // grading lands on replica B; A has recorded its result and not committed yet.
+    let commitA: () => void = () => {};
+    const aMayCommit = new Promise<void>((r) => (commitA = r));
+    const onA = a.write(async (tx) => {
+      const outcome = await examLifecycle.resultReceived(tx, exam, 'p', newer, 10);
+      await aMayCommit;
+      return outcome;
+    });
+    await until(
+      'replica A to hold the exam row',
+      async () => (await a.reads.all(IN_PROGRESS_INSERTS)).length > 0,
+    );
+    const onB = b.write((tx) => examLifecycle.resultReceived(tx, exam, 'p', older, 20));
+    await until('replica B to wait for replica A', () => someoneWaitsForALock(a.dataSource));
+    commitA();
+    expect([await onA, await onB]).toEqual(['recorded', 'stale']);
+    expect((await a.write((tx) => examLifecycle.find(tx, exam)))?.result).toEqual(newer);
+    expect(await a.reads.all("SELECT id FROM outbox_jobs WHERE kind = 'report_result'")).toHaveLength(1);
+  });
 });
