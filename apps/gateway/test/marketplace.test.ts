@@ -217,6 +217,26 @@ describe('marketplace tokens', () => {
 });
 
 describe('the app_ticket', () => {
+  it('a replica that finds its copy of an old ticket stale drops that ticket only, not the new one another replica stored meanwhile', async () => {
+    const platform = await marketplacePlatform('ticket-2');
+    const url = testDatabaseUrl();
+    const replicaA = marketplaceClients(platform.url, await freshStore(url));
+    const replicaB = marketplaceClients(platform.url, await freshStore(url));
+    await replicaA.tickets?.receive('ticket-1', 'cli_market');
+    // Replica B has read ticket-1 (and keeps its copy); then Feishu stops accepting it.
+    expect(await replicaB.tickets?.state()).toMatchObject({ present: true });
+    await expect(queryName(replicaA, 'tenant_a')).rejects.toMatchObject({ retryable: true });
+    // Feishu's answer to replica A's resend: ticket-2, pushed to replica A.
+    await replicaA.tickets?.receive('ticket-2', 'cli_market');
+    // Replica B still tries its copy of ticket-1 once, is refused, and drops ticket-1: ticket-2 stays, for
+    // a replica that starts now too.
+    await expect(queryName(replicaB, 'tenant_b')).rejects.toMatchObject({ retryable: true });
+    const replicaC = marketplaceClients(platform.url, await freshStore(url));
+    expect(await replicaC.tickets?.state()).toMatchObject({ present: true });
+    await expect(queryName(replicaB, 'tenant_b')).resolves.toMatchObject({ tenant: { name: 'tenant_b' } });
+    await expect(queryName(replicaA, 'tenant_a')).resolves.toMatchObject({ tenant: { name: 'tenant_a' } });
+  });
+
   it('counts as gone 3 hours after it arrived (the SDK would keep it forever): a new one is asked for', async () => {
     const platform = await marketplacePlatform();
     const store = await freshStore();
