@@ -218,6 +218,23 @@ describe('marketplace tokens', () => {
 });
 
 describe('the app_ticket', () => {
+  it('a late re-push of an old ticket landing on another replica does not replace the newer ticket stored for all', async () => {
+    const platform = await marketplacePlatform('ticket-2');
+    const url = testDatabaseUrl();
+    const replicaA = marketplaceClients(platform.url, await freshStore(url));
+    const replicaB = marketplaceClients(platform.url, await freshStore(url));
+    const now = Date.now();
+    expect(await replicaA.tickets?.receive('ticket-1', 'cli_market', now - 2 * 3600_000)).toBe('stored');
+    // Replica B has read ticket-1 (and keeps its copy).
+    expect(await replicaB.tickets?.state()).toMatchObject({ present: true });
+    expect(await replicaA.tickets?.receive('ticket-2', 'cli_market', now - 60_000)).toBe('stored');
+    // Feishu retries the push of ticket-1 (it does for hours); this time it lands on replica B.
+    expect(await replicaB.tickets?.receive('ticket-1', 'cli_market', now - 2 * 3600_000)).toBe('older');
+    // A replica that starts now exchanges ticket-2 (the platform accepts only that one).
+    const replicaC = marketplaceClients(platform.url, await freshStore(url));
+    await expect(queryName(replicaC, 'tenant_c')).resolves.toMatchObject({ tenant: { name: 'tenant_c' } });
+  });
+
   it('a replica that finds its copy of an old ticket stale drops that ticket only, not the new one another replica stored meanwhile', async () => {
     const platform = await marketplacePlatform('ticket-2');
     const url = testDatabaseUrl();

@@ -56,12 +56,12 @@ export class AppTickets {
       this.log.warn({ sentAt, arrivedAt }, 'app_ticket pushed again after it expired: not kept');
       return 'expired';
     }
-    const stored = await this.cache.read(this.#key);
-    if (stored && stored.expiresAt !== null && stored.expiresAt > expiresAt) {
+    // Compared in the database: this replica's copy of the stored ticket may be older than the one another
+    // replica stored since (a late re-push of an old ticket would then replace the newer one for all).
+    if (!(await this.cache.putUnlessOutlived(this.#key, ticket, expiresAt))) {
       this.log.info({ sentAt, arrivedAt }, 'app_ticket older than the stored one (a re-push): not kept');
       return 'older';
     }
-    await this.cache.put(this.#key, ticket, expiresAt);
     this.log.info({ arrivedAt, sentAt }, 'app_ticket received and stored');
     return 'stored';
   }
