@@ -9,12 +9,14 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openStore, type Store } from '../src/store/index.js';
 import { Initial1764000000000 } from '../src/store/migrations/0001-initial.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { testDatabaseUrl, testStoreOptions } from './support.js';
+import { startTestGateway, type TestGateway, testDatabaseUrl, testStoreOptions } from './support.js';
 
 const onPostgres = process.env.TEST_DATABASE === 'postgres';
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
+const gateways: TestGateway[] = [];
 afterEach(async () => {
+  await Promise.all(gateways.splice(0).map((g) => g.close()));
   vi.restoreAllMocks();
   await Promise.all(stores.splice(0).map((s) => s.close()));
 });
@@ -158,5 +160,45 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
     expect([await onA, await onB]).toEqual(['recorded', 'stale']);
     expect((await a.write((tx) => examLifecycle.find(tx, exam)))?.result).toEqual(newer);
     expect(await a.reads.all("SELECT id FROM outbox_jobs WHERE kind = 'report_result'")).toHaveLength(1);
+  });
+
+  it('two replicas schedule the result polls of one interval: one poll job per exam, not one per replica', async () => {
+    const url = testDatabaseUrl();
+    const seed = await replica(url);
+    const exam = { tenantKey: 't1', examId: 'poll-1' };
+    await seed.write(async (tx) => {
+      await examLifecycle.receive(tx, examEvent(exam.examId, 'ev-poll-1'), 1);
+      await examLifecycle.approve(tx, exam, 'ou_staff', 2);
+      await examLifecycle.arrangementMade(
+        tx,
+        exam,
+        'no-such-provider',
+        { examUrl: 'https://e.example/1' },
+        3,
+      );
+      await examLifecycle.loginInfoReported(tx, exam, 4);
+    });
+    // Each replica's timer fires on its own; here both fire within the same interval (their clocks 10 ms
+    // apart, the interval 50 ms), and again and again at the same moment (a clock that stands still).
+    const interval = 50;
+    const start = 1_800_000_000_000; // a multiple of the interval
+    const fired = new Map<number, number>();
+    const queueResultPolls = examLifecycle.queueResultPolls;
+    vi.spyOn(examLifecycle, 'queueResultPolls').mockImplementation(async (tx, round, now) => {
+      const queued = await queueResultPolls(tx, round, now);
+      fired.set(now, (fired.get(now) ?? 0) + 1);
+      return queued;
+    });
+    const env = { DATABASE_URL: url, RESULT_POLL_INTERVAL_MS: String(interval), PAPER_SYNC_INTERVAL_MS: '0' };
+    for (const clock of [start + 10, start + 20]) {
+      const gateway = await startTestGateway(env, { now: () => clock });
+      gateways.push(gateway);
+    }
+    await until('both replicas to have queued their rounds twice', () =>
+      [start + 10, start + 20].every((clock) => (fired.get(clock) ?? 0) >= 2),
+    );
+    expect(
+      await seed.reads.all("SELECT idempotency_key FROM outbox_jobs WHERE kind = 'poll_result'"),
+    ).toHaveLength(1);
   });
 });
