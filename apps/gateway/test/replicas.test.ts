@@ -46,7 +46,7 @@ async function replica(url: string): Promise<Store> {
 }
 
 /** Sessions other than the caller's inside a transaction that has written something. */
-const IN_PROGRESS_INSERTS = `SELECT pid FROM pg_stat_activity
+const SESSIONS_THAT_WROTE = `SELECT pid FROM pg_stat_activity
   WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL`;
 
 function examEvent(examId: string, eventId: string): KnownEvent<'hire.eco_exam.created_v1'> {
@@ -119,7 +119,7 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
     });
     await until(
       'replica A to hold the exam row',
-      async () => (await a.reads.all(IN_PROGRESS_INSERTS)).length > 0,
+      async () => (await a.reads.all(SESSIONS_THAT_WROTE)).length > 0,
     );
     const onB = b.write((tx) => examLifecycle.receive(tx, event, 2));
     await until("replica B's insert to wait for replica A's", () => someoneWaitsForALock(a.dataSource));
@@ -152,7 +152,7 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
     });
     await until(
       'replica A to hold the exam row',
-      async () => (await a.reads.all(IN_PROGRESS_INSERTS)).length > 0,
+      async () => (await a.reads.all(SESSIONS_THAT_WROTE)).length > 0,
     );
     const onB = b.write((tx) => examLifecycle.resultReceived(tx, exam, 'p', older, 20));
     await until('replica B to wait for replica A', () => someoneWaitsForALock(a.dataSource));
