@@ -251,7 +251,10 @@ export async function startGateway(
     : undefined;
   if (tickets) await tickets.ensure('the gateway started without a stored app_ticket');
   if (config.outbox.enabled) worker.start();
-  /** A recurring round of jobs; the round's time makes each round's idempotency keys new. */
+  /**
+   * A recurring round of jobs, named by the interval it falls in (its start): each round's idempotency keys
+   * are new, and replicas whose timers fire in the same interval queue one round between them, not one each.
+   */
   const everyRound = (
     intervalMs: number,
     what: string,
@@ -260,8 +263,9 @@ export async function startGateway(
     config.outbox.enabled && intervalMs > 0
       ? setInterval(() => {
           const at = now();
+          const round = at - (at % intervalMs);
           store
-            .write((tx) => queue(tx, String(at), at))
+            .write((tx) => queue(tx, String(round), at))
             .then((queued) => queued > 0 && worker.wake())
             .catch((err: unknown) => log.error({ err }, `could not schedule the ${what}`));
         }, intervalMs).unref()

@@ -199,9 +199,10 @@ describe('marketplace tokens', () => {
     const { lines, log } = capture();
     let now = 5_000_000;
     const clients = marketplaceClients(platform.url, store, log, () => now);
-    await clients.tickets?.receive('ticket-1', 'cli_market');
-    // Started without a ticket: asked once. A minute later the stored one turns out stale.
+    // Started without a ticket: asked once (the SDK looks when it is built; a ticket stored before it looked
+    // would leave it nothing to ask for). A minute later the stored one turns out stale.
     await resendsReach(platform, 1);
+    await clients.tickets?.receive('ticket-1', 'cli_market');
     expect(platform.counts.resend).toBe(1);
     now += 61_000;
     const error = (await queryName(clients, 'tenant_a').catch((e: OpenApiError) => e)) as OpenApiError;
@@ -217,13 +218,50 @@ describe('marketplace tokens', () => {
 });
 
 describe('the app_ticket', () => {
+  it('a late re-push of an old ticket landing on another replica does not replace the newer ticket stored for all', async () => {
+    const platform = await marketplacePlatform('ticket-2');
+    const url = testDatabaseUrl();
+    const replicaA = marketplaceClients(platform.url, await freshStore(url));
+    const replicaB = marketplaceClients(platform.url, await freshStore(url));
+    const now = Date.now();
+    expect(await replicaA.tickets?.receive('ticket-1', 'cli_market', now - 2 * 3600_000)).toBe('stored');
+    // Replica B has read ticket-1 (and keeps its copy).
+    expect(await replicaB.tickets?.state()).toMatchObject({ present: true });
+    expect(await replicaA.tickets?.receive('ticket-2', 'cli_market', now - 60_000)).toBe('stored');
+    // Feishu retries the push of ticket-1 (it does for hours); this time it lands on replica B.
+    expect(await replicaB.tickets?.receive('ticket-1', 'cli_market', now - 2 * 3600_000)).toBe('older');
+    // A replica that starts now exchanges ticket-2 (the platform accepts only that one).
+    const replicaC = marketplaceClients(platform.url, await freshStore(url));
+    await expect(queryName(replicaC, 'tenant_c')).resolves.toMatchObject({ tenant: { name: 'tenant_c' } });
+  });
+
+  it('a replica that finds its copy of an old ticket stale drops that ticket only, not the new one another replica stored meanwhile', async () => {
+    const platform = await marketplacePlatform('ticket-2');
+    const url = testDatabaseUrl();
+    const replicaA = marketplaceClients(platform.url, await freshStore(url));
+    const replicaB = marketplaceClients(platform.url, await freshStore(url));
+    await replicaA.tickets?.receive('ticket-1', 'cli_market');
+    // Replica B has read ticket-1 (and keeps its copy); then Feishu stops accepting it.
+    expect(await replicaB.tickets?.state()).toMatchObject({ present: true });
+    await expect(queryName(replicaA, 'tenant_a')).rejects.toMatchObject({ retryable: true });
+    // Feishu's answer to replica A's resend: ticket-2, pushed to replica A.
+    await replicaA.tickets?.receive('ticket-2', 'cli_market');
+    // Replica B still tries its copy of ticket-1 once, is refused, and drops ticket-1: ticket-2 stays, for
+    // a replica that starts now too.
+    await expect(queryName(replicaB, 'tenant_b')).rejects.toMatchObject({ retryable: true });
+    const replicaC = marketplaceClients(platform.url, await freshStore(url));
+    expect(await replicaC.tickets?.state()).toMatchObject({ present: true });
+    await expect(queryName(replicaB, 'tenant_b')).resolves.toMatchObject({ tenant: { name: 'tenant_b' } });
+    await expect(queryName(replicaA, 'tenant_a')).resolves.toMatchObject({ tenant: { name: 'tenant_a' } });
+  });
+
   it('counts as gone 3 hours after it arrived (the SDK would keep it forever): a new one is asked for', async () => {
     const platform = await marketplacePlatform();
     const store = await freshStore();
     let now = 10_000_000;
     const clients = marketplaceClients(platform.url, store, capture().log, () => now);
-    await clients.tickets?.receive('ticket-1', 'cli_market');
     await resendsReach(platform, 1);
+    await clients.tickets?.receive('ticket-1', 'cli_market');
     const resendsAtStart = platform.counts.resend;
     now += 2 * 3600_000;
     expect(await clients.tickets?.ensure('test')).toBe(true);

@@ -56,12 +56,12 @@ export class AppTickets {
       this.log.warn({ sentAt, arrivedAt }, 'app_ticket pushed again after it expired: not kept');
       return 'expired';
     }
-    const stored = await this.cache.read(this.#key);
-    if (stored && stored.expiresAt !== null && stored.expiresAt > expiresAt) {
+    // Compared in the database: this replica's copy of the stored ticket may be older than the one another
+    // replica stored since (a late re-push of an old ticket would then replace the newer one for all).
+    if (!(await this.cache.putUnlessOutlived(this.#key, ticket, expiresAt))) {
       this.log.info({ sentAt, arrivedAt }, 'app_ticket older than the stored one (a re-push): not kept');
       return 'older';
     }
-    await this.cache.put(this.#key, ticket, expiresAt);
     this.log.info({ arrivedAt, sentAt }, 'app_ticket received and stored');
     return 'stored';
   }
@@ -72,9 +72,21 @@ export class AppTickets {
     return { present: entry !== undefined, arrivedAt: entry?.updatedAt };
   }
 
-  /** Feishu refused an app token with this ticket (10012): it is stale; drop it and ask for another. */
-  async discard(reason: string): Promise<void> {
-    await this.cache.delete(this.#key);
+  /**
+   * The ticket the SDK exchanges next (the entry it reads), to name it in `discard`. Never logged.
+   */
+  async current(): Promise<unknown> {
+    return (await this.cache.read(this.#key))?.value;
+  }
+
+  /**
+   * Feishu refused an app token with the ticket `stale` (10012): drop it and ask for another. Only that
+   * ticket: this replica may have refused its own copy of an old one while another replica stored the new one
+   * (the answer to the resend) in the database, and dropping that would leave every replica without a ticket
+   * until the next push. Without `stale`, whatever is stored is dropped.
+   */
+  async discard(reason: string, stale?: unknown): Promise<void> {
+    await this.cache.delete(this.#key, stale);
     await this.requestResend(reason);
   }
 

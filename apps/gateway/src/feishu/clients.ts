@@ -250,6 +250,7 @@ export class FeishuClients implements TokenScope {
   async #exchange(tenantKey: string): Promise<string> {
     const tickets = this.tickets as AppTickets;
     let token: unknown;
+    const ticket = await tickets.current();
     try {
       // The SDK's own exchange (app_ticket → app_access_token → tenant_access_token), cached by it in the
       // store under its own key; `withTenantKey(...).lark` is the parameter object it reads the tenant from.
@@ -257,7 +258,7 @@ export class FeishuClients implements TokenScope {
       token = await manager.getTenantAccessToken(lark.withTenantKey(tenantKey).lark);
     } catch (err) {
       if (feishuCodeOf(err) === APP_TICKET_INVALID)
-        await tickets.discard('Feishu answered 10012 (stale app_ticket)');
+        await tickets.discard('Feishu answered 10012 (stale app_ticket)', ticket);
       throw err;
     }
     if (typeof token !== 'string' || !token)

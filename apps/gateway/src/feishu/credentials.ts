@@ -64,6 +64,26 @@ export class StoreCache implements lark.Cache {
     this.#copies.set(key, { value, expiresAt, updatedAt: now });
   }
 
+  /**
+   * `put`, unless the stored entry lives longer than `expiresAt` (checked in the database: this replica's copy
+   * may be older than what another replica stored). Resolves with whether it was written.
+   */
+  async putUnlessOutlived(key: string, value: unknown, expiresAt: number): Promise<boolean> {
+    const now = this.now();
+    const written = await this.store.write((tx) =>
+      tx.run(
+        `INSERT INTO credentials (cache_key, value, expires_at, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (cache_key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
+           updated_at = excluded.updated_at
+         WHERE credentials.expires_at IS NULL OR credentials.expires_at <= excluded.expires_at`,
+        [key, JSON.stringify(value), expiresAt, now],
+      ),
+    );
+    if (written > 0) this.#copies.set(key, { value, expiresAt, updatedAt: now });
+    else this.#copies.delete(key);
+    return written > 0;
+  }
+
   /** The entry, unless it expired. */
   async read(key: string): Promise<StoredCredential | undefined> {
     const now = this.now();

@@ -7,6 +7,7 @@ import { DataSource, type EntityManager, type EntitySchema } from 'typeorm';
 import type { Logger } from '../log.js';
 import { BetterSqliteStatements } from './better-sqlite.js';
 import { DEFAULT_SQLITE_DRIVER, type SqliteDriver } from './driver.js';
+import { whileMigrationLocked } from './migration-lock.js';
 import { Initial1764000000000 } from './migrations/0001-initial.js';
 import { Accounts1764000000001 } from './migrations/0002-accounts.js';
 import { Results1764000000002 } from './migrations/0003-results.js';
@@ -130,8 +131,10 @@ export async function openStore(
     const file = databaseUrl.slice('sqlite:'.length);
     if (file !== ':memory:') privateSqliteFiles(file);
   }
-  await refuseNewerSchema(dataSource, common.migrations);
-  const applied = options.migrate === false ? [] : await dataSource.runMigrations({ transaction: 'each' });
+  const applied = await whileMigrationLocked(dataSource, async () => {
+    await refuseNewerSchema(dataSource, common.migrations);
+    return options.migrate === false ? [] : dataSource.runMigrations({ transaction: 'each' });
+  });
   if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'database migrated');
 
   // better-sqlite3 on a file: commits with NORMAL, and the store syncs the log off the main thread before a

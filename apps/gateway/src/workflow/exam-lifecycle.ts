@@ -17,7 +17,6 @@ import {
   type ExamRow,
   type ExamState,
   entityRows,
-  findBy,
   findOneBy,
   type Tx,
 } from '../store/index.js';
@@ -153,10 +152,20 @@ export const examLifecycle = {
       examRows.flat(),
     );
     if (inserted.length < examRows.length) {
+      // Written by the other transaction, which has committed (the insert waited for it): a re-push of the
+      // same event (Feishu's retry landing on another replica) or a second event for the exam.
       const created = new Set(inserted.map((r) => pair(r.tenant_key, r.exam_id)));
-      for (const [i, row] of examRows.entries())
-        if (!created.has(pair(String(row[1]), String(row[0]))))
-          outcomes[examOutcome[i] as number] = 'duplicate_exam';
+      const lost = examRows.flatMap((row, i) =>
+        created.has(pair(String(row[1]), String(row[0]))) ? [] : [{ row, i }],
+      );
+      const winners = await tx.all<{ exam_id: string; tenant_key: string; event_id: string }>(
+        `SELECT exam_id, tenant_key, event_id FROM exams WHERE exam_id IN (${marks(lost.length)})`,
+        lost.map(({ row }) => row[0]),
+      );
+      const winner = new Map(winners.map((w) => [pair(w.tenant_key, w.exam_id), w.event_id]));
+      for (const { row, i } of lost)
+        outcomes[examOutcome[i] as number] =
+          winner.get(pair(String(row[1]), String(row[0]))) === row[3] ? 'duplicate_event' : 'duplicate_exam';
     }
     await enqueueJobs(
       tx,
@@ -288,10 +297,7 @@ export const examLifecycle = {
     now: number,
   ): Promise<ResultOutcome> {
     // A bare id from a platform: among the customers with an exam of that id, the one this provider arranged.
-    const candidates =
-      typeof ref === 'string'
-        ? await findBy(tx, ExamEntity, { examId: ref })
-        : [await examLifecycle.find(tx, ref)].filter((e): e is ExamRow => e !== null);
+    const candidates = await lockedForChange(tx, ref);
     const mine = candidates.filter((e) => e.providerId === providerId);
     if (mine.length > 1) return 'ambiguous';
     const exam = mine[0] ?? candidates[0];
@@ -306,8 +312,9 @@ export const examLifecycle = {
     if (recordedAt !== undefined && result.resultTime !== undefined && result.resultTime < recordedAt)
       return 'stale';
     const key = keyOf(exam);
-    // Conditional on the state read above: a login info report committed meanwhile (another replica) would
-    // otherwise leave a held result that nothing reports.
+    // Conditional on the state read above (the row is locked on PostgreSQL, so this only guards a store that
+    // read it without a lock): a login info report committed meanwhile (another replica) would otherwise
+    // leave a held result that nothing reports.
     const changed = await tx.run(
       'UPDATE exams SET result = ?, updated_at = ? WHERE tenant_key = ? AND exam_id = ? AND state = ?',
       [serialized, now, key.tenantKey, key.examId, exam.state],
@@ -452,6 +459,20 @@ const queueLoginInfoReport = (tx: Tx, exam: ExamRow, now: number) =>
   );
 
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
+/**
+ * The exams `ref` names, read for a change that depends on what they hold (a result compared with the one
+ * recorded). On PostgreSQL the rows are locked (FOR UPDATE) until the transaction ends: under READ COMMITTED
+ * a plain read let two replicas decide on the same old row, and the second write overwrote a newer result with
+ * an older one. SQLite needs no lock: a transaction holds the whole file's from BEGIN IMMEDIATE.
+ */
+async function lockedForChange(tx: Tx, ref: ExamRef): Promise<ExamRow[]> {
+  const [where, params] = which(ref);
+  const rows = entityRows(tx.dataSource, ExamEntity);
+  const lock = tx.dataSource.options.type === 'postgres' ? ' FOR UPDATE' : '';
+  const raw = await tx.all(`${rows.select} WHERE ${where}${lock}`, params);
+  return raw.map((r) => rows.from(r));
+}
 
 async function transition(
   tx: Tx,

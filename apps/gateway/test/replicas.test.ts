@@ -1,0 +1,204 @@
+// Several replicas on one PostgreSQL database: the races between them that a single process never has. Each
+// test makes the interleaving happen (a transaction held open while the other replica's statement waits for
+// it), rather than hoping for it. Runs when the suites run on PostgreSQL (TEST_DATABASE=postgres).
+
+import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
+import { pino } from 'pino';
+import { DataSource } from 'typeorm';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { openStore, type Store } from '../src/store/index.js';
+import { Initial1764000000000 } from '../src/store/migrations/0001-initial.js';
+import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
+import { startTestGateway, type TestGateway, testDatabaseUrl, testStoreOptions } from './support.js';
+
+const onPostgres = process.env.TEST_DATABASE === 'postgres';
+const silent = pino({ level: 'silent' });
+const stores: Store[] = [];
+const gateways: TestGateway[] = [];
+afterEach(async () => {
+  await Promise.all(gateways.splice(0).map((g) => g.close()));
+  vi.restoreAllMocks();
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+async function until(what: string, condition: () => Promise<boolean> | boolean): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (await condition()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+/** Whether some other session on the database waits for a lock (a row, a table, an advisory lock). */
+async function someoneWaitsForALock(observer: { query(sql: string): Promise<unknown> }): Promise<boolean> {
+  const rows = (await observer.query(
+    `SELECT COUNT(*) AS n FROM pg_stat_activity
+     WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`,
+  )) as Array<{ n: string | number }>;
+  return Number(rows[0]?.n ?? 0) > 0;
+}
+
+/** A replica: a store of its own (its own pool of connections) on the shared database. */
+async function replica(url: string): Promise<Store> {
+  const store = await openStore(url, silent, testStoreOptions);
+  stores.push(store);
+  return store;
+}
+
+/** Sessions other than the caller's inside a transaction that has written something. */
+const SESSIONS_THAT_WROTE = `SELECT pid FROM pg_stat_activity
+  WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL`;
+
+function examEvent(examId: string, eventId: string): KnownEvent<'hire.eco_exam.created_v1'> {
+  const envelope = envelopeV2(
+    'hire.eco_exam.created_v1',
+    { exam_id: examId, candidate_info: { name: '王二' } },
+    { eventId, tenantKey: 't1', appId: 'cli_1' },
+  );
+  const r = parse(seal(envelope), {});
+  if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
+  return r.event;
+}
+
+describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
+  it('two replicas starting at once on a new database both start: one migrates, the other waits and finds it done', async () => {
+    const url = testDatabaseUrl();
+    // The first replica to run the first migration is held inside it until the second one either runs it
+    // too (no lock between them) or waits for the first.
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    let runs = 0;
+    const up = Initial1764000000000.prototype.up;
+    vi.spyOn(Initial1764000000000.prototype, 'up').mockImplementation(async function (this: unknown, q) {
+      runs++;
+      if (runs === 1) await held;
+      else release();
+      return up.call(this, q);
+    });
+    const first = openStore(url, silent, testStoreOptions);
+    await until('the first replica to be migrating', () => runs === 1);
+    const second = openStore(url, silent, testStoreOptions);
+    // A plain connection to watch the others (a store, even one opened without migrating, takes the lock).
+    const observer = new DataSource({ type: 'postgres', url });
+    await observer.initialize();
+    try {
+      await until(
+        'the second replica to run the migration too, or to wait for the first',
+        async () => runs > 1 || (await someoneWaitsForALock(observer)),
+      );
+      release();
+      const opened = await Promise.allSettled([first, second]);
+      for (const o of opened) if (o.status === 'fulfilled') stores.push(o.value);
+      expect(opened.map((o) => (o.status === 'rejected' ? String(o.reason) : 'started'))).toEqual([
+        'started',
+        'started',
+      ]);
+      expect(runs).toBe(1);
+      const [a, b] = stores as [Store, Store];
+      const applied = await a.reads.all<{ name: string }>('SELECT name FROM migrations');
+      expect(new Set(applied.map((m) => m.name)).size).toBe(applied.length);
+      expect(await b.reads.all('SELECT exam_id FROM exams')).toEqual([]);
+    } finally {
+      release();
+      await observer.destroy();
+    }
+  });
+
+  it('the same exam event pushed to two replicas at once: one creates the exam, the other answers a duplicate of the same event (not a second event for the exam)', async () => {
+    const url = testDatabaseUrl();
+    const a = await replica(url);
+    const b = await replica(url);
+    const event = examEvent('race-1', 'ev-race-1');
+    // Replica A has written the exam and not committed yet when replica B's insert comes.
+    let commitA: () => void = () => {};
+    const aMayCommit = new Promise<void>((r) => (commitA = r));
+    const onA = a.write(async (tx) => {
+      const outcome = await examLifecycle.receive(tx, event, 1);
+      await aMayCommit;
+      return outcome;
+    });
+    await until(
+      'replica A to hold the exam row',
+      async () => (await a.reads.all(SESSIONS_THAT_WROTE)).length > 0,
+    );
+    const onB = b.write((tx) => examLifecycle.receive(tx, event, 2));
+    await until("replica B's insert to wait for replica A's", () => someoneWaitsForALock(a.dataSource));
+    commitA();
+    expect([await onA, await onB]).toEqual(['created', 'duplicate_event']);
+    expect(await a.reads.all("SELECT kind FROM outbox_jobs WHERE kind = 'post_card'")).toHaveLength(1);
+  });
+
+  it('two replicas record different results for the same exam at once: the older never overwrites the newer, and one report is queued', async () => {
+    const url = testDatabaseUrl();
+    const a = await replica(url);
+    const b = await replica(url);
+    const exam = { tenantKey: 't1', examId: 'res-1' };
+    await a.write(async (tx) => {
+      await examLifecycle.receive(tx, examEvent(exam.examId, 'ev-res-1'), 1);
+      await examLifecycle.approve(tx, exam, 'ou_staff', 2);
+      await examLifecycle.arrangementMade(tx, exam, 'p', { examUrl: 'https://exam.example/e/1' }, 3);
+      await examLifecycle.loginInfoReported(tx, exam, 4);
+    });
+    const newer = { score: '75', resultTime: 2_000 };
+    const older = { score: '60', resultTime: 1_000 };
+    // The platform's webhook lands on replica A with the regraded result while its late retry of the first
+    // grading lands on replica B; A has recorded its result and not committed yet.
+    let commitA: () => void = () => {};
+    const aMayCommit = new Promise<void>((r) => (commitA = r));
+    const onA = a.write(async (tx) => {
+      const outcome = await examLifecycle.resultReceived(tx, exam, 'p', newer, 10);
+      await aMayCommit;
+      return outcome;
+    });
+    await until(
+      'replica A to hold the exam row',
+      async () => (await a.reads.all(SESSIONS_THAT_WROTE)).length > 0,
+    );
+    const onB = b.write((tx) => examLifecycle.resultReceived(tx, exam, 'p', older, 20));
+    await until('replica B to wait for replica A', () => someoneWaitsForALock(a.dataSource));
+    commitA();
+    expect([await onA, await onB]).toEqual(['recorded', 'stale']);
+    expect((await a.write((tx) => examLifecycle.find(tx, exam)))?.result).toEqual(newer);
+    expect(await a.reads.all("SELECT id FROM outbox_jobs WHERE kind = 'report_result'")).toHaveLength(1);
+  });
+
+  it('two replicas schedule the result polls of one interval: one poll job per exam, not one per replica', async () => {
+    const url = testDatabaseUrl();
+    const seed = await replica(url);
+    const exam = { tenantKey: 't1', examId: 'poll-1' };
+    await seed.write(async (tx) => {
+      await examLifecycle.receive(tx, examEvent(exam.examId, 'ev-poll-1'), 1);
+      await examLifecycle.approve(tx, exam, 'ou_staff', 2);
+      await examLifecycle.arrangementMade(
+        tx,
+        exam,
+        'no-such-provider',
+        { examUrl: 'https://e.example/1' },
+        3,
+      );
+      await examLifecycle.loginInfoReported(tx, exam, 4);
+    });
+    // Each replica's timer fires on its own; here both fire within the same interval (their clocks 10 ms
+    // apart, the interval 50 ms), and again and again at the same moment (a clock that stands still).
+    const interval = 50;
+    const start = 1_800_000_000_000; // a multiple of the interval
+    const fired = new Map<number, number>();
+    const queueResultPolls = examLifecycle.queueResultPolls;
+    vi.spyOn(examLifecycle, 'queueResultPolls').mockImplementation(async (tx, round, now) => {
+      const queued = await queueResultPolls(tx, round, now);
+      fired.set(now, (fired.get(now) ?? 0) + 1);
+      return queued;
+    });
+    const env = { DATABASE_URL: url, RESULT_POLL_INTERVAL_MS: String(interval), PAPER_SYNC_INTERVAL_MS: '0' };
+    for (const clock of [start + 10, start + 20]) {
+      const gateway = await startTestGateway(env, { now: () => clock });
+      gateways.push(gateway);
+    }
+    await until('both replicas to have queued their rounds twice', () =>
+      [start + 10, start + 20].every((clock) => (fired.get(clock) ?? 0) >= 2),
+    );
+    expect(
+      await seed.reads.all("SELECT idempotency_key FROM outbox_jobs WHERE kind = 'poll_result'"),
+    ).toHaveLength(1);
+  });
+});
