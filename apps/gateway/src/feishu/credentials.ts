@@ -47,8 +47,19 @@ export class StoreCache implements lark.Cache {
     return true;
   }
 
+  /**
+   * Never rejects: a read that fails (the database down, or closed at shutdown) is a miss. Stricter than the
+   * SDK's contract needs, because the SDK does not always wait: its AppTicketManager constructor calls
+   * checkAppTicket() without awaiting it (node-sdk 1.74.0 lib/index.js), so a rejection there was unhandled,
+   * and Node ends the process on one. On a miss the SDK asks Feishu again (a ticket resend, a new token),
+   * and a call that then fails is retried from the outbox.
+   */
   async get(key: SdkKey, options?: { namespace?: string }): Promise<unknown> {
-    return (await this.read(cacheKey(key, options?.namespace)))?.value;
+    try {
+      return (await this.read(cacheKey(key, options?.namespace)))?.value;
+    } catch {
+      return undefined;
+    }
   }
 
   async put(key: string, value: unknown, expiresAt: number | null): Promise<void> {
