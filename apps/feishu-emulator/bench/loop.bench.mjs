@@ -256,9 +256,13 @@ async function outboundCost() {
   const driverBefore = process.cpuUsage();
   const databaseBefore = database.serverCpuMs();
   const start = performance.now();
+  const startedAt = Date.now();
   await pushAll(ids);
   const done = await until(() => watcher.state.patched.size >= WARMUP + EXAMS, 300_000);
-  const seconds = (performance.now() - start) / 1000;
+  // The loop's rate is read up to the last exam's login_info: each card's final patch waits until its click's
+  // own answer can no longer land (CARD_ANSWER_WINDOW_MS after the decision), a tail that is not throughput.
+  const lastLogin = Math.max(...ids.map((id) => watcher.state.loginAt.get(id) ?? 0));
+  const seconds = (lastLogin - startedAt) / 1000;
   const cpu = cpuSeconds(pid) - cpuBefore;
   const mainCpu = cpuSeconds(pid, mainStat) - mainBefore;
   const threads = cpuByThread(pid);
@@ -292,7 +296,7 @@ async function outboundCost() {
     `driver + emulator CPU per exam (this process): ${((driver.user + driver.system) / 1000 / EXAMS).toFixed(2)} ms`,
   );
   console.log(
-    `sustained loop throughput: ${((watcher.state.patched.size - WARMUP) / seconds).toFixed(0)} exams/s (${seconds.toFixed(1)} s)`,
+    `sustained loop throughput: ${((watcher.state.patched.size - WARMUP) / seconds).toFixed(0)} exams/s (${seconds.toFixed(1)} s to the last login_info; every card patched after)`,
   );
   return { cpuMsPerExam: (cpu * 1000) / EXAMS };
 }

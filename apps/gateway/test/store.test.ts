@@ -11,7 +11,7 @@ import {
   ProcessedEventEntity,
   type Store,
 } from '../src/store/index.js';
-import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
+import { CARD_ANSWER_WINDOW_MS, examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { COMMIT_DELAY_MS, COMMIT_SIBLINGS, ExamIngest } from '../src/workflow/ingest.js';
 import { testDatabaseUrl, testStoreOptions } from './support.js';
 
@@ -267,6 +267,34 @@ describe('examLifecycle', () => {
     for (const loser of losers) expect(loser).toMatchObject({ ok: false, reason: 'wrong_state' });
     const followUps = (await countJobs(store, 'arrange')) + (await countJobs(store, 'report_login_info'));
     expect(followUps).toBe(1);
+  });
+
+  it("refreshes a decided exam's card only once the staff click's own answer can no longer land (Feishu's 3 s), never sooner", async () => {
+    const store = await freshStore();
+    const key = (examId: string) => ({ tenantKey: 't1', examId });
+    for (const id of ['fast-1', 'slow-1'])
+      await store.write((tx) => examLifecycle.receive(tx, examEvent(id), 1));
+    await store.write(async (tx) => {
+      for (const id of ['fast-1', 'slow-1']) {
+        await examLifecycle.approve(tx, key(id), 'ou_a', 1_000);
+        await examLifecycle.arrangementMade(
+          tx,
+          key(id),
+          'sandbox',
+          { examUrl: 'https://x.example/a' },
+          1_050,
+        );
+      }
+      // A fast platform: Feishu Hire has the login info 100 ms after the click, while its answer may be on its way.
+      await examLifecycle.loginInfoReported(tx, key('fast-1'), 1_100);
+      // A slow one: long after the click.
+      await examLifecycle.loginInfoReported(tx, key('slow-1'), 60_000);
+    });
+    const refreshes = await store.dataSource.getRepository(JobEntity).findBy({ kind: 'refresh_card' });
+    expect(Object.fromEntries(refreshes.map((j) => [j.examId, j.runAt]))).toEqual({
+      'fast-1': 1_000 + CARD_ANSWER_WINDOW_MS,
+      'slow-1': 60_000,
+    });
   });
 
   it('records a login_info report in any state, moves only an arranging exam to arranged, and queues one final card refresh', async () => {

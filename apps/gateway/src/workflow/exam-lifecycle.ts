@@ -66,6 +66,12 @@ const which = (ref: ExamRef): [string, string[]] =>
 /** A job's idempotency key for one exam: qualified by its tenant. */
 const jobKey = (step: string, exam: ExamKey) => `${step}:${exam.tenantKey}:${exam.examId}`;
 
+/**
+ * How long Feishu waits for a card callback's answer (3 s; later it shows the user error 200341 and drops the
+ * answer): a card refreshed after this, counted from the decision, cannot be overwritten by that click's answer.
+ */
+export const CARD_ANSWER_WINDOW_MS = 3000;
+
 /** The final states: nothing moves an exam out of them. */
 export const FINAL_STATES: readonly ExamState[] = ['arranged', 'rejected', 'failed'];
 
@@ -433,7 +439,14 @@ export const examLifecycle = {
     if (!reported) return;
     const exam = rows.from(reported);
     const key = keyOf(exam);
-    const refresh = { kind: 'refresh_card', idempotencyKey: `${jobKey('refresh_card', key)}:final` } as const;
+    // Not before the staff click's own answer can still land: that answer replaces the whole card, drawn as the
+    // exam stood then ("arranging"), and Feishu applies it whenever it comes within its 3 s, so a refresh made
+    // sooner (a fast platform) was overwritten by the older card and the card stayed "arranging" for good.
+    const refresh = {
+      kind: 'refresh_card',
+      idempotencyKey: `${jobKey('refresh_card', key)}:final`,
+      runAt: Math.max(now, (exam.decidedAt ?? 0) + CARD_ANSWER_WINDOW_MS),
+    } as const;
     // A result the platform sent while the exam was arranging (resultReceived: held) goes to Feishu Hire now.
     const held = { kind: 'report_result', idempotencyKey: `${jobKey('report_result', key)}:held` } as const;
     const follow = exam.state === 'arranged' && exam.result ? [held, refresh] : [refresh];
