@@ -29,6 +29,18 @@ const log = createLogger({
   secrets: secretValues(config, process.env),
 });
 
+// A crash is logged like any other line (through the secret filter), then the process ends as Node would
+// (exit 1). Left to Node, the error went to stderr raw, and its message may hold a secret: a database URL with
+// its password, a token a far side echoed back.
+process.on('uncaughtException', (err) => {
+  log.fatal({ err }, 'uncaught exception: exiting');
+  process.exit(1);
+});
+process.on('unhandledRejection', (reason) => {
+  log.fatal({ err: reason }, 'unhandled promise rejection: exiting');
+  process.exit(1);
+});
+
 const gateway = await startGateway(config, log).catch((err: unknown) => {
   if (err instanceof StartupConfigError) {
     process.stderr.write(

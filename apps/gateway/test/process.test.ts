@@ -162,4 +162,29 @@ describe('the gateway process', () => {
       expect(output()).toContain('second signal');
       expect(output()).not.toContain('took longer than');
     });
+  it('a crash is logged through the secret filter and ends the process with exit 1, nothing raw on stderr', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gateway-crash-'));
+    const crash = join(dir, 'crash.mjs');
+    // Once the gateway is up (it has its handler; or after 10 s without one), something throws with a secret in
+    // its message, as a far side's echo could.
+    writeFileSync(
+      crash,
+      `const started = Date.now();\n` +
+        `const timer = setInterval(() => {\n` +
+        `  if (process.listenerCount('uncaughtException') === 0 && Date.now() - started < 10_000) return;\n` +
+        `  clearInterval(timer);\n` +
+        `  throw new Error('boom: app_secret ' + process.env.FEISHU_APP_SECRET);\n` +
+        `}, 20);\n`,
+    );
+    const { child, output } = run({
+      ...baseEnv,
+      DATABASE_URL: tempDatabaseUrl(),
+      NODE_OPTIONS: `--import ${crash}`,
+    } as Record<string, string>);
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(output()).toMatch(/"level":"fatal".*"uncaught exception: exiting"/);
+    expect(output()).toContain('boom');
+    expect(output()).not.toContain(secrets.appSecret);
+  }, 20_000);
 });
