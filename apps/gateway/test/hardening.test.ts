@@ -4,14 +4,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { enqueueJob } from '../src/outbox/jobs.js';
 import { ExamEntity, JobEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { messageUuid } from '../src/workflow/jobs.js';
-import { startTestGateway, tempDatabaseUrl, testStoreOptions } from './support.js';
+import { examCreatedEvent, startTestGateway, tempDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -24,19 +23,12 @@ async function freshStore(url = tempDatabaseUrl()): Promise<Store> {
   return store;
 }
 
-function examEvent(examId: string): KnownEvent<'hire.eco_exam.created_v1'> {
-  const envelope = envelopeV2(
-    'hire.eco_exam.created_v1',
-    {
-      exam_id: examId,
-      candidate_info: { name: '王二', mobile: { code: '86', number: '18900001111' }, email: 'w@x.example' },
-    },
-    { eventId: `ev-${examId}`, tenantKey: 't1', appId: 'cli_1' },
-  );
-  const r = parse(seal(envelope), {});
-  if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
-  return r.event;
-}
+const examEvent = (examId: string) =>
+  examCreatedEvent(examId, undefined, {
+    name: '王二',
+    mobile: { code: '86', number: '18900001111' },
+    email: 'w@x.example',
+  });
 
 const arrangement = { examUrl: 'https://exam.example/e/1', username: 'u1', password: 'pw-secret-1' };
 const result = { score: '90' };

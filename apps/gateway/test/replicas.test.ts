@@ -2,14 +2,19 @@
 // test makes the interleaving happen (a transaction held open while the other replica's statement waits for
 // it), rather than hoping for it. Runs when the suites run on PostgreSQL (TEST_DATABASE=postgres).
 
-import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
 import { pino } from 'pino';
 import { DataSource } from 'typeorm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openStore, type Store } from '../src/store/index.js';
 import { Initial1764000000000 } from '../src/store/migrations/0001-initial.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { startTestGateway, type TestGateway, testDatabaseUrl, testStoreOptions } from './support.js';
+import {
+  examCreatedEvent,
+  startTestGateway,
+  type TestGateway,
+  testDatabaseUrl,
+  testStoreOptions,
+} from './support.js';
 
 const onPostgres = process.env.TEST_DATABASE === 'postgres';
 const silent = pino({ level: 'silent' });
@@ -49,16 +54,7 @@ async function replica(url: string): Promise<Store> {
 const SESSIONS_THAT_WROTE = `SELECT pid FROM pg_stat_activity
   WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL`;
 
-function examEvent(examId: string, eventId: string): KnownEvent<'hire.eco_exam.created_v1'> {
-  const envelope = envelopeV2(
-    'hire.eco_exam.created_v1',
-    { exam_id: examId, candidate_info: { name: '王二' } },
-    { eventId, tenantKey: 't1', appId: 'cli_1' },
-  );
-  const r = parse(seal(envelope), {});
-  if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
-  return r.event;
-}
+const examEvent = (examId: string, eventId: string) => examCreatedEvent(examId, eventId);
 
 describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
   it('two replicas starting at once on a new database both start: one migrates, the other waits and finds it done', async () => {

@@ -1,13 +1,10 @@
-// Audit of the exam result flow (a provider's result → update_result): each test failed on the code before
-// its fix.
-import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
 import { createProviderRegistry, defaultProviderContext, defineProvider } from '@feishu-exam/exam-providers';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { post, startTestGateway, tempDatabaseUrl, testStoreOptions } from './support.js';
+import { examCreatedEvent, post, startTestGateway, tempDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -20,16 +17,7 @@ async function freshStore(): Promise<Store> {
   return store;
 }
 
-function examEvent(examId: string): KnownEvent<'hire.eco_exam.created_v1'> {
-  const envelope = envelopeV2(
-    'hire.eco_exam.created_v1',
-    { exam_id: examId, candidate_info: { name: '王二' } },
-    { eventId: `ev-${examId}`, tenantKey: 't1', appId: 'cli_1' },
-  );
-  const r = parse(seal(envelope), {});
-  if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
-  return r.event;
-}
+const examEvent = (examId: string) => examCreatedEvent(examId);
 
 async function arrangedExam(store: Store, examId: string, providerId: string) {
   await store.write(async (tx) => {

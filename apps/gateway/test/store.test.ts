@@ -1,4 +1,4 @@
-import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
+import { envelopeV2, parse, seal } from '@feishu-exam/event-core';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { claimDueJobs, enqueueJob, listJobs } from '../src/outbox/jobs.js';
@@ -13,7 +13,7 @@ import {
 } from '../src/store/index.js';
 import { CARD_ANSWER_WINDOW_MS, examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { COMMIT_DELAY_MS, COMMIT_SIBLINGS, ExamIngest } from '../src/workflow/ingest.js';
-import { testDatabaseUrl, testStoreOptions } from './support.js';
+import { examCreatedEvent, testDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -26,16 +26,7 @@ afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
 });
 
-function examEvent(examId: string, eventId = `ev-${examId}`): KnownEvent<'hire.eco_exam.created_v1'> {
-  const envelope = envelopeV2(
-    'hire.eco_exam.created_v1',
-    { exam_id: examId, candidate_info: { name: '王二' } },
-    { eventId, tenantKey: 't1', appId: 'cli_1' },
-  );
-  const r = parse(seal(envelope), {});
-  if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
-  return r.event;
-}
+const examEvent = (examId: string, eventId?: string) => examCreatedEvent(examId, eventId);
 
 const countJobs = (store: Store, kind: string) => store.dataSource.getRepository(JobEntity).countBy({ kind });
 

@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
 import BetterSqlite3 from 'better-sqlite3';
 import sqlite3 from 'sqlite3';
 import { expect } from 'vitest';
@@ -166,4 +167,23 @@ export async function runsKeptStatements(statements: {
     { k: 'k3', v: 4 },
     { k: 'k4', v: 5 },
   ]);
+}
+
+/**
+ * A verified hire.eco_exam.created_v1 of tenant t1, as event-core hands it to the handlers (sealed and parsed,
+ * so that it is exactly what a push becomes).
+ */
+export function examCreatedEvent(
+  examId: string,
+  eventId = `ev-${examId}`,
+  candidate: Record<string, unknown> = { name: '王二' },
+): KnownEvent<'hire.eco_exam.created_v1'> {
+  const envelope = envelopeV2(
+    'hire.eco_exam.created_v1',
+    { exam_id: examId, candidate_info: candidate },
+    { eventId, tenantKey: 't1', appId: 'cli_1' },
+  );
+  const r = parse(seal(envelope), {});
+  if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
+  return r.event;
 }
