@@ -255,7 +255,6 @@ async function outboundCost() {
   const threadsBefore = cpuByThread(pid);
   const driverBefore = process.cpuUsage();
   const databaseBefore = database.serverCpuMs();
-  const start = performance.now();
   const startedAt = Date.now();
   await pushAll(ids);
   const done = await until(() => watcher.state.patched.size >= WARMUP + EXAMS, 300_000);

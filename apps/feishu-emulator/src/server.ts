@@ -126,6 +126,11 @@ export interface Click {
   readonly name?: string | undefined;
   /** The operator's tenant; default: the tenant the card was posted in. */
   readonly operatorTenantKey?: string | undefined;
+  /**
+   * The gateway's answer reaches Feishu this long after the gateway sent it (a slow network), and is applied
+   * then, as Feishu applies any answer that comes within its 3 s: a card patched meanwhile is replaced by it.
+   */
+  readonly answerDelayMs?: number | undefined;
 }
 
 export interface PushFields {
@@ -943,6 +948,7 @@ export function createEmulator(options: EmulatorOptions) {
           body = JSON.parse(text);
         } catch {}
       }
+      if (c.answerDelayMs) await new Promise((r) => setTimeout(r, c.answerDelayMs));
       if (message && status === 200) {
         const answer = checkCallbackAnswer(body, message.schema);
         if (!answer.ok) return { status: answer.code, body };

@@ -68,6 +68,28 @@ describe('the approval workflow', () => {
     expect(cardsFor(platform.emulator, 'e2e-approve')).toHaveLength(1);
   });
 
+  it("a click's answer that reaches Feishu late (still within its 3 s) does not undo the final card the outbox drew after it", async () => {
+    await push('e2e-late-answer');
+    const posted = await card('e2e-late-answer');
+    // The sandbox arranges at once: login_info is reported while the click's answer ("arranging") is on its
+    // way; Feishu applies that answer when it comes, over whatever card was patched before.
+    const answer = await platform.emulator.clickAsStaff({
+      gatewayUrl: `${gateway.url}/webhook/card`,
+      messageId: posted.messageId,
+      operatorOpenId: BOSS,
+      value: { action: 'approve', exam_id: 'e2e-late-answer' },
+      formValue: { reason: '' },
+      name: 'approve',
+      answerDelayMs: 1500,
+    });
+    expect(answer.status).toBe(200);
+    await until('login_info', () => loginInfoFor(platform.emulator, 'e2e-late-answer').length === 1);
+    const message = platform.emulator.state.messages.get(posted.messageId);
+    await until('the final card', () => content('e2e-late-answer').includes('Exam arranged'));
+    // The last word on the card is the outbox's patch, made after the answer: nothing later overwrites it.
+    expect(message?.history.map((h) => h.via)).toEqual(['create', 'callback', 'patch']);
+  });
+
   it('reject with a reason: login_info reports the failure with the reason; a reject without one is refused', async () => {
     await push('e2e-reject');
     await card('e2e-reject');
