@@ -34,6 +34,14 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 10_000);
 const CONNECTIONS = 32;
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+/**
+ * BENCH_ONLY=<names>: run only these scenarios (comma-separated: a, b, c, ingest, compare, proto-none,
+ * proto-inbox, proto-keyed, prefilled), to compare two of them in more rounds; every scenario by default.
+ */
+const ONLY = process.env.BENCH_ONLY
+  ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim()))
+  : undefined;
+const runs = (scenario) => ONLY === undefined || ONLY.has(scenario);
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 /** The gateway's entry point: another build's `dist/main.js` to compare it with this one (BENCH_GATEWAY_MAIN). */
 const GATEWAY_MAIN = process.env.BENCH_GATEWAY_MAIN ?? here('../dist/main.js');
@@ -371,97 +379,119 @@ const prototype = async (store) =>
     sealedExams,
   );
 for (let round = 0; round < ROUNDS; round++) {
-  rounds.a.push(await measure('bare Koa', await start(here('./bare-koa.mjs'), {}), sameBodies));
-  rounds.b.push(
-    await measure('SDK adaptKoa', await start(here('./sdk-koa.mjs'), gatewayEnv('')), sameBodies),
-  );
-  const postedBefore = await cardsPosted();
-  rounds.c.push(
-    await measure(
-      'gateway',
-      await start(GATEWAY_MAIN, gatewayEnv(database.fresh(`empty-${round}`)), gatewayReady),
-      sealedExams,
-      {
-        settle: untilCardsPosted(postedBefore + WARMUP),
-        afterLoad: untilCardsPosted(postedBefore + WARMUP + REQUESTS),
-        count: cardsPosted,
-        onDatabase: true,
-      },
-    ),
-  );
-  rounds.ingestOnly.push(await ingestAlone(GATEWAY_MAIN, `ingest-${round}`));
-  if (COMPARE_MAIN) rounds.compared.push(await ingestAlone(COMPARE_MAIN, `compared-${round}`));
+  if (runs('a'))
+    rounds.a.push(await measure('bare Koa', await start(here('./bare-koa.mjs'), {}), sameBodies));
+  if (runs('b'))
+    rounds.b.push(
+      await measure('SDK adaptKoa', await start(here('./sdk-koa.mjs'), gatewayEnv('')), sameBodies),
+    );
+  if (runs('c')) {
+    const postedBefore = await cardsPosted();
+    rounds.c.push(
+      await measure(
+        'gateway',
+        await start(GATEWAY_MAIN, gatewayEnv(database.fresh(`empty-${round}`)), gatewayReady),
+        sealedExams,
+        {
+          settle: untilCardsPosted(postedBefore + WARMUP),
+          afterLoad: untilCardsPosted(postedBefore + WARMUP + REQUESTS),
+          count: cardsPosted,
+          onDatabase: true,
+        },
+      ),
+    );
+  }
+  if (runs('ingest')) rounds.ingestOnly.push(await ingestAlone(GATEWAY_MAIN, `ingest-${round}`));
+  if (COMPARE_MAIN && runs('compare'))
+    rounds.compared.push(await ingestAlone(COMPARE_MAIN, `compared-${round}`));
   if (!onPostgres) {
-    rounds.protoNone.push(await prototype('none'));
-    rounds.protoInbox.push(await prototype('inbox'));
-    rounds.protoKeyed.push(await prototype('keyed'));
+    if (runs('proto-none')) rounds.protoNone.push(await prototype('none'));
+    if (runs('proto-inbox')) rounds.protoInbox.push(await prototype('inbox'));
+    if (runs('proto-keyed')) rounds.protoKeyed.push(await prototype('keyed'));
   }
 }
-const a = median(rounds.a);
-const b = median(rounds.b);
-const c = median(rounds.c);
-const ingestOnly = median(rounds.ingestOnly);
-const drain = middle(rounds.c.map((r) => r.drainSeconds));
-const cardsDuringLoad = middle(rounds.c.map((r) => r.countedDuringLoad));
-console.log(`(a) bare Koa route, answers 200               ${fmt(a)}`);
-console.log(`(b) SDK adaptKoa, empty handler               ${fmt(b)}`);
-console.log(`(c) /webhook/event, durable ingest, 0 stored  ${fmt(c)}${on}`);
-console.log(
-  `    ${cardsDuringLoad} cards posted during the burst; every card ${drain.toFixed(1)} s after the last acknowledgement (fewer jobs at once while events wait for their commit)`,
-);
-console.log(`    same, OUTBOX_WORKER=off (no card posting)  ${fmt(ingestOnly)}${on}`);
-if (COMPARE_MAIN)
-  console.log(`    same, BENCH_COMPARE_MAIN's build           ${fmt(median(rounds.compared))}${on}`);
-console.log(
-  `    server CPU µs/req by thread: (b) ${byThread(b)}; (c) ${byThread(c)}; ingest-only ${byThread(ingestOnly)}`,
-);
-if (!onPostgres) {
-  // The prototype (bench/prototype/ingest-koa.mjs): Koa + event-core + a log line, and a durable store as lean as
-  // it gets, to show what the stack can do on this machine (issue 11 asks for it before calling a goal out of reach).
-  const protoNone = median(rounds.protoNone);
-  const protoInbox = median(rounds.protoInbox);
-  const protoKeyed = median(rounds.protoKeyed);
-  console.log(`(p) prototype, no storage                     ${fmt(protoNone)}`);
-  console.log(`(p) prototype, append-only inbox, durable     ${fmt(protoInbox)}`);
-  console.log(`(p) prototype, inbox keyed by event id        ${fmt(protoKeyed)}`);
+/** A scenario's median over its rounds, or undefined when BENCH_ONLY left it out. */
+const of = (results) => (results.length > 0 ? median(results) : undefined);
+const a = of(rounds.a);
+const b = of(rounds.b);
+const c = of(rounds.c);
+const ingestOnly = of(rounds.ingestOnly);
+const compared = of(rounds.compared);
+const protoNone = of(rounds.protoNone);
+const protoInbox = of(rounds.protoInbox);
+const protoKeyed = of(rounds.protoKeyed);
+if (a) console.log(`(a) bare Koa route, answers 200               ${fmt(a)}`);
+if (b) console.log(`(b) SDK adaptKoa, empty handler               ${fmt(b)}`);
+if (c) {
+  const drain = middle(rounds.c.map((r) => r.drainSeconds));
+  const cardsDuringLoad = middle(rounds.c.map((r) => r.countedDuringLoad));
+  console.log(`(c) /webhook/event, durable ingest, 0 stored  ${fmt(c)}${on}`);
   console.log(
-    `    inbox/b  ${(protoInbox.rps / b.rps).toFixed(2)}× throughput, ${(protoInbox.serverCpuUs / b.serverCpuUs).toFixed(2)}× CPU per push; keyed/b ${(protoKeyed.rps / b.rps).toFixed(2)}×, ${(protoKeyed.serverCpuUs / b.serverCpuUs).toFixed(2)}×; ingest-only/b ${(ingestOnly.serverCpuUs / b.serverCpuUs).toFixed(2)}× CPU per push`,
+    `    ${cardsDuringLoad} cards posted during the burst; every card ${drain.toFixed(1)} s after the last acknowledgement (fewer jobs at once while events wait for their commit)`,
   );
 }
-
-const prefilled = database.fresh('prefilled');
-const migrate = await start(GATEWAY_MAIN, gatewayEnv(prefilled), gatewayReady);
-await migrate.stop();
-const t0 = Date.now();
-await prefill(prefilled, PREFILL);
+if (ingestOnly) console.log(`    same, OUTBOX_WORKER=off (no card posting)  ${fmt(ingestOnly)}${on}`);
+if (compared) console.log(`    same, BENCH_COMPARE_MAIN's build           ${fmt(compared)}${on}`);
 console.log(
-  `    (stored ${PREFILL.toLocaleString('en-US')} exams, events and done jobs in ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+  `    server CPU µs/req by thread: ${[
+    ['(b)', b],
+    ['(c)', c],
+    ['ingest-only', ingestOnly],
+    ['compared', compared],
+  ]
+    .filter(([, r]) => r)
+    .map(([name, r]) => `${name} ${byThread(r)}`)
+    .join('; ')}`,
 );
-const roundsBig = [];
-for (let round = 0; round < ROUNDS; round++) {
-  roundsBig.push(
-    await measure(
-      'gateway prefilled',
-      await start(GATEWAY_MAIN, gatewayEnv(prefilled), gatewayReady),
-      sealedExams,
-      { onDatabase: true },
-    ),
-  );
-}
-const d = median(roundsBig);
-console.log(`(c) /webhook/event, durable ingest, ${PREFILL.toLocaleString('en-US')} stored ${fmt(d)}${on}`);
-await stub.stop();
+// The prototype (bench/prototype/ingest-koa.mjs): Koa + event-core + a log line, and a durable store as lean as
+// it gets, to show what the stack can do on this machine (issue 11 asks for it before calling a goal out of reach).
+if (protoNone) console.log(`(p) prototype, no storage                     ${fmt(protoNone)}`);
+if (protoInbox) console.log(`(p) prototype, append-only inbox, durable     ${fmt(protoInbox)}`);
+if (protoKeyed) console.log(`(p) prototype, inbox keyed by event id        ${fmt(protoKeyed)}`);
 
 const ratio = (x, y, goal) => `${(x / y).toFixed(2)}× (goal ≥ ${goal})`;
+const cpuRatio = (x, y) => `${(x.serverCpuUs / y.serverCpuUs).toFixed(2)}× CPU per push (goal ≤ 1.0)`;
+let d;
+if (runs('prefilled') && c) {
+  const prefilled = database.fresh('prefilled');
+  const migrate = await start(GATEWAY_MAIN, gatewayEnv(prefilled), gatewayReady);
+  await migrate.stop();
+  const t0 = Date.now();
+  await prefill(prefilled, PREFILL);
+  console.log(
+    `    (stored ${PREFILL.toLocaleString('en-US')} exams, events and done jobs in ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+  );
+  const roundsBig = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    roundsBig.push(
+      await measure(
+        'gateway prefilled',
+        await start(GATEWAY_MAIN, gatewayEnv(prefilled), gatewayReady),
+        sealedExams,
+        { onDatabase: true },
+      ),
+    );
+  }
+  d = median(roundsBig);
+  console.log(`(c) /webhook/event, durable ingest, ${PREFILL.toLocaleString('en-US')} stored ${fmt(d)}${on}`);
+}
+await stub.stop();
+
 console.log('');
-console.log(`ratios with (c) on ${database.label}:`);
-console.log(`c/b  ${ratio(c.rps, b.rps, '1.0')}`);
+console.log(`ratios on ${database.label}:`);
+if (c && b) console.log(`c/b  ${ratio(c.rps, b.rps, '1.0')}, ${cpuRatio(c, b)}`);
 // Issue 11: c/a is printed, not a goal (on 2 shared cores it mostly measures the load generator).
-console.log(`c/a  ${(c.rps / a.rps).toFixed(2)}× (not a goal)`);
-console.log(
-  `ingest-only/b  ${(ingestOnly.rps / b.rps).toFixed(2)}×   ingest-only/a  ${(ingestOnly.rps / a.rps).toFixed(2)}×`,
-);
-console.log(`p99 of c: ${c.p99.toFixed(2)} ms (goal < 25 ms)`);
-console.log(
-  `c with ${PREFILL.toLocaleString('en-US')} stored / c with 0 stored  ${ratio(d.rps, c.rps, '0.9')}`,
-);
+if (c && a) console.log(`c/a  ${(c.rps / a.rps).toFixed(2)}× (not a goal)`);
+if (ingestOnly && b)
+  console.log(`ingest-only/b  ${ratio(ingestOnly.rps, b.rps, '1.0')}, ${cpuRatio(ingestOnly, b)}`);
+if (compared && b) console.log(`compared/b  ${(compared.rps / b.rps).toFixed(2)}×, ${cpuRatio(compared, b)}`);
+if (protoInbox && b)
+  console.log(`proto-inbox/b  ${(protoInbox.rps / b.rps).toFixed(2)}×, ${cpuRatio(protoInbox, b)}`);
+if (protoKeyed && b)
+  console.log(`proto-keyed/b  ${(protoKeyed.rps / b.rps).toFixed(2)}×, ${cpuRatio(protoKeyed, b)}`);
+if (c) console.log(`p99 of c: ${c.p99.toFixed(2)} ms (goal < 25 ms)`);
+if (ingestOnly) console.log(`p99 of ingest-only: ${ingestOnly.p99.toFixed(2)} ms (goal < 25 ms)`);
+if (d && c)
+  console.log(
+    `c with ${PREFILL.toLocaleString('en-US')} stored / c with 0 stored  ${ratio(d.rps, c.rps, '0.9')}`,
+  );
