@@ -31,6 +31,11 @@ export const FeishuCode = {
    * would act on the other tenant's Hire; the emulator refuses, so that the mistake cannot pass unseen.
    */
   wrongTenant: 1002999,
+  /**
+   * Emulator only: a patch of a message sent more than 14 days ago. Feishu documents the limit
+   * (im.v1.message.patch, 使用限制: 仅支持更新 14 天内发送的消息) but not the code it answers with.
+   */
+  messageTooOld: 1002998,
   missingToken: 99991661,
   tokenInvalid: 99991663,
   rateLimited: 99991400,

@@ -101,6 +101,9 @@ export interface RecordedCall {
   readonly tenantKey: string | undefined;
 }
 
+/** Feishu patches a message only within 14 days of sending it (im.v1.message.patch, 使用限制). */
+export const MESSAGE_PATCH_WINDOW_MS = 14 * 24 * 3_600_000;
+
 export interface Message {
   readonly messageId: string;
   readonly appId: string;
@@ -549,6 +552,12 @@ export function createEmulator(options: EmulatorOptions) {
       );
     if (message.msgType !== 'interactive')
       return answer(ctx, 400, failure(FeishuCode.cardInvalid, 'only interactive messages can be patched'));
+    if (Date.now() - (message.history[0]?.at ?? Date.now()) > MESSAGE_PATCH_WINDOW_MS)
+      return answer(
+        ctx,
+        400,
+        failure(FeishuCode.messageTooOld, 'only messages sent within the last 14 days can be updated'),
+      );
     const content = (ctx.state.body as { content?: unknown }).content;
     const check = checkCard(content);
     if (!check.ok) return answer(ctx, 400, failure(check.code, check.reason));
@@ -757,6 +766,15 @@ export function createEmulator(options: EmulatorOptions) {
     changes,
     /** The console page (GET /console/): where the gateway is and who may click. */
     console: consolePage,
+    /**
+     * As if the message had been sent `ms` earlier than it was (its whole history moves back): how tests reach
+     * Feishu's 14-day limit on patching a message without waiting for it.
+     */
+    backdateMessage(messageId: string, ms: number): void {
+      const message = state.messages.get(messageId);
+      if (!message) throw new Error(`no message ${messageId}`);
+      for (const entry of message.history) entry.at -= ms;
+    },
     /** Queue faults for the next `count` calls whose path contains `match`. */
     injectFaults: (f: { match: string; kind: FaultKind; count: number; delayMs?: number }) => faults.queue(f),
     /** Make a share of matching calls fail, until clearFaults. */

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse } from '@feishu-exam/event-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createEmulator, type Emulator, type RunningEmulator } from '../src/index.js';
+import { createEmulator, type Emulator, FeishuCode, type RunningEmulator } from '../src/index.js';
 
 const app = {
   appId: 'cli_emu',
@@ -139,6 +139,17 @@ describe('Open Platform endpoints', () => {
     expect((await call('PATCH', '/open-apis/im/v1/messages/om_none', { content: card() }, t)).json.code).toBe(
       230011,
     );
+  });
+
+  it('patches a message only within 14 days of sending it, as Feishu documents', async () => {
+    const t = await token();
+    const id = (await send(t)).json.data.message_id as string;
+    const patch = () => call('PATCH', `/open-apis/im/v1/messages/${id}`, { content: card() }, t);
+    emulator.backdateMessage(id, 13 * 24 * 3_600_000);
+    expect((await patch()).json.code).toBe(0);
+    emulator.backdateMessage(id, 2 * 24 * 3_600_000);
+    expect((await patch()).json).toMatchObject({ code: FeishuCode.messageTooOld });
+    expect(emulator.state.messages.get(id)?.history.map((h) => h.via)).toEqual(['create', 'patch']);
   });
 
   it('validates login_info and update_result like Feishu', async () => {

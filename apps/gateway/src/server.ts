@@ -124,6 +124,7 @@ export async function startGateway(
         approvalChatId: config.approvalChatId,
         cards,
         onCardPosted: (exam) => metrics.cardPosted(exam.receivedAt),
+        now,
       }),
     ),
     log.child({ component: 'outbox' }),

@@ -34,6 +34,7 @@ const exam = (state: ExamState, extra: Partial<ExamRow> = {}): ExamRow => ({
   arrangement: state === 'arranged' ? { examUrl: 'https://exam.example/e/1' } : null,
   failureReason: state === 'failed' ? 'paper retired' : null,
   cardMessageId: null,
+  cardPostedAt: null,
   loginInfoReportedAt: null,
   result: null,
   resultReportedAt: null,

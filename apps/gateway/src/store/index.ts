@@ -18,6 +18,7 @@ import { PaperNames1764000000007 } from './migrations/0007-paper-names.js';
 import { LookupIndexes1764000000008 } from './migrations/0008-lookup-indexes.js';
 import { LeanIndexes1764000000009 } from './migrations/0009-lean-indexes.js';
 import { UnusedIndex1764000000010 } from './migrations/0010-unused-index.js';
+import { CardPostedAt1764000000011 } from './migrations/0011-card-posted-at.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow, findRows } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
@@ -105,6 +106,7 @@ export async function openStore(
       LookupIndexes1764000000008,
       LeanIndexes1764000000009,
       UnusedIndex1764000000010,
+      CardPostedAt1764000000011,
     ],
     migrationsRun: false,
     synchronize: false,

@@ -34,6 +34,11 @@ export interface ExamRow {
   arrangement: Arrangement | null;
   failureReason: string | null;
   cardMessageId: string | null;
+  /**
+   * When the card named by cardMessageId was posted (null: posted before this was recorded; the exam's
+   * arrival stands in). Feishu patches a message only within 14 days of sending it.
+   */
+  cardPostedAt: number | null;
   loginInfoReportedAt: number | null;
   result: ExamResult | null;
   resultReportedAt: number | null;
@@ -146,6 +151,7 @@ export const ExamEntity = new EntitySchema<ExamRow>({
     arrangement: { name: 'arrangement', type: 'simple-json', nullable: true },
     failureReason: { name: 'failure_reason', type: 'text', nullable: true },
     cardMessageId: { name: 'card_message_id', type: 'varchar', length: 128, nullable: true },
+    cardPostedAt: { name: 'card_posted_at', ...millis, nullable: true },
     loginInfoReportedAt: { name: 'login_info_reported_at', ...millis, nullable: true },
     result: { name: 'result', type: 'simple-json', nullable: true },
     resultReportedAt: { name: 'result_reported_at', ...millis, nullable: true },

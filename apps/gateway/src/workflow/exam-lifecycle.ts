@@ -72,6 +72,18 @@ const jobKey = (step: string, exam: ExamKey) => `${step}:${exam.tenantKey}:${exa
  */
 export const CARD_ANSWER_WINDOW_MS = 3000;
 
+/**
+ * How long after posting a card is still patched: Feishu patches a message only within 14 days of sending it
+ * (im.v1.message.patch, 使用限制: 仅支持更新 14 天内发送的消息). An hour short of that, so that a patch sent
+ * near the limit (a job's retries, a clock a little ahead of Feishu's) is not refused; a card older than this
+ * is replaced by a new one (refresh_card).
+ */
+export const CARD_PATCH_WINDOW_MS = 14 * 24 * 3_600_000 - 3_600_000;
+
+/** Whether the exam's card may still be patched at `now` (cardPostedAt, or the exam's arrival before it). */
+export const cardPatchable = (exam: ExamRow, now: number): boolean =>
+  now - (exam.cardPostedAt ?? exam.receivedAt) < CARD_PATCH_WINDOW_MS;
+
 /** The final states: nothing moves an exam out of them. */
 export const FINAL_STATES: readonly ExamState[] = ['arranged', 'rejected', 'failed'];
 
@@ -209,8 +221,29 @@ export const examLifecycle = {
   async cardPosted(tx: Tx, ref: ExamRef, messageId: string, now: number): Promise<void> {
     const [where, params] = which(ref);
     await tx.run(
-      `UPDATE exams SET card_message_id = ?, updated_at = ? WHERE ${where} AND card_message_id IS NULL`,
-      [messageId, now, ...params],
+      `UPDATE exams SET card_message_id = ?, card_posted_at = ?, updated_at = ?
+       WHERE ${where} AND card_message_id IS NULL`,
+      [messageId, now, now, ...params],
+    );
+  },
+
+  /**
+   * The exam's card was too old to patch and a new one was posted in its place: from now on the new card is
+   * the exam's (a click on the old one is refused as not this exam's card). Only if the card is still the one
+   * that was replaced: a concurrent replacement (another replica) keeps its own.
+   */
+  async cardReplaced(
+    tx: Tx,
+    ref: ExamRef,
+    replacedMessageId: string,
+    messageId: string,
+    now: number,
+  ): Promise<void> {
+    const [where, params] = which(ref);
+    await tx.run(
+      `UPDATE exams SET card_message_id = ?, card_posted_at = ?, updated_at = ?
+       WHERE ${where} AND card_message_id = ?`,
+      [messageId, now, now, ...params, replacedMessageId],
     );
   },
 

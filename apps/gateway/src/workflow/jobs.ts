@@ -22,7 +22,7 @@ import {
   type Store,
 } from '../store/index.js';
 import type { ExamCards } from './exam-card.js';
-import { examLifecycle, keyOf } from './exam-lifecycle.js';
+import { cardPatchable, examLifecycle, keyOf } from './exam-lifecycle.js';
 import { tenancy } from './tenants.js';
 
 export interface WorkflowDeps {
@@ -34,6 +34,8 @@ export interface WorkflowDeps {
   readonly cards: ExamCards;
   /** Told when an exam's approval card is posted (the event → card latency in /metrics). */
   readonly onCardPosted?: (exam: ExamRow) => void;
+  /** The clock a card's age is read by (default Date.now; tests move it). */
+  readonly now?: () => number;
 }
 
 /** Vendor failure codes in login_info's `result` (0 is success). */
@@ -97,6 +99,7 @@ const pathSegment = (id: string) => encodeURIComponent(id);
 
 export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   const { store, clients } = deps;
+  const now = deps.now ?? Date.now;
   /** The job's exam: its tenant and id (jobs queued before exams were keyed by tenant carry only the id). */
   const loadExam = async (job: { examId: string | null; tenantKey: string | null }): Promise<ExamRow> => {
     const { examId, tenantKey } = job;
@@ -258,15 +261,25 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       return (tx, now) => examLifecycle.loginInfoReported(tx, keyOf(exam), now);
     },
 
-    async refresh_card(job) {
+    async refresh_card(job, log) {
       const exam = await loadExam(job);
-      if (!exam.cardMessageId) throw new RetryLater('the approval card has not been posted yet');
+      const cardMessageId = exam.cardMessageId;
+      if (!cardMessageId) throw new RetryLater('the approval card has not been posted yet');
+      const card = await approvalCardFor(exam);
+      if (!cardPatchable(exam, now())) {
+        // Feishu would refuse the patch (a message is patched only within 14 days of sending it): a result
+        // that comes weeks after the exam arrived is shown on a new card, which stands for the exam from now
+        // on. The uuid is the job's, so a retry of this job cannot post the card twice.
+        const messageId = await postCard(card, messageUuid('anew', job.id));
+        log.info({ examId: exam.examId, replaced: cardMessageId }, 'card too old to update: posted anew');
+        return (tx, at) => examLifecycle.cardReplaced(tx, keyOf(exam), cardMessageId, messageId, at);
+      }
       const staff = clients.forStaff();
       const { client, options } = staff;
-      const content = JSON.stringify(await approvalCardFor(exam));
+      const content = JSON.stringify(card);
       await callOpenApi(staff, 'im.v1.message.patch', () =>
         client.im.v1.message.patch(
-          { path: { message_id: pathSegment(exam.cardMessageId as string) }, data: { content } },
+          { path: { message_id: pathSegment(cardMessageId) }, data: { content } },
           options,
         ),
       );

@@ -1,0 +1,129 @@
+// Feishu patches a message only within 14 days of sending it (im.v1.message.patch, 使用限制): a card refresh
+// that comes later (a result weeks after the exam arrived) posts a new card, which stands for the exam from
+// then on; a card within the window is patched as before.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { enqueueJob } from '../src/outbox/jobs.js';
+import { ExamEntity, type ExamRow } from '../src/store/index.js';
+import { CARD_PATCH_WINDOW_MS, examLifecycle } from '../src/workflow/exam-lifecycle.js';
+import { examCreatedEvent, startTestGateway, type TestGateway } from './support.js';
+
+/** An Open Platform that records the message calls and answers each create with a new message id. */
+async function recordingPlatform() {
+  const calls: Array<{ method: string; path: string; body: Record<string, unknown> }> = [];
+  let posted = 0;
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (c) => {
+      text += c;
+    });
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.includes('/auth/v3/'))
+        return res.end(JSON.stringify({ code: 0, msg: 'ok', tenant_access_token: 't-1', expire: 7200 }));
+      calls.push({ method: req.method ?? '', path: req.url ?? '', body: JSON.parse(text || '{}') });
+      const create = req.method === 'POST' && req.url?.startsWith('/open-apis/im/v1/messages');
+      const data = create ? { message_id: `om_${++posted}` } : {};
+      res.end(JSON.stringify({ code: 0, msg: 'success', data }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+let gateway: TestGateway | undefined;
+let platform: Awaited<ReturnType<typeof recordingPlatform>> | undefined;
+afterEach(async () => {
+  await gateway?.close();
+  await platform?.close();
+  gateway = undefined;
+  platform = undefined;
+});
+
+const until = async <T>(what: string, check: () => Promise<T | undefined | false>): Promise<T> => {
+  for (let i = 0; i < 500; i++) {
+    const value = await check();
+    if (value) return value;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`never happened: ${what}`);
+};
+
+describe('a card older than Feishu lets a message be patched', () => {
+  it('is replaced by a new card, which later refreshes patch', async () => {
+    platform = await recordingPlatform();
+    let clock = Date.UTC(2026, 10, 1);
+    const gw = await startTestGateway(
+      { FEISHU_DOMAIN: platform.url, OUTBOX_POLL_MS: '20', LOG_LEVEL: 'info' },
+      { now: () => clock },
+    );
+    gateway = gw;
+    const calls = platform.calls;
+    const exam = () => gw.store.findOneBy(ExamEntity, { examId: 'e-old' });
+    const refresh = async (n: number) => {
+      await gw.store.write((tx) =>
+        enqueueJob(
+          tx,
+          { kind: 'refresh_card', examId: 'e-old', tenantKey: 't1', idempotencyKey: `refresh-${n}` },
+          clock,
+        ),
+      );
+      gw.worker.wake();
+    };
+
+    await gw.store.write((tx) => examLifecycle.receiveMany(tx, [examCreatedEvent('e-old')], clock));
+    gw.worker.wake();
+    const posted = await until(
+      'the card posted',
+      async () => (await exam())?.cardMessageId && (await exam()),
+    );
+    expect(posted).toMatchObject({ cardMessageId: 'om_1', cardPostedAt: clock });
+
+    // Within the window: patched in place.
+    clock += CARD_PATCH_WINDOW_MS - 60_000;
+    await refresh(1);
+    await until('the first patch', async () => calls.some((c) => c.method === 'PATCH'));
+    expect(calls.filter((c) => c.method === 'PATCH').map((c) => c.path)).toEqual([
+      '/open-apis/im/v1/messages/om_1',
+    ]);
+
+    // Past it: a new card in the staff chat, and the exam's card is the new one.
+    clock += 2 * 60_000;
+    await refresh(2);
+    const replaced = await until(
+      'the card replaced',
+      async () => (await exam())?.cardMessageId === 'om_2' && ((await exam()) as ExamRow),
+    );
+    expect(replaced.cardPostedAt).toBe(clock);
+    const creates = calls.filter(
+      (c) => c.method === 'POST' && c.path.startsWith('/open-apis/im/v1/messages'),
+    );
+    expect(creates).toHaveLength(2);
+    const [first, second] = creates as [(typeof creates)[number], (typeof creates)[number]];
+    expect(second.body).toMatchObject({
+      receive_id: 'oc_staff_chat_0001',
+      msg_type: 'interactive',
+      uuid: expect.stringMatching(/^anew-/),
+    });
+    expect(String(second.body.uuid).length).toBeLessThanOrEqual(50);
+    expect(JSON.parse(second.body.content as string)).toEqual(JSON.parse(first.body.content as string));
+    expect(calls.filter((c) => c.method === 'PATCH')).toHaveLength(1);
+    expect(
+      gw.logs().some((l) => l.msg === 'card too old to update: posted anew' && l.replaced === 'om_1'),
+    ).toBe(true);
+
+    // The new card is patched by the next refresh.
+    clock += 60_000;
+    await refresh(3);
+    await until('the second patch', async () => calls.filter((c) => c.method === 'PATCH').length === 2);
+    expect(calls.filter((c) => c.method === 'PATCH').at(-1)?.path).toBe('/open-apis/im/v1/messages/om_2');
+    expect(
+      calls.filter((c) => c.method === 'POST' && c.path.startsWith('/open-apis/im/v1/messages')),
+    ).toHaveLength(2);
+  });
+});
