@@ -5,7 +5,8 @@
 import { pino } from 'pino';
 import { DataSource } from 'typeorm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { openStore, type Store } from '../src/store/index.js';
+import { enqueueJobs } from '../src/outbox/jobs.js';
+import { openStore, type Store, type Tx } from '../src/store/index.js';
 import { Initial1764000000000 } from '../src/store/migrations/0001-initial.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import {
@@ -34,14 +35,18 @@ async function until(what: string, condition: () => Promise<boolean> | boolean):
   throw new Error(`gave up waiting for ${what}`);
 }
 
-/** Whether some other session on the database waits for a lock (a row, a table, an advisory lock). */
-async function someoneWaitsForALock(observer: { query(sql: string): Promise<unknown> }): Promise<boolean> {
+/** How many other sessions on the database wait for a lock (a row, a table, an advisory lock). */
+async function sessionsWaitingForALock(observer: { query(sql: string): Promise<unknown> }): Promise<number> {
   const rows = (await observer.query(
     `SELECT COUNT(*) AS n FROM pg_stat_activity
      WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`,
   )) as Array<{ n: string | number }>;
-  return Number(rows[0]?.n ?? 0) > 0;
+  return Number(rows[0]?.n ?? 0);
 }
+
+/** Whether some other session on the database waits for a lock. */
+const someoneWaitsForALock = async (observer: { query(sql: string): Promise<unknown> }) =>
+  (await sessionsWaitingForALock(observer)) > 0;
 
 /** A replica: a store of its own (its own pool of connections) on the shared database. */
 async function replica(url: string): Promise<Store> {
@@ -55,6 +60,47 @@ const SESSIONS_THAT_WROTE = `SELECT pid FROM pg_stat_activity
   WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL`;
 
 const examEvent = (examId: string, eventId: string) => examCreatedEvent(examId, eventId);
+
+/** What each settled write came to: 'written', or why it was refused. */
+const howTheyEnded = (settled: PromiseSettledResult<unknown>[]) =>
+  settled.map((s) => (s.status === 'rejected' ? String(s.reason) : 'written'));
+
+/**
+ * Replicas A and B write the same rows in opposite orders while replica C holds the middle one, written and
+ * not committed: A and B each come to wait for C midway, A holding the rows before it in its order and B those
+ * after it. When C commits, the two go on to the rows the other holds, unless both write in one order. The
+ * interleaving is forced: each step waits until PostgreSQL shows the session before it waiting.
+ */
+async function oppositeOrdersAroundAHeldRow<T>(
+  [a, b, c]: [Store, Store, Store],
+  write: {
+    held: (tx: Tx) => Promise<unknown>;
+    inOrder: (tx: Tx) => Promise<T>;
+    reversed: (tx: Tx) => Promise<T>;
+  },
+): Promise<PromiseSettledResult<unknown>[]> {
+  let commitC: () => void = () => {};
+  const cMayCommit = new Promise<void>((r) => (commitC = r));
+  const onC = c.write(async (tx) => {
+    const outcome = await write.held(tx);
+    await cMayCommit;
+    return outcome;
+  });
+  try {
+    await until('replica C to hold its row', async () => (await a.reads.all(SESSIONS_THAT_WROTE)).length > 0);
+    const onA = a.write(write.inOrder);
+    await until(
+      'replica A to wait for replica C',
+      async () => (await sessionsWaitingForALock(c.dataSource)) === 1,
+    );
+    const onB = b.write(write.reversed);
+    await until('replica B to wait too', async () => (await sessionsWaitingForALock(c.dataSource)) === 2);
+    commitC();
+    return await Promise.allSettled([onC, onA, onB]);
+  } finally {
+    commitC();
+  }
+}
 
 describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
   it('two replicas starting at once on a new database both start: one migrates, the other waits and finds it done', async () => {
@@ -122,6 +168,60 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
     commitA();
     expect([await onA, await onB]).toEqual(['created', 'duplicate_event']);
     expect(await a.reads.all("SELECT kind FROM outbox_jobs WHERE kind = 'post_card'")).toHaveLength(1);
+  });
+
+  it('two replicas write the same batch of exams in opposite orders while a third holds one: neither batch is aborted as a deadlock, each exam is created once with one card job', async () => {
+    const url = testDatabaseUrl();
+    const replicas: [Store, Store, Store] = [await replica(url), await replica(url), await replica(url)];
+    // The same twenty pushes in flight on two replicas (Feishu re-pushed them), arrived in opposite orders, the
+    // second with one more exam of its own; a third replica got a second event for one of the twenty.
+    const ids = Array.from({ length: 20 }, (_, i) => `order-${String(i).padStart(2, '0')}`);
+    const events = ids.map((id) => examEvent(id, `ev-${id}`));
+    const settled = await oppositeOrdersAroundAHeldRow(replicas, {
+      held: (tx) => examLifecycle.receiveMany(tx, [examEvent('order-10', 'ev-order-10-second')], 1),
+      inOrder: (tx) => examLifecycle.receiveMany(tx, events, 2),
+      reversed: (tx) =>
+        examLifecycle.receiveMany(tx, [examEvent('order-20', 'ev-order-20'), ...[...events].reverse()], 3),
+    });
+    expect(howTheyEnded(settled)).toEqual(['written', 'written', 'written']);
+    // Each replica's outcomes in its own batch's order; the one B waited for (A) created the shared exams.
+    const second = (id: string, otherwise: string) => (id === 'order-10' ? 'duplicate_exam' : otherwise);
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : undefined))).toEqual([
+      ['created'],
+      ids.map((id) => second(id, 'created')),
+      ['created', ...[...ids].reverse().map((id) => second(id, 'duplicate_event'))],
+    ]);
+    const everyExam = [...ids, 'order-20'];
+    const [a] = replicas;
+    const exams = await a.reads.all<{ exam_id: string }>('SELECT exam_id FROM exams ORDER BY exam_id');
+    expect(exams.map((e) => e.exam_id)).toEqual(everyExam);
+    const cards = await a.reads.all<{ exam_id: string }>(
+      "SELECT exam_id FROM outbox_jobs WHERE kind = 'post_card' ORDER BY exam_id",
+    );
+    expect(cards.map((c) => c.exam_id)).toEqual(everyExam);
+  });
+
+  it('two replicas enqueue the same jobs in opposite orders while a third holds one: neither is aborted as a deadlock, each job is queued once', async () => {
+    const url = testDatabaseUrl();
+    const replicas: [Store, Store, Store] = [await replica(url), await replica(url), await replica(url)];
+    const jobs = Array.from({ length: 20 }, (_, i) => ({
+      kind: 'refresh_card' as const,
+      examId: `job-${i}`,
+      idempotencyKey: `refresh_card:t1:job-${String(i).padStart(2, '0')}`,
+    }));
+    const settled = await oppositeOrdersAroundAHeldRow(replicas, {
+      held: (tx) => enqueueJobs(tx, [jobs[10] as (typeof jobs)[number]], 1),
+      inOrder: (tx) => enqueueJobs(tx, jobs, 2),
+      reversed: (tx) => enqueueJobs(tx, [...jobs].reverse(), 3),
+    });
+    expect(howTheyEnded(settled)).toEqual(['written', 'written', 'written']);
+    const queued = settled.map((s) => (s.status === 'fulfilled' ? (s.value as number) : 0));
+    expect(queued.reduce((sum, n) => sum + n, 0)).toBe(jobs.length);
+    const [a] = replicas;
+    const keys = await a.reads.all<{ idempotency_key: string }>(
+      'SELECT idempotency_key FROM outbox_jobs ORDER BY idempotency_key',
+    );
+    expect(keys.map((k) => k.idempotency_key)).toEqual(jobs.map((j) => j.idempotencyKey));
   });
 
   it('two replicas record different results for the same exam at once: the older never overwrites the newer, and one report is queued', async () => {

@@ -192,6 +192,33 @@ describe('examLifecycle', () => {
     expect(again).toBe('duplicate_event');
   });
 
+  it('a batch is written in key order, but answered in its own: the first event of the batch for an exam creates it, later ones are duplicates', async () => {
+    const store = await freshStore();
+    const batch = [
+      examEvent('k-9'),
+      examEvent('k-1', 'ev-k-1-first'),
+      examEvent('k-9', 'ev-k-9-second'),
+      examEvent('k-5'),
+      examEvent('k-1', 'ev-k-1-first'),
+      examEvent('k-1', 'ev-k-1-third'),
+    ];
+    expect(await store.write((tx) => examLifecycle.receiveMany(tx, batch, 1))).toEqual([
+      'created',
+      'created',
+      'duplicate_exam',
+      'created',
+      'duplicate_event',
+      'duplicate_exam',
+    ]);
+    const exams = await store.dataSource.getRepository(ExamEntity).find({ order: { examId: 'ASC' } });
+    expect(exams.map((e) => [e.examId, e.eventId])).toEqual([
+      ['k-1', 'ev-k-1-first'],
+      ['k-5', 'ev-k-5'],
+      ['k-9', 'ev-k-9'],
+    ]);
+    expect(await countJobs(store, 'post_card')).toBe(3);
+  });
+
   it('SQLite: after a batch of COMMIT_SIBLINGS or more, the next commit waits COMMIT_DELAY_MS so that later arrivals join it; a lone push does not wait (PostgreSQL: never waits)', async () => {
     const store = await freshStore();
     const batches: number[] = [];

@@ -45,21 +45,29 @@ export async function enqueueJob(tx: SqlTx, job: NewJob, now: number): Promise<b
   return (await enqueueJobs(tx, [job], now)) > 0;
 }
 
-/** Adds many jobs in one statement; returns how many were new. */
+/**
+ * Adds many jobs in one statement; returns how many were new. The rows are written in idempotency key order,
+ * whatever order the caller's are in: on PostgreSQL a row whose key another transaction has just written
+ * waits for that one to end, so two replicas enqueueing the same keys in opposite orders (A then B, B then A)
+ * each waited for the other, and one was aborted as a deadlock (40P01). Written in one global order, the
+ * second waits for the first and then finds its keys taken.
+ */
 export async function enqueueJobs(tx: SqlTx, jobs: readonly NewJob[], now: number): Promise<number> {
   if (jobs.length === 0) return 0;
-  const rows = jobs.map((job) => [
-    timeOrderedId(now),
-    job.kind,
-    job.examId ?? null,
-    JSON.stringify(job.payload ?? {}),
-    job.tenantKey ?? null,
-    job.idempotencyKey,
-    job.maxAttempts ?? NO_ATTEMPT_LIMIT,
-    job.runAt ?? now,
-    now,
-    now,
-  ]);
+  const rows = [...jobs]
+    .sort(byIdempotencyKey)
+    .map((job) => [
+      timeOrderedId(now),
+      job.kind,
+      job.examId ?? null,
+      JSON.stringify(job.payload ?? {}),
+      job.tenantKey ?? null,
+      job.idempotencyKey,
+      job.maxAttempts ?? NO_ATTEMPT_LIMIT,
+      job.runAt ?? now,
+      now,
+      now,
+    ]);
   return tx.run(
     `INSERT INTO outbox_jobs (id, kind, exam_id, payload, tenant_key, idempotency_key, state, attempts, max_attempts,
        run_at, locked_until, locked_by, last_error, created_at, updated_at)
@@ -68,6 +76,10 @@ export async function enqueueJobs(tx: SqlTx, jobs: readonly NewJob[], now: numbe
     rows.flat(),
   );
 }
+
+/** The global order in which jobs are written (enqueueJobs); any order works, if every writer keeps it. */
+const byIdempotencyKey = (a: NewJob, b: NewJob) =>
+  a.idempotencyKey < b.idempotencyKey ? -1 : a.idempotencyKey > b.idempotencyKey ? 1 : 0;
 
 /**
  * A UUIDv7 (RFC 9562 §5.7): 48 bits of milliseconds, then random bits. A random UUIDv4 as the primary key

@@ -81,8 +81,10 @@ export const queuePaperSync = (tx: Tx, tenantKey: string, accountId: string, rea
 
 /** The scheduled round: one sync job for every bound exam account. */
 export async function queuePaperSyncForAll(tx: Tx, round: string, now: number): Promise<number> {
+  // In key order: replicas whose timers fire in the same interval queue the same keys, one statement each,
+  // and a scan's order is not promised; in two different orders they could deadlock (see enqueueJobs).
   const accounts = await tx.all<{ tenant_key: string; account_id: string }>(
-    'SELECT tenant_key, account_id FROM accounts WHERE scope IS NULL OR scope <> 1',
+    'SELECT tenant_key, account_id FROM accounts WHERE scope IS NULL OR scope <> 1 ORDER BY tenant_key, account_id',
   );
   for (const { tenant_key, account_id } of accounts)
     await queuePaperSync(tx, tenant_key, account_id, `schedule:${round}`, now);

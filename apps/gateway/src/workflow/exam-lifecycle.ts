@@ -63,6 +63,11 @@ const which = (ref: ExamRef): [string, string[]] =>
     ? ['exam_id = ?', [ref]]
     : ['tenant_key = ? AND exam_id = ?', [ref.tenantKey, ref.examId]];
 
+/** The global order in which exams are written (receiveMany); any order works, if every writer keeps it. */
+const compareExamKeys = (a: ExamKey, b: ExamKey): number =>
+  compareText(a.tenantKey, b.tenantKey) || compareText(a.examId, b.examId);
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** A job's idempotency key for one exam: qualified by its tenant. */
 const jobKey = (step: string, exam: ExamKey) => `${step}:${exam.tenantKey}:${exam.examId}`;
 
@@ -125,9 +130,8 @@ export const examLifecycle = {
     );
     for (const row of stored) creator.set(pair(row.tenant_key, row.exam_id), row.event_id);
     const outcomes: ReceiveOutcome[] = [];
-    const examRows: unknown[][] = [];
-    /** For each row written: the outcome it stands for, in case another transaction wrote it first. */
-    const examOutcome: number[] = [];
+    /** The exams to write, each with its outcome's index: another transaction may write the exam first. */
+    const writes: { key: ExamKey; eventId: string; outcome: number; values: unknown[] }[] = [];
     for (const event of events) {
       const p: EcoExamCreatedPayload = event.payload;
       const examPair = pair(event.tenantKey ?? '', p.exam_id);
@@ -137,53 +141,63 @@ export const examLifecycle = {
         continue;
       }
       creator.set(examPair, event.id);
-      examOutcome.push(outcomes.length);
+      writes.push({
+        key: { tenantKey: event.tenantKey ?? '', examId: p.exam_id },
+        eventId: event.id,
+        outcome: outcomes.length,
+        values: [
+          p.exam_id,
+          event.tenantKey ?? '',
+          event.appId ?? '',
+          event.id,
+          // An empty id is Feishu's "none" (event-core's catalog lets it through): stored as no id.
+          p.account_id || null,
+          p.paper_id || null,
+          p.talent_id || null,
+          p.application_id || null,
+          JSON.stringify({
+            name: p.candidate_info?.name,
+            mobileCode: p.candidate_info?.mobile?.code,
+            mobileNumber: p.candidate_info?.mobile?.number,
+            email: p.candidate_info?.email,
+          }),
+          now,
+          now,
+        ],
+      });
       outcomes.push('created');
-      examRows.push([
-        p.exam_id,
-        event.tenantKey ?? '',
-        event.appId ?? '',
-        event.id,
-        // An empty id is Feishu's "none" (event-core's catalog lets it through): stored as no id.
-        p.account_id || null,
-        p.paper_id || null,
-        p.talent_id || null,
-        p.application_id || null,
-        JSON.stringify({
-          name: p.candidate_info?.name,
-          mobileCode: p.candidate_info?.mobile?.code,
-          mobileNumber: p.candidate_info?.mobile?.number,
-          email: p.candidate_info?.email,
-        }),
-        now,
-        now,
-      ]);
     }
-    if (examRows.length === 0) return outcomes;
+    if (writes.length === 0) return outcomes;
+    // Written in key order, not the batch's (which event creates an exam is settled above, in arrival order):
+    // on PostgreSQL a row whose key another transaction has just written waits for that one to end, so two
+    // replicas writing the same exams in opposite orders (a re-push in flight twice, one exam in two batches)
+    // each waited for the other, and one batch was aborted as a deadlock (40P01). In one global order the
+    // second waits for the first, then finds those exams taken.
+    writes.sort((a, b) => compareExamKeys(a.key, b.key));
     // ON CONFLICT DO NOTHING ... RETURNING: on PostgreSQL another transaction (a replica, or a concurrent push
     // of the same event) may have written the same exam since the look-up; what it wrote is not ours.
     const inserted = await tx.all<{ tenant_key: string; exam_id: string }>(
       `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, account_id, paper_id, talent_id, application_id,
          candidate, state, received_at, updated_at)
-       VALUES ${examRows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?)").join(', ')}
+       VALUES ${writes.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?)").join(', ')}
        ON CONFLICT DO NOTHING RETURNING tenant_key, exam_id`,
-      examRows.flat(),
+      writes.flatMap((w) => w.values),
     );
-    if (inserted.length < examRows.length) {
+    if (inserted.length < writes.length) {
       // Written by the other transaction, which has committed (the insert waited for it): a re-push of the
       // same event (Feishu's retry landing on another replica) or a second event for the exam.
       const created = new Set(inserted.map((r) => pair(r.tenant_key, r.exam_id)));
-      const lost = examRows.flatMap((row, i) =>
-        created.has(pair(String(row[1]), String(row[0]))) ? [] : [{ row, i }],
-      );
+      const lost = writes.filter((w) => !created.has(pair(w.key.tenantKey, w.key.examId)));
       const winners = await tx.all<{ exam_id: string; tenant_key: string; event_id: string }>(
         `SELECT exam_id, tenant_key, event_id FROM exams WHERE exam_id IN (${marks(lost.length)})`,
-        lost.map(({ row }) => row[0]),
+        lost.map((w) => w.key.examId),
       );
       const winner = new Map(winners.map((w) => [pair(w.tenant_key, w.exam_id), w.event_id]));
-      for (const { row, i } of lost)
-        outcomes[examOutcome[i] as number] =
-          winner.get(pair(String(row[1]), String(row[0]))) === row[3] ? 'duplicate_event' : 'duplicate_exam';
+      for (const w of lost)
+        outcomes[w.outcome] =
+          winner.get(pair(w.key.tenantKey, w.key.examId)) === w.eventId
+            ? 'duplicate_event'
+            : 'duplicate_exam';
     }
     await enqueueJobs(
       tx,
@@ -393,8 +407,10 @@ export const examLifecycle = {
 
   /** The polling round: one poll job for every arranged exam still without a result. */
   async queueResultPolls(tx: Tx, round: string, now: number): Promise<number> {
+    // In key order: replicas whose timers fire in the same interval queue the same keys, one statement each,
+    // and a scan's order is not promised; in two different orders they could deadlock (see enqueueJobs).
     const exams = await tx.all<{ exam_id: string; tenant_key: string }>(
-      "SELECT exam_id, tenant_key FROM exams WHERE state = 'arranged' AND result IS NULL",
+      "SELECT exam_id, tenant_key FROM exams WHERE state = 'arranged' AND result IS NULL ORDER BY tenant_key, exam_id",
     );
     for (const { exam_id, tenant_key } of exams) {
       await enqueueJob(
