@@ -210,6 +210,8 @@ export interface GatewayConfig {
   readonly appType: 'self_built' | 'marketplace';
   /** marketplace: the vendor's own tenant (the staff chat, the approvers). Undefined for self_built. */
   readonly staffTenantKey: string | undefined;
+  /** Variables that were set but mean nothing in this configuration: warned about at start. */
+  readonly ignoredSettings?: readonly string[];
   readonly verificationToken: string | undefined;
   readonly encryptKey: string | undefined;
   /** The Open Platform base URL handed to the SDK client's `domain` option. */
@@ -298,6 +300,13 @@ export function loadConfig(given: Readonly<Record<string, string | undefined>>):
       appSecret: e.FEISHU_APP_SECRET,
       appType: e.FEISHU_APP_TYPE,
       staffTenantKey: e.FEISHU_APP_TYPE === 'marketplace' ? e.FEISHU_STAFF_TENANT_KEY : undefined,
+      ignoredSettings:
+        e.FEISHU_APP_TYPE !== 'marketplace' && e.FEISHU_STAFF_TENANT_KEY !== undefined
+          ? [
+              'FEISHU_STAFF_TENANT_KEY is ignored: a self-built app lives in one tenant, where its staff chat is; it ' +
+                'names the staff tenant of a marketplace app (FEISHU_APP_TYPE=marketplace)',
+            ]
+          : [],
       verificationToken: e.FEISHU_VERIFICATION_TOKEN,
       encryptKey: e.FEISHU_ENCRYPT_KEY,
       feishuDomain: e.FEISHU_DOMAIN,
@@ -377,6 +386,12 @@ export function configWarnings(config: GatewayConfig): string[] {
     warnings.push(
       'FEISHU_ENCRYPT_KEY is not set: pushes are checked by the verification token only, with no signature, ' +
         'timestamp or replay check; set the Encrypt Key in production',
+    );
+  warnings.push(...(config.ignoredSettings ?? []));
+  if (config.outbox.maxDelayMs < config.outbox.baseDelayMs)
+    warnings.push(
+      `OUTBOX_MAX_DELAY_MS (${config.outbox.maxDelayMs}) is below OUTBOX_BASE_DELAY_MS (${config.outbox.baseDelayMs}): ` +
+        'every retry waits OUTBOX_MAX_DELAY_MS, with no backoff; the cap is meant to be the larger of the two',
     );
   if (config.approverOpenIds.length === 0)
     warnings.push(

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   CONFIG_VARIABLES,
+  configWarnings,
   describeConfig,
   loadConfig,
   redactDatabaseUrl,
@@ -118,6 +119,31 @@ describe('configuration polish', () => {
       (name) => !new RegExp(`^\\|[^\\n]*\`${name}\``, 'm').test(readme),
     );
     expect(missing).toEqual([]);
+  });
+});
+
+describe('configWarnings: settings that start but do not do what they say', () => {
+  const warningsFor = (env: Record<string, string>) => {
+    const loaded = loadConfig({ ...baseEnv, APPROVER_OPEN_IDS: 'ou_a', ...env });
+    if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+    return configWarnings(loaded.config);
+  };
+
+  it('FEISHU_STAFF_TENANT_KEY on a self-built app is named as ignored; on a marketplace app it is used', () => {
+    expect(warningsFor({})).toEqual([]);
+    expect(warningsFor({ FEISHU_STAFF_TENANT_KEY: 'tenant-vendor' })).toEqual([
+      expect.stringMatching(/^FEISHU_STAFF_TENANT_KEY is ignored: a self-built app/),
+    ]);
+    expect(warningsFor({ FEISHU_APP_TYPE: 'marketplace', FEISHU_STAFF_TENANT_KEY: 'tenant-vendor' })).toEqual(
+      [],
+    );
+  });
+
+  it('OUTBOX_MAX_DELAY_MS below OUTBOX_BASE_DELAY_MS is named: there would be no backoff', () => {
+    expect(warningsFor({ OUTBOX_BASE_DELAY_MS: '5000', OUTBOX_MAX_DELAY_MS: '5000' })).toEqual([]);
+    expect(warningsFor({ OUTBOX_BASE_DELAY_MS: '5000', OUTBOX_MAX_DELAY_MS: '1000' })).toEqual([
+      expect.stringMatching(/^OUTBOX_MAX_DELAY_MS \(1000\) is below OUTBOX_BASE_DELAY_MS \(5000\)/),
+    ]);
   });
 });
 
