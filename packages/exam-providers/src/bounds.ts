@@ -4,7 +4,7 @@ import {
   type ExamProvider,
   examResultSchema,
   ProviderError,
-  paperSchema,
+  paperListSchema,
   webhookResultsSchema,
 } from './contract.js';
 
@@ -66,7 +66,7 @@ export function boundProvider(provider: ExamProvider): ExamProvider {
       ? {
           listPapers: async (account) =>
             checkBounded(
-              paperSchema.array(),
+              paperListSchema,
               await provider.listPapers?.(account),
               'list of papers',
               'papers',

@@ -113,6 +113,20 @@ export const paperSchema = z
 
 export type Paper = z.output<typeof paperSchema>;
 
+/**
+ * What listPapers answers: papers with unique ids. The list is published to Feishu as a full replace of the
+ * account's papers, where one id twice would name two papers as one (which of them Feishu keeps is not
+ * documented), and the gateway deletes by id the papers that vanished since.
+ */
+export const paperListSchema = paperSchema.array().superRefine((papers, ctx) => {
+  const seen = new Set<string>();
+  for (const [index, paper] of papers.entries()) {
+    if (seen.has(paper.id))
+      ctx.addIssue({ code: 'custom', message: `paper id ${paper.id} is given twice`, path: [index, 'id'] });
+    seen.add(paper.id);
+  }
+});
+
 export interface ExamRef {
   readonly examId: string;
   readonly platformExamId?: string | undefined;

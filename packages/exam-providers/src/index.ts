@@ -35,6 +35,7 @@ export {
   PROVIDER_LIMITS,
   type ProviderContext,
   ProviderError,
+  paperListSchema,
   paperSchema,
   type WebhookRequest,
   type WebhookResults,

@@ -152,6 +152,20 @@ describe('bounded provider answers', () => {
     expect(await provider.listPapers?.(undefined)).toEqual(open);
   });
 
+  it('refuses a list of papers that gives one id twice (published as a full replace, deleted by id)', async () => {
+    const provider = build();
+    answer = {
+      papers: [
+        { id: 'p1', name: 'one' },
+        { id: 'p2', name: 'two' },
+        { id: 'p1', name: 'one again' },
+      ],
+    };
+    expect(await refusal(provider.listPapers?.(undefined))).toMatch(
+      /papers\[2\]\.id: paper id p1 is given twice/,
+    );
+  });
+
   it('the registry bounds a provider even when its factory does not come from defineProvider', async () => {
     const handMade: ProviderFactory = {
       id: 'hand',

@@ -72,7 +72,12 @@ describe('the conformance checks', () => {
         { id: 'a', name: 'B' },
       ],
     };
-    expect(await failuresOf(twice)).toEqual([{ name: 'listPapers', message: 'two papers have the same id' }]);
+    expect(await failuresOf(twice)).toEqual([
+      {
+        name: 'listPapers',
+        message: "the exam platform's list of papers is refused: papers[1].id: paper id a is given twice",
+      },
+    ]);
   });
 
   it('accountFields: a key Feishu cannot keep, or a field without a name, is caught', async () => {
