@@ -65,14 +65,23 @@ const MAYBE_SECRET = /[@="]|\b(?:bearer|basic)\s|(?<![\w-])[tau]-\w|(?<!\d)1[3-9
 /** A function that returns its text with every secret and personal value in it replaced, or the text itself. */
 export type TextScrubber = (text: string) => string;
 
-export function textScrubber(secretValues: readonly string[] = []): TextScrubber {
+/** A scrubber that can be told more secret values once they are known (a provider's, read when first used). */
+export interface GrowingScrubber extends TextScrubber {
+  add(value: string): void;
+}
+
+export function textScrubber(secretValues: readonly string[] = []): GrowingScrubber {
   // Short values would match ordinary words; configuration requires secrets of at least 8 characters anyway.
-  const given = [...new Set(secretValues.filter((v) => typeof v === 'string' && v.length >= 8))];
-  const values = [...given].sort((a, b) => b.length - a.length).map(escapeRegExp);
-  const pattern = new RegExp(
-    [...(values.length > 0 ? [`(?:${values.join('|')})`] : []), ...TEXT_PATTERNS].join('|'),
-    'gi',
-  );
+  const worthSearching = (v: unknown): v is string => typeof v === 'string' && v.length >= 8;
+  const given = [...new Set(secretValues.filter(worthSearching))];
+  const compile = () => {
+    const values = [...given].sort((a, b) => b.length - a.length).map(escapeRegExp);
+    return new RegExp(
+      [...(values.length > 0 ? [`(?:${values.join('|')})`] : []), ...TEXT_PATTERNS].join('|'),
+      'gi',
+    );
+  };
+  let pattern = compile();
   const replace = (match: string, ...args: unknown[]) => {
     const groups = args[args.length - 1] as Record<string, string | undefined>;
     if (groups.json !== undefined) return `${groups.json}${REDACTED}`;
@@ -82,7 +91,7 @@ export function textScrubber(secretValues: readonly string[] = []): TextScrubber
     if (groups.mobile !== undefined) return maskPhone(groups.mobile) ?? REDACTED;
     return match.length > 0 ? REDACTED : match;
   };
-  return (text) => {
+  const scrub = (text: string) => {
     // Most strings in a line are ids and words: one cheap look for what every pattern needs first.
     if (!MAYBE_SECRET.test(text) && !given.some((v) => text.includes(v))) return text;
     pattern.lastIndex = 0;
@@ -90,6 +99,25 @@ export function textScrubber(secretValues: readonly string[] = []): TextScrubber
     pattern.lastIndex = 0;
     return text.replace(pattern, replace);
   };
+  return Object.assign(scrub, {
+    add(value: string) {
+      if (!worthSearching(value) || given.includes(value)) return;
+      given.push(value);
+      pattern = compile();
+    },
+  });
+}
+
+/** Each logger made by createLogger, and the scrubber of its lines. */
+const scrubberOf = new WeakMap<Logger, GrowingScrubber>();
+
+/**
+ * From now on `value` is written out of every line of `log` (made by createLogger) and of its children,
+ * wherever it appears: for a secret whose variable's name does not say it is one (secretValues finds those by
+ * name), read by the code that uses it.
+ */
+export function keepOutOfLog(log: Logger, value: string | undefined): void {
+  if (value !== undefined) scrubberOf.get(log)?.add(value);
 }
 
 /** The shapes alone (no configured values): for text kept beyond a log line, such as a far side's answer. */
@@ -168,7 +196,7 @@ export function createLogger(options: {
   /** Values written out wherever they appear in a line (the configured secrets: app secret, keys, tokens). */
   secrets?: readonly string[];
 }): Logger {
-  const scrub = options.secrets?.length ? textScrubber(options.secrets) : scrubText;
+  const scrub = textScrubber(options.secrets ?? []);
   const clean = <T>(value: T): T => redactSecrets(value, 0, scrub);
   const logger = pino(
     {
@@ -197,6 +225,7 @@ export function createLogger(options: {
   logger.child = function (this: Logger, bindings, childOptions) {
     return child.call(this, clean(bindings), childOptions);
   } as typeof logger.child;
+  scrubberOf.set(logger, scrub);
   return logger;
 }
 

@@ -6,6 +6,7 @@ import {
   builtInProviders,
   createProviderRegistry,
   defaultProviderContext,
+  type ProviderContext,
   type ProviderRegistry,
 } from '@feishu-exam/exam-providers';
 import { configWarnings, type GatewayConfig, redactDatabaseUrl } from './config.js';
@@ -15,7 +16,7 @@ import { FeishuClients } from './feishu/clients.js';
 import { LongConnection, longConnectionHandler } from './feishu/long-connection.js';
 import { createApp } from './http/app.js';
 import { listenForMetrics } from './http/metrics.js';
-import type { Logger } from './log.js';
+import { keepOutOfLog, type Logger } from './log.js';
 import { GatewayMetrics, JOB_COUNT_SQL, type JobCount } from './metrics.js';
 import { jobHealth } from './outbox/jobs.js';
 import { planLease } from './outbox/lease.js';
@@ -62,7 +63,7 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const now = overrides.now ?? Date.now;
   // Configuration first: a broken providers file must stop the start before anything is opened.
-  const providers = overrides.providers ?? (await buildProviders(config));
+  const providers = overrides.providers ?? (await buildProviders(config, providerContext(log)));
   for (const warning of configWarnings(config)) log.warn(warning);
   checkSimulatedProviders(config, providers, log);
   const store = await openStore(config.databaseUrl, log, { sqliteDriver: config.sqliteDriver }).catch(
@@ -365,6 +366,23 @@ function checkSimulatedProviders(config: GatewayConfig, providers: ProviderRegis
  * The exam platforms: those PROVIDERS_FILE declares, or else the one EXAM_PROVIDER names. The default one
  * takes exams that neither an account nor a paper routes, and is assigned to newly bound accounts.
  */
+/**
+ * What the exam providers are given: every secret a provider reads is written out of the log from then on,
+ * whatever its variable is called (secretValues finds secrets by their variables' names, and a provider's may
+ * be named ACME_PASS or QUIZLY_PIN).
+ */
+function providerContext(log: Logger): ProviderContext {
+  const base = defaultProviderContext();
+  return {
+    ...base,
+    secret: (name) => {
+      const value = base.secret(name);
+      keepOutOfLog(log, value);
+      return value;
+    },
+  };
+}
+
 export async function buildProviders(
   config: GatewayConfig,
   ctx = defaultProviderContext(),

@@ -1,5 +1,9 @@
 // Secrets and personal data that reached log lines through text: an exam platform's error repeating the
 // candidate it was given, or its own API key. Each test failed on the code before its fix.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { envelopeV2, seal } from '@feishu-exam/event-core';
 import {
   createProviderRegistry,
@@ -72,6 +76,44 @@ describe("an exam platform's error that repeats what it was given", () => {
       expect(text).toContain('already invited');
     } finally {
       await gw.close();
+    }
+  });
+});
+
+describe("a provider's secret whose variable's name does not say it is one", () => {
+  it('is written out of every log line once the provider has read it (QUIZLY_PIN, not *_KEY or *_SECRET)', async () => {
+    const PIN = 'quizly-pin-2718281828';
+    const file = join(mkdtempSync(join(tmpdir(), 'feishu-exam-providers-')), 'providers.yaml');
+    writeFileSync(
+      file,
+      [
+        'defaultProvider: quizly',
+        'providers:',
+        '  - id: quizly',
+        '    type: http',
+        '    options:',
+        '      baseUrl: https://api.quizly.example',
+        '      headers:',
+        '        x-pin: "{{secrets.QUIZLY_PIN}}"',
+        '      createExam:',
+        '        path: /sittings',
+        '        body: { reference: "{{exam.id}}" }',
+        '        response: { examUrl: $.url }',
+        '',
+      ].join('\n'),
+    );
+    // Read by the provider from the process's environment, as in production.
+    process.env.QUIZLY_PIN = PIN;
+    const gw = await startTestGateway({ LOG_LEVEL: 'info', PROVIDERS_FILE: file });
+    try {
+      // The access log writes a refused request's path: here, one that carries the secret.
+      const response = await fetch(`${gw.url}/leak/${PIN}`);
+      expect(response.status).toBe(404);
+      expect(await until(() => gw.logLines.some((l) => l.includes('/leak/')))).toBe(true);
+      expect(gw.logLines.join('\n')).not.toContain(PIN);
+    } finally {
+      await gw.close();
+      delete process.env.QUIZLY_PIN;
     }
   });
 });

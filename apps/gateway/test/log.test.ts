@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { envelopeV2, seal } from '@feishu-exam/event-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, lazyChild, REDACTED, redactSecrets } from '../src/log.js';
+import { createLogger, keepOutOfLog, lazyChild, REDACTED, redactSecrets } from '../src/log.js';
 import { post, secrets, startTestGateway, type TestGateway } from './support.js';
 
 function capture() {
@@ -188,6 +188,19 @@ describe('secrets and personal data inside text (messages, error messages, forei
     const text = JSON.stringify(lines);
     expect(text).not.toContain('AppSecretValue-123');
     expect(text).not.toContain('hr-api-key-0123456789');
+  });
+
+  it('writes out a secret learnt after the start (keepOutOfLog), from children made before too', () => {
+    const { lines, log } = captureWith([]);
+    const job = log.child({ component: 'outbox' });
+    log.warn('login as vendor failed with pass quizly-pin-2718281828');
+    keepOutOfLog(log, 'quizly-pin-2718281828');
+    log.warn('login as vendor failed with pass quizly-pin-2718281828');
+    job.error({ reason: 'pass quizly-pin-2718281828 refused' }, 'arrange failed');
+    expect(lines[0]?.msg).toContain('quizly-pin-2718281828');
+    expect(JSON.stringify(lines.slice(1))).not.toContain('quizly-pin-2718281828');
+    expect(lines[1]?.msg).toBe(`login as vendor failed with pass ${REDACTED}`);
+    expect(lines[2]?.reason).toBe(`pass ${REDACTED} refused`);
   });
 
   it("keeps only an error's own plain facts: no request config, headers object, body or query parameters", () => {
