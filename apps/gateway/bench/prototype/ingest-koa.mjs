@@ -10,7 +10,7 @@
 // wal-sync.ts); group commit: one commit and its sync at a time, and every push that arrives meanwhile goes into
 // the next. No metrics, no access log, no dispatcher, no error boundary: the floor, not a product.
 // Prints {"msg":"gateway listening","url":…} when ready, as the gateway does.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +29,10 @@ const secrets = {
 };
 const log = pino({ level: 'info' }, pino.destination({ dest: 1, sync: false }));
 
-const file = join(mkdtempSync(join(tmpdir(), 'proto-ingest-')), 'inbox.sqlite');
+const dir = mkdtempSync(join(tmpdir(), 'proto-ingest-'));
+const file = join(dir, 'inbox.sqlite');
+// Each run's inbox is gone with the run (the bench starts three prototypes per round).
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const db = new Database(file);
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
