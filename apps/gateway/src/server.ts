@@ -369,7 +369,7 @@ function checkSimulatedProviders(config: GatewayConfig, providers: ProviderRegis
 /**
  * What the exam providers are given: every secret a provider reads is written out of the log from then on,
  * whatever its variable is called (secretValues finds secrets by their variables' names, and a provider's may
- * be named ACME_PASS or QUIZLY_PIN).
+ * be named ACME_PASS or EXAMCO_PIN).
  */
 function providerContext(log: Logger): ProviderContext {
   const base = defaultProviderContext();
