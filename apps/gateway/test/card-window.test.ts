@@ -1,40 +1,11 @@
 // Feishu patches a message only within 14 days of sending it (im.v1.message.patch, 使用限制): a card refresh
 // that comes later (a result weeks after the exam arrived) posts a new card, which stands for the exam from
 // then on; a card within the window is patched as before.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { enqueueJob } from '../src/outbox/jobs.js';
 import { ExamEntity, type ExamRow } from '../src/store/index.js';
 import { CARD_PATCH_WINDOW_MS, examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { examCreatedEvent, startTestGateway, type TestGateway } from './support.js';
-
-/** An Open Platform that records the message calls and answers each create with a new message id. */
-async function recordingPlatform() {
-  const calls: Array<{ method: string; path: string; body: Record<string, unknown> }> = [];
-  let posted = 0;
-  const server = createServer((req, res) => {
-    let text = '';
-    req.on('data', (c) => {
-      text += c;
-    });
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      if (req.url?.includes('/auth/v3/'))
-        return res.end(JSON.stringify({ code: 0, msg: 'ok', tenant_access_token: 't-1', expire: 7200 }));
-      calls.push({ method: req.method ?? '', path: req.url ?? '', body: JSON.parse(text || '{}') });
-      const create = req.method === 'POST' && req.url?.startsWith('/open-apis/im/v1/messages');
-      const data = create ? { message_id: `om_${++posted}` } : {};
-      res.end(JSON.stringify({ code: 0, msg: 'success', data }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
+import { examCreatedEvent, recordingPlatform, startTestGateway, type TestGateway } from './support.js';
 
 let gateway: TestGateway | undefined;
 let platform: Awaited<ReturnType<typeof recordingPlatform>> | undefined;

@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { envelopeV2, seal } from '@feishu-exam/event-core';
 import {
   createProviderRegistry,
@@ -9,31 +7,7 @@ import {
 } from '@feishu-exam/exam-providers';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { baseEnv, post, secrets, startTestGateway } from './support.js';
-
-/** An Open Platform that accepts everything and records what it was asked. */
-async function recordingPlatform() {
-  const calls: Array<{ path: string; body: Record<string, unknown> }> = [];
-  const server = createServer((req, res) => {
-    let text = '';
-    req.on('data', (c) => {
-      text += c;
-    });
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      if (req.url?.includes('/auth/v3/'))
-        return res.end(JSON.stringify({ code: 0, msg: 'ok', tenant_access_token: 't-1', expire: 7200 }));
-      calls.push({ path: req.url ?? '', body: JSON.parse(text || '{}') });
-      res.end(JSON.stringify({ code: 0, msg: 'success', data: { message_id: 'om_1' } }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls,
-    close: () => server.close(),
-  };
-}
+import { baseEnv, post, recordingPlatform, secrets, startTestGateway } from './support.js';
 
 /** A gateway whose only exam platform is `definition` (as provider `sandbox`), calling a recording platform. */
 async function gatewayWithProvider(definition: Parameters<typeof createProviderRegistry>[0][number]) {
@@ -88,6 +62,7 @@ describe('paper sync', () => {
       expect((await post(`${gw.url}/webhook/event`, bind.headers, bind.rawBody)).status).toBe(200);
       await until(1);
       expect(paperCalls()[0]).toEqual({
+        method: 'POST',
         path: '/open-apis/hire/v1/eco_exam_papers',
         body: {
           account_id: 'acc-1',
@@ -111,6 +86,7 @@ describe('paper sync', () => {
       await until(3);
       expect(paperCalls().slice(1)).toEqual([
         {
+          method: 'POST',
           path: '/open-apis/hire/v1/eco_exam_papers',
           body: {
             account_id: 'acc-1',
@@ -121,6 +97,7 @@ describe('paper sync', () => {
           },
         },
         {
+          method: 'POST',
           path: '/open-apis/hire/v1/eco_exam_papers/batch_delete',
           body: { account_id: 'acc-1', paper_id_list: ['p1'] },
         },
@@ -212,6 +189,7 @@ describe('account custom fields', () => {
       for (let i = 0; i < 200 && registrations().length < 1; i++) await new Promise((r) => setTimeout(r, 20));
       expect(registrations()).toEqual([
         {
+          method: 'POST',
           path: '/open-apis/hire/v1/eco_account_custom_fields',
           body: {
             scope: 2,

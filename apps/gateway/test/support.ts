@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -186,4 +188,35 @@ export function examCreatedEvent(
   const r = parse(seal(envelope), {});
   if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
   return r.event;
+}
+
+/**
+ * An Open Platform that accepts everything and records what it was asked: tokens for the auth calls, a new
+ * message id (om_1, om_2, …) for each message created, success for the rest.
+ */
+export async function recordingPlatform() {
+  const calls: Array<{ method: string; path: string; body: Record<string, unknown> }> = [];
+  let posted = 0;
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (c) => {
+      text += c;
+    });
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.includes('/auth/v3/'))
+        return res.end(JSON.stringify({ code: 0, msg: 'ok', tenant_access_token: 't-1', expire: 7200 }));
+      calls.push({ method: req.method ?? '', path: req.url ?? '', body: JSON.parse(text || '{}') });
+      const create = req.method === 'POST' && req.url?.startsWith('/open-apis/im/v1/messages');
+      res.end(
+        JSON.stringify({ code: 0, msg: 'success', data: create ? { message_id: `om_${++posted}` } : {} }),
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
