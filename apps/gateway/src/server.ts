@@ -363,10 +363,6 @@ function checkSimulatedProviders(config: GatewayConfig, providers: ProviderRegis
 }
 
 /**
- * The exam platforms: those PROVIDERS_FILE declares, or else the one EXAM_PROVIDER names. The default one
- * takes exams that neither an account nor a paper routes, and is assigned to newly bound accounts.
- */
-/**
  * What the exam providers are given: every secret a provider reads is written out of the log from then on,
  * whatever its variable is called (secretValues finds secrets by their variables' names, and a provider's may
  * be named ACME_PASS or EXAMCO_PIN).
@@ -383,6 +379,10 @@ function providerContext(log: Logger): ProviderContext {
   };
 }
 
+/**
+ * The exam platforms: those PROVIDERS_FILE declares, or else the one EXAM_PROVIDER names. The default one
+ * takes exams that neither an account nor a paper routes, and is assigned to newly bound accounts.
+ */
 export async function buildProviders(
   config: GatewayConfig,
   ctx = defaultProviderContext(),

@@ -99,7 +99,7 @@ const pathSegment = (id: string) => encodeURIComponent(id);
 
 export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   const { store, clients } = deps;
-  const now = deps.now ?? Date.now;
+  const clock = deps.now ?? Date.now;
   /** The job's exam: its tenant and id (jobs queued before exams were keyed by tenant carry only the id). */
   const loadExam = async (job: { examId: string | null; tenantKey: string | null }): Promise<ExamRow> => {
     const { examId, tenantKey } = job;
@@ -266,7 +266,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const cardMessageId = exam.cardMessageId;
       if (!cardMessageId) throw new RetryLater('the approval card has not been posted yet');
       const card = await approvalCardFor(exam);
-      if (!cardPatchable(exam, now())) {
+      if (!cardPatchable(exam, clock())) {
         // Feishu would refuse the patch (a message is patched only within 14 days of sending it): a result
         // that comes weeks after the exam arrived is shown on a new card, which stands for the exam from now
         // on. The uuid is the job's, so a retry of this job cannot post the card twice.
