@@ -389,12 +389,31 @@ describe('plain-SQL reads (the hot paths)', () => {
     expect(typeof repository.receivedAt).toBe('number');
     expect(repository.arrangement).toMatchObject({ examUrl: 'https://exam.example/r-1' });
 
-    // A claim returns the jobs as the repository reads them after it.
+    // A claim returns the jobs as the repository reads them after it, each with its exam as the repository
+    // reads it (the handlers use that one instead of reading it again).
     const claimed = await store.write((tx) => claimDueJobs(tx, 'w-1', 10, 1000, 1_764_000_001_000));
     expect(claimed.map((j) => j.kind).sort()).toEqual(['arrange', 'post_card', 'report_login_info']);
     const after = await store.dataSource.getRepository(JobEntity).findBy({ lockedBy: 'w-1' });
-    expect(claimed).toEqual(expect.arrayContaining(after));
+    expect(claimed.map(({ exam: _exam, ...job }) => job)).toEqual(expect.arrayContaining(after));
     expect(claimed).toHaveLength(after.length);
+    for (const job of claimed) expect(job.exam).toEqual(repository);
+  });
+
+  it('a claimed job names no exam that does not exist: its exam is null, and one named by id alone is not read', async () => {
+    const store = await freshStore();
+    await store.write(async (tx) => {
+      await enqueueJob(
+        tx,
+        { kind: 'refresh_card', examId: 'gone', tenantKey: 't1', idempotencyKey: 'k-gone' },
+        1,
+      );
+      await enqueueJob(tx, { kind: 'refresh_card', examId: 'legacy', idempotencyKey: 'k-legacy' }, 1);
+    });
+    const claimed = await store.write((tx) => claimDueJobs(tx, 'w-1', 10, 1000, 2));
+    expect(Object.fromEntries(claimed.map((j) => [j.examId, j.exam]))).toEqual({
+      gone: null,
+      legacy: undefined,
+    });
   });
 });
 

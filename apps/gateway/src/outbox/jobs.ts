@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { entityRows, JobEntity, type JobRow, type JobState, type SqlTx, type Tx } from '../store/index.js';
+import {
+  ExamEntity,
+  type ExamRow,
+  entityRows,
+  JobEntity,
+  type JobRow,
+  type JobState,
+  type SqlTx,
+  type Tx,
+} from '../store/index.js';
 
 export type JobKind =
   | 'post_card'
@@ -108,13 +117,40 @@ export async function claimDueJobs(
   limit: number,
   leaseMs: number,
   now: number,
-): Promise<JobRow[]> {
+): Promise<ClaimedJob[]> {
   const claimed =
     tx.dataSource.options.type === 'postgres'
       ? await claimInOneStatement(tx, workerId, limit, leaseMs, now)
       : await claimByIds(tx, workerId, limit, leaseMs, now);
   // RETURNING promises no order: the oldest due first, as they were picked.
-  return claimed.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  claimed.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return withTheirExams(tx, claimed);
+}
+
+/** A claimed job, with the exam it is about as the claim's transaction saw it. */
+export interface ClaimedJob extends JobRow {
+  /** null: the job names an exam that does not exist; undefined: not read (the job names no exam by tenant). */
+  readonly exam?: ExamRow | null;
+}
+
+/**
+ * The claimed jobs' exams, read in one statement in the claim's transaction, where each job's handler read its
+ * own as it started: a full-row read of the exam (~30 µs each) for four of an exam's five outbound steps
+ * (BENCHMARKS.md, session 10). The handler starts right after the claim, so it sees the exam as it would have.
+ */
+async function withTheirExams(tx: Tx, jobs: JobRow[]): Promise<ClaimedJob[]> {
+  const examIds = [
+    ...new Set(jobs.flatMap((j) => (j.examId !== null && j.tenantKey !== null ? [j.examId] : []))),
+  ];
+  if (examIds.length === 0) return jobs;
+  const rows = entityRows(tx.dataSource, ExamEntity);
+  const raw = await tx.all(`${rows.select} WHERE exam_id IN (${examIds.map(() => '?').join(', ')})`, examIds);
+  const exams = new Map(raw.map((r) => rows.from(r)).map((e) => [`${e.tenantKey}\u0000${e.examId}`, e]));
+  return jobs.map((job) =>
+    job.examId !== null && job.tenantKey !== null
+      ? { ...job, exam: exams.get(`${job.tenantKey}\u0000${job.examId}`) ?? null }
+      : job,
+  );
 }
 
 /** Not attempted now: a job for a customer tenant that stopped or uninstalled the app (staff jobs always are). */

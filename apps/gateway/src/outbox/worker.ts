@@ -8,6 +8,7 @@ import { classifyFailure } from './failure.js';
 import {
   backoffMs,
   buryJob,
+  type ClaimedJob,
   claimDueJobs,
   completeJob,
   completeJobs,
@@ -22,7 +23,7 @@ import { heartbeatFor } from './lease.js';
 
 /** What a handler returns: writes to commit together with marking the job done. */
 export type JobResult = ((tx: Tx, now: number) => Promise<void>) | undefined;
-export type JobHandler = (job: JobRow, log: Logger) => Promise<JobResult>;
+export type JobHandler = (job: ClaimedJob, log: Logger) => Promise<JobResult>;
 
 export interface OutboxOptions {
   readonly pollMs: number;
@@ -134,7 +135,7 @@ export class OutboxWorker {
   async #poll(): Promise<void> {
     const free = this.#concurrency() - this.#inFlight.size;
     if (free <= 0) return;
-    let jobs: JobRow[];
+    let jobs: ClaimedJob[];
     try {
       jobs = await this.store.write(
         (tx) => claimDueJobs(tx, this.id, free, this.options.leaseMs, this.#now()),
@@ -148,7 +149,7 @@ export class OutboxWorker {
     if (jobs.length === free) this.#again = true;
   }
 
-  #startAll(jobs: readonly JobRow[]): void {
+  #startAll(jobs: readonly ClaimedJob[]): void {
     for (const job of jobs) {
       const run = this.#run(job).finally(() => {
         this.#inFlight.delete(run);
@@ -191,7 +192,7 @@ export class OutboxWorker {
     // The claim is made here only when no poll is claiming (the two would count the same free slots);
     // meanwhile wake() leaves it to this one, as to a poll.
     const claimHere = this.#running && this.#polling === undefined;
-    let claimed: JobRow[] = [];
+    let claimed: ClaimedJob[] = [];
     let release = () => {};
     if (claimHere) this.#polling = new Promise<void>((r) => (release = r));
     try {
@@ -233,7 +234,7 @@ export class OutboxWorker {
     }
   }
 
-  async #run(job: JobRow): Promise<void> {
+  async #run(job: ClaimedJob): Promise<void> {
     const log = lazyChild(this.log, () => ({
       jobId: job.id,
       kind: job.kind,

@@ -101,11 +101,19 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
   const { store, clients } = deps;
   const clock = deps.now ?? Date.now;
   /** The job's exam: its tenant and id (jobs queued before exams were keyed by tenant carry only the id). */
-  const loadExam = async (job: { examId: string | null; tenantKey: string | null }): Promise<ExamRow> => {
+  const loadExam = async (job: {
+    examId: string | null;
+    tenantKey: string | null;
+    exam?: ExamRow | null;
+  }): Promise<ExamRow> => {
     const { examId, tenantKey } = job;
-    const exam = examId
-      ? await store.findOneBy(ExamEntity, tenantKey === null ? { examId } : { tenantKey, examId })
-      : null;
+    // Read with the claim (claimDueJobs), unless the job names its exam by id alone.
+    const exam =
+      job.exam !== undefined
+        ? job.exam
+        : examId
+          ? await store.findOneBy(ExamEntity, tenantKey === null ? { examId } : { tenantKey, examId })
+          : null;
     if (!exam) throw Object.assign(new Error(`exam ${examId} does not exist`), { retryable: false });
     return exam;
   };
