@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { enqueueJob } from '../src/outbox/jobs.js';
 import { ExamEntity, type ExamRow } from '../src/store/index.js';
 import { CARD_PATCH_WINDOW_MS, examLifecycle } from '../src/workflow/exam-lifecycle.js';
+import { tenancy } from '../src/workflow/tenants.js';
 import { examCreatedEvent, recordingPlatform, startTestGateway, type TestGateway } from './support.js';
 
 let gateway: TestGateway | undefined;
@@ -87,6 +88,20 @@ describe('a card older than Feishu lets a message be patched', () => {
     expect(
       gw.logs().some((l) => l.msg === 'card too old to update: posted anew' && l.replaced === 'om_1'),
     ).toBe(true);
+
+    // A customer's new state (it stopped the app) on a card too old to patch: the card is left as it is, where
+    // a new card for every open exam would flood the staff chat.
+    clock += CARD_PATCH_WINDOW_MS;
+    const policy = { marketplace: false, staffTenantKey: undefined, accountFields: [] };
+    await gw.store.write((tx) => tenancy.lifecycle(tx, 't1', 'cli_1', 'stopped', clock, policy, clock));
+    gw.worker.wake();
+    await until('the tenant refresh done', async () =>
+      gw.logs().some((l) => l.msg === "card too old to update: the customer's new state is not shown"),
+    );
+    expect(calls.filter((c) => c.path.startsWith('/open-apis/im/v1/messages'))).toHaveLength(3);
+    expect((await exam())?.cardMessageId).toBe('om_2');
+    await gw.store.write((tx) => tenancy.lifecycle(tx, 't1', 'cli_1', 'active', clock + 1, policy, clock));
+    clock -= CARD_PATCH_WINDOW_MS;
 
     // The new card is patched by the next refresh.
     clock += 60_000;

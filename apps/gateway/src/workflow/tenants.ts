@@ -87,6 +87,9 @@ export const tenancy = {
         kind: 'refresh_card' as const,
         examId: exam_id,
         tenantKey,
+        // About the customer, not the exam: a card too old to patch is left as it is (refresh_card), where a
+        // new card for every exam still open would flood the staff chat when one customer stops the app.
+        payload: { because: 'tenant_state' },
         idempotencyKey: `refresh_card:${tenantKey}:${exam_id}:tenant:${state}:${sentAt}`,
       })),
       now,
