@@ -86,9 +86,11 @@ export async function enqueueJobs(tx: SqlTx, jobs: readonly NewJob[], now: numbe
   );
 }
 
+/** Strings in code-unit order, as a sort's comparator (the global orders rows are written in). */
+export const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** The global order in which jobs are written (enqueueJobs); any order works, if every writer keeps it. */
-const byIdempotencyKey = (a: NewJob, b: NewJob) =>
-  a.idempotencyKey < b.idempotencyKey ? -1 : a.idempotencyKey > b.idempotencyKey ? 1 : 0;
+const byIdempotencyKey = (a: NewJob, b: NewJob) => compareText(a.idempotencyKey, b.idempotencyKey);
 
 /**
  * A UUIDv7 (RFC 9562 §5.7): 48 bits of milliseconds, then random bits. A random UUIDv4 as the primary key
@@ -123,7 +125,7 @@ export async function claimDueJobs(
       ? await claimInOneStatement(tx, workerId, limit, leaseMs, now)
       : await claimByIds(tx, workerId, limit, leaseMs, now);
   // RETURNING promises no order: the oldest due first, as they were picked.
-  claimed.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  claimed.sort((a, b) => a.runAt - b.runAt || compareText(a.id, b.id));
   return withTheirExams(tx, claimed);
 }
 

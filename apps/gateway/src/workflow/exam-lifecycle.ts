@@ -9,7 +9,7 @@
 
 import { createHash } from 'node:crypto';
 import type { EcoExamCreatedPayload, KnownEvent } from '@feishu-exam/event-core';
-import { enqueueJob, enqueueJobs } from '../outbox/jobs.js';
+import { compareText, enqueueJob, enqueueJobs } from '../outbox/jobs.js';
 import {
   type Arrangement,
   ExamEntity,
@@ -66,7 +66,6 @@ const which = (ref: ExamRef): [string, string[]] =>
 /** The global order in which exams are written (receiveMany); any order works, if every writer keeps it. */
 const compareExamKeys = (a: ExamKey, b: ExamKey): number =>
   compareText(a.tenantKey, b.tenantKey) || compareText(a.examId, b.examId);
-const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** A job's idempotency key for one exam: qualified by its tenant. */
 const jobKey = (step: string, exam: ExamKey) => `${step}:${exam.tenantKey}:${exam.examId}`;

@@ -273,12 +273,14 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const exam = await loadExam(job);
       const cardMessageId = exam.cardMessageId;
       if (!cardMessageId) throw new RetryLater('the approval card has not been posted yet');
+      const patchable = cardPatchable(exam, clock());
+      if (!patchable && job.payload.because === 'tenant_state') {
+        log.info({ examId: exam.examId }, "card too old to update: the customer's new state is not shown");
+        return undefined;
+      }
+      // Drawn only for a card that will be sent (drawing may ask Feishu for a new customer's name).
       const card = await approvalCardFor(exam);
-      if (!cardPatchable(exam, clock())) {
-        if (job.payload.because === 'tenant_state') {
-          log.info({ examId: exam.examId }, "card too old to update: the customer's new state is not shown");
-          return undefined;
-        }
+      if (!patchable) {
         // Feishu would refuse the patch (a message is patched only within 14 days of sending it): a result
         // that comes weeks after the exam arrived is shown on a new card, which stands for the exam from now
         // on. The uuid is the job's, so a retry of this job cannot post the card twice.
