@@ -10,6 +10,7 @@ import {
   openStore,
   ProcessedEventEntity,
   type Store,
+  type Tx,
 } from '../src/store/index.js';
 import { CARD_ANSWER_WINDOW_MS, examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { COMMIT_DELAY_MS, COMMIT_SIBLINGS, ExamIngest } from '../src/workflow/ingest.js';
@@ -216,6 +217,40 @@ describe('examLifecycle', () => {
       ['k-5', 'ev-k-5'],
       ['k-9', 'ev-k-9'],
     ]);
+    expect(await countJobs(store, 'post_card')).toBe(3);
+  });
+
+  it('a batch of new exams is written without reading the exams first; only exams stored before are read, and still told apart', async () => {
+    const store = await freshStore();
+    const statements: string[] = [];
+    const recording = (tx: Tx): Tx => ({
+      manager: tx.manager,
+      dataSource: tx.dataSource,
+      run: (sql, params) => {
+        statements.push(sql);
+        return tx.run(sql, params);
+      },
+      all: (sql, params) => {
+        statements.push(sql);
+        return tx.all(sql, params);
+      },
+    });
+    const receive = (batch: ReturnType<typeof examEvent>[]) =>
+      store.write((tx) => examLifecycle.receiveMany(recording(tx), batch, 1));
+    const kinds = () => statements.splice(0).map((sql) => sql.trim().split(/\s/)[0]);
+
+    expect(await receive([examEvent('n-1'), examEvent('n-2'), examEvent('n-1', 'ev-n-1-again')])).toEqual([
+      'created',
+      'created',
+      'duplicate_exam',
+    ]);
+    expect(kinds()).toEqual(['INSERT', 'INSERT']); // the exams, their card jobs: no SELECT
+    expect(await receive([examEvent('n-3'), examEvent('n-1'), examEvent('n-2', 'ev-n-2-second')])).toEqual([
+      'created',
+      'duplicate_event',
+      'duplicate_exam',
+    ]);
+    expect(kinds()).toEqual(['INSERT', 'SELECT', 'INSERT']);
     expect(await countJobs(store, 'post_card')).toBe(3);
   });
 

@@ -53,7 +53,16 @@ export interface ExamKey {
   readonly tenantKey: string;
   readonly examId: string;
 }
-export type ExamRef = string | ExamKey;
+/**
+ * The exam whose approval card is this message (a card click names both): message ids are unique across
+ * tenants, so it names one exam, and an exam whose card is another message (replaced, or not yet recorded) is
+ * not it.
+ */
+export interface CardRef {
+  readonly examId: string;
+  readonly cardMessageId: string;
+}
+export type ExamRef = string | ExamKey | CardRef;
 
 export const keyOf = (exam: ExamRow): ExamKey => ({ tenantKey: exam.tenantKey, examId: exam.examId });
 
@@ -61,7 +70,9 @@ export const keyOf = (exam: ExamRow): ExamKey => ({ tenantKey: exam.tenantKey, e
 const which = (ref: ExamRef): [string, string[]] =>
   typeof ref === 'string'
     ? ['exam_id = ?', [ref]]
-    : ['tenant_key = ? AND exam_id = ?', [ref.tenantKey, ref.examId]];
+    : 'cardMessageId' in ref
+      ? ['exam_id = ? AND card_message_id = ?', [ref.examId, ref.cardMessageId]]
+      : ['tenant_key = ? AND exam_id = ?', [ref.tenantKey, ref.examId]];
 
 /** The global order in which exams are written (receiveMany); any order works, if every writer keeps it. */
 const compareExamKeys = (a: ExamKey, b: ExamKey): number =>
@@ -96,14 +107,18 @@ export const examLifecycle = {
     return findOneBy(
       tx,
       ExamEntity,
-      typeof ref === 'string' ? { examId: ref } : { tenantKey: ref.tenantKey, examId: ref.examId },
+      typeof ref === 'string'
+        ? { examId: ref }
+        : 'cardMessageId' in ref
+          ? { examId: ref.examId, cardMessageId: ref.cardMessageId }
+          : { tenantKey: ref.tenantKey, examId: ref.examId },
     );
   },
 
   /**
    * `hire.eco_exam.created_v1` pushes arrived. For each: creates the exam in pending_approval and queues its
    * approval card; a re-push of the event, or a second event for the same exam, is a no-op. A whole batch costs
-   * three statements, however many events it holds.
+   * two statements, however many events it holds (three when some of its exams were stored before).
    *
    * The exam row is the event's record: it keeps the id of the event that created it, so a re-push is told
    * apart from a second event for the same exam without a row in processed_events. Feishu's event ids are
@@ -121,13 +136,12 @@ export const examLifecycle = {
   ): Promise<ReceiveOutcome[]> {
     if (events.length === 0) return [];
     const pair = (tenant: string, id: string) => `${tenant}\u0000${id}`;
-    /** Each exam already stored, or created by an earlier event of this batch: the event that created it. */
+    /**
+     * Each exam created by an earlier event of this batch: the event that created it. Exams stored before are
+     * not looked up first: the insert below skips them, and only those are read (a re-push is the rare case;
+     * a look-up of every batch cost a statement per commit on the acknowledgement's path).
+     */
     const creator = new Map<string, string>();
-    const stored = await tx.all<{ exam_id: string; tenant_key: string; event_id: string }>(
-      `SELECT exam_id, tenant_key, event_id FROM exams WHERE exam_id IN (${marks(events.length)})`,
-      events.map((e) => e.payload.exam_id),
-    );
-    for (const row of stored) creator.set(pair(row.tenant_key, row.exam_id), row.event_id);
     const outcomes: ReceiveOutcome[] = [];
     /** The exams to write, each with its outcome's index: another transaction may write the exam first. */
     const writes: { key: ExamKey; eventId: string; outcome: number; values: unknown[] }[] = [];
@@ -183,8 +197,9 @@ export const examLifecycle = {
       writes.flatMap((w) => w.values),
     );
     if (inserted.length < writes.length) {
-      // Written by the other transaction, which has committed (the insert waited for it): a re-push of the
-      // same event (Feishu's retry landing on another replica) or a second event for the exam.
+      // Stored already: a re-push of the same event (Feishu's retry; on PostgreSQL perhaps landing on another
+      // replica, whose transaction has committed since: the insert waited for it) or a second event for the
+      // exam.
       const created = new Set(inserted.map((r) => pair(r.tenant_key, r.exam_id)));
       const lost = writes.filter((w) => !created.has(pair(w.key.tenantKey, w.key.examId)));
       const winners = await tx.all<{ exam_id: string; tenant_key: string; event_id: string }>(
