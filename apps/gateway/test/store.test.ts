@@ -251,6 +251,11 @@ describe('examLifecycle', () => {
       'duplicate_exam',
     ]);
     expect(kinds()).toEqual(['INSERT', 'SELECT', 'INSERT']);
+    // A second event for a stored exam, then a re-push of the event that created it, in one batch.
+    expect(await receive([examEvent('n-2', 'ev-n-2-third'), examEvent('n-2')])).toEqual([
+      'duplicate_exam',
+      'duplicate_event',
+    ]);
     expect(await countJobs(store, 'post_card')).toBe(3);
   });
 

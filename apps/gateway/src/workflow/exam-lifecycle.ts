@@ -145,11 +145,14 @@ export const examLifecycle = {
     const outcomes: ReceiveOutcome[] = [];
     /** The exams to write, each with its outcome's index: another transaction may write the exam first. */
     const writes: { key: ExamKey; eventId: string; outcome: number; values: unknown[] }[] = [];
+    /** The later events of this batch for an exam it writes: their outcome is settled by who created it. */
+    const later: { examPair: string; eventId: string; outcome: number }[] = [];
     for (const event of events) {
       const p: EcoExamCreatedPayload = event.payload;
       const examPair = pair(event.tenantKey ?? '', p.exam_id);
       const createdBy = creator.get(examPair);
       if (createdBy !== undefined) {
+        later.push({ examPair, eventId: event.id, outcome: outcomes.length });
         outcomes.push(createdBy === event.id ? 'duplicate_event' : 'duplicate_exam');
         continue;
       }
@@ -212,6 +215,10 @@ export const examLifecycle = {
           winner.get(pair(w.key.tenantKey, w.key.examId)) === w.eventId
             ? 'duplicate_event'
             : 'duplicate_exam';
+      // A later event of the batch for an exam stored before: a re-push of the event that did create it.
+      for (const l of later)
+        if (winner.has(l.examPair))
+          outcomes[l.outcome] = winner.get(l.examPair) === l.eventId ? 'duplicate_event' : 'duplicate_exam';
     }
     await enqueueJobs(
       tx,
