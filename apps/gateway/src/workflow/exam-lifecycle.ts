@@ -17,7 +17,6 @@ import {
   type ExamRow,
   type ExamState,
   entityRows,
-  findOneBy,
   type Tx,
 } from '../store/index.js';
 
@@ -104,15 +103,10 @@ export const FINAL_STATES: readonly ExamState[] = ['arranged', 'rejected', 'fail
 
 export const examLifecycle = {
   async find(tx: Tx, ref: ExamRef): Promise<ExamRow | null> {
-    return findOneBy(
-      tx,
-      ExamEntity,
-      typeof ref === 'string'
-        ? { examId: ref }
-        : 'cardMessageId' in ref
-          ? { examId: ref.examId, cardMessageId: ref.cardMessageId }
-          : { tenantKey: ref.tenantKey, examId: ref.examId },
-    );
+    const [where, params] = which(ref);
+    const rows = entityRows(tx.dataSource, ExamEntity);
+    const [row] = await tx.all(`${rows.select} WHERE ${where} LIMIT 1`, params);
+    return row ? rows.from(row) : null;
   },
 
   /**
@@ -137,30 +131,19 @@ export const examLifecycle = {
     if (events.length === 0) return [];
     const pair = (tenant: string, id: string) => `${tenant}\u0000${id}`;
     /**
-     * Each exam created by an earlier event of this batch: the event that created it. Exams stored before are
-     * not looked up first: the insert below skips them, and only those are read (a re-push is the rare case;
-     * a look-up of every batch cost a statement per commit on the acknowledgement's path).
+     * The first event of this batch for each exam: the one that creates it, unless it was stored before. Exams
+     * stored before are not looked up first: the insert below skips them, and only those are read (a re-push
+     * is the rare case; a look-up of every batch cost a statement per commit on the acknowledgement's path).
      */
-    const creator = new Map<string, string>();
-    const outcomes: ReceiveOutcome[] = [];
-    /** The exams to write, each with its outcome's index: another transaction may write the exam first. */
-    const writes: { key: ExamKey; eventId: string; outcome: number; values: unknown[] }[] = [];
-    /** The later events of this batch for an exam it writes: their outcome is settled by who created it. */
-    const later: { examPair: string; eventId: string; outcome: number }[] = [];
-    for (const event of events) {
+    const first = new Map<string, { eventId: string; index: number }>();
+    const writes: { key: ExamKey; values: unknown[] }[] = [];
+    for (const [index, event] of events.entries()) {
       const p: EcoExamCreatedPayload = event.payload;
       const examPair = pair(event.tenantKey ?? '', p.exam_id);
-      const createdBy = creator.get(examPair);
-      if (createdBy !== undefined) {
-        later.push({ examPair, eventId: event.id, outcome: outcomes.length });
-        outcomes.push(createdBy === event.id ? 'duplicate_event' : 'duplicate_exam');
-        continue;
-      }
-      creator.set(examPair, event.id);
+      if (first.has(examPair)) continue;
+      first.set(examPair, { eventId: event.id, index });
       writes.push({
         key: { tenantKey: event.tenantKey ?? '', examId: p.exam_id },
-        eventId: event.id,
-        outcome: outcomes.length,
         values: [
           p.exam_id,
           event.tenantKey ?? '',
@@ -181,17 +164,16 @@ export const examLifecycle = {
           now,
         ],
       });
-      outcomes.push('created');
     }
-    if (writes.length === 0) return outcomes;
     // Written in key order, not the batch's (which event creates an exam is settled above, in arrival order):
     // on PostgreSQL a row whose key another transaction has just written waits for that one to end, so two
     // replicas writing the same exams in opposite orders (a re-push in flight twice, one exam in two batches)
     // each waited for the other, and one batch was aborted as a deadlock (40P01). In one global order the
     // second waits for the first, then finds those exams taken.
     writes.sort((a, b) => compareExamKeys(a.key, b.key));
-    // ON CONFLICT DO NOTHING ... RETURNING: on PostgreSQL another transaction (a replica, or a concurrent push
-    // of the same event) may have written the same exam since the look-up; what it wrote is not ours.
+    // ON CONFLICT DO NOTHING ... RETURNING: the exams stored before (on PostgreSQL perhaps by another
+    // transaction, a replica or a concurrent push of the same event, since committed: the insert waited for
+    // it) are not ours.
     const inserted = await tx.all<{ tenant_key: string; exam_id: string }>(
       `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, account_id, paper_id, talent_id, application_id,
          candidate, state, received_at, updated_at)
@@ -199,27 +181,31 @@ export const examLifecycle = {
        ON CONFLICT DO NOTHING RETURNING tenant_key, exam_id`,
       writes.flatMap((w) => w.values),
     );
+    /** The exams the insert skipped: the event that had created each. */
+    const storedBy = new Map<string, string>();
     if (inserted.length < writes.length) {
-      // Stored already: a re-push of the same event (Feishu's retry; on PostgreSQL perhaps landing on another
-      // replica, whose transaction has committed since: the insert waited for it) or a second event for the
-      // exam.
       const created = new Set(inserted.map((r) => pair(r.tenant_key, r.exam_id)));
-      const lost = writes.filter((w) => !created.has(pair(w.key.tenantKey, w.key.examId)));
-      const winners = await tx.all<{ exam_id: string; tenant_key: string; event_id: string }>(
-        `SELECT exam_id, tenant_key, event_id FROM exams WHERE exam_id IN (${marks(lost.length)})`,
-        lost.map((w) => w.key.examId),
+      const lost = new Set(
+        writes.map((w) => pair(w.key.tenantKey, w.key.examId)).filter((examPair) => !created.has(examPair)),
       );
-      const winner = new Map(winners.map((w) => [pair(w.tenant_key, w.exam_id), w.event_id]));
-      for (const w of lost)
-        outcomes[w.outcome] =
-          winner.get(pair(w.key.tenantKey, w.key.examId)) === w.eventId
-            ? 'duplicate_event'
-            : 'duplicate_exam';
-      // A later event of the batch for an exam stored before: a re-push of the event that did create it.
-      for (const l of later)
-        if (winner.has(l.examPair))
-          outcomes[l.outcome] = winner.get(l.examPair) === l.eventId ? 'duplicate_event' : 'duplicate_exam';
+      const stored = await tx.all<{ exam_id: string; tenant_key: string; event_id: string }>(
+        `SELECT exam_id, tenant_key, event_id FROM exams WHERE exam_id IN (${marks(lost.size)})`,
+        writes.flatMap((w) => (lost.has(pair(w.key.tenantKey, w.key.examId)) ? [w.key.examId] : [])),
+      );
+      // An exam the insert skipped is someone else's even if it could not be read back.
+      for (const examPair of lost) storedBy.set(examPair, '');
+      for (const row of stored) {
+        const examPair = pair(row.tenant_key, row.exam_id);
+        if (lost.has(examPair)) storedBy.set(examPair, row.event_id);
+      }
     }
+    // Each event: the one that created its exam, a re-push of that event, or a second event for the exam.
+    const outcomes = events.map((event, index): ReceiveOutcome => {
+      const examPair = pair(event.tenantKey ?? '', event.payload.exam_id);
+      const creator = first.get(examPair) as { eventId: string; index: number };
+      if (!storedBy.has(examPair) && creator.index === index) return 'created';
+      return (storedBy.get(examPair) ?? creator.eventId) === event.id ? 'duplicate_event' : 'duplicate_exam';
+    });
     await enqueueJobs(
       tx,
       inserted.map((row) => ({
