@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CardCallbackResponse, handleCardAction } from '../src/bot/card-actions.js';
 import { approvalCard } from '../src/bot/cards.js';
-import { ExamEntity, type ExamRow, JobEntity, openStore, type Store } from '../src/store/index.js';
+import { ExamEntity, type ExamRow, JobEntity, openStore, type Store, type Tx } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { examCreatedEvent, testDatabaseUrl, testStoreOptions } from './support.js';
 
@@ -138,6 +138,42 @@ describe('a click on the approval card', () => {
       });
     }
     expect(await stateOf(store, 'o-1')).toBe('arranging');
+    expect(await jobsOf(store, 'arrange')).toBe(1);
+  });
+});
+
+describe.skipIf(process.env.TEST_DATABASE !== 'postgres')('a click on PostgreSQL', () => {
+  it('whose card is recorded between the decision and its read-back is decided, not answered as decided already', async () => {
+    const { store } = await storeWithExams('p-1');
+    // Each statement reads its own snapshot: the UPDATE finds no exam with this card yet, and the card is
+    // recorded (another transaction commits) before the read that tells "not found" from "decided already".
+    let recorded = false;
+    const recordTheCardAfterTheUpdate = (tx: Tx): Tx => ({
+      manager: tx.manager,
+      dataSource: tx.dataSource,
+      run: (sql, params) => tx.run(sql, params),
+      all: async (sql, params) => {
+        const rows = await tx.all(sql, params);
+        if (!recorded && sql.startsWith('UPDATE exams SET state')) {
+          recorded = true;
+          await store.dataSource.query('UPDATE exams SET card_message_id = $1 WHERE exam_id = $2', [
+            'om_p1',
+            'p-1',
+          ]);
+        }
+        return rows as never;
+      },
+    });
+    const outcome = await store.write((tx) =>
+      examLifecycle.approve(
+        recordTheCardAfterTheUpdate(tx),
+        { examId: 'p-1', cardMessageId: 'om_p1' },
+        'ou_staff',
+        5,
+      ),
+    );
+    expect(recorded).toBe(true);
+    expect(outcome).toMatchObject({ ok: true, exam: { state: 'arranging', decidedBy: 'ou_staff' } });
     expect(await jobsOf(store, 'arrange')).toBe(1);
   });
 });

@@ -556,12 +556,17 @@ async function transition(
   const [where, params] = which(ref);
   // RETURNING: the exam as it now is, in the same statement (no read after the update when it moved).
   const rows = entityRows(tx.dataSource, ExamEntity);
-  const [moved] = await tx.all(
-    `UPDATE exams SET ${assignments} WHERE ${where} AND state = ? RETURNING ${rows.columns}`,
-    [to, now, ...names.map((n) => columns[n] ?? null), ...params, from],
-  );
-  if (moved) return { ok: true, exam: rows.from(moved) };
-  const exam = await examLifecycle.find(tx, ref);
-  if (!exam) return { ok: false, reason: 'not_found' };
-  return { ok: false, reason: 'wrong_state', exam };
+  for (let attempt = 1; ; attempt++) {
+    const [moved] = await tx.all(
+      `UPDATE exams SET ${assignments} WHERE ${where} AND state = ? RETURNING ${rows.columns}`,
+      [to, now, ...names.map((n) => columns[n] ?? null), ...params, from],
+    );
+    if (moved) return { ok: true, exam: rows.from(moved) };
+    const exam = await examLifecycle.find(tx, ref);
+    if (!exam) return { ok: false, reason: 'not_found' };
+    // On PostgreSQL each statement reads its own snapshot: an exam that came to match `ref` after the UPDATE
+    // looked (its card recorded meanwhile, by another transaction: a CardRef) is found here still in `from`.
+    // It has not moved, so the UPDATE is tried once more; it was never in another state.
+    if (exam.state !== from || attempt > 1) return { ok: false, reason: 'wrong_state', exam };
+  }
 }
