@@ -10,7 +10,9 @@
 //    login_info, card patch), 32 pushes in flight, after BENCH_LOOP_WARMUP (default 3,000) unmeasured ones.
 //    Printed: the gateway process's CPU time (all threads, from /proc/<pid>/stat) divided by the exams, and
 //    the loop's sustained throughput in exams/s.
-//    Also printed: the gateway's main thread alone, and its CPU by thread.
+//    Also printed: the gateway's main thread alone, and its CPU by thread; and the pushes alone (a second gateway
+//    of the same build with OUTBOX_WORKER=off), whose CPU per push, taken from the loop's, leaves the outbound path
+//    as issue 11 counts it (card, decision, login_info, card patch).
 // BENCH_LOOP_ONLY=steady|outbound runs one part; BENCH_LOOP_CPU_PROF=<folder> profiles the gateway process
 // (bench/cpu-prof.mjs) and `node bench/cpu-prof-summary.mjs <folder>` summarises the profile by self time.
 // BENCH_DATABASE=postgres or BENCH_DATABASE_URL=postgres://… runs the gateway on PostgreSQL instead, a new
@@ -297,7 +299,44 @@ async function outboundCost() {
   console.log(
     `sustained loop throughput: ${((watcher.state.patched.size - WARMUP) / seconds).toFixed(0)} exams/s (${seconds.toFixed(1)} s to the last login_info; every card patched after)`,
   );
+  const ingest = await ingestAlone();
+  console.log(
+    `the push alone (a second gateway of this build, OUTBOX_WORKER=off, ${EXAMS} pushes after ${WARMUP} warm-up, ${IN_FLIGHT} in flight): ${ingest.msPerPush.toFixed(2)} ms per push at ${ingest.pushesPerSecond.toFixed(0)} pushes/s`,
+  );
+  console.log(
+    `outbound path (card, decision, login_info, card patch): ${((cpu * 1000) / EXAMS - ingest.msPerPush).toFixed(2)} ms per exam (the loop's CPU less the push alone's)`,
+  );
   return { cpuMsPerExam: (cpu * 1000) / EXAMS };
+}
+
+/**
+ * Gateway CPU per push (all threads, ms) of the exam pushes alone, in a gateway of the same build that posts no
+ * card: what the loop's figure holds besides the outbound path issue 11 measures (card, decision, login_info,
+ * card patch). Alone, pushes share their commits with more others than in the loop (where the outbox's writes
+ * come between them), so this is, if anything, less than a push cost inside the loop.
+ */
+async function ingestAlone() {
+  const { emulator, running, gateway } = await startLoop('ingest-alone', { OUTBOX_WORKER: 'off' });
+  const pid = gateway.child.pid;
+  let n = 0;
+  const pushAll = (count) => {
+    const ids = Array.from({ length: count }, () => `alone${String(n++).padStart(6, '0')}`);
+    let i = 0;
+    return Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (i < ids.length) await emulator.pushExam(`${gateway.url}/webhook/event`, exam(ids[i++]));
+      }),
+    );
+  };
+  await pushAll(WARMUP);
+  const before = cpuSeconds(pid);
+  const startedAt = performance.now();
+  await pushAll(EXAMS);
+  const cpu = cpuSeconds(pid) - before;
+  const seconds = (performance.now() - startedAt) / 1000;
+  await gateway.stop();
+  await running.close();
+  return { msPerPush: (cpu * 1000) / EXAMS, pushesPerSecond: EXAMS / seconds };
 }
 
 console.log(`# loop bench\ngateway database: ${database.description}`);

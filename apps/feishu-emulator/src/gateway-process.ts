@@ -55,7 +55,8 @@ export function startGatewayProcess(env: Record<string, string>): Promise<Gatewa
         stop: (signal = 'SIGTERM') =>
           new Promise((done) => {
             if (child.exitCode !== null || child.signalCode !== null) return done(child.exitCode);
-            child.once('exit', (code) => done(code));
+            // 'close', not 'exit': the process's last log lines (written as it exits) are read by then.
+            child.once('close', (code) => done(code));
             child.kill(signal);
           }),
       });

@@ -32,7 +32,8 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
  * server that has been running for a while.
  */
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 10_000);
-const CONNECTIONS = 32;
+/** BENCH_CONNECTIONS: how many keep-alive connections push at once (32 by default, as issue 11 measures). */
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 /**
  * BENCH_ONLY=<names>: run only these scenarios (comma-separated: a, b, c, ingest, compare, proto-none,

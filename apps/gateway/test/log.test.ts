@@ -1,7 +1,16 @@
 import { Writable } from 'node:stream';
 import { envelopeV2, seal } from '@feishu-exam/event-core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, keepOutOfLog, lazyChild, REDACTED, redactSecrets } from '../src/log.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  createLogger,
+  keepOutOfLog,
+  LOG_CHUNK_BYTES,
+  LOG_FLUSH_MS,
+  lazyChild,
+  lineDestination,
+  REDACTED,
+  redactSecrets,
+} from '../src/log.js';
 import { post, secrets, startTestGateway, type TestGateway } from './support.js';
 
 function capture() {
@@ -231,5 +240,68 @@ describe('secrets and personal data inside text (messages, error messages, forei
       expect(text).not.toContain(secret);
     expect(lines[0]?.err).toMatchObject({ type: 'Error', code: 'ERR_BAD_REQUEST', status: 400 });
     expect(lines[1]?.err).toMatchObject({ query: 'INSERT INTO "exam"("email", "mobile") VALUES (?, ?)' });
+  });
+});
+
+describe('where the lines go (lineDestination)', () => {
+  /** A log file in a folder of its own, and the writes handed to the thread pool (sonic-boom calls fs.write). */
+  async function logFile() {
+    const fs = await import('node:fs');
+    const { mkdtempSync, openSync, readFileSync } = fs;
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const file = join(mkdtempSync(join(tmpdir(), 'log-destination-')), 'gateway.log');
+    const fd = openSync(file, 'w');
+    const writes = vi.spyOn(fs.default, 'write');
+    const destination = lineDestination(fd);
+    await new Promise((ready) => destination.once('ready', ready));
+    return { destination, writes, read: () => readFileSync(file, 'utf8') };
+  }
+
+  afterEach(() => vi.restoreAllMocks());
+
+  it('hands lines to the thread pool in chunks of LOG_CHUNK_BYTES, not one write per line', async () => {
+    const { destination, writes, read } = await logFile();
+    const log = createLogger({ level: 'info', destination });
+    const before = writes.mock.calls.length;
+    let lines = 0;
+    while (lines * 120 < LOG_CHUNK_BYTES - 200) {
+      log.info({ examId: `exam-${lines}` }, 'exam received');
+      lines++;
+    }
+    // Below the chunk: nothing handed over yet (a write per line woke a pool thread per line).
+    expect(writes.mock.calls.length).toBe(before);
+    for (let i = 0; i < 40; i++) log.info({ examId: `more-${i}` }, 'exam received');
+    // Past the chunk: one write carries every line so far.
+    expect(writes.mock.calls.length).toBe(before + 1);
+    await new Promise((drained) => destination.once('drain', drained));
+    expect(read().split('\n').filter(Boolean).length).toBeGreaterThan(lines);
+    destination.flushSync();
+    expect(read().split('\n').filter(Boolean)).toHaveLength(lines + 40);
+    destination.end();
+  });
+
+  it('writes a lone line soon (a quiet gateway keeps nothing back), and then writes nothing while idle', async () => {
+    const { destination, writes, read } = await logFile();
+    const log = createLogger({ level: 'info', destination });
+    log.warn({ code: 'x' }, 'a lone line');
+    const deadline = Date.now() + 5_000;
+    while (!read().includes('a lone line') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, LOG_FLUSH_MS));
+    expect(read()).toContain('a lone line');
+    // Idle: no timer writes empty chunks (sonic-boom's periodicFlush would, every period).
+    const written = writes.mock.calls.length;
+    await new Promise((r) => setTimeout(r, 5 * LOG_FLUSH_MS));
+    expect(writes.mock.calls.length).toBe(written);
+    destination.end();
+  });
+
+  it('flushSync writes what is buffered at once (what the gateway does on exit)', async () => {
+    const { destination, read } = await logFile();
+    const log = createLogger({ level: 'info', destination });
+    log.info('the last line before exit');
+    destination.flushSync();
+    expect(read()).toContain('the last line before exit');
+    destination.end();
   });
 });

@@ -5,6 +5,7 @@ import {
   examPayload,
   type GatewayProcess,
   loginInfoFor,
+  logsWritten,
   type Platform,
   startGateway,
   startPlatform,
@@ -102,7 +103,7 @@ describe('accounts', () => {
         loginInfoFor(platform.emulator, 'e2e-account-exam'),
     );
     expect(info?.result).toBe(0);
-    const arranged = gateway.logs.find(
+    const arranged = (await logsWritten(gateway)).find(
       (l) => l.msg === 'exam arranged on the platform' && l.examId === 'e2e-account-exam',
     );
     expect(arranged).toMatchObject({ provider: 'sandbox', via: 'account' });

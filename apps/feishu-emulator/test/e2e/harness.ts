@@ -124,6 +124,21 @@ export function loginInfoFor(emulator: Emulator, examId: string) {
     );
 }
 
+let barriers = 0;
+
+/**
+ * The gateway's log, with every line it wrote before this call: lines are written in chunks (the gateway's
+ * log.ts, lineDestination), so a line may reach the test a moment after what it tells of. A request to a path
+ * nobody serves is logged at info (the access log) after every line before it: once that line is read, so are
+ * they.
+ */
+export async function logsWritten(gateway: GatewayProcess): Promise<GatewayProcess['logs']> {
+  const path = `/log-barrier-${++barriers}`;
+  await fetch(`${gateway.url}${path}`);
+  await until(`the log line of ${path}`, () => gateway.logs.some((l) => l.path === path));
+  return gateway.logs;
+}
+
 export async function until<T>(
   what: string,
   check: () => T | undefined | false,

@@ -5,6 +5,7 @@ import {
   examPayload,
   type GatewayProcess,
   loginInfoFor,
+  logsWritten,
   type Platform,
   startGateway,
   tempDatabaseUrl,
@@ -311,7 +312,7 @@ describe('marketplace app: two replicas on one database', () => {
     await until('login_info', () => loginInfoFor(platform.emulator, examId).length === 1);
     // B found the ticket A stored: nobody asked Feishu for another.
     expect(platform.emulator.state.resends).toHaveLength(1);
-    expect(b.logs.some((l) => l.msg === 'tenant access token fetched')).toBe(true);
-    expect(a.logs.some((l) => l.msg === 'tenant access token fetched')).toBe(false);
+    expect((await logsWritten(b)).some((l) => l.msg === 'tenant access token fetched')).toBe(true);
+    expect((await logsWritten(a)).some((l) => l.msg === 'tenant access token fetched')).toBe(false);
   }, 60_000);
 });

@@ -8,6 +8,7 @@ import {
   examPayload,
   type GatewayProcess,
   loginInfoFor,
+  logsWritten,
   type Platform,
   startGateway,
   tempDatabaseUrl,
@@ -171,11 +172,11 @@ describe('long connection (FEISHU_TRANSPORT=websocket)', () => {
         p.emulator.longConnection.liveCount(wsApp.appId) === 1,
       LIVENESS_MS + 5000,
     );
-    expect(gateway.logs.some((l) => String(l.msg).includes('half-open'))).toBe(true);
+    expect((await logsWritten(gateway)).some((l) => String(l.msg).includes('half-open'))).toBe(true);
     expect((await pushExam(p, 'after-half-open')).at(-1)).toMatchObject({ outcome: 'acked' });
     await until('the card after the half-open', () => cardsFor(p.emulator, 'after-half-open').length === 1);
 
-    const logText = JSON.stringify(gateway.logs);
+    const logText = JSON.stringify(await logsWritten(gateway));
     expect(logText).toContain('lark-ws');
     expect(logText).not.toContain(wsApp.appSecret);
     expect(logText).toContain('ticket=***');
