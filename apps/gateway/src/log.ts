@@ -202,7 +202,7 @@ export const LOG_FLUSH_MS = 20;
  * line woke a pool thread per line, which cost the main thread more than the line itself: at 4 connections,
  * 455 against 391 µs of CPU per push (BENCHMARKS.md, session 12). No timer runs while nothing waits (an idle
  * gateway does not wake up to write nothing). `flushSync()` writes what is buffered before an exit; a SIGKILL
- * loses at most LOG_FLUSH_MS of lines.
+ * loses what is still buffered (about LOG_FLUSH_MS of lines).
  */
 export function lineDestination(fd: number): ReturnType<typeof pino.destination> {
   const destination = pino.destination({ dest: fd, sync: false, minLength: LOG_CHUNK_BYTES });
