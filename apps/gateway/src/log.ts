@@ -198,11 +198,11 @@ export const LOG_FLUSH_MS = 20;
 /**
  * Where the gateway's log lines go: the file descriptor `fd` (stdout), written from libuv's thread pool, off
  * the request path (a synchronous write cost an accepted push ~22 µs, and blocked it while the reader of a
- * pipe was slow), in chunks of LOG_CHUNK_BYTES or LOG_FLUSH_MS after a line, whichever comes first. A write per
- * line woke a pool thread per line, which cost the main thread more than the line itself: at 4 connections,
- * 455 against 391 µs of CPU per push (BENCHMARKS.md, session 12). No timer runs while nothing waits (an idle
- * gateway does not wake up to write nothing). `flushSync()` writes what is buffered before an exit; a SIGKILL
- * loses what is still buffered (about LOG_FLUSH_MS of lines).
+ * pipe was slow), in chunks of LOG_CHUNK_BYTES or LOG_FLUSH_MS after a line, whichever comes first. When lines
+ * come one at a time (a push now and then), a write per line woke a pool thread per line: 113–125 µs of CPU
+ * per line against 48–54 in chunks (bench/log-lines.mjs; BENCHMARKS.md, session 12). No timer runs while
+ * nothing waits (an idle gateway does not wake up to write nothing). `flushSync()` writes what is buffered
+ * before an exit; a SIGKILL loses what is still buffered (about LOG_FLUSH_MS of lines).
  */
 export function lineDestination(fd: number): ReturnType<typeof pino.destination> {
   const destination = pino.destination({ dest: fd, sync: false, minLength: LOG_CHUNK_BYTES });
