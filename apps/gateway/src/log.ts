@@ -229,9 +229,10 @@ export function lineDestination(fd: number): ReturnType<typeof pino.destination>
     return write(line);
   };
   destination.on('write', (bytes: number) => {
-    // Nothing written: the buffer was empty (flush() writes an empty string then), whatever the count says.
-    unwritten = bytes === 0 ? 0 : Math.max(0, unwritten - bytes);
-    flushSoon();
+    unwritten = Math.max(0, unwritten - bytes);
+    // What a write left (less than a chunk) goes out within LOG_FLUSH_MS too. An empty write (flush() with
+    // nothing buffered) arms nothing: a miscount cannot keep a timer going.
+    if (bytes > 0) flushSoon();
   });
   const flushSync = destination.flushSync.bind(destination);
   destination.flushSync = () => {
@@ -240,6 +241,27 @@ export function lineDestination(fd: number): ReturnType<typeof pino.destination>
   };
   destination.on('close', () => clearTimeout(timer));
   return destination;
+}
+
+/**
+ * Resolves once what the destination holds has been written, or after `timeoutMs` (a reader that stopped
+ * reading stdout must not hold an exit). Before a graceful exit: `flushSync()` in the exit listener writes what
+ * is buffered, but not a chunk the pool is writing at that moment, which the exit could cut off or put after
+ * the lines written last.
+ */
+export function written(destination: ReturnType<typeof pino.destination>, timeoutMs: number): Promise<void> {
+  return new Promise((done) => {
+    const timer = setTimeout(done, timeoutMs);
+    try {
+      destination.flush(() => {
+        clearTimeout(timer);
+        done();
+      });
+    } catch {
+      clearTimeout(timer);
+      done();
+    }
+  });
 }
 
 export function createLogger(options: {

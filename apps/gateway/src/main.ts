@@ -1,6 +1,6 @@
 // The gateway's entry point: read configuration, start, and stop cleanly on SIGTERM or SIGINT.
 import { describeConfig, loadConfig, secretValues } from './config.js';
-import { createLogger, lineDestination } from './log.js';
+import { createLogger, lineDestination, written } from './log.js';
 import { StartupConfigError, startGateway } from './server.js';
 
 const loaded = loadConfig(process.env);
@@ -74,12 +74,14 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     }, 10_000);
     force.unref();
     gateway.close().then(
-      () => {
+      async () => {
         log.info('stopped');
+        await written(stdout, 1_000);
         process.exit(0);
       },
-      (err: unknown) => {
+      async (err: unknown) => {
         log.error({ err }, 'the shutdown failed');
+        await written(stdout, 1_000);
         process.exit(1);
       },
     );

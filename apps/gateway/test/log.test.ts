@@ -10,6 +10,7 @@ import {
   lineDestination,
   REDACTED,
   redactSecrets,
+  written,
 } from '../src/log.js';
 import { post, secrets, startTestGateway, type TestGateway } from './support.js';
 
@@ -293,6 +294,18 @@ describe('where the lines go (lineDestination)', () => {
     const written = writes.mock.calls.length;
     await new Promise((r) => setTimeout(r, 5 * LOG_FLUSH_MS));
     expect(writes.mock.calls.length).toBe(written);
+    destination.end();
+  });
+
+  it('written() resolves once every line taken is on the file (before a graceful exit)', async () => {
+    const { destination, read } = await logFile();
+    const log = createLogger({ level: 'info', destination });
+    for (let i = 0; i < 100; i++) log.info({ examId: `exam-${i}` }, 'exam received');
+    log.info('stopped');
+    await written(destination, 5_000);
+    const lines = read().split('\n').filter(Boolean);
+    expect(lines).toHaveLength(101);
+    expect(JSON.parse(lines.at(-1) as string)).toMatchObject({ msg: 'stopped' });
     destination.end();
   });
 
