@@ -244,22 +244,28 @@ export function lineDestination(fd: number): ReturnType<typeof pino.destination>
 }
 
 /**
- * Resolves once what the destination holds has been written, or after `timeoutMs` (a reader that stopped
- * reading stdout must not hold an exit). Before a graceful exit: `flushSync()` in the exit listener writes what
+ * Resolves once every line the destination took is written, or after `timeoutMs` (a reader that stopped
+ * reading stdout must not hold an exit). Before a graceful exit: the exit listener's `flushSync()` writes what
  * is buffered, but not a chunk the pool is writing at that moment, which the exit could cut off or put after
- * the lines written last.
+ * the lines written last. So: wait for the chunk under way (the 'drain' after it), then write the rest
+ * synchronously, in order.
  */
 export function written(destination: ReturnType<typeof pino.destination>, timeoutMs: number): Promise<void> {
   return new Promise((done) => {
     const timer = setTimeout(done, timeoutMs);
-    try {
-      destination.flush(() => {
-        clearTimeout(timer);
-        done();
-      });
-    } catch {
+    const rest = () => {
       clearTimeout(timer);
+      try {
+        destination.flushSync();
+      } catch {
+        // ended, or stdout is gone: nothing left to write to
+      }
       done();
+    };
+    try {
+      destination.flush(rest);
+    } catch {
+      rest();
     }
   });
 }
