@@ -139,6 +139,16 @@ const exam = (examId) => ({
   candidate_info: { name: '王二', mobile: { code: '86', number: '18900001111' }, email: 'c@bench.example' },
 });
 
+/** Pushes an exam for each id to the gateway, IN_FLIGHT at a time, each sent once the one before it is answered. */
+function pushExams(emulator, gateway, ids) {
+  let i = 0;
+  return Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (i < ids.length) await emulator.pushExam(`${gateway.url}/webhook/event`, exam(ids[i++]));
+    }),
+  );
+}
+
 async function until(check, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -228,17 +238,7 @@ async function outboundCost() {
   const pid = gateway.child.pid;
   // The warm-up exams go through the same loop first, unmeasured: V8 compiles the hot paths meanwhile (the
   // compiler threads' CPU is a one-off of each process, not a cost per exam). Its CPU is printed on its own.
-  const pushAll = (list) => {
-    let i = 0;
-    return Promise.all(
-      Array.from({ length: IN_FLIGHT }, async () => {
-        while (i < list.length) {
-          const id = list[i++];
-          await emulator.pushExam(`${gateway.url}/webhook/event`, exam(id));
-        }
-      }),
-    );
-  };
+  const pushAll = (list) => pushExams(emulator, gateway, list);
   /** Gateway CPU per exam (ms) of each warm-up round. */
   const warmupRounds = [];
   for (let from = 0; from < WARMUP; from += WARMUP_ROUND) {
@@ -320,15 +320,12 @@ async function ingestAlone() {
   const { emulator, running, gateway } = await startLoop('ingest-alone', { OUTBOX_WORKER: 'off' });
   const pid = gateway.child.pid;
   let n = 0;
-  const pushAll = (count) => {
-    const ids = Array.from({ length: count }, () => `alone${String(n++).padStart(6, '0')}`);
-    let i = 0;
-    return Promise.all(
-      Array.from({ length: IN_FLIGHT }, async () => {
-        while (i < ids.length) await emulator.pushExam(`${gateway.url}/webhook/event`, exam(ids[i++]));
-      }),
+  const pushAll = (count) =>
+    pushExams(
+      emulator,
+      gateway,
+      Array.from({ length: count }, () => `alone${String(n++).padStart(6, '0')}`),
     );
-  };
   await pushAll(WARMUP);
   const before = cpuSeconds(pid);
   const startedAt = performance.now();
