@@ -1,13 +1,14 @@
 // Summarises the .cpuprofile files in a folder (written by bench/cpu-prof.mjs) by self time: per package
 // (node_modules package, node: module, our own dist folder) and per function. Prints figures only.
 //   node bench/cpu-prof-summary.mjs <folder> [how many functions, default 40]
-import { readdirSync, readFileSync } from 'node:fs';
+// Given a second folder, compares the two: each package's and function's self time in both and the difference,
+// largest differences first (two servers profiled over the same pushes: the ingest bench's rounds).
+//   node bench/cpu-prof-summary.mjs <folder> <other folder> [how many functions, default 40]
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
-const dir = process.argv[2];
-const top = Number(process.argv[3] ?? 40);
-const byFunction = new Map();
-const byPackage = new Map();
-let total = 0;
+const [dir, second, third] = process.argv.slice(2);
+const other = second !== undefined && existsSync(second) ? second : undefined;
+const top = Number((other ? third : second) ?? 40);
 const add = (map, key, t) => map.set(key, (map.get(key) ?? 0) + t);
 
 /** node_modules/.pnpm/x@1/node_modules/@scope/name/lib/a.js → nm:@scope/name/lib/a.js; ours relative. */
@@ -24,29 +25,55 @@ function packageOf(url, functionName) {
   return functionName.startsWith('(') ? functionName : url || '(native)';
 }
 
-for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
-  const profile = JSON.parse(readFileSync(`${dir}/${file}`, 'utf8'));
-  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-  const selfTime = new Map();
-  for (const [i, id] of profile.samples.entries()) add(selfTime, id, profile.timeDeltas[i] ?? 0);
-  for (const [id, t] of selfTime) {
-    const { functionName, url, lineNumber } = nodes.get(id).callFrame;
-    if (functionName === '(idle)') continue;
-    total += t;
-    const short = shortUrl(url);
-    add(byFunction, `${functionName || '(anonymous)'} ${short}:${lineNumber + 1}`, t);
-    add(byPackage, packageOf(short, functionName), t);
+/** Self time (µs) by function and by package over every profile in `folder`, and their total. */
+function summarise(folder) {
+  const byFunction = new Map();
+  const byPackage = new Map();
+  let total = 0;
+  for (const file of readdirSync(folder).filter((f) => f.endsWith('.cpuprofile'))) {
+    const profile = JSON.parse(readFileSync(`${folder}/${file}`, 'utf8'));
+    const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+    const selfTime = new Map();
+    for (const [i, id] of profile.samples.entries()) add(selfTime, id, profile.timeDeltas[i] ?? 0);
+    for (const [id, t] of selfTime) {
+      const { functionName, url, lineNumber } = nodes.get(id).callFrame;
+      if (functionName === '(idle)') continue;
+      total += t;
+      const short = shortUrl(url);
+      add(byFunction, `${functionName || '(anonymous)'} ${short}:${lineNumber + 1}`, t);
+      add(byPackage, packageOf(short, functionName), t);
+    }
   }
+  return { byFunction, byPackage, total };
 }
 
-const show = (map, n) => {
-  for (const [key, t] of [...map].sort((a, b) => b[1] - a[1]).slice(0, n))
-    console.log(
-      `${(t / 1000).toFixed(0).padStart(7)} ms ${((100 * t) / total).toFixed(1).padStart(5)} %  ${key}`,
-    );
-};
-console.log(`main thread, not idle: ${(total / 1000).toFixed(0)} ms`);
-console.log('\n## by package (self time)');
-show(byPackage, 25);
-console.log('\n## by function (self time)');
-show(byFunction, top);
+const ms = (t) => (t / 1000).toFixed(0).padStart(7);
+const a = summarise(dir);
+
+if (!other) {
+  const show = (map, n) => {
+    for (const [key, t] of [...map].sort((x, y) => y[1] - x[1]).slice(0, n))
+      console.log(`${ms(t)} ms ${((100 * t) / a.total).toFixed(1).padStart(5)} %  ${key}`);
+  };
+  console.log(`main thread, not idle: ${(a.total / 1000).toFixed(0)} ms`);
+  console.log('\n## by package (self time)');
+  show(a.byPackage, 25);
+  console.log('\n## by function (self time)');
+  show(a.byFunction, top);
+} else {
+  const b = summarise(other);
+  /** Both folders' times side by side, the largest differences first. */
+  const compare = (x, y, n) => {
+    const keys = new Set([...x.keys(), ...y.keys()]);
+    const rows = [...keys].map((key) => [key, x.get(key) ?? 0, y.get(key) ?? 0]);
+    rows.sort((r, s) => Math.abs(s[1] - s[2]) - Math.abs(r[1] - r[2]));
+    for (const [key, tx, ty] of rows.slice(0, n)) console.log(`${ms(tx)} ${ms(ty)} ${ms(tx - ty)}  ${key}`);
+  };
+  console.log(
+    `main thread, not idle (ms): ${(a.total / 1000).toFixed(0)} in ${dir}, ${(b.total / 1000).toFixed(0)} in ${other}`,
+  );
+  console.log('\n## by package (self time, ms: first, second, difference)');
+  compare(a.byPackage, b.byPackage, 25);
+  console.log('\n## by function (self time, ms: first, second, difference)');
+  compare(a.byFunction, b.byFunction, top);
+}

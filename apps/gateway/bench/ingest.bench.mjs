@@ -77,6 +77,9 @@ function start(script, env, readyLine = (o) => o.port) {
         resolve({
           port,
           pid: child.pid,
+          // Started with bench/cpu-prof.mjs preloaded (BENCH_CPU_PROF), which restarts its profile on SIGUSR2;
+          // a server without it would die of that signal.
+          profiled: env.BENCH_CPU_PROF_DIR !== undefined,
           stop: () =>
             new Promise((r) => {
               child.removeAllListeners('exit');
@@ -192,6 +195,9 @@ async function measure(name, server, freshRequests, { settle, afterLoad, count, 
   // their posting is not counted as the measured pushes' cost.
   await settle?.();
   const counted = await count?.();
+  // BENCH_CPU_PROF: the profile starts afresh here, so that it holds the measured pushes alone (not the start-up's
+  // module loading, nor the warm-up's compilation).
+  if (server.profiled) process.kill(server.pid, 'SIGUSR2');
   const serverCpu = processCpuMs(server.pid);
   const databaseCpu = onDatabase ? database.serverCpuMs() : Number.NaN;
   const threadsBefore = threadCpuMs(server.pid);
@@ -306,8 +312,8 @@ const gatewayEnv = (databaseUrl, extra = {}) => ({
   PORT: '0',
   LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
   DATABASE_URL: databaseUrl,
-  // BENCH_CPU_PROF=<folder>: each gateway process writes a .cpuprofile there (summarise with the emulator's
-  // bench/cpu-prof-summary.mjs).
+  // BENCH_CPU_PROF=<folder>: each gateway process writes a .cpuprofile of its measured pushes there (summarise
+  // one, or compare two, with the emulator's bench/cpu-prof-summary.mjs).
   ...(process.env.BENCH_CPU_PROF
     ? {
         NODE_OPTIONS: `--import ${here('../../feishu-emulator/bench/cpu-prof.mjs')}`,
