@@ -4,10 +4,11 @@
 // Given a second folder, compares the two: each package's and function's self time in both and the difference,
 // largest differences first (two servers profiled over the same pushes: the ingest bench's rounds).
 //   node bench/cpu-prof-summary.mjs <folder> <other folder> [how many functions, default 40]
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const [dir, second, third] = process.argv.slice(2);
-const other = second !== undefined && existsSync(second) ? second : undefined;
+/** The second argument is the other folder unless it is the count. */
+const other = second !== undefined && !/^\d+$/.test(second) ? second : undefined;
 const top = Number((other ? third : second) ?? 40);
 const add = (map, key, t) => map.set(key, (map.get(key) ?? 0) + t);
 
@@ -33,11 +34,18 @@ function summarise(folder) {
   for (const file of readdirSync(folder).filter((f) => f.endsWith('.cpuprofile'))) {
     const profile = JSON.parse(readFileSync(`${folder}/${file}`, 'utf8'));
     const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+    const parentOf = new Map(profile.nodes.flatMap((n) => (n.children ?? []).map((c) => [c, n.id])));
+    /** The profiler's own work (stopping and handing over the profile, through node:inspector): not the server's. */
+    const profilers = (id) => {
+      for (let at = id; at !== undefined; at = parentOf.get(at))
+        if (nodes.get(at).callFrame.url === 'node:inspector') return true;
+      return false;
+    };
     const selfTime = new Map();
     for (const [i, id] of profile.samples.entries()) add(selfTime, id, profile.timeDeltas[i] ?? 0);
     for (const [id, t] of selfTime) {
       const { functionName, url, lineNumber } = nodes.get(id).callFrame;
-      if (functionName === '(idle)') continue;
+      if (functionName === '(idle)' || profilers(id)) continue;
       total += t;
       const short = shortUrl(url);
       add(byFunction, `${functionName || '(anonymous)'} ${short}:${lineNumber + 1}`, t);
