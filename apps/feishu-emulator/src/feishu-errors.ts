@@ -27,6 +27,11 @@ export const FeishuCode = {
   tenantKeyInvalid: 99991665,
   botNotInChat: 230002,
   /**
+   * A message refused for the frequency limit of its chat (or user): Feishu takes 5 messages a second into one
+   * group, shared by its bots (im.v1.message.create, 使用限制). Answered with HTTP 400.
+   */
+  chatRateLimited: 230020,
+  /**
    * Emulator only: a call about one tenant's exam or account made with another tenant's token. Feishu
    * would act on the other tenant's Hire; the emulator refuses, so that the mistake cannot pass unseen.
    */

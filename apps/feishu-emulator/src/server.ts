@@ -219,6 +219,23 @@ export function createEmulator(options: EmulatorOptions) {
     }
   }
 
+  /**
+   * Feishu's limit on the messages into one group (5 a second, shared by the group's bots), when a test turns it
+   * on (limitGroupMessages): off by default, so that benches and tests can post cards as fast as the gateway
+   * sends them. A sliding second: a message is refused while the chat had `groupLimit` in the last 1,000 ms.
+   */
+  let groupLimit: number | undefined;
+  const groupSends = new Map<string, number[]>();
+  const withinGroupLimit = (chatId: string): boolean => {
+    if (groupLimit === undefined) return true;
+    const now = Date.now();
+    const recent = (groupSends.get(chatId) ?? []).filter((at) => at > now - 1000);
+    const within = recent.length < groupLimit;
+    if (within) recent.push(now);
+    groupSends.set(chatId, recent);
+    return within;
+  };
+
   const answer = (ctx: Context, status: number, body: { code: number }) => {
     ctx.status = status;
     ctx.body = body;
@@ -502,6 +519,12 @@ export function createEmulator(options: EmulatorOptions) {
       ctx.body = success(messageData(state.messages.get(earlier) as Message));
       return;
     }
+    if (receiveIdType === 'chat_id' && !withinGroupLimit(String(body.receive_id)))
+      return answer(
+        ctx,
+        400,
+        failure(FeishuCode.chatRateLimited, 'This operation triggers the frequency limit.'),
+      );
     let schema: Message['schema'];
     if (body.msg_type === 'interactive') {
       const check = checkCard(body.content);
@@ -785,6 +808,14 @@ export function createEmulator(options: EmulatorOptions) {
     outage: (kind: Outage['kind'], options: { includeTokens?: boolean } = {}) =>
       faults.setOutage({ kind, includeTokens: options.includeTokens ?? true }),
     endOutage: () => faults.setOutage(undefined),
+    /**
+     * Refuse messages into a group beyond `perSecond` in any second (Feishu's is 5), as Feishu does: HTTP 400, code
+     * 230020. `undefined` lifts the limit (the default).
+     */
+    limitGroupMessages(perSecond: number | undefined): void {
+      groupLimit = perSecond;
+      groupSends.clear();
+    },
     revokeTokens: () => tokens.clear(),
     /** How many tenant tokens were asked for, per tenant (marketplace). */
     tenantTokenRequests(): Record<string, number> {

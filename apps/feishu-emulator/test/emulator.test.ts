@@ -330,6 +330,34 @@ describe('faults and records', () => {
     ).toEqual(expect.arrayContaining(['http_500', 'rate_limit', 'token_expired']));
   });
 
+  it("with limitGroupMessages(5), a group's sixth message within a second is refused as Feishu does (HTTP 400, 230020); a repeat of a sent uuid is not a new message", async () => {
+    const t = await token();
+    emulator.limitGroupMessages(5);
+    try {
+      const answers = [];
+      for (let i = 0; i < 6; i++) answers.push(await send(t, card(), `limit-${i}`));
+      expect(answers.slice(0, 5).map((a) => a.json.code)).toEqual([0, 0, 0, 0, 0]);
+      expect([answers[5]?.status, answers[5]?.json.code, answers[5]?.json.msg]).toEqual([
+        400,
+        230020,
+        'This operation triggers the frequency limit.',
+      ]);
+      // The same uuid again answers with the message already sent, limit or not.
+      expect((await send(t, card(), 'limit-0')).json).toMatchObject({ code: 0 });
+      // Another chat has a limit of its own.
+      const other = await call(
+        'POST',
+        '/open-apis/im/v1/messages?receive_id_type=chat_id',
+        { receive_id: 'oc_2', msg_type: 'interactive', content: card() },
+        t,
+      );
+      expect(other.json.code).toBe(0);
+    } finally {
+      emulator.limitGroupMessages(undefined);
+    }
+    expect((await send(t)).json.code).toBe(0);
+  });
+
   it('an outage (POST /_emulator/outage) fails every Open Platform call, tokens included, until DELETE /_emulator/outage', async () => {
     const t = await token();
     expect((await call('POST', '/_emulator/outage', { kind: 'http_503' })).json).toMatchObject({ ok: true });

@@ -106,7 +106,7 @@ export class GatewayMetrics {
   });
   readonly #jobAttempts = new Counter({
     name: 'feishu_exam_job_attempts_total',
-    help: 'Outbox job attempts by kind and outcome (succeeded, retryable_failure, permanent_failure)',
+    help: 'Outbox job attempts by kind and outcome (succeeded, retryable_failure, permanent_failure, deferred)',
     labelNames: ['kind', 'outcome'] as const,
     registers: [this.registry],
   });
@@ -203,8 +203,16 @@ export class GatewayMetrics {
           this.#jobAttempt(kind, 'succeeded', started);
           return result;
         } catch (err) {
-          const failure = classifyFailure(err).kind === 'permanent' ? 'permanent' : 'retryable';
-          this.#jobAttempt(kind, `${failure}_failure`, started);
+          const failure = classifyFailure(err).kind;
+          this.#jobAttempt(
+            kind,
+            failure === 'deferred'
+              ? 'deferred'
+              : failure === 'permanent'
+                ? 'permanent_failure'
+                : 'retryable_failure',
+            started,
+          );
           throw err;
         }
       };

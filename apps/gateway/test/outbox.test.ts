@@ -2,7 +2,7 @@ import { ProviderError } from '@feishu-exam/exam-providers';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OpenApiError } from '../src/feishu/clients.js';
-import { classifyFailure } from '../src/outbox/failure.js';
+import { classifyFailure, Deferral } from '../src/outbox/failure.js';
 import { enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { planLease } from '../src/outbox/lease.js';
 import { COMPLETION_DELAY_MS, type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
@@ -194,6 +194,41 @@ describe('outbox: transient failures are never final', () => {
     expect(jobs.map((j) => [j.kind, j.state, j.attempts, j.lastError])).toEqual([
       ['poll_result', 'skipped', 3, 'the exam platform answered HTTP 503'],
     ]);
+  });
+});
+
+describe('outbox: deferrals', () => {
+  it('a job that defers itself (a paced card) runs again at the time it named, not a poll later: no attempt spent, no backoff, no error kept', async () => {
+    const store = await freshStore();
+    await store.write((tx) => enqueueJob(tx, { kind: 'post_card', examId: 'e', idempotencyKey: 'p' }, 1));
+    const runs: Array<{ at: number; attempt: number; deferredUntil?: number }> = [];
+    // A poll and a backoff of a minute each: the job can only be done in time if neither holds it.
+    const slow = { ...options, pollMs: 60_000, baseDelayMs: 60_000, maxDelayMs: 60_000 };
+    const worker = start(
+      store,
+      handlers({
+        post_card: async (job) => {
+          const at = Date.now();
+          if (runs.length === 3) {
+            runs.push({ at, attempt: job.attempts });
+            return undefined;
+          }
+          const deferredUntil = at + 40;
+          runs.push({ at, attempt: job.attempts, deferredUntil });
+          throw new Deferral(deferredUntil, 'waiting for its slot');
+        },
+      }),
+      slow,
+    );
+    await until('the job is done', () => worker.stats.done === 1);
+    expect(worker.stats).toMatchObject({ deferred: 3, retried: 0, dead: 0, done: 1 });
+    // Each run is the job's first attempt: a deferral gives back the one its claim counted.
+    expect(runs.map((r) => r.attempt)).toEqual([1, 1, 1, 1]);
+    // Never before the time it named.
+    for (let i = 1; i < runs.length; i++)
+      expect(runs[i]?.at).toBeGreaterThanOrEqual(runs[i - 1]?.deferredUntil as number);
+    const jobs = await jobsOf(store);
+    expect(jobs.map((j) => [j.state, j.attempts, j.lastError])).toEqual([['done', 1, null]]);
   });
 });
 

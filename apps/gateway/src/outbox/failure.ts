@@ -17,13 +17,31 @@
 export type FailureKind = 'transient' | 'permanent';
 
 export interface Failure {
-  readonly kind: FailureKind;
+  readonly kind: FailureKind | 'deferred';
   readonly message: string;
   /** The far side said when to come back (a rate limit's reset); the backoff waits at least this long. */
   readonly retryAfterMs: number | undefined;
+  /** `deferred` (a `Deferral`): when the job is to run again (ms since the epoch). */
+  readonly deferUntil?: number;
+}
+
+/**
+ * Not a failure: the job chose not to run yet and names when it will (a card waiting for its slot in a paced
+ * chat, feishu/chat-pace.ts). Nothing was attempted, so no attempt is spent and no backoff grows.
+ */
+export class Deferral extends Error {
+  constructor(
+    readonly deferUntil: number,
+    why: string,
+  ) {
+    super(why);
+    this.name = 'Deferral';
+  }
 }
 
 export function classifyFailure(err: unknown): Failure {
+  if (err instanceof Deferral)
+    return { kind: 'deferred', message: err.message, retryAfterMs: undefined, deferUntil: err.deferUntil };
   const e = (typeof err === 'object' && err !== null ? err : {}) as {
     message?: unknown;
     retryable?: unknown;

@@ -284,6 +284,19 @@ export async function completeJobs(
   return new Set(done.map((d) => d.id));
 }
 
+/**
+ * A job that chose to run later (a Deferral): pending again from `runAt`, with the attempt its claim counted
+ * given back (nothing was attempted) and its last error left as it was.
+ */
+export async function deferJob(tx: Tx, job: JobRow, workerId: string, runAt: number, now: number) {
+  return tx.run(
+    `UPDATE outbox_jobs SET state = 'pending', run_at = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+       locked_by = NULL, locked_until = NULL, updated_at = ?
+     WHERE id = ? AND state = 'running' AND locked_by = ?`,
+    [runAt, now, job.id, workerId],
+  );
+}
+
 export async function rescheduleJob(
   tx: Tx,
   job: JobRow,

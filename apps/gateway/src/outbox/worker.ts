@@ -12,6 +12,7 @@ import {
   claimDueJobs,
   completeJob,
   completeJobs,
+  deferJob,
   enqueueJob,
   type JobKind,
   NO_ATTEMPT_LIMIT,
@@ -62,9 +63,12 @@ export const COMPLETION_SIBLINGS = 2;
 
 export class OutboxWorker {
   readonly id = `w-${randomUUID().slice(0, 8)}`;
-  readonly stats = { done: 0, retried: 0, dead: 0, skipped: 0, renewals: 0 };
+  readonly stats = { done: 0, retried: 0, dead: 0, skipped: 0, renewals: 0, deferred: 0 };
   readonly #inFlight = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
+  /** When deferred jobs are due (ascending), and the timer that wakes the worker at the first of them. */
+  #deferredDue: number[] = [];
+  #deferredTimer: NodeJS.Timeout | undefined;
   #running = false;
   #polling: Promise<void> | undefined;
   #again = false;
@@ -121,6 +125,8 @@ export class OutboxWorker {
   async stop(): Promise<void> {
     this.#running = false;
     clearTimeout(this.#timer);
+    clearTimeout(this.#deferredTimer);
+    this.#deferredDue = [];
     await this.#polling;
     await Promise.allSettled([...this.#inFlight]);
   }
@@ -292,10 +298,49 @@ export class OutboxWorker {
     };
   }
 
+  /**
+   * Wakes the worker when a deferred job comes due, rather than at the next poll: a paced card is sent in its
+   * slot, not up to a poll later together with the cards of the slots after it (which would bunch them).
+   */
+  #wakeAt(at: number): void {
+    if (!this.#running) return;
+    const due = this.#deferredDue;
+    let i = due.length;
+    while (i > 0 && (due[i - 1] as number) > at) i--;
+    if (due[i - 1] === at) return;
+    due.splice(i, 0, at);
+    if (i === 0) this.#armDeferredTimer();
+  }
+
+  #armDeferredTimer(): void {
+    clearTimeout(this.#deferredTimer);
+    const next = this.#deferredDue[0];
+    if (next === undefined || !this.#running) return;
+    this.#deferredTimer = setTimeout(
+      () => {
+        const now = this.#now();
+        while ((this.#deferredDue[0] ?? Number.POSITIVE_INFINITY) <= now) this.#deferredDue.shift();
+        this.wake();
+        this.#armDeferredTimer();
+      },
+      // At most a minute at a time: a clock that moved (a test's) must not leave the timer far off.
+      Math.min(Math.max(0, next - this.#now()), 60_000),
+    );
+    this.#deferredTimer.unref();
+  }
+
   async #fail(job: JobRow, err: unknown, log: Logger): Promise<void> {
     const failure = classifyFailure(err);
     const { message } = failure;
     const now = this.#now();
+    if (failure.kind === 'deferred') {
+      const runAt = failure.deferUntil ?? now;
+      await this.store.write((tx) => deferJob(tx, job, this.id, runAt, now), WORKER_WRITE);
+      this.stats.deferred++;
+      log.debug({ reason: message, runInMs: runAt - now }, 'job deferred');
+      this.#wakeAt(runAt);
+      return;
+    }
     if (failure.kind === 'transient') {
       if (job.maxAttempts !== NO_ATTEMPT_LIMIT && job.attempts >= job.maxAttempts) {
         // Only jobs that asked for a limit have one (a poll round: the next round asks again).

@@ -9,8 +9,10 @@ import {
   type ProviderRegistry,
 } from '@feishu-exam/exam-providers';
 import { stuckJobCard } from '../bot/cards.js';
-import { callOpenApi, type FeishuClients } from '../feishu/clients.js';
+import { CHAT_RATE_LIMITED, ChatPace } from '../feishu/chat-pace.js';
+import { callOpenApi, type FeishuClients, OpenApiError } from '../feishu/clients.js';
 import { maskCandidateIn } from '../log.js';
+import { Deferral } from '../outbox/failure.js';
 import type { JobKind } from '../outbox/jobs.js';
 import type { JobHandler } from '../outbox/worker.js';
 import {
@@ -36,6 +38,8 @@ export interface WorkflowDeps {
   readonly onCardPosted?: (exam: ExamRow) => void;
   /** The clock a card's age is read by (default Date.now; tests move it). */
   readonly now?: () => number;
+  /** How fast cards go into the staff chat once Feishu refuses one for its limit (default: a ChatPace of its own). */
+  readonly staffChatPace?: ChatPace;
 }
 
 /** Vendor failure codes in login_info's `result` (0 is success). */
@@ -118,24 +122,48 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     return exam;
   };
 
-  /** Staff cards go to the staff chat with the staff tenant's token, whichever customer they are about. */
-  const postCard = async (card: Record<string, unknown>, uuid: string) => {
+  const staffChatPace = deps.staffChatPace ?? new ChatPace();
+  /**
+   * Staff cards go to the staff chat with the staff tenant's token, whichever customer they are about. While
+   * Feishu paces the chat (feishu/chat-pace.ts), the job waits for its slot first: a Deferral, before the card is
+   * drawn (drawing may ask Feishu for a customer's name).
+   */
+  const postCard = async (
+    jobId: string,
+    uuid: string,
+    draw: () => Record<string, unknown> | Promise<Record<string, unknown>>,
+  ) => {
+    const now = clock();
+    const slot = staffChatPace.slotFor(jobId, now);
+    if (slot > now)
+      throw new Deferral(
+        slot,
+        `the staff chat is paced after Feishu refused a card for its limit: sent in ${slot - now} ms`,
+      );
+    const card = await draw();
     const staff = clients.forStaff();
     const { client, options } = staff;
-    const data = await callOpenApi<{ message_id?: string }>(staff, 'im.v1.message.create', () =>
-      client.im.v1.message.create(
-        {
-          params: { receive_id_type: 'chat_id' },
-          data: {
-            receive_id: deps.approvalChatId,
-            msg_type: 'interactive',
-            content: JSON.stringify(card),
-            uuid,
+    let data: { message_id?: string } | undefined;
+    try {
+      data = await callOpenApi<{ message_id?: string }>(staff, 'im.v1.message.create', () =>
+        client.im.v1.message.create(
+          {
+            params: { receive_id_type: 'chat_id' },
+            data: {
+              receive_id: deps.approvalChatId,
+              msg_type: 'interactive',
+              content: JSON.stringify(card),
+              uuid,
+            },
           },
-        },
-        options,
-      ),
-    );
+          options,
+        ),
+      );
+    } catch (err) {
+      if (err instanceof OpenApiError && err.code === CHAT_RATE_LIMITED)
+        staffChatPace.refused(clock(), err.retryAfterMs);
+      throw err;
+    }
     if (!data?.message_id) throw new RetryLater('im.v1.message.create answered without a message_id');
     return data.message_id;
   };
@@ -169,9 +197,10 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const exam = await loadExam(job);
       if (exam.cardMessageId) return undefined;
       const messageId = await postCard(
-        await approvalCardFor(exam, log),
+        job.id,
         // Marketplace: two customers' exams may share an id; their cards must not share a uuid.
         messageUuid('exam', clients.marketplace ? `${exam.tenantKey}/${exam.examId}` : exam.examId),
+        () => approvalCardFor(exam, log),
       );
       deps.onCardPosted?.(exam);
       return (tx, now) => examLifecycle.cardPosted(tx, keyOf(exam), messageId, now);
@@ -284,7 +313,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         // Feishu would refuse the patch (a message is patched only within 14 days of sending it): a result
         // that comes weeks after the exam arrived is shown on a new card, which stands for the exam from now
         // on. The uuid is the job's, so a retry of this job cannot post the card twice.
-        const messageId = await postCard(card, messageUuid('anew', job.id));
+        const messageId = await postCard(job.id, messageUuid('anew', job.id), () => card);
         log.info({ examId: exam.examId, replaced: cardMessageId }, 'card too old to update: posted anew');
         return (tx, at) => examLifecycle.cardReplaced(tx, keyOf(exam), cardMessageId, messageId, at);
       }
@@ -445,7 +474,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
               : { tenantKey: dead.tenantKey, examId: dead.examId },
           )
         : null;
-      await postCard(stuckJobCard(dead, exam), messageUuid('dead', `${dead.id}-${job.id}`));
+      await postCard(job.id, messageUuid('dead', `${dead.id}-${job.id}`), () => stuckJobCard(dead, exam));
       return undefined;
     },
   };
