@@ -226,6 +226,10 @@ export function createEmulator(options: EmulatorOptions) {
    */
   let groupLimit: number | undefined;
   const groupSends = new Map<string, number[]>();
+  const setGroupLimit = (perSecond: number | undefined) => {
+    groupLimit = perSecond;
+    groupSends.clear();
+  };
   const withinGroupLimit = (chatId: string): boolean => {
     if (groupLimit === undefined) return true;
     const now = Date.now();
@@ -711,6 +715,23 @@ export function createEmulator(options: EmulatorOptions) {
     faults.setOutage(undefined);
     ctx.body = { ok: true };
   });
+  // Feishu's limit on the messages into one group: {per_second: 5} refuses the sixth in a second (230020) until
+  // DELETE /_emulator/group-limit.
+  router.post('/_emulator/group-limit', async (ctx) => {
+    const l = (await readJson(ctx)) as { per_second?: unknown } | undefined;
+    const perSecond = Number(l?.per_second ?? 5);
+    if (!Number.isInteger(perSecond) || perSecond < 1) {
+      ctx.status = 400;
+      ctx.body = { ok: false, error: 'per_second must be a whole number of at least 1' };
+      return;
+    }
+    setGroupLimit(perSecond);
+    ctx.body = { ok: true, per_second: perSecond };
+  });
+  router.delete('/_emulator/group-limit', (ctx) => {
+    setGroupLimit(undefined);
+    ctx.body = { ok: true };
+  });
   router.delete('/_emulator/faults', (ctx) => {
     faults.clear();
     ctx.body = { ok: true };
@@ -812,10 +833,7 @@ export function createEmulator(options: EmulatorOptions) {
      * Refuse messages into a group beyond `perSecond` in any second (Feishu's is 5), as Feishu does: HTTP 400, code
      * 230020. `undefined` lifts the limit (the default).
      */
-    limitGroupMessages(perSecond: number | undefined): void {
-      groupLimit = perSecond;
-      groupSends.clear();
-    },
+    limitGroupMessages: setGroupLimit,
     revokeTokens: () => tokens.clear(),
     /** How many tenant tokens were asked for, per tenant (marketplace). */
     tenantTokenRequests(): Record<string, number> {

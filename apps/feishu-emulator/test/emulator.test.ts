@@ -330,9 +330,13 @@ describe('faults and records', () => {
     ).toEqual(expect.arrayContaining(['http_500', 'rate_limit', 'token_expired']));
   });
 
-  it("with limitGroupMessages(5), a group's sixth message within a second is refused as Feishu does (HTTP 400, 230020); a repeat of a sent uuid is not a new message", async () => {
+  it("with POST /_emulator/group-limit {per_second: 5}, a group's sixth message within a second is refused as Feishu does (HTTP 400, 230020); a repeat of a sent uuid is not a new message", async () => {
     const t = await token();
-    emulator.limitGroupMessages(5);
+    expect((await call('POST', '/_emulator/group-limit', { per_second: 0 })).status).toBe(400);
+    expect((await call('POST', '/_emulator/group-limit', { per_second: 5 })).json).toEqual({
+      ok: true,
+      per_second: 5,
+    });
     try {
       const answers = [];
       for (let i = 0; i < 6; i++) answers.push(await send(t, card(), `limit-${i}`));
@@ -353,9 +357,9 @@ describe('faults and records', () => {
       );
       expect(other.json.code).toBe(0);
     } finally {
-      emulator.limitGroupMessages(undefined);
+      await call('DELETE', '/_emulator/group-limit');
     }
-    expect((await send(t)).json.code).toBe(0);
+    for (let i = 0; i < 6; i++) expect((await send(t)).json.code).toBe(0);
   });
 
   it('an outage (POST /_emulator/outage) fails every Open Platform call, tokens included, until DELETE /_emulator/outage', async () => {
