@@ -230,6 +230,34 @@ describe('outbox: deferrals', () => {
     const jobs = await jobsOf(store);
     expect(jobs.map((j) => [j.state, j.attempts, j.lastError])).toEqual([['done', 1, null]]);
   });
+  it('jobs deferred to different times each run at theirs: the wake-up moves on to the next one', async () => {
+    const store = await freshStore();
+    await store.write(async (tx) => {
+      await enqueueJob(tx, { kind: 'post_card', examId: 'a', idempotencyKey: 'a' }, 1);
+      await enqueueJob(tx, { kind: 'post_card', examId: 'b', idempotencyKey: 'b' }, 1);
+      await enqueueJob(tx, { kind: 'post_card', examId: 'c', idempotencyKey: 'c' }, 1);
+    });
+    const deferred = new Set<string>();
+    const slow = { ...options, pollMs: 60_000, baseDelayMs: 60_000, maxDelayMs: 60_000 };
+    const worker = start(
+      store,
+      handlers({
+        // Each card once, to a slot of its own (c's the latest), as a paced chat would.
+        post_card: async (job) => {
+          const id = job.examId as string;
+          if (deferred.has(id)) return undefined;
+          deferred.add(id);
+          throw new Deferral(
+            Date.now() + { a: 30, b: 60, c: 90 }[id as 'a' | 'b' | 'c'],
+            'waiting for its slot',
+          );
+        },
+      }),
+      slow,
+    );
+    await until('the three jobs are done', () => worker.stats.done === 3);
+    expect(worker.stats).toMatchObject({ deferred: 3, retried: 0 });
+  });
 });
 
 describe('outbox: upgrading a database', () => {
