@@ -43,10 +43,14 @@ describe('ChatPace: cards into the staff chat at Feishu’s pace once Feishu ref
 
   it('stays paced for PACED_FOR_MS after the last refusal, and while slots are still given out', () => {
     const pace = new ChatPace();
+    // refused() says whether it starts the pacing (the log says so once).
+    expect(pace.refused(0)).toBe(true);
+    expect(pace.refused(10)).toBe(false);
     pace.refused(0);
     expect(pace.pacedAt(PACED_FOR_MS - 1)).toBe(true);
     expect(pace.pacedAt(PACED_FOR_MS)).toBe(false);
-    expect(pace.slotFor('late', PACED_FOR_MS)).toBe(PACED_FOR_MS);
+    expect(pace.slotFor('late', PACED_FOR_MS + 10)).toBe(PACED_FOR_MS + 10);
+    expect(pace.refused(PACED_FOR_MS + 20)).toBe(true);
 
     // A backlog longer than PACED_FOR_MS: the slots run on past it, and so does the pacing.
     const busy = new ChatPace();

@@ -5,6 +5,7 @@ import {
   examPayload,
   type GatewayProcess,
   loginInfoFor,
+  logsWritten,
   type Platform,
   startGateway,
   startPlatform,
@@ -151,5 +152,9 @@ describe('resilience', () => {
     expect(refused.filter((c) => c.at >= first + 1000)).toEqual([]);
     expect(refused.length).toBeLessThanOrEqual(16);
     expect(creates.length - refused.length).toBe(exams.length);
+    // The operator is told once, when the pacing starts.
+    const paced = (await logsWritten(gateway)).filter((l) => String(l.msg).includes('one slot at a time'));
+    expect(paced).toHaveLength(1);
+    expect(paced[0]).toMatchObject({ level: 'warn', perSecond: 4, forMs: 60_000 });
   }, 90_000);
 });

@@ -61,10 +61,13 @@ export class ChatPace {
 
   /**
    * Feishu refused a card for the chat's frequency limit at `now`: the chat is paced from now on, its next slot
-   * a second away at least (or when Feishu said to come back, if later).
+   * a second away at least (or when Feishu said to come back, if later). True when this refusal starts the
+   * pacing (the chat was not paced), for the log to say so once.
    */
-  refused(now: number, retryAfterMs = 0): void {
+  refused(now: number, retryAfterMs = 0): boolean {
+    const starts = !this.pacedAt(now);
     this.#pacedUntil = now + PACED_FOR_MS;
     this.#nextSlot = Math.max(this.#nextSlot, now + Math.max(AFTER_REFUSAL_MS, retryAfterMs));
+    return starts;
   }
 }

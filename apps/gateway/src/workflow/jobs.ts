@@ -9,9 +9,9 @@ import {
   type ProviderRegistry,
 } from '@feishu-exam/exam-providers';
 import { stuckJobCard } from '../bot/cards.js';
-import { CHAT_RATE_LIMITED, ChatPace } from '../feishu/chat-pace.js';
+import { CHAT_RATE_LIMITED, ChatPace, PACED_FOR_MS, SLOT_MS } from '../feishu/chat-pace.js';
 import { callOpenApi, type FeishuClients, OpenApiError } from '../feishu/clients.js';
-import { maskCandidateIn } from '../log.js';
+import { type Logger, maskCandidateIn } from '../log.js';
 import { Deferral } from '../outbox/failure.js';
 import type { JobKind } from '../outbox/jobs.js';
 import type { JobHandler } from '../outbox/worker.js';
@@ -129,12 +129,13 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
    * drawn (drawing may ask Feishu for a customer's name).
    */
   const postCard = async (
-    jobId: string,
+    job: { id: string },
+    log: Logger,
     uuid: string,
     draw: () => Record<string, unknown> | Promise<Record<string, unknown>>,
   ) => {
     const now = clock();
-    const slot = staffChatPace.slotFor(jobId, now);
+    const slot = staffChatPace.slotFor(job.id, now);
     if (slot > now)
       throw new Deferral(
         slot,
@@ -160,8 +161,15 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         ),
       );
     } catch (err) {
-      if (err instanceof OpenApiError && err.code === CHAT_RATE_LIMITED)
-        staffChatPace.refused(clock(), err.retryAfterMs);
+      if (
+        err instanceof OpenApiError &&
+        err.code === CHAT_RATE_LIMITED &&
+        staffChatPace.refused(clock(), err.retryAfterMs)
+      )
+        log.warn(
+          { perSecond: 1000 / SLOT_MS, forMs: PACED_FOR_MS },
+          "Feishu refused a card for the staff chat's limit (5 messages a second per group): cards now go into it one slot at a time",
+        );
       throw err;
     }
     if (!data?.message_id) throw new RetryLater('im.v1.message.create answered without a message_id');
@@ -197,7 +205,8 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const exam = await loadExam(job);
       if (exam.cardMessageId) return undefined;
       const messageId = await postCard(
-        job.id,
+        job,
+        log,
         // Marketplace: two customers' exams may share an id; their cards must not share a uuid.
         messageUuid('exam', clients.marketplace ? `${exam.tenantKey}/${exam.examId}` : exam.examId),
         () => approvalCardFor(exam, log),
@@ -313,7 +322,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         // Feishu would refuse the patch (a message is patched only within 14 days of sending it): a result
         // that comes weeks after the exam arrived is shown on a new card, which stands for the exam from now
         // on. The uuid is the job's, so a retry of this job cannot post the card twice.
-        const messageId = await postCard(job.id, messageUuid('anew', job.id), () => card);
+        const messageId = await postCard(job, log, messageUuid('anew', job.id), () => card);
         log.info({ examId: exam.examId, replaced: cardMessageId }, 'card too old to update: posted anew');
         return (tx, at) => examLifecycle.cardReplaced(tx, keyOf(exam), cardMessageId, messageId, at);
       }
@@ -462,7 +471,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       return undefined;
     },
 
-    async notify_dead(job) {
+    async notify_dead(job, log) {
       const deadId = String(job.payload.jobId ?? '');
       const dead = await store.findOneBy(JobEntity, { id: deadId });
       if (!dead) return undefined;
@@ -474,7 +483,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
               : { tenantKey: dead.tenantKey, examId: dead.examId },
           )
         : null;
-      await postCard(job.id, messageUuid('dead', `${dead.id}-${job.id}`), () => stuckJobCard(dead, exam));
+      await postCard(job, log, messageUuid('dead', `${dead.id}-${job.id}`), () => stuckJobCard(dead, exam));
       return undefined;
     },
   };
