@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChatPace, PACED_FOR_MS, SLOT_MS } from '../src/feishu/chat-pace.js';
+import { ChatPace, GROUP_MESSAGES_PER_SECOND, PACED_FOR_MS, SLOT_MS } from '../src/feishu/chat-pace.js';
 
 describe('ChatPace: cards into the staff chat at Feishu’s pace once Feishu refused one', () => {
   it('sends at once while Feishu has refused nothing', () => {
@@ -13,13 +13,13 @@ describe('ChatPace: cards into the staff chat at Feishu’s pace once Feishu ref
     pace.refused(10_000);
     const slots = ['a', 'b', 'c', 'd', 'e', 'f'].map((job) => pace.slotFor(job, 10_050));
     expect(slots).toEqual([11_000, 11_250, 11_500, 11_750, 12_000, 12_250]);
-    expect(SLOT_MS).toBeGreaterThanOrEqual(1000 / 5);
+    expect(SLOT_MS).toBeGreaterThanOrEqual(1000 / GROUP_MESSAGES_PER_SECOND);
     // Never more than Feishu's 5 in any second.
     for (const [i, slot] of slots.entries())
       expect(
         slots.filter((s) => s > slot - 1000 && s <= slot).length,
         `the second ending at slot ${i}`,
-      ).toBeLessThanOrEqual(5);
+      ).toBeLessThanOrEqual(GROUP_MESSAGES_PER_SECOND);
   });
 
   it("waits as long as Feishu's x-ogw-ratelimit-reset says, if that is longer", () => {

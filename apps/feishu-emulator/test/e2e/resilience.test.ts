@@ -155,6 +155,6 @@ describe('resilience', () => {
     // The operator is told once, when the pacing starts.
     const paced = (await logsWritten(gateway)).filter((l) => String(l.msg).includes('one slot at a time'));
     expect(paced).toHaveLength(1);
-    expect(paced[0]).toMatchObject({ level: 'warn', perSecond: 4, forMs: 60_000 });
+    expect(paced[0]).toMatchObject({ level: 'warn', groupLimitPerSecond: 5, perSecond: 4, forMs: 60_000 });
   }, 90_000);
 });

@@ -9,7 +9,13 @@ import {
   type ProviderRegistry,
 } from '@feishu-exam/exam-providers';
 import { stuckJobCard } from '../bot/cards.js';
-import { CHAT_RATE_LIMITED, ChatPace, PACED_FOR_MS, SLOT_MS } from '../feishu/chat-pace.js';
+import {
+  CHAT_RATE_LIMITED,
+  ChatPace,
+  GROUP_MESSAGES_PER_SECOND,
+  PACED_FOR_MS,
+  SLOT_MS,
+} from '../feishu/chat-pace.js';
 import { callOpenApi, type FeishuClients, OpenApiError } from '../feishu/clients.js';
 import { type Logger, maskCandidateIn } from '../log.js';
 import { Deferral } from '../outbox/failure.js';
@@ -167,8 +173,8 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         staffChatPace.refused(clock(), err.retryAfterMs)
       )
         log.warn(
-          { perSecond: 1000 / SLOT_MS, forMs: PACED_FOR_MS },
-          "Feishu refused a card for the staff chat's limit (5 messages a second per group): cards now go into it one slot at a time",
+          { groupLimitPerSecond: GROUP_MESSAGES_PER_SECOND, perSecond: 1000 / SLOT_MS, forMs: PACED_FOR_MS },
+          "Feishu refused a card for the staff chat's limit: cards now go into it one slot at a time",
         );
       throw err;
     }
