@@ -26,6 +26,11 @@ describe('a long Open Platform outage', () => {
   it('every call refused for longer than the old retry budget, twice (cards, then login_info): every exam still gets its card and its login_info, with no operator', async () => {
     platform = await startPlatform();
     const p = platform;
+    // 1. The cards: a 503 on every call, the token endpoint included (so the card calls themselves never go
+    // out: the attempts are counted in the jobs). From before the gateway starts: its worker starts before it
+    // says it is listening, and a token fetched meanwhile (for the account fields it registers at start) would
+    // be cached, and the cards' calls would then be refused at /im/v1/messages instead.
+    p.emulator.outage('http_503');
     // Backoff compressed: 5 ms doubling to 50 ms, so a dozen attempts pass in about a second.
     const gateway = await startGateway(p, { OUTBOX_BASE_DELAY_MS: '5', OUTBOX_MAX_DELAY_MS: '50' });
     gateways.push(gateway);
@@ -48,9 +53,6 @@ describe('a long Open Platform outage', () => {
     const attemptsOf = (listing: Awaited<ReturnType<typeof jobs>>, kind: string, id: string) =>
       listing.jobs.find((j) => j.kind === kind && j.examId === id)?.attempts ?? 0;
 
-    // 1. The cards: a 503 on every call, the token endpoint included (so the card calls themselves never go
-    // out: the attempts are counted in the jobs).
-    p.emulator.outage('http_503');
     for (const id of exams) {
       const attempts = await p.emulator.pushExam(`${gateway.url}/webhook/event`, examPayload(id));
       expect(attempts.at(-1)?.status).toBe(200);
