@@ -12,12 +12,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchDatabase } from '../../../scripts/bench-database.mjs';
-import { approvalCardUuid, createEmulator, startGatewayProcess } from '../dist/index.js';
+import { approvalCardUuid, createEmulator, FeishuCode, startGatewayProcess } from '../dist/index.js';
 
 const EXAMS = Number(process.env.BENCH_WAVE_EXAMS ?? 60);
 const WORKERS = Number(process.env.BENCH_WAVE_WORKERS ?? 1);
 const GROUP_LIMIT = 5;
-const CHAT_RATE_LIMITED = 230020;
 const app = {
   appId: 'cli_bench00000001',
   appSecret: 'bench-app-secret-0123456789',
@@ -76,7 +75,7 @@ const seconds = (Date.now() - started) / 1000;
 const creates = emulator.state.calls.filter(
   (c) => c.method === 'POST' && c.path === '/open-apis/im/v1/messages',
 );
-const refused = creates.filter((c) => c.code === CHAT_RATE_LIMITED);
+const refused = creates.filter((c) => c.code === FeishuCode.chatRateLimited);
 const first = refused[0]?.at ?? started;
 const bySecond = new Map();
 for (const c of refused) {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { FeishuCode } from '../../src/index.js';
 import {
   cardsFor,
   clickFor,
@@ -23,9 +24,6 @@ afterEach(async () => {
 async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>) {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
-
-/** Feishu's code for a message refused for its chat's frequency limit. */
-const CHAT_RATE_LIMITED = 230020;
 
 const finalCard = (p: Platform, examId: string) =>
   cardsFor(p.emulator, examId)[0]?.content.includes('Exam arranged');
@@ -142,7 +140,7 @@ describe('resilience', () => {
     const creates = p.emulator.state.calls.filter(
       (c) => c.method === 'POST' && c.path === '/open-apis/im/v1/messages',
     );
-    const refused = creates.filter((c) => c.code === CHAT_RATE_LIMITED);
+    const refused = creates.filter((c) => c.code === FeishuCode.chatRateLimited);
     // The wave did meet the limit ...
     const first = refused[0]?.at as number;
     expect(refused.length).toBeGreaterThan(0);
