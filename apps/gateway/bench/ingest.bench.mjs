@@ -301,6 +301,12 @@ const byThread = (r) =>
     .join(', ');
 
 const stub = await start(here('./open-platform-stub.mjs'), {});
+const nodeOptions = [
+  process.env.BENCH_CPU_PROF && `--import ${here('../../feishu-emulator/bench/cpu-prof.mjs')}`,
+  process.env.BENCH_NODE_OPTIONS,
+]
+  .filter(Boolean)
+  .join(' ');
 const gatewayEnv = (databaseUrl, extra = {}) => ({
   FEISHU_APP_ID: 'cli_bench',
   FEISHU_APP_SECRET: 'bench-secret',
@@ -314,12 +320,10 @@ const gatewayEnv = (databaseUrl, extra = {}) => ({
   DATABASE_URL: databaseUrl,
   // BENCH_CPU_PROF=<folder>: each gateway process writes a .cpuprofile of its measured pushes there (summarise
   // one, or compare two, with the emulator's bench/cpu-prof-summary.mjs).
-  ...(process.env.BENCH_CPU_PROF
-    ? {
-        NODE_OPTIONS: `--import ${here('../../feishu-emulator/bench/cpu-prof.mjs')}`,
-        BENCH_CPU_PROF_DIR: process.env.BENCH_CPU_PROF,
-      }
-    : {}),
+  ...(process.env.BENCH_CPU_PROF ? { BENCH_CPU_PROF_DIR: process.env.BENCH_CPU_PROF } : {}),
+  // BENCH_NODE_OPTIONS: Node options for these servers (the SDK's, the prototypes', the gateways'), e.g.
+  // `--perf-basic-prof`, so that `perf record -t <pid>` names the JavaScript it samples.
+  ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
   ...extra,
 });
 const gatewayReady = (o) => (o.msg === 'gateway listening' ? Number(new URL(o.url).port) : undefined);

@@ -190,8 +190,14 @@ export function serializeError(err: unknown, depth = 0): Record<string, unknown>
   return out;
 }
 
-/** Log lines are handed to the thread pool in chunks of at least this many bytes (lineDestination)… */
-export const LOG_CHUNK_BYTES = 4096;
+/**
+ * Log lines are handed to the thread pool in chunks of at least this many bytes (lineDestination)… Each chunk
+ * wakes a pool thread, and its end wakes the event loop: with 4 KiB chunks (about ten exam lines) those
+ * wake-ups cost a push 27 µs more at 32 connections, when pushes come in two groups (BENCHMARKS.md, session 14).
+ */
+export const LOG_CHUNK_BYTES = 32 * 1024;
+/** The most one write carries (sonic-boom's maxWrite, which must exceed the chunk). */
+const LOG_MAX_WRITE_BYTES = 64 * 1024;
 /** …or at most this long after they were written, whichever comes first. */
 export const LOG_FLUSH_MS = 20;
 
@@ -205,7 +211,12 @@ export const LOG_FLUSH_MS = 20;
  * before an exit; a SIGKILL loses what is still buffered (about LOG_FLUSH_MS of lines).
  */
 export function lineDestination(fd: number): ReturnType<typeof pino.destination> {
-  const destination = pino.destination({ dest: fd, sync: false, minLength: LOG_CHUNK_BYTES });
+  const destination = pino.destination({
+    dest: fd,
+    sync: false,
+    minLength: LOG_CHUNK_BYTES,
+    maxWrite: LOG_MAX_WRITE_BYTES,
+  });
   /** Bytes taken and not written yet (buffered, or being written by the pool). */
   let unwritten = 0;
   let timer: NodeJS.Timeout | undefined;

@@ -266,19 +266,22 @@ describe('where the lines go (lineDestination)', () => {
     const log = createLogger({ level: 'info', destination });
     const before = writes.mock.calls.length;
     let lines = 0;
-    while (lines * 120 < LOG_CHUNK_BYTES - 200) {
+    // Lines of at most 200 bytes: these stay below the chunk.
+    while (lines * 200 < LOG_CHUNK_BYTES - 200) {
       log.info({ examId: `exam-${lines}` }, 'exam received');
       lines++;
     }
     // Below the chunk: nothing handed over yet (a write per line woke a pool thread per line).
     expect(writes.mock.calls.length).toBe(before);
-    for (let i = 0; i < 40; i++) log.info({ examId: `more-${i}` }, 'exam received');
+    // Lines of at least 80 bytes: these take the buffer past the chunk.
+    const more = Math.ceil(LOG_CHUNK_BYTES / 80);
+    for (let i = 0; i < more; i++) log.info({ examId: `more-${i}` }, 'exam received');
     // Past the chunk: one write carries every line so far.
     expect(writes.mock.calls.length).toBe(before + 1);
     await new Promise((drained) => destination.once('drain', drained));
     expect(read().split('\n').filter(Boolean).length).toBeGreaterThan(lines);
     destination.flushSync();
-    expect(read().split('\n').filter(Boolean)).toHaveLength(lines + 40);
+    expect(read().split('\n').filter(Boolean)).toHaveLength(lines + more);
     destination.end();
   });
 

@@ -13,7 +13,7 @@ import {
   type Tx,
 } from '../src/store/index.js';
 import { CARD_ANSWER_WINDOW_MS, examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { COMMIT_DELAY_MS, COMMIT_SIBLINGS, ExamIngest } from '../src/workflow/ingest.js';
+import { ExamIngest } from '../src/workflow/ingest.js';
 import { examCreatedEvent, testDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
@@ -259,52 +259,47 @@ describe('examLifecycle', () => {
     expect(await countJobs(store, 'post_card')).toBe(3);
   });
 
-  it('SQLite: after a batch of COMMIT_SIBLINGS or more, the next commit waits COMMIT_DELAY_MS so that later arrivals join it; a lone push does not wait (PostgreSQL: never waits)', async () => {
+  it('events that arrive while a batch commits form the next batch, which commits as soon as that one is durable, without waiting for more to join it', async () => {
     const store = await freshStore();
     const batches: number[] = [];
+    let openFirst = () => {};
+    const firstHeld = new Promise<void>((open) => (openFirst = open));
+    /** Set by a timer armed the moment the first batch is durable: any wait for company would come after it. */
+    let timerRan = false;
+    const timerRanAtSecond: boolean[] = [];
     const write = store.write;
     const counted: Store = {
       ...store,
-      write: (work) =>
-        write(async (tx) => {
+      write: (work, options) => {
+        const first = batches.length === 0;
+        if (!first) timerRanAtSecond.push(timerRan);
+        const written = write(async (tx) => {
+          if (first) await firstHeld;
           const outcomes = await work(tx);
           batches.push((outcomes as unknown[]).length);
           return outcomes;
-        }),
+        }, options);
+        // Registered before ExamIngest's own continuation, so the timer is armed first.
+        if (first) void written.then(() => setTimeout(() => (timerRan = true), 0));
+        return written;
+      },
     };
-    const delays: number[] = [];
-    let endDelay = () => {};
     const ingest = new ExamIngest(
       counted,
       () => 1,
       () => undefined,
-      (ms) => {
-        delays.push(ms);
-        return new Promise((resume) => (endDelay = resume));
-      },
     );
-    // Quiet: one push is committed at once, no delay.
-    expect(await ingest.receive(examEvent('cd-0'))).toBe('created');
-    expect(delays).toEqual([]);
-    // Busy: a batch of COMMIT_SIBLINGS; the next arrival waits for company, and the later ones join it.
-    await Promise.all(
-      Array.from({ length: COMMIT_SIBLINGS }, (_, i) => ingest.receive(examEvent(`cd-a${i}`))),
-    );
-    const next = [ingest.receive(examEvent('cd-b0'))];
+    const first = Array.from({ length: 4 }, (_, i) => ingest.receive(examEvent(`nb-a${i}`)));
+    // The first batch is taken from the next turn; its transaction waits for firstHeld.
     await new Promise((r) => setImmediate(r));
-    if (store.dialect === 'postgres') {
-      // Not on PostgreSQL, where a batch's round trips gather arrivals already and the delay only lengthened
-      // each cycle (BENCHMARKS.md, session 6).
-      expect(await Promise.all(next)).toEqual(['created']);
-      expect(delays).toEqual([]);
-      return;
-    }
-    expect(delays).toEqual([COMMIT_DELAY_MS]);
+    const second = Array.from({ length: 3 }, (_, i) => ingest.receive(examEvent(`nb-b${i}`)));
     expect(ingest.busy).toBe(true);
-    next.push(ingest.receive(examEvent('cd-b1')), ingest.receive(examEvent('cd-b2')));
-    endDelay();
-    expect(await Promise.all(next)).toEqual(['created', 'created', 'created']);
-    expect(batches).toEqual([1, COMMIT_SIBLINGS, 3]);
+    openFirst();
+    expect(await Promise.all([...first, ...second])).toEqual(Array(7).fill('created'));
+    expect(batches).toEqual([4, 3]);
+    // The second batch was handed to the store before any timer could run: it did not wait for company.
+    expect(timerRanAtSecond).toEqual([false]);
+    expect(ingest.busy).toBe(false);
   });
 
   it('lets exactly one of many racing decisions win, and queues exactly one follow-up job', async () => {

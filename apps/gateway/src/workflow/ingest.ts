@@ -9,33 +9,26 @@ interface Waiting {
 }
 
 /**
- * Group commit's delay, as PostgreSQL's commit_delay and commit_siblings: when the last batch held at least
- * COMMIT_SIBLINGS events (pushes are arriving concurrently), the next commit waits up to COMMIT_DELAY_MS for
- * more to join it, unless BATCH_FULL are waiting already. A commit's sync costs 0.3–0.4 ms of CPU however few
- * events it carries (batches of 4: 180–330 µs per event with it, 90–120 without; BENCHMARKS.md, session 6), so
- * the more pushes share one, the less each costs. A lone push (a quiet tenant) is committed at once. SQLite only.
- */
-export const COMMIT_DELAY_MS = 2;
-export const COMMIT_SIBLINGS = 4;
-const BATCH_FULL = 32;
-
-/**
  * Takes exam events as they arrive and commits them in batches: every event that arrives while one batch
- * commits goes into the next. Each caller still waits for its own event's commit before acknowledging.
+ * commits goes into the next, which commits as soon as that one is durable. Each caller still waits for its
+ * own event's commit before acknowledging.
+ *
+ * A batch does not wait for more events to join it. Under many concurrent pushes (32 connections), waiting
+ * gathered every pusher into one batch, so the main thread sat idle through each wait and each sync (half its
+ * time); without it, the pushes fall into two groups, one read while the other commits. Measured against the
+ * build with the wait (and with log lines in chunks of 32 KiB, log.ts, without which each extra batch cost
+ * more): 17–24 % more pushes a second at 32 connections in three runs of four (the fourth 2 % fewer) for 0–13 %
+ * more CPU per push; 66 % more at 8 connections, for 20 % more CPU (BENCHMARKS.md, session 14).
  */
 export class ExamIngest {
   readonly #waiting: Waiting[] = [];
   #flushing = false;
   #committing = false;
-  #lastBatch = 0;
 
   constructor(
     private readonly store: Store,
     private readonly now: () => number,
     private readonly onCreated: () => void,
-    /** How the commit delay is waited for (tests replace it). */
-    private readonly delay: (ms: number) => Promise<void> = (ms) =>
-      new Promise((resume) => setTimeout(resume, ms)),
   ) {}
 
   /**
@@ -60,18 +53,7 @@ export class ExamIngest {
 
   async #flush(): Promise<void> {
     while (this.#waiting.length > 0) {
-      // SQLite only: on PostgreSQL the sync is the server's, a batch's round trips already gather ~32 events,
-      // and the delay only lengthened each cycle (1,416 against 1,635 pushes/s; BENCHMARKS.md).
-      if (
-        this.store.dialect === 'sqlite' &&
-        this.#lastBatch >= COMMIT_SIBLINGS &&
-        this.#waiting.length < BATCH_FULL
-      ) {
-        this.#committing = true; // the events waiting count as committing: the worker keeps yielding
-        await this.delay(COMMIT_DELAY_MS);
-      }
       const batch = this.#waiting.splice(0, 256);
-      this.#lastBatch = batch.length;
       this.#committing = true;
       try {
         const outcomes = await this.store.write((tx) =>
