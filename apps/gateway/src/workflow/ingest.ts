@@ -17,7 +17,7 @@ interface Waiting {
  * gathered every pusher into one batch, so the main thread sat idle through each wait and each sync (half its
  * time); without it, the pushes fall into two groups, one read while the other commits. Measured against the
  * build with the wait (and with log lines in chunks of 32 KiB, log.ts, without which each extra batch cost
- * more): 17–24 % more pushes a second at 32 connections in three runs of four (the fourth 2 % fewer) for 0–13 %
+ * more): 14–24 % more pushes a second at 32 connections in four runs of five (the other 2 % fewer) for 1–16 %
  * more CPU per push; 66 % more at 8 connections, for 20 % more CPU (BENCHMARKS.md, session 14).
  */
 export class ExamIngest {
