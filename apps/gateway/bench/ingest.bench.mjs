@@ -500,6 +500,20 @@ if (protoInbox && b)
   console.log(`proto-inbox/b  ${(protoInbox.rps / b.rps).toFixed(2)}×, ${cpuRatio(protoInbox, b)}`);
 if (protoKeyed && b)
   console.log(`proto-keyed/b  ${(protoKeyed.rps / b.rps).toFixed(2)}×, ${cpuRatio(protoKeyed, b)}`);
+// Round by round: two scenarios of one round ran back to back, so their ratio is steadier than the ratio of
+// their medians when the machine's speed drifts between rounds (the SDK ranged 4,965–7,945 pushes/s in one run).
+const byRound = (first, second, label) => {
+  const n = Math.min(first.length, second.length);
+  if (n === 0) return;
+  const each = (key) => Array.from({ length: n }, (_, i) => first[i][key] / second[i][key]);
+  const shown = (ratios) => `${middle(ratios).toFixed(2)}× (${ratios.map((r) => r.toFixed(2)).join(' ')})`;
+  console.log(
+    `${label} by round, median (each round): throughput ${shown(each('rps'))}, CPU per push ${shown(each('serverCpuUs'))}, main thread per push ${shown(each('mainCpuUs'))}`,
+  );
+};
+byRound(rounds.ingestOnly, rounds.b, 'ingest-only/b');
+byRound(rounds.ingestOnly, rounds.compared, 'ingest-only/compared');
+byRound(rounds.protoInbox, rounds.b, 'proto-inbox/b');
 if (c) console.log(`p99 of c: ${c.p99.toFixed(2)} ms (goal < 25 ms)`);
 if (ingestOnly) console.log(`p99 of ingest-only: ${ingestOnly.p99.toFixed(2)} ms (goal < 25 ms)`);
 if (d && c)

@@ -59,8 +59,14 @@ const TEXT_PATTERNS = [
   `(?<![\\d*])(?<mobile>1[3-9]\\d{9})(?!\\d)`,
 ];
 
-/** What a string must hold for one of TEXT_PATTERNS to match in it. */
-const MAYBE_SECRET = /[@="]|\b(?:bearer|basic)\s|(?<![\w-])[tau]-\w|(?<!\d)1[3-9]\d{9}(?!\d)/i;
+/**
+ * What a string must hold for one of TEXT_PATTERNS to match in it, pattern by pattern: a quote before a colon
+ * (json), a word character before `=` (form), a scheme, a token's prefix, an address's character on each side
+ * of `@` (email), eleven digits (mobile). Narrower than any `@`, `=` or `"`: a line's masked email
+ * (`w***@example.com`) no longer sends it through the whole pattern (BENCHMARKS.md, session 15).
+ */
+const MAYBE_SECRET =
+  /"\s*:|\w=|\b(?:bearer|basic)\s|(?<![\w-])[tau]-[\w.]|[\w.%+-]@[\w.-]|(?<!\d)1[3-9]\d{9}(?!\d)/i;
 
 /** A function that returns its text with every secret and personal value in it replaced, or the text itself. */
 export type TextScrubber = (text: string) => string;
@@ -123,6 +129,18 @@ export function keepOutOfLog(log: Logger, value: string | undefined): void {
 /** The shapes alone (no configured values): for text kept beyond a log line, such as a far side's answer. */
 export const scrubText = textScrubber();
 
+/** Whether a key names a secret, kept per key (a line's keys are nearly always the same few). */
+const secretKeyVerdicts = new Map<string, boolean>();
+function isSecretKey(key: string): boolean {
+  let secret = secretKeyVerdicts.get(key);
+  if (secret === undefined) {
+    secret = SECRET_KEYS.has(key.toLowerCase());
+    // Keys come from code, but also from a far side's answer: a bounded memory of them.
+    if (secretKeyVerdicts.size < 4096) secretKeyVerdicts.set(key, secret);
+  }
+  return secret;
+}
+
 /**
  * The value with every secret-named field replaced and every string scrubbed (`textScrubber`), or the value
  * itself when it has none (the usual case costs a walk over its keys and a scan of its strings, and no
@@ -151,7 +169,7 @@ export function redactSecrets<T>(value: T, depth = 0, scrub: TextScrubber = scru
   for (const key in record) {
     if (!Object.hasOwn(record, key)) continue;
     const field = record[key];
-    const clean = SECRET_KEYS.has(key.toLowerCase()) ? REDACTED : redactSecrets(field, depth + 1, scrub);
+    const clean = isSecretKey(key) ? REDACTED : redactSecrets(field, depth + 1, scrub);
     if (clean === field) continue;
     copy ??= { ...record };
     copy[key] = clean;
@@ -209,19 +227,41 @@ export const LOG_FLUSH_MS = 20;
  * per line against 48–54 in chunks (bench/log-lines.mjs; BENCHMARKS.md, session 12). No timer runs while
  * nothing waits (an idle gateway does not wake up to write nothing). `flushSync()` writes what is buffered
  * before an exit; a SIGKILL loses what is still buffered (about LOG_FLUSH_MS of lines).
+ *
+ * Lines are written here into a chunk of bytes, handed to sonic-boom whole (its buffer mode). In its text
+ * mode a line handed to it alone cost in proportion to the chunk (its write() measured the UTF-8 length of
+ * everything it held, flattening it, at each line), and each chunk was encoded twice (for the write, then
+ * again when the write ended): ~9 µs a line with 32 KiB chunks, ~4 here (BENCHMARKS.md, session 15).
  */
 export function lineDestination(fd: number): ReturnType<typeof pino.destination> {
   const destination = pino.destination({
     dest: fd,
     sync: false,
+    contentMode: 'buffer',
     minLength: LOG_CHUNK_BYTES,
     maxWrite: LOG_MAX_WRITE_BYTES,
   });
-  /** Bytes taken and not written yet (buffered, or being written by the pool). */
+  /** The chunk being filled, and how many of its bytes hold lines. A new one once it is handed over. */
+  let chunk = Buffer.allocUnsafe(LOG_MAX_WRITE_BYTES);
+  let filled = 0;
+  /** Bytes handed to sonic-boom and not written yet (buffered there, or being written by the pool). */
   let unwritten = 0;
   let timer: NodeJS.Timeout | undefined;
+  // In buffer mode sonic-boom's write takes bytes; its types know only text.
+  const write = destination.write.bind(destination) as unknown as (bytes: Buffer) => boolean;
+  const handOver = (bytes: Buffer) => {
+    unwritten += bytes.length;
+    write(bytes);
+  };
+  const handOverChunk = () => {
+    if (filled === 0) return;
+    const full = chunk.subarray(0, filled);
+    chunk = Buffer.allocUnsafe(LOG_MAX_WRITE_BYTES);
+    filled = 0;
+    handOver(full);
+  };
   const flushSoon = () => {
-    if (timer || unwritten === 0) return;
+    if (timer || (unwritten === 0 && filled === 0)) return;
     timer = setTimeout(() => {
       timer = undefined;
       // While a write is under way this does nothing; what is left when it ends is flushed by the next timer.
@@ -233,11 +273,18 @@ export function lineDestination(fd: number): ReturnType<typeof pino.destination>
     }, LOG_FLUSH_MS);
     timer.unref();
   };
-  const write = destination.write.bind(destination);
   destination.write = (line: string) => {
-    unwritten += Buffer.byteLength(line);
+    // A UTF-16 code unit is at most 3 bytes of UTF-8.
+    const most = line.length * 3;
+    if (filled + most > chunk.length) {
+      handOverChunk();
+      // Longer than any chunk (a huge error stack): handed over as it is.
+      if (most > chunk.length) handOver(Buffer.from(line, 'utf8'));
+    }
+    if (most <= chunk.length) filled += chunk.write(line, filled, 'utf8');
+    if (filled >= LOG_CHUNK_BYTES) handOverChunk();
     flushSoon();
-    return write(line);
+    return true;
   };
   destination.on('write', (bytes: number) => {
     unwritten = Math.max(0, unwritten - bytes);
@@ -245,8 +292,14 @@ export function lineDestination(fd: number): ReturnType<typeof pino.destination>
     // nothing buffered) arms nothing: a miscount cannot keep a timer going.
     if (bytes > 0) flushSoon();
   });
+  const flush = destination.flush.bind(destination);
+  destination.flush = (cb?: (err?: Error) => unknown) => {
+    handOverChunk();
+    flush(cb);
+  };
   const flushSync = destination.flushSync.bind(destination);
   destination.flushSync = () => {
+    handOverChunk();
     flushSync();
     unwritten = 0;
   };
@@ -281,6 +334,21 @@ export function written(destination: ReturnType<typeof pino.destination>, timeou
   });
 }
 
+/**
+ * pino's isoTime, formatted once per millisecond: at a few thousand lines a second most lines share their
+ * millisecond with the line before, and formatting a Date cost each line ~1.8 µs (BENCHMARKS.md, session 15).
+ */
+let stampedAt = Number.NaN;
+let stamp = '';
+function isoTimeOfThisMillisecond(): string {
+  const now = Date.now();
+  if (now !== stampedAt) {
+    stampedAt = now;
+    stamp = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return stamp;
+}
+
 export function createLogger(options: {
   level: string;
   destination?: pino.DestinationStream;
@@ -293,7 +361,7 @@ export function createLogger(options: {
     {
       level: options.level,
       base: { service: 'feishu-exam-gateway' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimeOfThisMillisecond,
       serializers: { err: (err: unknown) => clean(serializeError(err)) },
       formatters: {
         level: (label) => ({ level: label }),

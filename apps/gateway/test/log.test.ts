@@ -176,6 +176,29 @@ describe('secrets and personal data inside text (messages, error messages, forei
     expect(lines[1]?.msg).toBe('wss://x/ws?device_id=d1&access_key=***&ticket=***');
   });
 
+  it('finds each shape of secret alone in a string, with no other character around it to give it away', () => {
+    const { lines, log } = captureWith([]);
+    const alone = {
+      token: 'u-.g1044ab9c8d7e6f5a4b3c2d1e',
+      json: '{"token" : "tok-value-1"}',
+      form: 'ticket=tick-value-2',
+      bearer: 'Bearer bearer-value-3',
+      email: 'li.si@example.cn',
+      mobile: '13800138000',
+    };
+    log.warn({ texts: Object.values(alone) }, 'shapes');
+    const text = JSON.stringify(lines);
+    for (const value of [
+      'g1044ab9c8d7e6f5a4b3c2d1e',
+      'tok-value-1',
+      'tick-value-2',
+      'bearer-value-3',
+      'li.si@',
+      '13800138000',
+    ])
+      expect(text).not.toContain(value);
+  });
+
   it("masks a candidate's email and mobile number found in any text, and leaves masked ones and ids alone", () => {
     const { lines, log } = captureWith([]);
     const message = 'candidate wang.er@example.com (+86 18900001111, 18911112222) already invited';
@@ -314,6 +337,31 @@ describe('where the lines go (lineDestination)', () => {
     const inFile = read().split('\n').filter(Boolean);
     expect(inFile).toHaveLength(lines + 6);
     expect(JSON.parse(inFile.at(-1) as string)).toMatchObject({ msg: 'stopped' });
+    destination.end();
+  });
+
+  it('writes every line whole and in order, whatever its length and alphabet, across chunk boundaries', async () => {
+    const { destination, read } = await logFile();
+    const log = createLogger({ level: 'info', destination });
+    const sent: string[] = [];
+    const say = (text: string) => {
+      sent.push(text);
+      log.info({ n: sent.length }, text);
+    };
+    // Three bytes of UTF-8 per character: a chunk holds fewer of these lines than their length suggests.
+    for (let i = 0; i < 400; i++) say(`候选人${'考'.repeat(i % 97)}-${i}`);
+    // Longer than any chunk (a huge error stack), in characters or only in bytes, between lines that fill
+    // chunks on either side.
+    say(`栈${'帧'.repeat(3 * LOG_CHUNK_BYTES)}`);
+    say(`栈${'帧'.repeat(LOG_CHUNK_BYTES)}`);
+    for (let i = 0; i < 400; i++) say(`exam-${'x'.repeat(i % 211)}-${i}`);
+    await written(destination, 5_000);
+    const inFile = read()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { n: number; msg: string });
+    expect(inFile.map((line) => line.msg)).toEqual(sent);
+    expect(inFile.map((line) => line.n)).toEqual(sent.map((_, i) => i + 1));
     destination.end();
   });
 

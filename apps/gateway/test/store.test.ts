@@ -7,6 +7,7 @@ import {
   ExamEntity,
   findOneBy,
   JobEntity,
+  multiRowInsert,
   openStore,
   ProcessedEventEntity,
   type Store,
@@ -400,6 +401,26 @@ describe('examLifecycle', () => {
       ok: false,
       reason: 'not_found',
     });
+  });
+});
+
+describe('multi-row INSERTs (multiRowInsert)', () => {
+  it('writes the rows named, for a number of rows asked for again, and past the numbers it keeps texts for', async () => {
+    const insert = multiRowInsert('INSERT INTO t (a, b)', '(?, ?)', 'ON CONFLICT DO NOTHING');
+    expect(insert(1)).toBe('INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT DO NOTHING');
+    expect(insert(2)).toBe('INSERT INTO t (a, b) VALUES (?, ?), (?, ?) ON CONFLICT DO NOTHING');
+    expect(insert(1)).toBe('INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT DO NOTHING');
+    expect(insert(300).match(/\(\?, \?\)/g)).toHaveLength(300);
+    // Batches of each size in turn, the largest past the texts kept: every exam and its job written.
+    const store = await freshStore();
+    let n = 0;
+    for (const size of [3, 1, 3, 300, 3]) {
+      const batch = Array.from({ length: size }, () => examEvent(`m-${String(n++).padStart(4, '0')}`));
+      const outcomes = await store.write((tx) => examLifecycle.receiveMany(tx, batch, 1));
+      expect(outcomes).toEqual(batch.map(() => 'created'));
+    }
+    expect(await store.dataSource.getRepository(ExamEntity).count()).toBe(n);
+    expect(await store.dataSource.getRepository(JobEntity).count({ where: { kind: 'post_card' } })).toBe(n);
   });
 });
 

@@ -148,7 +148,12 @@ export async function post(url: string, headers: Record<string, string>, body: B
   } catch {
     json = undefined;
   }
-  return { status: response.status, json: json as Record<string, unknown> | undefined, text };
+  return {
+    status: response.status,
+    json: json as Record<string, unknown> | undefined,
+    text,
+    contentType: response.headers.get('content-type'),
+  };
 }
 
 /**

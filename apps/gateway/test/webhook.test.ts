@@ -43,6 +43,7 @@ describe('POST /webhook/event', () => {
     const res = await post(eventUrl, sealed.headers, sealed.rawBody);
     expect(res.status).toBe(200);
     expect(res.json).toEqual({ challenge: 'ch-123' });
+    expect(res.contentType).toBe('application/json; charset=utf-8');
     expect(gw.logs().filter((l) => l.msg === 'url verification challenge answered')).toMatchObject([
       { level: 'info', path: '/webhook/event' },
     ]);
@@ -80,6 +81,7 @@ describe('POST /webhook/event', () => {
     const res = await post(eventUrl, sealed.headers, sealed.rawBody);
     expect(res.status).toBe(200);
     expect(res.json).toEqual({ code: 0, msg: 'success' });
+    expect(res.contentType).toBe('application/json; charset=utf-8');
     const [line] = examLogs(seedExam.exam_id);
     expect(line).toMatchObject({ eventId: 'ev-seed-1', paperId: 'paper001', tenantKey: '2ca1d211f64f6438' });
     expect(line?.candidate).toEqual({ phone: '+86 189****1111', emailMasked: 'x***@abc.vom' });

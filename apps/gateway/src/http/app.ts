@@ -28,13 +28,16 @@ export interface AppDeps extends WebhookDeps {
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.proxy = true;
+  // Feishu's pushes have a router of their own, matched first: each push is matched against its two routes,
+  // not against every admin page's (BENCHMARKS.md, session 15).
+  const webhooks = new Router();
   const router = new Router();
 
   // Without a token or key (allowed only with the long connection) nobody could tell Feishu's posts apart.
   if (deps.secrets.encryptKey || deps.secrets.verificationToken) {
     const webhook = webhookHandler(deps);
-    router.post('/webhook/event', webhook);
-    router.post('/webhook/card', webhook);
+    webhooks.post('/webhook/event', webhook);
+    webhooks.post('/webhook/card', webhook);
   }
   if (deps.providerWebhook)
     router.post('/webhook/provider/:providerId', providerWebhookHandler(deps.providerWebhook));
@@ -63,9 +66,8 @@ export function createApp(deps: AppDeps): Koa {
   mountAdmin(router, deps.admin);
   if (deps.metrics) mountMetrics(router, deps.metrics);
 
-  app.use(closeWhenNotReady(deps.isReady));
-  app.use(errorBoundary(deps.log));
-  app.use(accessLog(deps.log));
+  app.use(requestBoundary(deps.log, deps.isReady));
+  app.use(webhooks.routes());
   app.use(router.routes());
   app.use(methodNotAllowed);
   app.use(router.allowedMethods());
@@ -96,58 +98,45 @@ const methodNotAllowed: Koa.Middleware = async (ctx, next) => {
 };
 
 /**
- * Shutting down, every answer closes its connection (the request in flight when SIGTERM came included): kept
- * alive, a connection would bring more requests after the shutdown began, and hold server.close() until it
- * idled for the keep-alive timeout, or under a steady stream until the 10 s bound.
+ * Around every request, in one middleware (one layer less per push than three; BENCHMARKS.md, session 15):
+ * - an unexpected error is logged and becomes a 500 with a JSON body, never a leaked stack;
+ * - one access line per request. An accepted push is logged at debug here: its handler writes the line that
+ *   says what it was (the exam, the click, the account) at info, and one line per push is enough at the rate
+ *   Feishu can push. Probes and scrapes come every few seconds: a line each would drown the log;
+ * - shutting down, every answer closes its connection (the request in flight when SIGTERM came included):
+ *   kept alive, a connection would bring more requests after the shutdown began, and hold server.close()
+ *   until it idled for the keep-alive timeout, or under a steady stream until the 10 s bound.
  */
-function closeWhenNotReady(isReady: () => boolean): Koa.Middleware {
+function requestBoundary(log: Logger, isReady: () => boolean): Koa.Middleware {
   return async (ctx, next) => {
+    const started = performance.now();
     try {
       await next();
-    } finally {
-      if (!isReady()) ctx.set('connection', 'close');
-    }
-  };
-}
-
-/** Outermost: an unexpected error is logged and becomes a 500 with a JSON body, never a leaked stack. */
-function errorBoundary(log: Logger): Koa.Middleware {
-  return async (ctx, next) => {
-    try {
-      await next();
+      logRequest(log, ctx, started);
     } catch (err) {
       log.error({ err, method: ctx.method, path: ctx.path }, 'unhandled error in request');
       ctx.status = 500;
       ctx.body = { code: 'internal_error', message: 'internal error; see the gateway log' };
     }
+    if (!isReady()) ctx.set('connection', 'close');
   };
 }
 
-/**
- * One line per request. An accepted push is logged at debug here: its handler writes the line that says what
- * it was (the exam, the click, the account) at info, and one line per push is enough at the rate Feishu can
- * push.
- */
-function accessLog(log: Logger): Koa.Middleware {
-  return async (ctx, next) => {
-    const started = process.hrtime.bigint();
-    await next();
-    // Probes and scrapes come every few seconds: a line each would drown the log.
-    if (ctx.path === '/healthz' || ctx.path === '/readyz') return;
-    if (ctx.path === '/metrics' && ctx.status === 200) return;
-    const accepted = ctx.status === 200 && ctx.path.startsWith('/webhook/');
-    if (accepted && !log.isLevelEnabled('debug')) return;
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    const code = (ctx.body as { code?: unknown } | undefined)?.code;
-    log[accepted ? 'debug' : 'info'](
-      {
-        method: ctx.method,
-        path: ctx.path,
-        status: ctx.status,
-        ms: Math.round(ms * 100) / 100,
-        ...(typeof code === 'string' ? { code } : {}),
-      },
-      'request',
-    );
-  };
+function logRequest(log: Logger, ctx: Koa.Context, started: number): void {
+  const path = ctx.path;
+  if (path === '/healthz' || path === '/readyz') return;
+  if (path === '/metrics' && ctx.status === 200) return;
+  const accepted = ctx.status === 200 && path.startsWith('/webhook/');
+  if (accepted && !log.isLevelEnabled('debug')) return;
+  const code = (ctx.body as { code?: unknown } | undefined)?.code;
+  log[accepted ? 'debug' : 'info'](
+    {
+      method: ctx.method,
+      path,
+      status: ctx.status,
+      ms: Math.round((performance.now() - started) * 100) / 100,
+      ...(typeof code === 'string' ? { code } : {}),
+    },
+    'request',
+  );
 }

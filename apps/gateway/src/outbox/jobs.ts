@@ -6,6 +6,7 @@ import {
   JobEntity,
   type JobRow,
   type JobState,
+  multiRowInsert,
   type SqlTx,
   type Tx,
 } from '../store/index.js';
@@ -77,14 +78,16 @@ export async function enqueueJobs(tx: SqlTx, jobs: readonly NewJob[], now: numbe
       now,
       now,
     ]);
-  return tx.run(
-    `INSERT INTO outbox_jobs (id, kind, exam_id, payload, tenant_key, idempotency_key, state, attempts, max_attempts,
-       run_at, locked_until, locked_by, last_error, created_at, updated_at)
-     VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, NULL, NULL, ?, ?)").join(', ')}
-     ON CONFLICT DO NOTHING`,
-    rows.flat(),
-  );
+  return tx.run(insertJobs(rows.length), rows.flat());
 }
+
+/** enqueueJobs' INSERT, for a number of rows. */
+const insertJobs = multiRowInsert(
+  `INSERT INTO outbox_jobs (id, kind, exam_id, payload, tenant_key, idempotency_key, state, attempts, max_attempts,
+     run_at, locked_until, locked_by, last_error, created_at, updated_at)`,
+  "(?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, NULL, NULL, ?, ?)",
+  'ON CONFLICT DO NOTHING',
+);
 
 /** Strings in code-unit order, as a sort's comparator (the global orders rows are written in). */
 export const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

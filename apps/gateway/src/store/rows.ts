@@ -91,3 +91,27 @@ export async function findRows<T>(
   );
   return raw.map((r) => rows.from(r));
 }
+
+/** The most rows a kept multi-row statement text is built for (a batch of exam arrivals holds at most 256). */
+const KEPT_ROW_COUNTS = 256;
+
+/**
+ * `INSERT … VALUES (row), (row), … tail` for any number of rows, each text built once per number of rows and
+ * kept: a batch's statement is then the very same string every time, whose hash V8 keeps with it, so the
+ * store's cache of prepared statements finds it without hashing kilobytes of SQL, and nothing is joined per
+ * batch (BENCHMARKS.md, session 15).
+ */
+export function multiRowInsert(head: string, row: string, tail: string): (rows: number) => string {
+  const kept: string[] = [];
+  const build = (rows: number) =>
+    `${head} VALUES ${Array.from({ length: rows }, () => row).join(', ')} ${tail}`;
+  return (rows) => {
+    if (rows > KEPT_ROW_COUNTS) return build(rows);
+    let text = kept[rows];
+    if (text === undefined) {
+      text = build(rows);
+      kept[rows] = text;
+    }
+    return text;
+  };
+}

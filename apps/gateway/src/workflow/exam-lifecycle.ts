@@ -17,6 +17,7 @@ import {
   type ExamRow,
   type ExamState,
   entityRows,
+  multiRowInsert,
   type Tx,
 } from '../store/index.js';
 
@@ -72,6 +73,14 @@ const which = (ref: ExamRef): [string, string[]] =>
     : 'cardMessageId' in ref
       ? ['exam_id = ? AND card_message_id = ?', [ref.examId, ref.cardMessageId]]
       : ['tenant_key = ? AND exam_id = ?', [ref.tenantKey, ref.examId]];
+
+/** receiveMany's INSERT of new exams, for a number of rows. */
+const insertExams = multiRowInsert(
+  `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, account_id, paper_id, talent_id, application_id,
+     candidate, state, received_at, updated_at)`,
+  "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?)",
+  'ON CONFLICT DO NOTHING RETURNING tenant_key, exam_id',
+);
 
 /** The global order in which exams are written (receiveMany); any order works, if every writer keeps it. */
 const compareExamKeys = (a: ExamKey, b: ExamKey): number =>
@@ -175,10 +184,7 @@ export const examLifecycle = {
     // transaction, a replica or a concurrent push of the same event, since committed: the insert waited for
     // it) are not ours.
     const inserted = await tx.all<{ tenant_key: string; exam_id: string }>(
-      `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, account_id, paper_id, talent_id, application_id,
-         candidate, state, received_at, updated_at)
-       VALUES ${writes.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?)").join(', ')}
-       ON CONFLICT DO NOTHING RETURNING tenant_key, exam_id`,
+      insertExams(writes.length),
       writes.flatMap((w) => w.values),
     );
     /** The exams the insert skipped: the event that had created each. */
