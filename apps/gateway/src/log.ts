@@ -231,7 +231,8 @@ export const LOG_FLUSH_MS = 20;
  * Lines are written here into a chunk of bytes, handed to sonic-boom whole (its buffer mode). In its text
  * mode a line handed to it alone cost in proportion to the chunk (its write() measured the UTF-8 length of
  * everything it held, flattening it, at each line), and each chunk was encoded twice (for the write, then
- * again when the write ended): ~9 µs a line with 32 KiB chunks, ~4 here (BENCHMARKS.md, session 15).
+ * again when the write ended): 10.8–12.1 µs of CPU a line with 32 KiB chunks, 5.5–6.3 here, when lines come 32
+ * at a time (`LOG_LINES_BURST=1 node bench/log-lines.mjs`; BENCHMARKS.md, session 15).
  */
 export function lineDestination(fd: number): ReturnType<typeof pino.destination> {
   const destination = pino.destination({
@@ -336,7 +337,8 @@ export function written(destination: ReturnType<typeof pino.destination>, timeou
 
 /**
  * pino's isoTime, formatted once per millisecond: at a few thousand lines a second most lines share their
- * millisecond with the line before, and formatting a Date cost each line ~1.8 µs (BENCHMARKS.md, session 15).
+ * millisecond with the line before, and formatting a Date was a sixth of a line's time in a profile of the
+ * ingest (BENCHMARKS.md, session 15).
  */
 let stampedAt = Number.NaN;
 let stamp = '';

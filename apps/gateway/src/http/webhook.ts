@@ -37,7 +37,7 @@ export function webhookHandler(deps: WebhookDeps) {
       return;
     }
     // An acknowledgement as JSON text with its type set: Koa's body setter then skips its checks for an
-    // object (stream? blob? what type?), ~2 µs a push (BENCHMARKS.md, session 15).
+    // object (a stream? a blob? which type?) on every push (BENCHMARKS.md, session 15).
     ctx.set('content-type', JSON_TYPE);
     ctx.body = JSON.stringify(answer.body);
   };
