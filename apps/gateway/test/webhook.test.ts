@@ -553,6 +553,26 @@ describe('routes around the webhook', () => {
     expect(wrongMethod.headers.get('allow')).toBe('POST');
     expect(((await wrongMethod.json()) as { code: string }).code).toBe('method_not_allowed');
   });
+
+  it('takes a push at the webhook path with a query string, a trailing slash or other letter case', async () => {
+    // The exact paths are matched ahead of the router (app.ts, feishuPushes); the router still takes the
+    // variants it always took, so a URL entered in the developer console that way keeps working.
+    for (const [i, url] of [
+      `${eventUrl}?from=console`,
+      `${eventUrl}/`,
+      `${gw.url}/Webhook/Event`,
+    ].entries()) {
+      const examId = `path-variant-${i}`;
+      const sealed = seal(
+        envelopeV2('hire.eco_exam.created_v1', { ...seedExam, exam_id: examId }, fields),
+        sealOpts,
+      );
+      const res = await post(url, sealed.headers, sealed.rawBody);
+      expect(res.status, url).toBe(200);
+      expect(res.json).toEqual({ code: 0, msg: 'success' });
+      expect(examLogs(examId), url).toMatchObject([{ outcome: 'created' }]);
+    }
+  });
 });
 
 describe('without an encrypt key', () => {

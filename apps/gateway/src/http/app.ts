@@ -28,17 +28,12 @@ export interface AppDeps extends WebhookDeps {
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.proxy = true;
-  // Feishu's pushes have a router of their own, matched first: each push is matched against its two routes,
-  // not against every admin page's (BENCHMARKS.md, session 15).
-  const webhooks = new Router();
   const router = new Router();
 
   // Without a token or key (allowed only with the long connection) nobody could tell Feishu's posts apart.
-  if (deps.secrets.encryptKey || deps.secrets.verificationToken) {
-    const webhook = webhookHandler(deps);
-    webhooks.post('/webhook/event', webhook);
-    webhooks.post('/webhook/card', webhook);
-  }
+  const webhook =
+    deps.secrets.encryptKey || deps.secrets.verificationToken ? webhookHandler(deps) : undefined;
+  if (webhook) for (const path of FEISHU_WEBHOOK_PATHS) router.post(path, webhook);
   if (deps.providerWebhook)
     router.post('/webhook/provider/:providerId', providerWebhookHandler(deps.providerWebhook));
   router.get('/healthz', (ctx) => {
@@ -67,7 +62,7 @@ export function createApp(deps: AppDeps): Koa {
   if (deps.metrics) mountMetrics(router, deps.metrics);
 
   app.use(requestBoundary(deps.log, deps.isReady));
-  app.use(webhooks.routes());
+  if (webhook) app.use(feishuPushes(webhook));
   app.use(router.routes());
   app.use(methodNotAllowed);
   app.use(router.allowedMethods());
@@ -80,6 +75,21 @@ export function createApp(deps: AppDeps): Koa {
   // Koa's own error event would print the error with its default reporter; the boundary logs instead.
   app.silent = true;
   return app;
+}
+
+/** Where Feishu posts its pushes: events (the Event Subscriptions URL) and card clicks (the card request URL). */
+const FEISHU_WEBHOOK_PATHS: ReadonlySet<string> = new Set(['/webhook/event', '/webhook/card']);
+
+/**
+ * Feishu's pushes, matched by their exact paths ahead of the router. @koa/router matches a request against
+ * every route and composes the matched handlers anew for each request: on the push, the request the gateway
+ * serves thousands of times a second, that cost 7 % of the main thread (BENCHMARKS.md, session 16). The router
+ * keeps the two routes as well, so that a GET on them is answered 405 as on any route, and a path the router
+ * would also take (a trailing slash, other letter case) still reaches the same handler.
+ */
+function feishuPushes(webhook: Koa.Middleware): Koa.Middleware {
+  return (ctx, next) =>
+    ctx.method === 'POST' && FEISHU_WEBHOOK_PATHS.has(ctx.path) ? webhook(ctx, next) : next();
 }
 
 /**
