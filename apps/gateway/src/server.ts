@@ -1,6 +1,6 @@
 // The gateway's lifecycle. Start: database (migrated) → outbox worker → HTTP. Stop (SIGTERM): not ready →
 // stop taking requests and finish in-flight ones → finish in-flight jobs → close the database.
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   builtInProviders,
@@ -14,7 +14,7 @@ import { createEventDispatcher } from './events/index.js';
 import type { PushDeps } from './events/push.js';
 import { FeishuClients } from './feishu/clients.js';
 import { LongConnection, longConnectionHandler } from './feishu/long-connection.js';
-import { createApp } from './http/app.js';
+import { type AppDeps, createApp, requestListener } from './http/app.js';
 import { listenForMetrics } from './http/metrics.js';
 import { keepOutOfLog, type Logger } from './log.js';
 import { GatewayMetrics, JOB_COUNT_SQL, type JobCount } from './metrics.js';
@@ -178,7 +178,7 @@ export async function startGateway(
       : undefined;
 
   let ready = false;
-  const app = createApp({
+  const appDeps: AppDeps = {
     log,
     feishuConnection: longConnection ? () => longConnection.status() : undefined,
     isReady: () => ready,
@@ -214,9 +214,10 @@ export async function startGateway(
       now,
       onResultRecorded: () => worker.wake(),
     },
-  });
+  };
 
-  const server = app.listen({ host: config.host, port: config.port });
+  const server = createServer(requestListener(createApp(appDeps), appDeps));
+  server.listen({ host: config.host, port: config.port });
   // Feishu waits 3 s for an answer; a request that stalls far longer is a client problem, not ours.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;

@@ -1,15 +1,20 @@
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EventDispatcher, envelopeV2, seal } from '@feishu-exam/event-core';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../src/http/app.js';
+import { type AppDeps, createApp, requestListener } from '../src/http/app.js';
 import type { EventContext, WebhookReply } from '../src/http/webhook.js';
 import { openStore } from '../src/store/index.js';
 import { post, secrets, tempDatabaseUrl, testStoreOptions } from './support.js';
 
-/** A gateway whose handlers fail, to see what Feishu is told. */
+/**
+ * A gateway whose handlers fail, to see what Feishu is told; served as the gateway serves (the push listener
+ * before Koa: app.ts, requestListener).
+ */
 async function failingGateway() {
-  const log = pino({ level: 'silent' });
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
   const store = await openStore(tempDatabaseUrl(), log, testStoreOptions);
   const dispatcher = new EventDispatcher<EventContext, WebhookReply>()
     .on('hire.eco_exam.created_v1', () => {
@@ -18,21 +23,24 @@ async function failingGateway() {
     .on('card.action.trigger', () => {
       throw new Error('database unavailable');
     });
-  const app = createApp({
+  const deps: AppDeps = {
     log,
     isReady: () => true,
     readiness: async () => ({ database: 'ok' }),
     maxBodyBytes: 1024 * 1024,
     dispatcher,
-    recordRejectedEvent: async () => undefined,
+    recordRejectedEvent: async () => {
+      throw new Error('disk I/O error');
+    },
     secrets: { encryptKey: secrets.encryptKey, verificationToken: secrets.verificationToken },
     admin: { store, adminToken: undefined, now: Date.now, onRetry: () => undefined },
-  });
-  const server = app.listen(0, '127.0.0.1');
+  };
+  const server = createServer(requestListener(createApp(deps), deps)).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
+    lines,
     close: async () => {
       server.close();
       await store.close();
@@ -67,6 +75,36 @@ describe('acknowledgement', () => {
           },
         },
       });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('an unexpected error is a JSON 500 that Feishu retries, logged once, at the exact path and through Koa alike', async () => {
+    const gw = await failingGateway();
+    try {
+      // Verified but broken (an exam without its exam_id): kept as rejected, which fails here.
+      const broken = seal(envelopeV2('hire.eco_exam.created_v1', {}, { token: secrets.verificationToken }), {
+        encryptKey: secrets.encryptKey,
+      });
+      for (const path of ['/webhook/event', '/webhook/event/']) {
+        const answer = await post(`${gw.url}${path}`, broken.headers, broken.rawBody);
+        expect(answer.status, path).toBe(500);
+        expect(answer.contentType).toBe('application/json; charset=utf-8');
+        expect(answer.json).toEqual({
+          code: 'internal_error',
+          message: 'internal error; see the gateway log',
+        });
+      }
+      expect(gw.lines.filter((l) => l.msg === 'unhandled error in request')).toMatchObject([
+        { level: 50, path: '/webhook/event', err: { message: 'disk I/O error' } },
+        { level: 50, path: '/webhook/event/', err: { message: 'disk I/O error' } },
+      ]);
+      // And the access line of each refusal, with its code.
+      expect(gw.lines.filter((l) => l.msg === 'request')).toMatchObject([
+        { status: 500, path: '/webhook/event', code: 'internal_error' },
+        { status: 500, path: '/webhook/event/', code: 'internal_error' },
+      ]);
     } finally {
       await gw.close();
     }

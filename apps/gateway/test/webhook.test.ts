@@ -555,8 +555,9 @@ describe('routes around the webhook', () => {
   });
 
   it('takes a push at the webhook path with a query string, a trailing slash or other letter case', async () => {
-    // The exact paths are matched ahead of the router (app.ts, feishuPushes); the router still takes the
-    // variants it always took, so a URL entered in the developer console that way keeps working.
+    // The exact paths (a query string aside) are served by the push listener without Koa (app.ts,
+    // requestListener); the router still takes the variants it always took, so a URL entered in the developer
+    // console that way keeps working.
     for (const [i, url] of [
       `${eventUrl}?from=console`,
       `${eventUrl}/`,

@@ -1,4 +1,5 @@
 // http: the Koa app and its routes. createApp builds without listening, so tests and main share it.
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { LongConnectionStatus } from '../feishu/long-connection.js';
@@ -8,7 +9,8 @@ import type { Readiness } from '../store/readiness.js';
 import { type AdminDeps, mountAdmin } from './admin.js';
 import { type MetricsEndpointDeps, mountMetrics } from './metrics.js';
 import { type ProviderWebhookDeps, providerWebhookHandler } from './provider-webhook.js';
-import { type WebhookDeps, webhookHandler } from './webhook.js';
+import type { JsonAnswer } from './raw-body.js';
+import { answerWebhook, JSON_TYPE, type WebhookDeps, webhookHandler } from './webhook.js';
 
 export interface AppDeps extends WebhookDeps {
   readonly log: Logger;
@@ -31,9 +33,10 @@ export function createApp(deps: AppDeps): Koa {
   const router = new Router();
 
   // Without a token or key (allowed only with the long connection) nobody could tell Feishu's posts apart.
-  const webhook =
-    deps.secrets.encryptKey || deps.secrets.verificationToken ? webhookHandler(deps) : undefined;
-  if (webhook) for (const path of FEISHU_WEBHOOK_PATHS) router.post(path, webhook);
+  if (webhookEnabled(deps)) {
+    const webhook = webhookHandler(deps);
+    for (const path of FEISHU_WEBHOOK_PATHS) router.post(path, webhook);
+  }
   if (deps.providerWebhook)
     router.post('/webhook/provider/:providerId', providerWebhookHandler(deps.providerWebhook));
   router.get('/healthz', (ctx) => {
@@ -62,7 +65,6 @@ export function createApp(deps: AppDeps): Koa {
   if (deps.metrics) mountMetrics(router, deps.metrics);
 
   app.use(requestBoundary(deps.log, deps.isReady));
-  if (webhook) app.use(feishuPushes(webhook));
   app.use(router.routes());
   app.use(methodNotAllowed);
   app.use(router.allowedMethods());
@@ -81,16 +83,53 @@ export function createApp(deps: AppDeps): Koa {
 const FEISHU_WEBHOOK_PATHS: ReadonlySet<string> = new Set(['/webhook/event', '/webhook/card']);
 
 /**
- * Feishu's pushes, matched by their exact paths ahead of the router. @koa/router matches a request against
- * every route and composes the matched handlers anew for each request: on the push, the request the gateway
- * serves thousands of times a second, that cost 7 % of the main thread (BENCHMARKS.md, session 16). The router
- * keeps the two routes as well, so that a GET on them is answered 405 as on any route, and a path the router
- * would also take (a trailing slash, other letter case) still reaches the same handler.
+ * The HTTP server's request listener. Feishu's pushes, posted to their exact paths, are served here without
+ * Koa; every other request (and a push to a path only the router takes: a trailing slash, other letter case)
+ * goes to the Koa app, whose router holds the two routes too (so a GET on them is a 405, as on any route).
+ *
+ * Why: the push is the request the gateway serves thousands of times a second, and Koa's work per request
+ * (a context of three objects, listeners for the response's end, the middleware chain, the router's match and
+ * compose) cost it 7–8 % of the main thread per push, and the prototype a fifth (BENCHMARKS.md, session 16).
+ * What Koa does for every request is done here for the push: the same answers (JSON, the 413's close), the
+ * error boundary, the access line, and the close while shutting down.
  */
-function feishuPushes(webhook: Koa.Middleware): Koa.Middleware {
-  return (ctx, next) =>
-    ctx.method === 'POST' && FEISHU_WEBHOOK_PATHS.has(ctx.path) ? webhook(ctx, next) : next();
+export function requestListener(app: Koa, deps: AppDeps): RequestListener {
+  const koa = app.callback();
+  if (!webhookEnabled(deps)) return koa;
+  return (req, res) => {
+    const url = req.url ?? '';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
+    if (req.method === 'POST' && FEISHU_WEBHOOK_PATHS.has(path)) void servePush(req, res, path, deps);
+    else void koa(req, res);
+  };
 }
+
+async function servePush(req: IncomingMessage, res: ServerResponse, path: string, deps: AppDeps) {
+  const started = performance.now();
+  let answer: JsonAnswer;
+  try {
+    answer = await answerWebhook(req, deps, path);
+  } catch (err) {
+    deps.log.error({ err, method: 'POST', path }, 'unhandled error in request');
+    answer = INTERNAL_ERROR;
+  }
+  const text = JSON.stringify(answer.body);
+  res.writeHead(answer.status, {
+    'content-type': JSON_TYPE,
+    'content-length': Buffer.byteLength(text),
+    ...(answer.close || !deps.isReady() ? { connection: 'close' } : {}),
+  });
+  res.end(text);
+  logRequest(deps.log, { method: 'POST', path, status: answer.status, body: answer.body }, started);
+}
+
+const webhookEnabled = (deps: AppDeps) => Boolean(deps.secrets.encryptKey || deps.secrets.verificationToken);
+
+const INTERNAL_ERROR: JsonAnswer = {
+  status: 500,
+  body: { code: 'internal_error', message: 'internal error; see the gateway log' },
+};
 
 /**
  * The router's allowedMethods answers a known path with the wrong method (405) or an unknown method (501),
@@ -122,28 +161,35 @@ function requestBoundary(log: Logger, isReady: () => boolean): Koa.Middleware {
     const started = performance.now();
     try {
       await next();
-      logRequest(log, ctx, started);
     } catch (err) {
       log.error({ err, method: ctx.method, path: ctx.path }, 'unhandled error in request');
-      ctx.status = 500;
-      ctx.body = { code: 'internal_error', message: 'internal error; see the gateway log' };
+      ctx.status = INTERNAL_ERROR.status;
+      ctx.body = INTERNAL_ERROR.body;
     }
     if (!isReady()) ctx.set('connection', 'close');
+    logRequest(log, { method: ctx.method, path: ctx.path, status: ctx.status, body: ctx.body }, started);
   };
 }
 
-function logRequest(log: Logger, ctx: Koa.Context, started: number): void {
-  const path = ctx.path;
+/** What the access line says of a request. */
+interface Served {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  readonly body: unknown;
+}
+
+function logRequest(log: Logger, { method, path, status, body }: Served, started: number): void {
   if (path === '/healthz' || path === '/readyz') return;
-  if (path === '/metrics' && ctx.status === 200) return;
-  const accepted = ctx.status === 200 && path.startsWith('/webhook/');
+  if (path === '/metrics' && status === 200) return;
+  const accepted = status === 200 && path.startsWith('/webhook/');
   if (accepted && !log.isLevelEnabled('debug')) return;
-  const code = (ctx.body as { code?: unknown } | undefined)?.code;
+  const code = (body as { code?: unknown } | undefined)?.code;
   log[accepted ? 'debug' : 'info'](
     {
-      method: ctx.method,
+      method,
       path,
-      status: ctx.status,
+      status,
       ms: Math.round((performance.now() - started) * 100) / 100,
       ...(typeof code === 'string' ? { code } : {}),
     },

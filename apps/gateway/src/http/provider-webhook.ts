@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import { examLifecycle } from '../workflow/exam-lifecycle.js';
-import { readRawBody, tooLargeAnswer } from './raw-body.js';
+import { answerWith, readRawBody, tooLarge } from './raw-body.js';
 
 export interface ProviderWebhookDeps {
   readonly providers: ProviderRegistry;
@@ -33,7 +33,7 @@ export function providerWebhookHandler(deps: ProviderWebhookDeps) {
     }
     const raw = await readRawBody(ctx.req, deps.maxBodyBytes);
     if (!raw.ok) {
-      if (raw.reason === 'too_large') return tooLargeAnswer(ctx, raw.bytes, deps.maxBodyBytes);
+      if (raw.reason === 'too_large') return answerWith(ctx, tooLarge(raw.bytes, deps.maxBodyBytes));
       ctx.status = 400;
       ctx.body = { code: 'request_aborted', message: 'the request body did not arrive whole' };
       return;

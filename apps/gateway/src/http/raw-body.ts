@@ -46,9 +46,28 @@ export function readRawBody(req: IncomingMessage, limit: number): Promise<RawBod
   });
 }
 
+/**
+ * An HTTP answer with a JSON body, whatever serves the request (Koa, or the push listener: app.ts). `close`
+ * asks for the connection to be closed once it is written.
+ */
+export interface JsonAnswer {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  readonly close?: boolean;
+}
+
 /** The 413 for a too large body; the connection is closed after it (the rest of the body is not read). */
-export function tooLargeAnswer(ctx: Context, bytes: number, limit: number): void {
-  ctx.status = 413;
-  ctx.set('connection', 'close');
-  ctx.body = { code: 'body_too_large', message: `body_too_large: ${bytes} bytes, the limit is ${limit}` };
+export function tooLarge(bytes: number, limit: number): JsonAnswer {
+  return {
+    status: 413,
+    close: true,
+    body: { code: 'body_too_large', message: `body_too_large: ${bytes} bytes, the limit is ${limit}` },
+  };
+}
+
+/** A JsonAnswer given to Koa. */
+export function answerWith(ctx: Context, answer: JsonAnswer): void {
+  ctx.status = answer.status;
+  if (answer.close) ctx.set('connection', 'close');
+  ctx.body = answer.body;
 }

@@ -1,7 +1,8 @@
+import type { IncomingMessage } from 'node:http';
 import type { ParseSecrets } from '@feishu-exam/event-core';
 import type { Context } from 'koa';
 import { handlePush, type PushDeps, UNVERIFIED } from '../events/push.js';
-import { readRawBody, tooLargeAnswer } from './raw-body.js';
+import { type JsonAnswer, readRawBody, tooLarge } from './raw-body.js';
 
 export type { EventContext, WebhookReply } from '../events/push.js';
 
@@ -11,27 +12,38 @@ export interface WebhookDeps extends PushDeps {
 }
 
 /**
- * POST /webhook/event and /webhook/card: read the body within the limit, then verify, parse and dispatch it
- * as any push (events/push.ts), answering with the push's status and body.
+ * POST /webhook/event and /webhook/card: reads the body within the limit, then verifies, parses and dispatches
+ * it as any push (events/push.ts). Says what to answer; the caller writes it (app.ts: the push listener, or
+ * Koa for the router's routes).
  */
-export function webhookHandler(deps: WebhookDeps) {
+export async function answerWebhook(
+  req: IncomingMessage,
+  deps: WebhookDeps,
+  path: string,
+): Promise<JsonAnswer> {
+  const started = performance.now();
   const onPush = deps.onPush ?? (() => undefined);
-  return async (ctx: Context): Promise<void> => {
-    const started = performance.now();
-    const raw = await readRawBody(ctx.req, deps.maxBodyBytes);
-    if (!raw.ok) {
-      if (raw.reason === 'aborted') {
-        onPush(UNVERIFIED, 'refused', started, 'request_aborted');
-        ctx.status = 400;
-        ctx.body = { code: 'request_aborted', message: 'the request body did not arrive whole' };
-        return;
-      }
-      onPush(UNVERIFIED, 'refused', started, 'body_too_large');
-      tooLargeAnswer(ctx, raw.bytes, deps.maxBodyBytes);
-      return;
+  const raw = await readRawBody(req, deps.maxBodyBytes);
+  if (!raw.ok) {
+    if (raw.reason === 'aborted') {
+      onPush(UNVERIFIED, 'refused', started, 'request_aborted');
+      return {
+        status: 400,
+        body: { code: 'request_aborted', message: 'the request body did not arrive whole' },
+      };
     }
-    const answer = await handlePush({ headers: ctx.req.headers, rawBody: raw.body }, deps, ctx.path, started);
+    onPush(UNVERIFIED, 'refused', started, 'body_too_large');
+    return tooLarge(raw.bytes, deps.maxBodyBytes);
+  }
+  return handlePush({ headers: req.headers, rawBody: raw.body }, deps, path, started);
+}
+
+/** The webhook as a route of the router: a path the push listener leaves to Koa (a trailing slash, other case). */
+export function webhookHandler(deps: WebhookDeps) {
+  return async (ctx: Context): Promise<void> => {
+    const answer = await answerWebhook(ctx.req, deps, ctx.path);
     ctx.status = answer.status;
+    if (answer.close) ctx.set('connection', 'close');
     if (answer.status !== 200) {
       ctx.body = answer.body; // the access log reads its code
       return;
@@ -43,4 +55,4 @@ export function webhookHandler(deps: WebhookDeps) {
   };
 }
 
-const JSON_TYPE = 'application/json; charset=utf-8';
+export const JSON_TYPE = 'application/json; charset=utf-8';
