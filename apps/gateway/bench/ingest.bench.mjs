@@ -1,7 +1,8 @@
 // `pnpm bench` (gateway): webhook ingest throughput and latency at 32 concurrent keep-alive connections for
 // (a) a bare Koa route, (b) the official SDK's adaptKoa with an empty handler, (c) our /webhook/event with
 // durable ingest (SQLite, WAL, synchronous=FULL, group commit), and (c) again over 1,000,000 stored exams; and
-// (p) the prototype of issue 11 (bench/prototype/ingest-koa.mjs: Koa + event-core + the leanest durable store).
+// (p) the prototype of issue 11 (bench/prototype/ingest-koa.mjs: Koa + event-core + the leanest durable store, and
+// the same served by node:http without Koa).
 // On PostgreSQL (BENCH_DATABASE=postgres, or BENCH_DATABASE_URL: ../../../scripts/bench-database.mjs) the
 // gateway scenarios run there instead, each on a new database, over 100,000 stored exams by default, and the
 // server's CPU per push is printed beside the gateway's. BENCH_GATEWAY_MAIN=<path to a build's dist/main.js>
@@ -37,7 +38,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 /**
  * BENCH_ONLY=<names>: run only these scenarios (comma-separated: a, b, c, ingest, compare, proto-none,
- * proto-inbox, proto-keyed, prefilled), to compare two of them in more rounds; every scenario by default.
+ * proto-inbox, proto-keyed, proto-http, prefilled), to compare two of them in more rounds; every scenario by default.
  */
 const ONLY = process.env.BENCH_ONLY
   ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim()))
@@ -371,6 +372,7 @@ const rounds = {
   protoNone: [],
   protoInbox: [],
   protoKeyed: [],
+  protoHttp: [],
 };
 /** BENCH_COMPARE_MAIN=<another build's dist/main.js>: its ingest alone, measured in the same rounds. */
 const COMPARE_MAIN = process.env.BENCH_COMPARE_MAIN;
@@ -382,11 +384,15 @@ const ingestAlone = async (main, databaseName) =>
     sealedExams,
     { onDatabase: true },
   );
-/** The prototype (bench/prototype/ingest-koa.mjs) with one of its stores. */
-const prototype = async (store) =>
+/** The prototype (bench/prototype/ingest-koa.mjs) with one of its stores, served by Koa or by node:http alone. */
+const prototype = async (store, server = 'koa') =>
   measure(
-    `prototype ${store}`,
-    await start(here('./prototype/ingest-koa.mjs'), gatewayEnv('', { PROTO_STORE: store }), gatewayReady),
+    `prototype ${store} ${server}`,
+    await start(
+      here('./prototype/ingest-koa.mjs'),
+      gatewayEnv('', { PROTO_STORE: store, PROTO_HTTP: server }),
+      gatewayReady,
+    ),
     sealedExams,
   );
 for (let round = 0; round < ROUNDS; round++) {
@@ -419,6 +425,7 @@ for (let round = 0; round < ROUNDS; round++) {
     if (runs('proto-none')) rounds.protoNone.push(await prototype('none'));
     if (runs('proto-inbox')) rounds.protoInbox.push(await prototype('inbox'));
     if (runs('proto-keyed')) rounds.protoKeyed.push(await prototype('keyed'));
+    if (runs('proto-http')) rounds.protoHttp.push(await prototype('inbox', 'node'));
   }
 }
 /** A scenario's median over its rounds, or undefined when BENCH_ONLY left it out. */
@@ -431,6 +438,7 @@ const compared = of(rounds.compared);
 const protoNone = of(rounds.protoNone);
 const protoInbox = of(rounds.protoInbox);
 const protoKeyed = of(rounds.protoKeyed);
+const protoHttp = of(rounds.protoHttp);
 if (a) console.log(`(a) bare Koa route, answers 200               ${fmt(a)}`);
 if (b) console.log(`(b) SDK adaptKoa, empty handler               ${fmt(b)}`);
 if (c) {
@@ -459,6 +467,7 @@ console.log(
 if (protoNone) console.log(`(p) prototype, no storage                     ${fmt(protoNone)}`);
 if (protoInbox) console.log(`(p) prototype, append-only inbox, durable     ${fmt(protoInbox)}`);
 if (protoKeyed) console.log(`(p) prototype, inbox keyed by event id        ${fmt(protoKeyed)}`);
+if (protoHttp) console.log(`(p) prototype, inbox, node:http without Koa    ${fmt(protoHttp)}`);
 
 const ratio = (x, y, goal) => `${(x / y).toFixed(2)}× (goal ≥ ${goal})`;
 const cpuRatio = (x, y) => `${(x.serverCpuUs / y.serverCpuUs).toFixed(2)}× CPU per push (goal ≤ 1.0)`;
@@ -500,6 +509,8 @@ if (protoInbox && b)
   console.log(`proto-inbox/b  ${(protoInbox.rps / b.rps).toFixed(2)}×, ${cpuRatio(protoInbox, b)}`);
 if (protoKeyed && b)
   console.log(`proto-keyed/b  ${(protoKeyed.rps / b.rps).toFixed(2)}×, ${cpuRatio(protoKeyed, b)}`);
+if (protoHttp && b)
+  console.log(`proto-http/b  ${(protoHttp.rps / b.rps).toFixed(2)}×, ${cpuRatio(protoHttp, b)}`);
 // Round by round: two scenarios of one round ran back to back, so their ratio is steadier than the ratio of
 // their medians when the machine's speed drifts between rounds (the SDK ranged 4,965–7,945 pushes/s in one run).
 const byRound = (first, second, label) => {
@@ -514,6 +525,7 @@ const byRound = (first, second, label) => {
 byRound(rounds.ingestOnly, rounds.b, 'ingest-only/b');
 byRound(rounds.ingestOnly, rounds.compared, 'ingest-only/compared');
 byRound(rounds.protoInbox, rounds.b, 'proto-inbox/b');
+byRound(rounds.protoHttp, rounds.b, 'proto-http/b');
 if (c) console.log(`p99 of c: ${c.p99.toFixed(2)} ms (goal < 25 ms)`);
 if (ingestOnly) console.log(`p99 of ingest-only: ${ingestOnly.p99.toFixed(2)} ms (goal < 25 ms)`);
 if (d && c)

@@ -9,9 +9,12 @@
 // better-sqlite3 in WAL with synchronous=NORMAL and the log synced on libuv's pool (as the gateway's
 // wal-sync.ts); group commit: one commit and its sync at a time, and every push that arrives meanwhile goes into
 // the next. No metrics, no access log, no dispatcher, no error boundary: the floor, not a product.
+// PROTO_HTTP=node serves the push with node:http alone (no Koa, no router): the issue measured such a prototype
+// at 1.30x the SDK's throughput, and this shows what Koa itself costs the floor.
 // Prints {"msg":"gateway listening","url":…} when ready, as the gateway does.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from '@feishu-exam/event-core';
@@ -23,6 +26,8 @@ import { pino } from 'pino';
 const STORE = process.env.PROTO_STORE ?? 'inbox';
 if (!['inbox', 'keyed', 'none'].includes(STORE))
   throw new Error(`PROTO_STORE=${STORE}: inbox, keyed or none`);
+const HTTP = process.env.PROTO_HTTP ?? 'koa';
+if (!['koa', 'node'].includes(HTTP)) throw new Error(`PROTO_HTTP=${HTTP}: koa or node`);
 const secrets = {
   encryptKey: process.env.FEISHU_ENCRYPT_KEY,
   verificationToken: process.env.FEISHU_VERIFICATION_TOKEN,
@@ -87,30 +92,47 @@ function readBody(req) {
 }
 
 const ACK = { code: 0, msg: 'success' };
-const router = new Router();
-router.post('/webhook/event', async (ctx) => {
-  const rawBody = await readBody(ctx.req);
-  const result = parse({ headers: ctx.req.headers, rawBody }, secrets);
-  if (!result.ok) {
-    ctx.status = result.error.status;
-    ctx.body = { code: result.error.code, message: result.error.message };
-    return;
-  }
-  if (result.kind === 'challenge') {
-    ctx.body = { challenge: result.challenge };
-    return;
-  }
+const ACK_TEXT = JSON.stringify(ACK);
+/** The push itself, whatever serves it: the status and JSON body to answer with. */
+async function take(req) {
+  const rawBody = await readBody(req);
+  const result = parse({ headers: req.headers, rawBody }, secrets);
+  if (!result.ok) return [result.error.status, { code: result.error.code, message: result.error.message }];
+  if (result.kind === 'challenge') return [200, { challenge: result.challenge }];
   const event = result.event;
   if (STORE !== 'none') await durable(event, rawBody.toString('latin1'));
   log.info(
     { eventId: event.id, examId: event.payload?.exam_id, tenantKey: event.tenantKey },
     'exam received',
   );
-  ctx.body = ACK;
-});
-const app = new Koa();
-app.use(router.routes());
-const server = app.listen(0, '127.0.0.1', () =>
+  return [200, ACK];
+}
+
+let server;
+if (HTTP === 'koa') {
+  const router = new Router();
+  router.post('/webhook/event', async (ctx) => {
+    [ctx.status, ctx.body] = await take(ctx.req);
+  });
+  const app = new Koa();
+  app.use(router.routes());
+  server = http.createServer(app.callback());
+} else {
+  server = http.createServer(async (req, res) => {
+    if (req.method !== 'POST' || req.url !== '/webhook/event') {
+      res.writeHead(404).end();
+      return;
+    }
+    const [status, body] = await take(req);
+    const text = body === ACK ? ACK_TEXT : JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  });
+}
+server.listen(0, '127.0.0.1', () =>
   process.stdout.write(
     `${JSON.stringify({ msg: 'gateway listening', url: `http://127.0.0.1:${server.address().port}` })}\n`,
   ),
