@@ -22,7 +22,9 @@ async function failingGateway() {
     })
     .on('card.action.trigger', () => {
       throw new Error('database unavailable');
-    });
+    })
+    // A reply that cannot be written as JSON.
+    .on('hire.eco_account.created_v1', () => ({ count: 10n }));
   const deps: AppDeps = {
     log,
     isReady: () => true,
@@ -100,10 +102,24 @@ describe('acknowledgement', () => {
         { level: 50, path: '/webhook/event', err: { message: 'disk I/O error' } },
         { level: 50, path: '/webhook/event/', err: { message: 'disk I/O error' } },
       ]);
+      // A reply that cannot be written is the same 500, not a crash (the listener's promise has no caller).
+      const account = seal(
+        envelopeV2(
+          'hire.eco_account.created_v1',
+          { account_id: 'ac-1' },
+          { token: secrets.verificationToken },
+        ),
+        { encryptKey: secrets.encryptKey },
+      );
+      const unwritable = await post(`${gw.url}/webhook/event`, account.headers, account.rawBody);
+      expect(unwritable.status).toBe(500);
+      expect(unwritable.json?.code).toBe('internal_error');
+      expect(gw.lines.filter((l) => l.msg === 'unhandled error in request')).toHaveLength(3);
       // And the access line of each refusal, with its code.
       expect(gw.lines.filter((l) => l.msg === 'request')).toMatchObject([
         { status: 500, path: '/webhook/event', code: 'internal_error' },
         { status: 500, path: '/webhook/event/', code: 'internal_error' },
+        { status: 500, path: '/webhook/event', code: 'internal_error' },
       ]);
     } finally {
       await gw.close();

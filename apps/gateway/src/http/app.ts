@@ -89,7 +89,7 @@ const FEISHU_WEBHOOK_PATHS: ReadonlySet<string> = new Set(['/webhook/event', '/w
  *
  * Why: the push is the request the gateway serves thousands of times a second, and Koa's work per request
  * (a context of three objects, listeners for the response's end, the middleware chain, the router's match and
- * compose) cost it 7–8 % of the main thread per push, and the prototype a fifth (BENCHMARKS.md, session 16).
+ * compose) cost it 7 % of the main thread per push, and the issue's prototype 12–25 % (BENCHMARKS.md, session 16).
  * What Koa does for every request is done here for the push: the same answers (JSON, the 413's close), the
  * error boundary, the access line, and the close while shutting down.
  */
@@ -108,13 +108,16 @@ export function requestListener(app: Koa, deps: AppDeps): RequestListener {
 async function servePush(req: IncomingMessage, res: ServerResponse, path: string, deps: AppDeps) {
   const started = performance.now();
   let answer: JsonAnswer;
+  let text: string;
   try {
     answer = await answerWebhook(req, deps, path);
+    text = JSON.stringify(answer.body);
   } catch (err) {
+    // Nothing may escape: this promise has no one to reject to, and the answer is not yet written.
     deps.log.error({ err, method: 'POST', path }, 'unhandled error in request');
     answer = INTERNAL_ERROR;
+    text = JSON.stringify(answer.body);
   }
-  const text = JSON.stringify(answer.body);
   res.writeHead(answer.status, {
     'content-type': JSON_TYPE,
     'content-length': Buffer.byteLength(text),

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { ParseSecrets } from '@feishu-exam/event-core';
 import type { Context } from 'koa';
 import { handlePush, type PushDeps, UNVERIFIED } from '../events/push.js';
-import { type JsonAnswer, readRawBody, tooLarge } from './raw-body.js';
+import { answerWith, type JsonAnswer, readRawBody, tooLarge } from './raw-body.js';
 
 export type { EventContext, WebhookReply } from '../events/push.js';
 
@@ -42,12 +42,8 @@ export async function answerWebhook(
 export function webhookHandler(deps: WebhookDeps) {
   return async (ctx: Context): Promise<void> => {
     const answer = await answerWebhook(ctx.req, deps, ctx.path);
-    ctx.status = answer.status;
-    if (answer.close) ctx.set('connection', 'close');
-    if (answer.status !== 200) {
-      ctx.body = answer.body; // the access log reads its code
-      return;
-    }
+    // A refusal's body stays an object: the access log reads its code.
+    if (answer.status !== 200) return answerWith(ctx, answer);
     // An acknowledgement as JSON text with its type set: Koa's body setter then skips its checks for an
     // object (a stream? a blob? which type?) on every push (BENCHMARKS.md, session 15).
     ctx.set('content-type', JSON_TYPE);
