@@ -1,4 +1,5 @@
-// http: the Koa app and its routes. createApp builds without listening, so tests and main share it.
+// http: the Koa app and its routes, and the server's request listener that serves Feishu's pushes ahead of it. createApp
+// builds without listening, so tests and main share it.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
