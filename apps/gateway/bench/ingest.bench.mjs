@@ -38,7 +38,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 /**
  * BENCH_ONLY=<names>: run only these scenarios (comma-separated: a, b, c, ingest, compare, proto-none,
- * proto-inbox, proto-keyed, proto-http, prefilled), to compare two of them in more rounds; every scenario by default.
+ * proto-inbox, proto-keyed, proto-http, proto-consumed, prefilled), to compare two of them in more rounds; every scenario by default.
  */
 const ONLY = process.env.BENCH_ONLY
   ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim()))
@@ -373,6 +373,7 @@ const rounds = {
   protoInbox: [],
   protoKeyed: [],
   protoHttp: [],
+  protoConsumed: [],
 };
 /** BENCH_COMPARE_MAIN=<another build's dist/main.js>: its ingest alone, measured in the same rounds. */
 const COMPARE_MAIN = process.env.BENCH_COMPARE_MAIN;
@@ -390,7 +391,14 @@ const prototype = async (store, server = 'koa') =>
     `prototype ${store} ${server}`,
     await start(
       here('./prototype/ingest-koa.mjs'),
-      gatewayEnv('', { PROTO_STORE: store, PROTO_HTTP: server }),
+      gatewayEnv('', {
+        PROTO_STORE: store,
+        PROTO_HTTP: server,
+        // The consumed inbox's knobs (bench/prototype/ingest-koa.mjs), passed on when set.
+        ...Object.fromEntries(
+          ['PROTO_CONSUME_MS', 'PROTO_REPORT'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),
+        ),
+      }),
       gatewayReady,
     ),
     sealedExams,
@@ -426,6 +434,7 @@ for (let round = 0; round < ROUNDS; round++) {
     if (runs('proto-inbox')) rounds.protoInbox.push(await prototype('inbox'));
     if (runs('proto-keyed')) rounds.protoKeyed.push(await prototype('keyed'));
     if (runs('proto-http')) rounds.protoHttp.push(await prototype('inbox', 'node'));
+    if (runs('proto-consumed')) rounds.protoConsumed.push(await prototype('consumed', 'node'));
   }
 }
 /** A scenario's median over its rounds, or undefined when BENCH_ONLY left it out. */
@@ -439,6 +448,7 @@ const protoNone = of(rounds.protoNone);
 const protoInbox = of(rounds.protoInbox);
 const protoKeyed = of(rounds.protoKeyed);
 const protoHttp = of(rounds.protoHttp);
+const protoConsumed = of(rounds.protoConsumed);
 if (a) console.log(`(a) bare Koa route, answers 200               ${fmt(a)}`);
 if (b) console.log(`(b) SDK adaptKoa, empty handler               ${fmt(b)}`);
 if (c) {
@@ -468,6 +478,7 @@ if (protoNone) console.log(`(p) prototype, no storage                     ${fmt(
 if (protoInbox) console.log(`(p) prototype, append-only inbox, durable     ${fmt(protoInbox)}`);
 if (protoKeyed) console.log(`(p) prototype, inbox keyed by event id        ${fmt(protoKeyed)}`);
 if (protoHttp) console.log(`(p) prototype, inbox, node:http without Koa    ${fmt(protoHttp)}`);
+if (protoConsumed) console.log(`(p) same, consumed into exams and jobs        ${fmt(protoConsumed)}`);
 
 const ratio = (x, y, goal) => `${(x / y).toFixed(2)}× (goal ≥ ${goal})`;
 const cpuRatio = (x, y) => `${(x.serverCpuUs / y.serverCpuUs).toFixed(2)}× CPU per push (goal ≤ 1.0)`;
@@ -511,6 +522,8 @@ if (protoKeyed && b)
   console.log(`proto-keyed/b  ${(protoKeyed.rps / b.rps).toFixed(2)}×, ${cpuRatio(protoKeyed, b)}`);
 if (protoHttp && b)
   console.log(`proto-http/b  ${(protoHttp.rps / b.rps).toFixed(2)}×, ${cpuRatio(protoHttp, b)}`);
+if (protoConsumed && b)
+  console.log(`proto-consumed/b  ${(protoConsumed.rps / b.rps).toFixed(2)}×, ${cpuRatio(protoConsumed, b)}`);
 // Round by round: two scenarios of one round ran back to back, so their ratio is steadier than the ratio of
 // their medians when the machine's speed drifts between rounds (the SDK ranged 4,965–7,945 pushes/s in one run).
 const byRound = (first, second, label) => {
@@ -526,6 +539,7 @@ byRound(rounds.ingestOnly, rounds.b, 'ingest-only/b');
 byRound(rounds.ingestOnly, rounds.compared, 'ingest-only/compared');
 byRound(rounds.protoInbox, rounds.b, 'proto-inbox/b');
 byRound(rounds.protoHttp, rounds.b, 'proto-http/b');
+byRound(rounds.protoConsumed, rounds.b, 'proto-consumed/b');
 if (c) console.log(`p99 of c: ${c.p99.toFixed(2)} ms (goal < 25 ms)`);
 if (ingestOnly) console.log(`p99 of ingest-only: ${ingestOnly.p99.toFixed(2)} ms (goal < 25 ms)`);
 if (d && c)
