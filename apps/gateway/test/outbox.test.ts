@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OpenApiError } from '../src/feishu/clients.js';
 import { classifyFailure, Deferral } from '../src/outbox/failure.js';
-import { enqueueJob, listJobs } from '../src/outbox/jobs.js';
+import { claimDueJobs, enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { planLease } from '../src/outbox/lease.js';
 import { COMPLETION_DELAY_MS, type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
@@ -43,7 +43,11 @@ const handlers = (overrides: Partial<Record<string, JobHandler>>) => ({
   poll_result: noop,
   ...overrides,
 });
-const start = (store: Store, hs: Record<string, JobHandler>, opts = options) => {
+const start = (
+  store: Store,
+  hs: Record<string, JobHandler>,
+  opts: ConstructorParameters<typeof OutboxWorker>[3] = options,
+) => {
   const worker = new OutboxWorker(store, hs as never, silent, opts);
   workers.push(worker);
   worker.start();
@@ -326,6 +330,64 @@ describe('outbox: leases', () => {
     expect(first.stats.renewals).toBeGreaterThan(0);
     const [job] = await store.write((tx) => listJobs(tx, 'done'));
     expect(job).toMatchObject({ attempts: 1, lockedBy: null });
+  });
+
+  it("a worker never takes back a job it is still running, even when its clock jumps past the job's lease", async () => {
+    // A clock stepped forward (NTP, a VM resumed) or an event loop stalled longer than the lease makes the
+    // lease of a job in flight look expired to its own worker. Taken back, it ran a second time beside the
+    // first, under the same worker id, so either run's completion counted for both (a card refresh posted two
+    // cards this way, test/card-window.test.ts).
+    const store = await freshStore();
+    let clock = 1_000_000;
+    await store.write((tx) =>
+      enqueueJob(tx, { kind: 'arrange', examId: 's', idempotencyKey: 'held' }, clock),
+    );
+    let arranged = 0;
+    let posted = 0;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const worker = start(
+      store,
+      handlers({
+        arrange: async () => {
+          arranged++;
+          await held;
+          return undefined;
+        },
+        post_card: async () => {
+          posted++;
+          return undefined;
+        },
+      }),
+      { ...options, leaseMs: 60_000, now: () => clock },
+    );
+    await until('the job runs', () => arranged === 1);
+    // And a job another worker claimed before it died: its lease runs out with the jump too.
+    await store.write(async (tx) => {
+      await enqueueJob(tx, { kind: 'post_card', examId: 't', idempotencyKey: 'orphan' }, clock);
+      await claimDueJobs(tx, 'dead-worker', 1, 60_000, clock);
+    });
+
+    clock += 10 * 60_000;
+    try {
+      // The worker claims at the new time: the dead worker's job is taken over and run; its own is not.
+      worker.wake();
+      await until("the dead worker's job runs", () => posted === 1);
+      for (let i = 0; i < 5; i++) {
+        worker.wake();
+        await new Promise((r) => setTimeout(r, options.pollMs));
+      }
+      expect(arranged).toBe(1);
+    } finally {
+      release();
+    }
+    await until('the held job is done', async () => (await jobsOf(store)).every((j) => j.state === 'done'));
+    expect(arranged).toBe(1);
+    const jobs = await jobsOf(store);
+    expect(jobs.find((j) => j.idempotencyKey === 'held')).toMatchObject({ state: 'done', attempts: 1 });
+    expect(jobs.find((j) => j.idempotencyKey === 'orphan')).toMatchObject({ state: 'done', attempts: 2 });
   });
 
   it('the lease is at least twice the longest call timeout: a shorter configured lease is raised', () => {

@@ -115,6 +115,10 @@ export function timeOrderedId(now: number): string {
  * (RETURNING: SQLite ≥ 3.35 and PostgreSQL), so a job another replica claimed meanwhile is not taken twice (on
  * PostgreSQL the row's new version is checked against it again). How the jobs are picked differs by dialect:
  * claimByIds (SQLite), claimInOneStatement (PostgreSQL).
+ *
+ * `running`: the ids of the jobs the claiming worker is running now. Their leases may look expired to it (its
+ * clock stepped forward, or its event loop stalled past a renewal), but it is alive and running them: taken
+ * back, a job would run twice at once under one worker id, and either run's completion would count for both.
  */
 export async function claimDueJobs(
   tx: Tx,
@@ -122,11 +126,12 @@ export async function claimDueJobs(
   limit: number,
   leaseMs: number,
   now: number,
+  running: ReadonlySet<string> = NONE_RUNNING,
 ): Promise<ClaimedJob[]> {
   const claimed =
     tx.dataSource.options.type === 'postgres'
-      ? await claimInOneStatement(tx, workerId, limit, leaseMs, now)
-      : await claimByIds(tx, workerId, limit, leaseMs, now);
+      ? await claimInOneStatement(tx, workerId, limit, leaseMs, now, running)
+      : await claimByIds(tx, workerId, limit, leaseMs, now, running);
   // RETURNING promises no order: the oldest due first, as they were picked.
   claimed.sort((a, b) => a.runAt - b.runAt || compareText(a.id, b.id));
   return withTheirExams(tx, claimed);
@@ -167,6 +172,13 @@ const CLAIM_SET = `state = 'running', attempts = attempts + 1, locked_by = ?, lo
 const PENDING_DUE = `state = 'pending' AND run_at <= ?`;
 const LEASE_EXPIRED = `state = 'running' AND locked_until < ?`;
 
+const NONE_RUNNING: ReadonlySet<string> = new Set();
+/** The claiming worker's own jobs in flight left out of the expired leases (claimDueJobs): SQL and its values. */
+function notRunningHere(running: ReadonlySet<string>): [string, string[]] {
+  if (running.size === 0) return ['', []];
+  return [` AND id NOT IN (${[...running].map(() => '?').join(', ')})`, [...running]];
+}
+
 /**
  * A condition checked on the rows found by their ids, never an index to search by: for `id IN (…) AND state =
  * …`, SQLite (which has no statistics here) walked idx_outbox_due for the state instead of finding the ids by
@@ -189,18 +201,25 @@ async function claimByIds(
   limit: number,
   leaseMs: number,
   now: number,
+  running: ReadonlySet<string>,
 ): Promise<JobRow[]> {
   const claimed: JobRow[] = [];
-  const [expiredLease] = await tx.all(`SELECT 1 AS found FROM outbox_jobs WHERE ${LEASE_EXPIRED} LIMIT 1`, [
-    now,
-  ]);
-  if (expiredLease) claimed.push(...(await claimWhere(tx, LEASE_EXPIRED, limit, workerId, leaseMs, now)));
+  const notMine = notRunningHere(running);
+  const [expiredLease] = await tx.all(
+    `SELECT 1 AS found FROM outbox_jobs WHERE ${LEASE_EXPIRED}${notMine[0]} LIMIT 1`,
+    [now, ...notMine[1]],
+  );
+  if (expiredLease)
+    claimed.push(...(await claimWhere(tx, LEASE_EXPIRED, limit, workerId, leaseMs, now, notMine)));
   if (claimed.length < limit)
     claimed.push(...(await claimWhere(tx, PENDING_DUE, limit - claimed.length, workerId, leaseMs, now)));
   return claimed;
 }
 
-/** Claims up to `limit` jobs that meet `due` (its one parameter is now), the oldest run_at first. */
+/**
+ * Claims up to `limit` jobs that meet `due` (its one parameter is now), the oldest run_at first; `except`
+ * (notRunningHere) leaves some out of the pick.
+ */
 async function claimWhere(
   tx: Tx,
   due: string,
@@ -208,10 +227,11 @@ async function claimWhere(
   workerId: string,
   leaseMs: number,
   now: number,
+  except: [string, string[]] = ['', []],
 ): Promise<JobRow[]> {
   const picked = await tx.all<{ id: string }>(
-    `SELECT id FROM outbox_jobs WHERE ${due} AND ${OPEN_TENANT} ORDER BY run_at LIMIT ?`,
-    [now, limit],
+    `SELECT id FROM outbox_jobs WHERE ${due}${except[0]} AND ${OPEN_TENANT} ORDER BY run_at LIMIT ?`,
+    [now, ...except[1], limit],
   );
   if (picked.length === 0) return [];
   const rows = entityRows(tx.dataSource, JobEntity);
@@ -237,7 +257,9 @@ async function claimInOneStatement(
   limit: number,
   leaseMs: number,
   now: number,
+  running: ReadonlySet<string>,
 ): Promise<JobRow[]> {
+  const [notMine, mine] = notRunningHere(running);
   const rows = entityRows(tx.dataSource, JobEntity);
   const raw = await tx.all(
     `UPDATE outbox_jobs SET ${CLAIM_SET}
@@ -250,13 +272,13 @@ async function claimInOneStatement(
              UNION ALL
              SELECT id, run_at FROM (
                  SELECT id, run_at FROM outbox_jobs
-                 WHERE ${LEASE_EXPIRED} AND ${OPEN_TENANT}
+                 WHERE ${LEASE_EXPIRED}${notMine} AND ${OPEN_TENANT}
                  ORDER BY run_at LIMIT ?) AS expired
          ) AS claimable
          ORDER BY run_at LIMIT ?)
        AND CASE state WHEN 'pending' THEN run_at <= ? WHEN 'running' THEN locked_until < ? ELSE FALSE END
      RETURNING ${rows.columns}`,
-    [workerId, now + leaseMs, now, now, limit, now, limit, limit, now, now],
+    [workerId, now + leaseMs, now, now, limit, now, ...mine, limit, limit, now, now],
   );
   return raw.map((r) => rows.from(r));
 }

@@ -65,6 +65,8 @@ export class OutboxWorker {
   readonly id = `w-${randomUUID().slice(0, 8)}`;
   readonly stats = { done: 0, retried: 0, dead: 0, skipped: 0, renewals: 0, deferred: 0 };
   readonly #inFlight = new Set<Promise<void>>();
+  /** The ids of the jobs in #inFlight: never claimed again while this worker runs them (claimDueJobs). */
+  readonly #runningIds = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   /** When deferred jobs are due (ascending), and the timer that wakes the worker at the first of them. */
   #deferredDue: number[] = [];
@@ -144,7 +146,7 @@ export class OutboxWorker {
     let jobs: ClaimedJob[];
     try {
       jobs = await this.store.write(
-        (tx) => claimDueJobs(tx, this.id, free, this.options.leaseMs, this.#now()),
+        (tx) => claimDueJobs(tx, this.id, free, this.options.leaseMs, this.#now(), this.#runningIds),
         WORKER_WRITE,
       );
     } catch (err) {
@@ -157,8 +159,10 @@ export class OutboxWorker {
 
   #startAll(jobs: readonly ClaimedJob[]): void {
     for (const job of jobs) {
+      this.#runningIds.add(job.id);
       const run = this.#run(job).finally(() => {
         this.#inFlight.delete(run);
+        this.#runningIds.delete(job.id);
         this.wake();
       });
       this.#inFlight.add(run);
@@ -213,7 +217,8 @@ export class OutboxWorker {
         for (const item of items) if (done.has(item.job.id)) await item.result?.(tx, now);
         claimed = [];
         const free = this.#concurrency() - (this.#inFlight.size - items.length);
-        if (claimHere && free > 0) claimed = await claimDueJobs(tx, this.id, free, this.options.leaseMs, now);
+        if (claimHere && free > 0)
+          claimed = await claimDueJobs(tx, this.id, free, this.options.leaseMs, now, this.#runningIds);
       }, WORKER_WRITE);
       for (const item of items) item.resolve();
     } catch {
