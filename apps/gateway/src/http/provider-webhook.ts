@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import { examLifecycle } from '../workflow/exam-lifecycle.js';
-import { answerWith, readRawBody, tooLarge } from './raw-body.js';
+import { answerWith, readRawBody, unreadBody } from './raw-body.js';
 
 export interface ProviderWebhookDeps {
   readonly providers: ProviderRegistry;
@@ -32,12 +32,7 @@ export function providerWebhookHandler(deps: ProviderWebhookDeps) {
       return;
     }
     const raw = await readRawBody(ctx.req, deps.maxBodyBytes);
-    if (!raw.ok) {
-      if (raw.reason === 'too_large') return answerWith(ctx, tooLarge(raw.bytes, deps.maxBodyBytes));
-      ctx.status = 400;
-      ctx.body = { code: 'request_aborted', message: 'the request body did not arrive whole' };
-      return;
-    }
+    if (!raw.ok) return answerWith(ctx, unreadBody(raw, deps.maxBodyBytes));
     let reports: Awaited<ReturnType<NonNullable<typeof provider.parseResultWebhook>>>;
     try {
       reports = await provider.parseResultWebhook({ headers: ctx.req.headers, rawBody: raw.body });

@@ -10,7 +10,7 @@ export type RawBodyResult =
  * Reads the request body as bytes, untouched: the signature is computed over exactly these bytes, so no
  * body parser may run first. Past the limit it stops keeping data but keeps draining (so the client
  * gets the 413 instead of a reset), up to a hard cap: past it (or announced past it) it answers at once, and
- * the caller's 413 must say `Connection: close` (tooLargeAnswer), which ends the socket once it is written.
+ * the caller's 413 must say `Connection: close` (unreadBody), which ends the socket once it is written.
  * Destroying the request here instead dropped the connection without any answer.
  */
 export function readRawBody(req: IncomingMessage, limit: number): Promise<RawBodyResult> {
@@ -56,12 +56,20 @@ export interface JsonAnswer {
   readonly close?: boolean;
 }
 
-/** The 413 for a too large body; the connection is closed after it (the rest of the body is not read). */
-export function tooLarge(bytes: number, limit: number): JsonAnswer {
+/**
+ * The answer to a body that could not be read: a 400 when it did not arrive whole, the 413 when it is too large
+ * (the connection is then closed: the rest of the body is not read).
+ */
+export function unreadBody(raw: Exclude<RawBodyResult, { ok: true }>, limit: number): JsonAnswer {
+  if (raw.reason === 'aborted')
+    return {
+      status: 400,
+      body: { code: 'request_aborted', message: 'the request body did not arrive whole' },
+    };
   return {
     status: 413,
     close: true,
-    body: { code: 'body_too_large', message: `body_too_large: ${bytes} bytes, the limit is ${limit}` },
+    body: { code: 'body_too_large', message: `body_too_large: ${raw.bytes} bytes, the limit is ${limit}` },
   };
 }
 

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { ParseSecrets } from '@feishu-exam/event-core';
 import type { Context } from 'koa';
 import { handlePush, type PushDeps, UNVERIFIED } from '../events/push.js';
-import { answerWith, type JsonAnswer, readRawBody, tooLarge } from './raw-body.js';
+import { answerWith, type JsonAnswer, readRawBody, unreadBody } from './raw-body.js';
 
 export type { EventContext, WebhookReply } from '../events/push.js';
 
@@ -25,15 +25,9 @@ export async function answerWebhook(
   const onPush = deps.onPush ?? (() => undefined);
   const raw = await readRawBody(req, deps.maxBodyBytes);
   if (!raw.ok) {
-    if (raw.reason === 'aborted') {
-      onPush(UNVERIFIED, 'refused', started, 'request_aborted');
-      return {
-        status: 400,
-        body: { code: 'request_aborted', message: 'the request body did not arrive whole' },
-      };
-    }
-    onPush(UNVERIFIED, 'refused', started, 'body_too_large');
-    return tooLarge(raw.bytes, deps.maxBodyBytes);
+    const answer = unreadBody(raw, deps.maxBodyBytes);
+    onPush(UNVERIFIED, 'refused', started, answer.body.code as string);
+    return answer;
   }
   return handlePush({ headers: req.headers, rawBody: raw.body }, deps, path, started);
 }
