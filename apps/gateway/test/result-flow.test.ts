@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { createProviderRegistry, defaultProviderContext, defineProvider } from '@feishu-exam/exam-providers';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -123,5 +125,102 @@ describe('the provider webhook', () => {
     } finally {
       await gw.close();
     }
+  });
+
+  describe('a body it could not read reaches no provider', () => {
+    /** A provider that counts the webhooks given to it: none of these requests may get that far. */
+    let parsed = 0;
+    const counting = defineProvider({
+      id: 'counting',
+      options: z.object({}),
+      create: (_o, _ctx, id) => ({
+        id,
+        createExam: async () => ({ examUrl: 'https://exam.example/1' }),
+        parseResultWebhook: async () => {
+          parsed += 1;
+          return [];
+        },
+      }),
+    });
+    const startCounting = async () => {
+      const registry = createProviderRegistry(
+        [counting],
+        { providers: [{ id: 'counting', type: 'counting' }], defaultProvider: 'counting' },
+        defaultProviderContext({}),
+      );
+      if (!registry.ok) throw new Error(registry.errors.join());
+      return startTestGateway({ MAX_BODY_BYTES: '1024' }, { providers: registry.registry });
+    };
+    /** Sends `head` (and nothing more), then returns what came back once the server closed the connection. */
+    const rawExchange = async (url: string, head: string, then: 'wait' | 'hang_up') => {
+      const { hostname, port } = new URL(url);
+      const socket = connect(Number(port), hostname);
+      await once(socket, 'connect');
+      let answer = '';
+      socket.on('data', (d) => {
+        answer += d;
+      });
+      socket.on('error', () => undefined);
+      socket.write(head);
+      if (then === 'hang_up') socket.destroy();
+      else await once(socket, 'close');
+      return answer;
+    };
+
+    it('a body over MAX_BODY_BYTES → 413 body_too_large; within it, the provider is asked', async () => {
+      parsed = 0;
+      const gw = await startCounting();
+      try {
+        const url = `${gw.url}/webhook/provider/counting`;
+        const over = await post(url, { 'content-type': 'application/json' }, 'x'.repeat(1025));
+        expect(over.status).toBe(413);
+        expect(over.json?.code).toBe('body_too_large');
+        expect(over.json?.message).toContain('the limit is 1024');
+        expect(parsed).toBe(0);
+        // The same request within the limit does reach it: the 413 above was the limit's.
+        const within = await post(url, { 'content-type': 'application/json' }, 'x'.repeat(1024));
+        expect(within.status).toBe(200);
+        expect(parsed).toBe(1);
+      } finally {
+        await gw.close();
+      }
+    });
+
+    it('a body announced far over the limit → 413, and the connection is closed without reading it', async () => {
+      parsed = 0;
+      const gw = await startCounting();
+      try {
+        const answer = await rawExchange(
+          gw.url,
+          'POST /webhook/provider/counting HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n',
+          'wait',
+        );
+        expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+        expect(answer).toMatch(/^connection: close\r$/im);
+        expect(answer).toContain('"code":"body_too_large"');
+        expect(parsed).toBe(0);
+      } finally {
+        await gw.close();
+      }
+    });
+
+    it('a body cut off by the platform hanging up → 400 request_aborted (in the access line), the provider not asked', async () => {
+      parsed = 0;
+      const gw = await startCounting();
+      try {
+        await rawExchange(
+          gw.url,
+          'POST /webhook/provider/counting HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"results": [',
+          'hang_up',
+        );
+        const aborted = () =>
+          gw.logs().find((l) => l.msg === 'request' && l.path === '/webhook/provider/counting');
+        for (let i = 0; i < 200 && !aborted(); i++) await new Promise((r) => setTimeout(r, 10));
+        expect(aborted()).toMatchObject({ status: 400, code: 'request_aborted' });
+        expect(parsed).toBe(0);
+      } finally {
+        await gw.close();
+      }
+    });
   });
 });
