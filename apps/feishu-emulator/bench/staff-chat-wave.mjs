@@ -90,6 +90,18 @@ console.log(`card posts refused (230020): ${refused.length}`);
 console.log(
   `refusals by second after the first: ${[...bySecond].map(([s, n]) => `${s}s ${n}`).join(', ') || 'none'}`,
 );
+// Where the refused cards went: each one's place among the cards as they were posted, and how long after its
+// refusal Feishu took it.
+const posted = creates.filter((c) => c.code === 0);
+const place = new Map(posted.map((c, i) => [c.body?.uuid, { place: i + 1, at: c.at }]));
+const retried = refused.flatMap((c) => {
+  const taken = place.get(c.body?.uuid);
+  return taken ? [{ place: taken.place, afterMs: taken.at - c.at }] : [];
+});
+if (retried.length > 0)
+  console.log(
+    `the refused cards, posted later: ${retried.map((r) => `#${r.place} after ${(r.afterMs / 1000).toFixed(1)} s`).join(', ')} (of ${posted.length})`,
+  );
 console.log(`from the pushes to the last card: ${seconds.toFixed(1)} s`);
 await Promise.all(gateways.map((g) => g.stop()));
 await running.close();

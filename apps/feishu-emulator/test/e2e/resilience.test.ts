@@ -28,6 +28,8 @@ async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<u
 const finalCard = (p: Platform, examId: string) =>
   cardsFor(p.emulator, examId)[0]?.content.includes('Exam arranged');
 
+const METRICS_TOKEN = 'e2e-metrics-token-0123456789';
+
 describe('resilience', () => {
   it('30% of Open Platform calls fail (5xx, rate limit, expired token) over 200 exams: every exam still completes, login_info exactly once each', async () => {
     platform = await startPlatform();
@@ -127,7 +129,7 @@ describe('resilience', () => {
     p.emulator.limitGroupMessages(5);
     // The harness's outbox retries within 20–300 ms: without pacing, each waiting card would be refused again
     // several times a second until its turn came.
-    const gateway = await startGateway(p, { OUTBOX_CONCURRENCY: '8' });
+    const gateway = await startGateway(p, { OUTBOX_CONCURRENCY: '8', METRICS_TOKEN: METRICS_TOKEN });
     gateways.push(gateway);
     const exams = Array.from({ length: 24 }, (_, i) => `wave-${i}`);
 
@@ -154,5 +156,23 @@ describe('resilience', () => {
     const paced = (await logsWritten(gateway)).filter((l) => String(l.msg).includes('one slot at a time'));
     expect(paced).toHaveLength(1);
     expect(paced[0]).toMatchObject({ level: 'warn', groupLimitPerSecond: 5, perSecond: 4, forMs: 60_000 });
+    // A refused card waits for a slot like the others (a deferral, no attempt spent), not for the backoff: no
+    // card post ended as a failed attempt, and each refusal was a deferral.
+    const scrape = await fetch(`${gateway.url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    });
+    const metrics = await scrape.text();
+    const attempts = (outcome: string) =>
+      Number(
+        metrics.match(
+          new RegExp(
+            `^feishu_exam_job_attempts_total\\{kind="post_card",outcome="${outcome}"\\} (\\d+)$`,
+            'm',
+          ),
+        )?.[1] ?? 0,
+      );
+    expect(attempts('succeeded')).toBe(exams.length);
+    expect(attempts('retryable_failure')).toBe(0);
+    expect(attempts('deferred')).toBeGreaterThanOrEqual(refused.length);
   }, 90_000);
 });

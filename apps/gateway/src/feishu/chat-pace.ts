@@ -6,7 +6,8 @@
 //
 // So once Feishu refuses a card for the chat's limit, the chat is paced: each card takes the next free slot, one
 // every SLOT_MS, from a second after the refusal (the second it was counted in), and its job waits for that slot
-// (a deferral: no call, no attempt spent). Until a refusal comes, cards go at once: the group's limit is shared
+// (a deferral: no call, no attempt spent). The refused card too takes a slot (workflow/jobs.ts, postCard), not
+// the backoff, which let it go last in a wave it was among the first of. Until a refusal comes, cards go at once: the group's limit is shared
 // with bots the gateway cannot see, so a refusal is the only sure sign it is reached, and a few cards at a time
 // (the usual day) should not wait. Each replica paces its own sends; a refusal caused by another's starts it.
 

@@ -167,16 +167,21 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
         ),
       );
     } catch (err) {
-      if (
-        err instanceof OpenApiError &&
-        err.code === CHAT_RATE_LIMITED &&
-        staffChatPace.refused(clock(), err.retryAfterMs)
-      )
+      if (!(err instanceof OpenApiError && err.code === CHAT_RATE_LIMITED)) throw err;
+      const refusedAt = clock();
+      if (staffChatPace.refused(refusedAt, err.retryAfterMs))
         log.warn(
           { groupLimitPerSecond: GROUP_MESSAGES_PER_SECOND, perSecond: 1000 / SLOT_MS, forMs: PACED_FOR_MS },
           "Feishu refused a card for the staff chat's limit: cards now go into it one slot at a time",
         );
-      throw err;
+      // The card itself was not at fault: Feishu counted it against the chat's second. It takes the next free
+      // slot, as a card that waited for one does, instead of going through the backoff: there it spent an
+      // attempt, waited a backoff that grows with each refusal, and only then queued for a slot behind the cards
+      // that came after it.
+      throw new Deferral(
+        staffChatPace.slotFor(job.id, refusedAt),
+        `Feishu refused the card for the staff chat's limit (${CHAT_RATE_LIMITED}): sent again at its slot`,
+      );
     }
     if (!data?.message_id) throw new RetryLater('im.v1.message.create answered without a message_id');
     return data.message_id;
