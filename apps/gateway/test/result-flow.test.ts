@@ -1,12 +1,17 @@
-import { once } from 'node:events';
-import { connect } from 'node:net';
 import { createProviderRegistry, defaultProviderContext, defineProvider } from '@feishu-exam/exam-providers';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { examCreatedEvent, post, startTestGateway, tempDatabaseUrl, testStoreOptions } from './support.js';
+import {
+  examCreatedEvent,
+  post,
+  rawExchange,
+  startTestGateway,
+  tempDatabaseUrl,
+  testStoreOptions,
+} from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -151,22 +156,6 @@ describe('the provider webhook', () => {
       if (!registry.ok) throw new Error(registry.errors.join());
       return startTestGateway({ MAX_BODY_BYTES: '1024' }, { providers: registry.registry });
     };
-    /** Sends `head` (and nothing more), then returns what came back once the server closed the connection. */
-    const rawExchange = async (url: string, head: string, then: 'wait' | 'hang_up') => {
-      const { hostname, port } = new URL(url);
-      const socket = connect(Number(port), hostname);
-      await once(socket, 'connect');
-      let answer = '';
-      socket.on('data', (d) => {
-        answer += d;
-      });
-      socket.on('error', () => undefined);
-      socket.write(head);
-      if (then === 'hang_up') socket.destroy();
-      else await once(socket, 'close');
-      return answer;
-    };
-
     it('a body over MAX_BODY_BYTES → 413 body_too_large; within it, the provider is asked', async () => {
       parsed = 0;
       const gw = await startCounting();

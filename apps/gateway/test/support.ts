@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -137,6 +138,26 @@ export async function startTestGateway(
     logLines,
     logs: () => logLines.map((line) => JSON.parse(line) as Record<string, unknown>),
   });
+}
+
+/**
+ * Writes `head` (a request's bytes, as far as the test wants them sent) on a connection of its own, then either
+ * waits for the server to close it and returns what came back (`wait`), or hangs up at once (`hang_up`: a body
+ * cut off).
+ */
+export async function rawExchange(url: string, head: string, then: 'wait' | 'hang_up'): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await once(socket, 'connect');
+  let answer = '';
+  socket.on('data', (d) => {
+    answer += d;
+  });
+  socket.on('error', () => undefined);
+  socket.write(head);
+  if (then === 'hang_up') socket.destroy();
+  else await once(socket, 'close');
+  return answer;
 }
 
 export async function post(url: string, headers: Record<string, string>, body: Buffer | string) {

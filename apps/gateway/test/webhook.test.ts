@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { connect } from 'node:net';
 import {
   encryptPayload,
   envelopeV1,
@@ -11,7 +9,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccountEntity, ExamEntity } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { baseEnv, post, secrets, startTestGateway, type TestGateway } from './support.js';
+import { baseEnv, post, rawExchange, secrets, startTestGateway, type TestGateway } from './support.js';
 
 const seedExam = {
   exam_id: '7147998241542539527',
@@ -231,19 +229,12 @@ describe('POST /webhook/event', () => {
   });
 
   it('answers 413 body_too_large, and closes, to a declared body far over the limit (it used to drop the connection)', async () => {
-    const { hostname, port } = new URL(gw.url);
-    const socket = connect(Number(port), hostname);
-    await once(socket, 'connect');
-    let answer = '';
-    socket.on('data', (d) => {
-      answer += d;
-    });
-    socket.on('error', () => undefined);
     // 100 MB announced, none sent: past the 8 × MAX_BODY_BYTES that is drained before giving up.
-    socket.write(
+    const answer = await rawExchange(
+      gw.url,
       'POST /webhook/event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n',
+      'wait',
     );
-    await once(socket, 'close');
     expect(answer).toMatch(/^HTTP\/1\.1 413 /);
     expect(answer).toMatch(/^connection: close\r$/im);
     expect(answer).toContain('"code":"body_too_large"');
