@@ -2,6 +2,7 @@
 // push to one replica and its retry to the other; staff click on both at once; one replica is SIGKILLed in the
 // middle and restarted. Runs when the suites run on PostgreSQL (TEST_DATABASE=postgres, as CI does).
 import { afterAll, describe, expect, it } from 'vitest';
+import { FeishuCode } from '../../src/index.js';
 import {
   cardsFor,
   clickFor,
@@ -18,9 +19,11 @@ import {
 const onPostgres = process.env.TEST_DATABASE === 'postgres';
 const gateways: GatewayProcess[] = [];
 let platform: Platform | undefined;
+let wavePlatform: Platform | undefined;
 afterAll(async () => {
   await Promise.all(gateways.map((g) => g.stop('SIGKILL')));
   await platform?.running.close();
+  await wavePlatform?.running.close();
 });
 
 describe.skipIf(!onPostgres)('two replicas on one PostgreSQL', () => {
@@ -86,4 +89,35 @@ describe.skipIf(!onPostgres)('two replicas on one PostgreSQL', () => {
       expect(reports[0]?.result, id).toBe(0);
     }
   }, 200_000);
+
+  it("Feishu's limit on the staff chat is met once, then both replicas take turns in one pace: no refusal after the first second", async () => {
+    wavePlatform = await startPlatform();
+    const p = wavePlatform;
+    p.emulator.limitGroupMessages(5);
+    const databaseUrl = tempDatabaseUrl();
+    const replicas = [
+      await startGateway(p, { OUTBOX_CONCURRENCY: '8' }, databaseUrl),
+      await startGateway(p, { OUTBOX_CONCURRENCY: '8' }, databaseUrl),
+    ];
+    gateways.push(...replicas);
+    const exams = Array.from({ length: 32 }, (_, i) => `replica-wave-${i}`);
+    await Promise.all(
+      exams.map((id, i) =>
+        p.emulator.pushExam(`${(replicas[i % 2] as GatewayProcess).url}/webhook/event`, examPayload(id)),
+      ),
+    );
+    await until('32 cards', () => exams.every((id) => cardsFor(p.emulator, id).length === 1), 60_000);
+
+    for (const id of exams) expect(cardsFor(p.emulator, id), id).toHaveLength(1);
+    const creates = p.emulator.state.calls.filter(
+      (c) => c.method === 'POST' && c.path === '/open-apis/im/v1/messages',
+    );
+    const refused = creates.filter((c) => c.code === FeishuCode.chatRateLimited);
+    expect(refused.length).toBeGreaterThan(0);
+    // Only the cards on their way when the first refusal came back were refused. Each replica pacing its own
+    // cards offered 4 a second of its own, 8 in all, and Feishu refused some every second until the last card.
+    const first = refused[0]?.at as number;
+    expect(refused.filter((c) => c.at >= first + 1000)).toEqual([]);
+    expect(creates.length - refused.length).toBe(exams.length);
+  }, 120_000);
 });

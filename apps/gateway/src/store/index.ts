@@ -19,6 +19,7 @@ import { LookupIndexes1764000000008 } from './migrations/0008-lookup-indexes.js'
 import { LeanIndexes1764000000009 } from './migrations/0009-lean-indexes.js';
 import { UnusedIndex1764000000010 } from './migrations/0010-unused-index.js';
 import { CardPostedAt1764000000011 } from './migrations/0011-card-posted-at.js';
+import { StaffChatPace1764000000012 } from './migrations/0012-staff-chat-pace.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow, findRows } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
@@ -107,6 +108,7 @@ export async function openStore(
       LeanIndexes1764000000009,
       UnusedIndex1764000000010,
       CardPostedAt1764000000011,
+      StaffChatPace1764000000012,
     ],
     migrationsRun: false,
     synchronize: false,

@@ -128,7 +128,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     return exam;
   };
 
-  const staffChatPace = deps.staffChatPace ?? new ChatPace();
+  const staffChatPace = deps.staffChatPace ?? new ChatPace(store, deps.approvalChatId);
   /**
    * Staff cards go to the staff chat with the staff tenant's token, whichever customer they are about. While
    * Feishu paces the chat (feishu/chat-pace.ts), the job waits for its slot first: a Deferral, before the card is
@@ -141,7 +141,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     draw: () => Record<string, unknown> | Promise<Record<string, unknown>>,
   ) => {
     const now = clock();
-    const slot = staffChatPace.slotFor(job.id, now);
+    const slot = await staffChatPace.slotFor(job.id, now);
     if (slot > now)
       throw new Deferral(
         slot,
@@ -169,7 +169,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     } catch (err) {
       if (!(err instanceof OpenApiError && err.code === CHAT_RATE_LIMITED)) throw err;
       const refusedAt = clock();
-      if (staffChatPace.refused(refusedAt, err.retryAfterMs))
+      if (await staffChatPace.refused(refusedAt, err.retryAfterMs))
         log.warn(
           { groupLimitPerSecond: GROUP_MESSAGES_PER_SECOND, perSecond: 1000 / SLOT_MS, forMs: PACED_FOR_MS },
           "Feishu refused a card for the staff chat's limit: cards now go into it one slot at a time",
@@ -179,7 +179,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       // attempt, waited a backoff that grows with each refusal, and only then queued for a slot behind the cards
       // that came after it.
       throw new Deferral(
-        staffChatPace.slotFor(job.id, refusedAt),
+        await staffChatPace.slotFor(job.id, refusedAt),
         `Feishu refused the card for the staff chat's limit (${CHAT_RATE_LIMITED}): sent again at its slot`,
       );
     }
