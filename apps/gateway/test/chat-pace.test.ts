@@ -130,6 +130,19 @@ describe('replicas share one pace', () => {
     expect(await other.slotFor('job-0', taken[0] as number)).toBe(taken[0]);
   });
 
+  it('refusals met at once by both replicas start the pacing once (the log says so once)', async () => {
+    const url = testDatabaseUrl();
+    const replicas = [
+      new ChatPace(await storeAt(url), 'oc_staff'),
+      new ChatPace(await storeAt(url), 'oc_staff'),
+    ];
+    const starts = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => (replicas[i % 2] as ChatPace).refused(10_000 + i)),
+    );
+    expect(starts.filter(Boolean)).toHaveLength(1);
+    expect(await (replicas[1] as ChatPace).slotFor('a', 10_100)).toBe(11_007);
+  });
+
   it('another chat is paced apart', async () => {
     const url = testDatabaseUrl();
     const staff = new ChatPace(await storeAt(url), 'oc_staff');

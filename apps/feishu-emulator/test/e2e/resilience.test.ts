@@ -129,7 +129,7 @@ describe('resilience', () => {
     p.emulator.limitGroupMessages(5);
     // The harness's outbox retries within 20–300 ms: without pacing, each waiting card would be refused again
     // several times a second until its turn came.
-    const gateway = await startGateway(p, { OUTBOX_CONCURRENCY: '8', METRICS_TOKEN: METRICS_TOKEN });
+    const gateway = await startGateway(p, { OUTBOX_CONCURRENCY: '8', METRICS_TOKEN });
     gateways.push(gateway);
     const exams = Array.from({ length: 24 }, (_, i) => `wave-${i}`);
 

@@ -133,6 +133,13 @@ export class ChatPace {
   async refused(now: number, retryAfterMs = 0): Promise<boolean> {
     const lock = this.store.dialect === 'postgres' ? ' FOR UPDATE' : '';
     return this.store.write(async (tx) => {
+      // The row first, then its lock: on PostgreSQL a SELECT … FOR UPDATE of a row not yet written locks
+      // nothing, and two replicas refused at once each found the chat unpaced (each logged the start). A
+      // second INSERT of the same key waits for the first transaction, and the SELECT then sees its pace.
+      await tx.run(
+        'INSERT INTO staff_chat_pace (chat_id, paced_until, next_slot) VALUES (?, 0, 0) ON CONFLICT (chat_id) DO NOTHING',
+        [this.chatId],
+      );
       const [before] = await tx.all<PaceRow>(
         `SELECT NULL AS held, paced_until, next_slot FROM staff_chat_pace WHERE chat_id = ?${lock}`,
         [this.chatId],
@@ -140,11 +147,9 @@ export class ChatPace {
       const starts =
         before === undefined || !pacedAt(Number(before.paced_until), Number(before.next_slot), now);
       await tx.run(
-        `INSERT INTO staff_chat_pace (chat_id, paced_until, next_slot) VALUES (?, ?, ?)
-         ON CONFLICT (chat_id) DO UPDATE SET
-           paced_until = ${this.#greatest}(staff_chat_pace.paced_until, excluded.paced_until),
-           next_slot = ${this.#greatest}(staff_chat_pace.next_slot, excluded.next_slot)`,
-        [this.chatId, now + PACED_FOR_MS, now + Math.max(AFTER_REFUSAL_MS, retryAfterMs)],
+        `UPDATE staff_chat_pace SET paced_until = ${this.#greatest}(paced_until, ?),
+           next_slot = ${this.#greatest}(next_slot, ?) WHERE chat_id = ?`,
+        [now + PACED_FOR_MS, now + Math.max(AFTER_REFUSAL_MS, retryAfterMs), this.chatId],
       );
       return starts;
     }, PACE_WRITE);

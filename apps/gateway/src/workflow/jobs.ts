@@ -44,8 +44,6 @@ export interface WorkflowDeps {
   readonly onCardPosted?: (exam: ExamRow) => void;
   /** The clock a card's age is read by (default Date.now; tests move it). */
   readonly now?: () => number;
-  /** How fast cards go into the staff chat once Feishu refuses one for its limit (default: a ChatPace of its own). */
-  readonly staffChatPace?: ChatPace;
 }
 
 /** Vendor failure codes in login_info's `result` (0 is success). */
@@ -128,7 +126,8 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     return exam;
   };
 
-  const staffChatPace = deps.staffChatPace ?? new ChatPace(store, deps.approvalChatId);
+  /** How fast cards go into the staff chat once Feishu refuses one for its limit: one pace for every replica. */
+  const staffChatPace = new ChatPace(store, deps.approvalChatId);
   /**
    * Staff cards go to the staff chat with the staff tenant's token, whichever customer they are about. While
    * Feishu paces the chat (feishu/chat-pace.ts), the job waits for its slot first: a Deferral, before the card is
