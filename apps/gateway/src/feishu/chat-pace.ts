@@ -38,12 +38,17 @@ export const CHAT_RATE_LIMITED = 230020;
  */
 const PACE_WRITE: WriteOptions = { durability: 'lazy' };
 
-/** What the database holds of a chat's pace, and of one job's slot. */
+/** What the database holds of a chat's pace. */
 interface PaceRow {
-  readonly held: number | string | null;
   readonly paced_until: number | string | null;
   readonly next_slot: number | string | null;
 }
+/** The same, and the slot one job holds. */
+interface PaceAndSlotRow extends PaceRow {
+  readonly held: number | string | null;
+}
+/** A chat's pace row, read. */
+const PACE_OF_CHAT = 'SELECT paced_until, next_slot FROM staff_chat_pace WHERE chat_id = ?';
 
 /** A bigint column as a number (PostgreSQL's driver gives it as text). */
 const millis = (value: number | string | null): number | undefined =>
@@ -66,10 +71,7 @@ export class ChatPace {
 
   /** Whether cards are being paced at `now`. */
   async pacedAt(now: number): Promise<boolean> {
-    const [row] = await this.store.reads.all<PaceRow>(
-      'SELECT NULL AS held, paced_until, next_slot FROM staff_chat_pace WHERE chat_id = ?',
-      [this.chatId],
-    );
+    const [row] = await this.store.reads.all<PaceRow>(PACE_OF_CHAT, [this.chatId]);
     return row !== undefined && pacedAt(Number(row.paced_until), Number(row.next_slot), now);
   }
 
@@ -78,7 +80,7 @@ export class ChatPace {
    * otherwise the job's slot (taken now, or at its last turn, by whichever replica), which is later than `now`.
    */
   async slotFor(key: string, now: number): Promise<number> {
-    const [row] = await this.store.reads.all<PaceRow>(
+    const [row] = await this.store.reads.all<PaceAndSlotRow>(
       `SELECT (SELECT slot FROM staff_chat_slots WHERE job_id = ?) AS held,
               (SELECT paced_until FROM staff_chat_pace WHERE chat_id = ?) AS paced_until,
               (SELECT next_slot FROM staff_chat_pace WHERE chat_id = ?) AS next_slot`,
@@ -140,10 +142,7 @@ export class ChatPace {
         'INSERT INTO staff_chat_pace (chat_id, paced_until, next_slot) VALUES (?, 0, 0) ON CONFLICT (chat_id) DO NOTHING',
         [this.chatId],
       );
-      const [before] = await tx.all<PaceRow>(
-        `SELECT NULL AS held, paced_until, next_slot FROM staff_chat_pace WHERE chat_id = ?${lock}`,
-        [this.chatId],
-      );
+      const [before] = await tx.all<PaceRow>(`${PACE_OF_CHAT}${lock}`, [this.chatId]);
       const starts =
         before === undefined || !pacedAt(Number(before.paced_until), Number(before.next_slot), now);
       await tx.run(
