@@ -15,6 +15,7 @@
 //    as issue 11 counts it (card, decision, login_info, card patch).
 // BENCH_LOOP_ONLY=steady|outbound runs one part; BENCH_LOOP_CPU_PROF=<folder> profiles the gateway process
 // (bench/cpu-prof.mjs) and `node bench/cpu-prof-summary.mjs <folder>` summarises the profile by self time.
+// BENCH_LOOP_NODE_OPTIONS gives the gateway processes Node options (those NODE_OPTIONS takes), e.g. a heap size.
 // BENCH_DATABASE=postgres or BENCH_DATABASE_URL=postgres://… runs the gateway on PostgreSQL instead, a new
 // database per part (../../../scripts/bench-database.mjs), and prints the server's CPU per exam as well.
 // Nothing here is asserted: figures are printed, and recorded in BENCHMARKS.md.
@@ -61,6 +62,14 @@ const ms = (v) => (Number.isFinite(v) ? `${v.toFixed(1)} ms` : 'n/a');
 const summary = (values) =>
   `p50 ${ms(percentile(values, 50))}, p90 ${ms(percentile(values, 90))}, p99 ${ms(percentile(values, 99))}, max ${ms(percentile(values, 100))} (n=${values.length})`;
 
+// The gateway processes' NODE_OPTIONS: the profiler's preload, and BENCH_LOOP_NODE_OPTIONS.
+const gatewayNodeOptions = [
+  CPU_PROF_DIR && `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`,
+  process.env.BENCH_LOOP_NODE_OPTIONS,
+]
+  .filter(Boolean)
+  .join(' ');
+
 async function startLoop(part, extraEnv = {}) {
   const emulator = createEmulator({
     apps: [app],
@@ -79,12 +88,8 @@ async function startLoop(part, extraEnv = {}) {
     DATABASE_URL: database.fresh(part),
     ALLOW_SANDBOX_PROVIDER: 'true',
     LOG_LEVEL: 'info',
-    ...(CPU_PROF_DIR
-      ? {
-          NODE_OPTIONS: `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`,
-          BENCH_CPU_PROF_DIR: CPU_PROF_DIR,
-        }
-      : {}),
+    ...(CPU_PROF_DIR ? { BENCH_CPU_PROF_DIR: CPU_PROF_DIR } : {}),
+    ...(gatewayNodeOptions ? { NODE_OPTIONS: gatewayNodeOptions } : {}),
     ...extraEnv,
   });
   return { emulator, running, gateway };

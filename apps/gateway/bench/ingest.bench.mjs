@@ -472,6 +472,20 @@ console.log(
     .map(([name, r]) => `${name} ${byThread(r)}`)
     .join('; ')}`,
 );
+// The share of the measurement the server's main thread was working (its CPU per push × pushes per second, median
+// of the rounds). One Node process is capped by its main thread: a server whose main thread idles is waiting (for
+// its disk's sync, or for the load generator to send the next pushes), not short of CPU.
+console.log(
+  `    main thread busy: ${[
+    ['(b)', rounds.b],
+    ['(c)', rounds.c],
+    ['ingest-only', rounds.ingestOnly],
+    ['compared', rounds.compared],
+  ]
+    .filter(([, each]) => each.length > 0)
+    .map(([name, each]) => `${name} ${Math.round(middle(each.map((r) => (r.mainCpuUs * r.rps) / 1e4)))} %`)
+    .join('; ')}`,
+);
 // The prototype (bench/prototype/ingest-koa.mjs): Koa + event-core + a log line, and a durable store as lean as
 // it gets, to show what the stack can do on this machine (issue 11 asks for it before calling a goal out of reach).
 if (protoNone) console.log(`(p) prototype, no storage                     ${fmt(protoNone)}`);
