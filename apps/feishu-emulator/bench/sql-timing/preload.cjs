@@ -1,8 +1,9 @@
 // Times every better-sqlite3 statement the gateway runs (wall time inside the call, by SQL text) and writes the
-// totals to <tmpdir>/feishu-exam-sql-timing.txt when the process exits. Loaded by ./main.mjs, which the loop bench
+// totals to <tmpdir>/feishu-exam-sql-timing-<pid>.txt when the process exits (the loop bench starts two gateways:
+// the loop's, then the push alone's, the later pid). Loaded by ./main.mjs, which the loop bench
 // starts in place of the gateway:
 //   cd apps/feishu-emulator && FEISHU_EXAM_GATEWAY_MAIN=$PWD/bench/sql-timing/main.mjs \
-//     BENCH_LOOP_ONLY=outbound node bench/loop.bench.mjs && cat /tmp/feishu-exam-sql-timing.txt
+//     BENCH_LOOP_ONLY=outbound node bench/loop.bench.mjs && head -30 /tmp/feishu-exam-sql-timing-*.txt
 // Wall time: on a loaded machine a statement preempted mid-call counts long; compare statements of one run.
 const Module = require('node:module');
 const { writeFileSync } = require('node:fs');
@@ -60,5 +61,5 @@ process.on('exit', () => {
     ([sql, t]) =>
       `${(t.ns / 1e6).toFixed(0).padStart(6)} ms ${String(t.calls).padStart(7)} calls ${(t.ns / t.calls / 1e3).toFixed(1).padStart(7)} µs  ${sql}`,
   );
-  writeFileSync(join(tmpdir(), 'feishu-exam-sql-timing.txt'), `${lines.join('\n')}\n`);
+  writeFileSync(join(tmpdir(), `feishu-exam-sql-timing-${process.pid}.txt`), `${lines.join('\n')}\n`);
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  checkedOnRow,
   ExamEntity,
   type ExamRow,
   entityRows,
@@ -178,14 +179,6 @@ function notRunningHere(running: ReadonlySet<string>): [string, string[]] {
   if (running.size === 0) return ['', []];
   return [` AND id NOT IN (${[...running].map(() => '?').join(', ')})`, [...running]];
 }
-
-/**
- * A condition checked on the rows found by their ids, never an index to search by: for `id IN (…) AND state =
- * …`, SQLite (which has no statistics here) walked idx_outbox_due for the state instead of finding the ids by
- * the primary key, reading every due job of the backlog to claim a few (190–250 µs a claim under the loop
- * bench; BENCHMARKS.md, session 6). A CASE is not indexable, on either dialect.
- */
-const checkedOnRow = (condition: string) => `CASE WHEN ${condition} THEN 1 ELSE 0 END = 1`;
 
 /**
  * SQLite: the due jobs' ids read first, in idx_outbox_due's (state, run_at) order up to `limit`, then claimed

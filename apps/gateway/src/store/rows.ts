@@ -115,3 +115,11 @@ export function multiRowInsert(head: string, row: string, tail: string): (rows: 
     return text;
   };
 }
+
+/**
+ * A condition checked on the rows a statement finds by its key, never an index to search by. SQLite keeps no
+ * statistics here, so for `<key> = ? AND state = ?` it may walk an index on the state instead of the key: every
+ * row in that state read to find one (outbox jobs: idx_outbox_due, session 6; exams: idx_exams_state, session
+ * 19; BENCHMARKS.md). A CASE is not indexable, on either dialect.
+ */
+export const checkedOnRow = (condition: string): string => `CASE WHEN ${condition} THEN 1 ELSE 0 END = 1`;
