@@ -275,7 +275,15 @@ export async function startGateway(
       : undefined;
   // Papers change on the platforms; platforms that cannot push results are asked for them.
   const paperSync = everyRound(config.paperSyncIntervalMs, 'paper sync', queuePaperSyncForAll);
-  const resultPoll = everyRound(config.resultPollIntervalMs, 'result polls', examLifecycle.queueResultPolls);
+  // Only the exams of platforms that can be asked (fetchResult): the others send their results (a webhook), and a
+  // poll job for each of their exams, every round, found nothing to ask.
+  const polled = [...providers.providers.values()].filter((p) => p.fetchResult).map((p) => p.id);
+  const resultPoll =
+    polled.length > 0
+      ? everyRound(config.resultPollIntervalMs, 'result polls', (tx, round, at) =>
+          examLifecycle.queueResultPolls(tx, round, at, polled),
+        )
+      : undefined;
   // Personal data of ended exams is erased after the retention period: at start, then hourly.
   let erasing: Promise<unknown> | undefined;
   const eraseExpired = () => {

@@ -2,9 +2,16 @@
 // test makes the interleaving happen (a transaction held open while the other replica's statement waits for
 // it), rather than hoping for it. Runs when the suites run on PostgreSQL (TEST_DATABASE=postgres).
 
+import {
+  createProviderRegistry,
+  defaultProviderContext,
+  defineProvider,
+  sandboxProvider,
+} from '@feishu-exam/exam-providers';
 import { pino } from 'pino';
 import { DataSource } from 'typeorm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
 import { enqueueJobs } from '../src/outbox/jobs.js';
 import { openStore, type Store, type Tx } from '../src/store/index.js';
 import { Initial1764000000000 } from '../src/store/migrations/0001-initial.js';
@@ -258,43 +265,64 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
     expect(await a.reads.all("SELECT id FROM outbox_jobs WHERE kind = 'report_result'")).toHaveLength(1);
   });
 
-  it('two replicas schedule the result polls of one interval: one poll job per exam, not one per replica', async () => {
+  it('two replicas schedule the result polls of one interval: one poll job per exam, not one per replica, and none for a platform that cannot be asked', async () => {
     const url = testDatabaseUrl();
     const seed = await replica(url);
-    const exam = { tenantKey: 't1', examId: 'poll-1' };
-    await seed.write(async (tx) => {
-      await examLifecycle.receive(tx, examEvent(exam.examId, 'ev-poll-1'), 1);
-      await examLifecycle.approve(tx, exam, 'ou_staff', 2);
-      await examLifecycle.arrangementMade(
-        tx,
-        exam,
-        'no-such-provider',
-        { examUrl: 'https://e.example/1' },
-        3,
-      );
-      await examLifecycle.loginInfoReported(tx, exam, 4);
+    // 'asked' can be asked for results (fetchResult); 'sandbox' cannot (its results would come by webhook).
+    const asked = defineProvider({
+      id: 'asked',
+      options: z.object({}),
+      create: (_o, _c, id) => ({
+        id,
+        createExam: async (r) => ({ examUrl: `https://e.example/${r.examId}` }),
+        fetchResult: async () => undefined,
+      }),
     });
+    const registry = createProviderRegistry(
+      [asked, sandboxProvider],
+      {
+        providers: [
+          { id: 'asked', type: 'asked' },
+          { id: 'sandbox', type: 'sandbox' },
+        ],
+        defaultProvider: 'asked',
+      },
+      defaultProviderContext({}),
+    );
+    if (!registry.ok) throw new Error(registry.errors.join());
+    for (const [examId, providerId] of [
+      ['poll-1', 'asked'],
+      ['told-1', 'sandbox'],
+    ] as const) {
+      const exam = { tenantKey: 't1', examId };
+      await seed.write(async (tx) => {
+        await examLifecycle.receive(tx, examEvent(examId, `ev-${examId}`), 1);
+        await examLifecycle.approve(tx, exam, 'ou_staff', 2);
+        await examLifecycle.arrangementMade(tx, exam, providerId, { examUrl: 'https://e.example/1' }, 3);
+        await examLifecycle.loginInfoReported(tx, exam, 4);
+      });
+    }
     // Each replica's timer fires on its own; here both fire within the same interval (their clocks 10 ms
     // apart, the interval 50 ms), and again and again at the same moment (a clock that stands still).
     const interval = 50;
     const start = 1_800_000_000_000; // a multiple of the interval
     const fired = new Map<number, number>();
     const queueResultPolls = examLifecycle.queueResultPolls;
-    vi.spyOn(examLifecycle, 'queueResultPolls').mockImplementation(async (tx, round, now) => {
-      const queued = await queueResultPolls(tx, round, now);
+    vi.spyOn(examLifecycle, 'queueResultPolls').mockImplementation(async (tx, round, now, providerIds) => {
+      const queued = await queueResultPolls(tx, round, now, providerIds);
       fired.set(now, (fired.get(now) ?? 0) + 1);
       return queued;
     });
     const env = { DATABASE_URL: url, RESULT_POLL_INTERVAL_MS: String(interval), PAPER_SYNC_INTERVAL_MS: '0' };
     for (const clock of [start + 10, start + 20]) {
-      const gateway = await startTestGateway(env, { now: () => clock });
+      const gateway = await startTestGateway(env, { now: () => clock, providers: registry.registry });
       gateways.push(gateway);
     }
     await until('both replicas to have queued their rounds twice', () =>
       [start + 10, start + 20].every((clock) => (fired.get(clock) ?? 0) >= 2),
     );
-    expect(
-      await seed.reads.all("SELECT idempotency_key FROM outbox_jobs WHERE kind = 'poll_result'"),
-    ).toHaveLength(1);
+    expect(await seed.reads.all("SELECT exam_id FROM outbox_jobs WHERE kind = 'poll_result'")).toEqual([
+      { exam_id: 'poll-1' },
+    ]);
   });
 });

@@ -354,6 +354,29 @@ describe('examLifecycle', () => {
     },
   );
 
+  it("queues a round's result polls only for the exams of platforms that can be asked, and only those without a result", async () => {
+    const store = await freshStore();
+    const arranged = async (examId: string, providerId: string) => {
+      const exam = { tenantKey: 't1', examId };
+      await store.write(async (tx) => {
+        await examLifecycle.receive(tx, examEvent(examId), 1);
+        await examLifecycle.approve(tx, exam, 'ou_a', 2);
+        await examLifecycle.arrangementMade(tx, exam, providerId, { examUrl: 'https://e.example/1' }, 3);
+        await examLifecycle.loginInfoReported(tx, exam, 4);
+      });
+    };
+    await arranged('asked-1', 'asked');
+    await arranged('asked-2', 'asked');
+    await arranged('told-1', 'told');
+    await store.write((tx) =>
+      examLifecycle.resultReceived(tx, { tenantKey: 't1', examId: 'asked-2' }, 'asked', { score: '80' }, 5),
+    );
+    expect(await store.write((tx) => examLifecycle.queueResultPolls(tx, 'r1', 6, ['asked']))).toBe(1);
+    expect(await store.write((tx) => examLifecycle.queueResultPolls(tx, 'r2', 7, []))).toBe(0);
+    const polls = await store.dataSource.getRepository(JobEntity).findBy({ kind: 'poll_result' });
+    expect(polls.map((j) => j.examId)).toEqual(['asked-1']);
+  });
+
   it('lets exactly one of many racing decisions win, and queues exactly one follow-up job', async () => {
     const store = await freshStore();
     await store.write((tx) => examLifecycle.receive(tx, examEvent('r-1'), 1));

@@ -424,12 +424,24 @@ export const examLifecycle = {
     return 'recorded';
   },
 
-  /** The polling round: one poll job for every arranged exam still without a result. */
-  async queueResultPolls(tx: Tx, round: string, now: number): Promise<number> {
+  /**
+   * The polling round: one poll job for every arranged exam still without a result whose provider is one of
+   * `providerIds` (those that can be asked for results: a poll job for another's exam has nothing to ask).
+   */
+  async queueResultPolls(
+    tx: Tx,
+    round: string,
+    now: number,
+    providerIds: readonly string[],
+  ): Promise<number> {
+    if (providerIds.length === 0) return 0;
     // In key order: replicas whose timers fire in the same interval queue the same keys, one statement each,
     // and a scan's order is not promised; in two different orders they could deadlock (see enqueueJobs).
     const exams = await tx.all<{ exam_id: string; tenant_key: string }>(
-      "SELECT exam_id, tenant_key FROM exams WHERE state = 'arranged' AND result IS NULL ORDER BY tenant_key, exam_id",
+      `SELECT exam_id, tenant_key FROM exams
+       WHERE state = 'arranged' AND result IS NULL AND provider_id IN (${marks(providerIds.length)})
+       ORDER BY tenant_key, exam_id`,
+      [...providerIds],
     );
     for (const { exam_id, tenant_key } of exams) {
       await enqueueJob(
