@@ -133,6 +133,11 @@ const envSchema = z.object({
     .transform((v) => v === 'true'),
   PAPER_SYNC_INTERVAL_MS: wholeNumber('milliseconds', 0).default(3_600_000),
   RESULT_POLL_INTERVAL_MS: wholeNumber('milliseconds', 0).default(600_000),
+  RESULT_POLL_DAYS: z.coerce
+    .number({ error: 'must be a whole number of days (0 polls for as long as the exam has no result)' })
+    .int('must be a whole number of days (0 polls for as long as the exam has no result)')
+    .min(0, 'must be a whole number of days (0 polls for as long as the exam has no result)')
+    .default(30),
   RETENTION_DAYS: z.coerce
     .number({ error: 'must be a whole number of days (0 keeps personal data forever)' })
     .int('must be a whole number of days (0 keeps personal data forever)')
@@ -258,6 +263,11 @@ export interface GatewayConfig {
   /** How often arranged exams without a result are polled on providers that can be polled; 0 turns it off. */
   readonly resultPollIntervalMs: number;
   /**
+   * Days after its arrangement was reported that an exam without a result is still polled (a candidate who never
+   * sits would be polled every round for good); 0 polls for as long as it has none.
+   */
+  readonly resultPollDays: number;
+  /**
    * Days after an exam ends (its last change in a final state) before the candidate's contact data and the
    * exam password are erased from the database; 0 keeps them.
    */
@@ -335,6 +345,7 @@ export function loadConfig(given: Readonly<Record<string, string | undefined>>):
       showCandidateContact: e.SHOW_CANDIDATE_CONTACT,
       paperSyncIntervalMs: e.PAPER_SYNC_INTERVAL_MS,
       resultPollIntervalMs: e.RESULT_POLL_INTERVAL_MS,
+      resultPollDays: e.RESULT_POLL_DAYS,
       retentionDays: e.RETENTION_DAYS,
       outbox: {
         enabled: e.OUTBOX_WORKER,

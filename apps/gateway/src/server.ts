@@ -278,10 +278,13 @@ export async function startGateway(
   // Only the exams of platforms that can be asked (fetchResult): the others send their results (a webhook), and a
   // poll job for each of their exams, every round, found nothing to ask.
   const polled = [...providers.providers.values()].filter((p) => p.fetchResult).map((p) => p.id);
+  // And only for RESULT_POLL_DAYS after the arrangement was reported: an exam whose candidate never sits would
+  // otherwise cost a call to its platform every round, for good.
+  const reportedSince = (at: number) => (config.resultPollDays > 0 ? at - config.resultPollDays * DAY_MS : 0);
   const resultPoll =
     polled.length > 0
       ? everyRound(config.resultPollIntervalMs, 'result polls', (tx, round, at) =>
-          examLifecycle.queueResultPolls(tx, round, at, polled),
+          examLifecycle.queueResultPolls(tx, round, at, polled, reportedSince(at)),
         )
       : undefined;
   // Personal data of ended exams is erased after the retention period: at start, then hourly.

@@ -265,7 +265,7 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
     expect(await a.reads.all("SELECT id FROM outbox_jobs WHERE kind = 'report_result'")).toHaveLength(1);
   });
 
-  it('two replicas schedule the result polls of one interval: one poll job per exam, not one per replica, and none for a platform that cannot be asked', async () => {
+  it('two replicas schedule the result polls of one interval: one poll job per exam, not one per replica, none for a platform that cannot be asked nor past the horizon', async () => {
     const url = testDatabaseUrl();
     const seed = await replica(url);
     // 'asked' can be asked for results (fetchResult); 'sandbox' cannot (its results would come by webhook).
@@ -290,26 +290,29 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
       defaultProviderContext({}),
     );
     if (!registry.ok) throw new Error(registry.errors.join());
-    for (const [examId, providerId] of [
-      ['poll-1', 'asked'],
-      ['told-1', 'sandbox'],
+    // Each replica's timer fires on its own; here both fire within the same interval (their clocks 10 ms
+    // apart, the interval 50 ms), and again and again at the same moment (a clock that stands still).
+    const interval = 50;
+    const start = 1_800_000_000_000; // a multiple of the interval
+    const day = 24 * 3_600_000;
+    // Arrangements reported a day before the replicas' clocks, and one 31 days before (RESULT_POLL_DAYS is 30).
+    for (const [examId, providerId, reportedAt] of [
+      ['poll-1', 'asked', start - day],
+      ['told-1', 'sandbox', start - day],
+      ['aged-1', 'asked', start - 31 * day],
     ] as const) {
       const exam = { tenantKey: 't1', examId };
       await seed.write(async (tx) => {
         await examLifecycle.receive(tx, examEvent(examId, `ev-${examId}`), 1);
         await examLifecycle.approve(tx, exam, 'ou_staff', 2);
         await examLifecycle.arrangementMade(tx, exam, providerId, { examUrl: 'https://e.example/1' }, 3);
-        await examLifecycle.loginInfoReported(tx, exam, 4);
+        await examLifecycle.loginInfoReported(tx, exam, reportedAt);
       });
     }
-    // Each replica's timer fires on its own; here both fire within the same interval (their clocks 10 ms
-    // apart, the interval 50 ms), and again and again at the same moment (a clock that stands still).
-    const interval = 50;
-    const start = 1_800_000_000_000; // a multiple of the interval
     const fired = new Map<number, number>();
     const queueResultPolls = examLifecycle.queueResultPolls;
-    vi.spyOn(examLifecycle, 'queueResultPolls').mockImplementation(async (tx, round, now, providerIds) => {
-      const queued = await queueResultPolls(tx, round, now, providerIds);
+    vi.spyOn(examLifecycle, 'queueResultPolls').mockImplementation(async (tx, round, now, ...rest) => {
+      const queued = await queueResultPolls(tx, round, now, ...rest);
       fired.set(now, (fired.get(now) ?? 0) + 1);
       return queued;
     });

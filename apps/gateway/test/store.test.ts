@@ -354,7 +354,7 @@ describe('examLifecycle', () => {
     },
   );
 
-  it("queues a round's result polls only for the exams of platforms that can be asked, and only those without a result", async () => {
+  it("queues a round's result polls only for the exams of platforms that can be asked, without a result, arranged within the horizon", async () => {
     const store = await freshStore();
     const arranged = async (examId: string, providerId: string) => {
       const exam = { tenantKey: 't1', examId };
@@ -371,7 +371,9 @@ describe('examLifecycle', () => {
     await store.write((tx) =>
       examLifecycle.resultReceived(tx, { tenantKey: 't1', examId: 'asked-2' }, 'asked', { score: '80' }, 5),
     );
-    expect(await store.write((tx) => examLifecycle.queueResultPolls(tx, 'r1', 6, ['asked']))).toBe(1);
+    // Arrangements reported at 4: a round polling those reported since 5 has none, one since 4 has asked-1.
+    expect(await store.write((tx) => examLifecycle.queueResultPolls(tx, 'r0', 6, ['asked'], 5))).toBe(0);
+    expect(await store.write((tx) => examLifecycle.queueResultPolls(tx, 'r1', 6, ['asked'], 4))).toBe(1);
     expect(await store.write((tx) => examLifecycle.queueResultPolls(tx, 'r2', 7, []))).toBe(0);
     const polls = await store.dataSource.getRepository(JobEntity).findBy({ kind: 'poll_result' });
     expect(polls.map((j) => j.examId)).toEqual(['asked-1']);

@@ -426,13 +426,16 @@ export const examLifecycle = {
 
   /**
    * The polling round: one poll job for every arranged exam still without a result whose provider is one of
-   * `providerIds` (those that can be asked for results: a poll job for another's exam has nothing to ask).
+   * `providerIds` (those that can be asked for results: a poll job for another's exam has nothing to ask), and
+   * whose arrangement was reported at `reportedSince` or later (an arranged exam records when; one without that
+   * record counts from its last change).
    */
   async queueResultPolls(
     tx: Tx,
     round: string,
     now: number,
     providerIds: readonly string[],
+    reportedSince = 0,
   ): Promise<number> {
     if (providerIds.length === 0) return 0;
     // In key order: replicas whose timers fire in the same interval queue the same keys, one statement each,
@@ -440,8 +443,9 @@ export const examLifecycle = {
     const exams = await tx.all<{ exam_id: string; tenant_key: string }>(
       `SELECT exam_id, tenant_key FROM exams
        WHERE state = 'arranged' AND result IS NULL AND provider_id IN (${marks(providerIds.length)})
+         AND COALESCE(login_info_reported_at, updated_at) >= ?
        ORDER BY tenant_key, exam_id`,
-      [...providerIds],
+      [...providerIds, reportedSince],
     );
     for (const { exam_id, tenant_key } of exams) {
       await enqueueJob(
