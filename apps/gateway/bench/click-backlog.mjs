@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import { openStore } from '../dist/store/index.js';
+import { checkedOnRow, openStore } from '../dist/store/index.js';
 import { examLifecycle } from '../dist/workflow/exam-lifecycle.js';
 
 const BACKLOGS = (process.env.BACKLOGS ?? '100,2000,20000').split(',').map(Number);
@@ -38,7 +38,7 @@ async function approvalStatement(store) {
   return update;
 }
 
-const plainState = (sql) => sql.replace(/CASE WHEN state = \? THEN 1 ELSE 0 END = 1/, 'state = ?');
+const plainState = (sql) => sql.replace(checkedOnRow('state = ?'), 'state = ?');
 const examId = (i) => `7147998241${String(i).padStart(9, '0')}`;
 
 for (const backlog of BACKLOGS) {

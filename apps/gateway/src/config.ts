@@ -25,6 +25,12 @@ function wholeNumber(unit: 'milliseconds' | 'bytes' | 'seconds' | '', min: numbe
   return max === undefined ? bounded : bounded.max(max, message);
 }
 
+/** A whole number of days, 0 or more; the message says what 0 means. */
+function wholeDays(zeroMeans: string) {
+  const message = `must be a whole number of days (${zeroMeans})`;
+  return z.coerce.number({ error: message }).int(message).min(0, message);
+}
+
 /** Where the database is when DATABASE_URL is not set (the gateway and the `feishu-exam db` commands). */
 export const DEFAULT_DATABASE_URL = 'sqlite:./data/feishu-exam.sqlite';
 
@@ -133,16 +139,8 @@ const envSchema = z.object({
     .transform((v) => v === 'true'),
   PAPER_SYNC_INTERVAL_MS: wholeNumber('milliseconds', 0).default(3_600_000),
   RESULT_POLL_INTERVAL_MS: wholeNumber('milliseconds', 0).default(600_000),
-  RESULT_POLL_DAYS: z.coerce
-    .number({ error: 'must be a whole number of days (0 polls for as long as the exam has no result)' })
-    .int('must be a whole number of days (0 polls for as long as the exam has no result)')
-    .min(0, 'must be a whole number of days (0 polls for as long as the exam has no result)')
-    .default(30),
-  RETENTION_DAYS: z.coerce
-    .number({ error: 'must be a whole number of days (0 keeps personal data forever)' })
-    .int('must be a whole number of days (0 keeps personal data forever)')
-    .min(0, 'must be a whole number of days (0 keeps personal data forever)')
-    .default(180),
+  RESULT_POLL_DAYS: wholeDays('0 polls for as long as the exam has no result').default(30),
+  RETENTION_DAYS: wholeDays('0 keeps personal data forever').default(180),
   OUTBOX_WORKER: z
     .enum(['on', 'off'], { error: 'must be on or off' })
     .default('on')
