@@ -20,6 +20,7 @@ import { LeanIndexes1764000000009 } from './migrations/0009-lean-indexes.js';
 import { UnusedIndex1764000000010 } from './migrations/0010-unused-index.js';
 import { CardPostedAt1764000000011 } from './migrations/0011-card-posted-at.js';
 import { StaffChatPace1764000000012 } from './migrations/0012-staff-chat-pace.js';
+import { HistoryScanIndexes1764000000013 } from './migrations/0013-history-scan-indexes.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow, findRows } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
@@ -109,6 +110,7 @@ export async function openStore(
       UnusedIndex1764000000010,
       CardPostedAt1764000000011,
       StaffChatPace1764000000012,
+      HistoryScanIndexes1764000000013,
     ],
     migrationsRun: false,
     synchronize: false,

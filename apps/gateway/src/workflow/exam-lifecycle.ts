@@ -441,11 +441,12 @@ export const examLifecycle = {
     // In key order: replicas whose timers fire in the same interval queue the same keys, one statement each,
     // and a scan's order is not promised; in two different orders they could deadlock (see enqueueJobs).
     const exams = await tx.all<{ exam_id: string; tenant_key: string }>(
+      // The first three conditions are idx_exams_awaiting_result's (migration 0013), written as it has them.
       `SELECT exam_id, tenant_key FROM exams
-       WHERE state = 'arranged' AND result IS NULL AND provider_id IN (${marks(providerIds.length)})
-         AND COALESCE(login_info_reported_at, updated_at) >= ?
+       WHERE state = 'arranged' AND result IS NULL AND COALESCE(login_info_reported_at, updated_at) >= ?
+         AND provider_id IN (${marks(providerIds.length)})
        ORDER BY tenant_key, exam_id`,
-      [...providerIds, reportedSince],
+      [reportedSince, ...providerIds],
     );
     for (const { exam_id, tenant_key } of exams) {
       await enqueueJob(
@@ -475,10 +476,12 @@ export const examLifecycle = {
       candidate: string;
       arrangement: string | null;
     }>(
+      // idx_exams_unerased's conditions (migration 0013), written as it has them.
       `SELECT tenant_key, exam_id, candidate, arrangement FROM exams
-       WHERE state IN (${marks(FINAL_STATES.length)}) AND updated_at < ? AND personal_data_erased_at IS NULL
+       WHERE state IN (${FINAL_STATES.map((state) => `'${state}'`).join(', ')}) AND personal_data_erased_at IS NULL
+         AND updated_at < ?
        LIMIT ?`,
-      [...FINAL_STATES, endedBefore, limit],
+      [endedBefore, limit],
     );
     for (const row of ended) {
       const { name } = JSON.parse(row.candidate) as { name?: string };
