@@ -25,8 +25,8 @@ import { examLifecycle } from '../dist/workflow/exam-lifecycle.js';
 const EXAMS = Number(process.env.EXAMS ?? 1_000_000);
 const LIVE = Number(process.env.LIVE ?? 2_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
-/** Of the LIVE exams, how many are due for erasure: an hour's worth at 2,400 exams a day. */
-const DUE = 100;
+/** Of the LIVE exams, how many are due for erasure (DUE): an hour's worth at 2,400 exams a day. */
+const DUE = Number(process.env.DUE ?? 100);
 /** New exams taken through the loop's writes per database and round. */
 const LOOP_EXAMS = Number(process.env.LOOP_EXAMS ?? 1000);
 const DAY_MS = 86_400_000;

@@ -26,7 +26,7 @@ import { openStore, type Store, type Tx } from './store/index.js';
 import { DEFAULT_READINESS, type ReadinessOptions, readinessProbe } from './store/readiness.js';
 import { accountFieldsOf, queueCustomFieldRegistration, queuePaperSyncForAll } from './workflow/accounts.js';
 import { examCards } from './workflow/exam-card.js';
-import { examLifecycle } from './workflow/exam-lifecycle.js';
+import { ERASE_BATCH, examLifecycle } from './workflow/exam-lifecycle.js';
 import { ExamIngest } from './workflow/ingest.js';
 import { workflowJobs } from './workflow/jobs.js';
 import { TenantDirectory } from './workflow/tenant-directory.js';
@@ -287,17 +287,34 @@ export async function startGateway(
           examLifecycle.queueResultPolls(tx, round, at, polled, reportedSince(at)),
         )
       : undefined;
-  // Personal data of ended exams is erased after the retention period: at start, then hourly.
+  // Personal data of ended exams is erased after the retention period: at start, then hourly. A round takes
+  // ERASE_BATCH exams a transaction, and the next batch at once (after whatever waits on the event loop) until
+  // none is left: one batch an hour took a backlog (RETENTION_DAYS first set on a year of exams) months.
   let erasing: Promise<unknown> | undefined;
-  const eraseExpired = () => {
-    const at = now();
-    erasing = store
-      .write((tx) => examLifecycle.erasePersonalData(tx, at - config.retentionDays * DAY_MS, at))
-      .then((erased) => erased > 0 && log.info({ erased }, 'personal data of ended exams erased (retention)'))
-      .catch((err: unknown) => log.error({ err }, 'could not erase expired personal data'));
+  let stopping = false;
+  const eraseExpired = async () => {
+    let erased = 0;
+    for (;;) {
+      const at = now();
+      const batch = await store.write((tx) =>
+        examLifecycle.erasePersonalData(tx, at - config.retentionDays * DAY_MS, at, ERASE_BATCH),
+      );
+      erased += batch;
+      if (batch < ERASE_BATCH || stopping) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (erased > 0) log.info({ erased }, 'personal data of ended exams erased (retention)');
   };
-  const retention = config.retentionDays > 0 ? setInterval(eraseExpired, HOUR_MS).unref() : undefined;
-  if (retention) eraseExpired();
+  const eraseRound = () => {
+    // A round still erasing a backlog when the next is due goes on alone.
+    erasing ??= eraseExpired()
+      .catch((err: unknown) => log.error({ err }, 'could not erase expired personal data'))
+      .finally(() => {
+        erasing = undefined;
+      });
+  };
+  const retention = config.retentionDays > 0 ? setInterval(eraseRound, HOUR_MS).unref() : undefined;
+  if (retention) eraseRound();
   longConnection?.start();
   ready = true;
 
@@ -319,6 +336,7 @@ export async function startGateway(
     close() {
       closing ??= (async () => {
         ready = false;
+        stopping = true;
         clearInterval(paperSync);
         clearInterval(resultPoll);
         clearInterval(ticketCheck);

@@ -5,10 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { IsNull, Not } from 'typeorm';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { enqueueJob } from '../src/outbox/jobs.js';
 import { ExamEntity, JobEntity, openStore, type Store } from '../src/store/index.js';
-import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
+import { ERASE_BATCH, examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { messageUuid } from '../src/workflow/jobs.js';
 import { examCreatedEvent, startTestGateway, tempDatabaseUrl, testStoreOptions } from './support.js';
 
@@ -185,6 +186,50 @@ describe('retention', () => {
     expect((await examRow(store, 'ret-pending')).candidate.email).toBe('w@x.example');
     expect((await examRow(store, 'ret-recent')).candidate.mobileNumber).toBe('18900001111');
     expect(await store.write((tx) => examLifecycle.erasePersonalData(tx, 500, 3_000))).toBe(0);
+  });
+
+  it('erases a backlog larger than one batch at start, batch after batch, not a batch an hour', async () => {
+    const url = tempDatabaseUrl();
+    const store = await freshStore(url);
+    const backlog = ERASE_BATCH * 2 + 100;
+    const ids = Array.from({ length: backlog }, (_, i) => `backlog-${i}`);
+    // Ended in 1970: long past the default RETENTION_DAYS.
+    await store.write(async (tx) => {
+      await examLifecycle.receiveMany(tx, ids.map(examEvent), 1);
+      for (const id of ids) await examLifecycle.reject(tx, id, 'ou_staff', 'no', 1_000);
+    });
+    await store.close();
+    const gw = await startTestGateway({ DATABASE_URL: url, OUTBOX_WORKER: 'off' });
+    try {
+      const unerased = () =>
+        gw.store.dataSource.getRepository(ExamEntity).countBy({ personalDataErasedAt: IsNull() });
+      await vi.waitFor(async () => expect(await unerased()).toBe(0), { timeout: 10_000, interval: 50 });
+    } finally {
+      await gw.close();
+    }
+    const erasedLines = gw
+      .logs()
+      .filter((l) => String(l.msg).startsWith('personal data of ended exams erased'));
+    expect(erasedLines.map((l) => l.erased)).toEqual([backlog]);
+  });
+
+  it('stops erasing a backlog at the batch under way when the gateway shuts down', async () => {
+    const url = tempDatabaseUrl();
+    const store = await freshStore(url);
+    const ids = Array.from({ length: ERASE_BATCH * 4 }, (_, i) => `stop-${i}`);
+    await store.write(async (tx) => {
+      await examLifecycle.receiveMany(tx, ids.map(examEvent), 1);
+      for (const id of ids) await examLifecycle.reject(tx, id, 'ou_staff', 'no', 1_000);
+    });
+    await store.close();
+    // Closed as soon as it has started: the first batch is still being written (it waits for its sync).
+    const gw = await startTestGateway({ DATABASE_URL: url, OUTBOX_WORKER: 'off' });
+    await gw.close();
+    const reopened = await freshStore(url);
+    const erased = await reopened.dataSource
+      .getRepository(ExamEntity)
+      .countBy({ personalDataErasedAt: Not(IsNull()) });
+    expect(erased).toBe(ERASE_BATCH);
   });
 });
 

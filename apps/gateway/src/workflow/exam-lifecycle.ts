@@ -113,6 +113,9 @@ export const CARD_PATCH_WINDOW_MS = 14 * 24 * 3_600_000 - 3_600_000;
 export const cardPatchable = (exam: ExamRow, now: number): boolean =>
   now - (exam.cardPostedAt ?? exam.receivedAt) < CARD_PATCH_WINDOW_MS;
 
+/** How many exams an erasure transaction takes at most (the round then takes the next batch). */
+export const ERASE_BATCH = 500;
+
 /** The final states: nothing moves an exam out of them. */
 export const FINAL_STATES: readonly ExamState[] = ['arranged', 'rejected', 'failed'];
 
@@ -469,7 +472,7 @@ export const examLifecycle = {
    * data and the exam password. The name, the decision and the result stay for the records. Returns how many
    * exams were erased; a round handles at most `limit`, the next round the rest.
    */
-  async erasePersonalData(tx: Tx, endedBefore: number, now: number, limit = 500): Promise<number> {
+  async erasePersonalData(tx: Tx, endedBefore: number, now: number, limit = ERASE_BATCH): Promise<number> {
     const ended = await tx.all<{
       tenant_key: string;
       exam_id: string;
