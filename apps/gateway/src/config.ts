@@ -141,6 +141,7 @@ const envSchema = z.object({
   RESULT_POLL_INTERVAL_MS: wholeNumber('milliseconds', 0).default(600_000),
   RESULT_POLL_DAYS: wholeDays('0 polls for as long as the exam has no result').default(30),
   RETENTION_DAYS: wholeDays('0 keeps personal data forever').default(180),
+  JOB_HISTORY_DAYS: wholeDays('0 keeps finished jobs forever').default(7),
   OUTBOX_WORKER: z
     .enum(['on', 'off'], { error: 'must be on or off' })
     .default('on')
@@ -270,6 +271,11 @@ export interface GatewayConfig {
    * exam password are erased from the database; 0 keeps them.
    */
   readonly retentionDays: number;
+  /**
+   * Days a finished job (done, skipped) is kept for the console before it is deleted; 0 keeps them. Dead jobs
+   * stay until an operator acts.
+   */
+  readonly jobHistoryDays: number;
   readonly outbox: {
     /** Off: this replica only ingests and answers clicks; another replica runs the jobs. */
     readonly enabled: boolean;
@@ -345,6 +351,7 @@ export function loadConfig(given: Readonly<Record<string, string | undefined>>):
       resultPollIntervalMs: e.RESULT_POLL_INTERVAL_MS,
       resultPollDays: e.RESULT_POLL_DAYS,
       retentionDays: e.RETENTION_DAYS,
+      jobHistoryDays: e.JOB_HISTORY_DAYS,
       outbox: {
         enabled: e.OUTBOX_WORKER,
         pollMs: e.OUTBOX_POLL_MS,
@@ -384,6 +391,7 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     examProvider: config.providersFile ? `see providersFile` : config.examProvider,
     showCandidateContact: config.showCandidateContact,
     retentionDays: config.retentionDays === 0 ? 'personal data kept forever' : config.retentionDays,
+    jobHistoryDays: config.jobHistoryDays === 0 ? 'finished jobs kept forever' : config.jobHistoryDays,
   };
 }
 

@@ -18,7 +18,7 @@ import { type AppDeps, createApp, requestListener } from './http/app.js';
 import { listenForMetrics } from './http/metrics.js';
 import { keepOutOfLog, type Logger } from './log.js';
 import { GatewayMetrics, JOB_COUNT_SQL, type JobCount } from './metrics.js';
-import { jobHealth } from './outbox/jobs.js';
+import { jobHealth, pruneFinishedJobs } from './outbox/jobs.js';
 import { planLease } from './outbox/lease.js';
 import { OutboxWorker } from './outbox/worker.js';
 import { loadProvidersFromFile } from './providers/load.js';
@@ -34,6 +34,8 @@ import { tenancy } from './workflow/tenants.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
+/** How many finished jobs the upkeep deletes a transaction. */
+const PRUNE_BATCH = 1000;
 
 export interface RunningGateway {
   readonly url: string;
@@ -287,34 +289,50 @@ export async function startGateway(
           examLifecycle.queueResultPolls(tx, round, at, polled, reportedSince(at)),
         )
       : undefined;
-  // Personal data of ended exams is erased after the retention period: at start, then hourly. A round takes
-  // ERASE_BATCH exams a transaction, and the next batch at once (after whatever waits on the event loop) until
-  // none is left: one batch an hour took a backlog (RETENTION_DAYS first set on a year of exams) months.
-  let erasing: Promise<unknown> | undefined;
+  // The hourly upkeep, and at start: personal data of exams ended RETENTION_DAYS ago is erased, and jobs finished
+  // JOB_HISTORY_DAYS ago are deleted. Each a batch a transaction, and the next batch at once (after whatever
+  // waits on the event loop) until none is left: one batch an hour took a backlog (RETENTION_DAYS first set on a
+  // year of exams) months. A shutdown stops after the batch under way.
   let stopping = false;
-  const eraseExpired = async () => {
-    let erased = 0;
+  const untilDone = async (batch: (tx: Tx, at: number) => Promise<number>, size: number) => {
+    let done = 0;
     for (;;) {
-      const at = now();
-      const batch = await store.write((tx) =>
-        examLifecycle.erasePersonalData(tx, at - config.retentionDays * DAY_MS, at, ERASE_BATCH),
-      );
-      erased += batch;
-      if (batch < ERASE_BATCH || stopping) break;
+      const taken = await store.write((tx) => batch(tx, now()));
+      done += taken;
+      if (taken < size || stopping) return done;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (erased > 0) log.info({ erased }, 'personal data of ended exams erased (retention)');
   };
-  const eraseRound = () => {
-    // A round still erasing a backlog when the next is due goes on alone.
-    erasing ??= eraseExpired()
-      .catch((err: unknown) => log.error({ err }, 'could not erase expired personal data'))
+  const upkeep = async () => {
+    if (config.retentionDays > 0) {
+      const erased = await untilDone(
+        (tx, at) => examLifecycle.erasePersonalData(tx, at - config.retentionDays * DAY_MS, at, ERASE_BATCH),
+        ERASE_BATCH,
+      );
+      if (erased > 0) log.info({ erased }, 'personal data of ended exams erased (retention)');
+    }
+    if (config.jobHistoryDays > 0 && !stopping) {
+      const deleted = await untilDone(
+        (tx, at) => pruneFinishedJobs(tx, at - config.jobHistoryDays * DAY_MS, PRUNE_BATCH),
+        PRUNE_BATCH,
+      );
+      if (deleted > 0) log.info({ deleted }, 'finished jobs deleted (JOB_HISTORY_DAYS)');
+    }
+  };
+  let upkeeping: Promise<unknown> | undefined;
+  const upkeepRound = () => {
+    // A round still working through a backlog when the next is due goes on alone.
+    upkeeping ??= upkeep()
+      .catch((err: unknown) => log.error({ err }, 'the hourly upkeep failed (erasure, finished jobs)'))
       .finally(() => {
-        erasing = undefined;
+        upkeeping = undefined;
       });
   };
-  const retention = config.retentionDays > 0 ? setInterval(eraseRound, HOUR_MS).unref() : undefined;
-  if (retention) eraseRound();
+  const upkeepTimer =
+    config.retentionDays > 0 || config.jobHistoryDays > 0
+      ? setInterval(upkeepRound, HOUR_MS).unref()
+      : undefined;
+  if (upkeepTimer) upkeepRound();
   longConnection?.start();
   ready = true;
 
@@ -340,7 +358,7 @@ export async function startGateway(
         clearInterval(paperSync);
         clearInterval(resultPoll);
         clearInterval(ticketCheck);
-        clearInterval(retention);
+        clearInterval(upkeepTimer);
         // No job is claimed from here on: one started now could be cut by the 10 s bound. Those running finish;
         // a job queued by a request still in flight is committed with it, and a restart (or a replica) runs it.
         const workerStopped = worker.stop();
@@ -357,7 +375,7 @@ export async function startGateway(
           ),
         );
         await workerStopped;
-        await erasing;
+        await upkeeping;
         await store.close();
       })();
       return closing;

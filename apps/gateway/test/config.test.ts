@@ -183,19 +183,21 @@ describe('loadConfig, on the mistakes of a first deployment', () => {
       PAPER_SYNC_INTERVAL_MS: ' ',
       RESULT_POLL_INTERVAL_MS: '',
       RESULT_POLL_DAYS: '',
+      JOB_HISTORY_DAYS: '',
       OUTBOX_POLL_MS: '',
       HOST: '',
       LOG_LEVEL: '',
     });
     if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
     // 0 would mean: a random port, personal data kept forever, papers never re-published, results never polled
-    // (or polled for good).
+    // (or polled for good), finished jobs kept for good.
     expect(loaded.config).toMatchObject({
       port: 3000,
       retentionDays: 180,
       paperSyncIntervalMs: 3_600_000,
       resultPollIntervalMs: 600_000,
       resultPollDays: 30,
+      jobHistoryDays: 7,
       host: '0.0.0.0',
       logLevel: 'info',
       outbox: { pollMs: 500 },

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { IsNull, Not } from 'typeorm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { enqueueJob } from '../src/outbox/jobs.js';
+import { claimDueJobs, completeJobs, enqueueJob, enqueueJobs } from '../src/outbox/jobs.js';
 import { ExamEntity, JobEntity, openStore, type Store } from '../src/store/index.js';
 import { ERASE_BATCH, examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { messageUuid } from '../src/workflow/jobs.js';
@@ -211,6 +211,41 @@ describe('retention', () => {
       .logs()
       .filter((l) => String(l.msg).startsWith('personal data of ended exams erased'));
     expect(erasedLines.map((l) => l.erased)).toEqual([backlog]);
+  });
+
+  it('deletes the jobs finished JOB_HISTORY_DAYS ago at start, a backlog in one round, and keeps the recent ones', async () => {
+    const url = tempDatabaseUrl();
+    const store = await freshStore(url);
+    const backlog = 2_100;
+    const finishedAt = async (keys: string[], at: number) =>
+      store.write(async (tx) => {
+        await enqueueJobs(
+          tx,
+          keys.map((key) => ({ kind: 'post_card' as const, examId: key, idempotencyKey: key })),
+          at,
+        );
+        const claimed = await claimDueJobs(tx, 'w1', keys.length, 60_000, at);
+        await completeJobs(tx, claimed, 'w1', at);
+      });
+    // Finished in 1970, and an hour ago.
+    await finishedAt(
+      Array.from({ length: backlog }, (_, i) => `old-${i}`),
+      1_000,
+    );
+    await finishedAt(['recent'], Date.now() - 3_600_000);
+    await store.close();
+    const gw = await startTestGateway({ DATABASE_URL: url, OUTBOX_WORKER: 'off' });
+    const jobs = gw.store.dataSource.getRepository(JobEntity);
+    try {
+      await vi.waitFor(async () => expect(await jobs.countBy({ state: 'done' })).toBe(1), {
+        timeout: 10_000,
+        interval: 50,
+      });
+    } finally {
+      await gw.close();
+    }
+    const lines = gw.logs().filter((l) => String(l.msg).startsWith('finished jobs deleted'));
+    expect(lines.map((l) => l.deleted)).toEqual([backlog]);
   });
 
   it('stops erasing a backlog at the batch under way when the gateway shuts down', async () => {

@@ -3,7 +3,16 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OpenApiError } from '../src/feishu/clients.js';
 import { classifyFailure, Deferral } from '../src/outbox/failure.js';
-import { claimDueJobs, enqueueJob, listJobs } from '../src/outbox/jobs.js';
+import {
+  buryJob,
+  claimDueJobs,
+  completeJob,
+  enqueueJob,
+  type JobKind,
+  listJobs,
+  pruneFinishedJobs,
+  skipJob,
+} from '../src/outbox/jobs.js';
 import { planLease } from '../src/outbox/lease.js';
 import { COMPLETION_DELAY_MS, type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
@@ -414,4 +423,74 @@ describe('outbox: leases', () => {
       await gw.close();
     }
   });
+});
+
+describe('outbox: finished jobs', () => {
+  /** A job of `kind` queued at 1 and taken to `state` at `at` by a worker, as the worker would. */
+  async function jobEndedAs(
+    store: Store,
+    key: string,
+    state: 'done' | 'skipped' | 'dead' | 'running' | 'pending',
+    at: number,
+    kind: JobKind = 'post_card',
+  ) {
+    await store.write(async (tx) => {
+      await enqueueJob(tx, { kind, examId: key, idempotencyKey: key }, 1);
+      if (state === 'pending') return;
+      const [job] = (await claimDueJobs(tx, 'w1', 10, 60_000, at)).filter((j) => j.idempotencyKey === key);
+      if (!job) throw new Error(`${key} was not claimed`);
+      if (state === 'done') await completeJob(tx, job, 'w1', at);
+      if (state === 'skipped') await skipJob(tx, job, 'w1', 'gave up', at);
+      if (state === 'dead') await buryJob(tx, job, 'w1', 'refused', at);
+    });
+  }
+
+  it('deletes jobs done or skipped before the cut-off, a batch at a time; keeps the rest, and the field registrations', async () => {
+    const store = await freshStore();
+    await jobEndedAs(store, 'old-done-1', 'done', 100);
+    await jobEndedAs(store, 'old-done-2', 'done', 100);
+    await jobEndedAs(store, 'old-skipped', 'skipped', 100);
+    await jobEndedAs(store, 'old-dead', 'dead', 100);
+    await jobEndedAs(store, 'old-running', 'running', 100);
+    await jobEndedAs(store, 'old-fields', 'done', 100, 'register_custom_fields');
+    await jobEndedAs(store, 'recent-done', 'done', 2_000);
+    await jobEndedAs(store, 'pending', 'pending', 0);
+    const keys = async () =>
+      (await jobsOf(store)).map((j) => j.idempotencyKey).sort((a, b) => a.localeCompare(b));
+    expect(await store.write((tx) => pruneFinishedJobs(tx, 1_000, 2))).toBe(2);
+    expect(await store.write((tx) => pruneFinishedJobs(tx, 1_000, 2))).toBe(1);
+    expect(await store.write((tx) => pruneFinishedJobs(tx, 1_000, 2))).toBe(0);
+    expect(await keys()).toEqual(['old-dead', 'old-fields', 'old-running', 'pending', 'recent-done']);
+  });
+
+  // SQLite plans without statistics: the batch must find its jobs by idx_outbox_due (state, run_at), not read
+  // every job kept. PostgreSQL plans from statistics.
+  it.skipIf(process.env.TEST_DATABASE === 'postgres')(
+    'finds the finished jobs to delete by idx_outbox_due, not by reading every job',
+    async () => {
+      const store = await freshStore();
+      const statements: string[] = [];
+      await store.write((tx) =>
+        pruneFinishedJobs(
+          {
+            ...tx,
+            run: (sql, params) => {
+              statements.push(sql);
+              return tx.run(sql, params);
+            },
+          },
+          1_000,
+          10,
+        ),
+      );
+      expect(statements).toHaveLength(1);
+      const plan: Array<{ detail: string }> = await store.dataSource.query(
+        `EXPLAIN QUERY PLAN ${statements[0]}`,
+        [1_000, 1_000, 'register_custom_fields', 10],
+      );
+      const details = plan.map((row) => row.detail);
+      expect(details.some((d) => d.includes('USING INDEX idx_outbox_due (state=? AND run_at<?)'))).toBe(true);
+      expect(details.filter((d) => /^SCAN outbox_jobs\b/.test(d))).toEqual([]);
+    },
+  );
 });

@@ -365,6 +365,30 @@ export async function renewLease(
   return changed > 0;
 }
 
+/**
+ * Finished jobs of these kinds are kept for good: their idempotency key is what keeps them from running again
+ * (a set of account fields is registered once, however often the gateway restarts). Every other job is queued
+ * by a change of state that does not happen twice (or by a round, whose key names it), so its finished row is
+ * history only.
+ */
+const KEPT_WHEN_FINISHED: readonly JobKind[] = ['register_custom_fields'];
+
+/**
+ * Deletes up to `limit` jobs that finished (done, skipped) and were last due and last changed before `before`;
+ * returns how many. Dead jobs stay until an operator revives them. Found by idx_outbox_due (state, run_at), so a
+ * batch reads what it deletes, not the history kept.
+ */
+export async function pruneFinishedJobs(tx: Tx, before: number, limit: number): Promise<number> {
+  return tx.run(
+    `DELETE FROM outbox_jobs WHERE id IN (
+       SELECT id FROM outbox_jobs
+       WHERE state IN ('done', 'skipped') AND run_at < ? AND updated_at < ?
+         AND kind NOT IN (${KEPT_WHEN_FINISHED.map(() => '?').join(', ')})
+       ORDER BY run_at LIMIT ?)`,
+    [before, before, ...KEPT_WHEN_FINISHED, limit],
+  );
+}
+
 /** An operator's retry of every dead job at once (after fixing what made them fail); returns how many. */
 export async function reviveDeadJobs(tx: Tx, now: number): Promise<number> {
   return tx.run(
