@@ -1,16 +1,17 @@
-// What the gateway's two periodic scans of exams cost as the history grows, and what their partial indexes
-// (migration 0013) cost each exam. The scans: the result-poll round (every RESULT_POLL_INTERVAL_MS, 10 min by
-// default: arranged exams without a result, of platforms that can be asked, arranged within RESULT_POLL_DAYS)
-// and the erasure (hourly: ended exams past RETENTION_DAYS whose personal data is still kept). Both ran in a
-// write transaction, and on better-sqlite3 in the main thread: the event loop and every write waited.
+// What the gateway's reads over every exam stored cost as the history grows, and what the indexes that bound
+// them cost each exam. The reads: the result-poll round (every RESULT_POLL_INTERVAL_MS, 10 min by default:
+// arranged exams without a result, of platforms that can be asked, arranged within RESULT_POLL_DAYS), the
+// erasure (hourly: ended exams past RETENTION_DAYS whose personal data is still kept), and the console's first
+// page of exams (GET /admin/exams, /admin/ui: newest first). Each runs in a write transaction, and on
+// better-sqlite3 in the main thread: the event loop and every write wait meanwhile.
 //
-// Two databases with the same rows, the schema as migrated ("now") and the same without the two partial indexes
-// ("before": the scans then walk idx_exams_state): EXAMS ended exams from long ago (erased, 2 % never sat and so
-// without a result) and LIVE recent ones (ended, not yet erased, a tenth arranged without a result). Each round
-// runs examLifecycle.queueResultPolls and examLifecycle.erasePersonalData as the gateway does, rolled back (so
-// every round finds the same work); then the exam loop's writes (arrival, card, decision, arrangement, login
-// info, result) for new exams, each step its own transaction, CPU per exam. The databases take turns. Prints
-// figures only.
+// Two databases with the same rows, the schema as migrated ("now") and the same without the indexes of
+// migrations 0013 and 0014 ("before": the scans walk idx_exams_state, the console sorts every exam): EXAMS ended
+// exams from long ago (erased, 2 % never sat and so without a result) and LIVE recent ones (ended, not yet
+// erased, a tenth arranged without a result). Each round runs examLifecycle.queueResultPolls,
+// examLifecycle.erasePersonalData and listExams as the gateway does, rolled back (so every round finds the same
+// work); then the exam loop's writes (arrival, card, decision, arrangement, login info, result) for LOOP_EXAMS
+// new exams in one transaction, CPU per exam. The databases take turns. Prints figures only.
 //   cd apps/gateway && pnpm build && node bench/history-scans.mjs   (EXAMS=1000000 LIVE=2000 ROUNDS=5;
 //   BENCH_DATABASE=postgres for a throw-away PostgreSQL cluster, see scripts/bench-database.mjs)
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { join } from 'node:path';
 import { envelopeV2, parse, seal } from '@feishu-exam/event-core';
 import { pino } from 'pino';
 import { benchDatabase } from '../../../scripts/bench-database.mjs';
+import { listExams } from '../dist/http/admin-exams.js';
 import { openStore } from '../dist/store/index.js';
 import { examLifecycle } from '../dist/workflow/exam-lifecycle.js';
 
@@ -186,10 +188,13 @@ const stores = { now: await filled('now'), before: await filled('before') };
 await stores.before.write(async (tx) => {
   await tx.run('DROP INDEX idx_exams_awaiting_result');
   await tx.run('DROP INDEX idx_exams_unerased');
+  await tx.run('DROP INDEX idx_exams_received');
 });
 console.log(`filled in ${((performance.now() - fillStarted) / 1000).toFixed(0)} s`);
 
-const figures = Object.fromEntries(Object.keys(stores).map((k) => [k, { poll: [], erase: [], loop: [] }]));
+const figures = Object.fromEntries(
+  Object.keys(stores).map((k) => [k, { poll: [], erase: [], consolePage: [], loop: [] }]),
+);
 const found = {};
 // Round -1 warms up (V8 compiles the paths, SQLite reads the pages) and is not counted.
 for (let round = -1; round < ROUNDS; round++) {
@@ -198,6 +203,8 @@ for (let round = -1; round < ROUNDS; round++) {
       examLifecycle.queueResultPolls(tx, `r${round}`, NOW, ['asked'], POLL_SINCE),
     );
     const erase = await rolledBack(store, (tx) => examLifecycle.erasePersonalData(tx, ERASE_BEFORE, NOW));
+    // The console's first page (GET /admin/exams, /admin/ui), as the admin routes run it (migration 0014).
+    const consolePage = await rolledBack(store, (tx) => listExams(tx, { limit: 50 }, NOW));
     const loop = await loopWrites(
       store,
       ((round + 1) * 2 + (name === 'now' ? 0 : 1)) * LOOP_EXAMS,
@@ -206,6 +213,7 @@ for (let round = -1; round < ROUNDS; round++) {
     if (round < 0) continue;
     figures[name].poll.push(poll.ms);
     figures[name].erase.push(erase.ms);
+    figures[name].consolePage.push(consolePage.ms);
     figures[name].loop.push(loop);
     found[name] = `${poll.result} polls queued, ${erase.result} erased`;
   }
@@ -214,7 +222,7 @@ const range = (xs, digits) =>
   `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
 for (const [name, f] of Object.entries(figures)) {
   console.log(
-    `  ${name.padEnd(6)} result-poll round ${range(f.poll, 1)} ms   erasure round ${range(f.erase, 1)} ms   the loop's writes ${range(f.loop, 0)} µs CPU per exam   (${found[name]})`,
+    `  ${name.padEnd(6)} result-poll round ${range(f.poll, 1)} ms   erasure round ${range(f.erase, 1)} ms   console page ${range(f.consolePage, 1)} ms   the loop's writes ${range(f.loop, 0)} µs CPU per exam   (${found[name]})`,
   );
 }
 for (const store of Object.values(stores)) await store.close();

@@ -3,7 +3,7 @@
 // an exam shows its candidate's name only.
 import { z } from 'zod';
 import { OVERDUE_AFTER_MS } from '../outbox/jobs.js';
-import type { ExamState, JobState, SqlTx } from '../store/index.js';
+import { checkedOnRow, type ExamState, type JobState, type SqlTx } from '../store/index.js';
 
 export const EXAM_STATES = [
   'pending_approval',
@@ -112,7 +112,10 @@ export async function listExams(tx: SqlTx, query: ExamQuery, now: number): Promi
   const where: string[] = [];
   const params: unknown[] = [];
   if (query.state) {
-    where.push('e.state = ?');
+    // Checked on the row, as the page walks idx_exams_received newest first: SQLite, which plans without
+    // statistics, took idx_exams_state's equality instead and sorted every exam in the state (900,000 arranged
+    // ones in a million) to show 50.
+    where.push(checkedOnRow('e.state = ?'));
     params.push(query.state);
   }
   if (query.tenant) {

@@ -479,12 +479,13 @@ export const examLifecycle = {
       candidate: string;
       arrangement: string | null;
     }>(
-      // idx_exams_unerased's conditions (migration 0013), written as it has them.
+      // idx_exams_unerased's conditions (migration 0013), written as it has them. An exam changes only after it
+      // arrives: `received_at < ?` follows from `updated_at < ?` and bounds the walk of that index (by arrival).
       `SELECT tenant_key, exam_id, candidate, arrangement FROM exams
        WHERE state IN (${FINAL_STATES.map((state) => `'${state}'`).join(', ')}) AND personal_data_erased_at IS NULL
-         AND updated_at < ?
+         AND received_at < ? AND updated_at < ?
        LIMIT ?`,
-      [endedBefore, limit],
+      [endedBefore, endedBefore, limit],
     );
     for (const row of ended) {
       const { name } = JSON.parse(row.candidate) as { name?: string };

@@ -7,7 +7,10 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * meanwhile (BENCHMARKS.md, sessions 19 and 20).
  *
  * - idx_exams_unerased: exams in a final state whose personal data is still kept (the erasure's candidates:
- *   the last RETENTION_DAYS of ended exams), by when they last changed.
+ *   the last RETENTION_DAYS of ended exams), by arrival. An exam's last change (updated_at, what the erasure
+ *   asks about) is never before its arrival, so the erasure bounds the arrival too and walks only the exams
+ *   that arrived before its cut-off. Keyed by the last change instead, every later change of an ended exam
+ *   (its login info, its result) would move its entry; by arrival, an exam enters once and leaves once.
  * - idx_exams_awaiting_result: arranged exams without a result (the result polls' candidates), by when they
  *   were arranged (the age RESULT_POLL_DAYS counts).
  *
@@ -22,7 +25,7 @@ export class HistoryScanIndexes1764000000013 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(
-      `CREATE INDEX idx_exams_unerased ON exams (state, updated_at)
+      `CREATE INDEX idx_exams_unerased ON exams (state, received_at)
        WHERE state IN ('arranged', 'rejected', 'failed') AND personal_data_erased_at IS NULL`,
     );
     await q.query(
