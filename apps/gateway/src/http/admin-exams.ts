@@ -130,10 +130,9 @@ export async function listExams(tx: SqlTx, query: ExamQuery, now: number): Promi
   if (query.cursor) {
     const after = decodeCursor(query.cursor);
     if (!after) return { ok: false, code: 'bad_cursor', message: 'cursor is not one this endpoint gave' };
-    where.push(
-      `(e.received_at < ? OR (e.received_at = ? AND (e.exam_id < ? OR (e.exam_id = ? AND e.tenant_key < ?))))`,
-    );
-    params.push(after[0], after[0], after[1], after[1], after[2]);
+    // A row value (both dialects): the exams after the cursor in the page's order, a range of idx_exams_received.
+    where.push('(e.received_at, e.exam_id, e.tenant_key) < (?, ?, ?)');
+    params.push(after[0], after[1], after[2]);
   }
   const rows = await tx.all<ExamSqlRow>(
     `SELECT e.exam_id, e.state, e.tenant_key, t.name AS tenant_name, e.account_id, a.name AS account_name,
