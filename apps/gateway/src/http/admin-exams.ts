@@ -113,8 +113,8 @@ export async function listExams(tx: SqlTx, query: ExamQuery, now: number): Promi
   const params: unknown[] = [];
   if (query.state) {
     // Checked on the row, as the page walks idx_exams_received newest first: SQLite, which plans without
-    // statistics, took idx_exams_state's equality instead and sorted every exam in the state (900,000 arranged
-    // ones in a million) to show 50.
+    // statistics, took idx_exams_state's equality instead and sorted every exam in the state (for `arranged`,
+    // most of the history) to show 50.
     where.push(checkedOnRow('e.state = ?'));
     params.push(query.state);
   }

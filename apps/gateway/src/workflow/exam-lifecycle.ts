@@ -470,7 +470,7 @@ export const examLifecycle = {
   /**
    * Retention: exams that ended (a final state, unchanged since `endedBefore`) lose the candidate's contact
    * data and the exam password. The name, the decision and the result stay for the records. Returns how many
-   * exams were erased; a round handles at most `limit`, the next round the rest.
+   * exams were erased, at most `limit`: the upkeep (server.ts) calls again, a transaction each, until fewer come.
    */
   async erasePersonalData(tx: Tx, endedBefore: number, now: number, limit = ERASE_BATCH): Promise<number> {
     const ended = await tx.all<{

@@ -7,8 +7,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * better-sqlite3 in the main thread, with every write waiting (BENCHMARKS.md, session 20). An arrival writes
  * one more entry, at the end of the index (times only grow). The time alone, not the page's whole order: exams
  * that arrived in the same millisecond are few, and SQLite sorts each such group as it walks; an index of the
- * whole order (with exam_id and tenant_key) made an arrival's commit write more of the log, 3–4 % fewer pushes a
- * second in the ingest bench, where this one measured no difference.
+ * whole order (with exam_id and tenant_key) made an arrival's commit write more of the log: 0.96–0.97× the
+ * pushes a second of a build without it in the ingest bench, where this one made 0.99× at the same CPU per push.
  */
 export class ConsoleOrderIndex1764000000014 implements MigrationInterface {
   name = 'ConsoleOrderIndex1764000000014';
