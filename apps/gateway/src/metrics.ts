@@ -12,6 +12,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { OpenApiError } from './feishu/clients.js';
 import { classifyFailure } from './outbox/failure.js';
 import type { JobHandler } from './outbox/worker.js';
+import { quotedList } from './store/rows.js';
 
 /**
  * What became of one push: `accepted` (taken and acknowledged), `duplicate` (a re-push of something already
@@ -47,7 +48,7 @@ export const COUNT_JOBS_TIMEOUT_MS = 1000;
 export const COUNTED_JOB_STATES = ['pending', 'running', 'dead'] as const;
 
 /** The query behind feishu_exam_jobs: the (state, run_at) index finds the live rows. */
-export const JOB_COUNT_SQL = `SELECT kind, state, COUNT(*) AS n FROM outbox_jobs WHERE state IN (${COUNTED_JOB_STATES.map((s) => `'${s}'`).join(', ')}) GROUP BY kind, state`;
+export const JOB_COUNT_SQL = `SELECT kind, state, COUNT(*) AS n FROM outbox_jobs WHERE state IN (${quotedList(COUNTED_JOB_STATES)}) GROUP BY kind, state`;
 
 // Feishu waits 3 s for an acknowledgement: the buckets are fine below that.
 const INGEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

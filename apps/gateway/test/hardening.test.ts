@@ -168,6 +168,19 @@ describe('the SQLite database is private', () => {
   });
 });
 
+/** A new database with `count` exams rejected in 1970, long past the default RETENTION_DAYS; its URL. */
+async function examsEndedLongAgo(count: number): Promise<string> {
+  const url = tempDatabaseUrl();
+  const store = await freshStore(url);
+  const ids = Array.from({ length: count }, (_, i) => `ended-${i}`);
+  await store.write(async (tx) => {
+    await examLifecycle.receiveMany(tx, ids.map(examEvent), 1);
+    for (const id of ids) await examLifecycle.reject(tx, id, 'ou_staff', 'no', 1_000);
+  });
+  await store.close();
+  return url;
+}
+
 describe('retention', () => {
   it('erases contact data and exam passwords of exams that ended before the cut-off, nothing else', async () => {
     const store = await freshStore();
@@ -189,16 +202,8 @@ describe('retention', () => {
   });
 
   it('erases a backlog larger than one batch at start, batch after batch, not a batch an hour', async () => {
-    const url = tempDatabaseUrl();
-    const store = await freshStore(url);
     const backlog = ERASE_BATCH * 2 + 100;
-    const ids = Array.from({ length: backlog }, (_, i) => `backlog-${i}`);
-    // Ended in 1970: long past the default RETENTION_DAYS.
-    await store.write(async (tx) => {
-      await examLifecycle.receiveMany(tx, ids.map(examEvent), 1);
-      for (const id of ids) await examLifecycle.reject(tx, id, 'ou_staff', 'no', 1_000);
-    });
-    await store.close();
+    const url = await examsEndedLongAgo(backlog);
     const gw = await startTestGateway({ DATABASE_URL: url, OUTBOX_WORKER: 'off' });
     try {
       const unerased = () =>
@@ -249,14 +254,7 @@ describe('retention', () => {
   });
 
   it('stops erasing a backlog at the batch under way when the gateway shuts down', async () => {
-    const url = tempDatabaseUrl();
-    const store = await freshStore(url);
-    const ids = Array.from({ length: ERASE_BATCH * 4 }, (_, i) => `stop-${i}`);
-    await store.write(async (tx) => {
-      await examLifecycle.receiveMany(tx, ids.map(examEvent), 1);
-      for (const id of ids) await examLifecycle.reject(tx, id, 'ou_staff', 'no', 1_000);
-    });
-    await store.close();
+    const url = await examsEndedLongAgo(ERASE_BATCH * 4);
     // Closed as soon as it has started: the first batch is still being written (it waits for its sync).
     const gw = await startTestGateway({ DATABASE_URL: url, OUTBOX_WORKER: 'off' });
     await gw.close();

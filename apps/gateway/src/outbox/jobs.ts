@@ -8,6 +8,7 @@ import {
   type JobRow,
   type JobState,
   multiRowInsert,
+  quotedList,
   type SqlTx,
   type Tx,
 } from '../store/index.js';
@@ -165,7 +166,7 @@ async function withTheirExams(tx: Tx, jobs: JobRow[]): Promise<ClaimedJob[]> {
 }
 
 /** Not attempted now: a job for a customer tenant that stopped or uninstalled the app (staff jobs always are). */
-const OPEN_TENANT = `(tenant_key IS NULL OR kind IN (${STAFF_JOBS.map((k) => `'${k}'`).join(', ')})
+const OPEN_TENANT = `(tenant_key IS NULL OR kind IN (${quotedList(STAFF_JOBS)})
   OR NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_key = outbox_jobs.tenant_key AND t.state <> 'active'))`;
 
 const CLAIM_SET = `state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?`;

@@ -29,7 +29,7 @@ import { SQLITE_BUSY_TIMEOUT_MS, SQLITE_PRAGMAS, SqliteStatements } from './sqli
 import { WalSync } from './wal-sync.js';
 
 export { DEFAULT_SQLITE_DRIVER, SQLITE_DRIVERS, type SqliteDriver } from './driver.js';
-export { checkedOnRow, entityRows, multiRowInsert } from './rows.js';
+export { checkedOnRow, entityRows, multiRowInsert, quotedList } from './rows.js';
 export * from './schema.js';
 
 /** One transaction's statements. SQL uses `?` placeholders on every driver. */

@@ -123,3 +123,17 @@ export function multiRowInsert(head: string, row: string, tail: string): (rows: 
  * 19; BENCHMARKS.md). A CASE is not indexable, on either dialect.
  */
 export const checkedOnRow = (condition: string): string => `CASE WHEN ${condition} THEN 1 ELSE 0 END = 1`;
+
+/**
+ * The gateway's own constants (states, kinds) as SQL string literals for an `IN (…)`: `'a', 'b'`. Where a literal
+ * must be in the text, not a parameter (a partial index's condition is matched term for term; a statement built
+ * once). Not for values from outside: a quote in one is refused, never escaped.
+ */
+export function quotedList(values: readonly string[]): string {
+  return values
+    .map((value) => {
+      if (value.includes("'")) throw new Error(`not a SQL constant: ${value}`);
+      return `'${value}'`;
+    })
+    .join(', ');
+}

@@ -19,6 +19,7 @@ import {
   type ExamState,
   entityRows,
   multiRowInsert,
+  quotedList,
   type Tx,
 } from '../store/index.js';
 
@@ -482,7 +483,7 @@ export const examLifecycle = {
       // idx_exams_unerased's conditions (migration 0013), written as it has them. An exam changes only after it
       // arrives: `received_at < ?` follows from `updated_at < ?` and bounds the walk of that index (by arrival).
       `SELECT tenant_key, exam_id, candidate, arrangement FROM exams
-       WHERE state IN (${FINAL_STATES.map((state) => `'${state}'`).join(', ')}) AND personal_data_erased_at IS NULL
+       WHERE state IN (${quotedList(FINAL_STATES)}) AND personal_data_erased_at IS NULL
          AND received_at < ? AND updated_at < ?
        LIMIT ?`,
       [endedBefore, endedBefore, limit],
