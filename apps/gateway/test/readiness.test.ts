@@ -10,7 +10,11 @@ afterEach(async () => {
 
 async function gateway(env: Record<string, string> = {}, overrides = {}) {
   const databaseUrl = tempDatabaseUrl();
-  const gw = await startTestGateway({ DATABASE_URL: databaseUrl, ...env }, overrides);
+  // These tests work on the store's own connection (PRAGMAs, a checkpoint) outside its writer. The upkeep a
+  // gateway starts with (erasure, finished jobs) writes in transactions of its own, and on node-sqlite3 a
+  // checkpoint while one is open fails SQLITE_LOCKED: without it, nothing else writes here.
+  const noUpkeep = { RETENTION_DAYS: '0', JOB_HISTORY_DAYS: '0' };
+  const gw = await startTestGateway({ DATABASE_URL: databaseUrl, ...noUpkeep, ...env }, overrides);
   gateways.push(gw);
   return Object.assign(gw, { file: databaseUrl.slice('sqlite:'.length) });
 }
