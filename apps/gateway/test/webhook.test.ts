@@ -277,7 +277,7 @@ describe('POST /webhook/event', () => {
     expect(await admin.json()).toMatchObject({ code: 'bad_outcome' });
   });
 
-  describe('Feishu ids are validated at the door (1 to 64 of [A-Za-z0-9_-])', () => {
+  describe("ids are validated at the door (Feishu ids: 1 to 64 of [A-Za-z0-9_-]; paper ids: the platform's, 1 to 255 characters)", () => {
     const rejectedEvents = async () => {
       const admin = await fetch(`${gw.url}/admin/events?outcome=rejected`, {
         headers: { authorization: `Bearer ${baseEnv.ADMIN_TOKEN}` },
@@ -307,6 +307,28 @@ describe('POST /webhook/event', () => {
       expect(await examCount(ids[1] as string)).toBe(1);
     });
 
+    // A paper id is the exam platform's, published as it is (eco_exam_paper: 由调用方自定义, up to 255
+    // characters) and sent back in the exams scheduled on it: held to the Feishu id pattern, these were
+    // acknowledged and dropped as schema_invalid.
+    it('an exam for a paper the platform named as it likes (dots, spaces, 255 characters) is an exam of that paper', async () => {
+      const papers = ['aptitude.v2 (2024)', '编程 · 初级', 'p'.repeat(255)];
+      for (const [i, paperId] of papers.entries()) {
+        const examId = `71479982415425397${10 + i}`;
+        const sealed = seal(
+          envelopeV2(
+            'hire.eco_exam.created_v1',
+            { ...seedExam, exam_id: examId, paper_id: paperId },
+            { ...fields, eventId: `ev-paper-${i}` },
+          ),
+          sealOpts,
+        );
+        const res = await post(eventUrl, sealed.headers, sealed.rawBody);
+        expect(res.json).toEqual({ code: 0, msg: 'success' });
+        const exam = await gw.store.dataSource.getRepository(ExamEntity).findOneBy({ examId });
+        expect(exam?.paperId).toBe(paperId);
+      }
+    });
+
     const badIds: Array<{ name: string; field: 'exam_id' | 'account_id' | 'paper_id'; id: string }> = [
       { name: 'an exam_id of 65 characters', field: 'exam_id', id: '7'.repeat(65) },
       { name: 'an exam_id with a slash', field: 'exam_id', id: '7147998241542539527/x' },
@@ -315,7 +337,8 @@ describe('POST /webhook/event', () => {
       { name: 'an exam_id of ..', field: 'exam_id', id: '..' },
       { name: 'an exam_id of 500 KB', field: 'exam_id', id: '7'.repeat(500 * 1024) },
       { name: 'an account_id with a slash', field: 'account_id', id: '../acct-bj-1' },
-      { name: 'a paper_id with ..', field: 'paper_id', id: 'paper..002' },
+      { name: 'a paper_id of 256 characters', field: 'paper_id', id: 'p'.repeat(256) },
+      { name: 'a paper_id with a newline', field: 'paper_id', id: 'paper\n002' },
     ];
     for (const [i, c] of badIds.entries()) {
       it(`${c.name}: acknowledged with 200, recorded as rejected, no exam`, async () => {

@@ -12,11 +12,10 @@ import { z } from 'zod';
 
 /**
  * A Feishu id as Hire sends it: exam, account, talent and application ids are snowflakes (19 digits,
- * "7147998241542539527" in the event's documented example); a paper id is whatever the exam platform
- * published with "创建试卷列表" ("paper001"). Deliberately stricter than the SDK's plain `string`: these ids
- * end up in URL paths, database keys and log lines, so anything longer than 64 characters or outside a safe
- * set (no `/`, `?`, `#`, `.`, spaces, control characters) is `schema_invalid` at the door. The message never
- * quotes the value.
+ * "7147998241542539527" in the event's documented example). Deliberately stricter than the SDK's plain
+ * `string`: these ids end up in URL paths, database keys and log lines, so anything longer than 64 characters
+ * or outside a safe set (no `/`, `?`, `#`, `.`, spaces, control characters) is `schema_invalid` at the door.
+ * The message never quotes the value.
  */
 export const FEISHU_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const feishuId = z
@@ -24,15 +23,30 @@ const feishuId = z
   .regex(FEISHU_ID_PATTERN, 'must be 1 to 64 characters, each a letter, a digit, "_" or "-"');
 
 /**
+ * A paper id is not Feishu's: the exam platform chose it, and the vendor published it with "创建试卷列表"
+ * (eco_exam_paper create: "试卷 ID。由调用方自定义", at most 255 characters, at least 1); the event carries it
+ * back ("试卷 ID，通过创建试卷列表接口传入"). So it is held to what may be published, not to the Feishu id
+ * pattern, which refused an exam for a paper named "aptitude.v2" (acknowledged, recorded as rejected, never
+ * arranged). Any 1 to 255 characters but control characters, as exam-providers' paperSchema lets a platform
+ * publish: nothing published is refused here. It is stored, escaped on cards and pages, and a provider that
+ * puts it in a URL encodes it.
+ */
+export const PAPER_ID_PATTERN = /^\P{Cc}{1,255}$/u;
+const paperId = z
+  .string()
+  .regex(PAPER_ID_PATTERN, 'must be 1 to 255 characters, none of them a control character');
+
+/**
  * An id that may be missing. The SDK types every field as an optional string, and an empty one says "none"
  * (the exam of a customer who set no talent or application): it is read as absent, never refused.
  */
-const optionalFeishuId = z.union([feishuId, z.literal('')]).optional();
+const optional = (id: z.ZodString) => z.union([id, z.literal('')]).optional();
+const optionalFeishuId = optional(feishuId);
 
 const ecoExamCreated = z.looseObject({
   exam_id: feishuId,
   account_id: optionalFeishuId,
-  paper_id: optionalFeishuId,
+  paper_id: optional(paperId),
   candidate_info: z
     .looseObject({
       name: z.string().optional(),

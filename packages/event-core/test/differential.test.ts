@@ -20,8 +20,9 @@ import {
  *  2. 1.0: the SDK's flat `type` is the envelope's "event_callback"; the event's own type (e.g. "app_ticket")
  *     is what we dispatch on and keep in payload.type.
  *  3. The verification token is never part of our event.
- *  4. Ids (exam_id, account_id, paper_id, talent_id, application_id) must be 1 to 64 of [A-Za-z0-9_-]; the
- *     SDK takes any string. The generated ids below are all valid; the last test shows the difference.
+ *  4. Ids (exam_id, account_id, talent_id, application_id) must be 1 to 64 of [A-Za-z0-9_-], a paper_id 1 to
+ *     255 characters without a control character; the SDK takes any string. The generated ids below are all
+ *     valid; the last test shows the difference.
  */
 
 const encryptKey = 'differential-encrypt-key';

@@ -130,7 +130,7 @@ describe('seal and parse are inverse', () => {
 });
 
 describe('Feishu ids are validated at the door', () => {
-  it('an exam_id, account_id or paper_id outside 1 to 64 of [A-Za-z0-9_-] is schema_invalid at its path, and never quoted (an empty optional id means none)', () => {
+  it('an exam_id or account_id outside 1 to 64 of [A-Za-z0-9_-] is schema_invalid at its path, and never quoted (an empty optional id means none)', () => {
     const badId = fc
       .oneof(
         fc.string({ unit: 'grapheme', minLength: 1, maxLength: 80 }),
@@ -139,7 +139,7 @@ describe('Feishu ids are validated at the door', () => {
       )
       .filter((s) => !/^[A-Za-z0-9_-]{1,64}$/.test(s));
     fc.assert(
-      fc.property(badId, fc.constantFrom('exam_id', 'account_id', 'paper_id'), (id, field) => {
+      fc.property(badId, fc.constantFrom('exam_id', 'account_id'), (id, field) => {
         // An empty account_id or paper_id is read as absent (catalog.ts); an empty exam_id is refused.
         fc.pre(id !== '' || field === 'exam_id');
         const event = { exam_id: 'e-1', account_id: 'acct-bj-1', paper_id: 'paper002', [field]: id };
@@ -157,6 +157,62 @@ describe('Feishu ids are validated at the door', () => {
         if (!result.ok && id.length > 3) expect(result.error.message).not.toContain(id);
       }),
       { numRuns: 300, seed: 17 },
+    );
+  });
+});
+
+describe("paper ids are the exam platform's (eco_exam_paper: 由调用方自定义, 1 to 255 characters)", () => {
+  const examWithPaper = (paperId: string) =>
+    parse(
+      seal(
+        envelopeV2(
+          'hire.eco_exam.created_v1',
+          { exam_id: 'e-1', paper_id: paperId },
+          { eventId: 'ev-1', token: verificationToken },
+        ),
+        { encryptKey },
+      ),
+      { encryptKey, verificationToken },
+    );
+
+  it('any 1 to 255 characters without a control character are taken as they are', () => {
+    const paperId = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 255 }).filter(
+      // 255 characters as Feishu counts them (code points), none of them a control character (Cc).
+      (s) => [...s].length <= 255 && !/\p{Cc}/u.test(s),
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(paperId, fc.constantFrom('aptitude.v2', 'Java 101', 'a/b?c#d', '..', 'p'.repeat(255))),
+        (id) => {
+          const result = examWithPaper(id);
+          expect(result).toMatchObject({ ok: true, event: { payload: { paper_id: id } } });
+        },
+      ),
+      { numRuns: 300, seed: 23 },
+    );
+  });
+
+  it('a longer one, or one with a control character, is schema_invalid at event.paper_id, never quoted', () => {
+    const badPaperId = fc.oneof(
+      fc.string({ minLength: 256, maxLength: 600 }).filter((s) => [...s].length > 255),
+      fc
+        .tuple(
+          fc.string({ maxLength: 20 }),
+          fc.constantFrom('\n', '\t', '\u0000', '\u007f', '\u0085'),
+          fc.string({ maxLength: 20 }),
+        )
+        .map(([a, c, b]) => `${a}${c}${b}`),
+    );
+    fc.assert(
+      fc.property(badPaperId, (id) => {
+        const result = examWithPaper(id);
+        expect(result).toMatchObject({
+          ok: false,
+          error: { code: 'schema_invalid', path: 'event.paper_id' },
+        });
+        if (!result.ok && id.length > 3) expect(result.error.message).not.toContain(id);
+      }),
+      { numRuns: 300, seed: 29 },
     );
   });
 });

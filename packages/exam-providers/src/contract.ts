@@ -55,6 +55,9 @@ export const PROVIDER_LIMITS = {
   resultsPerWebhook: 1000,
 } as const;
 
+/** No control character (Unicode Cc: a tab, a newline, a NUL, DEL, the C1 controls). */
+const NO_CONTROL_CHARACTERS = /^\P{Cc}*$/u;
+
 const boundedText = (max: number) =>
   z
     .string()
@@ -95,8 +98,15 @@ export type Arrangement = z.output<typeof arrangementSchema>;
 
 export const paperSchema = z
   .object({
-    /** At most 255 characters, as Feishu's eco_exam_paper requires; so is the name. */
-    id: boundedText(PROVIDER_LIMITS.id),
+    /**
+     * At most 255 characters, as Feishu's eco_exam_paper requires; so is the name. Feishu sends the id back as
+     * the paper_id of the exams scheduled on it, and event-core takes any such id but one with a control
+     * character (its PAPER_ID_PATTERN): such an id is refused here, where the provider hears of it, instead of
+     * each of its exams being refused at the door.
+     */
+    id: boundedText(PROVIDER_LIMITS.id).regex(NO_CONTROL_CHARACTERS, {
+      error: 'must not hold a control character',
+    }),
     name: boundedText(PROVIDER_LIMITS.name),
     durationMinutes: z.number().nonnegative().optional(),
     questionCount: z.number().nonnegative().optional(),

@@ -152,6 +152,28 @@ describe('bounded provider answers', () => {
     expect(await provider.listPapers?.(undefined)).toEqual(open);
   });
 
+  it('takes a paper id as the platform names it, but not one with a control character (event-core would refuse its exams)', async () => {
+    const provider = build();
+    const named = [
+      { id: 'aptitude.v2 (2024)', name: 'dots, spaces' },
+      { id: '编程 · 初级', name: 'not ASCII' },
+      { id: 'p'.repeat(255), name: 'as long as Feishu takes' },
+    ];
+    answer = { papers: named };
+    expect(await provider.listPapers?.(undefined)).toEqual(named);
+    for (const id of ['paper\n2', 'tab\there', 'nul\u0000', 'del\u007f']) {
+      answer = {
+        papers: [
+          { id: 'p1', name: 'ok' },
+          { id, name: 'broken' },
+        ],
+      };
+      expect(await refusal(provider.listPapers?.(undefined))).toMatch(
+        /papers\[1\]\.id: must not hold a control character/,
+      );
+    }
+  });
+
   it('refuses a list of papers that gives one id twice (published as a full replace, deleted by id)', async () => {
     const provider = build();
     answer = {

@@ -32,7 +32,9 @@ const fake = createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     if (req.headers.authorization !== 'Bearer lowcode-secret-42') return res.writeHead(401).end('{}');
     if (req.url?.startsWith('/api/papers'))
-      return res.end(JSON.stringify({ papers: [{ code: 'LC-1', label: 'Low-code paper', mins: 20 }] }));
+      return res.end(
+        JSON.stringify({ papers: [{ code: 'LC-1.v2 (2024)', label: 'Low-code paper', mins: 20 }] }),
+      );
     if (req.method === 'GET' && req.url?.startsWith('/api/sittings/')) {
       // The candidate finishes by the second look.
       const polls = seen.filter((s) => s.url === req.url).length;
@@ -113,13 +115,13 @@ describe('a low-code (http) provider, declared in a providers file', () => {
       custom_field_list: [{ key: 'school', value: 'SCH-9' }],
     });
     const papers = await until('papers', () => platform.emulator.state.papers.get('acc-lc'));
-    expect([...papers.values()]).toEqual([{ id: 'LC-1', name: 'Low-code paper', duration: 20 }]);
+    expect([...papers.values()]).toEqual([{ id: 'LC-1.v2 (2024)', name: 'Low-code paper', duration: 20 }]);
     expect(seen.find((s) => s.url?.startsWith('/api/papers'))?.url).toBe('/api/papers?school=SCH-9');
 
     await platform.emulator.pushExam(`${gateway.url}/webhook/event`, {
       ...examPayload('e2e-lowcode'),
       account_id: 'acc-lc',
-      paper_id: 'LC-1',
+      paper_id: 'LC-1.v2 (2024)',
     });
     await until('the card', () => cardsFor(platform.emulator, 'e2e-lowcode')[0]);
     await clickFor(platform, gateway, 'e2e-lowcode', 'ou_staff', 'approve');
@@ -139,7 +141,7 @@ describe('a low-code (http) provider, declared in a providers file', () => {
     });
     expect(seen.find((s) => s.url === '/api/sittings')?.body).toEqual({
       ref: 'e2e-lowcode',
-      paper: 'LC-1',
+      paper: 'LC-1.v2 (2024)',
       school: 'SCH-9',
       email: 'xxx@abc.vom',
     });
