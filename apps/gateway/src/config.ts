@@ -404,6 +404,11 @@ export function configWarnings(config: GatewayConfig): string[] {
       'FEISHU_ENCRYPT_KEY is not set: pushes are checked by the verification token only, with no signature, ' +
         'timestamp or replay check; set the Encrypt Key in production',
     );
+  if (config.encryptKey && !config.verificationToken && config.transport === 'webhook')
+    warnings.push(
+      'FEISHU_VERIFICATION_TOKEN is not set: events and card.action.trigger are checked by their signature, but an ' +
+        'old-style card callback (消息卡片请求网址) is signed with the verification token and will be refused; set it',
+    );
   warnings.push(...(config.ignoredSettings ?? []));
   if (config.outbox.maxDelayMs < config.outbox.baseDelayMs)
     warnings.push(

@@ -129,6 +129,19 @@ describe('configWarnings: settings that start but do not do what they say', () =
     return configWarnings(loaded.config);
   };
 
+  it('the encrypt key without the verification token over the webhook: old-style card callbacks would be refused', () => {
+    const missing = expect.stringMatching(/^FEISHU_VERIFICATION_TOKEN is not set: .*消息卡片请求网址/);
+    expect(warningsFor({ FEISHU_VERIFICATION_TOKEN: '' })).toEqual([missing]);
+    // Over the long connection, card callbacks come as card.action.trigger only.
+    expect(
+      warningsFor({
+        FEISHU_VERIFICATION_TOKEN: '',
+        FEISHU_TRANSPORT: 'websocket',
+        FEISHU_APP_ID: 'cli_a1b2c3d4e5f60718',
+      }),
+    ).toEqual([]);
+  });
+
   it('FEISHU_STAFF_TENANT_KEY on a self-built app is named as ignored; on a marketplace app it is used', () => {
     expect(warningsFor({})).toEqual([]);
     expect(warningsFor({ FEISHU_STAFF_TENANT_KEY: 'tenant-vendor' })).toEqual([

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { envelopeV2, seal, urlVerificationBody } from '@feishu-exam/event-core';
 import * as lark from '@larksuiteoapi/node-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExamEntity } from '../src/store/index.js';
+import { ExamEntity, JobEntity } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { post, secrets, startTestGateway, type TestGateway } from './support.js';
 
@@ -89,7 +89,16 @@ describe('old-style card callbacks (no envelope, SHA-1 signed with the verificat
     expect(res.json).toEqual({ challenge: 'old-card-challenge' });
   });
 
-  it('an Approve click is taken like card.action.trigger: HTTP 200, a success toast, the exam moves on', async () => {
+  // Its answer (响应回调的结构体 of 消息卡片回传交互（旧）) is a toast and the card's 1.0 JSON at the top level,
+  // without the new callback's `card: { type: 'raw' }`; the gateway's cards are JSON 2.0, so the answer is the
+  // toast alone and the outbox patches the card (refresh_card).
+  const refreshJobs = (examId: string) =>
+    gw.store.dataSource
+      .getRepository(JobEntity)
+      .findBy({ kind: 'refresh_card', examId })
+      .then((jobs) => jobs.map((j) => j.idempotencyKey));
+
+  it('an Approve click is taken like card.action.trigger: HTTP 200, a success toast alone, the exam moves on, its card is patched by the outbox', async () => {
     await pushExam('7147998241542539001');
     await gw.store.write((tx) =>
       examLifecycle.cardPosted(tx, { tenantKey, examId: '7147998241542539001' }, 'om_old_card_1', Date.now()),
@@ -97,11 +106,48 @@ describe('old-style card callbacks (no envelope, SHA-1 signed with the verificat
     const { headers, rawBody } = oldCardCallback(oldClick('7147998241542539001', 'om_old_card_1'));
     const res = await post(`${gw.url}/webhook/card`, headers, rawBody);
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ toast: { type: 'success' }, card: { type: 'raw' } });
+    expect(Object.keys(res.json ?? {})).toEqual(['toast']);
+    expect(res.json).toMatchObject({ toast: { type: 'success' } });
     const exam = await gw.store.dataSource
       .getRepository(ExamEntity)
       .findOneByOrFail({ examId: '7147998241542539001' });
     expect(exam).toMatchObject({ state: 'arranging', decidedBy: 'ou_staff_1' });
+    expect(await refreshJobs('7147998241542539001')).toEqual([
+      `refresh_card:${tenantKey}:7147998241542539001:decided`,
+    ]);
+
+    // A second click on the card (it still shows its buttons until the patch): the toast alone again.
+    const again = oldCardCallback(oldClick('7147998241542539001', 'om_old_card_1', 'reject'));
+    const second = await post(`${gw.url}/webhook/card`, again.headers, again.rawBody);
+    expect(Object.keys(second.json ?? {})).toEqual(['toast']);
+    expect(second.json).toMatchObject({ toast: { type: 'info' } });
+  });
+
+  it('the new callback (card.action.trigger) is still answered with the card, and queues no patch of its own', async () => {
+    await pushExam('7147998241542539013');
+    await gw.store.write((tx) =>
+      examLifecycle.cardPosted(
+        tx,
+        { tenantKey, examId: '7147998241542539013' },
+        'om_new_card_13',
+        Date.now(),
+      ),
+    );
+    const click = seal(
+      envelopeV2(
+        'card.action.trigger',
+        {
+          operator: { open_id: 'ou_staff_1', tenant_key: tenantKey },
+          action: { value: { action: 'approve', exam_id: '7147998241542539013' }, tag: 'button' },
+          context: { open_message_id: 'om_new_card_13' },
+        },
+        { ...fields, eventId: 'ev-new-card-13' },
+      ),
+      sealOpts,
+    );
+    const res = await post(`${gw.url}/webhook/card`, click.headers, click.rawBody);
+    expect(res.json).toMatchObject({ toast: { type: 'success' }, card: { type: 'raw' } });
+    expect(await refreshJobs('7147998241542539013')).toEqual([]);
   });
 
   it('a click that is not one of our buttons still gets HTTP 200 (anything else shows the user error 200671)', async () => {
@@ -150,6 +196,30 @@ describe('old-style card callbacks (no envelope, SHA-1 signed with the verificat
     expect(
       await gw.store.dataSource.getRepository(ExamEntity).countBy({ examId: '7147998241542539003' }),
     ).toBe(0);
+  });
+
+  // The SDKs take such a click unchecked when no verification token is configured; the gateway refuses it (an
+  // unsigned click could decide any exam), and says which setting is missing, not the encrypt key.
+  it('with the encrypt key only, an old-style click is refused, and the answer names FEISHU_VERIFICATION_TOKEN', async () => {
+    const keyOnly = await startTestGateway({ FEISHU_VERIFICATION_TOKEN: '' });
+    try {
+      const { headers, rawBody } = oldCardCallback(oldClick('x', 'om_x'));
+      const res = await post(`${keyOnly.url}/webhook/card`, headers, rawBody);
+      expect(res.status).toBe(401);
+      expect(res.json).toMatchObject({
+        code: 'bad_signature',
+        message: expect.stringContaining('set FEISHU_VERIFICATION_TOKEN'),
+      });
+      // A body signed with some other key is still a plain mismatch of the encrypt key.
+      const sealed = seal(envelopeV2('hire.eco_exam.created_v1', { exam_id: 'e-x' }, fields), {
+        encryptKey: 'another-key',
+      });
+      const wrongKey = await post(`${keyOnly.url}/webhook/event`, sealed.headers, sealed.rawBody);
+      expect(wrongKey.status).toBe(401);
+      expect(wrongKey.json?.message).toContain('check FEISHU_ENCRYPT_KEY');
+    } finally {
+      await keyOnly.close();
+    }
   });
 
   it('without an encrypt key (verification token only), an old-style click is taken too', async () => {

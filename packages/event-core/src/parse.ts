@@ -207,7 +207,18 @@ function verifySignature(
   ) {
     verdict = 'card_v1';
   }
-  if (!verdict) return encryptKey ? fail('bad_signature') : 'unchecked';
+  if (!verdict) {
+    if (!encryptKey) return 'unchecked';
+    // Feishu signs an old-style card callback (消息卡片请求网址) with the verification token, not the key: without
+    // the token configured such a click fails here, and the hint would point at the key alone. (The SDKs take
+    // it unsigned then; an unsigned click would let anyone decide exams, so it stays refused.)
+    return verificationToken
+      ? fail('bad_signature')
+      : fail(
+          'bad_signature',
+          'not signed with the encrypt key; an old-style card callback (消息卡片请求网址) is signed with the verification token, which is not configured: set FEISHU_VERIFICATION_TOKEN',
+        );
+  }
   // Freshness only after the signature: an unsigned timestamp says nothing.
   if (!/^\d{1,12}$/.test(timestamp)) return fail('stale_timestamp', 'the timestamp is not epoch seconds');
   const nowSeconds = (secrets.now ?? Date.now)() / 1000;

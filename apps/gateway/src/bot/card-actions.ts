@@ -22,7 +22,10 @@ export interface CardActionDeps {
   readonly staffTenantKey?: string | undefined;
 }
 
-/** Feishu's card callback answer: a toast, and optionally the card to show instead (JSON 2.0 stays 2.0). */
+/**
+ * Feishu's card callback answer: a toast, and optionally the card to show instead (JSON 2.0 stays 2.0; the new
+ * callback's form, card.action.trigger: an old-style click is answered with the toast alone).
+ */
 export type CardCallbackResponse = { toast?: Toast; card?: { type: 'raw'; data: Record<string, unknown> } };
 
 function isButtonValue(value: unknown): value is ButtonValue {
@@ -78,12 +81,25 @@ export async function handleCardAction(
   const cardMessageId = event.payload.context?.open_message_id;
   const formReason = (action.form_value as { reason?: unknown } | undefined)?.reason;
   const reason = (typeof formReason === 'string' ? formReason : (action.input_value ?? '')).trim();
+  // 消息卡片回传交互（旧） (card.action.trigger_v1, which event-core gives as a schema 1.0 card.action.trigger)
+  // is answered with a toast and the card's own 1.0 JSON at the top level (header, elements, config: its
+  // 响应回调的结构体; on error 200673 Feishu reads everything but `toast` as the card), not with the new
+  // callback's `card: { type: 'raw', data }`; and the card the gateway posts is JSON 2.0, which has no 1.0 form.
+  // So an old-style click is answered with its toast alone, and the card of the exam it decided is patched by
+  // the outbox at once (no answer of the click can overwrite it).
+  const answersWithCard = event.schema !== '1.0';
   const decide = (ref: ExamRef) =>
-    deps.store.write((tx) =>
-      decision === 'approve'
-        ? examLifecycle.approve(tx, ref, operator.open_id, deps.now())
-        : examLifecycle.reject(tx, ref, operator.open_id, reason.slice(0, 500), deps.now()),
-    );
+    deps.store.write(async (tx) => {
+      const now = deps.now();
+      const outcome =
+        decision === 'approve'
+          ? await examLifecycle.approve(tx, ref, operator.open_id, now)
+          : await examLifecycle.reject(tx, ref, operator.open_id, reason.slice(0, 500), now);
+      if (outcome.ok && !answersWithCard) await examLifecycle.decisionNotShown(tx, keyOf(outcome.exam), now);
+      return outcome;
+    });
+  const withCard = async (answer: { toast: Toast }, exam: ExamRow): Promise<CardCallbackResponse> =>
+    answersWithCard ? { ...answer, card: { type: 'raw', data: await deps.cardOf(exam) } } : answer;
 
   // The usual click (on a pending exam's card, a Reject with its reason): decided in one statement that finds
   // the exam by its card, with no read before it (a full-row read of the exam per click, ~1.3 with the
@@ -128,10 +144,10 @@ export async function handleCardAction(
       { examId, operator: operator.open_id, decision },
       decision === 'approve' ? 'exam approved' : 'exam rejected',
     );
-    return {
-      toast: toast('success', (c) => (decision === 'approve' ? c.toast.approved : c.toast.rejected)),
-      card: { type: 'raw', data: await deps.cardOf(exam) },
-    };
+    return withCard(
+      { toast: toast('success', (c) => (decision === 'approve' ? c.toast.approved : c.toast.rejected)) },
+      exam,
+    );
   }
 
   /** The exam was decided before this click (another staff member, a second click): nothing changes. */
@@ -140,16 +156,18 @@ export async function handleCardAction(
       { examId, operator: operator.open_id, decision, state: exam.state },
       'card action on a decided exam: no change',
     );
-    return {
-      toast: toast('info', (c) =>
-        c.toast.alreadyDecided(
-          exam.state !== 'rejected',
-          exam.decidedBy ?? c.someone,
-          formatTime(exam.decidedAt),
+    return withCard(
+      {
+        toast: toast('info', (c) =>
+          c.toast.alreadyDecided(
+            exam.state !== 'rejected',
+            exam.decidedBy ?? c.someone,
+            formatTime(exam.decidedAt),
+          ),
         ),
-      ),
-      card: { type: 'raw', data: await deps.cardOf(exam) },
-    };
+      },
+      exam,
+    );
   }
 }
 

@@ -308,6 +308,23 @@ export const examLifecycle = {
     return outcome;
   },
 
+  /**
+   * The click that decided the exam could not show the decision on its card (an old-style card callback, whose
+   * answer cannot carry a JSON 2.0 card; bot/card-actions.ts): the outbox patches the card now.
+   */
+  async decisionNotShown(tx: Tx, key: ExamKey, now: number): Promise<void> {
+    await enqueueJob(
+      tx,
+      {
+        kind: 'refresh_card',
+        examId: key.examId,
+        tenantKey: key.tenantKey,
+        idempotencyKey: `${jobKey('refresh_card', key)}:decided`,
+      },
+      now,
+    );
+  },
+
   /** Staff rejected: Feishu Hire is told the arrangement failed, with the reason. */
   async reject(
     tx: Tx,
