@@ -104,6 +104,9 @@ export interface RecordedCall {
 /** Feishu patches a message only within 14 days of sending it (im.v1.message.patch, 使用限制). */
 export const MESSAGE_PATCH_WINDOW_MS = 14 * 24 * 3_600_000;
 
+/** How long im.v1.message.create dedupes a uuid: 在 1 小时内至多成功发送一条消息. */
+const UUID_WINDOW_MS = 3_600_000;
+
 export interface Message {
   readonly messageId: string;
   readonly appId: string;
@@ -173,7 +176,8 @@ export function createEmulator(options: EmulatorOptions) {
   const state = {
     calls: [] as RecordedCall[],
     messages: new Map<string, Message>(),
-    uuids: new Map<string, string>(),
+    /** A message's uuid (by app) → the message and when it was sent: Feishu dedupes a uuid for an hour. */
+    uuids: new Map<string, { messageId: string; at: number }>(),
     loginInfo: [] as Array<{ examId: string; body: unknown; at: number; tenantKey?: string | undefined }>,
     results: [] as Array<{ examId: string; body: unknown; at: number }>,
     pushes: [] as PushAttempt[],
@@ -518,9 +522,11 @@ export function createEmulator(options: EmulatorOptions) {
       return;
     const uuid = typeof body.uuid === 'string' ? body.uuid : undefined;
     if (uuid && uuid.length > 50) return fieldError(ctx, 'uuid', 'uuid must be at most 50 characters');
+    // "持有相同 uuid 的请求，在 1 小时内至多成功发送一条消息" (im.v1.message.create): an hour later the same uuid
+    // sends a new message.
     const earlier = uuid ? state.uuids.get(`${appId}:${uuid}`) : undefined;
-    if (earlier) {
-      ctx.body = success(messageData(state.messages.get(earlier) as Message));
+    if (earlier && Date.now() - earlier.at < UUID_WINDOW_MS) {
+      ctx.body = success(messageData(state.messages.get(earlier.messageId) as Message));
       return;
     }
     if (receiveIdType === 'chat_id' && !withinGroupLimit(String(body.receive_id)))
@@ -549,7 +555,7 @@ export function createEmulator(options: EmulatorOptions) {
       toasts: [],
     };
     state.messages.set(message.messageId, message);
-    if (uuid) state.uuids.set(`${appId}:${uuid}`, message.messageId);
+    if (uuid) state.uuids.set(`${appId}:${uuid}`, { messageId: message.messageId, at: Date.now() });
     ctx.body = success(messageData(message));
   });
 

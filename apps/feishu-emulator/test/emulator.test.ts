@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse } from '@feishu-exam/event-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createEmulator, type Emulator, FeishuCode, type RunningEmulator } from '../src/index.js';
 
 const app = {
@@ -86,6 +86,17 @@ describe('Open Platform endpoints', () => {
       data: { message_id: expect.stringMatching(/^om_/), chat_id: 'oc_1' },
     });
     expect(again.json.data.message_id).toBe(first.json.data.message_id);
+    // Feishu dedupes a uuid for an hour (在 1 小时内至多成功发送一条消息): a repeat later is a new message.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 59 * 60_000 });
+    try {
+      expect((await send(t, card(), 'uuid-1')).json.data.message_id).toBe(first.json.data.message_id);
+      vi.setSystemTime(Date.now() + 2 * 60_000);
+      const later = await send(t, card(), 'uuid-1');
+      expect(later.json).toMatchObject({ code: 0, data: { message_id: expect.stringMatching(/^om_/) } });
+      expect(later.json.data.message_id).not.toBe(first.json.data.message_id);
+    } finally {
+      vi.useRealTimers();
+    }
     expect((await send(t, card({ wide: true }))).json.code).toBe(230099);
     expect((await send(t, card({ config: { update_multi: false } }))).json.code).toBe(230099);
     expect(

@@ -6,6 +6,7 @@ import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { approvalCard, stuckJobCard } from '../src/bot/cards.js';
 import type { ExamRow, ExamState, JobRow } from '../src/store/index.js';
+import { FAILURE_REASON_MAX } from '../src/workflow/exam-lifecycle.js';
 
 const schema = JSON.parse(readFileSync(new URL('./card-2.0.schema.json', import.meta.url), 'utf8'));
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
@@ -75,8 +76,9 @@ const largest: Partial<ExamRow> = {
     mobileNumber: long(32, '1'),
     email: `${long(200, 'e')}@x.example`,
   },
-  rejectReason: long(200),
-  failureReason: long(2000),
+  // As long as they are kept: a reject reason is cut at the click, a platform's refusal where it is stored.
+  rejectReason: long(500),
+  failureReason: long(FAILURE_REASON_MAX),
   arrangement: { examUrl: `https://exam.example/${long(2000, 'u')}` },
 };
 

@@ -13,7 +13,7 @@ import {
   type Store,
   type Tx,
 } from '../src/store/index.js';
-import { CARD_ANSWER_WINDOW_MS, examLifecycle } from '../src/workflow/exam-lifecycle.js';
+import { CARD_ANSWER_WINDOW_MS, examLifecycle, FAILURE_REASON_MAX } from '../src/workflow/exam-lifecycle.js';
 import { ExamIngest } from '../src/workflow/ingest.js';
 import { examCreatedEvent, testDatabaseUrl, testStoreOptions } from './support.js';
 
@@ -485,8 +485,12 @@ describe('examLifecycle', () => {
       await examLifecycle.arrangementMade(tx, key('a-1'), 'sandbox', { examUrl: 'https://x.example/a' }, 3);
       await examLifecycle.reject(tx, key('x-1'), 'ou_a', 'no', 2);
       await examLifecycle.approve(tx, key('f-1'), 'ou_a', 2);
-      await examLifecycle.arrangementFailed(tx, key('f-1'), 'platform said no', 3);
+      await examLifecycle.arrangementFailed(tx, key('f-1'), `platform said no${'。'.repeat(5000)}`, 3);
     });
+    // A platform's refusal of any length is kept to what the failed card can show within Feishu's 30 KB.
+    expect((await store.findOneBy(ExamEntity, key('f-1')))?.failureReason).toBe(
+      `platform said no${'。'.repeat(FAILURE_REASON_MAX - 16)}`,
+    );
     // Each path to a decision queued its one report (the arrangement's through the exam it returned).
     expect(await countJobs(store, 'report_login_info')).toBe(3);
     for (const id of ['a-1', 'x-1', 'f-1'])

@@ -114,6 +114,14 @@ export const CARD_PATCH_WINDOW_MS = 14 * 24 * 3_600_000 - 3_600_000;
 export const cardPatchable = (exam: ExamRow, now: number): boolean =>
   now - (exam.cardPostedAt ?? exam.receivedAt) < CARD_PATCH_WINDOW_MS;
 
+/**
+ * How much of a provider's refusal an exam keeps (its failure reason). The failed card shows it in each of its
+ * languages, and Feishu refuses a card over 30 KB (im.v1.message.create and patch: 卡片消息请求体最大不能超过
+ * 30 KB): a platform's 4,000-character message made the card's patch refused for good, and the card stayed
+ * "arranging". The staff's reject reason is cut to 500 at the click (bot/card-actions.ts).
+ */
+export const FAILURE_REASON_MAX = 2000;
+
 /** How many exams an erasure transaction takes at most (the round then takes the next batch). */
 export const ERASE_BATCH = 500;
 
@@ -372,7 +380,14 @@ export const examLifecycle = {
 
   /** The platform refused for good: the exam failed, and Feishu Hire is told so. */
   async arrangementFailed(tx: Tx, ref: ExamRef, reason: string, now: number): Promise<TransitionOutcome> {
-    const outcome = await transition(tx, ref, 'arranging', 'failed', { failure_reason: reason }, now);
+    const outcome = await transition(
+      tx,
+      ref,
+      'arranging',
+      'failed',
+      { failure_reason: reason.slice(0, FAILURE_REASON_MAX) },
+      now,
+    );
     if (outcome.ok) await queueLoginInfoReport(tx, outcome.exam, now);
     return outcome;
   },

@@ -95,6 +95,11 @@ const feishuAccountField = (f: AccountField) => ({
 /**
  * Feishu's message `uuid` (idempotency key) is at most 50 characters. It is derived from a hash of the id, not
  * a prefix of it: two long ids sharing their first characters must not share a card.
+ *
+ * Feishu dedupes a uuid for an hour only (在 1 小时内至多成功发送一条消息). A post repeated later (the gateway died
+ * between Feishu's answer and the commit, and stayed down over an hour) posts the card a second time: accepted,
+ * since not posting could leave an exam with no card at all. Clicks on the first card are then refused as not
+ * the exam's card, and the second one decides.
  */
 export const messageUuid = (prefix: string, id: string) =>
   `${prefix}-${createHash('sha256').update(id).digest('base64url').slice(0, 43)}`;
