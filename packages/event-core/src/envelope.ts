@@ -42,11 +42,19 @@ export const urlVerification = z.looseObject({
   header: z.looseObject({ token: z.string().optional() }).optional(),
 });
 
-/** header.create_time is epoch milliseconds as a string. */
+/**
+ * header.create_time: epoch milliseconds as a string, except in card.action.trigger, whose callback page gives
+ * it in microseconds (微秒级时间戳, "1603977298000000"). Told apart by size: in milliseconds a 16-digit time is
+ * after the year 5000.
+ */
 export function millisFromCreateTime(value: string | number | undefined): number | undefined {
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
+  if (typeof n !== 'number' || !Number.isFinite(n)) return undefined;
+  return n >= MICROSECONDS_FROM ? Math.floor(n / 1000) : n;
 }
+
+/** 10^14: 5138 AD in milliseconds, 1973 in microseconds. */
+const MICROSECONDS_FROM = 1e14;
 
 /** Schema 1.0's ts is epoch seconds, possibly with a fraction ("1502199207.7171419"). */
 export function millisFromTs(value: string | number | undefined): number | undefined {

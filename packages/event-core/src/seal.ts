@@ -66,7 +66,10 @@ export function envelopeV2(eventType: string, event: object, fields: EnvelopeFie
     header: {
       event_id: fields.eventId ?? createHash('md5').update(randomUUID()).digest('hex'),
       event_type: eventType,
-      create_time: String(fields.createdAt ?? Date.now()),
+      // Milliseconds; card.action.trigger's in microseconds, as Feishu sends it (卡片回传交互: 微秒级时间戳).
+      create_time: String(
+        (fields.createdAt ?? Date.now()) * (eventType === 'card.action.trigger' ? 1000 : 1),
+      ),
       token: fields.token ?? '',
       app_id: fields.appId ?? '',
       tenant_key: fields.tenantKey ?? '',

@@ -23,6 +23,8 @@ import {
  *  4. Ids (exam_id, account_id, talent_id, application_id) must be 1 to 64 of [A-Za-z0-9_-], a paper_id 1 to
  *     255 characters without a control character; the SDK takes any string. The generated ids below are all
  *     valid; the last test shows the difference.
+ *  5. The SDK passes header.create_time through; ours is always milliseconds (a card callback's is given in
+ *     microseconds).
  */
 
 const encryptKey = 'differential-encrypt-key';
@@ -182,7 +184,10 @@ describe('event-core and the official SDK agree on the same bytes', () => {
         expect(event.tenantKey).toBe(sdk.tenant_key);
         if (p.schema === '2.0') {
           expect(event.id).toBe(sdk.event_id);
-          expect(event.createdAt).toBe(Number(sdk.create_time));
+          // Difference 5: a card callback's create_time is in microseconds (卡片回传交互); ours is milliseconds.
+          expect(event.createdAt).toBe(
+            Number(sdk.create_time) / (p.type === 'card.action.trigger' ? 1000 : 1),
+          );
         } else {
           expect(event.id).toBe(sdk.uuid);
           expect(event.createdAt).toBe(Math.round(Number(sdk.ts) * 1000));

@@ -109,10 +109,12 @@ describe('envelopes are normalised to one shape, without the SDK flattening', ()
       token: 'c-card-update',
       action: { value: { examId: 'e' }, tag: 'button' },
     };
-    const event = eventOf(
-      parse(seal(envelopeV2('card.action.trigger', card, fields), { encryptKey }), secrets),
-    );
+    const sealed = envelopeV2('card.action.trigger', card, { ...fields, createdAt: 1603977298123 });
+    // Feishu gives a card callback's create_time in microseconds (卡片回传交互: 微秒级时间戳).
+    expect(sealed.header.create_time).toBe('1603977298123000');
+    const event = eventOf(parse(seal(sealed, { encryptKey }), { ...secrets, toleranceSeconds: 1e10 }));
     expect(event.type).toBe('card.action.trigger');
+    expect(event.createdAt).toBe(1603977298123);
     expect(event.payload).toMatchObject({ token: 'c-card-update' });
     expect(JSON.stringify(event)).not.toContain(verificationToken);
   });
