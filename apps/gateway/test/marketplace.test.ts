@@ -10,6 +10,7 @@ import { callOpenApi, FeishuClients, type OpenApiError } from '../src/feishu/cli
 import { createLogger } from '../src/log.js';
 import { claimDueJobs, enqueueJob } from '../src/outbox/jobs.js';
 import { type ExamRow, openStore, type Store } from '../src/store/index.js';
+import { queuePaperSyncForAll } from '../src/workflow/accounts.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { tenancy } from '../src/workflow/tenants.js';
 import { baseEnv, tempDatabaseUrl, testDatabaseUrl, testStoreOptions } from './support.js';
@@ -332,6 +333,56 @@ describe('exams keyed by tenant', () => {
       await examLifecycle.loginInfoReported(tx, key, 4);
     });
   const result = { score: '90' };
+
+  // A stopped or uninstalled customer's jobs wait for it; a recurring round queued one more for it every round
+  // (for good: an uninstall is), and a customer back after a day had 24 syncs of an account run at once.
+  it('recurring rounds (paper sync, result polls) leave out a customer that stopped or uninstalled the app', async () => {
+    const store = await freshStore();
+    const policy = { marketplace: false, staffTenantKey: undefined, accountFields: [] };
+    const tenants = ['tk_live', 'tk_stopped', 'tk_gone'];
+    await store.write((tx) =>
+      examLifecycle.receiveMany(
+        tx,
+        tenants.map((t) => examFrom(t, 'e-1')),
+        1,
+      ),
+    );
+    for (const tenant of tenants) {
+      await arranged(store, tenant, 'e-1', 'polled');
+      await store.write((tx) =>
+        tx.run(
+          `INSERT INTO accounts (account_id, tenant_key, app_id, scope, name, usage_list, custom_fields, provider_id,
+             published_paper_ids, bound_at, updated_at) VALUES ('acc-1', ?, 'cli', 2, NULL, '[]', '{}', 'sandbox', NULL, 1, 1)`,
+          [tenant],
+        ),
+      );
+    }
+    await store.write(async (tx) => {
+      await tenancy.lifecycle(tx, 'tk_stopped', 'cli', 'stopped', 100, policy, 5);
+      await tenancy.lifecycle(tx, 'tk_gone', 'cli', 'uninstalled', 100, policy, 5);
+    });
+    const queued = async (kind: string) =>
+      (
+        (await store.dataSource.query(
+          `SELECT tenant_key FROM outbox_jobs WHERE kind = '${kind}' ORDER BY tenant_key`,
+        )) as Array<{ tenant_key: string }>
+      ).map((r) => r.tenant_key);
+    for (let round = 1; round <= 3; round++)
+      await store.write(async (tx) => {
+        await queuePaperSyncForAll(tx, String(round), 10 + round);
+        await examLifecycle.queueResultPolls(tx, String(round), 10 + round, ['polled']);
+      });
+    expect(await queued('sync_papers')).toEqual(['tk_live', 'tk_live', 'tk_live']);
+    expect(await queued('poll_result')).toEqual(['tk_live', 'tk_live', 'tk_live']);
+    // Started again: the next round takes it in.
+    await store.write(async (tx) => {
+      await tenancy.lifecycle(tx, 'tk_stopped', 'cli', 'active', 200, policy, 20);
+      await queuePaperSyncForAll(tx, '4', 21);
+      await examLifecycle.queueResultPolls(tx, '4', 21, ['polled']);
+    });
+    expect((await queued('sync_papers')).filter((t) => t === 'tk_stopped')).toHaveLength(1);
+    expect((await queued('poll_result')).filter((t) => t === 'tk_stopped')).toHaveLength(1);
+  });
 
   it('two customers may have the same exam id; each moves on its own', async () => {
     const store = await freshStore();

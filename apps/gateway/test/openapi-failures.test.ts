@@ -169,3 +169,21 @@ describe('business codes that say "try again later" are transient whatever the H
     expect(classifyFailure(refused).kind).toBe('permanent');
   });
 });
+
+describe('the app stopped or not installed in the tenant: the job waits for it, it is not buried', () => {
+  // Generic error codes: 10014 应用状态不可用，检查应用是否停用, 99991662 检查该应用是否处于停用状态, 11210 应用在
+  // 当前租户下未安装, 20009 应用在当前租户未安装. A job may run on a cached token before the customer's
+  // app_status_change arrives (after which its jobs wait); buried, its login info never reached Hire once the
+  // customer started the app again.
+  it('10014, 99991662, 11210, 20009 on a call are transient, HTTP 200 or 400', async () => {
+    const codes = [10014, 99991662, 11210, 20009];
+    const { send } = await platform(
+      codes.map((code, i) => json(i % 2 ? 400 : 200, { code, msg: 'app not in use' })),
+    );
+    for (const code of codes) {
+      const err = await send();
+      expect(err).toMatchObject({ failure: 'unavailable', code, retryable: true });
+      expect(classifyFailure(err).kind).toBe('transient');
+    }
+  });
+});

@@ -363,6 +363,14 @@ const TOKEN_FETCH_CODES = new Set([10012, 10013]);
  * processed" (a create with the same uuid still in flight).
  */
 const TRY_LATER_CODES = new Set([1002001, 230049, 18121]);
+/**
+ * The app is stopped or not installed in the tenant (generic error codes: 10014 应用状态不可用，检查应用是否停用,
+ * 99991662 检查该应用是否处于停用状态, 11210 应用在当前租户下未安装, 20009 应用在当前租户未安装). A customer that
+ * stops the app has its jobs wait (outbox OPEN_TENANT) once its app_status_change arrives; a job that ran
+ * before, on a token still cached, was buried as refused, and its login info or result never reached Hire after
+ * the customer started the app again. Retried, as the same codes on a token request already were.
+ */
+const APP_UNAVAILABLE_CODES = new Set([10014, 99991662, 11210, 20009]);
 
 interface ApiBody {
   code?: number;
@@ -495,7 +503,10 @@ function classify(
   const what = `HTTP ${status ?? '-'} code ${code ?? '-'}${msg ? ` (${scrubText(msg).slice(0, 200)})` : ''}`;
   if (code !== undefined && TOKEN_CODES.has(code))
     return new OpenApiError(api, 'token_invalid', status, code, what);
-  if (code !== undefined && (TOKEN_FETCH_CODES.has(code) || TRY_LATER_CODES.has(code)))
+  if (
+    code !== undefined &&
+    (TOKEN_FETCH_CODES.has(code) || TRY_LATER_CODES.has(code) || APP_UNAVAILABLE_CODES.has(code))
+  )
     return new OpenApiError(api, 'unavailable', status, code, what);
   if ((code !== undefined && RATE_LIMIT_CODES.has(code)) || status === 429)
     return new OpenApiError(api, 'rate_limited', status, code, what, retryAfterMs);

@@ -165,9 +165,16 @@ async function withTheirExams(tx: Tx, jobs: JobRow[]): Promise<ClaimedJob[]> {
   );
 }
 
+/**
+ * The customer tenant in `column` has not stopped nor uninstalled the app (a tenant with no row, a self-built
+ * app's, is open). A condition on the row, for any query that names a tenant.
+ */
+export const tenantOpen = (column: string) =>
+  `NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_key = ${column} AND t.state <> 'active')`;
+
 /** Not attempted now: a job for a customer tenant that stopped or uninstalled the app (staff jobs always are). */
 const OPEN_TENANT = `(tenant_key IS NULL OR kind IN (${quotedList(STAFF_JOBS)})
-  OR NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_key = outbox_jobs.tenant_key AND t.state <> 'active'))`;
+  OR ${tenantOpen('outbox_jobs.tenant_key')})`;
 
 const CLAIM_SET = `state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?`;
 /** Claimable: a pending job whose time has come, or a running one whose worker's lease ran out (it died). */

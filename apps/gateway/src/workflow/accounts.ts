@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { KnownEvent } from '@feishu-exam/event-core';
 import type { AccountField, ProviderRegistry } from '@feishu-exam/exam-providers';
-import { enqueueJob } from '../outbox/jobs.js';
+import { enqueueJob, tenantOpen } from '../outbox/jobs.js';
 import type { Tx } from '../store/index.js';
 
 export type BindOutcome = 'bound' | 'rebound' | 'duplicate_event';
@@ -79,12 +79,19 @@ export const queuePaperSync = (tx: Tx, tenantKey: string, accountId: string, rea
     now,
   );
 
-/** The scheduled round: one sync job for every bound exam account. */
+/**
+ * The scheduled round: one sync job for every bound exam account of a customer that has the app running. A
+ * stopped or uninstalled customer's jobs wait for it (the outbox), so a round queued for it added a job that
+ * waited with the others, every round, for good (an uninstall is for good), and a customer coming back after a
+ * day had 24 syncs of each account run at once; its next round after the restart syncs it.
+ */
 export async function queuePaperSyncForAll(tx: Tx, round: string, now: number): Promise<number> {
   // In key order: replicas whose timers fire in the same interval queue the same keys, one statement each,
   // and a scan's order is not promised; in two different orders they could deadlock (see enqueueJobs).
   const accounts = await tx.all<{ tenant_key: string; account_id: string }>(
-    'SELECT tenant_key, account_id FROM accounts WHERE scope IS NULL OR scope <> 1 ORDER BY tenant_key, account_id',
+    `SELECT tenant_key, account_id FROM accounts
+     WHERE (scope IS NULL OR scope <> 1) AND ${tenantOpen('accounts.tenant_key')}
+     ORDER BY tenant_key, account_id`,
   );
   for (const { tenant_key, account_id } of accounts)
     await queuePaperSync(tx, tenant_key, account_id, `schedule:${round}`, now);

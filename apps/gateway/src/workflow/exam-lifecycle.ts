@@ -9,7 +9,7 @@
 
 import { createHash } from 'node:crypto';
 import type { EcoExamCreatedPayload, KnownEvent } from '@feishu-exam/event-core';
-import { compareText, enqueueJob, enqueueJobs } from '../outbox/jobs.js';
+import { compareText, enqueueJob, enqueueJobs, tenantOpen } from '../outbox/jobs.js';
 import {
   type Arrangement,
   checkedOnRow,
@@ -478,9 +478,10 @@ export const examLifecycle = {
     // and a scan's order is not promised; in two different orders they could deadlock (see enqueueJobs).
     const exams = await tx.all<{ exam_id: string; tenant_key: string }>(
       // The first three conditions are idx_exams_awaiting_result's (migration 0013), written as it has them.
+      // A stopped or uninstalled customer's exams are left out: their polls would wait for it, a job each round.
       `SELECT exam_id, tenant_key FROM exams
        WHERE state = 'arranged' AND result IS NULL AND COALESCE(login_info_reported_at, updated_at) >= ?
-         AND provider_id IN (${marks(providerIds.length)})
+         AND provider_id IN (${marks(providerIds.length)}) AND ${tenantOpen('exams.tenant_key')}
        ORDER BY tenant_key, exam_id`,
       [reportedSince, ...providerIds],
     );
