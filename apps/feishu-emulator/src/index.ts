@@ -25,6 +25,7 @@ export {
   type PushFields,
   type RecordedCall,
   type RunningEmulator,
+  SELF_BUILT_TENANT,
 } from './server.js';
 export {
   ACK_TIMEOUT_MS,

@@ -121,13 +121,15 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
   const openFor = (appId: string) =>
     [...connections.values()].filter((c) => c.appId === appId && !c.halfOpen && c.socket.readyState === 1);
   /**
-   * The open connections a frame is sent to: those whose client has pinged once. The SDK's WSClient pings in
-   * its 'open' handler but attaches its message listener only after (node-sdk 1.74.0 lib/index.js: connect()
-   * resolves at 'open', then reConnect's tryConnect calls communicate() a turn later), so a frame that arrives
-   * with the handshake's answer is dropped unseen (an event is re-sent after the ACK timeout, a card callback
-   * is lost). The emulator leaves that window out: when a first attempt times out, the client is to blame.
+   * The open connections a frame is sent to: every open one, from the handshake on, as Feishu's side knows
+   * nothing of the client's state. (The SDK's WSClient attaches its message listener a moment after 'open':
+   * node-sdk 1.74.0 lib/index.js, connect() resolves at 'open', then tryConnect calls communicate(); a frame
+   * read with the handshake's answer fell in that window and was dropped unseen. The emulator used to wait for
+   * the client's first ping, which hid it; the gateway holds the socket's frames until it listens.)
    */
-  const liveFor = (appId: string) => openFor(appId).filter((c) => c.pings > 0);
+  const liveFor = (appId: string) => openFor(appId);
+  /** A frame to send to an app's next connection in the same write as its handshake's answer (deliverOnConnect). */
+  const onConnect = new Map<string, (connection: Connection) => void>();
 
   function endpoint(ctx: Context, body: unknown): void {
     const { AppID, AppSecret } = (body ?? {}) as { AppID?: unknown; AppSecret?: unknown };
@@ -181,7 +183,14 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
       refuseHandshake(socket, AUTH_FAILED, 'exceed connection limit', EXCEED_CONN_LIMIT);
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, ticket));
+    // A frame for the next connection (deliverOnConnect) goes out in one write with the 101 answer, so that
+    // the client reads both at once, as it may from Feishu across a network.
+    const withFrame = onConnect.has(ticket.appId);
+    if (withFrame) socket.cork();
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      accept(ws, ticket);
+      if (withFrame) socket.uncork();
+    });
   }
 
   function accept(socket: WebSocket, ticket: Ticket): void {
@@ -195,6 +204,9 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
       pings: 0,
     };
     connections.set(connection.id, connection);
+    const hook = onConnect.get(ticket.appId);
+    onConnect.delete(ticket.appId);
+    hook?.(connection);
     socket.on('message', (data, isBinary) => {
       // A half-open connection: the client's frames go nowhere.
       if (connection.halfOpen || !isBinary) return;
@@ -264,6 +276,7 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
     appId: string,
     kind: 'event' | 'card',
     payload: Uint8Array,
+    to?: Connection,
   ): Promise<{
     outcome: DeliveryOutcome;
     code?: number;
@@ -272,7 +285,7 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
     connectionId?: string;
   }> {
     const messageId = `msg_${randomBytes(10).toString('hex')}`;
-    const live = liveFor(appId);
+    const live = to ? [to] : liveFor(appId);
     if (live.length === 0) return { outcome: 'no_connection', messageId };
     const connection = live[Math.floor(options.random() * live.length)] as Connection;
     const size = options.fragmentBytes && options.fragmentBytes > 0 ? options.fragmentBytes : payload.length;
@@ -376,7 +389,7 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
       }));
     },
 
-    /** Live connections of an app: open, not half-open, and pinged once (liveFor). */
+    /** Live connections of an app: open and not half-open (liveFor). */
     liveCount: (appId: string) => liveFor(appId).length,
 
     /** Closes the app's connections (all apps' without an id) abruptly, as a network drop would. */
@@ -431,6 +444,24 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
         if (sent.outcome === 'acked') break;
       }
       return attempts;
+    },
+
+    /**
+     * Delivers an event once to the app's next connection, written right behind its handshake's answer (so
+     * that the client reads both at once): what happens when Feishu pushes just as a client connects.
+     */
+    deliverOnConnect(appId: string, eventId: string, envelope: object): Promise<WsDeliveryAttempt> {
+      const payload = new TextEncoder().encode(JSON.stringify(envelope));
+      return new Promise((resolve) => {
+        onConnect.set(appId, (connection) => {
+          const started = Date.now();
+          void sendOnce(appId, 'event', payload, connection).then((sent) => {
+            const record = deliveryRecord('event', eventId, 1, started, sent);
+            deliveries.push(record);
+            resolve(record);
+          });
+        });
+      });
     },
 
     /** Delivers a card callback once (callbacks are answered synchronously, not re-pushed). */

@@ -336,6 +336,26 @@ describe('longConnectionHandler', () => {
     expect(seen).toEqual(['e-sealed', 'e-plain']);
   });
 
+  // The webhook answers these 413 or 400, and Feishu pushes them again; acknowledged here, they were lost.
+  it('a push refused before it is read as an event (too large, sealed with another key) is not acknowledged', async () => {
+    const handle = longConnectionHandler(
+      {
+        dispatcher: new EventDispatcher<EventContext, WebhookReply>(),
+        log,
+        secrets: { encryptKey: 'the-new-key' },
+        recordRejectedEvent: async () => {},
+      },
+      4096,
+    );
+    await expect(
+      handle(exam({ exam_id: 'e-big', candidate_info: { name: 'x'.repeat(5000) } }, 'ev-big')),
+    ).rejects.toThrow('body_too_large');
+    const sealed = {
+      encrypt: encryptPayload(JSON.stringify(exam({ exam_id: 'e-old-key' }, 'ev-old-key')), 'the-old-key'),
+    };
+    await expect(handle(sealed)).rejects.toThrow('decrypt_failed');
+  });
+
   it('a broken payload of a known event is recorded as rejected and acknowledged (a re-push cannot fix it)', async () => {
     const handle = handler(new EventDispatcher<EventContext, WebhookReply>());
     await expect(handle(exam({ paper_id: 'no exam id' }, 'ev-broken'))).resolves.toBeUndefined();

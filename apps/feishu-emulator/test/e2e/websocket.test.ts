@@ -1,8 +1,14 @@
 // FEISHU_TRANSPORT=websocket end to end: the real gateway process dials the emulator's long connection with
 // the official SDK's WSClient; events and card clicks arrive as pbbp2 frames and are acknowledged in frames.
 import { readFileSync } from 'node:fs';
+import { envelopeV2 } from '@feishu-exam/event-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEmulator, LONG_CONNECTION, type WsDeliveryAttempt } from '../../src/index.js';
+import {
+  createEmulator,
+  LONG_CONNECTION,
+  SELF_BUILT_TENANT,
+  type WsDeliveryAttempt,
+} from '../../src/index.js';
 import {
   cardsFor,
   examPayload,
@@ -143,6 +149,24 @@ describe('long connection (FEISHU_TRANSPORT=websocket)', () => {
     await until('the late card', () => cardsFor(p.emulator, 'ws-late').length === 1);
     expect(loginInfoFor(p.emulator, 'ws-0')).toHaveLength(1);
     expect(cardsFor(p.emulator, 'ws-0')).toHaveLength(1);
+  }, 60_000);
+
+  // The SDK's WSClient listens a moment after the socket opens; a frame read with the handshake's answer
+  // was dropped there, unacknowledged (an event waited for the re-push; a click would have been lost).
+  it('an event written right behind the handshake (Feishu pushing as the gateway reconnects) is taken and acknowledged', async () => {
+    platform = await startWsPlatform();
+    const p = platform;
+    await startWsGateway(p);
+    await connected(p);
+    const envelope = envelopeV2('hire.eco_exam.created_v1', examPayload('ws-at-open'), {
+      eventId: 'ev-ws-at-open',
+      appId: wsApp.appId,
+      tenantKey: SELF_BUILT_TENANT,
+    });
+    const delivered = p.emulator.longConnection.deliverOnConnect(wsApp.appId, 'ev-ws-at-open', envelope);
+    expect(p.emulator.longConnection.dropConnections(wsApp.appId)).toBe(1);
+    expect(await delivered).toMatchObject({ outcome: 'acked', status: 200 });
+    await until('its card', () => cardsFor(p.emulator, 'ws-at-open').length === 1);
   }, 60_000);
 
   it('reconnects by itself after the emulator drops the connection, and after a half-open one; the next exam gets its card', async () => {

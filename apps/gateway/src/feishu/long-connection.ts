@@ -171,6 +171,7 @@ export class LongConnection {
     });
     this.#client = client;
     readCardFramesAsEvents(client as unknown as WSClientInternals);
+    holdFramesUntilListening(client as unknown as ListeningInternals);
     // start() returns without a callback when it refuses (an app id that is not cli_ + 16 hex digits).
     this.#connectTimer = setTimeout(
       () => this.#ended(session, 'no connection within 30 s'),
@@ -276,6 +277,37 @@ function isCardCallback(data: unknown): boolean {
   return header?.event_type === 'card.action.trigger';
 }
 
+/** The SDK's private parts that put the socket in place and start listening to it (1.74.0, as above). */
+interface ListeningInternals {
+  readonly wsConfig: {
+    setWSInstance(ws: { pause(): void } | null): void;
+    getWSInstance(): { resume(): void } | null;
+  };
+  communicate(): void;
+}
+
+/**
+ * The SDK stores the socket at 'open' but attaches its message listener a moment later (connect() resolves at
+ * 'open', then tryConnect calls communicate()), and `ws` emits the frames read with the handshake's answer
+ * before that: a frame Feishu wrote right behind the 101 was dropped unseen, with no ACK (an event waited for
+ * Feishu's re-push, 15 s on; a card click, never re-pushed, was lost). The socket is paused as it is stored and
+ * resumed once the listener is on, so those frames wait in its buffer.
+ */
+function holdFramesUntilListening(internals: ListeningInternals): void {
+  const { wsConfig } = internals;
+  if (typeof internals.communicate !== 'function' || typeof wsConfig?.setWSInstance !== 'function') return;
+  const setWSInstance = wsConfig.setWSInstance.bind(wsConfig);
+  wsConfig.setWSInstance = (ws) => {
+    ws?.pause();
+    setWSInstance(ws);
+  };
+  const communicate = internals.communicate.bind(internals);
+  internals.communicate = () => {
+    communicate();
+    wsConfig.getWSInstance()?.resume();
+  };
+}
+
 function readCardFramesAsEvents(internals: WSClientInternals): void {
   const handle = internals.handleEventData;
   if (typeof handle !== 'function') return;
@@ -298,15 +330,20 @@ function readCardFramesAsEvents(internals: WSClientInternals): void {
  * (Feishu documents plaintext pushes here, but without the key such a frame would be answered 500 at every
  * re-push). The verification token is deliberately not checked (nor is it by the SDK): should Feishu leave it
  * out of frames, every push would be refused, and acknowledged, and lost.
- * The answer becomes the ACK: a card callback's toast and card as its data; a failure that a re-push could
- * cure (5xx) throws, so the SDK answers code 500; a push that can never be used is acknowledged (logged).
+ * The answer becomes the ACK: a card callback's toast and card as its data. Anything the webhook would not
+ * answer 200 throws, so the SDK answers code 500 and Feishu pushes it again, as it does after a webhook's 4xx
+ * or 5xx: a failure a re-push could cure (5xx), and a push refused before it was read as an event (over
+ * MAX_BODY_BYTES, sealed with another key, not an envelope), which an operator may cure meanwhile (acknowledged,
+ * it was lost). A verified event whose payload is broken is recorded and acknowledged (handlePush: 200). A card
+ * callback is never pushed again: it is answered with its toast.
  */
 export function longConnectionHandler(deps: PushDeps, maxBodyBytes: number) {
   const secrets = { encryptKey: deps.secrets.encryptKey, authenticatedChannel: true, maxBodyBytes };
   return async (envelope: unknown): Promise<unknown> => {
     const rawBody = Buffer.from(JSON.stringify(envelope) ?? 'null');
     const answer = await handlePush({ headers: {}, rawBody }, { ...deps, secrets }, 'long-connection');
-    if (answer.status >= 500) throw new Error(String(answer.body.code ?? 'not_acknowledged'));
+    if (answer.status >= 500 || (answer.status !== 200 && !isCardCallback(envelope)))
+      throw new Error(String(answer.body.code ?? 'not_acknowledged'));
     return answer.status === 200 && answer.eventType === 'card.action.trigger' ? answer.body : undefined;
   };
 }
