@@ -24,9 +24,11 @@ class FakeSocket extends EventEmitter {
 class FakeClient {
   readonly socket = new FakeSocket();
   pingInterval = 100;
+  /** The server's ReconnectNonce (ms), as the SDK keeps it from the endpoint's ClientConfig and each pong. */
+  reconnectNonce = 0;
   readonly wsConfig = {
     getWSInstance: () => this.socket,
-    getWS: () => this.pingInterval,
+    getWS: (key: string) => (key === 'reconnectNonce' ? this.reconnectNonce : this.pingInterval),
     updateWs: (v: { pingInterval: number }) => {
       this.pingInterval = v.pingInterval;
     },
@@ -105,10 +107,66 @@ describe('LongConnection', () => {
     expect(c.status().state).toBe('connected');
     expect(messages().filter((m) => m.includes('reconnecting'))).toHaveLength(1);
     expect(messages().filter((m) => m === 'long connection connected')).toHaveLength(1);
-    // Connected again: the backoff starts over.
+    // Connected again, and a frame came: the backoff starts over.
+    last().socket.emit('message');
     last().socket.emit('close');
     await vi.advanceTimersByTimeAsync(500);
     expect(clients).toHaveLength(7);
+    await c.close();
+  });
+
+  it('a connection closed before any frame came does not start the backoff over (a server that drops at once)', async () => {
+    const c = connection({ random: () => 0 });
+    c.start();
+    for (const [i, delay] of [500, 1000, 2000].entries()) {
+      last().connect();
+      last().socket.emit('close');
+      await vi.advanceTimersByTimeAsync(delay - 1);
+      expect(clients, `attempt ${i}`).toHaveLength(i + 1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(clients, `attempt ${i}`).toHaveLength(i + 2);
+    }
+    await c.close();
+  });
+
+  // The SDK waits random() × ReconnectNonce before it dials again (lib/index.js reConnect), so that clients
+  // dropped together (a Feishu server restarting) do not all come back at once.
+  it("after a connection that was up, the first attempt waits the server's ReconnectNonce jitter at least", async () => {
+    const c = connection({ random: () => 0.5 });
+    c.start();
+    last().connect();
+    last().socket.emit('message');
+    last().reconnectNonce = 3000;
+    last().socket.emit('close');
+    await vi.advanceTimersByTimeAsync(1499);
+    expect(clients).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(clients).toHaveLength(2);
+    // A failed attempt after it backs off as before (the nonce is for the first attempt only).
+    last().fail();
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(clients).toHaveLength(3);
+    await c.close();
+  });
+
+  it('/readyz: waiting out the nonce is not an outage past the grace (5 s here)', async () => {
+    const c = connection({ random: () => 0.5 });
+    c.start();
+    last().connect();
+    last().socket.emit('message');
+    last().reconnectNonce = 20_000;
+    last().socket.emit('close');
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(clients).toHaveLength(1);
+    expect(c.status()).toMatchObject({ state: 'reconnecting', ready: true });
+    await vi.advanceTimersByTimeAsync(1);
+    expect(clients).toHaveLength(2);
+    // The grace counts from the end of the wait: ready until 10 s + 5 s, then not.
+    last().fail();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(c.status().ready).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(c.status().ready).toBe(false);
     await c.close();
   });
 

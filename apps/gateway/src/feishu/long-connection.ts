@@ -80,7 +80,7 @@ interface DataFrame {
 interface WSClientInternals {
   readonly wsConfig: {
     getWSInstance(): WatchedSocket | null;
-    getWS(key: 'pingInterval'): number | undefined;
+    getWS(key: 'pingInterval' | 'reconnectNonce'): number | undefined;
     updateWs(values: { pingInterval: number }): void;
   };
   handleEventData(frame: DataFrame): Promise<void>;
@@ -100,6 +100,8 @@ export class LongConnection {
   /** The grace period is for reconnects: before its first connection a replica has proven nothing. */
   #connectedOnce = false;
   #lastInbound = 0;
+  /** How long this outage waits for the server's ReconnectNonce jitter: /readyz's grace is that much longer. */
+  #nonceWaitMs = 0;
   #draining = false;
   #retryTimer: NodeJS.Timeout | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
@@ -127,7 +129,9 @@ export class LongConnection {
       state: this.#state,
       ready:
         this.#state === 'connected' ||
-        (this.#connectedOnce && this.#state !== 'stopped' && downForMs <= this.#o.readyGraceMs),
+        (this.#connectedOnce &&
+          this.#state !== 'stopped' &&
+          downForMs <= this.#o.readyGraceMs + this.#nonceWaitMs),
       downForMs,
     };
   }
@@ -199,12 +203,12 @@ export class LongConnection {
     // The endpoint's ClientConfig may have left it NaN already: the SDK pinged at open and is looping.
     repairPingInterval();
     socket.on('message', () => {
+      this.#attempt = 0;
       this.#lastInbound = this.#now();
       // Runs after the SDK's own listener has applied a pong's ClientConfig (synchronously, same emit).
       repairPingInterval();
     });
     socket.on('close', () => this.#ended(session, 'the connection closed'));
-    this.#attempt = 0;
     this.#setState('connected');
     const pingInterval = internals.wsConfig.getWS('pingInterval');
     if (pingInterval !== undefined && pingInterval >= this.#o.livenessMs)
@@ -220,14 +224,24 @@ export class LongConnection {
     this.#session++;
     clearTimeout(this.#connectTimer);
     const client = this.#client;
+    const wasConnected = this.#state === 'connected';
+    // The server's ReconnectNonce (ms), as the endpoint and the latest pong gave it.
+    const nonce = wasConnected
+      ? (client as unknown as WSClientInternals | undefined)?.wsConfig.getWS('reconnectNonce')
+      : undefined;
     this.#client = undefined;
     this.#socket = undefined;
     // Forced: frames still being handled on this connection cannot be acknowledged any more; Feishu re-sends.
     client?.close({ force: true });
     if (this.#state === 'connected') this.#downSince = this.#now();
     const cap = Math.min(this.#o.reconnectMaxMs, RECONNECT_BASE_MS * 2 ** Math.min(this.#attempt, 20));
-    // Equal jitter: replicas that lost their connections together do not come back in step.
-    const delayMs = Math.round(cap / 2 + (this.#random() * cap) / 2);
+    // Equal jitter: replicas that lost their connections together do not come back in step. And after a
+    // connection that was up, not before random() × the server's ReconnectNonce, as the SDK waits (lib/index.js
+    // reConnect): clients a Feishu server dropped together are spread over that window, not all back at once.
+    const nonceMs =
+      typeof nonce === 'number' && Number.isFinite(nonce) && nonce > 0 ? this.#random() * nonce : 0;
+    if (wasConnected) this.#nonceWaitMs = nonceMs;
+    const delayMs = Math.round(Math.max(cap / 2 + (this.#random() * cap) / 2, nonceMs));
     this.#attempt++;
     this.#o.log.debug({ reason, attempt: this.#attempt, delayMs }, 'long connection: retrying');
     this.#setState('reconnecting', { reason, delayMs });
