@@ -424,7 +424,9 @@ export function configWarnings(config: GatewayConfig): string[] {
 
 /** The database URL without its password, fit for a log line or an error. */
 // Up to the last @: a password pasted unencoded may hold / or @ itself.
-export const redactDatabaseUrl = (url: string) => url.replace(/^([a-z][a-z0-9+.-]*:\/\/).*@/i, '$1***@');
+// And the query's password values: node-postgres also reads `?password=` (and `sslpassword=`).
+export const redactDatabaseUrl = (url: string) =>
+  url.replace(/^([a-z][a-z0-9+.-]*:\/\/).*@/i, '$1***@').replace(/([?&](?:ssl)?password=)[^&#]*/gi, '$1***');
 
 /**
  * The secret values this process was given, for the log's net to write out wherever they appear in text: the
@@ -441,7 +443,7 @@ export function secretValues(config: GatewayConfig, env: NodeJS.ProcessEnv): str
     )
     .map(([, value]) => value);
   return [
-    databasePassword(config.databaseUrl),
+    ...databasePasswords(config.databaseUrl),
     config.appSecret,
     config.encryptKey,
     config.verificationToken,
@@ -451,10 +453,15 @@ export function secretValues(config: GatewayConfig, env: NodeJS.ProcessEnv): str
   ].filter((v): v is string => typeof v === 'string' && v.length > 0);
 }
 
-function databasePassword(databaseUrl: string): string | undefined {
+function databasePasswords(databaseUrl: string): string[] {
   try {
-    return decodeURIComponent(new URL(databaseUrl).password) || undefined;
+    const url = new URL(databaseUrl);
+    return [
+      decodeURIComponent(url.password),
+      url.searchParams.get('password') ?? '',
+      url.searchParams.get('sslpassword') ?? '',
+    ];
   } catch {
-    return undefined;
+    return [];
   }
 }

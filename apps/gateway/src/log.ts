@@ -80,6 +80,8 @@ export function textScrubber(secretValues: readonly string[] = []): GrowingScrub
   // Short values would match ordinary words; configuration requires secrets of at least 8 characters anyway.
   const worthSearching = (v: unknown): v is string => typeof v === 'string' && v.length >= 8;
   const given = [...new Set(secretValues.filter(worthSearching))];
+  // The pattern matches the values in any letter case: so does the quick look before it.
+  let lowerGiven = given.map((v) => v.toLowerCase());
   const compile = () => {
     const values = [...given].sort((a, b) => b.length - a.length).map(escapeRegExp);
     return new RegExp(
@@ -99,7 +101,7 @@ export function textScrubber(secretValues: readonly string[] = []): GrowingScrub
   };
   const scrub = (text: string) => {
     // Most strings in a line are ids and words: one cheap look for what every pattern needs first.
-    if (!MAYBE_SECRET.test(text) && !given.some((v) => text.includes(v))) return text;
+    if (!MAYBE_SECRET.test(text) && !includesAny(text, lowerGiven)) return text;
     pattern.lastIndex = 0;
     if (!pattern.test(text)) return text;
     pattern.lastIndex = 0;
@@ -109,9 +111,17 @@ export function textScrubber(secretValues: readonly string[] = []): GrowingScrub
     add(value: string) {
       if (!worthSearching(value) || given.includes(value)) return;
       given.push(value);
+      lowerGiven = given.map((v) => v.toLowerCase());
       pattern = compile();
     },
   });
+}
+
+/** Whether `text` holds any of `lowerValues` (lower case), in any letter case. */
+function includesAny(text: string, lowerValues: readonly string[]): boolean {
+  if (lowerValues.length === 0) return false;
+  const lower = text.toLowerCase();
+  return lowerValues.some((v) => lower.includes(v));
 }
 
 /** Each logger made by createLogger, and the scrubber of its lines. */
@@ -123,10 +133,17 @@ const scrubberOf = new WeakMap<Logger, GrowingScrubber>();
  * name), read by the code that uses it.
  */
 export function keepOutOfLog(log: Logger, value: string | undefined): void {
-  if (value !== undefined) scrubberOf.get(log)?.add(value);
+  if (value === undefined) return;
+  scrubberOf.get(log)?.add(value);
+  scrubText.add(value);
 }
 
-/** The shapes alone (no configured values): for text kept beyond a log line, such as a far side's answer. */
+/**
+ * For text kept beyond a log line (a far side's answer kept on a job and shown on the admin page, a platform's
+ * refusal sent to the customer's Hire): the shapes, and every secret a logger was made with or told of
+ * (createLogger, keepOutOfLog) in this process. A far side's message may repeat what it was given: the app
+ * secret, a platform's API key.
+ */
 export const scrubText = textScrubber();
 
 /** Whether a key names a secret, kept per key (a line's keys are nearly always the same few). */
@@ -387,6 +404,7 @@ export function createLogger(options: {
     return child.call(this, clean(bindings), childOptions);
   } as typeof logger.child;
   scrubberOf.set(logger, scrub);
+  for (const value of options.secrets ?? []) scrubText.add(value);
   return logger;
 }
 
@@ -421,9 +439,18 @@ export function maskCandidateIn(
 ): string {
   let out = text;
   const { email, mobileNumber } = candidate;
-  if (email && email.length >= 3) out = out.replaceAll(email, maskEmail(email) ?? '***');
-  const digits = mobileNumber?.trim();
-  if (digits && digits.length >= 5) out = out.replaceAll(digits, maskPhone(digits) ?? '***');
+  if (email && email.length >= 3) {
+    const masked = maskEmail(email) ?? '***';
+    // As given, and percent-encoded (a platform repeating the URL it was asked: /candidates/a.b%40x.org).
+    for (const form of new Set([email, encodeURIComponent(email)]))
+      out = out.replace(new RegExp(escapeRegExp(form), 'gi'), masked);
+  }
+  const digits = mobileNumber?.replace(/\D/g, '');
+  if (digits && digits.length >= 5) {
+    // The same digits however they are grouped: "138 0013 8000", "138-0013-8000", "(138) 0013 8000".
+    const anyGrouping = new RegExp(`(?<!\\d)${digits.split('').join('[\\s().-]*')}(?!\\d)`, 'g');
+    out = out.replace(anyGrouping, maskPhone(digits) ?? '***');
+  }
   return out;
 }
 

@@ -1,6 +1,6 @@
 // The gateway's entry point: read configuration, start, and stop cleanly on SIGTERM or SIGINT.
 import { describeConfig, loadConfig, secretValues } from './config.js';
-import { createLogger, lineDestination, written } from './log.js';
+import { createLogger, lineDestination, textScrubber, written } from './log.js';
 import { StartupConfigError, startGateway } from './server.js';
 
 const loaded = loadConfig(process.env);
@@ -41,8 +41,13 @@ process.on('unhandledRejection', (reason) => {
 
 const gateway = await startGateway(config, log).catch((err: unknown) => {
   if (err instanceof StartupConfigError) {
+    // Written by hand, not logged: through the same net of secrets as the log (a driver's message may quote
+    // what it was given).
+    const scrub = textScrubber(secretValues(config, process.env));
     process.stderr.write(
-      `feishu-exam gateway: the configuration is not valid:\n${err.problems.map((e) => `  - ${e}`).join('\n')}\n`,
+      scrub(
+        `feishu-exam gateway: the configuration is not valid:\n${err.problems.map((e) => `  - ${e}`).join('\n')}\n`,
+      ),
     );
     process.exit(78);
   }

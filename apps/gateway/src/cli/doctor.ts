@@ -2,8 +2,9 @@
 // fix, and changes nothing: no message is sent, no migration is run, no exam is arranged.
 import { defaultProviderContext, type ProviderRegistry } from '@feishu-exam/exam-providers';
 import { pino } from 'pino';
-import { type GatewayConfig, loadConfig } from '../config.js';
+import { type GatewayConfig, loadConfig, secretValues } from '../config.js';
 import { callOpenApi, FeishuClients } from '../feishu/clients.js';
+import { textScrubber } from '../log.js';
 import { buildProviders } from '../server.js';
 import { openStore, type Store } from '../store/index.js';
 import type { CliIo } from './output.js';
@@ -20,9 +21,12 @@ const PROVIDER_CHECK_TIMEOUT_MS = 15_000;
 
 export async function doctor(io: CliIo): Promise<number> {
   const checks: Check[] = [];
+  // What a check prints may repeat what a far side was given (a database driver, Feishu's msg, a platform's
+  // error): once the configuration is read, through the same net of secrets as the gateway's log.
+  let scrub = (text: string) => text;
   const report = (check: Check) => {
     checks.push(check);
-    const line = `${check.ok ? '✓' : '✗'} ${check.name}: ${check.detail}`;
+    const line = `${check.ok ? '✓' : '✗'} ${check.name}: ${scrub(check.detail)}`;
     if (check.ok) io.out(line);
     else io.err(check.fix ? `${line}\n    fix: ${check.fix}` : line);
   };
@@ -34,6 +38,7 @@ export async function doctor(io: CliIo): Promise<number> {
     return 1;
   }
   const config = loaded.config;
+  scrub = textScrubber(secretValues(config, io.env));
   report({ name: 'configuration', ok: true, detail: 'every variable is valid' });
 
   const silent = pino({ level: 'silent' });

@@ -2,7 +2,7 @@
 // under a lease it renews while they run, retried with backoff and jitter for as long as their failures are
 // transient, parked as dead (visibly) when one is permanent.
 import { randomUUID } from 'node:crypto';
-import { type Logger, lazyChild } from '../log.js';
+import { type Logger, lazyChild, maskCandidateIn, scrubText } from '../log.js';
 import type { JobRow, Store, Tx, WriteOptions } from '../store/index.js';
 import { classifyFailure } from './failure.js';
 import {
@@ -334,9 +334,14 @@ export class OutboxWorker {
     this.#deferredTimer.unref();
   }
 
-  async #fail(job: JobRow, err: unknown, log: Logger): Promise<void> {
+  async #fail(job: ClaimedJob, err: unknown, log: Logger): Promise<void> {
     const failure = classifyFailure(err);
-    const { message } = failure;
+    // A far side's message may repeat what it was given (a platform's refusal, a result poll's error): the
+    // candidate, in any grouping or encoding, and the secrets of this process are written out here, for every
+    // job, before it is logged or kept on the job (the admin page and the stuck-job card show it).
+    const message = scrubText(
+      job.exam ? maskCandidateIn(failure.message, job.exam.candidate) : failure.message,
+    );
     const now = this.#now();
     if (failure.kind === 'deferred') {
       const runAt = failure.deferUntil ?? now;

@@ -17,7 +17,7 @@ import {
   SLOT_MS,
 } from '../feishu/chat-pace.js';
 import { callOpenApi, type FeishuClients, OpenApiError } from '../feishu/clients.js';
-import { type Logger, maskCandidateIn } from '../log.js';
+import { type Logger, maskCandidateIn, scrubText } from '../log.js';
 import { Deferral } from '../outbox/failure.js';
 import type { JobKind } from '../outbox/jobs.js';
 import type { JobHandler } from '../outbox/worker.js';
@@ -274,7 +274,9 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
             'the exam platform refused the arrangement',
           );
           return async (tx, now) => {
-            await examLifecycle.arrangementFailed(tx, keyOf(exam), err.message, now);
+            // Kept, shown on the card and sent to the customer's Hire (login_info's msg): with no secret of
+            // this process in it (a platform's refusal may repeat the API key it was given).
+            await examLifecycle.arrangementFailed(tx, keyOf(exam), scrubText(err.message), now);
           };
         }
         throw err;
