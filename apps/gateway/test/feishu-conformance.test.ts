@@ -6,7 +6,14 @@ import * as lark from '@larksuiteoapi/node-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExamEntity, JobEntity } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { post, secrets, startTestGateway, type TestGateway } from './support.js';
+import {
+  holdWriteLock,
+  post,
+  secrets,
+  startTestGateway,
+  type TestGateway,
+  tempDatabaseUrl,
+} from './support.js';
 
 const tenantKey = '2ca1d211f64f6438';
 const fields = { token: secrets.verificationToken, appId: secrets.appId, tenantKey };
@@ -236,6 +243,72 @@ describe('old-style card callbacks (no envelope, SHA-1 signed with the verificat
       expect((await post(`${plain.url}/webhook/card`, forged.headers, forged.rawBody)).status).toBe(401);
     } finally {
       await plain.close();
+    }
+  });
+});
+
+// 处理卡片回调: 需要在 3 秒内以 HTTP 200 状态码响应该请求; later, the user sees 200341 and the answer is dropped.
+describe("a card click is answered within Feishu's 3 s, even when the decision cannot be recorded as fast", () => {
+  it('past CARD_ANSWER_BUDGET_MS (the database locked by another process): a toast that it is still being recorded; the decision then lands', async () => {
+    const databaseUrl = tempDatabaseUrl();
+    const slow = await startTestGateway({
+      DATABASE_URL: databaseUrl,
+      OUTBOX_WORKER: 'off',
+      RETENTION_DAYS: '0',
+      JOB_HISTORY_DAYS: '0',
+    });
+    try {
+      const examId = '7147998241542539021';
+      const sealedExam = seal(
+        envelopeV2('hire.eco_exam.created_v1', { exam_id: examId, paper_id: 'paper001' }, fields),
+        sealOpts,
+      );
+      expect((await post(`${slow.url}/webhook/event`, sealedExam.headers, sealedExam.rawBody)).status).toBe(
+        200,
+      );
+      await slow.store.write((tx) =>
+        examLifecycle.cardPosted(tx, { tenantKey, examId }, 'om_slow_card', Date.now()),
+      );
+      const release = await holdWriteLock(databaseUrl.slice('sqlite:'.length));
+      let released = false;
+      try {
+        const click = seal(
+          envelopeV2(
+            'card.action.trigger',
+            {
+              operator: { open_id: 'ou_staff_1', tenant_key: tenantKey },
+              action: { value: { action: 'approve', exam_id: examId }, tag: 'button' },
+              context: { open_message_id: 'om_slow_card' },
+            },
+            { ...fields, eventId: 'ev-slow-click' },
+          ),
+          sealOpts,
+        );
+        const res = await post(`${slow.url}/webhook/card`, click.headers, click.rawBody);
+        expect(res.status).toBe(200);
+        expect(res.json).toEqual({
+          toast: {
+            type: 'info',
+            content: expect.stringContaining('卡片稍后更新'),
+            i18n: expect.objectContaining({ en_us: expect.stringContaining('Still recording') }),
+          },
+        });
+        await release();
+        released = true;
+        for (let i = 0; i < 200; i++) {
+          const exam = await slow.store.findOneBy(ExamEntity, { tenantKey, examId });
+          if (exam?.state === 'arranging') break;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        expect(await slow.store.findOneBy(ExamEntity, { tenantKey, examId })).toMatchObject({
+          state: 'arranging',
+          decidedBy: 'ou_staff_1',
+        });
+      } finally {
+        if (!released) await release();
+      }
+    } finally {
+      await slow.close();
     }
   });
 });

@@ -104,12 +104,18 @@ export async function handlePush(
   const eventType = typeLabel(event);
   const log = deps.log.child({ eventId: event.id, eventType });
   let duplicate = false;
-  const outcome = await deps.dispatcher.dispatch(event, {
+  const dispatched = deps.dispatcher.dispatch(event, {
     log,
     duplicate: () => {
       duplicate = true;
     },
   });
+  const outcome =
+    event.type === 'card.action.trigger' ? await withinCardAnswerBudget(dispatched, log) : await dispatched;
+  if (outcome === LATE) {
+    onPush(eventType, 'accepted', started);
+    return { status: 200, eventType, body: { toast: toast('info', (c) => c.toast.stillWorking) } };
+  }
   if (outcome.failures.length > 0) {
     for (const failure of outcome.failures) log.error({ err: failure.error }, 'event handler failed');
     onPush(eventType, 'refused', started, 'handler_failed');
@@ -141,6 +147,44 @@ export async function handlePush(
       outcome.results.find((r) => r !== undefined) ??
       (event.type === 'card.action.trigger' ? ACK_CARD : ACK_EVENT),
   };
+}
+
+/**
+ * How long a card click may take before it is answered all the same: Feishu waits 3 s for a card callback's
+ * answer (处理卡片回调: 需要在 3 秒内以 HTTP 200 状态码响应该请求), then shows the user error 200341 and drops a
+ * later answer. A click waits on the store (a write lock another process holds, SQLite waiting up to 5 s for
+ * it): past this budget it is answered with a toast that the decision is still being recorded, and the
+ * decision goes on; its card is updated by the outbox once the exam moves on. The rest of the 3 s is for the
+ * answer's way back.
+ */
+export const CARD_ANSWER_BUDGET_MS = 2500;
+
+const LATE = Symbol('late');
+
+async function withinCardAnswerBudget<T extends { failures: readonly { error: unknown }[] }>(
+  dispatched: Promise<T>,
+  log: Logger,
+): Promise<T | typeof LATE> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<typeof LATE>((resolve) => {
+    timer = setTimeout(() => resolve(LATE), CARD_ANSWER_BUDGET_MS);
+  });
+  const outcome = await Promise.race([dispatched, late]);
+  clearTimeout(timer);
+  if (outcome === LATE) {
+    log.warn(
+      { budgetMs: CARD_ANSWER_BUDGET_MS },
+      "card click not done within Feishu's answer window: answered with a toast, the decision goes on",
+    );
+    void dispatched.then(
+      (o) => {
+        for (const failure of o.failures)
+          log.error({ err: failure.error }, 'event handler failed (late card click)');
+      },
+      (err: unknown) => log.error({ err }, 'event handler failed (late card click)'),
+    );
+  }
+  return outcome;
 }
 
 function typeLabel(event: FeishuEvent): string {

@@ -85,6 +85,7 @@ export const en_us = {
     retried: 'Retrying now.',
     notDead: 'This step is no longer stuck; nothing to retry.',
     unreadable: 'The gateway could not read this click; see /admin/events.',
+    stillWorking: 'Still recording your decision; the card will show it shortly.',
     notRecorded: 'The gateway could not record this decision. Please try again.',
   },
 };

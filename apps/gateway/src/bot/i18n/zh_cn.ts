@@ -83,6 +83,7 @@ export const zh_cn: Catalogue = {
     retried: '正在重试。',
     notDead: '这一步已不再卡住，无需重试。',
     unreadable: '网关无法读取此次点击，请查看 /admin/events。',
+    stillWorking: '正在记录审批结果，卡片稍后更新。',
     notRecorded: '网关未能记录此次审批，请重试。',
   },
 };
