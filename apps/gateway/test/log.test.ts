@@ -216,6 +216,14 @@ describe('secrets and personal data inside text (messages, error messages, forei
     expect(text).not.toContain('hr-api-key-0123456789');
   });
 
+  it('replaces a configured secret value in any letter case (the quick look before the pattern too)', () => {
+    const secret = 'app-secret-Zq9w8e7r6t5y4u3i';
+    const { lines, log } = captureWith([secret]);
+    log.warn({ reason: `signature check with ${secret.toUpperCase()} failed` }, 'x');
+    expect(JSON.stringify(lines)).not.toContain(secret.toUpperCase());
+    expect(lines[0]?.reason).toBe(`signature check with ${REDACTED} failed`);
+  });
+
   it('writes out a secret learnt after the start (keepOutOfLog), from children made before too', () => {
     const { lines, log } = captureWith([]);
     const job = log.child({ component: 'outbox' });
