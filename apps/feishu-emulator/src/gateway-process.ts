@@ -20,6 +20,15 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * The gateways this process started and that still run: killed when it exits, whatever the tests did (a
+ * beforeAll that timed out before it held the gateway left one running through the rest of a CI run).
+ */
+const started = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of started) child.kill('SIGKILL');
+});
+
 export function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [gatewayMain], {
     env: {
@@ -33,6 +42,8 @@ export function startGatewayProcess(env: Record<string, string>): Promise<Gatewa
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
   const logs: Array<Record<string, unknown>> = [];
   return new Promise((resolve, reject) => {
     const failed = (code: number | null) =>
