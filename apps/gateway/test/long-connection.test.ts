@@ -201,13 +201,15 @@ describe('LongConnection', () => {
     await c.close();
   });
 
-  it('repairs a ping interval a pong left as NaN (the SDK would ping every millisecond)', async () => {
+  it('repairs a ping interval a pong left as NaN, 0 or below (the SDK would ping every millisecond)', async () => {
     const c = connection();
     c.start();
     last().connect();
-    last().pingInterval = Number.NaN;
-    last().socket.emit('message');
-    expect(last().pingInterval).toBe(120_000);
+    for (const broken of [Number.NaN, 0, -5_000]) {
+      last().pingInterval = broken;
+      last().socket.emit('message');
+      expect(last().pingInterval, String(broken)).toBe(120_000);
+    }
     await c.close();
   });
 

@@ -196,8 +196,10 @@ export class LongConnection {
     }
     this.#socket = socket;
     this.#lastInbound = this.#now();
+    // NaN (a ClientConfig field missing) or 0 and below: the SDK would ping in a loop, every millisecond.
     const repairPingInterval = () => {
-      if (!Number.isFinite(internals.wsConfig.getWS('pingInterval')))
+      const pingInterval = internals.wsConfig.getWS('pingInterval');
+      if (!(typeof pingInterval === 'number' && Number.isFinite(pingInterval) && pingInterval > 0))
         internals.wsConfig.updateWs({ pingInterval: DEFAULT_PING_INTERVAL_MS });
     };
     // The endpoint's ClientConfig may have left it NaN already: the SDK pinged at open and is looping.
