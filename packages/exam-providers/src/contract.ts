@@ -77,10 +77,16 @@ const httpUrl = z
   .refine(isHttpUrl, { error: 'must be an absolute http(s) URL' });
 
 /** Epoch milliseconds, whole: Feishu takes them as a string of digits. */
+/**
+ * An instant in epoch milliseconds, as Feishu's times are (update_result's result_time: 毫秒时间戳,
+ * "1658676234053"). Held to 13 digits (September 2001 to the year 2286): a platform's epoch seconds
+ * ("1700000000") were taken as milliseconds and sent to Hire as a date in January 1970.
+ */
 const epochMs = z
   .number()
   .int({ error: 'must be whole epoch milliseconds' })
-  .min(0, { error: 'must be epoch milliseconds, not negative' });
+  .min(1_000_000_000_000, { error: 'must be epoch milliseconds (13 digits); is it in seconds?' })
+  .max(9_999_999_999_999, { error: 'must be epoch milliseconds (13 digits)' });
 
 export const arrangementSchema = z
   .object({

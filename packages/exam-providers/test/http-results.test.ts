@@ -134,6 +134,38 @@ describe('http provider: everything update_result takes, declared', () => {
     });
   });
 
+  // Date.parse reads a time without an offset in the gateway host's time zone: the time sent to Hire moved by
+  // 8 hours between a UTC container and a machine in China.
+  it('reads a time as the instant it names: digits, or ISO 8601 with Z or an offset; without an offset, no time', async () => {
+    const timeOf = async (scoredAt: unknown) => {
+      const body = JSON.stringify({ results: [{ reference: 'exam-1', total: 70, scoredAt, sections: [] }] });
+      const [first] =
+        (await provider().parseResultWebhook?.({
+          headers: { 'x-lc-signature': sign(body) },
+          rawBody: Buffer.from(body),
+        })) ?? [];
+      return first?.result.resultTime;
+    };
+    expect(await timeOf('2024-03-01T10:00:00+08:00')).toBe(Date.UTC(2024, 2, 1, 2));
+    expect(await timeOf('2024-03-01 10:00:00+0800')).toBe(Date.UTC(2024, 2, 1, 2));
+    expect(await timeOf('2024-03-01T02:00:00.000Z')).toBe(Date.UTC(2024, 2, 1, 2));
+    expect(await timeOf('1709258400000')).toBe(1709258400000);
+    expect(await timeOf('2024-03-01 10:00:00')).toBeUndefined();
+    expect(await timeOf('2024-03-01T10:00:00')).toBeUndefined();
+  });
+
+  it('refuses a time in epoch seconds, which Hire would show as a date in 1970', async () => {
+    const body = JSON.stringify({
+      results: [{ reference: 'exam-1', total: 70, scoredAt: 1709258400, sections: [] }],
+    });
+    await expect(
+      provider().parseResultWebhook?.({
+        headers: { 'x-lc-signature': sign(body) },
+        rawBody: Buffer.from(body),
+      }),
+    ).rejects.toThrow(/resultTime: must be epoch milliseconds \(13 digits\); is it in seconds\?/);
+  });
+
   it('reads a webhook signed with the declared HMAC, and refuses a forged or unsigned one', async () => {
     const p = provider();
     expect(

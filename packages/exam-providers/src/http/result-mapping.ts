@@ -4,7 +4,7 @@ import { compileJsonPath, type JsonPath } from './json-path.js';
 
 /**
  * How a low-code provider reads a result from a platform's JSON (a polled answer or a webhook's item): every
- * field of Feishu's update_result has a key. Times may be epoch milliseconds or ISO 8601 text.
+ * field of Feishu's update_result has a key. Times may be epoch milliseconds or ISO 8601 text with `Z` or an offset.
  */
 export const jsonPath = z
   .string()
@@ -81,10 +81,18 @@ function textAt(path: JsonPath, from: unknown, providerId: string): string | und
   return String(v);
 }
 
+/**
+ * ISO 8601 text that says which instant it is: with `Z` or an offset. Without one ("2024-03-01 10:00:00"),
+ * Date.parse reads the gateway host's time zone, and the time sent to Hire moved by 8 hours between a UTC
+ * container and a machine in China: such text is read as no time, as any other unreadable text.
+ */
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
 function epochMs(v: unknown): number | undefined {
   if (typeof v === 'number' && Number.isFinite(v)) return Math.trunc(v);
   if (typeof v === 'string' && v) {
     if (/^\d+$/.test(v)) return Number(v);
+    if (!ISO_INSTANT.test(v)) return undefined;
     const parsed = Date.parse(v);
     return Number.isNaN(parsed) ? undefined : parsed;
   }
