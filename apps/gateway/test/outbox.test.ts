@@ -210,6 +210,31 @@ describe('outbox: transient failures are never final', () => {
   });
 });
 
+// A platform that answers 404 while it has no result refuses a poll for good: buried, each round's poll put a
+// stuck-job card in the staff chat (up to 144 a day per exam).
+describe('outbox: a job that may be given up, refused', () => {
+  it('a poll round refused as invalid is skipped at once, without a dead notice; the next round asks again', async () => {
+    const store = await freshStore();
+    await store.write((tx) =>
+      enqueueJob(tx, { kind: 'poll_result', examId: 'p', idempotencyKey: 'round-1', maxAttempts: 3 }, 1),
+    );
+    const worker = start(
+      store,
+      handlers({
+        poll_result: async () => {
+          throw new ProviderError('the exam platform answered HTTP 404', false, 'acme');
+        },
+      }),
+    );
+    await until('the round is given up', () => worker.stats.skipped === 1);
+    expect(worker.stats).toMatchObject({ dead: 0, skipped: 1, retried: 0 });
+    const jobs = await jobsOf(store);
+    expect(jobs.map((j) => [j.kind, j.state, j.attempts, j.lastError])).toEqual([
+      ['poll_result', 'skipped', 1, 'the exam platform answered HTTP 404'],
+    ]);
+  });
+});
+
 describe('outbox: deferrals', () => {
   it('a job that defers itself (a paced card) runs again at the time it named, not a poll later: no attempt spent, no backoff, no error kept', async () => {
     const store = await freshStore();

@@ -39,9 +39,10 @@ export interface NewJob {
   readonly idempotencyKey: string;
   readonly runAt?: number;
   /**
-   * For jobs that may be given up: after this many transient failures the job is `skipped` (no notice). A
-   * poll round is one: the next round polls again. Without it a job is retried until it succeeds or fails
-   * permanently.
+   * For jobs that may be given up: after this many transient failures the job is `skipped` (no notice), and
+   * at a permanent one too. A poll round is one: the next round polls again (a platform answering 404 while
+   * it has no result buried a poll a round, each with a stuck-job card in the staff chat: up to 144 a day per
+   * exam). Without it a job is retried until it succeeds or fails permanently.
    */
   readonly maxAttempts?: number;
 }

@@ -371,6 +371,16 @@ export class OutboxWorker {
       log.warn({ error: message, retryInMs: delay }, 'job failed; will retry');
       return;
     }
+    if (job.maxAttempts !== NO_ATTEMPT_LIMIT) {
+      // A job that may be given up (a poll round): the next round asks again; no stuck-job notice.
+      await this.store.write((tx) => skipJob(tx, job, this.id, message, now), WORKER_WRITE);
+      this.stats.skipped++;
+      log.warn(
+        { error: message, attempts: job.attempts },
+        'job skipped: refused, and the next round asks again',
+      );
+      return;
+    }
     await this.store.write(async (tx) => {
       if ((await buryJob(tx, job, this.id, message, now)) === 0) return;
       if (job.kind !== 'notify_dead') {
