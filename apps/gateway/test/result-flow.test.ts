@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createProviderRegistry, defaultProviderContext, defineProvider } from '@feishu-exam/exam-providers';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -211,5 +213,50 @@ describe('the provider webhook', () => {
         await gw.close();
       }
     });
+  });
+});
+
+// update_result's 1002855 用户已完成阅卷: the customer graded the exam in Hire, which then keeps its grade. An answer,
+// not a refused request: buried, the job put a stuck-job card in the staff chat asking to retry what never can.
+describe('Feishu Hire answering that the customer has graded the exam already (1002855)', () => {
+  it('the result report is done, with a warning, not dead; no stuck-job notice', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        if (req.url?.includes('tenant_access_token'))
+          return res.end(JSON.stringify({ code: 0, msg: 'ok', tenant_access_token: 't-1', expire: 7200 }));
+        if (req.url?.endsWith('/update_result')) {
+          res.statusCode = 400;
+          return res.end(JSON.stringify({ code: 1002855, msg: '用户已完成阅卷' }));
+        }
+        res.end(JSON.stringify({ code: 0, msg: 'success', data: { message_id: 'om_1' } }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const gw = await startTestGateway({
+      FEISHU_DOMAIN: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      LOG_LEVEL: 'info',
+    });
+    try {
+      await gw.store.write(async (tx) => {
+        await examLifecycle.receive(tx, examEvent('graded-1'), 1);
+        await examLifecycle.approve(tx, 'graded-1', 'ou_staff', 2);
+        await examLifecycle.arrangementMade(tx, 'graded-1', 'p', { examUrl: 'https://exam.example/e/1' }, 3);
+        await examLifecycle.loginInfoReported(tx, 'graded-1', 4);
+        await examLifecycle.resultReceived(tx, 'graded-1', 'p', { score: '90' }, 5);
+      });
+      gw.worker.wake();
+      const report = () =>
+        gw.store.dataSource.getRepository(JobEntity).findOneBy({ kind: 'report_result', examId: 'graded-1' });
+      for (let i = 0; i < 250 && (await report())?.state !== 'done'; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(await report()).toMatchObject({ state: 'done' });
+      expect(await gw.store.dataSource.getRepository(JobEntity).countBy({ kind: 'notify_dead' })).toBe(0);
+      expect(gw.logLines.some((l) => l.includes('the customer graded this exam in Feishu Hire'))).toBe(true);
+    } finally {
+      await gw.close();
+      server.close();
+    }
   });
 });

@@ -93,6 +93,12 @@ const feishuAccountField = (f: AccountField) => ({
 });
 
 /**
+ * update_result's 1002855 用户已完成阅卷: "若客户已在飞书招聘内完成阅卷，则无法再调用该接口更新笔试结果" (the
+ * customer graded the exam in Hire; its result can no longer be updated there).
+ */
+const ALREADY_GRADED = 1002855;
+
+/**
  * Feishu's message `uuid` (idempotency key) is at most 50 characters. It is derived from a hash of the id, not
  * a prefix of it: two long ids sharing their first characters must not share a card.
  *
@@ -421,7 +427,7 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     },
 
     /** Writes the exam's current result back to Feishu Hire (the latest one, even if a newer job follows). */
-    async report_result(job) {
+    async report_result(job, log) {
       const exam = await loadExam(job);
       const result = exam.result;
       if (!result) return undefined;
@@ -449,9 +455,19 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
             }
           : {}),
       };
-      await callOpenApi(customer, 'hire.v1.ecoExam.updateResult', () =>
-        client.hire.v1.ecoExam.updateResult({ path: { exam_id: pathSegment(exam.examId) }, data }, options),
-      );
+      try {
+        await callOpenApi(customer, 'hire.v1.ecoExam.updateResult', () =>
+          client.hire.v1.ecoExam.updateResult({ path: { exam_id: pathSegment(exam.examId) }, data }, options),
+        );
+      } catch (err) {
+        if (!(err instanceof OpenApiError && err.code === ALREADY_GRADED)) throw err;
+        // Hire keeps its grade from now on: an answer, not a request to retry nor a stuck job for staff.
+        log.warn(
+          { examId: exam.examId, code: ALREADY_GRADED },
+          "the customer graded this exam in Feishu Hire: the platform's later result is not shown there",
+        );
+        return undefined;
+      }
       return (tx, now) => examLifecycle.resultReported(tx, keyOf(exam), now);
     },
 
