@@ -1,7 +1,8 @@
 // The gateway's lifecycle. Start: database (migrated) → outbox worker → HTTP. Stop (SIGTERM): not ready →
 // stop taking requests and finish in-flight ones → finish in-flight jobs → close the database.
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   builtInProviders,
   createProviderRegistry,
@@ -218,11 +219,15 @@ export async function startGateway(
     },
   };
 
-  const server = createServer(requestListener(createApp(appDeps), appDeps));
+  // Feishu waits 3 s for an answer; a request that stalls far longer is a client problem, not ours. Node
+  // checks these timeouts every connectionsCheckingInterval (30 s by default, which let a slow client hold a
+  // connection 30 s past them): once a second.
+  const server = createServer(
+    { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 },
+    requestListener(createApp(appDeps), appDeps),
+  );
+  server.on('clientError', answerClientError);
   server.listen({ host: config.host, port: config.port });
-  // Feishu waits 3 s for an answer; a request that stalls far longer is a client problem, not ours.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -371,6 +376,8 @@ export async function startGateway(
               new Promise<void>((resolve) => {
                 s.close(() => resolve());
                 s.closeIdleConnections();
+                // A client stalling its request (a body never finished) must not hold the shutdown past its bound.
+                setTimeout(() => s.closeAllConnections(), 5_000).unref();
               }),
           ),
         );
@@ -447,4 +454,30 @@ export async function buildProviders(
       );
   if (!result.ok) throw new StartupConfigError(result.errors);
   return result.registry;
+}
+
+/**
+ * A request Node's parser refused (an unknown method, a malformed or oversized header) or timed out before the
+ * app saw it: the gateway's typed JSON error, where Node wrote a bare status.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (err.code === 'ECONNRESET' || !socket.writable || started) {
+    socket.destroy();
+    return;
+  }
+  const [status, code] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout']
+        : [400, 'bad_request'];
+  const body = JSON.stringify({
+    code,
+    message: `${code}: the request could not be read (${err.code ?? 'parse error'})`,
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

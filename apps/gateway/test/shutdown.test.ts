@@ -67,3 +67,26 @@ describe('shutdown (SIGTERM: RunningGateway.close)', () => {
     await closed;
   });
 });
+
+// A client that sent its headers and stalls its body held close() until Node's requestTimeout (30 s, checked
+// only every 30 s): past main.ts's 10 s shutdown bound, which then exited 1 without closing the database.
+it('close() completes within the 10 s shutdown bound although a client stalls mid-body', async () => {
+  const gw = await startTestGateway();
+  const { hostname, port } = new URL(gw.url);
+  const socket = connect(Number(port), hostname);
+  socket.on('error', () => undefined);
+  await new Promise((r) => socket.once('connect', r));
+  // Unauthenticated: headers and 10 of the announced 1000 bytes, then nothing.
+  socket.write(
+    'POST /webhook/event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"schema":',
+  );
+  await new Promise((r) => setTimeout(r, 200));
+  const closed = gw.close().then(() => 'closed' as const);
+  const outcome = await Promise.race([
+    closed,
+    new Promise<'still open'>((r) => setTimeout(() => r('still open'), 10_500)),
+  ]);
+  socket.destroy();
+  await closed;
+  expect(outcome).toBe('closed');
+}, 30_000);

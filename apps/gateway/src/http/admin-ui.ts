@@ -222,7 +222,9 @@ export function mountAdminUi(router: Router, deps: AdminDeps): void {
       tenant: parsed.data.tenant ?? '',
       q: parsed.data.q ?? '',
     };
-    const notice = NOTICES[String(ctx.query.notice)];
+    const notice = Object.hasOwn(NOTICES, String(ctx.query.notice))
+      ? NOTICES[String(ctx.query.notice)]
+      : undefined;
     page(
       ctx,
       200,
@@ -244,8 +246,13 @@ ${examsSection(ctx, exams.page, filters)}${jobsSection(jobs, now)}${accountsSect
       if (read.status === 413) ctx.set('connection', 'close');
       return loginPage(ctx, read.status, read.message);
     }
-    if (!sameOrigin(ctx) || !sameSecret(read.form.get('token') ?? '', token))
-      return loginPage(ctx, 401, 'Wrong token.');
+    if (!sameOrigin(ctx))
+      return loginPage(
+        ctx,
+        403,
+        `The form was posted from ${ctx.get('origin')}, not from ${ctx.protocol}://${ctx.host}.`,
+      );
+    if (!sameSecret(read.form.get('token') ?? '', token)) return loginPage(ctx, 401, 'Wrong token.');
     const issuedAt = deps.now();
     ctx.cookies.set(COOKIE, `${issuedAt}.${sign(token, issuedAt)}`, {
       httpOnly: true,
@@ -261,6 +268,11 @@ ${examsSection(ctx, exams.page, filters)}${jobsSection(jobs, now)}${accountsSect
 
   router.post('/admin/ui/logout', (ctx) => {
     if (!enabled(ctx)) return;
+    if (!sameOrigin(ctx)) {
+      ctx.status = 403;
+      ctx.body = { code: 'cross_origin', message: 'the admin page posts only to itself' };
+      return;
+    }
     ctx.cookies.set(COOKIE, '', { httpOnly: true, sameSite: 'strict', path: '/admin', maxAge: 0 });
     ctx.status = 303;
     ctx.redirect('/admin/ui');
