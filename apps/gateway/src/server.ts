@@ -1,8 +1,7 @@
 // The gateway's lifecycle. Start: database (migrated) → outbox worker → HTTP. Stop (SIGTERM): not ready →
 // stop taking requests and finish in-flight ones → finish in-flight jobs → close the database.
-import { createServer, type Server, STATUS_CODES } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import {
   builtInProviders,
   createProviderRegistry,
@@ -17,6 +16,7 @@ import { FeishuClients } from './feishu/clients.js';
 import { LongConnection, longConnectionHandler } from './feishu/long-connection.js';
 import { type AppDeps, createApp, requestListener } from './http/app.js';
 import { listenForMetrics } from './http/metrics.js';
+import { answerClientError, HTTP_SERVER_OPTIONS } from './http/server-options.js';
 import { keepOutOfLog, type Logger } from './log.js';
 import { GatewayMetrics, JOB_COUNT_SQL, type JobCount } from './metrics.js';
 import { jobHealth, pruneFinishedJobs } from './outbox/jobs.js';
@@ -219,13 +219,7 @@ export async function startGateway(
     },
   };
 
-  // Feishu waits 3 s for an answer; a request that stalls far longer is a client problem, not ours. Node
-  // checks these timeouts every connectionsCheckingInterval (30 s by default, which let a slow client hold a
-  // connection 30 s past them): once a second.
-  const server = createServer(
-    { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 },
-    requestListener(createApp(appDeps), appDeps),
-  );
+  const server = createServer(HTTP_SERVER_OPTIONS, requestListener(createApp(appDeps), appDeps));
   server.on('clientError', answerClientError);
   server.listen({ host: config.host, port: config.port });
   await new Promise<void>((resolve, reject) => {
@@ -454,30 +448,4 @@ export async function buildProviders(
       );
   if (!result.ok) throw new StartupConfigError(result.errors);
   return result.registry;
-}
-
-/**
- * A request Node's parser refused (an unknown method, a malformed or oversized header) or timed out before the
- * app saw it: the gateway's typed JSON error, where Node wrote a bare status.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
-  if (err.code === 'ECONNRESET' || !socket.writable || started) {
-    socket.destroy();
-    return;
-  }
-  const [status, code] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'headers_too_large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'request_timeout']
-        : [400, 'bad_request'];
-  const body = JSON.stringify({
-    code,
-    message: `${code}: the request could not be read (${err.code ?? 'parse error'})`,
-  });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }

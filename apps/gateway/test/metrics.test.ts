@@ -11,7 +11,15 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { GatewayMetrics } from '../src/metrics.js';
-import { baseEnv, post, secrets, startTestGateway, type TestGateway, testDatabaseUrl } from './support.js';
+import {
+  baseEnv,
+  post,
+  rawExchange,
+  secrets,
+  startTestGateway,
+  type TestGateway,
+  testDatabaseUrl,
+} from './support.js';
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
 const fields = { token: secrets.verificationToken, appId: secrets.appId, tenantKey: 't-metrics' };
@@ -146,6 +154,14 @@ describe('who may read /metrics', () => {
     expect(await res.text()).toContain('# HELP feishu_exam_ingest_duration_seconds');
     expect((await fetch((gw.metricsUrl as string).replace('/metrics', '/admin/jobs'))).status).toBe(404);
     expect((await fetch(gw.metricsUrl as string, { method: 'POST' })).status).toBe(404);
+    // What Node's parser refuses is answered in JSON there too, as on the main port.
+    const refused = await rawExchange(
+      gw.metricsUrl as string,
+      'FOO /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      'wait',
+    );
+    expect(refused).toMatch(/^HTTP\/1\.1 400 /);
+    expect(refused).toContain('"code":"bad_request"');
     // The main port does not serve them without a token.
     expect((await fetch(`${gw.url}/metrics`)).status).toBe(404);
     await gw.close();

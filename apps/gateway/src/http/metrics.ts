@@ -1,10 +1,12 @@
 // GET /metrics: on the main port behind METRICS_TOKEN, and/or on a port of its own (METRICS_PORT) without
 // authentication, for a scraper on the private network. Neither set: /metrics answers 404.
+
 import { createServer, type Server } from 'node:http';
 import type Router from '@koa/router';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { bearerMatches } from './bearer.js';
+import { answerClientError, HTTP_SERVER_OPTIONS } from './server-options.js';
 
 export interface MetricsEndpointDeps {
   readonly metrics: GatewayMetrics;
@@ -46,7 +48,7 @@ export async function listenForMetrics(
   metrics: GatewayMetrics,
   log: Logger,
 ): Promise<Server> {
-  const server = createServer((req, res) => {
+  const server = createServer(HTTP_SERVER_OPTIONS, (req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'application/json' });
@@ -65,8 +67,7 @@ export async function listenForMetrics(
       },
     );
   });
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
+  server.on('clientError', answerClientError);
   server.listen({ host, port });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
