@@ -186,53 +186,36 @@ describe('outbox: transient failures are never final', () => {
     expect(states).toEqual({ arrange: ['dead', 1], notify_dead: ['done', 21] });
   });
 
-  it('a job that asked for at most 3 attempts (a poll round) is skipped after them, without a dead notice', async () => {
-    const store = await freshStore();
-    await store.write((tx) =>
-      enqueueJob(tx, { kind: 'poll_result', examId: 'p', idempotencyKey: 'round-1', maxAttempts: 3 }, 1),
-    );
-    const worker = start(
-      store,
-      handlers({
-        poll_result: async () => {
-          throw new ProviderError('the exam platform answered HTTP 503', true, 'acme');
-        },
-      }),
-    );
-    // The worker's count, not the row: a committed row is readable before its commit's sync has finished
-    // (better-sqlite3, wal-sync.ts), and the worker counts the job only once its write has resolved.
-    await until('the round is given up', () => worker.stats.skipped === 1);
-    expect(worker.stats).toMatchObject({ dead: 0, skipped: 1, retried: 2 });
-    const jobs = await jobsOf(store);
-    expect(jobs.map((j) => [j.kind, j.state, j.attempts, j.lastError])).toEqual([
-      ['poll_result', 'skipped', 3, 'the exam platform answered HTTP 503'],
-    ]);
-  });
-});
-
-// A platform that answers 404 while it has no result refuses a poll for good: buried, each round's poll put a
-// stuck-job card in the staff chat (up to 144 a day per exam).
-describe('outbox: a job that may be given up, refused', () => {
-  it('a poll round refused as invalid is skipped at once, without a dead notice; the next round asks again', async () => {
-    const store = await freshStore();
-    await store.write((tx) =>
-      enqueueJob(tx, { kind: 'poll_result', examId: 'p', idempotencyKey: 'round-1', maxAttempts: 3 }, 1),
-    );
-    const worker = start(
-      store,
-      handlers({
-        poll_result: async () => {
-          throw new ProviderError('the exam platform answered HTTP 404', false, 'acme');
-        },
-      }),
-    );
-    await until('the round is given up', () => worker.stats.skipped === 1);
-    expect(worker.stats).toMatchObject({ dead: 0, skipped: 1, retried: 0 });
-    const jobs = await jobsOf(store);
-    expect(jobs.map((j) => [j.kind, j.state, j.attempts, j.lastError])).toEqual([
-      ['poll_result', 'skipped', 1, 'the exam platform answered HTTP 404'],
-    ]);
-  });
+  // A refusal too: a platform answering 404 while it has no result refused every round's poll, and buried, each
+  // put a stuck-job card in the staff chat (up to 144 a day per exam).
+  it.each([
+    ['after its 3 transient failures', 'the exam platform answered HTTP 503', true, 3, 2],
+    ['at once when refused as invalid', 'the exam platform answered HTTP 404', false, 1, 0],
+  ] as const)(
+    'a job that asked for at most 3 attempts (a poll round) is skipped %s, without a dead notice',
+    async (_when, error, retryable, attempts, retried) => {
+      const store = await freshStore();
+      await store.write((tx) =>
+        enqueueJob(tx, { kind: 'poll_result', examId: 'p', idempotencyKey: 'round-1', maxAttempts: 3 }, 1),
+      );
+      const worker = start(
+        store,
+        handlers({
+          poll_result: async () => {
+            throw new ProviderError(error, retryable, 'acme');
+          },
+        }),
+      );
+      // The worker's count, not the row: a committed row is readable before its commit's sync has finished
+      // (better-sqlite3, wal-sync.ts), and the worker counts the job only once its write has resolved.
+      await until('the round is given up', () => worker.stats.skipped === 1);
+      expect(worker.stats).toMatchObject({ dead: 0, skipped: 1, retried });
+      const jobs = await jobsOf(store);
+      expect(jobs.map((j) => [j.kind, j.state, j.attempts, j.lastError])).toEqual([
+        ['poll_result', 'skipped', attempts, error],
+      ]);
+    },
+  );
 });
 
 describe('outbox: deferrals', () => {
