@@ -117,17 +117,16 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
   /** Events the endpoint answers with an error instead of a URL (in-process fault injection). */
   let endpointFault: { remaining: number; code: number; data: 'object' | 'null' } | undefined;
 
-  /** Open connections of an app (not half-open): what the connection limit counts. */
+  /**
+   * Open connections of an app (not half-open): what the connection limit counts, and where a frame is sent,
+   * from the handshake on, as Feishu's side knows nothing of the client's state. (The SDK's WSClient attaches
+   * its message listener a moment after 'open': node-sdk 1.74.0 lib/index.js, connect() resolves at 'open',
+   * then tryConnect calls communicate(); a frame read with the handshake's answer fell in that window and was
+   * dropped unseen. The emulator used to wait for the client's first ping, which hid it; the gateway holds the
+   * socket's frames until it listens.)
+   */
   const openFor = (appId: string) =>
     [...connections.values()].filter((c) => c.appId === appId && !c.halfOpen && c.socket.readyState === 1);
-  /**
-   * The open connections a frame is sent to: every open one, from the handshake on, as Feishu's side knows
-   * nothing of the client's state. (The SDK's WSClient attaches its message listener a moment after 'open':
-   * node-sdk 1.74.0 lib/index.js, connect() resolves at 'open', then tryConnect calls communicate(); a frame
-   * read with the handshake's answer fell in that window and was dropped unseen. The emulator used to wait for
-   * the client's first ping, which hid it; the gateway holds the socket's frames until it listens.)
-   */
-  const liveFor = (appId: string) => openFor(appId);
   /** A frame to send to an app's next connection in the same write as its handshake's answer (deliverOnConnect). */
   const onConnect = new Map<string, (connection: Connection) => void>();
 
@@ -285,7 +284,7 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
     connectionId?: string;
   }> {
     const messageId = `msg_${randomBytes(10).toString('hex')}`;
-    const live = to ? [to] : liveFor(appId);
+    const live = to ? [to] : openFor(appId);
     if (live.length === 0) return { outcome: 'no_connection', messageId };
     const connection = live[Math.floor(options.random() * live.length)] as Connection;
     const size = options.fragmentBytes && options.fragmentBytes > 0 ? options.fragmentBytes : payload.length;
@@ -389,8 +388,8 @@ export function createLongConnectionServer(options: LongConnectionOptions) {
       }));
     },
 
-    /** Live connections of an app: open and not half-open (liveFor). */
-    liveCount: (appId: string) => liveFor(appId).length,
+    /** Live connections of an app: open and not half-open (openFor). */
+    liveCount: (appId: string) => openFor(appId).length,
 
     /** Closes the app's connections (all apps' without an id) abruptly, as a network drop would. */
     dropConnections(appId?: string): number {

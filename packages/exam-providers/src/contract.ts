@@ -76,10 +76,9 @@ const httpUrl = z
   .max(PROVIDER_LIMITS.url, { error: `must be at most ${PROVIDER_LIMITS.url} characters` })
   .refine(isHttpUrl, { error: 'must be an absolute http(s) URL' });
 
-/** Epoch milliseconds, whole: Feishu takes them as a string of digits. */
 /**
- * An instant in epoch milliseconds, as Feishu's times are (update_result's result_time: 毫秒时间戳,
- * "1658676234053"). Held to 13 digits (September 2001 to the year 2286): a platform's epoch seconds
+ * An instant in whole epoch milliseconds, as Feishu's times are (update_result's result_time: 毫秒时间戳,
+ * "1658676234053"; it takes them as a string of digits). Held to 13 digits (September 2001 to the year 2286): a platform's epoch seconds
  * ("1700000000") were taken as milliseconds and sent to Hire as a date in January 1970.
  */
 const epochMs = z
