@@ -292,6 +292,39 @@ describe('the admin page', () => {
     expect(out.headers.get('set-cookie')).toMatch(/feishu_exam_admin=;/);
   });
 
+  it('signing out ends the session for every copy of its cookie, on every replica; other sessions go on', async () => {
+    const databaseUrl = testDatabaseUrl();
+    const gw = await gateway({ DATABASE_URL: databaseUrl });
+    const kept = cookieOf(await signIn(gw));
+    // Issued at another millisecond: another session.
+    await new Promise((resume) => setTimeout(resume, 5));
+    const copied = cookieOf(await signIn(gw));
+    expect(copied).not.toBe(kept);
+    expect((await fetch(`${gw.url}/admin/ui`, { headers: { cookie: copied } })).status).toBe(200);
+
+    const out = await fetch(`${gw.url}/admin/ui/logout`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: copied },
+    });
+    expect(out.status).toBe(303);
+    // The browser dropped it; a copy of it (a proxy's log, a shared machine) no longer opens the page.
+    const replay = await fetch(`${gw.url}/admin/ui`, { headers: { cookie: copied } });
+    expect(replay.status).toBe(401);
+    expect(await replay.text()).toContain('name="token"');
+    const retry = await fetch(`${gw.url}/admin/ui/jobs/any/retry`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: copied },
+    });
+    expect(retry.status).toBe(401);
+    // Another gateway on the same database (a replica) knows it too.
+    const replica = await gateway({ DATABASE_URL: databaseUrl });
+    expect((await fetch(`${replica.url}/admin/ui`, { headers: { cookie: copied } })).status).toBe(401);
+    // The other session was not signed out.
+    expect((await fetch(`${gw.url}/admin/ui`, { headers: { cookie: kept } })).status).toBe(200);
+  });
+
   it('escapes every value it shows: exams, jobs, accounts', async () => {
     const gw = await gateway();
     const now = Date.now();

@@ -1,7 +1,7 @@
 // The operators' admin page: read-only HTML rendered here (no build step), behind ADMIN_TOKEN. A browser
 // signs in once with the token (POST /admin/ui/login) and gets a session cookie (HttpOnly, SameSite=Strict,
-// eight hours, derived from the token so rotating ADMIN_TOKEN ends every session); a script may send the
-// token as a Bearer header instead. The only action is retrying a dead job.
+// eight hours, derived from the token so rotating ADMIN_TOKEN ends every session; signing out ends it for every
+// copy: admin-session.ts); a script may send the token as a Bearer header instead. The only action is retrying a dead job.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
@@ -18,38 +18,25 @@ import {
   listAccounts,
   listExams,
 } from './admin-exams.js';
+import { adminSessions, SESSION_COOKIE, SESSION_MS, sessionCookie, signedSession } from './admin-session.js';
 import { bearerMatches } from './bearer.js';
 import { type Html, html } from './html.js';
 import { readRawBody } from './raw-body.js';
 
-const COOKIE = 'feishu_exam_admin';
-const SESSION_MS = 8 * 3600_000;
 const MAX_FORM_BYTES = 4096;
 
-const sign = (adminToken: string, issuedAt: number) =>
-  createHmac('sha256', adminToken).update(`admin-ui-session:${issuedAt}`).digest('base64url');
-
-const sameText = (a: string, b: string) => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
 const sameSecret = (a: string, b: string) =>
   timingSafeEqual(
     createHmac('sha256', 'compare').update(a).digest(),
     createHmac('sha256', 'compare').update(b).digest(),
   );
 
-/** Signed in: a Bearer token, or a session cookie this gateway issued less than eight hours ago. */
-function signedIn(ctx: Context, adminToken: string, now: number): boolean {
+/** Signed in: a Bearer token, or a session cookie this gateway issued less than eight hours ago, not signed out. */
+async function signedIn(ctx: Context, deps: AdminDeps, adminToken: string): Promise<boolean> {
   const authorization = ctx.get('authorization');
   if (authorization !== '') return bearerMatches(authorization, adminToken);
-  const session = ctx.cookies.get(COOKIE);
-  const [issued, mac] = session?.split('.') ?? [];
-  const issuedAt = Number(issued);
-  if (!Number.isSafeInteger(issuedAt) || !mac) return false;
-  if (issuedAt > now || now - issuedAt > SESSION_MS) return false;
-  return sameText(mac, sign(adminToken, issuedAt));
+  const session = signedSession(ctx.cookies.get(SESSION_COOKIE), adminToken, deps.now());
+  return session !== undefined && !(await adminSessions.signedOut(deps.store, session));
 }
 
 /** A form post comes from this page: SameSite=Strict already keeps the cookie off other sites' requests. */
@@ -191,7 +178,7 @@ export function mountAdminUi(router: Router, deps: AdminDeps): void {
   router.get('/admin/ui', async (ctx) => {
     const token = enabled(ctx);
     if (!token) return;
-    if (!signedIn(ctx, token, deps.now())) return loginPage(ctx, 401);
+    if (!(await signedIn(ctx, deps, token))) return loginPage(ctx, 401);
     const parsed = ExamQuerySchema.safeParse(ctx.query);
     if (!parsed.success)
       return page(
@@ -254,7 +241,7 @@ ${examsSection(ctx, exams.page, filters)}${jobsSection(jobs, now)}${accountsSect
       );
     if (!sameSecret(read.form.get('token') ?? '', token)) return loginPage(ctx, 401, 'Wrong token.');
     const issuedAt = deps.now();
-    ctx.cookies.set(COOKIE, `${issuedAt}.${sign(token, issuedAt)}`, {
+    ctx.cookies.set(SESSION_COOKIE, sessionCookie(token, issuedAt), {
       httpOnly: true,
       sameSite: 'strict',
       secure: ctx.secure,
@@ -266,14 +253,18 @@ ${examsSection(ctx, exams.page, filters)}${jobsSection(jobs, now)}${accountsSect
     ctx.redirect('/admin/ui');
   });
 
-  router.post('/admin/ui/logout', (ctx) => {
-    if (!enabled(ctx)) return;
+  router.post('/admin/ui/logout', async (ctx) => {
+    const token = enabled(ctx);
+    if (!token) return;
     if (!sameOrigin(ctx)) {
       ctx.status = 403;
       ctx.body = { code: 'cross_origin', message: 'the admin page posts only to itself' };
       return;
     }
-    ctx.cookies.set(COOKIE, '', { httpOnly: true, sameSite: 'strict', path: '/admin', maxAge: 0 });
+    // Ended for every copy of the cookie, not only in this browser.
+    const session = signedSession(ctx.cookies.get(SESSION_COOKIE), token, deps.now());
+    if (session) await adminSessions.signOut(deps.store, session, deps.now());
+    ctx.cookies.set(SESSION_COOKIE, '', { httpOnly: true, sameSite: 'strict', path: '/admin', maxAge: 0 });
     ctx.status = 303;
     ctx.redirect('/admin/ui');
   });
@@ -281,7 +272,7 @@ ${examsSection(ctx, exams.page, filters)}${jobsSection(jobs, now)}${accountsSect
   router.post('/admin/ui/jobs/:id/retry', async (ctx) => {
     const token = enabled(ctx);
     if (!token) return;
-    if (!signedIn(ctx, token, deps.now())) return loginPage(ctx, 401);
+    if (!(await signedIn(ctx, deps, token))) return loginPage(ctx, 401);
     if (!sameOrigin(ctx)) {
       ctx.status = 403;
       ctx.body = { code: 'cross_origin', message: 'the admin page posts only to itself' };

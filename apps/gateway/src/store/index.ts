@@ -22,6 +22,7 @@ import { CardPostedAt1764000000011 } from './migrations/0011-card-posted-at.js';
 import { StaffChatPace1764000000012 } from './migrations/0012-staff-chat-pace.js';
 import { HistoryScanIndexes1764000000013 } from './migrations/0013-history-scan-indexes.js';
 import { ConsoleOrderIndex1764000000014 } from './migrations/0014-console-order-index.js';
+import { AdminSignOuts1764000000015 } from './migrations/0015-admin-sign-outs.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow, findRows } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
@@ -113,6 +114,7 @@ export async function openStore(
       StaffChatPace1764000000012,
       HistoryScanIndexes1764000000013,
       ConsoleOrderIndex1764000000014,
+      AdminSignOuts1764000000015,
     ],
     migrationsRun: false,
     synchronize: false,
