@@ -407,7 +407,7 @@ export const httpProvider = defineProvider({
           }
         : {}),
       ...(options.resultWebhook && webhookSecret
-        ? { parseResultWebhook: resultWebhook(options.resultWebhook, webhookSecret, instanceId) }
+        ? { parseResultWebhook: resultWebhook(options.resultWebhook, webhookSecret, instanceId, ctx.now) }
         : {}),
       ...(options.listPapers
         ? {
