@@ -213,6 +213,26 @@ describe('LongConnection', () => {
     await c.close();
   });
 
+  it("warns once when a pong raises Feishu's ping interval to the liveness bound or past it", async () => {
+    const c = connection();
+    c.start();
+    last().connect();
+    const warnings = () => messages().filter((m) => m.includes('not longer than'));
+    expect(warnings()).toEqual([]);
+    last().pingInterval = 1000;
+    last().socket.emit('message');
+    last().socket.emit('message');
+    expect(warnings()).toHaveLength(1);
+    expect(lines.find((l) => String(l.msg).includes('not longer than'))).toMatchObject({
+      pingIntervalMs: 1000,
+      livenessMs: 1000,
+    });
+    last().pingInterval = 5000;
+    last().socket.emit('message');
+    expect(warnings()).toHaveLength(2);
+    await c.close();
+  });
+
   it('repairs a ping interval the endpoint left as NaN as soon as connected, before any frame arrives', async () => {
     const c = connection();
     c.start();

@@ -202,6 +202,19 @@ export class LongConnection {
       if (!(typeof pingInterval === 'number' && Number.isFinite(pingInterval) && pingInterval > 0))
         internals.wsConfig.updateWs({ pingInterval: DEFAULT_PING_INTERVAL_MS });
     };
+    // A ping interval Feishu sets (at the endpoint, or later in a pong's ClientConfig) that the liveness bound
+    // does not outlast: a quiet healthy connection would be replaced at every bound. Said once per value.
+    let warnedFor: number | undefined;
+    const warnIfPingOutlivesLiveness = () => {
+      const pingInterval = internals.wsConfig.getWS('pingInterval');
+      if (pingInterval === undefined || pingInterval < this.#o.livenessMs || pingInterval === warnedFor)
+        return;
+      warnedFor = pingInterval;
+      this.#o.log.warn(
+        { pingIntervalMs: pingInterval, livenessMs: this.#o.livenessMs },
+        "FEISHU_WS_LIVENESS_MS is not longer than Feishu's ping interval: healthy connections will be replaced",
+      );
+    };
     // The endpoint's ClientConfig may have left it NaN already: the SDK pinged at open and is looping.
     repairPingInterval();
     socket.on('message', () => {
@@ -209,15 +222,11 @@ export class LongConnection {
       this.#lastInbound = this.#now();
       // Runs after the SDK's own listener has applied a pong's ClientConfig (synchronously, same emit).
       repairPingInterval();
+      warnIfPingOutlivesLiveness();
     });
     socket.on('close', () => this.#ended(session, 'the connection closed'));
     this.#setState('connected');
-    const pingInterval = internals.wsConfig.getWS('pingInterval');
-    if (pingInterval !== undefined && pingInterval >= this.#o.livenessMs)
-      this.#o.log.warn(
-        { pingIntervalMs: pingInterval, livenessMs: this.#o.livenessMs },
-        "FEISHU_WS_LIVENESS_MS is not longer than Feishu's ping interval: healthy connections will be replaced",
-      );
+    warnIfPingOutlivesLiveness();
   }
 
   /** Gives up the current connection (if `session` is still it) and schedules the next one. */
