@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { OVERDUE_AFTER_MS } from '../outbox/jobs.js';
 import { checkedOnRow, type ExamState, type JobState, type SqlTx } from '../store/index.js';
+import { countExams } from '../workflow/exam-counts.js';
 
 export const EXAM_STATES = [
   'pending_approval',
@@ -50,8 +51,13 @@ export interface ExamPage {
   readonly exams: ExamSummary[];
   /** Pass as `cursor` for the next page; null on the last one. */
   readonly nextCursor: string | null;
-  /** Every exam, by state (not filtered). */
+  /**
+   * Exams by state (not filtered): every open one; the final states (arranged, rejected, failed) of the exams
+   * that arrived since `finalCountsSince` (workflow/exam-counts.ts: a count of every exam grew with the history).
+   */
   readonly counts: Record<ExamState, number>;
+  /** Epoch ms: the start of the final states' count window (FINAL_COUNT_DAYS before now). */
+  readonly finalCountsSince: number;
 }
 
 export type ExamPageResult =
@@ -166,16 +172,16 @@ export async function listExams(tx: SqlTx, query: ExamQuery, now: number): Promi
   );
   const last = exams.at(-1);
   const counts = Object.fromEntries(EXAM_STATES.map((s) => [s, 0])) as Record<ExamState, number>;
-  for (const c of await tx.all<{ state: ExamState; n: number | string }>(
-    'SELECT state, COUNT(*) AS n FROM exams GROUP BY state',
-  ))
-    counts[c.state] = Number(c.n);
+  const counted = await countExams(tx, now);
+  for (const byState of counted.byTenant.values())
+    for (const state of EXAM_STATES) counts[state] += byState[state] ?? 0;
   return {
     ok: true,
     page: {
       exams,
       nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null,
       counts,
+      finalCountsSince: counted.finalSince,
     },
   };
 }

@@ -6,6 +6,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { reviveJob } from '../outbox/jobs.js';
+import { FINAL_COUNT_DAYS } from '../workflow/exam-counts.js';
 import { type TenantSummary, tenancy } from '../workflow/tenants.js';
 import type { AdminDeps } from './admin.js';
 import {
@@ -109,6 +110,7 @@ function examsSection(ctx: Context, result: ExamPage, filters: Record<string, st
     `/admin/ui?${new URLSearchParams(Object.entries(params).filter(([, v]) => v !== '')).toString()}`;
   return html`<h2 id="exams">Exams</h2>
 <nav>${EXAM_STATES.map((s) => html`<a href="${link({ state: s })}">${s} (${result.counts[s]})</a>`)}<a href="/admin/ui">all</a></nav>
+<p class="muted">Counts: every exam still open; arranged, rejected and failed ones that arrived in the last ${FINAL_COUNT_DAYS} days.</p>
 <form method="get" action="/admin/ui"><p>
 <label>State <select name="state"><option value="">any</option>${EXAM_STATES.map(
     (s) => html`<option value="${s}"${s === filters.state ? html` selected` : ''}>${s}</option>`,
@@ -153,7 +155,7 @@ ${accounts.map(
 </tbody></table>${accounts.length === 0 ? html`<p class="muted">None bound.</p>` : ''}`;
 
 const tenantsSection = (tenants: readonly TenantSummary[]) => html`<h2 id="tenants">Tenants</h2>
-<table><thead><tr><th>Tenant</th><th>Name</th><th>Kind</th><th>State</th><th>Since</th><th>Exams</th></tr></thead><tbody>
+<table><thead><tr><th>Tenant</th><th>Name</th><th>Kind</th><th>State</th><th>Since</th><th>Exams (ended: last ${FINAL_COUNT_DAYS} days)</th></tr></thead><tbody>
 ${tenants.map(
   (
     t,
@@ -194,7 +196,7 @@ export function mountAdminUi(router: Router, deps: AdminDeps): void {
           await listExams(tx, parsed.data, now),
           await jobsNeedingAttention(tx, now),
           await listAccounts(tx),
-          await tenancy.list(tx, deps.staffTenantKey),
+          await tenancy.list(tx, deps.staffTenantKey, now),
         ] as const,
     );
     if (!exams.ok)

@@ -109,7 +109,7 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
     ctx.body = { events };
   });
   router.get('/admin/tenants', auth, async (ctx) => {
-    ctx.body = { tenants: await deps.store.write((tx) => tenancy.list(tx, deps.staffTenantKey)) };
+    ctx.body = { tenants: await deps.store.write((tx) => tenancy.list(tx, deps.staffTenantKey, deps.now())) };
   });
   router.post('/admin/accounts/:accountId/sync-papers', auth, async (ctx) => {
     const accountId = ctx.params.accountId as string;
@@ -161,7 +161,12 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
       ctx.body = { code: listed.code, message: listed.message };
       return;
     }
-    ctx.body = { exams: listed.page.exams, next_cursor: listed.page.nextCursor, counts: listed.page.counts };
+    ctx.body = {
+      exams: listed.page.exams,
+      next_cursor: listed.page.nextCursor,
+      counts: listed.page.counts,
+      final_counts_since: new Date(listed.page.finalCountsSince).toISOString(),
+    };
   });
   mountAdminUi(router, deps);
   router.get('/admin/exams/:examId', auth, async (ctx) => {

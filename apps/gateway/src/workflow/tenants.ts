@@ -4,8 +4,9 @@
 import type { AccountField } from '@feishu-exam/exam-providers';
 import { enqueueJob, enqueueJobs } from '../outbox/jobs.js';
 import type { Tx } from '../store/index.js';
-import type { TenantState } from '../store/schema.js';
+import type { ExamState, TenantState } from '../store/schema.js';
 import { queueCustomFieldRegistration } from './accounts.js';
+import { countExams } from './exam-counts.js';
 
 /** What `app_status_change.status` means for the tenant. */
 export function stateOfStatus(status: string): TenantState | undefined {
@@ -29,7 +30,8 @@ export interface TenantSummary {
   readonly staff: boolean;
   readonly stateChangedAt: number | null;
   readonly firstSeenAt: number;
-  readonly exams: Record<string, number>;
+  /** By state: every open exam; the final states of those that arrived in the last FINAL_COUNT_DAYS (exam-counts.ts). */
+  readonly exams: Partial<Record<ExamState, number>>;
 }
 
 export const tenancy = {
@@ -123,7 +125,7 @@ export const tenancy = {
   },
 
   /** For /admin/tenants: every tenant with its state, name, and how many exams it has in each state. */
-  async list(tx: Tx, staffTenantKey: string | undefined): Promise<TenantSummary[]> {
+  async list(tx: Tx, staffTenantKey: string | undefined, now: number): Promise<TenantSummary[]> {
     const tenants = await tx.all<{
       tenant_key: string;
       name: string | null;
@@ -133,9 +135,7 @@ export const tenancy = {
     }>(
       'SELECT tenant_key, name, state, state_changed_at, first_seen_at FROM tenants ORDER BY first_seen_at, tenant_key',
     );
-    const counts = await tx.all<{ tenant_key: string; state: string; n: number | string }>(
-      'SELECT tenant_key, state, COUNT(*) AS n FROM exams GROUP BY tenant_key, state',
-    );
+    const counts = await countExams(tx, now);
     return tenants.map((t) => ({
       tenantKey: t.tenant_key,
       name: t.name,
@@ -143,9 +143,7 @@ export const tenancy = {
       staff: t.tenant_key === staffTenantKey,
       stateChangedAt: t.state_changed_at === null ? null : Number(t.state_changed_at),
       firstSeenAt: Number(t.first_seen_at),
-      exams: Object.fromEntries(
-        counts.filter((c) => c.tenant_key === t.tenant_key).map((c) => [c.state, Number(c.n)]),
-      ),
+      exams: { ...counts.byTenant.get(t.tenant_key) },
     }));
   },
 };
