@@ -13,6 +13,7 @@ import {
   type Store,
   type Tx,
 } from '../src/store/index.js';
+import { queueCustomFieldRegistration } from '../src/workflow/accounts.js';
 import { countExams, FINAL_COUNT_DAYS } from '../src/workflow/exam-counts.js';
 import { CARD_ANSWER_WINDOW_MS, examLifecycle, FAILURE_REASON_MAX } from '../src/workflow/exam-lifecycle.js';
 import { ExamIngest } from '../src/workflow/ingest.js';
@@ -88,7 +89,12 @@ describe('store', () => {
             "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'outbox_jobs' AND schemaname = current_schema() AND indexname LIKE 'idx_%'",
           );
     // Named indexes only: the primary key's and the idempotency key's unique index are the constraints'.
-    expect(rows.map((r) => r.name).sort()).toEqual(['idx_outbox_due', 'idx_outbox_lease']);
+    // idx_outbox_field_sets is partial: only account-field registrations are written to it.
+    expect(rows.map((r) => r.name).sort()).toEqual([
+      'idx_outbox_due',
+      'idx_outbox_field_sets',
+      'idx_outbox_lease',
+    ]);
   });
 
   it('refuses a database whose schema a newer release migrated, before writing anything', async () => {
@@ -471,6 +477,44 @@ describe('examLifecycle', () => {
     expect(plans[0]).toMatch(/\bidx_exams_state\b/);
     expect(plans[1]).toMatch(/\bidx_exams_received\b/);
     expect(plans[1]).not.toMatch(/\bidx_exams_state\b/);
+  });
+
+  // Feishu keeps the account-field set registered last, so each start looks up a customer's last registration:
+  // through the partial idx_outbox_field_sets, not every job kept (a marketplace start does it per customer).
+  it('registers a set of account fields again after another (a rollback), finding the last one by its index', async () => {
+    const store = await freshStore();
+    const a = [{ key: 'api_key', name: { en_us: 'API key' }, required: true }];
+    const b = [{ key: 'org', name: { en_us: 'Org' }, required: true }];
+    const queued: boolean[] = [];
+    for (const [i, fields] of [a, a, b, a, a].entries())
+      queued.push(await store.write((tx) => queueCustomFieldRegistration(tx, fields, 1 + i, 'tenant-1')));
+    expect(queued).toEqual([true, false, true, true, false]);
+    // Another customer's registrations are its own.
+    expect(await store.write((tx) => queueCustomFieldRegistration(tx, b, 10, 'tenant-2'))).toBe(true);
+    const postgres = store.dialect === 'postgres';
+    const plan = await store.write(async (tx) => {
+      const statements: Array<[string, unknown[]]> = [];
+      const recording: Tx = {
+        dataSource: tx.dataSource,
+        get manager() {
+          return tx.manager;
+        },
+        run: (sql, params) => tx.run(sql, params),
+        all: <T>(sql: string, params?: unknown[]) => {
+          if (sql.includes('FROM outbox_jobs')) statements.push([sql, params ?? []]);
+          return tx.all<T>(sql, params);
+        },
+      };
+      await queueCustomFieldRegistration(recording, a, 11, 'tenant-1');
+      if (postgres) await tx.run('SET LOCAL enable_seqscan = off');
+      const [[sql, params]] = statements as [[string, unknown[]]];
+      const rows = await tx.all<Record<string, string>>(
+        `${postgres ? 'EXPLAIN' : 'EXPLAIN QUERY PLAN'} ${sql}`,
+        params,
+      );
+      return rows.map((row) => row.detail ?? row['QUERY PLAN']).join(' | ');
+    });
+    expect(plan).toMatch(/\bidx_outbox_field_sets\b/);
   });
 
   it('lets exactly one of many racing decisions win, and queues exactly one follow-up job', async () => {

@@ -23,6 +23,7 @@ import { StaffChatPace1764000000012 } from './migrations/0012-staff-chat-pace.js
 import { HistoryScanIndexes1764000000013 } from './migrations/0013-history-scan-indexes.js';
 import { ConsoleOrderIndex1764000000014 } from './migrations/0014-console-order-index.js';
 import { AdminSignOuts1764000000015 } from './migrations/0015-admin-sign-outs.js';
+import { FieldSetIndex1764000000016 } from './migrations/0016-field-set-index.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow, findRows } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
@@ -115,6 +116,7 @@ export async function openStore(
       HistoryScanIndexes1764000000013,
       ConsoleOrderIndex1764000000014,
       AdminSignOuts1764000000015,
+      FieldSetIndex1764000000016,
     ],
     migrationsRun: false,
     synchronize: false,

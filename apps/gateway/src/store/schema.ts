@@ -69,6 +69,9 @@ export interface PublishedPaper {
   readonly id: string;
   readonly name: string;
   readonly durationMinutes?: number | undefined;
+  readonly questionCount?: number | undefined;
+  readonly startTime?: number | undefined;
+  readonly endTime?: number | undefined;
 }
 
 export interface AccountRow {

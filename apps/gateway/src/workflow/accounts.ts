@@ -67,14 +67,24 @@ export const accountBinding = {
  * An account is identified by its customer tenant and its id (ids are only unique inside one Hire).
  * `reason` makes the key unique per cause: each binding, each scheduled round, each operator request.
  */
-export const queuePaperSync = (tx: Tx, tenantKey: string, accountId: string, reason: string, now: number) =>
+export const queuePaperSync = (
+  tx: Tx,
+  tenantKey: string,
+  accountId: string,
+  reason: string,
+  now: number,
+  round = false,
+) =>
   enqueueJob(
     tx,
     {
       kind: 'sync_papers',
       tenantKey,
-      payload: { tenantKey, accountId },
+      payload: round ? { tenantKey, accountId, round: true } : { tenantKey, accountId },
       idempotencyKey: `sync_papers:${tenantKey}:${accountId}:${reason}`,
+      // A scheduled round may be given up (the next one syncs again): a refusal Feishu repeats every round
+      // was a dead job with its own stuck-job card every round, for each account.
+      ...(round ? { maxAttempts: 3 } : {}),
     },
     now,
   );
@@ -94,7 +104,7 @@ export async function queuePaperSyncForAll(tx: Tx, round: string, now: number): 
      ORDER BY tenant_key, account_id`,
   );
   for (const { tenant_key, account_id } of accounts)
-    await queuePaperSync(tx, tenant_key, account_id, `schedule:${round}`, now);
+    await queuePaperSync(tx, tenant_key, account_id, `schedule:${round}`, now, true);
   return accounts.length;
 }
 
@@ -119,16 +129,29 @@ export async function queueCustomFieldRegistration(
 ): Promise<boolean> {
   if (fields.length === 0) return false;
   const version = createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16);
+  const key =
+    tenantKey === undefined
+      ? `register_custom_fields:${version}`
+      : `register_custom_fields:${tenantKey}:${version}`;
+  // Feishu keeps the set registered last (创建账号自定义字段 is a full replace): the set is current when the last
+  // one queued is it. A set registered before another (a deploy rolled back to it) is registered again, under a
+  // key naming the job after which it comes back, so that replicas starting together agree on it. The last
+  // registration is found through idx_outbox_field_sets (migration 0016): a few rows per customer.
+  const [last] = await tx.all<{ id: string; idempotency_key: string }>(
+    `SELECT id, idempotency_key FROM outbox_jobs
+     WHERE kind = 'register_custom_fields' AND ${tenantKey === undefined ? 'tenant_key IS NULL' : 'tenant_key = ?'}
+     ORDER BY created_at DESC, id DESC LIMIT 1`,
+    tenantKey === undefined ? [] : [tenantKey],
+  );
+  if (last && (last.idempotency_key === key || last.idempotency_key.startsWith(`${key}:after:`)))
+    return false;
   return enqueueJob(
     tx,
     {
       kind: 'register_custom_fields',
       ...(tenantKey === undefined ? {} : { tenantKey }),
       payload: tenantKey === undefined ? { fields } : { fields, tenantKey },
-      idempotencyKey:
-        tenantKey === undefined
-          ? `register_custom_fields:${version}`
-          : `register_custom_fields:${tenantKey}:${version}`,
+      idempotencyKey: last ? `${key}:after:${last.id}` : key,
     },
     now,
   );

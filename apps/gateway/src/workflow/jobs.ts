@@ -380,7 +380,13 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
       const papers = await provider.listPapers(boundAccount(account));
       const customer = clients.forTenant(account.tenantKey);
       const { client, options } = customer;
-      if (papers.length > 0) {
+      // A list created for an account Hire has as 未激活 or 停用 makes it 正常 (创建试卷列表): a scheduled round
+      // re-creating an unchanged list would undo, every round, a customer's 停用 of the account.
+      const unchanged =
+        job.payload.round === true &&
+        account.publishedPapers !== null &&
+        JSON.stringify(account.publishedPapers.map(feishuPaper)) === JSON.stringify(papers.map(feishuPaper));
+      if (papers.length > 0 && !unchanged) {
         await callOpenApi(customer, 'hire.v1.ecoExamPaper.create', () =>
           client.hire.v1.ecoExamPaper.create(
             { data: { account_id: accountId, paper_list: papers.map(feishuPaper) } },
@@ -398,9 +404,19 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
           ),
         );
       }
-      log.info({ accountId, published: papers.length, deleted: vanished.length }, 'papers synced');
+      log.info(
+        { accountId, published: unchanged ? 0 : papers.length, unchanged, deleted: vanished.length },
+        'papers synced',
+      );
       return async (tx, now) => {
-        const named = papers.map((p) => ({ id: p.id, name: p.name, durationMinutes: p.durationMinutes }));
+        const named = papers.map((p) => ({
+          id: p.id,
+          name: p.name,
+          durationMinutes: p.durationMinutes,
+          questionCount: p.questionCount,
+          startTime: p.startTime,
+          endTime: p.endTime,
+        }));
         await tx.run(
           `UPDATE accounts SET published_paper_ids = ?, published_papers = ?, updated_at = ?
            WHERE tenant_key = ? AND account_id = ?`,
