@@ -37,10 +37,10 @@ export const FeishuCode = {
    */
   wrongTenant: 1002999,
   /**
-   * Emulator only: a patch of a message sent more than 14 days ago. Feishu documents the limit
-   * (im.v1.message.patch, 使用限制: 仅支持更新 14 天内发送的消息) but not the code it answers with.
+   * A patch of a message sent more than 14 days ago (im.v1.message.patch, 错误码: 230031 "Message can only be
+   * modified within 14 days after sending", HTTP 400).
    */
-  messageTooOld: 1002998,
+  messageTooOld: 230031,
   missingToken: 99991661,
   tokenInvalid: 99991663,
   rateLimited: 99991400,

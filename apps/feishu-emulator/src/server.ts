@@ -491,6 +491,13 @@ export function createEmulator(options: EmulatorOptions) {
       }),
     );
 
+  /** Whether the app's bot is in the chat: a self-built app's `chats` (unset: every chat), a store app's tenants'. */
+  const botIsIn = (appId: string, chatId: string) => {
+    const app = apps.get(appId);
+    return app?.type === 'marketplace'
+      ? owners.chats.get(chatId) !== undefined
+      : (app?.chats?.includes(chatId) ?? true);
+  };
   router.post('/open-apis/im/v1/messages', (ctx) => {
     const appId = ctx.state.appId as string;
     const receiveIdType = String(ctx.query.receive_id_type ?? '');
@@ -510,16 +517,13 @@ export function createEmulator(options: EmulatorOptions) {
       if (typeof body[field] !== 'string' || body[field] === '')
         return fieldError(ctx, field, `${field} is required`);
     }
-    if (
-      receiveIdType === 'chat_id' &&
-      wrongTenant(
-        ctx,
-        owners.chats.get(String(body.receive_id)),
-        FeishuCode.botNotInChat,
-        `chat ${String(body.receive_id)}`,
-      )
-    )
-      return;
+    if (receiveIdType === 'chat_id') {
+      // 发送消息, 错误码: "400 | 230002 | The bot can not be outside the group" (as im.v1.chat.get below).
+      const chatId = String(body.receive_id);
+      if (!botIsIn(ctx.state.appId as string, chatId))
+        return answer(ctx, 400, failure(FeishuCode.botNotInChat, 'The bot can not be outside the group.'));
+      if (wrongTenant(ctx, owners.chats.get(chatId), FeishuCode.botNotInChat, `chat ${chatId}`)) return;
+    }
     const uuid = typeof body.uuid === 'string' ? body.uuid : undefined;
     if (uuid && uuid.length > 50) return fieldError(ctx, 'uuid', 'uuid must be at most 50 characters');
     // "持有相同 uuid 的请求，在 1 小时内至多成功发送一条消息" (im.v1.message.create): an hour later the same uuid
@@ -562,10 +566,9 @@ export function createEmulator(options: EmulatorOptions) {
   // im.v1.chat.get: the chat, if the bot is in it (the gateway's doctor checks the staff chat with it).
   router.get('/open-apis/im/v1/chats/:chat_id', (ctx) => {
     const chatId = ctx.params.chat_id as string;
-    const app = apps.get(ctx.state.appId as string);
     const owner = owners.chats.get(chatId);
-    const known = app?.type === 'marketplace' ? owner !== undefined : (app?.chats?.includes(chatId) ?? true);
-    if (!known) return answer(ctx, 400, failure(FeishuCode.botNotInChat, `the bot is not in chat ${chatId}`));
+    if (!botIsIn(ctx.state.appId as string, chatId))
+      return answer(ctx, 400, failure(FeishuCode.botNotInChat, `the bot is not in chat ${chatId}`));
     if (wrongTenant(ctx, owner, FeishuCode.botNotInChat, `chat ${chatId}`)) return;
     ctx.body = success({ chat_id: chatId, name: 'Staff chat', chat_mode: 'group', chat_type: 'private' });
   });
@@ -589,7 +592,7 @@ export function createEmulator(options: EmulatorOptions) {
       return answer(
         ctx,
         400,
-        failure(FeishuCode.messageTooOld, 'only messages sent within the last 14 days can be updated'),
+        failure(FeishuCode.messageTooOld, 'Message can only be modified within 14 days after sending.'),
       );
     const content = (ctx.state.body as { content?: unknown }).content;
     const check = checkCard(content);

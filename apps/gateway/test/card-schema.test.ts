@@ -82,6 +82,15 @@ const largest: Partial<ExamRow> = {
   arrangement: { examUrl: `https://exam.example/${long(2000, 'u')}` },
 };
 
+/** The same, every character one the card escapes as a 6-byte entity (`&#124;`): the most bytes per character. */
+const largestEscaped: Partial<ExamRow> = {
+  ...largest,
+  paperId: long(255, '|'),
+  candidate: { ...largest.candidate, name: long(255, '|') },
+  rejectReason: long(500, '|'),
+  failureReason: long(FAILURE_REASON_MAX, '|'),
+};
+
 const options = [{ showContact: false }, { showContact: true }];
 const cards: Array<[string, Record<string, unknown>]> = [];
 for (const o of options) {
@@ -89,6 +98,10 @@ for (const o of options) {
   for (const state of ['pending_approval', 'arranging', 'arranged', 'rejected', 'failed'] as const) {
     cards.push([`approvalCard ${state} ${c}`, approvalCard(exam(state), o)]);
     cards.push([`approvalCard ${state} ${c}, largest values`, approvalCard(exam(state, largest), o)]);
+    cards.push([
+      `approvalCard ${state} ${c}, largest values, all escaped`,
+      approvalCard(exam(state, largestEscaped), o),
+    ]);
     cards.push([
       `approvalCard ${state} ${c}, only ids`,
       approvalCard(

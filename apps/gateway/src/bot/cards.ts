@@ -43,9 +43,25 @@ type Text = (c: Catalogue) => string;
 const plainText = (text: Text) => ({ tag: 'plain_text', ...bilingual(text) });
 const markdown = (text: Text) => ({ tag: 'markdown', ...bilingual(text) });
 
-/** Text from outside (names, reasons) must not become markdown, links or mentions. */
+/**
+ * Text from outside (names, reasons) must not become markdown, links or mentions. Feishu's markdown component
+ * documents HTML entities for this (富文本（Markdown）, 特殊字符转义说明: `&#42;` for `*`, …), not backslashes;
+ * `&` is escaped too, or "&copy" would show as © (飞书卡片 常见问题 10).
+ */
 export function escapeMarkdown(text: string): string {
-  return text.replace(/[\\`*_~[\]()<>#|]/g, (c) => `\\${c}`);
+  return text.replace(/[\\`*_~[\]()<>#|&]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * How much of a reject or failure reason a card shows (the whole is kept, listed at /admin/exams and sent to
+ * Feishu Hire). Escaped, a character may take 6 bytes (`&#124;`) in each of the card's languages, and Feishu
+ * refuses a card over 30 KB: a platform's 2,000-character refusal of such characters made a 48 KB card.
+ */
+export const CARD_REASON_CHARS = 800;
+function cardReason(reason: string | null): string | null {
+  if (reason === null || reason.length <= CARD_REASON_CHARS) return reason;
+  // By code point: a cut between the two halves of a surrogate pair would put a lone one in the card.
+  return `${Array.from(reason).slice(0, CARD_REASON_CHARS).join('')}…`;
 }
 
 /** A mention renders only with the raw id; anything not shaped like an open id is not mentioned at all. */
@@ -223,7 +239,7 @@ export function approvalCard(exam: ExamRow, options: CardOptions, problem?: stri
       return card((c) => c.title.rejected, 'red', done, [
         top,
         markdown((c) =>
-          [c.rejectedLine(who(c), when), ...lines(c, [['reason', exam.rejectReason]])].join('\n'),
+          [c.rejectedLine(who(c), when), ...lines(c, [['reason', cardReason(exam.rejectReason)]])].join('\n'),
         ),
         ids,
       ]);
@@ -231,7 +247,7 @@ export function approvalCard(exam: ExamRow, options: CardOptions, problem?: stri
       return card((c) => c.title.failed, 'red', done, [
         top,
         markdown((c) =>
-          [c.failedLine(who(c), when), ...lines(c, [['reason', exam.failureReason]])].join('\n'),
+          [c.failedLine(who(c), when), ...lines(c, [['reason', cardReason(exam.failureReason)]])].join('\n'),
         ),
         ids,
       ]);
