@@ -35,6 +35,11 @@ import { tenancy } from './workflow/tenants.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
+/**
+ * How long a shutdown waits for the jobs in flight before giving them back: within main.ts's 10 s bound, with
+ * time left to close the database.
+ */
+export const SHUTDOWN_JOB_WAIT_MS = 8_000;
 /** How many finished jobs the upkeep deletes a transaction. */
 const PRUNE_BATCH = 1000;
 
@@ -360,7 +365,9 @@ export async function startGateway(
         clearInterval(upkeepTimer);
         // No job is claimed from here on: one started now could be cut by the 10 s bound. Those running finish;
         // a job queued by a request still in flight is committed with it, and a restart (or a replica) runs it.
-        const workerStopped = worker.stop();
+        // A job still running SHUTDOWN_JOB_WAIT_MS from now is given back rather than cut by the 10 s bound with
+        // its lease held (another worker, or this gateway restarted, would wait the lease out before running it).
+        const workerStopped = worker.stop(SHUTDOWN_JOB_WAIT_MS);
         // Frames being handled are acknowledged first; new ones are refused, so Feishu sends them elsewhere.
         await longConnection?.close();
         await Promise.all(

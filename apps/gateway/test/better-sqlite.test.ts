@@ -7,7 +7,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import BetterSqlite3 from 'better-sqlite3';
 import { pino } from 'pino';
 import sqlite3 from 'sqlite3';
-import { DataSource } from 'typeorm';
+import { type DataSource, MigrationExecutor } from 'typeorm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { enqueueJob } from '../src/outbox/jobs.js';
 import { OutboxWorker } from '../src/outbox/worker.js';
@@ -204,13 +204,13 @@ describe('BetterSqliteStatements', () => {
 describe('the store commits with NORMAL and syncs the write-ahead log itself (better-sqlite3)', () => {
   it('applies the migrations with synchronous=FULL, then runs with NORMAL on better-sqlite3 (FULL on node-sqlite3)', async () => {
     const duringMigrations: number[] = [];
-    const runMigrations = DataSource.prototype.runMigrations;
-    vi.spyOn(DataSource.prototype, 'runMigrations').mockImplementation(async function (
-      this: DataSource,
-      ...args
+    const executePendingMigrations = MigrationExecutor.prototype.executePendingMigrations;
+    vi.spyOn(MigrationExecutor.prototype, 'executePendingMigrations').mockImplementation(async function (
+      this: MigrationExecutor,
     ) {
-      duringMigrations.push((await this.query('PRAGMA synchronous'))[0].synchronous);
-      return runMigrations.apply(this, args);
+      const { connection } = this as unknown as { connection: DataSource };
+      duringMigrations.push((await connection.query('PRAGMA synchronous'))[0].synchronous);
+      return executePendingMigrations.call(this);
     });
     const store = await freshStore();
     const FULL = 2;

@@ -120,8 +120,10 @@ export function timeOrderedId(now: number): string {
  * claimByIds (SQLite), claimInOneStatement (PostgreSQL).
  *
  * `running`: the ids of the jobs the claiming worker is running now. Their leases may look expired to it (its
- * clock stepped forward, or its event loop stalled past a renewal), but it is alive and running them: taken
- * back, a job would run twice at once under one worker id, and either run's completion would count for both.
+ * clock stepped forward, or its event loop stalled past a renewal), or another replica may have taken one over
+ * and put it back to pending (it failed there, or deferred): the worker is alive and running them all the same.
+ * Taken back, a job would run twice at once under one worker id, and either run's completion would count for
+ * both. They are left out of both picks, pending and expired.
  */
 export async function claimDueJobs(
   tx: Tx,
@@ -183,7 +185,7 @@ const PENDING_DUE = `state = 'pending' AND run_at <= ?`;
 const LEASE_EXPIRED = `state = 'running' AND locked_until < ?`;
 
 const NONE_RUNNING: ReadonlySet<string> = new Set();
-/** The claiming worker's own jobs in flight left out of the expired leases (claimDueJobs): SQL and its values. */
+/** The claiming worker's own jobs in flight left out of its claim (claimDueJobs): SQL and its values. */
 function notRunningHere(running: ReadonlySet<string>): [string, string[]] {
   if (running.size === 0) return ['', []];
   return [` AND id NOT IN (${[...running].map(() => '?').join(', ')})`, [...running]];
@@ -214,7 +216,9 @@ async function claimByIds(
   if (expiredLease)
     claimed.push(...(await claimWhere(tx, LEASE_EXPIRED, limit, workerId, leaseMs, now, notMine)));
   if (claimed.length < limit)
-    claimed.push(...(await claimWhere(tx, PENDING_DUE, limit - claimed.length, workerId, leaseMs, now)));
+    claimed.push(
+      ...(await claimWhere(tx, PENDING_DUE, limit - claimed.length, workerId, leaseMs, now, notMine)),
+    );
   return claimed;
 }
 
@@ -269,7 +273,7 @@ async function claimInOneStatement(
          SELECT id FROM (
              SELECT id, run_at FROM (
                  SELECT id, run_at FROM outbox_jobs
-                 WHERE ${PENDING_DUE} AND ${OPEN_TENANT}
+                 WHERE ${PENDING_DUE}${notMine} AND ${OPEN_TENANT}
                  ORDER BY run_at LIMIT ?) AS due
              UNION ALL
              SELECT id, run_at FROM (
@@ -280,7 +284,7 @@ async function claimInOneStatement(
          ORDER BY run_at LIMIT ?)
        AND CASE state WHEN 'pending' THEN run_at <= ? WHEN 'running' THEN locked_until < ? ELSE FALSE END
      RETURNING ${rows.columns}`,
-    [workerId, now + leaseMs, now, now, limit, now, ...mine, limit, limit, now, now],
+    [workerId, now + leaseMs, now, now, ...mine, limit, now, ...mine, limit, limit, now, now],
   );
   return raw.map((r) => rows.from(r));
 }
@@ -372,6 +376,20 @@ export async function renewLease(
     [now + leaseMs, jobId, workerId],
   );
   return changed > 0;
+}
+
+/**
+ * A shutdown that cannot wait for these running jobs any longer: their leases end now, so that another worker
+ * (a replica, or this gateway restarted) takes them at once rather than a lease later. Only while this worker
+ * still holds them; returns how many.
+ */
+export async function releaseLeases(tx: Tx, jobIds: readonly string[], workerId: string, now: number) {
+  if (jobIds.length === 0) return 0;
+  return tx.run(
+    `UPDATE outbox_jobs SET locked_until = ?
+     WHERE id IN (${jobIds.map(() => '?').join(', ')}) AND state = 'running' AND locked_by = ?`,
+    [now - 1, ...jobIds, workerId],
+  );
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   enqueueJob,
   type JobKind,
   NO_ATTEMPT_LIMIT,
+  releaseLeases,
   renewLease,
   rescheduleJob,
   skipJob,
@@ -123,15 +124,37 @@ export class OutboxWorker {
     });
   }
 
-  /** Stops claiming jobs and waits for the ones in flight to finish. */
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming jobs and waits for the ones in flight to finish: for `releaseAfterMs` at most, if given. Those
+   * still running then are given back (their leases end now: another worker, or this gateway restarted, takes
+   * them at once) and not waited for: the process is about to exit, as a crash would (every job may run again).
+   */
+  async stop(releaseAfterMs?: number): Promise<void> {
     this.#running = false;
     clearTimeout(this.#timer);
     clearTimeout(this.#deferredTimer);
     this.#deferredDue = [];
     await this.#polling;
-    await Promise.allSettled([...this.#inFlight]);
+    const finished = Promise.allSettled([...this.#inFlight]).then(() => true);
+    if (releaseAfterMs === undefined) {
+      await finished;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), releaseAfterMs);
+    });
+    const done = await Promise.race([finished, late]);
+    clearTimeout(timer);
+    if (done) return;
+    this.#released = true;
+    const ids = [...this.#runningIds];
+    const released = await this.store.write((tx) => releaseLeases(tx, ids, this.id, this.#now()));
+    this.log.warn({ released }, 'shutdown: jobs still running given back, for another worker to run');
   }
+
+  /** Set when a shutdown gave the jobs in flight back: their leases are no longer renewed. */
+  #released = false;
 
   /** How many jobs may run at once now: fewer while ingest is busy, never none. */
   #concurrency(): number {
@@ -279,6 +302,7 @@ export class OutboxWorker {
     let renewing: Promise<unknown> = Promise.resolve();
     let lost = false;
     const timer = setInterval(() => {
+      if (this.#released) return;
       renewing = renewing
         .then(() =>
           this.store.write((tx) => renewLease(tx, job.id, this.id, leaseMs, this.#now()), WORKER_WRITE),

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import sqlite3 from 'sqlite3';
-import { DataSource, type EntityManager, type EntitySchema } from 'typeorm';
+import { DataSource, type EntityManager, type EntitySchema, MigrationExecutor } from 'typeorm';
 import type { Logger } from '../log.js';
 import { BetterSqliteStatements } from './better-sqlite.js';
 import { DEFAULT_SQLITE_DRIVER, type SqliteDriver } from './driver.js';
@@ -143,9 +143,14 @@ export async function openStore(
     const file = databaseUrl.slice('sqlite:'.length);
     if (file !== ':memory:') privateSqliteFiles(file);
   }
-  const applied = await whileMigrationLocked(dataSource, async () => {
+  const applied = await whileMigrationLocked(dataSource, async (inTransaction) => {
     await refuseNewerSchema(dataSource, common.migrations);
-    return options.migrate === false ? [] : dataSource.runMigrations({ transaction: 'each' });
+    if (options.migrate === false) return [];
+    if (!inTransaction) return dataSource.runMigrations({ transaction: 'each' });
+    // SQLite: every migration in the transaction that holds the file's lock (migration-lock.ts).
+    const executor = new MigrationExecutor(dataSource, inTransaction);
+    executor.transaction = 'none';
+    return executor.executePendingMigrations();
   });
   if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'database migrated');
 
