@@ -164,6 +164,7 @@ export async function startGateway(
     tenants,
     tickets: clients.tickets,
     staffTenantKey: config.staffTenantKey,
+    approvalChatId: config.approvalChatId,
   });
   const onPush: PushDeps['onPush'] = (type, outcome, started, code) =>
     metrics.push(type, outcome, started, code);

@@ -608,4 +608,25 @@ describe('without an encrypt key', () => {
       await plain.close();
     }
   });
+
+  it('the bot removed from the staff chat, or the chat disbanded: an error in the log naming APPROVAL_CHAT_ID; other chats: nothing', async () => {
+    const push = async (type: string, chatId: string, eventId: string) => {
+      const sealed = seal(
+        envelopeV2(type, { chat_id: chatId, operator_id: { open_id: 'ou_owner' } }, { ...fields, eventId }),
+        sealOpts,
+      );
+      expect((await post(eventUrl, sealed.headers, sealed.rawBody)).status).toBe(200);
+    };
+    const errors = () =>
+      gw.logs().filter((l) => l.level === 'error' && String(l.msg).includes('APPROVAL_CHAT_ID'));
+    await push('im.chat.member.bot.deleted_v1', 'oc_another_chat', 'ev-bot-out-elsewhere');
+    await push('im.chat.disbanded_v1', 'oc_another_chat', 'ev-chat-gone-elsewhere');
+    expect(errors()).toEqual([]);
+    await push('im.chat.member.bot.deleted_v1', baseEnv.APPROVAL_CHAT_ID, 'ev-bot-out');
+    await push('im.chat.disbanded_v1', baseEnv.APPROVAL_CHAT_ID, 'ev-chat-gone');
+    expect(errors().map((l) => l.msg)).toEqual([
+      expect.stringContaining('removed from the approval chat'),
+      expect.stringContaining('was disbanded'),
+    ]);
+  });
 });

@@ -129,6 +129,27 @@ const appUninstalled = z.looseObject({
   type: z.string().optional(),
 });
 
+/**
+ * The bot's membership of a chat (schema 2.0; both app types; scope im:chat:readonly): added to a chat
+ * (im.chat.member.bot.added_v1, 机器人进群), removed from one (im.chat.member.bot.deleted_v1, 机器人被移出群), or
+ * the chat disbanded (im.chat.disbanded_v1, 群解散). The SDK's types (index.d.ts) give every field as optional;
+ * the chat is what the gateway acts on, so it is required here.
+ */
+const operatorId = z
+  .looseObject({
+    union_id: z.string().optional(),
+    user_id: z.string().optional(),
+    open_id: z.string().optional(),
+  })
+  .optional();
+const botChatMembership = z.looseObject({
+  chat_id: z.string().min(1),
+  operator_id: operatorId,
+  external: z.boolean().optional(),
+  operator_tenant_key: z.string().optional(),
+  name: z.string().optional(),
+});
+
 export const eventCatalog = {
   'hire.eco_exam.created_v1': ecoExamCreated,
   'hire.eco_account.created_v1': ecoAccountCreated,
@@ -137,6 +158,9 @@ export const eventCatalog = {
   app_open: appOpen,
   app_status_change: appStatusChange,
   app_uninstalled: appUninstalled,
+  'im.chat.member.bot.added_v1': botChatMembership,
+  'im.chat.member.bot.deleted_v1': botChatMembership,
+  'im.chat.disbanded_v1': botChatMembership,
 } as const;
 
 export type KnownEventType = keyof typeof eventCatalog;

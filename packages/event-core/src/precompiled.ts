@@ -2,7 +2,7 @@ import type { z } from 'zod';
 
 /**
  * A zod schema's verdict, fast. A schema built only of the few kinds the event schemas use (loose objects,
- * strings with length and pattern checks, safe integers, arrays, records, unions, literals, optionals,
+ * strings with length and pattern checks, safe integers, booleans, arrays, records, unions, literals, optionals,
  * unknown) is compiled once into a plain predicate over the parsed JSON. When the predicate accepts, the
  * value itself is the result: none of these kinds transforms or copies anything but the object itself, so
  * zod's output would be a copy with the same content. When it refuses, zod runs and its result, with its
@@ -78,6 +78,8 @@ function compile(schema: z.ZodType): Predicate | undefined {
           isPlainObject(v) && !Object.hasOwn(v, '__proto__') && Object.values(v).every((item) => value(item)))
       );
     }
+    case 'boolean':
+      return hasChecks(def) ? undefined : (v) => typeof v === 'boolean';
     case 'literal': {
       if (hasChecks(def)) return undefined;
       const values = def.values as readonly unknown[];

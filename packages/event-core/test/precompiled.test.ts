@@ -113,6 +113,25 @@ const examples: Record<string, unknown> = {
     status: 'stop_by_tenant',
   },
   app_uninstalled: { app_id: 'cli_1', tenant_key: 'tk', type: 'app_uninstalled' },
+  // 机器人进群 / 机器人被移出群 / 群解散 (the SDK's index.d.ts, im.chat.member.bot.added_v1 and after).
+  'im.chat.member.bot.added_v1': {
+    chat_id: 'oc_413871bde3a3fe0b0e8d5bf5f1c5ab4e',
+    operator_id: { union_id: 'on_1', user_id: 'u_1', open_id: 'ou_1' },
+    external: false,
+    operator_tenant_key: '736588c9260f175d',
+    name: '审批群',
+    i18n_names: { zh_cn: '审批群', en_us: 'Approvals' },
+  },
+  'im.chat.member.bot.deleted_v1': {
+    chat_id: 'oc_413871bde3a3fe0b0e8d5bf5f1c5ab4e',
+    operator_id: { open_id: 'ou_1' },
+    external: true,
+    operator_tenant_key: '736588c9260f175d',
+  },
+  'im.chat.disbanded_v1': {
+    chat_id: 'oc_413871bde3a3fe0b0e8d5bf5f1c5ab4e',
+    operator_id: { open_id: 'ou_1' },
+  },
   envelopeV2: { schema: '2.0', header: { event_id: 'e', event_type: 't', create_time: '1' }, event: {} },
   envelopeV1: { uuid: 'u', ts: '1.5', token: 't', type: 'event_callback', event: { type: 'app_ticket' } },
   urlVerification: { type: 'url_verification', challenge: 'c', header: { token: 't' } },

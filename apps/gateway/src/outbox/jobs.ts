@@ -416,6 +416,28 @@ export async function pruneFinishedJobs(tx: Tx, before: number, limit: number): 
   );
 }
 
+/** The jobs that post or patch messages in the staff chat. */
+const STAFF_CHAT_KINDS: readonly JobKind[] = ['post_card', 'refresh_card', 'notify_dead'];
+/**
+ * Feishu's 230002 "The bot can not be outside the group" (发送消息, 错误码), as a job's failure records it
+ * (feishu/clients.ts: `HTTP 400 code 230002 (…)`).
+ */
+const BOT_OUTSIDE_CHAT = 'code 230002';
+
+/**
+ * The bot is back in the staff chat (im.chat.member.bot.added_v1): the staff-chat jobs that died because it was
+ * not there are queued again, as an operator's retry would; returns how many. Feishu's remedy for 230002 is to
+ * add the bot to the chat, so nothing else was wrong with them.
+ */
+export async function reviveJobsRefusedOutsideChat(tx: Tx, now: number): Promise<number> {
+  return tx.run(
+    `UPDATE outbox_jobs SET state = 'pending', attempts = 0, run_at = ?, last_error = NULL, updated_at = ?
+     WHERE state = 'dead' AND kind IN (${quotedList(STAFF_CHAT_KINDS)})
+       AND (last_error LIKE ? OR last_error LIKE ?)`,
+    [now, now, `%${BOT_OUTSIDE_CHAT} %`, `%${BOT_OUTSIDE_CHAT}`],
+  );
+}
+
 /** An operator's retry of every dead job at once (after fixing what made them fail); returns how many. */
 export async function reviveDeadJobs(tx: Tx, now: number): Promise<number> {
   return tx.run(

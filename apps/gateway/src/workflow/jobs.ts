@@ -523,7 +523,8 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
     async notify_dead(job, log) {
       const deadId = String(job.payload.jobId ?? '');
       const dead = await store.findOneBy(JobEntity, { id: deadId });
-      if (!dead) return undefined;
+      // Revived meanwhile (an operator's retry, the bot added back to the chat): nothing is stuck any more.
+      if (dead?.state !== 'dead') return undefined;
       const exam = dead.examId
         ? await store.findOneBy(
             ExamEntity,
