@@ -3,7 +3,7 @@
 import { request } from 'node:http';
 import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listExams } from '../src/http/admin-exams.js';
+import { listExams, SEARCH_WINDOW } from '../src/http/admin-exams.js';
 import { ExamEntity, JobEntity, type SqlTx } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import { baseEnv, startTestGateway, type TestGateway, testDatabaseUrl } from './support.js';
@@ -135,39 +135,86 @@ describe('GET /admin/exams', () => {
   // million, with every write waiting: BENCHMARKS.md, session 20); with a state filter, SQLite took the state
   // index and sorted every exam in the state.
   it.skipIf(process.env.TEST_DATABASE === 'postgres')(
-    'reads a page along idx_exams_received, newest first, never sorting the exams: filtered, and after a cursor',
+    'reads a page along idx_exams_received, newest first, never sorting the exams: filtered, and after a cursor; an open state along idx_exams_state',
     async () => {
       const gw = await gateway();
       for (let i = 0; i < 3; i++) await receive(gw, `plan-${i}`, Date.now() - i * 1_000);
       const { next_cursor: cursor } = (await getJson(gw, '/admin/exams?limit=1')).body;
       expect(cursor).toEqual(expect.any(String));
+      const filters = [
+        {},
+        { state: 'rejected' as const },
+        { tenant: 'tenant-a' },
+        { q: 'plan' },
+        { cursor },
+        { state: 'pending_approval' as const },
+      ];
       const pages = await Promise.all(
-        [{}, { state: 'pending_approval' as const }, { tenant: 'tenant-a' }, { q: 'plan' }, { cursor }].map(
-          async (filter) => {
-            const statements: Array<[string, unknown[]]> = [];
-            const recording: SqlTx = {
-              all: <T>(sql: string, params: unknown[] = []) => {
-                statements.push([sql, params]);
-                return gw.store.reads.all<T>(sql, params);
-              },
-              run: async () => 0,
-            };
-            const listed = await listExams(recording, { limit: 50, ...filter }, Date.now());
-            if (!listed.ok) throw new Error(listed.message);
-            const [sql, params] = statements[0] as [string, unknown[]];
+        filters.map(async (filter) => {
+          const statements: Array<[string, unknown[]]> = [];
+          const recording: SqlTx = {
+            all: <T>(sql: string, params: unknown[] = []) => {
+              if (/^\s*SELECT/.test(sql) && !sql.includes('COUNT(*)')) statements.push([sql, params]);
+              return gw.store.reads.all<T>(sql, params);
+            },
+            run: async () => 0,
+          };
+          const listed = await listExams(recording, { limit: 50, ...filter }, Date.now());
+          if (!listed.ok) throw new Error(listed.message);
+          const plans = [];
+          // The page's statement, and before it (a filter that walks the arrivals) the search window's edge.
+          for (const [sql, params] of statements) {
             const plan = await gw.store.reads.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params);
-            return { found: listed.page.exams.length, plan: plan.map((row) => row.detail).join(' | ') };
-          },
-        ),
+            plans.push(plan.map((row) => row.detail).join(' | '));
+          }
+          return { found: listed.page.exams.length, plans };
+        }),
       );
-      expect(pages.map((p) => p.found)).toEqual([3, 3, 3, 3, 2]);
-      for (const { plan } of pages) {
-        expect(plan).toMatch(/^(SCAN|SEARCH) e USING INDEX idx_exams_received\b/);
-        // Exams of the same millisecond sorted as the walk meets them, never the whole table.
-        expect(plan).not.toContain('TEMP B-TREE FOR ORDER BY');
-      }
+      expect(pages.map((p) => p.found)).toEqual([3, 0, 3, 3, 2, 3]);
+      expect(pages.map((p) => p.plans.length)).toEqual([1, 2, 2, 2, 1, 1]);
+      for (const { plans } of pages.slice(0, 5))
+        for (const plan of plans) {
+          expect(plan).toMatch(/^(SCAN|SEARCH) e USING INDEX idx_exams_received\b/);
+          // Exams of the same millisecond sorted as the walk meets them, never the whole table.
+          expect(plan).not.toContain('TEMP B-TREE FOR ORDER BY');
+        }
+      // An open state: its own exams only (as many as are being worked on), sorted.
+      expect(pages[5]?.plans[0]).toMatch(/^SEARCH e USING INDEX idx_exams_state \(state=\?\)/);
     },
   );
+
+  it('a filtered search looks through SEARCH_WINDOW exams a page, says how far back it looked, and goes on from there', async () => {
+    const gw = await gateway();
+    const start = Date.now() - 1_000_000;
+    await receive(gw, 'needle-1', start);
+    // A history newer than the needle, longer than a search window, none of it matching.
+    await gw.store.write((tx) =>
+      tx.run(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+         INSERT INTO exams (exam_id, tenant_key, app_id, event_id, candidate, state, received_at, updated_at)
+         SELECT 'hay-' || i, 'tenant-a', 'cli_1', 'ev-hay-' || i, '{}', 'arranged', CAST(? AS bigint) + i, CAST(? AS bigint) + i FROM n`,
+        [SEARCH_WINDOW + 50, start, start],
+      ),
+    );
+    const first = await getJson(gw, '/admin/exams?q=needle');
+    expect(first.status).toBe(200);
+    // Nothing in the newest window: the page says so, and is not the last.
+    expect(first.body.exams).toEqual([]);
+    expect(first.body.searched_back_to).toBe(new Date(start + 51).toISOString());
+    expect(first.body.next_cursor).toEqual(expect.any(String));
+    const second = await getJson(gw, `/admin/exams?q=needle&cursor=${first.body.next_cursor}`);
+    expect(second.body.exams.map((e: { examId: string }) => e.examId)).toEqual(['needle-1']);
+    expect(second.body.next_cursor).toBeNull();
+    expect(second.body.searched_back_to).toBeNull();
+    // Unfiltered, a page is a page.
+    const plain = await getJson(gw, '/admin/exams?limit=2');
+    expect(plain.body.exams).toHaveLength(2);
+    expect(plain.body.searched_back_to).toBeNull();
+    // The admin page offers to search older exams rather than saying nothing matches.
+    const html = await (await fetch(`${gw.url}/admin/ui?q=needle`, { headers: bearer })).text();
+    expect(html).toContain('Search older exams');
+    expect(html).not.toContain('No exam matches.');
+  });
 
   it('refuses a bad state, limit or cursor with a stable code', async () => {
     const gw = await gateway();

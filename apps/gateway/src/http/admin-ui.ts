@@ -18,6 +18,7 @@ import {
   jobsNeedingAttention,
   listAccounts,
   listExams,
+  SEARCH_WINDOW,
 } from './admin-exams.js';
 import { adminSessions, SESSION_COOKIE, SESSION_MS, sessionCookie, signedSession } from './admin-session.js';
 import { bearerMatches } from './bearer.js';
@@ -127,8 +128,9 @@ ${result.exams.map(
 <td title="${iso(e.receivedAt)}">${age(e.ageMs)}</td><td>${e.decidedBy ?? ''} ${iso(e.decidedAt)}</td></tr>`,
 )}
 </tbody></table>
-${result.exams.length === 0 ? html`<p class="muted">No exam matches.</p>` : ''}
-${result.nextCursor ? html`<p><a href="${link({ ...filters, cursor: result.nextCursor })}">Next page</a></p>` : ''}
+${result.exams.length === 0 && result.searchedBackTo === null ? html`<p class="muted">No exam matches.</p>` : ''}
+${result.searchedBackTo !== null ? html`<p class="muted">Searched the exams received since ${iso(result.searchedBackTo)} (${SEARCH_WINDOW} at a time).</p>` : ''}
+${result.nextCursor ? html`<p><a href="${link({ ...filters, cursor: result.nextCursor })}">${result.searchedBackTo !== null ? 'Search older exams' : 'Next page'}</a></p>` : ''}
 ${ctx.query.cursor ? html`<p><a href="${link({ ...filters, cursor: '' })}">First page</a></p>` : ''}`;
 }
 

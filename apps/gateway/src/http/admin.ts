@@ -144,7 +144,9 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
     deps.onRetry();
     ctx.body = { code: 0, msg: 'paper sync queued' };
   });
-  // Exams newest first, by state, tenant and id, a page at a time: `next_cursor` fetches the next page.
+  // Exams newest first, by state, tenant and id, a page at a time: `next_cursor` fetches the next page. A filtered
+  // page looks through SEARCH_WINDOW exams at most: `searched_back_to` says where it stopped, and a page with
+  // fewer exams than `limit` (or none) but a `next_cursor` is not the last.
   router.get('/admin/exams', auth, async (ctx) => {
     const query = ExamQuerySchema.safeParse(ctx.query);
     if (!query.success) {
@@ -164,6 +166,8 @@ export function mountAdmin(router: Router, deps: AdminDeps): void {
     ctx.body = {
       exams: listed.page.exams,
       next_cursor: listed.page.nextCursor,
+      searched_back_to:
+        listed.page.searchedBackTo === null ? null : new Date(listed.page.searchedBackTo).toISOString(),
       counts: listed.page.counts,
       final_counts_since: new Date(listed.page.finalCountsSince).toISOString(),
     };
