@@ -473,11 +473,50 @@ describe('examLifecycle', () => {
       t2: { pending_approval: 1 },
     });
     expect(counts.finalSince).toBe(now - FINAL_COUNT_DAYS * DAY);
-    expect(plans).toHaveLength(2);
+    // One statement (one snapshot on PostgreSQL): its open half through idx_exams_state, its ended half through
+    // idx_exams_received, and nothing read whole.
+    expect(plans).toHaveLength(1);
     expect(plans[0]).toMatch(/\bidx_exams_state\b/);
-    expect(plans[1]).toMatch(/\bidx_exams_received\b/);
-    expect(plans[1]).not.toMatch(/\bidx_exams_state\b/);
+    expect(plans[0]).toMatch(/\bidx_exams_received\b/);
+    expect(plans[0]).not.toMatch(postgres ? /Seq Scan/ : /\bSCAN exams\b(?! USING)/);
   });
+
+  // On PostgreSQL each statement of a transaction reads its own snapshot: counted in two statements, an exam that
+  // moved from arranging to arranged in between (another replica's worker) was counted twice (the marketplace
+  // end-to-end suite saw 5 exams of 4).
+  it.skipIf(process.env.TEST_DATABASE !== 'postgres')(
+    'counts each exam once while another transaction moves it between an open and an ended state',
+    async () => {
+      const store = await freshStore();
+      const exam = { tenantKey: 't1', examId: 'moving-1' };
+      const now = Date.now();
+      await store.write(async (tx) => {
+        await examLifecycle.receive(tx, examEvent('moving-1'), now);
+        await examLifecycle.approve(tx, exam, 'ou_a', now);
+        await examLifecycle.arrangementMade(tx, exam, 'asked', { examUrl: 'https://e.example/1' }, now);
+      });
+      let moved = false;
+      const counts = await store.write((tx) =>
+        countExams(
+          {
+            run: (sql, params) => tx.run(sql, params),
+            all: async <T>(sql: string, params?: unknown[]) => {
+              const rows = await tx.all<T>(sql, params);
+              // After the first statement, the exam is arranged elsewhere (committed at once).
+              if (!moved) {
+                moved = true;
+                await store.write((other) => examLifecycle.loginInfoReported(other, exam, now + 1));
+              }
+              return rows;
+            },
+          },
+          now + 2,
+        ),
+      );
+      const total = [...counts.byTenant.values()].flatMap((c) => Object.values(c)).reduce((a, b) => a + b, 0);
+      expect(total).toBe(1);
+    },
+  );
 
   // Feishu keeps the account-field set registered last, so each start looks up a customer's last registration:
   // through the partial idx_outbox_field_sets, not every job kept (a marketplace start does it per customer).

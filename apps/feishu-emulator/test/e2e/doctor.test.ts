@@ -86,7 +86,9 @@ describe('feishu-exam doctor', () => {
     const badConfig = await run(['doctor'], { FEISHU_APP_SECRET: 's' });
     expect(badConfig.code).toBe(1);
     expect(badConfig.output).toMatch(/✗ configuration: FEISHU_APP_ID/);
-  });
+    // Five processes, one after another (each connects to the database and to Feishu): more than the suite's 20 s
+    // on a loaded machine (CI on PostgreSQL).
+  }, 90_000);
 });
 
 // SQLite's online backup; on PostgreSQL the command points to pg_dump (a unit test checks that).

@@ -25,19 +25,19 @@ export interface ExamCounts {
 
 export async function countExams(tx: SqlTx, now: number): Promise<ExamCounts> {
   const finalSince = now - FINAL_COUNT_DAYS * DAY_MS;
-  const open = await tx.all<{ tenant_key: string; state: ExamState; n: number | string }>(
+  // One statement, so one snapshot: on PostgreSQL each statement of a transaction reads its own, and an exam
+  // that moved from arranging to arranged between two statements was counted in both.
+  const rows = await tx.all<{ tenant_key: string; state: ExamState; n: number | string }>(
     `SELECT tenant_key, state, COUNT(*) AS n FROM exams WHERE state IN (${quotedList(OPEN_STATES)})
-     GROUP BY tenant_key, state`,
-  );
-  // The state checked on the row: an equality on idx_exams_state would walk every ended exam instead.
-  const ended = await tx.all<{ tenant_key: string; state: ExamState; n: number | string }>(
-    `SELECT tenant_key, state, COUNT(*) AS n FROM exams
+     GROUP BY tenant_key, state
+     UNION ALL
+     SELECT tenant_key, state, COUNT(*) AS n FROM exams
      WHERE received_at >= ? AND ${checkedOnRow(`state IN (${quotedList(FINAL_STATES)})`)}
      GROUP BY tenant_key, state`,
     [finalSince],
   );
   const byTenant = new Map<string, Partial<Record<ExamState, number>>>();
-  for (const row of [...open, ...ended]) {
+  for (const row of rows) {
     const counts = byTenant.get(row.tenant_key) ?? {};
     counts[row.state] = Number(row.n);
     byTenant.set(row.tenant_key, counts);
