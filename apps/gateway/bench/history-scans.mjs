@@ -1,8 +1,9 @@
 // What the gateway's reads over every exam stored cost as the history grows, and what the indexes that bound
 // them cost each exam. The reads: the result-poll round (every RESULT_POLL_INTERVAL_MS, 10 min by default:
 // arranged exams without a result, of platforms that can be asked, arranged within RESULT_POLL_DAYS), the
-// erasure (hourly: ended exams past RETENTION_DAYS whose personal data is still kept), and the console's first
-// page of exams (GET /admin/exams, /admin/ui: newest first). Each runs in a write transaction, and on
+// erasure (hourly: ended exams past RETENTION_DAYS whose personal data is still kept), the console's first
+// page of exams (GET /admin/exams, /admin/ui: newest first), a console search that matches nothing, and the
+// tenants' exam counts (GET /admin/tenants, /admin/ui). Each runs in a write transaction, and on
 // better-sqlite3 in the main thread: the event loop and every write wait meanwhile.
 //
 // Two databases with the same rows, the schema as migrated ("now") and the same without the indexes of
@@ -23,6 +24,7 @@ import { benchDatabase } from '../../../scripts/bench-database.mjs';
 import { listExams } from '../dist/http/admin-exams.js';
 import { openStore } from '../dist/store/index.js';
 import { examLifecycle } from '../dist/workflow/exam-lifecycle.js';
+import { tenancy } from '../dist/workflow/tenants.js';
 
 const EXAMS = Number(process.env.EXAMS ?? 1_000_000);
 const LIVE = Number(process.env.LIVE ?? 2_000);
@@ -193,7 +195,10 @@ await stores.before.write(async (tx) => {
 console.log(`filled in ${((performance.now() - fillStarted) / 1000).toFixed(0)} s`);
 
 const figures = Object.fromEntries(
-  Object.keys(stores).map((k) => [k, { poll: [], erase: [], consolePage: [], loop: [] }]),
+  Object.keys(stores).map((k) => [
+    k,
+    { poll: [], erase: [], consolePage: [], consoleSearch: [], tenants: [], loop: [] },
+  ]),
 );
 const found = {};
 // Round -1 warms up (V8 compiles the paths, SQLite reads the pages) and is not counted.
@@ -205,6 +210,10 @@ for (let round = -1; round < ROUNDS; round++) {
     const erase = await rolledBack(store, (tx) => examLifecycle.erasePersonalData(tx, ERASE_BEFORE, NOW));
     // The console's first page (GET /admin/exams, /admin/ui), as the admin routes run it (migration 0014).
     const consolePage = await rolledBack(store, (tx) => listExams(tx, { limit: 50 }, NOW));
+    // A search that matches nothing (session 22: at most SEARCH_WINDOW exams looked through a page), and the
+    // tenants' exam counts (open states, and ended ones of the last days).
+    const consoleSearch = await rolledBack(store, (tx) => listExams(tx, { limit: 50, q: 'no-such-id' }, NOW));
+    const tenants = await rolledBack(store, (tx) => tenancy.list(tx, undefined, NOW));
     const loop = await loopWrites(
       store,
       ((round + 1) * 2 + (name === 'now' ? 0 : 1)) * LOOP_EXAMS,
@@ -214,6 +223,8 @@ for (let round = -1; round < ROUNDS; round++) {
     figures[name].poll.push(poll.ms);
     figures[name].erase.push(erase.ms);
     figures[name].consolePage.push(consolePage.ms);
+    figures[name].consoleSearch.push(consoleSearch.ms);
+    figures[name].tenants.push(tenants.ms);
     figures[name].loop.push(loop);
     found[name] = `${poll.result} polls queued, ${erase.result} erased`;
   }
@@ -222,7 +233,7 @@ const range = (xs, digits) =>
   `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
 for (const [name, f] of Object.entries(figures)) {
   console.log(
-    `  ${name.padEnd(6)} result-poll round ${range(f.poll, 1)} ms   erasure round ${range(f.erase, 1)} ms   console page ${range(f.consolePage, 1)} ms   the loop's writes ${range(f.loop, 0)} µs CPU per exam   (${found[name]})`,
+    `  ${name.padEnd(6)} result-poll round ${range(f.poll, 1)} ms   erasure round ${range(f.erase, 1)} ms   console page ${range(f.consolePage, 1)} ms   search for nothing ${range(f.consoleSearch, 1)} ms   tenants ${range(f.tenants, 1)} ms   the loop's writes ${range(f.loop, 0)} µs CPU per exam   (${found[name]})`,
   );
 }
 for (const store of Object.values(stores)) await store.close();
