@@ -453,7 +453,8 @@ export function secretValues(config: GatewayConfig, env: NodeJS.ProcessEnv): str
   ].filter((v): v is string => typeof v === 'string' && v.length > 0);
 }
 
-function databasePasswords(databaseUrl: string): string[] {
+/** The passwords a database URL carries (its user's, and node-postgres' `?password=`, `?sslpassword=`). */
+export function databasePasswords(databaseUrl: string): string[] {
   try {
     const url = new URL(databaseUrl);
     return [

@@ -404,7 +404,11 @@ export class StartupConfigError extends Error {
  * The sandbox arranges fake exams: a candidate sent there never gets a real one. Outside the demo (which sets
  * ALLOW_SANDBOX_PROVIDER) that is said loudly at every start, and with NODE_ENV=production it stops the start.
  */
-function checkSimulatedProviders(config: GatewayConfig, providers: ProviderRegistry, log: Logger): void {
+export function checkSimulatedProviders(
+  config: GatewayConfig,
+  providers: ProviderRegistry,
+  log: Logger,
+): void {
   if (config.allowSandboxProvider) return;
   const simulated = [...providers.providers.values()].filter((p) => p.simulated).map((p) => p.id);
   if (simulated.length === 0) return;

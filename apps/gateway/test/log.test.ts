@@ -81,7 +81,7 @@ describe('one line per push', () => {
     gw = undefined;
   });
 
-  it('an accepted push is logged once, by its handler; a refused one by the access log, at info', async () => {
+  it('an accepted push is logged once, by its handler; a refused one by the access log, at warn', async () => {
     gw = await startTestGateway({ LOG_LEVEL: 'info' });
     const sealed = seal(
       envelopeV2('hire.eco_exam.created_v1', { exam_id: 'log-1' }, { token: secrets.verificationToken }),
@@ -94,7 +94,20 @@ describe('one line per push', () => {
       { examId: 'log-1', level: 'info' },
     ]);
     expect(lines.filter((l) => l.msg === 'request')).toMatchObject([
-      { level: 'info', path: '/webhook/event', status: 401, code: 'bad_signature' },
+      { level: 'warn', path: '/webhook/event', status: 401, code: 'bad_signature' },
+    ]);
+  });
+
+  it('a refused push is one line, as the README says (the access line), not a warning beside it', async () => {
+    gw = await startTestGateway({ LOG_LEVEL: 'info' });
+    const before = gw.logs().length;
+    expect((await post(`${gw.url}/webhook/event`, {}, '{}')).status).toBe(401);
+    const lines = gw
+      .logs()
+      .slice(before)
+      .filter((l) => l.component !== 'outbox');
+    expect(lines).toMatchObject([
+      { msg: 'request', level: 'warn', path: '/webhook/event', status: 401, code: 'bad_signature' },
     ]);
   });
 

@@ -1,7 +1,7 @@
 // `feishu-exam doctor` and `feishu-exam db …`, run as an operator runs them (the built command, its own
 // process) against the emulator: a healthy setup, and one broken in each way the doctor looks for.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,7 +60,12 @@ describe('feishu-exam doctor', () => {
   });
 
   it('names what is broken and what to fix: pending migrations, a wrong secret, a chat the bot is not in, a bad providers file', async () => {
-    const unmigrated = await run(['doctor'], healthy());
+    // A database with no migrations applied (an empty file is an empty SQLite database; the doctor creates
+    // none where there is no file).
+    const unmigratedEnv = healthy();
+    if (unmigratedEnv.DATABASE_URL.startsWith('sqlite:'))
+      writeFileSync(unmigratedEnv.DATABASE_URL.slice('sqlite:'.length), '');
+    const unmigrated = await run(['doctor'], unmigratedEnv);
     expect(unmigrated.code).toBe(1);
     expect(unmigrated.output).toMatch(
       /✗ database: reachable, but migrations are pending\n\s+fix: run `feishu-exam db migrate`/,

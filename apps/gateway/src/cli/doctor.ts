@@ -1,11 +1,13 @@
 // `feishu-exam doctor`: checks a deployment the way the gateway will use it, one line per check with what to
 // fix, and changes nothing: no message is sent, no migration is run, no exam is arranged.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { defaultProviderContext, type ProviderRegistry } from '@feishu-exam/exam-providers';
 import { pino } from 'pino';
 import { type GatewayConfig, loadConfig, secretValues } from '../config.js';
 import { callOpenApi, FeishuClients } from '../feishu/clients.js';
 import { textScrubber } from '../log.js';
-import { buildProviders } from '../server.js';
+import { buildProviders, checkSimulatedProviders } from '../server.js';
 import { openStore, type Store } from '../store/index.js';
 import type { CliIo } from './output.js';
 
@@ -43,30 +45,43 @@ export async function doctor(io: CliIo): Promise<number> {
 
   const silent = pino({ level: 'silent' });
   let store: Store | undefined;
-  try {
-    store = await openStore(config.databaseUrl, silent, {
-      migrate: false,
-      sqliteDriver: config.sqliteDriver,
-    });
-    const pending = await store.dataSource.showMigrations();
-    report(
-      pending
-        ? {
-            name: 'database',
-            ok: false,
-            detail: 'reachable, but migrations are pending',
-            fix: 'run `feishu-exam db migrate` (or start the gateway, which migrates at start)',
-          }
-        : { name: 'database', ok: true, detail: 'reachable and migrated' },
-    );
-  } catch (err) {
+  // Opening a SQLite file that is not there would create it (and its folder): a typo in DATABASE_URL would
+  // leave an empty database behind, reported as merely unmigrated.
+  const sqliteFile = config.databaseUrl.startsWith('sqlite:')
+    ? config.databaseUrl.slice('sqlite:'.length)
+    : undefined;
+  if (sqliteFile !== undefined && sqliteFile !== ':memory:' && !existsSync(resolve(io.cwd, sqliteFile)))
     report({
       name: 'database',
       ok: false,
-      detail: (err as Error).message,
-      fix: 'check DATABASE_URL, that the database runs, and that this user may open it',
+      detail: `no database at ${resolve(io.cwd, sqliteFile)}`,
+      fix: 'check DATABASE_URL; for a new deployment, `feishu-exam db migrate` creates it',
     });
-  }
+  else
+    try {
+      store = await openStore(config.databaseUrl, silent, {
+        migrate: false,
+        sqliteDriver: config.sqliteDriver,
+      });
+      const pending = await store.dataSource.showMigrations();
+      report(
+        pending
+          ? {
+              name: 'database',
+              ok: false,
+              detail: 'reachable, but migrations are pending',
+              fix: 'run `feishu-exam db migrate` (or start the gateway, which migrates at start)',
+            }
+          : { name: 'database', ok: true, detail: 'reachable and migrated' },
+      );
+    } catch (err) {
+      report({
+        name: 'database',
+        ok: false,
+        detail: (err as Error).message,
+        fix: 'check DATABASE_URL, that the database runs, and that this user may open it',
+      });
+    }
 
   await checkFeishu(config, store, report);
   await store?.close();
@@ -82,6 +97,19 @@ export async function doctor(io: CliIo): Promise<number> {
         ok: false,
         detail: problem,
         fix: 'check it with `feishu-exam providers check`',
+      });
+  }
+  // What the start refuses besides the file itself: a simulated platform under NODE_ENV=production.
+  try {
+    if (providers) checkSimulatedProviders(config, providers, silent);
+  } catch (err) {
+    providers = undefined;
+    for (const problem of (err as { problems?: string[] }).problems ?? [(err as Error).message])
+      report({
+        name: 'providers',
+        ok: false,
+        detail: problem,
+        fix: 'declare the real exam platform in PROVIDERS_FILE (or ALLOW_SANDBOX_PROVIDER=true for staging)',
       });
   }
   for (const provider of providers?.providers.values() ?? []) {

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
-import { DEFAULT_DATABASE_URL } from '../config.js';
+import { DEFAULT_DATABASE_URL, databasePasswords, redactDatabaseUrl } from '../config.js';
+import { textScrubber } from '../log.js';
 import { type OpenStoreOptions, SQLITE_DRIVERS } from '../store/index.js';
 import { backupDatabase, type MaintenanceResult, migrateDatabase } from '../store/maintenance.js';
 import { checkProvidersFile } from './check.js';
@@ -71,15 +72,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       'an online backup of the SQLite database (DATABASE_URL) while the gateway runs; PostgreSQL: pg_dump',
     )
     .action(async (file: string) => {
-      code = await report(
-        io,
-        await backupDatabase(databaseUrlOf(io), resolve(io.cwd, file), silent(), storeOptionsOf(io)),
+      code = await report(io, () =>
+        backupDatabase(databaseUrlOf(io), resolve(io.cwd, file), silent(), storeOptionsOf(io)),
       );
     });
   db.command('migrate')
     .description('apply the migrations of this release to DATABASE_URL, and stop (before a rolling upgrade)')
     .action(async () => {
-      code = await report(io, await migrateDatabase(databaseUrlOf(io), silent(), storeOptionsOf(io)));
+      code = await report(io, () => migrateDatabase(databaseUrlOf(io), silent(), storeOptionsOf(io)));
     });
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -98,7 +98,19 @@ const storeOptionsOf = (io: CliIo): OpenStoreOptions => {
   return driver ? { sqliteDriver: driver } : {};
 };
 
-async function report(io: CliIo, result: MaintenanceResult): Promise<number> {
+/**
+ * Runs a database command and prints its one line. A database that cannot be opened (down, refused, a folder
+ * this user may not write) is a ✗ line naming DATABASE_URL without its password, not a crash with a stack.
+ */
+async function report(io: CliIo, run: () => Promise<MaintenanceResult>): Promise<number> {
+  const url = databaseUrlOf(io);
+  const scrub = textScrubber(databasePasswords(url));
+  const result = await run().catch(
+    (err: unknown): MaintenanceResult => ({
+      ok: false,
+      message: scrub(`DATABASE_URL ${redactDatabaseUrl(url)}: ${(err as Error).message}`),
+    }),
+  );
   if (result.ok) io.out(`✓ ${result.message}`);
   else io.err(`✗ ${result.message}`);
   return result.ok ? 0 : 1;

@@ -62,6 +62,8 @@ export async function handlePush(
   deps: PushDeps,
   where: string,
   started = performance.now(),
+  /** False over HTTP: the access line (http/app.ts) is the refusal's one line. */
+  logRefusal = true,
 ): Promise<PushAnswer> {
   const onPush = deps.onPush ?? (() => undefined);
   const result = parse(request, deps.secrets);
@@ -90,7 +92,7 @@ export async function handlePush(
               },
       };
     }
-    deps.log.warn({ code, status, path, url: where }, 'push refused');
+    if (logRefusal) deps.log.warn({ code, status, path, url: where }, 'push refused');
     onPush(UNVERIFIED, 'refused', started, code);
     return { status, body: path === undefined ? { code, message } : { code, message, path } };
   }

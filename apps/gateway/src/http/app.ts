@@ -188,14 +188,18 @@ function logRequest(log: Logger, { method, path, status, body }: Served, started
   if (path === '/metrics' && status === 200) return;
   const accepted = status === 200 && path.startsWith('/webhook/');
   if (accepted && !log.isLevelEnabled('debug')) return;
-  const code = (body as { code?: unknown } | undefined)?.code;
-  log[accepted ? 'debug' : 'info'](
+  const { code, path: field } = (body as { code?: unknown; path?: unknown } | undefined) ?? {};
+  // A push refused (a bad signature, a wrong token, a broken body) is worth a look: warn, as its own line was.
+  const refusedPush = status >= 400 && path.startsWith('/webhook/');
+  log[accepted ? 'debug' : refusedPush ? 'warn' : 'info'](
     {
       method,
       path,
       status,
       ms: Math.round((performance.now() - started) * 100) / 100,
       ...(typeof code === 'string' ? { code } : {}),
+      // A refused push's field at fault (event-core's path), as its warning used to carry.
+      ...(typeof field === 'string' ? { field } : {}),
     },
     'request',
   );

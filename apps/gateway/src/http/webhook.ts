@@ -29,7 +29,8 @@ export async function answerWebhook(
     onPush(UNVERIFIED, 'refused', started, answer.body.code as string);
     return answer;
   }
-  return handlePush({ headers: req.headers, rawBody: raw.body }, deps, path, started);
+  // Refused, the push is logged once, by the access line (app.ts), which names its code.
+  return handlePush({ headers: req.headers, rawBody: raw.body }, deps, path, started, false);
 }
 
 /** The webhook as a route of the router: a path the push listener leaves to Koa (a trailing slash, other case). */

@@ -25,7 +25,15 @@ export async function backupDatabase(
     };
   const file = resolve(target);
   if (existsSync(file)) return { ok: false, message: `${file} exists; a backup never overwrites a file` };
-  const store = await openStore(databaseUrl, log, options);
+  // Opened as it is: a missing file would be created (an empty database, "backed up"), and a database one
+  // release behind would be migrated by the command meant to keep it as it was before the upgrade.
+  const source = databaseUrl.slice('sqlite:'.length);
+  if (source !== ':memory:' && !existsSync(resolve(source)))
+    return {
+      ok: false,
+      message: `no database at ${resolve(source)}: check DATABASE_URL (a relative path is read from the folder the command runs in)`,
+    };
+  const store = await openStore(databaseUrl, log, { ...options, migrate: false });
   try {
     await store.dataSource.query('VACUUM INTO ?', [file]);
   } finally {
