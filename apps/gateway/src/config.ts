@@ -152,6 +152,7 @@ const envSchema = z.object({
   OUTBOX_BASE_DELAY_MS: wholeNumber('milliseconds', 1).default(1000),
   OUTBOX_MAX_DELAY_MS: wholeNumber('milliseconds', 1).default(300_000),
   OUTBOX_BUSY_CONCURRENCY: wholeNumber('', 1, 64).default(2),
+  PROVIDER_DEADLINE_MS: wholeNumber('milliseconds', 100, 3_600_000).default(300_000),
 });
 
 /** Every environment variable the gateway reads (the README's table lists each; a test checks it). */
@@ -286,6 +287,12 @@ export interface GatewayConfig {
     readonly maxDelayMs: number;
     /** Jobs at once while exam events wait for their commit (capped by `concurrency`). */
     readonly busyConcurrency: number;
+    /**
+     * How long one provider method (createExam, fetchResult, listPapers, …) may take, all its platform calls
+     * together, before the job gives it up and retries: a provider that does not keep to its own timeout must
+     * not hold a worker slot for ever.
+     */
+    readonly providerDeadlineMs: number;
   };
 }
 
@@ -360,6 +367,7 @@ export function loadConfig(given: Readonly<Record<string, string | undefined>>):
         baseDelayMs: e.OUTBOX_BASE_DELAY_MS,
         maxDelayMs: e.OUTBOX_MAX_DELAY_MS,
         busyConcurrency: e.OUTBOX_BUSY_CONCURRENCY,
+        providerDeadlineMs: e.PROVIDER_DEADLINE_MS,
       },
     },
   };

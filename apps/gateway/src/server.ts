@@ -22,6 +22,7 @@ import { GatewayMetrics, JOB_COUNT_SQL, type JobCount } from './metrics.js';
 import { jobHealth, pruneFinishedJobs } from './outbox/jobs.js';
 import { planLease } from './outbox/lease.js';
 import { OutboxWorker } from './outbox/worker.js';
+import { withDeadlines } from './providers/deadline.js';
 import { loadProvidersFromFile } from './providers/load.js';
 import { openStore, type Store, type Tx } from './store/index.js';
 import { DEFAULT_READINESS, type ReadinessOptions, readinessProbe } from './store/readiness.js';
@@ -113,10 +114,13 @@ export async function startGateway(
       },
       'OUTBOX_LEASE_MS is shorter than twice the longest call timeout; the lease was raised',
     );
+  // The exam platforms as the jobs call them: each call given up at its deadline, counted and timed. The cards
+  // route with the same registry: `arrange` calls the provider its route names.
+  const platforms = metrics.observeProviders(withDeadlines(providers, config.outbox.providerDeadlineMs));
   // The exams' approval cards: the outbox posts and patches them, a card callback answers with them.
   const cards = examCards({
     store,
-    providers,
+    providers: platforms,
     cardOptions: { showContact: config.showCandidateContact },
     marketplace: Boolean(clients.marketplace),
   });
@@ -129,7 +133,7 @@ export async function startGateway(
       workflowJobs({
         store,
         clients,
-        providers: metrics.observeProviders(providers),
+        providers: platforms,
         approvalChatId: config.approvalChatId,
         cards,
         onCardPosted: (exam) => metrics.cardPosted(exam.receivedAt),

@@ -34,6 +34,11 @@ export interface ExamRequest {
   readonly accountId?: string | undefined;
   readonly account?: BoundAccount | undefined;
   readonly candidate: Candidate;
+  /**
+   * True when an earlier attempt may have reached the platform (its answer was lost, or the gateway stopped
+   * before recording it): a provider whose platform does not dedupe by exam id looks the exam up first.
+   */
+  readonly retry?: boolean | undefined;
 }
 
 /**
@@ -240,17 +245,37 @@ export class ProviderError extends Error {
   readonly [PROVIDER_ERROR] = true;
   /** `invalid_answer`: the platform answered, but with values outside the contract's bounds. */
   readonly code: 'invalid_answer' | undefined;
+  /** How long the platform asked us to wait (its Retry-After): the outbox backs off at least this long. */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     message: string,
     readonly retryable: boolean,
     readonly providerId: string,
-    options?: { cause?: unknown; code?: 'invalid_answer' },
+    options?: { cause?: unknown; code?: 'invalid_answer'; retryAfterMs?: number | undefined },
   ) {
     super(message, options);
     this.name = 'ProviderError';
     this.code = options?.code;
+    this.retryAfterMs = options?.retryAfterMs;
   }
+}
+
+/** Statuses worth another try: 408 (RFC 9110 §15.5.9), 425 (RFC 8470 §5.2), 429 (RFC 6585 §4) and 5xx. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 425 || status === 429 || status >= 500;
+}
+
+/**
+ * A Retry-After header (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) as milliseconds from `now`;
+ * undefined when absent or unreadable. Capped at a day: a platform's typo must not park a job for a year.
+ */
+export function retryAfterMs(header: string | null | undefined, now: number): number | undefined {
+  const text = header?.trim();
+  if (!text) return undefined;
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(0, ms), 86_400_000);
 }
 
 /**

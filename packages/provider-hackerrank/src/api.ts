@@ -13,7 +13,8 @@
 //   opens), `report_url`, `pdf_url`, `percentage_score`, and the Test fields `id`, `name`, `duration`
 //   (minutes), `state`, `draft`, `questions`.
 // Not documented anywhere we found: what HackerRank answers when the same email is invited to the same test
-// twice without `force`. The provider does not depend on it (see createExam).
+// twice without `force`. The provider does not depend on it: a retried createExam (request.retry) looks for
+// the earlier invitation before inviting (see createExam).
 import { z } from 'zod';
 
 /** Every list endpoint answers with this envelope. */

@@ -5,9 +5,11 @@ import {
   type ExamRef,
   type ExamRequest,
   type ExamResult,
+  isRetryableStatus,
   OptionsError,
   type Paper,
   ProviderError,
+  retryAfterMs,
 } from '@feishu-exam/exam-providers';
 import { z } from 'zod';
 import {
@@ -68,8 +70,8 @@ export const hackerRankProvider = defineProvider({
         },
       ]);
     }
-    const fail = (message: string, retryable: boolean, cause?: unknown) =>
-      new ProviderError(message, retryable, instanceId, cause === undefined ? undefined : { cause });
+    const fail = (message: string, retryable: boolean, cause?: unknown, waitMs?: number) =>
+      new ProviderError(message, retryable, instanceId, { cause, retryAfterMs: waitMs });
 
     /** One API call. Resolves with the status and the parsed body; throws only for what no caller handles. */
     async function call(method: 'GET' | 'POST', path: string, body?: unknown) {
@@ -84,6 +86,8 @@ export const hackerRankProvider = defineProvider({
           },
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(options.timeoutMs),
+          // Never followed: a 307 would re-send the candidate's details wherever it points.
+          redirect: 'manual',
         });
       } catch (err) {
         const why =
@@ -98,10 +102,17 @@ export const hackerRankProvider = defineProvider({
           false,
         );
       }
+      if (response.status >= 300 && response.status < 400) {
+        throw fail(
+          `HackerRank answered with a redirect (HTTP ${response.status}), which is not followed: check baseUrl`,
+          false,
+        );
+      }
+      const wait = retryAfterMs(response.headers.get('retry-after'), ctx.now());
       if (response.status === 429)
-        throw fail('HackerRank is limiting our request rate (HTTP 429); will retry', true);
-      if (response.status >= 500)
-        throw fail(`HackerRank is unavailable (HTTP ${response.status}); will retry`, true);
+        throw fail('HackerRank is limiting our request rate (HTTP 429); will retry', true, undefined, wait);
+      if (isRetryableStatus(response.status))
+        throw fail(`HackerRank is unavailable (HTTP ${response.status}); will retry`, true, undefined, wait);
       let json: unknown;
       try {
         json = text === '' ? undefined : JSON.parse(text);
@@ -162,6 +173,17 @@ export const hackerRankProvider = defineProvider({
         if (!email)
           throw fail('the candidate has no email address: HackerRank invites candidates by email', false);
         const tag = request.account?.fields[CUSTOMER_TAG_FIELD]?.trim();
+        /** The invitation an earlier attempt of this exam made, found by the exam id it carries. */
+        const earlierInvitation = async () =>
+          (await listAll(candidatesPath(testId), testCandidate, 'candidates')).find(
+            (c) => c.invite_metadata?.[EXAM_ID_METADATA_KEY] === request.examId,
+          );
+        // A retry may follow an invitation HackerRank made but whose answer was lost. Whether HackerRank refuses
+        // a second invitation of the email is not documented: look first, rather than risk a second one.
+        if (request.retry) {
+          const earlier = await earlierInvitation();
+          if (earlier) return arrangementOf(testId, earlier);
+        }
         const invited = await call('POST', candidatesPath(testId), {
           full_name: request.candidate.name,
           email,
@@ -176,9 +198,7 @@ export const hackerRankProvider = defineProvider({
         }
         // Refused. If this exam was invited before (a retry after a lost answer or a crash), HackerRank may
         // refuse the second invitation of the same email: then the first invitation is the arrangement.
-        const earlier = (await listAll(candidatesPath(testId), testCandidate, 'candidates')).find(
-          (c) => c.invite_metadata?.[EXAM_ID_METADATA_KEY] === request.examId,
-        );
+        const earlier = request.retry ? undefined : await earlierInvitation();
         if (earlier) return arrangementOf(testId, earlier);
         throw fail(`HackerRank refused the invitation (HTTP ${invited.status})`, false);
       },

@@ -258,6 +258,8 @@ export function workflowJobs(deps: WorkflowDeps): Record<JobKind, JobHandler> {
             email: exam.candidate.email,
             mobile: { code: exam.candidate.mobileCode, number: exam.candidate.mobileNumber },
           },
+          // Claimed before (a failure, a crash, a shutdown): an earlier attempt may have reached the platform.
+          retry: job.attempts > 1,
         });
         log.info(
           { provider: provider.id, via: route.via, platformExamId: arrangement.platformExamId },

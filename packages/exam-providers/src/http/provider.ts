@@ -9,6 +9,7 @@ import {
   type Paper,
   type ProviderContext,
   ProviderError,
+  retryAfterMs,
 } from '../contract.js';
 import { defineProvider, OptionsError, type OptionsIssue } from '../define.js';
 import type { JsonPath } from './json-path.js';
@@ -71,7 +72,7 @@ export const httpOptions = z
     /** Answers worth retrying: status codes, or "5xx". Any other non-2xx is a permanent failure. */
     retryOn: z
       .array(z.union([z.number().int().min(100).max(599), z.literal('5xx')]))
-      .default([429, '5xx'])
+      .default([408, 425, 429, '5xx'])
       .describe('statuses worth retrying, or 5xx; any other non-2xx is a permanent failure'),
     accountFields: z
       .array(accountField)
@@ -312,6 +313,8 @@ export const httpProvider = defineProvider({
           },
           body: body === undefined || method === 'GET' ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(options.timeoutMs),
+          // Never followed: a 307 would carry the headers (the API key) and the candidate to wherever it points.
+          redirect: 'manual',
         });
         // Read inside: the body can break off too (the connection drops, the timeout fires meanwhile).
         text = await readCapped(response);
@@ -331,13 +334,19 @@ export const httpProvider = defineProvider({
           { cause: err },
         );
       }
-      if (!response.ok) {
-        // Never echo the platform's body: it may repeat credentials or candidate data.
+      if (response.status >= 300 && response.status < 400) {
         throw new ProviderError(
-          `the exam platform answered HTTP ${response.status}`,
-          retryable(response.status),
+          `the exam platform answered with a redirect (HTTP ${response.status}), which is not followed: set baseUrl to where its API answers`,
+          false,
           instanceId,
         );
+      }
+      if (!response.ok) {
+        // Never echo the platform's body: it may repeat credentials or candidate data.
+        const again = retryable(response.status);
+        throw new ProviderError(`the exam platform answered HTTP ${response.status}`, again, instanceId, {
+          retryAfterMs: again ? retryAfterMs(response.headers.get('retry-after'), ctx.now()) : undefined,
+        });
       }
       try {
         return text === '' ? {} : JSON.parse(text);
@@ -356,7 +365,19 @@ export const httpProvider = defineProvider({
       fields: account?.fields ?? {},
     });
     // An empty value is none: a link-only exam answers `"password": ""`, which the bounds would refuse.
-    const text = (v: unknown) => (v === undefined || v === null || v === '' ? undefined : String(v));
+    // An object or a list is no text (String() would make it "[object Object]").
+    const textAt = (path: JsonPath, from: unknown) => {
+      const v = path.get(from);
+      if (v === undefined || v === null || v === '') return undefined;
+      if (typeof v === 'object')
+        throw new ProviderError(
+          `the exam platform's arrangement is refused: ${path.source} is not text (an object or a list)`,
+          false,
+          instanceId,
+          { code: 'invalid_answer' },
+        );
+      return String(v);
+    };
 
     return {
       id: instanceId,
@@ -376,7 +397,7 @@ export const httpProvider = defineProvider({
           examBody.render(vars),
         );
         const map = options.createExam.response;
-        const examUrl = text(map.examUrl.get(answer));
+        const examUrl = textAt(map.examUrl, answer);
         if (!examUrl || !/^https?:\/\//.test(examUrl)) {
           throw new ProviderError(
             `the exam platform's answer has no exam URL at ${map.examUrl.source}`,
@@ -386,9 +407,9 @@ export const httpProvider = defineProvider({
         }
         return {
           examUrl,
-          username: map.username ? text(map.username.get(answer)) : undefined,
-          password: map.password ? text(map.password.get(answer)) : undefined,
-          platformExamId: map.platformExamId ? text(map.platformExamId.get(answer)) : undefined,
+          username: map.username ? textAt(map.username, answer) : undefined,
+          password: map.password ? textAt(map.password, answer) : undefined,
+          platformExamId: map.platformExamId ? textAt(map.platformExamId, answer) : undefined,
         };
       },
       ...(options.fetchResult

@@ -1,0 +1,71 @@
+import {
+  type ExamProvider,
+  ProviderError,
+  type ProviderRegistry,
+  type Route,
+} from '@feishu-exam/exam-providers';
+
+/** A deadline is at least this many times the provider's own call timeout (one method may make several calls). */
+export const DEADLINE_PER_CALL_TIMEOUT = 4;
+
+/**
+ * The registry with every provider method given up at a deadline: a retryable ProviderError, so the job is
+ * retried with backoff and its worker slot freed. A provider is trusted to time out its own calls
+ * (`callTimeoutMs`), but one that does not (a fetch without a signal, a stalled socket, an SDK with no
+ * timeout) would otherwise hold its job, renewing its lease, for as long as the process lives; a few such
+ * exams and the outbox runs nothing else. The abandoned call is not cancelled: whatever it did on the
+ * platform, the retry finds again (createExam is idempotent on the exam id).
+ */
+export function withDeadlines(registry: ProviderRegistry, deadlineMs: number): ProviderRegistry {
+  const wrapped = new Map<string, ExamProvider>();
+  for (const [id, provider] of registry.providers) wrapped.set(id, withDeadline(provider, deadlineMs));
+  const swap = (route: Route): Route =>
+    route.ok ? { ...route, provider: wrapped.get(route.provider.id) ?? route.provider } : route;
+  return {
+    providers: wrapped,
+    defaultProviderId: registry.defaultProviderId,
+    get: (id) => wrapped.get(id),
+    route: (exam) => swap(registry.route(exam)),
+  };
+}
+
+function withDeadline(provider: ExamProvider, floorMs: number): ExamProvider {
+  const deadlineMs = Math.max(floorMs, DEADLINE_PER_CALL_TIMEOUT * (provider.callTimeoutMs ?? 0));
+  const bounded =
+    <A extends unknown[], R>(method: string, call: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new ProviderError(
+                `the exam platform's ${method} did not finish within ${deadlineMs} ms; will retry`,
+                true,
+                provider.id,
+              ),
+            ),
+          deadlineMs,
+        );
+        timer.unref();
+      });
+      return Promise.race([call(...args), late]).finally(() => clearTimeout(timer));
+    };
+  const { listPapers, cancelExam, fetchResult, parseResultWebhook } = provider;
+  return {
+    ...provider,
+    createExam: bounded('createExam', (request) => provider.createExam(request)),
+    ...(listPapers
+      ? { listPapers: bounded('listPapers', (account) => listPapers.call(provider, account)) }
+      : {}),
+    ...(cancelExam ? { cancelExam: bounded('cancelExam', (ref) => cancelExam.call(provider, ref)) } : {}),
+    ...(fetchResult ? { fetchResult: bounded('fetchResult', (ref) => fetchResult.call(provider, ref)) } : {}),
+    ...(parseResultWebhook
+      ? {
+          parseResultWebhook: bounded('parseResultWebhook', (request) =>
+            parseResultWebhook.call(provider, request),
+          ),
+        }
+      : {}),
+  };
+}
