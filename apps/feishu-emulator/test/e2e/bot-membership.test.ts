@@ -54,6 +54,10 @@ describe('the bot removed from the staff chat, then added back', () => {
     }
     // Feishu refused the card: the bot is not in the chat.
     expect(dead?.lastError).toMatch(/230002/);
+    // The stuck-job notice goes to the same chat, and is refused too.
+    await until('the notice refused too', async () =>
+      (await deadJobs()).some((j) => j.kind === 'notify_dead' && /230002/.test(j.lastError)),
+    );
     expect(cardsFor(platform.emulator, 'e2e-bot-out')).toHaveLength(0);
 
     // Someone adds the bot back; Feishu tells the app.
