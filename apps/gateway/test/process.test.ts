@@ -6,16 +6,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envelopeV2, seal } from '@feishu-exam/event-core';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { baseEnv, post, secrets, tempDatabaseUrl } from './support.js';
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+/** Every gateway a test started: killed after it, so that a test that failed halfway leaves none running. */
+const started = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  started.clear();
+});
 
 function run(env: Record<string, string>): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, [main], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: 'pipe',
   });
+  started.add(child);
   let output = '';
   child.stdout?.on('data', (d) => {
     output += d;
