@@ -213,3 +213,37 @@ describe('the stuck-job notice', () => {
     expect(body).not.toContain('/admin/jobs');
   });
 });
+
+// Outside text on a card (names, masked contacts, reasons) is escaped the way Feishu documents for the markdown
+// component: 富文本（Markdown）, 特殊字符转义说明 (card JSON 2.0 and 1.0 pages alike) gives HTML entities (`&#42;`
+// for `*`, `&#95;` for `_`, `&#60;` for `<`, …) "才可正常展示", and documents no backslash escape; its FAQ (飞书卡片
+// 常见问题 10) says `&reg`, `&copy` are rendered as ® and © unless the `&` is escaped too.
+describe('outside text on a card, escaped as Feishu documents', () => {
+  /** The card's first markdown element (the facts), in Chinese: what the staff chat shows. */
+  const facts = () => {
+    const card = approvalCard(
+      exam('pending_approval', {
+        candidate: {
+          name: 'Li_Lei *VIP* &copy',
+          mobileCode: '86',
+          mobileNumber: '18900001111',
+          email: 'x@a.example',
+        },
+      }),
+      { showContact: false },
+    ) as { body: { elements: Array<{ content: string }> } };
+    return card.body.elements[0]?.content ?? '';
+  };
+
+  it('uses HTML entities, not backslashes, for markdown characters in names and masked contacts', () => {
+    const content = facts();
+    // The masked phone and email, and the candidate's name.
+    expect(content).not.toMatch(/\\[*_]/);
+    expect(content).toContain('189&#42;&#42;&#42;&#42;1111');
+    expect(content).toContain('Li&#95;Lei &#42;VIP&#42;');
+  });
+
+  it('escapes `&`, so that text such as "&copy" is not rendered as ©', () => {
+    expect(facts()).toContain('&#38;copy');
+  });
+});

@@ -14,7 +14,8 @@ const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 /** Every gateway a test started: killed after it, so that a test that failed halfway leaves none running. */
 const started = new Set<ChildProcess>();
 afterEach(() => {
-  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of started)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   started.clear();
 });
 

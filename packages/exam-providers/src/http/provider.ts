@@ -14,7 +14,7 @@ import {
 import { defineProvider, OptionsError, type OptionsIssue } from '../define.js';
 import type { JsonPath } from './json-path.js';
 import { compileRequestUrl, HEADER_NAME, headerValueProblem, type RequestUrl } from './request-url.js';
-import { jsonPath, readResult, resultMapping } from './result-mapping.js';
+import { jsonPath, readResult, resultMapping, textAt } from './result-mapping.js';
 import { type AllowedRoots, type CompiledTemplate, compileTemplate, type TemplateVars } from './template.js';
 import { resultWebhook, resultWebhookOptions } from './webhook.js';
 
@@ -365,19 +365,7 @@ export const httpProvider = defineProvider({
       fields: account?.fields ?? {},
     });
     // An empty value is none: a link-only exam answers `"password": ""`, which the bounds would refuse.
-    // An object or a list is no text (String() would make it "[object Object]").
-    const textAt = (path: JsonPath, from: unknown) => {
-      const v = path.get(from);
-      if (v === undefined || v === null || v === '') return undefined;
-      if (typeof v === 'object')
-        throw new ProviderError(
-          `the exam platform's arrangement is refused: ${path.source} is not text (an object or a list)`,
-          false,
-          instanceId,
-          { code: 'invalid_answer' },
-        );
-      return String(v);
-    };
+    const arrangementText = (path: JsonPath, from: unknown) => textAt(path, from, instanceId, 'arrangement');
 
     return {
       id: instanceId,
@@ -397,7 +385,7 @@ export const httpProvider = defineProvider({
           examBody.render(vars),
         );
         const map = options.createExam.response;
-        const examUrl = textAt(map.examUrl, answer);
+        const examUrl = arrangementText(map.examUrl, answer);
         if (!examUrl || !/^https?:\/\//.test(examUrl)) {
           throw new ProviderError(
             `the exam platform's answer has no exam URL at ${map.examUrl.source}`,
@@ -407,9 +395,9 @@ export const httpProvider = defineProvider({
         }
         return {
           examUrl,
-          username: map.username ? textAt(map.username, answer) : undefined,
-          password: map.password ? textAt(map.password, answer) : undefined,
-          platformExamId: map.platformExamId ? textAt(map.platformExamId, answer) : undefined,
+          username: map.username ? arrangementText(map.username, answer) : undefined,
+          password: map.password ? arrangementText(map.password, answer) : undefined,
+          platformExamId: map.platformExamId ? arrangementText(map.platformExamId, answer) : undefined,
         };
       },
       ...(options.fetchResult

@@ -67,13 +67,21 @@ export const resultMapping = z
 
 export type ResultMapping = z.output<typeof resultMapping>;
 
-/** The text at `path`; an object or a list there is no text (String() would make it "[object Object]"). */
-function textAt(path: JsonPath, from: unknown, providerId: string): string | undefined {
+/**
+ * The text at `path`, none for an empty value; an object or a list there is no text (String() would make it
+ * "[object Object]"): the platform's `what` (its result, its arrangement) is refused as an invalid answer.
+ */
+export function textAt(
+  path: JsonPath,
+  from: unknown,
+  providerId: string,
+  what: 'result' | 'arrangement' = 'result',
+): string | undefined {
   const v = path.get(from);
   if (v === undefined || v === null || v === '') return undefined;
   if (typeof v === 'object')
     throw new ProviderError(
-      `the exam platform's result is refused: ${path.source} is not text (an object or a list)`,
+      `the exam platform's ${what} is refused: ${path.source} is not text (an object or a list)`,
       false,
       providerId,
       { code: 'invalid_answer' },
