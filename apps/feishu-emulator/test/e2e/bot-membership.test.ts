@@ -58,6 +58,14 @@ describe('the bot removed from the staff chat, then added back', () => {
     await until('the notice refused too', async () =>
       (await deadJobs()).some((j) => j.kind === 'notify_dead' && /230002/.test(j.lastError)),
     );
+    // And nothing else under way (on a slow machine a second notice may still be running): every job settled.
+    await until('every job settled', async () =>
+      (
+        (await (await fetch(`${gateway.url}/admin/jobs`, { headers: admin })).json()) as {
+          jobs: Array<{ state: string }>;
+        }
+      ).jobs.every((j) => j.state !== 'pending' && j.state !== 'running'),
+    );
     expect(cardsFor(platform.emulator, 'e2e-bot-out')).toHaveLength(0);
 
     // Someone adds the bot back; Feishu tells the app.
