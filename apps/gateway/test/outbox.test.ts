@@ -16,7 +16,7 @@ import {
 import { planLease } from '../src/outbox/lease.js';
 import { COMPLETION_DELAY_MS, type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
-import { startTestGateway, testDatabaseUrl, testStoreOptions } from './support.js';
+import { jobHandlers as handlers, startTestGateway, testDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -39,19 +39,6 @@ const until = async (what: string, check: () => boolean | Promise<boolean>) => {
   }
   throw new Error(`never happened: ${what}`);
 };
-const noop: JobHandler = async () => undefined;
-const handlers = (overrides: Partial<Record<string, JobHandler>>) => ({
-  post_card: noop,
-  arrange: noop,
-  report_login_info: noop,
-  refresh_card: noop,
-  notify_dead: noop,
-  sync_papers: noop,
-  report_result: noop,
-  register_custom_fields: noop,
-  poll_result: noop,
-  ...overrides,
-});
 const start = (
   store: Store,
   hs: Record<string, JobHandler>,

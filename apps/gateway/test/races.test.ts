@@ -5,8 +5,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { claimDueJobs, enqueueJob, rescheduleJob } from '../src/outbox/jobs.js';
 import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
 import { JobEntity, openStore, type Store } from '../src/store/index.js';
-import { Initial1764000000000 } from '../src/store/migrations/0001-initial.js';
-import { tempDatabaseUrl, testDatabaseUrl, testStoreOptions } from './support.js';
+import {
+  jobHandlers as handlers,
+  holdingFirstMigration,
+  tempDatabaseUrl,
+  testDatabaseUrl,
+  testStoreOptions,
+} from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -31,19 +36,6 @@ async function freshStore(): Promise<Store> {
   return store;
 }
 const options = { pollMs: 20, leaseMs: 1000, concurrency: 4, baseDelayMs: 1, maxDelayMs: 5 };
-const noop: JobHandler = async () => undefined;
-const handlers = (overrides: Partial<Record<string, JobHandler>>) => ({
-  post_card: noop,
-  arrange: noop,
-  report_login_info: noop,
-  refresh_card: noop,
-  notify_dead: noop,
-  sync_papers: noop,
-  report_result: noop,
-  register_custom_fields: noop,
-  poll_result: noop,
-  ...overrides,
-});
 const start = (
   store: Store,
   hs: Record<string, JobHandler>,
@@ -61,22 +53,13 @@ describe('SQLite: two processes migrating one file at once', () => {
     const url = tempDatabaseUrl();
     // node-sqlite3: each store's connection waits for the other's lock on a thread of its own, as two processes do.
     const options = { sqliteDriver: 'sqlite3' as const };
-    let release: () => void = () => {};
-    const held = new Promise<void>((r) => (release = r));
-    let runs = 0;
-    const up = Initial1764000000000.prototype.up;
-    vi.spyOn(Initial1764000000000.prototype, 'up').mockImplementation(async function (this: unknown, q) {
-      runs++;
-      if (runs === 1) await held;
-      else release();
-      return up.call(this, q);
-    });
+    const { runs, release } = holdingFirstMigration();
     const first = openStore(url, silent, options);
-    await until('the first to be migrating', () => runs === 1);
+    await until('the first to be migrating', () => runs() === 1);
     const second = openStore(url, silent, options);
     // The second either runs the first migration too, or waits for the first to finish it.
     await Promise.race([
-      until('the second to run it too', () => runs > 1),
+      until('the second to run it too', () => runs() > 1),
       new Promise((r) => setTimeout(r, 1000)),
     ]);
     release();

@@ -14,10 +14,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { enqueueJobs } from '../src/outbox/jobs.js';
 import { openStore, type Store, type Tx } from '../src/store/index.js';
-import { Initial1764000000000 } from '../src/store/migrations/0001-initial.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 import {
   examCreatedEvent,
+  holdingFirstMigration,
   startTestGateway,
   type TestGateway,
   testDatabaseUrl,
@@ -114,18 +114,9 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
     const url = testDatabaseUrl();
     // The first replica to run the first migration is held inside it until the second one either runs it
     // too (no lock between them) or waits for the first.
-    let release: () => void = () => {};
-    const held = new Promise<void>((r) => (release = r));
-    let runs = 0;
-    const up = Initial1764000000000.prototype.up;
-    vi.spyOn(Initial1764000000000.prototype, 'up').mockImplementation(async function (this: unknown, q) {
-      runs++;
-      if (runs === 1) await held;
-      else release();
-      return up.call(this, q);
-    });
+    const { runs, release } = holdingFirstMigration();
     const first = openStore(url, silent, testStoreOptions);
-    await until('the first replica to be migrating', () => runs === 1);
+    await until('the first replica to be migrating', () => runs() === 1);
     const second = openStore(url, silent, testStoreOptions);
     // A plain connection to watch the others (a store, even one opened without migrating, takes the lock).
     const observer = new DataSource({ type: 'postgres', url });
@@ -133,7 +124,7 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
     try {
       await until(
         'the second replica to run the migration too, or to wait for the first',
-        async () => runs > 1 || (await someoneWaitsForALock(observer)),
+        async () => runs() > 1 || (await someoneWaitsForALock(observer)),
       );
       release();
       const opened = await Promise.allSettled([first, second]);
@@ -142,7 +133,7 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
         'started',
         'started',
       ]);
-      expect(runs).toBe(1);
+      expect(runs()).toBe(1);
       const [a, b] = stores as [Store, Store];
       const applied = await a.reads.all<{ name: string }>('SELECT name FROM migrations');
       expect(new Set(applied.map((m) => m.name)).size).toBe(applied.length);

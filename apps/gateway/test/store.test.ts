@@ -2,7 +2,7 @@ import { envelopeV2, parse, seal } from '@feishu-exam/event-core';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { claimDueJobs, enqueueJob, listJobs } from '../src/outbox/jobs.js';
-import { type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
+import { OutboxWorker } from '../src/outbox/worker.js';
 import {
   ExamEntity,
   findOneBy,
@@ -17,7 +17,7 @@ import { queueCustomFieldRegistration } from '../src/workflow/accounts.js';
 import { countExams, FINAL_COUNT_DAYS } from '../src/workflow/exam-counts.js';
 import { CARD_ANSWER_WINDOW_MS, examLifecycle, FAILURE_REASON_MAX } from '../src/workflow/exam-lifecycle.js';
 import { ExamIngest } from '../src/workflow/ingest.js';
-import { examCreatedEvent, testDatabaseUrl, testStoreOptions } from './support.js';
+import { examCreatedEvent, jobHandlers as handlers, testDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -739,19 +739,6 @@ describe('outbox', () => {
     }
     throw new Error('condition never held');
   };
-  const noop: JobHandler = async () => undefined;
-  const handlers = (overrides: Partial<Record<string, JobHandler>>) => ({
-    post_card: noop,
-    arrange: noop,
-    report_login_info: noop,
-    refresh_card: noop,
-    notify_dead: noop,
-    sync_papers: noop,
-    report_result: noop,
-    register_custom_fields: noop,
-    poll_result: noop,
-    ...overrides,
-  });
 
   it('deduplicates enqueues by idempotency key', async () => {
     const store = await freshStore();

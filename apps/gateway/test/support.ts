@@ -10,9 +10,10 @@ import { Writable } from 'node:stream';
 import { envelopeV2, type KnownEvent, parse, seal } from '@feishu-exam/event-core';
 import BetterSqlite3 from 'better-sqlite3';
 import sqlite3 from 'sqlite3';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { type GatewayConfig, loadConfig, secretValues } from '../src/config.js';
 import { createLogger } from '../src/log.js';
+import type { JobHandler } from '../src/outbox/worker.js';
 import { type GatewayOverrides, type RunningGateway, startGateway } from '../src/server.js';
 import {
   DEFAULT_SQLITE_DRIVER,
@@ -21,6 +22,7 @@ import {
   type SqliteDriver,
   type SqlTx,
 } from '../src/store/index.js';
+import { Initial1764000000000 } from '../src/store/migrations/0001-initial.js';
 
 export const secrets = {
   appId: 'cli_a1b2c3d4e5f6',
@@ -245,4 +247,39 @@ export async function recordingPlatform() {
     calls,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+}
+
+const noopJob: JobHandler = async () => undefined;
+/** A handler for every job kind that does nothing, but the ones given. */
+export const jobHandlers = (overrides: Partial<Record<string, JobHandler>> = {}) => ({
+  post_card: noopJob,
+  arrange: noopJob,
+  report_login_info: noopJob,
+  refresh_card: noopJob,
+  notify_dead: noopJob,
+  sync_papers: noopJob,
+  report_result: noopJob,
+  register_custom_fields: noopJob,
+  poll_result: noopJob,
+  ...overrides,
+});
+
+/**
+ * Holds the first run of the first migration until a second run of it starts or `release` is called: two stores
+ * opening one new database at once, one of them inside the migration (a test of the migration lock).
+ */
+export function holdingFirstMigration(): { readonly runs: () => number; readonly release: () => void } {
+  let release: () => void = () => {};
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
+  let runs = 0;
+  const up = Initial1764000000000.prototype.up;
+  vi.spyOn(Initial1764000000000.prototype, 'up').mockImplementation(async function (this: unknown, q) {
+    runs++;
+    if (runs === 1) await held;
+    else release();
+    return up.call(this, q);
+  });
+  return { runs: () => runs, release: () => release() };
 }

@@ -1,14 +1,15 @@
 // `feishu-exam doctor` and `feishu-exam db …`, run as an operator runs them (the built command, its own
 // process) against the emulator: a healthy setup, and one broken in each way the doctor looks for.
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmulator, type Emulator, type RunningEmulator } from '../../src/index.js';
 import { app, CHAT, providersFile, tempDatabaseUrl } from './harness.js';
 
-const cli = fileURLToPath(new URL('../../../gateway/dist/cli/main.js', import.meta.url));
+const gatewayDist = fileURLToPath(new URL('../../../gateway/dist/', import.meta.url));
 let emulator: Emulator;
 let feishu: RunningEmulator;
 beforeAll(async () => {
@@ -18,11 +19,15 @@ beforeAll(async () => {
 });
 afterAll(() => feishu.close());
 
-function run(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+/** A command of the built gateway (`cli/main.js`, or `main.js` itself, stopped once it says it listens). */
+function runScript(script: string, args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [join(gatewayDist, script), ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+  });
   let output = '';
   child.stdout.on('data', (d) => {
     output += d;
+    if (output.includes('"gateway listening"')) child.kill('SIGTERM');
   });
   child.stderr.on('data', (d) => {
     output += d;
@@ -31,6 +36,7 @@ function run(args: string[], env: Record<string, string>) {
     child.on('exit', (code) => resolve({ code, output })),
   );
 }
+const run = (args: string[], env: Record<string, string>) => runScript('cli/main.js', args, env);
 
 const healthy = () => ({
   FEISHU_APP_ID: app.appId,
@@ -94,6 +100,35 @@ describe('feishu-exam doctor', () => {
     // Five processes, one after another (each connects to the database and to Feishu): more than the suite's 20 s
     // on a loaded machine (CI on PostgreSQL).
   }, 90_000);
+
+  // The doctor checks a deployment the way the gateway will use it, and changes nothing: a configuration the
+  // start refuses must not pass it, and a database that is not there must not be created by it.
+  it('fails on a configuration the gateway refuses at start (the sandbox under NODE_ENV=production, as .env.example sets it)', async () => {
+    const { ALLOW_SANDBOX_PROVIDER: _, ...noSandboxAllowed } = healthy();
+    const env = { ...noSandboxAllowed, NODE_ENV: 'production', PORT: '0', HOST: '127.0.0.1' };
+    expect((await run(['db', 'migrate'], env)).code).toBe(0);
+    const start = await runScript('main.js', [], env);
+    expect(start.code).toBe(78);
+    expect(start.output).toMatch(/NODE_ENV=production refuses them/);
+
+    const doctor = await run(['doctor'], env);
+    expect(doctor.output).not.toMatch(/✓ all checks passed/);
+    expect(doctor.output).toMatch(/✗ providers: .*NODE_ENV=production refuses them/);
+    expect(doctor.code).toBe(1);
+  });
+
+  it.skipIf(process.env.TEST_DATABASE === 'postgres')(
+    'creates no database file where DATABASE_URL names none (a typo), and says there is none',
+    async () => {
+      const folder = mkdtempSync(join(tmpdir(), 'doctor-'));
+      const file = join(folder, 'data', 'feishu-exam.sqlite');
+      const doctor = await run(['doctor'], { ...healthy(), DATABASE_URL: `sqlite:${file}` });
+      expect(doctor.code).toBe(1);
+      expect(existsSync(file)).toBe(false);
+      expect(existsSync(join(folder, 'data'))).toBe(false);
+      expect(doctor.output).toMatch(/✗ database: no database at /);
+    },
+  );
 });
 
 // SQLite's online backup; on PostgreSQL the command points to pg_dump (a unit test checks that).

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { OVERDUE_AFTER_MS } from '../outbox/jobs.js';
 import { checkedOnRow, type ExamState, type JobState, type SqlTx } from '../store/index.js';
-import { countExams } from '../workflow/exam-counts.js';
+import { countExams, type ExamCounts } from '../workflow/exam-counts.js';
 
 export const EXAM_STATES = [
   'pending_approval',
@@ -138,7 +138,13 @@ export const SEARCH_WINDOW = 10_000;
 /** Open states are few (the exams being worked on): searched through idx_exams_state, with no window. */
 const OPEN_STATES: readonly ExamState[] = ['pending_approval', 'arranging'];
 
-export async function listExams(tx: SqlTx, query: ExamQuery, now: number): Promise<ExamPageResult> {
+/** `counted`: the counts already read for the same page (the admin page shows them per tenant too). */
+export async function listExams(
+  tx: SqlTx,
+  query: ExamQuery,
+  now: number,
+  counted?: ExamCounts,
+): Promise<ExamPageResult> {
   const where: string[] = [];
   const params: unknown[] = [];
   const openState = query.state !== undefined && OPEN_STATES.includes(query.state);
@@ -222,7 +228,7 @@ export async function listExams(tx: SqlTx, query: ExamQuery, now: number): Promi
   );
   const last = exams.at(-1);
   const counts = Object.fromEntries(EXAM_STATES.map((s) => [s, 0])) as Record<ExamState, number>;
-  const counted = await countExams(tx, now);
+  counted ??= await countExams(tx, now);
   for (const byState of counted.byTenant.values())
     for (const state of EXAM_STATES) counts[state] += byState[state] ?? 0;
   // The page filled: the next one starts after its last exam. It did not, but the window ended before the

@@ -6,7 +6,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { reviveJob } from '../outbox/jobs.js';
-import { FINAL_COUNT_DAYS } from '../workflow/exam-counts.js';
+import { countExams, FINAL_COUNT_DAYS } from '../workflow/exam-counts.js';
 import { type TenantSummary, tenancy } from '../workflow/tenants.js';
 import type { AdminDeps } from './admin.js';
 import {
@@ -192,15 +192,16 @@ export function mountAdminUi(router: Router, deps: AdminDeps): void {
         html`<p class="err">Bad filter.</p><p><a href="/admin/ui">Back</a></p>`,
       );
     const now = deps.now();
-    const [exams, jobs, accounts, tenants] = await deps.store.write(
-      async (tx) =>
-        [
-          await listExams(tx, parsed.data, now),
-          await jobsNeedingAttention(tx, now),
-          await listAccounts(tx),
-          await tenancy.list(tx, deps.staffTenantKey, now),
-        ] as const,
-    );
+    const [exams, jobs, accounts, tenants] = await deps.store.write(async (tx) => {
+      // Read once: the exams' counts by state and the tenants' are the same rows.
+      const counted = await countExams(tx, now);
+      return [
+        await listExams(tx, parsed.data, now, counted),
+        await jobsNeedingAttention(tx, now),
+        await listAccounts(tx),
+        await tenancy.list(tx, deps.staffTenantKey, now, counted),
+      ] as const;
+    });
     if (!exams.ok)
       return page(
         ctx,

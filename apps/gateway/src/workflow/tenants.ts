@@ -6,7 +6,7 @@ import { enqueueJob, enqueueJobs } from '../outbox/jobs.js';
 import type { Tx } from '../store/index.js';
 import type { ExamState, TenantState } from '../store/schema.js';
 import { queueCustomFieldRegistration } from './accounts.js';
-import { countExams } from './exam-counts.js';
+import { countExams, type ExamCounts } from './exam-counts.js';
 
 /** What `app_status_change.status` means for the tenant. */
 export function stateOfStatus(status: string): TenantState | undefined {
@@ -125,7 +125,13 @@ export const tenancy = {
   },
 
   /** For /admin/tenants: every tenant with its state, name, and how many exams it has in each state. */
-  async list(tx: Tx, staffTenantKey: string | undefined, now: number): Promise<TenantSummary[]> {
+  /** `counted`: the exam counts already read in this transaction (the admin page's exam list reads them too). */
+  async list(
+    tx: Tx,
+    staffTenantKey: string | undefined,
+    now: number,
+    counted?: ExamCounts,
+  ): Promise<TenantSummary[]> {
     const tenants = await tx.all<{
       tenant_key: string;
       name: string | null;
@@ -135,7 +141,7 @@ export const tenancy = {
     }>(
       'SELECT tenant_key, name, state, state_changed_at, first_seen_at FROM tenants ORDER BY first_seen_at, tenant_key',
     );
-    const counts = await countExams(tx, now);
+    const counts = counted ?? (await countExams(tx, now));
     return tenants.map((t) => ({
       tenantKey: t.tenant_key,
       name: t.name,
