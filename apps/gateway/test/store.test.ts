@@ -303,6 +303,8 @@ describe('examLifecycle', () => {
     const batches: number[] = [];
     let openFirst = () => {};
     const firstHeld = new Promise<void>((open) => (openFirst = open));
+    let firstTaken = () => {};
+    const firstBatchTaken = new Promise<void>((taken) => (firstTaken = taken));
     /** Set by a timer armed the moment the first batch is durable: any wait for company would come after it. */
     let timerRan = false;
     const timerRanAtSecond: boolean[] = [];
@@ -313,8 +315,11 @@ describe('examLifecycle', () => {
         const first = batches.length === 0;
         if (!first) timerRanAtSecond.push(timerRan);
         const written = write(async (tx) => {
+          // The batch is taken as its transaction starts (the work's first step); it then commits slowly.
+          const working = work(tx);
+          if (first) firstTaken();
           if (first) await firstHeld;
-          const outcomes = await work(tx);
+          const outcomes = await working;
           batches.push((outcomes as unknown[]).length);
           return outcomes;
         }, options);
@@ -329,8 +334,8 @@ describe('examLifecycle', () => {
       () => undefined,
     );
     const first = Array.from({ length: 4 }, (_, i) => ingest.receive(examEvent(`nb-a${i}`)));
-    // The first batch is taken from the next turn; its transaction waits for firstHeld.
-    await new Promise((r) => setImmediate(r));
+    // The first batch is taken as its transaction starts; the transaction then waits for firstHeld.
+    await firstBatchTaken;
     const second = Array.from({ length: 3 }, (_, i) => ingest.receive(examEvent(`nb-b${i}`)));
     expect(ingest.busy).toBe(true);
     openFirst();
@@ -339,6 +344,63 @@ describe('examLifecycle', () => {
     // The second batch was handed to the store before any timer could run: it did not wait for company.
     expect(timerRanAtSecond).toEqual([false]);
     expect(ingest.busy).toBe(false);
+  });
+
+  it('events read after a batch was handed to the store, but before its transaction started, join that batch', async () => {
+    const store = await freshStore();
+    const batches: number[] = [];
+    let startTransactions = () => {};
+    const transactionsMayStart = new Promise<void>((open) => (startTransactions = open));
+    const write = store.write;
+    const gated: Store = {
+      ...store,
+      // As when the store's writer is busy or gathers a turn first (GroupCommitWriter): the write is asked for
+      // now, its transaction runs later.
+      write: (work, options) =>
+        transactionsMayStart.then(() =>
+          write(async (tx) => {
+            const outcomes = await work(tx);
+            batches.push((outcomes as unknown[]).length);
+            return outcomes;
+          }, options),
+        ),
+    };
+    const ingest = new ExamIngest(
+      gated,
+      () => 1,
+      () => undefined,
+    );
+    const early = Array.from({ length: 4 }, (_, i) => ingest.receive(examEvent(`late-a${i}`)));
+    await new Promise((r) => setImmediate(r));
+    const late = Array.from({ length: 3 }, (_, i) => ingest.receive(examEvent(`late-b${i}`)));
+    startTransactions();
+    expect(await Promise.all([...early, ...late])).toEqual(Array(7).fill('created'));
+    // One transaction and one sync for all seven: the three did not wait for the first four's.
+    expect(batches).toEqual([7]);
+    expect(ingest.busy).toBe(false);
+  });
+
+  it('a write refused before its transaction ran refuses the events waiting for it, and the next events are taken', async () => {
+    const store = await freshStore();
+    let refusals = 1;
+    const refusing: Store = {
+      ...store,
+      write: (work, options) =>
+        refusals-- > 0 ? Promise.reject(new Error('durability ended')) : store.write(work, options),
+    };
+    const ingest = new ExamIngest(
+      refusing,
+      () => 1,
+      () => undefined,
+    );
+    const refused = await Promise.allSettled([
+      ingest.receive(examEvent('r-1')),
+      ingest.receive(examEvent('r-2')),
+    ]);
+    expect(refused.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(ingest.busy).toBe(false);
+    expect(await ingest.receive(examEvent('r-3'))).toBe('created');
+    expect(await store.dataSource.getRepository(ExamEntity).count()).toBe(1);
   });
 
   // SQLite plans without statistics: for `exam_id = ? AND … AND state = ?` it walked idx_exams_state, every exam in

@@ -44,30 +44,38 @@ export class ExamIngest {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ event, resolve, reject });
       if (this.#flushing) return;
-      // From the next turn of the event loop: every push whose body arrived in this turn joins the batch,
-      // where flushing at once would commit the first of them alone.
+      // The batch is taken when the store runs its transaction (#flush), a turn of the event loop later at
+      // least: every push whose body arrives meanwhile joins it.
       this.#flushing = true;
-      setImmediate(() => void this.#flush());
+      void this.#flush();
     });
   }
 
   async #flush(): Promise<void> {
     while (this.#waiting.length > 0) {
-      const batch = this.#waiting.splice(0, 256);
+      // The batch is taken when its transaction runs, not when it is asked for: the store starts a write from
+      // the next turn of the event loop (GroupCommitWriter), and the pushes read in that turn join this batch
+      // instead of waiting for the next one's commit and sync.
+      let batch: Waiting[] | undefined;
       this.#committing = true;
       try {
-        const outcomes = await this.store.write((tx) =>
-          examLifecycle.receiveMany(
+        const outcomes = await this.store.write((tx) => {
+          // Taken once: a batch the store runs again on its own (after a neighbour's rollback) is the same one.
+          batch ??= this.#waiting.splice(0, 256);
+          return examLifecycle.receiveMany(
             tx,
             batch.map((w) => w.event),
             this.now(),
-          ),
-        );
+          );
+        });
         this.#committing = false;
-        for (const [i, w] of batch.entries()) w.resolve(outcomes[i] as ReceiveOutcome);
+        for (const [i, w] of (batch ?? []).entries()) w.resolve(outcomes[i] as ReceiveOutcome);
         if (outcomes.includes('created')) this.onCreated();
       } catch (error) {
         this.#committing = false;
+        // Refused before its transaction ran (a failed sync ended durability; the lock could not be had): the
+        // pushes waiting now are refused with it, as Feishu will push them again.
+        batch ??= this.#waiting.splice(0, 256);
         for (const w of batch) w.reject(error);
       }
     }
