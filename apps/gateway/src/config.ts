@@ -170,7 +170,8 @@ function crossFieldErrors(env: Readonly<Record<string, string | undefined>>): st
   else if (!present('FEISHU_VERIFICATION_TOKEN') && !present('FEISHU_ENCRYPT_KEY'))
     errors.push(
       'FEISHU_ENCRYPT_KEY or FEISHU_VERIFICATION_TOKEN is required: set FEISHU_ENCRYPT_KEY (recommended: pushes ' +
-        'are signed and encrypted) or at least FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway',
+        'are signed and encrypted) or at least FEISHU_VERIFICATION_TOKEN; with neither, anyone could post events to the gateway ' +
+        "(a self-built app receiving its events over Feishu's long connection, FEISHU_TRANSPORT=websocket, needs neither)",
     );
   // Compared as numbers, so that a malformed PORT is reported by the schema alone.
   const port = Number(env.PORT ?? 3000);

@@ -44,6 +44,10 @@ describe('loadConfig', () => {
     expect(line('FEISHU_DOMAIN')).toMatch(/http\(s\) URL/);
     expect(line('DATABASE_URL')).toMatch(/sqlite:/);
     expect(line('APPROVAL_CHAT_ID')).toMatch(/is required/);
+    // Neither secret set: the line also says that the long connection needs neither.
+    expect(line('FEISHU_ENCRYPT_KEY')).toMatch(
+      /or FEISHU_VERIFICATION_TOKEN is required.*FEISHU_TRANSPORT=websocket, needs neither/,
+    );
   });
 
   it('reads the approver allow-list and refuses what is not an open id', () => {

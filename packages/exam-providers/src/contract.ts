@@ -266,6 +266,40 @@ export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500;
 }
 
+/** No exam platform answers with more; a bigger body (a wrong path, a file) is not read into memory. */
+export const MAX_ANSWER_BYTES = 10 * 1024 * 1024;
+
+/** What readAnswerText throws past MAX_ANSWER_BYTES: the rest of the body was not read. */
+export class AnswerTooLargeError extends Error {
+  readonly code = 'answer_too_large';
+  constructor(readonly maxBytes: number) {
+    super(`the answer is larger than ${maxBytes / (1024 * 1024)} MB`);
+    this.name = 'AnswerTooLargeError';
+  }
+}
+
+/**
+ * A platform's answer as text, as `response.text()` decodes it (UTF-8, a leading BOM dropped), read up to
+ * `maxBytes` and no further: `text()` would hold a runaway answer in memory whole before anyone looked at it.
+ */
+export async function readAnswerText(response: Response, maxBytes = MAX_ANSWER_BYTES): Promise<string> {
+  if (!response.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new AnswerTooLargeError(maxBytes);
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
 /**
  * A Retry-After header (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) as milliseconds from `now`;
  * undefined when absent or unreadable. Capped at a day: a platform's typo must not park a job for a year.

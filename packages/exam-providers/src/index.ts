@@ -21,6 +21,7 @@ export {
 } from './config-file.js';
 export {
   type AccountField,
+  AnswerTooLargeError,
   type Arrangement,
   arrangementSchema,
   type BoundAccount,
@@ -32,12 +33,14 @@ export {
   examResultSchema,
   isProviderError,
   isRetryableStatus,
+  MAX_ANSWER_BYTES,
   type Paper,
   PROVIDER_LIMITS,
   type ProviderContext,
   ProviderError,
   paperListSchema,
   paperSchema,
+  readAnswerText,
   retryAfterMs,
   type WebhookRequest,
   type WebhookResults,

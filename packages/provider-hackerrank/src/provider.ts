@@ -1,4 +1,5 @@
 import {
+  AnswerTooLargeError,
   type Arrangement,
   defineProvider,
   type ExamProvider,
@@ -6,9 +7,11 @@ import {
   type ExamRequest,
   type ExamResult,
   isRetryableStatus,
+  MAX_ANSWER_BYTES,
   OptionsError,
   type Paper,
   ProviderError,
+  readAnswerText,
   retryAfterMs,
 } from '@feishu-exam/exam-providers';
 import { z } from 'zod';
@@ -76,6 +79,7 @@ export const hackerRankProvider = defineProvider({
     /** One API call. Resolves with the status and the parsed body; throws only for what no caller handles. */
     async function call(method: 'GET' | 'POST', path: string, body?: unknown) {
       let response: Response;
+      let text: string;
       try {
         response = await ctx.fetch(new URL(path, options.baseUrl), {
           method,
@@ -89,12 +93,20 @@ export const hackerRankProvider = defineProvider({
           // Never followed: a 307 would re-send the candidate's details wherever it points.
           redirect: 'manual',
         });
+        // Read inside: the body can break off too; and read up to a cap, never a runaway answer whole.
+        text = await readAnswerText(response);
       } catch (err) {
+        if (err instanceof AnswerTooLargeError)
+          throw new ProviderError(
+            `HackerRank answered with more than ${MAX_ANSWER_BYTES / (1024 * 1024)} MB: not read`,
+            false,
+            instanceId,
+            { code: 'invalid_answer' },
+          );
         const why =
           (err as Error).name === 'TimeoutError' ? `timeout after ${options.timeoutMs} ms` : 'network error';
         throw fail(`HackerRank did not answer (${why})`, true, err);
       }
-      const text = await response.text();
       // Never echo HackerRank's body into a message: it may repeat the candidate's details.
       if (response.status === 401 || response.status === 403) {
         throw fail(

@@ -200,6 +200,45 @@ describe('hackerrank provider', () => {
     for (const e of [limited, down, unknown]) expect(e.message).not.toContain(hr.apiKey);
   });
 
+  it('reads an answer up to 10 MB and no further: a runaway body is refused, not held in memory', async () => {
+    let pulled = 0;
+    const endless: typeof fetch = async () =>
+      new Response(
+        new ReadableStream({
+          pull(controller) {
+            pulled += 1;
+            if (pulled > 40) controller.close();
+            else controller.enqueue(new Uint8Array(1024 * 1024).fill(0x20));
+          },
+        }),
+        { status: 200, headers: { 'content-type': 'application/json' } },
+      );
+    const provider = build(options, { ...context, fetch: endless } as typeof context);
+    const refused = await failureOf(provider.listPapers?.(undefined) ?? Promise.resolve());
+    expect(refused).toMatchObject({
+      retryable: false,
+      code: 'invalid_answer',
+      message: expect.stringMatching(/more than 10 MB/),
+    });
+    expect(pulled).toBeLessThan(40);
+  });
+
+  it('a body that breaks off is a network failure, retried', async () => {
+    const broken: typeof fetch = async () =>
+      new Response(
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"data": ['));
+            controller.error(new TypeError('terminated'));
+          },
+        }),
+        { status: 200 },
+      );
+    const provider = build(options, { ...context, fetch: broken } as typeof context);
+    const failed = await failureOf(provider.listPapers?.(undefined) ?? Promise.resolve());
+    expect(failed).toMatchObject({ retryable: true, message: 'HackerRank did not answer (network error)' });
+  });
+
   it('refuses to start without its API key, naming the variable to set', () => {
     const built = hackerRankProvider.build(options, { fetch, now: Date.now, secret: () => undefined });
     expect(built.ok).toBe(false);

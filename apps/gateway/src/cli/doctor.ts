@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultProviderContext, type ProviderRegistry } from '@feishu-exam/exam-providers';
 import { pino } from 'pino';
-import { type GatewayConfig, loadConfig, secretValues } from '../config.js';
+import { configWarnings, type GatewayConfig, loadConfig, secretValues } from '../config.js';
 import { callOpenApi, FeishuClients } from '../feishu/clients.js';
 import { textScrubber } from '../log.js';
 import { buildProviders, checkSimulatedProviders } from '../server.js';
@@ -42,6 +42,8 @@ export async function doctor(io: CliIo): Promise<number> {
   const config = loaded.config;
   scrub = textScrubber(secretValues(config, io.env));
   report({ name: 'configuration', ok: true, detail: 'every variable is valid' });
+  // What the gateway warns about at every start: settings that work but leave a hole open. Not failures.
+  for (const warning of configWarnings(config)) io.out(`! configuration: ${scrub(warning)}`);
 
   const silent = pino({ level: 'silent' });
   let store: Store | undefined;

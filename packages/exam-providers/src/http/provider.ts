@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import {
   type AccountField,
+  AnswerTooLargeError,
   type Arrangement,
   type BoundAccount,
   type ExamRef,
   type ExamRequest,
   type ExamResult,
+  MAX_ANSWER_BYTES,
   type Paper,
   type ProviderContext,
   ProviderError,
+  readAnswerText,
   retryAfterMs,
 } from '../contract.js';
 import { defineProvider, OptionsError, type OptionsIssue } from '../define.js';
@@ -144,30 +147,6 @@ export const ACCOUNT_ROOTS: AllowedRoots = { account: ['id', 'name', 'fields.*']
 export const RESULT_ROOTS: AllowedRoots = { exam: ['id', 'platformExamId'], secrets: undefined };
 
 type Part = { value: unknown; path: PropertyKey[]; roots: AllowedRoots };
-
-/** No exam platform answers with more; a bigger body (a wrong path, a file) is not read into memory. */
-const MAX_ANSWER_BYTES = 10 * 1024 * 1024;
-
-class AnswerTooLarge extends Error {}
-
-async function readCapped(response: Response): Promise<string> {
-  if (!response.body) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_ANSWER_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw new AnswerTooLarge();
-    }
-    chunks.push(value);
-  }
-  // As response.text() decodes: UTF-8, a leading BOM dropped.
-  return new TextDecoder().decode(Buffer.concat(chunks));
-}
 
 /** Compiles every template of a declaration at once; all problems, secrets included, in one OptionsError. */
 function compileAll<K extends string>(
@@ -317,9 +296,9 @@ export const httpProvider = defineProvider({
           redirect: 'manual',
         });
         // Read inside: the body can break off too (the connection drops, the timeout fires meanwhile).
-        text = await readCapped(response);
+        text = await readAnswerText(response);
       } catch (err) {
-        if (err instanceof AnswerTooLarge) {
+        if (err instanceof AnswerTooLargeError) {
           throw new ProviderError(
             `the exam platform answered with more than ${MAX_ANSWER_BYTES / (1024 * 1024)} MB`,
             false,
