@@ -123,3 +123,85 @@ describe('an answer larger than any exam platform sends', () => {
     expect(pulled).toBeLessThan(40);
   });
 });
+
+describe('createExam.existing: the exam arranged before, when the platform says its id exists', () => {
+  /** A platform that arranged exam-1 on an earlier call (whose answer was lost) and refuses a second one. */
+  const calls: string[] = [];
+  const platform = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = new URL(String(input));
+    calls.push(`${init?.method ?? 'GET'} ${url.pathname}${url.search}`);
+    if (init?.method === 'POST') return Response.json({ error: 'reference exists' }, { status: 409 });
+    if (url.searchParams.get('reference') === 'exam-1')
+      return Response.json({ items: [{ link: 'https://lc.example/s/77', sitting: '77' }] });
+    return Response.json({ items: [] });
+  };
+  const build = (existing: unknown) => {
+    calls.length = 0;
+    const built = httpProvider.build(
+      {
+        ...options,
+        createExam: {
+          path: '/sittings',
+          body: { reference: '{{exam.id}}' },
+          response: { examUrl: '$.url', platformExamId: '$.id' },
+          ...(existing === undefined ? {} : { existing }),
+        },
+      },
+      { fetch: platform, now: Date.now, secret: () => undefined },
+    );
+    if (!built.ok) throw new Error(built.errors.join('\n'));
+    return built.provider;
+  };
+
+  it('reads the arrangement from the lookup it declares, with its own mapping', async () => {
+    const provider = build({
+      path: '/sittings?reference={{exam.id}}',
+      response: { examUrl: '$.items[0].link', platformExamId: '$.items[0].sitting' },
+    });
+    expect(await provider.createExam({ ...request, retry: true })).toEqual({
+      examUrl: 'https://lc.example/s/77',
+      username: undefined,
+      password: undefined,
+      platformExamId: '77',
+    });
+    expect(calls).toEqual(['POST /sittings', 'GET /sittings?reference=exam-1']);
+  });
+
+  it('without it, or for a status it does not name, the refusal fails the exam for good, with no lookup', async () => {
+    await expect(build(undefined).createExam(request)).rejects.toMatchObject({
+      name: 'ProviderError',
+      retryable: false,
+      message: 'the exam platform answered HTTP 409',
+    });
+    expect(calls).toEqual(['POST /sittings']);
+    await expect(
+      build({ on: [422], path: '/sittings?reference={{exam.id}}' }).createExam(request),
+    ).rejects.toMatchObject({ retryable: false, message: 'the exam platform answered HTTP 409' });
+    expect(calls).toEqual(['POST /sittings']);
+  });
+
+  it('a lookup that finds no exam URL fails the exam, naming where it looked', async () => {
+    const provider = build({
+      path: '/sittings?reference={{exam.id}}',
+      response: { examUrl: '$.items[0].link' },
+    });
+    await expect(provider.createExam({ ...request, examId: 'exam-2' })).rejects.toMatchObject({
+      retryable: false,
+      message: "the exam platform's answer has no exam URL at $.items[0].link",
+    });
+    expect(calls).toEqual(['POST /sittings', 'GET /sittings?reference=exam-2']);
+  });
+
+  it('is checked like every request: a status that is not a refusal, a template reading what it may not', () => {
+    const problems = (existing: unknown) => {
+      const built = httpProvider.build(
+        { ...options, createExam: { path: '/sittings', response: { examUrl: '$.url' }, existing } },
+        { fetch: platform, now: Date.now, secret: () => undefined },
+      );
+      return built.ok ? '' : built.errors.join('\n');
+    };
+    expect(problems({ on: [200], path: '/sittings' })).toMatch(/createExam\.existing\.on\.0: Too small/);
+    expect(problems({ path: '/sittings?reference={{result.score}}' })).toMatch(/createExam\.existing\.path/);
+    expect(problems({ path: '/sittings?reference={{exam.id}}' })).toBe('');
+  });
+});

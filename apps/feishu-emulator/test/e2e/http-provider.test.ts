@@ -16,6 +16,8 @@ import {
 } from './harness.js';
 
 /** A fake exam platform with its own API, integrated with no code: only a providers file. */
+/** Sittings arranged under a reference whose answer was lost: a second POST of the reference is a 409. */
+const sittings = new Map<string, { link: string; sid: string }>();
 const seen: Array<{ method?: string; url?: string; auth?: string; body: unknown }> = [];
 const fake = createServer((req, res) => {
   let text = '';
@@ -47,7 +49,18 @@ const fake = createServer((req, res) => {
         ),
       );
     }
+    if (req.method === 'GET' && req.url?.startsWith('/api/sittings?ref=')) {
+      const ref = new URL(req.url, 'http://x').searchParams.get('ref') ?? '';
+      const sitting = sittings.get(ref);
+      return res.end(JSON.stringify({ found: sitting ? [sitting] : [] }));
+    }
     const body = JSON.parse(text) as { ref: string };
+    if (sittings.has(body.ref)) return res.writeHead(409).end(JSON.stringify({ error: 'ref already used' }));
+    if (body.ref.startsWith('e2e-lost')) {
+      // Arranged, but the answer never reaches the gateway (here a 503; a timeout or a restart in life).
+      sittings.set(body.ref, { link: `https://lowcode.example/sit/${body.ref}`, sid: `sit-${body.ref}` });
+      return res.writeHead(503).end('{}');
+    }
     return res.end(
       JSON.stringify({
         result: {
@@ -81,6 +94,9 @@ providers:
         path: /api/sittings
         body: { ref: "{{exam.id}}", paper: "{{exam.paperId}}", school: "{{account.fields.school}}", email: "{{candidate.email}}" }
         response: { examUrl: $.result.url, username: $.result.user, password: $.result.pass, platformExamId: $.result.id }
+        existing:
+          path: /api/sittings?ref={{exam.id}}
+          response: { examUrl: "$.found[0].link", platformExamId: "$.found[0].sid" }
       fetchResult:
         path: /api/sittings/{{exam.platformExamId}}
         response: { score: $.score, reportUrl: $.report }
@@ -151,6 +167,32 @@ describe('a low-code (http) provider, declared in a providers file', () => {
       via: 'account',
     });
     expect(JSON.stringify(logs)).not.toContain('lowcode-secret-42');
+  });
+
+  it('an exam whose arrangement answer was lost is read back from the platform when it refuses the reference again (createExam.existing)', async () => {
+    await platform.emulator.pushExam(`${gateway.url}/webhook/event`, {
+      ...examPayload('e2e-lost-1'),
+      account_id: 'acc-lc',
+      paper_id: 'LC-1.v2 (2024)',
+    });
+    await until('the card', () => cardsFor(platform.emulator, 'e2e-lost-1')[0]);
+    await clickFor(platform, gateway, 'e2e-lost-1', 'ou_staff', 'approve');
+    const [info] = await until(
+      'login_info',
+      () =>
+        loginInfoFor(platform.emulator, 'e2e-lost-1').length > 0 &&
+        loginInfoFor(platform.emulator, 'e2e-lost-1'),
+    );
+    expect(info).toMatchObject({
+      result: 0,
+      exam_login_info: { exam_url: 'https://lowcode.example/sit/e2e-lost-1' },
+    });
+    // One sitting: the retry was refused (409) and the lookup found the first one.
+    const calls = seen
+      .filter((s) => s.url === '/api/sittings' || s.url === '/api/sittings?ref=e2e-lost-1')
+      .filter((s) => s.url !== '/api/sittings' || (s.body as { ref?: string }).ref === 'e2e-lost-1')
+      .map((s) => `${s.method} ${s.url}`);
+    expect(calls).toEqual(['POST /api/sittings', 'POST /api/sittings', 'GET /api/sittings?ref=e2e-lost-1']);
   });
 
   it('polls the platform for the result, and writes it back once there is one', async () => {

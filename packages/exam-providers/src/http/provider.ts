@@ -64,6 +64,18 @@ const accountField = z
   })
   .strict();
 
+/** Where an arrangement is in createExam's answer (and in createExam.existing's). */
+const createExamResponse = z
+  .object({
+    examUrl: jsonPath.describe('the candidate’s link (→ login_info exam_url); http(s)'),
+    username: jsonPath.optional().describe('a login name (→ username)'),
+    password: jsonPath.optional().describe('a password (→ password); never logged'),
+    platformExamId: jsonPath
+      .optional()
+      .describe('the platform’s id of the sitting: fetchResult templates read it as exam.platformExamId'),
+  })
+  .strict();
+
 export const httpOptions = z
   .object({
     baseUrl: z
@@ -85,18 +97,25 @@ export const httpOptions = z
       .object({
         method: z.enum(['POST', 'PUT', 'PATCH', 'GET']).default('POST'),
         ...request,
-        response: z
+        response: createExamResponse,
+        existing: z
           .object({
-            examUrl: jsonPath.describe('the candidate’s link (→ login_info exam_url); http(s)'),
-            username: jsonPath.optional().describe('a login name (→ username)'),
-            password: jsonPath.optional().describe('a password (→ password); never logged'),
-            platformExamId: jsonPath
+            on: z
+              .array(z.number().int().min(400).max(499))
+              .min(1)
+              .default([409])
+              .describe('the statuses of createExam that say this exam id was arranged before'),
+            method: z.enum(['GET', 'POST']).default('GET'),
+            ...request,
+            response: createExamResponse
               .optional()
-              .describe(
-                'the platform’s id of the sitting: fetchResult templates read it as exam.platformExamId',
-              ),
+              .describe('where the exam URL and the rest are in this answer; createExam.response by default'),
           })
-          .strict(),
+          .strict()
+          .optional()
+          .describe(
+            'finds the exam arranged before when createExam answers that its id exists (a retry after an answer that was lost)',
+          ),
       })
       .strict()
       .describe('arranges an exam when staff approve it (required)'),
@@ -148,6 +167,9 @@ export const RESULT_ROOTS: AllowedRoots = { exam: ['id', 'platformExamId'], secr
 
 type Part = { value: unknown; path: PropertyKey[]; roots: AllowedRoots };
 
+/** What call() returns for an answer of a status createExam.existing.on names. */
+const ARRANGED_BEFORE = Symbol('arranged before');
+
 /** Compiles every template of a declaration at once; all problems, secrets included, in one OptionsError. */
 function compileAll<K extends string>(
   parts: Record<K, Part>,
@@ -181,47 +203,71 @@ export const httpProvider = defineProvider({
   id: 'http',
   options: httpOptions,
   create(options, ctx, instanceId) {
-    const { baseHeaders, examHeaders, examBody, papersHeaders, papersBody, resultHeaders, resultBody } =
-      compileAll(
-        // Paths are compiled here only to check their variables; they are filled by compileRequestUrl.
-        {
-          baseHeaders: { value: options.headers, path: ['headers'], roots: ACCOUNT_ROOTS },
-          examPath: { value: options.createExam.path, path: ['createExam', 'path'], roots: EXAM_ROOTS },
-          examHeaders: {
-            value: options.createExam.headers,
-            path: ['createExam', 'headers'],
-            roots: EXAM_ROOTS,
-          },
-          examBody: { value: options.createExam.body, path: ['createExam', 'body'], roots: EXAM_ROOTS },
-          papersPath: {
-            value: options.listPapers?.path ?? '',
-            path: ['listPapers', 'path'],
-            roots: ACCOUNT_ROOTS,
-          },
-          papersHeaders: {
-            value: options.listPapers?.headers ?? {},
-            path: ['listPapers', 'headers'],
-            roots: ACCOUNT_ROOTS,
-          },
-          papersBody: { value: options.listPapers?.body, path: ['listPapers', 'body'], roots: ACCOUNT_ROOTS },
-          resultPath: {
-            value: options.fetchResult?.path ?? '',
-            path: ['fetchResult', 'path'],
-            roots: RESULT_ROOTS,
-          },
-          resultHeaders: {
-            value: options.fetchResult?.headers ?? {},
-            path: ['fetchResult', 'headers'],
-            roots: RESULT_ROOTS,
-          },
-          resultBody: {
-            value: options.fetchResult?.body,
-            path: ['fetchResult', 'body'],
-            roots: RESULT_ROOTS,
-          },
+    const {
+      baseHeaders,
+      examHeaders,
+      examBody,
+      existingHeaders,
+      existingBody,
+      papersHeaders,
+      papersBody,
+      resultHeaders,
+      resultBody,
+    } = compileAll(
+      // Paths are compiled here only to check their variables; they are filled by compileRequestUrl.
+      {
+        baseHeaders: { value: options.headers, path: ['headers'], roots: ACCOUNT_ROOTS },
+        examPath: { value: options.createExam.path, path: ['createExam', 'path'], roots: EXAM_ROOTS },
+        examHeaders: {
+          value: options.createExam.headers,
+          path: ['createExam', 'headers'],
+          roots: EXAM_ROOTS,
         },
-        ctx,
-      );
+        examBody: { value: options.createExam.body, path: ['createExam', 'body'], roots: EXAM_ROOTS },
+        existingPath: {
+          value: options.createExam.existing?.path ?? '',
+          path: ['createExam', 'existing', 'path'],
+          roots: EXAM_ROOTS,
+        },
+        existingHeaders: {
+          value: options.createExam.existing?.headers ?? {},
+          path: ['createExam', 'existing', 'headers'],
+          roots: EXAM_ROOTS,
+        },
+        existingBody: {
+          value: options.createExam.existing?.body,
+          path: ['createExam', 'existing', 'body'],
+          roots: EXAM_ROOTS,
+        },
+        papersPath: {
+          value: options.listPapers?.path ?? '',
+          path: ['listPapers', 'path'],
+          roots: ACCOUNT_ROOTS,
+        },
+        papersHeaders: {
+          value: options.listPapers?.headers ?? {},
+          path: ['listPapers', 'headers'],
+          roots: ACCOUNT_ROOTS,
+        },
+        papersBody: { value: options.listPapers?.body, path: ['listPapers', 'body'], roots: ACCOUNT_ROOTS },
+        resultPath: {
+          value: options.fetchResult?.path ?? '',
+          path: ['fetchResult', 'path'],
+          roots: RESULT_ROOTS,
+        },
+        resultHeaders: {
+          value: options.fetchResult?.headers ?? {},
+          path: ['fetchResult', 'headers'],
+          roots: RESULT_ROOTS,
+        },
+        resultBody: {
+          value: options.fetchResult?.body,
+          path: ['fetchResult', 'body'],
+          roots: RESULT_ROOTS,
+        },
+      },
+      ctx,
+    );
     const webhookSecret = options.resultWebhook
       ? ctx.secret(options.resultWebhook.signature.secret)
       : undefined;
@@ -241,6 +287,7 @@ export const httpProvider = defineProvider({
 
     const urls = {
       createExam: compileRequestUrl(options.baseUrl, options.createExam.path),
+      existingExam: compileRequestUrl(options.baseUrl, options.createExam.existing?.path ?? ''),
       fetchResult: compileRequestUrl(options.baseUrl, options.fetchResult?.path ?? ''),
       listPapers: compileRequestUrl(options.baseUrl, options.listPapers?.path ?? ''),
     };
@@ -274,11 +321,16 @@ export const httpProvider = defineProvider({
       return out;
     }
 
+    /**
+     * One call; its answer as JSON. With `arrangedBefore`, an answer of one of those statuses is not a failure:
+     * ARRANGED_BEFORE is returned instead (createExam.existing).
+     */
     async function call(
       method: string,
       url: URL,
       headers: Record<string, string>,
       body: unknown,
+      arrangedBefore?: readonly number[],
     ): Promise<unknown> {
       let response: Response;
       let text: string;
@@ -320,6 +372,7 @@ export const httpProvider = defineProvider({
           instanceId,
         );
       }
+      if (arrangedBefore?.includes(response.status)) return ARRANGED_BEFORE;
       if (!response.ok) {
         // Never echo the platform's body: it may repeat credentials or candidate data.
         const again = retryable(response.status);
@@ -357,13 +410,26 @@ export const httpProvider = defineProvider({
           account: accountVars(req.account),
           secrets,
         };
-        const answer = await call(
+        const existing = options.createExam.existing;
+        let answer = await call(
           options.createExam.method,
           urlFor('createExam', vars),
           headersFor('createExam', baseHeaders.render(vars), examHeaders.render(vars)),
           examBody.render(vars),
+          existing?.on,
         );
-        const map = options.createExam.response;
+        let map = options.createExam.response;
+        if (answer === ARRANGED_BEFORE && existing) {
+          // The platform has this exam already: an earlier call arranged it and its answer was lost (a
+          // timeout, a restart). Read that arrangement rather than fail an exam the candidate may be sitting.
+          answer = await call(
+            existing.method,
+            urlFor('existingExam', vars),
+            headersFor('existingExam', baseHeaders.render(vars), existingHeaders.render(vars)),
+            existingBody.render(vars),
+          );
+          map = existing.response ?? map;
+        }
         const examUrl = arrangementText(map.examUrl, answer);
         if (!examUrl || !/^https?:\/\//.test(examUrl)) {
           throw new ProviderError(
