@@ -127,7 +127,7 @@ describe('an answer larger than any exam platform sends', () => {
 describe('createExam.existing: the exam arranged before, when the platform says its id exists', () => {
   /** A platform that arranged exam-1 on an earlier call (whose answer was lost) and refuses a second one. */
   const calls: string[] = [];
-  const platform = async (input: RequestInfo | URL, init?: RequestInit) => {
+  const platform = async (input: string | URL | Request, init?: RequestInit) => {
     const url = new URL(String(input));
     calls.push(`${init?.method ?? 'GET'} ${url.pathname}${url.search}`);
     if (init?.method === 'POST') return Response.json({ error: 'reference exists' }, { status: 409 });
