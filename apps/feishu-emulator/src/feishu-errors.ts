@@ -25,6 +25,11 @@ export const FeishuCode = {
   resendFailed: 10016,
   appTokenInvalid: 99991664,
   tenantKeyInvalid: 99991665,
+  /**
+   * A call made with the token of a tenant that has stopped the app (generic error codes: 99991662
+   * 检查该应用是否处于停用状态; 10014 应用状态不可用 is the other, and the gateway takes both).
+   */
+  appStopped: 99991662,
   botNotInChat: 230002,
   /**
    * A message refused for the frequency limit of its chat (or user): Feishu takes 5 messages a second into one

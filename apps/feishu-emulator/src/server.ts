@@ -162,6 +162,7 @@ export function createEmulator(options: EmulatorOptions) {
     options.apps.filter((a) => a.eventUrl).map((a) => [a.appId, a.eventUrl as string]),
   );
   const tenantsOf = (appId: string) => apps.get(appId)?.tenants ?? [];
+  const appTenant = (appId: string, tenantKey: string) => `${appId}\u0000${tenantKey}`;
   /** Which tenant a chat, an exam or an account belongs to: a call about it needs that tenant's token. */
   const owners = {
     chats: new Map(
@@ -193,6 +194,12 @@ export function createEmulator(options: EmulatorOptions) {
     pendingTickets: [] as string[],
     /** Calls refused because they carried another tenant's token: the mistake made visible. */
     crossTenant: [] as Array<{ path: string; owner: string; tokenTenant: string | undefined }>,
+    /**
+     * Customers that stopped or uninstalled a marketplace app, by app id and tenant key. From the moment Feishu
+     * decides, whether or not its push has reached the gateway: a stopped customer's calls are refused with
+     * 99991662, an uninstalled customer gets no token and its tokens stop working.
+     */
+    appStatus: new Map<string, 'stopped' | 'uninstalled'>(),
     /** Every token and ticket ever handed out: none of them may appear in a gateway's log. */
     secretsIssued: [] as string[],
   };
@@ -326,6 +333,22 @@ export function createEmulator(options: EmulatorOptions) {
         ctx.state.tenantKey = token.tenantKey;
         (call as { appId: string | undefined }).appId = token.appId;
         (call as { tenantKey: string | undefined }).tenantKey = token.tenantKey;
+        const status = token.tenantKey
+          ? state.appStatus.get(appTenant(token.appId, token.tenantKey))
+          : undefined;
+        if (status === 'uninstalled') {
+          tokens.delete(presented);
+          return answer(
+            ctx,
+            400,
+            failure(
+              FeishuCode.tokenInvalid,
+              'Invalid access token for authorization. Please make a request with token attached.',
+            ),
+          );
+        }
+        if (status === 'stopped')
+          return answer(ctx, 400, failure(FeishuCode.appStopped, 'the app is stopped in this tenant'));
       }
       await next();
     } finally {
@@ -420,7 +443,10 @@ export function createEmulator(options: EmulatorOptions) {
       ctx.body = { code: FeishuCode.appTokenInvalid, msg: 'invalid app access token' };
       return;
     }
-    if (!tenantsOf(appToken.appId).some((t) => t.tenantKey === body.tenant_key)) {
+    if (
+      !tenantsOf(appToken.appId).some((t) => t.tenantKey === body.tenant_key) ||
+      state.appStatus.get(appTenant(appToken.appId, body.tenant_key ?? '')) === 'uninstalled'
+    ) {
       ctx.body = {
         code: FeishuCode.tenantKeyInvalid,
         msg: 'invalid tenant code: the app is not installed there',
@@ -895,16 +921,26 @@ export function createEmulator(options: EmulatorOptions) {
       return emulator.push(gatewayUrl, envelope, target);
     },
 
-    /** A tenant installed, started, stopped or uninstalled the marketplace app. */
-    pushLifecycle(
-      gatewayUrl: string,
-      tenantKey: string,
-      what: 'app_open' | 'start_by_tenant' | 'stop_by_tenant' | 'stop_by_platform' | 'app_uninstalled',
-      appId = firstApp.appId,
-    ) {
+    /**
+     * A tenant installed, started, stopped or uninstalled the marketplace app: Feishu acts on it at once
+     * (setAppStatus), then pushes the event.
+     */
+    pushLifecycle(gatewayUrl: string, tenantKey: string, what: LifecycleChange, appId = firstApp.appId) {
+      emulator.setAppStatus(tenantKey, what, appId);
       if (what === 'app_open' || what === 'app_uninstalled')
         return emulator.pushV1(gatewayUrl, what, { tenant_key: tenantKey }, appId);
       return emulator.pushV1(gatewayUrl, 'app_status_change', { tenant_key: tenantKey, status: what }, appId);
+    },
+
+    /**
+     * What Feishu does when a tenant starts, stops, installs or uninstalls the app, without the push: for a push
+     * that is late or lost, the gateway's calls meet the change before the gateway hears of it.
+     */
+    setAppStatus(tenantKey: string, what: LifecycleChange, appId = firstApp.appId) {
+      const key = appTenant(appId, tenantKey);
+      if (what === 'stop_by_tenant' || what === 'stop_by_platform') state.appStatus.set(key, 'stopped');
+      else if (what === 'app_uninstalled') state.appStatus.set(key, 'uninstalled');
+      else state.appStatus.delete(key);
     },
 
     /** Issues a fresh app_ticket and pushes it to the app's event URL (held until the URL is known). */
@@ -1061,6 +1097,14 @@ export function createEmulator(options: EmulatorOptions) {
 }
 
 export type Emulator = ReturnType<typeof createEmulator>;
+
+/** What a tenant did with a marketplace app (app_open, app_status_change's statuses, app_uninstalled). */
+export type LifecycleChange =
+  | 'app_open'
+  | 'start_by_tenant'
+  | 'stop_by_tenant'
+  | 'stop_by_platform'
+  | 'app_uninstalled';
 
 function messageData(m: Message) {
   return {

@@ -599,3 +599,69 @@ describe('control API', () => {
     }
   });
 });
+
+describe('a marketplace app that a customer stops or uninstalls', () => {
+  const store = { appId: 'cli_store', appSecret: 'store-secret', type: 'marketplace' as const };
+  const customer = 'tenant_customer';
+  let market: Emulator;
+  let server: RunningEmulator;
+  const post = async (path: string, body: unknown, bearer?: string) => {
+    const response = await fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+    return (await response.json()) as {
+      code: number;
+      tenant_access_token?: string;
+      app_access_token?: string;
+    };
+  };
+  const tenantToken = async () => {
+    const { app_access_token } = await post('/open-apis/auth/v3/app_access_token', {
+      app_id: store.appId,
+      app_secret: store.appSecret,
+      app_ticket: 'ticket-1',
+    });
+    return post('/open-apis/auth/v3/tenant_access_token', { app_access_token, tenant_key: customer });
+  };
+  const hireCall = async (bearer: string) =>
+    (
+      await post(
+        '/open-apis/hire/v1/eco_exams/e-1/login_info',
+        { result: 0, exam_login_info: { exam_url: 'https://x.example/e' } },
+        bearer,
+      )
+    ).code;
+
+  beforeAll(async () => {
+    market = createEmulator({ apps: [{ ...store, tenants: [{ tenantKey: customer, name: 'Customer' }] }] });
+    server = await market.listen();
+    market.state.tickets.set('ticket-1', { appId: store.appId, expiresAt: Date.now() + 3_600_000 });
+  });
+  afterAll(() => server.close());
+
+  it('refuses a stopped customer’s calls with 99991662 until it starts the app again; an uninstall ends its tokens', async () => {
+    const issued = await tenantToken();
+    expect(issued.code).toBe(0);
+    const bearer = String(issued.tenant_access_token);
+    expect(await hireCall(bearer)).toBe(0);
+
+    market.setAppStatus(customer, 'stop_by_tenant', store.appId);
+    expect(await hireCall(bearer)).toBe(FeishuCode.appStopped);
+    market.setAppStatus(customer, 'start_by_tenant', store.appId);
+    expect(await hireCall(bearer)).toBe(0);
+
+    market.setAppStatus(customer, 'app_uninstalled', store.appId);
+    expect(await hireCall(bearer)).toBe(FeishuCode.tokenInvalid);
+    expect((await tenantToken()).code).toBe(FeishuCode.tenantKeyInvalid);
+    // Installed again (app_open): tokens are issued again.
+    market.setAppStatus(customer, 'app_open', store.appId);
+    const again = await tenantToken();
+    expect(again.code).toBe(0);
+    expect(await hireCall(String(again.tenant_access_token))).toBe(0);
+  });
+});

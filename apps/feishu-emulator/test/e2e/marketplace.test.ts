@@ -251,6 +251,32 @@ describe('marketplace app: many customers, one gateway', () => {
     );
   });
 
+  it('a customer that stops the app before the gateway hears of it: Feishu refuses the call (99991662), and the step is retried, not given up, until the customer starts the app again', async () => {
+    const examId = 'mk-initech-stopped-unheard';
+    await pushExam(platform.emulator, gateway, examId, initech.tenantKey);
+    await until('its card', () => cardOf(platform, examId)[0]);
+    // Stopped, and its app_status_change not delivered (late, or lost): the gateway still takes it as active.
+    platform.emulator.setAppStatus(initech.tenantKey, 'stop_by_tenant');
+    expect((await approve(platform, gateway, examId)).body).toMatchObject({ toast: { type: 'success' } });
+    const refusedLoginInfo = () =>
+      platform.emulator.state.calls.filter(
+        (c) => c.path.endsWith('/login_info') && c.tenantKey === initech.tenantKey && c.code === 99991662,
+      );
+    await until('Feishu refuses the login info twice', () => refusedLoginInfo().length >= 2);
+    expect(loginInfoFor(platform.emulator, examId)).toHaveLength(0);
+
+    // The customer starts the app again (here with its push: the gateway would also go on without it).
+    await platform.emulator.pushLifecycle(
+      `${gateway.url}/webhook/event`,
+      initech.tenantKey,
+      'start_by_tenant',
+    );
+    await until(
+      'login_info once the app runs again',
+      () => loginInfoFor(platform.emulator, examId).length === 1,
+    );
+  });
+
   it('after a restart with no new ticket push, the stored ticket still gets tokens', async () => {
     await gateway.stop();
     const resends = platform.emulator.state.resends.length;
