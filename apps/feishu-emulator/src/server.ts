@@ -255,6 +255,16 @@ export function createEmulator(options: EmulatorOptions) {
     ctx.status = status;
     ctx.body = body;
   };
+  /** 99991663, as Feishu answers a tenant token it no longer takes (expired, revoked, its tenant gone). */
+  const tokenRefused = (ctx: Context) =>
+    answer(
+      ctx,
+      400,
+      failure(
+        FeishuCode.tokenInvalid,
+        'Invalid access token for authorization. Please make a request with token attached.',
+      ),
+    );
 
   // Record every Open Platform call, inject faults, check the bearer token.
   app.use(async (ctx, next) => {
@@ -296,14 +306,7 @@ export function createEmulator(options: EmulatorOptions) {
         }
         const presented = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1];
         if (presented) tokens.delete(presented);
-        return answer(
-          ctx,
-          400,
-          failure(
-            FeishuCode.tokenInvalid,
-            'Invalid access token for authorization. Please make a request with token attached.',
-          ),
-        );
+        return tokenRefused(ctx);
       }
       if (body === undefined)
         return answer(ctx, 400, failure(FeishuCode.fieldValidation, 'the request body is not JSON'));
@@ -320,14 +323,7 @@ export function createEmulator(options: EmulatorOptions) {
           );
         const token = tokens.get(presented);
         if (token?.kind !== 'tenant' || token.expiresAt < Date.now()) {
-          return answer(
-            ctx,
-            400,
-            failure(
-              FeishuCode.tokenInvalid,
-              'Invalid access token for authorization. Please make a request with token attached.',
-            ),
-          );
+          return tokenRefused(ctx);
         }
         ctx.state.appId = token.appId;
         ctx.state.tenantKey = token.tenantKey;
@@ -338,14 +334,7 @@ export function createEmulator(options: EmulatorOptions) {
           : undefined;
         if (status === 'uninstalled') {
           tokens.delete(presented);
-          return answer(
-            ctx,
-            400,
-            failure(
-              FeishuCode.tokenInvalid,
-              'Invalid access token for authorization. Please make a request with token attached.',
-            ),
-          );
+          return tokenRefused(ctx);
         }
         if (status === 'stopped')
           return answer(ctx, 400, failure(FeishuCode.appStopped, 'the app is stopped in this tenant'));
