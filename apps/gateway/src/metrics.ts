@@ -2,16 +2,12 @@
 // registry of its own per gateway (tests run several gateways in one process; prom-client's global registry
 // would mix them). The places that see something happen make one call each into this module.
 import { isKnownEventType } from '@feishu-exam/event-core';
-import {
-  type ExamProvider,
-  isProviderError,
-  type ProviderRegistry,
-  type Route,
-} from '@feishu-exam/exam-providers';
+import { isProviderError, type ProviderRegistry } from '@feishu-exam/exam-providers';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { OpenApiError } from './feishu/clients.js';
 import { classifyFailure } from './outbox/failure.js';
 import type { JobHandler } from './outbox/worker.js';
+import { type MethodWrap, mapProviders, wrapProvider } from './providers/wrap.js';
 import { quotedList } from './store/rows.js';
 
 /**
@@ -226,42 +222,23 @@ export class GatewayMetrics {
    * in the gateway, so that packages/* stay free of prom-client; routing is the registry's own.
    */
   observeProviders(registry: ProviderRegistry): ProviderRegistry {
-    const observed = new Map<string, ExamProvider>();
-    for (const [id, provider] of registry.providers) observed.set(id, this.#observeProvider(provider));
-    const swap = (route: Route): Route =>
-      route.ok ? { ...route, provider: observed.get(route.provider.id) ?? route.provider } : route;
-    return {
-      providers: observed,
-      defaultProviderId: registry.defaultProviderId,
-      get: (id) => observed.get(id),
-      route: (exam) => swap(registry.route(exam)),
-    };
-  }
-
-  #observeProvider(provider: ExamProvider): ExamProvider {
-    const timed =
-      <A extends unknown[], R>(method: string, call: (...args: A) => Promise<R>) =>
-      async (...args: A): Promise<R> => {
-        const started = performance.now();
-        try {
-          const value = await call(...args);
-          this.#providerCall(provider.id, method, 'ok', started);
-          return value;
-        } catch (err) {
-          this.#providerCall(provider.id, method, providerOutcome(err), started);
-          throw err;
-        }
-      };
-    const { listPapers, cancelExam, fetchResult } = provider;
-    return {
-      ...provider,
-      createExam: timed('createExam', (request) => provider.createExam(request)),
-      ...(listPapers
-        ? { listPapers: timed('listPapers', (account) => listPapers.call(provider, account)) }
-        : {}),
-      ...(cancelExam ? { cancelExam: timed('cancelExam', (ref) => cancelExam.call(provider, ref)) } : {}),
-      ...(fetchResult ? { fetchResult: timed('fetchResult', (ref) => fetchResult.call(provider, ref)) } : {}),
-    };
+    return mapProviders(registry, (provider) => {
+      const timed: MethodWrap =
+        (method, call) =>
+        async (...args) => {
+          const started = performance.now();
+          try {
+            const value = await call(...args);
+            this.#providerCall(provider.id, method, 'ok', started);
+            return value;
+          } catch (err) {
+            this.#providerCall(provider.id, method, providerOutcome(err), started);
+            throw err;
+          }
+        };
+      // The gateway's calls out to the platform; a result webhook is the platform's call in, not counted here.
+      return wrapProvider(provider, ['createExam', 'listPapers', 'cancelExam', 'fetchResult'], timed);
+    });
   }
 
   #providerCall(provider: string, method: string, outcome: string, started: number): void {

@@ -5,7 +5,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { envelopeV2, seal } from '@feishu-exam/event-core';
 import {
   createProviderRegistry,
   defaultProviderContext,
@@ -16,8 +15,7 @@ import {
 } from '@feishu-exam/exam-providers';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { post, recordingPlatform, secrets, startTestGateway } from './support.js';
+import { pushApprovedExam, recordingPlatform, startTestGateway } from './support.js';
 
 const API_KEY = 'leaky-platform-key-0123456789';
 
@@ -55,17 +53,7 @@ async function echoingGateway(
     { LOG_LEVEL: 'info', LEAKY_API_KEY: API_KEY, ...env },
     { providers: registry.registry },
   );
-  const sealed = seal(
-    envelopeV2(
-      'hire.eco_exam.created_v1',
-      { exam_id: examId, candidate_info: candidate },
-      { token: secrets.verificationToken },
-    ),
-    { encryptKey: secrets.encryptKey },
-  );
-  expect((await post(`${gw.url}/webhook/event`, sealed.headers, sealed.rawBody)).status).toBe(200);
-  await gw.store.write((tx) => examLifecycle.approve(tx, examId, 'ou_staff', Date.now()));
-  gw.worker.wake();
+  await pushApprovedExam(gw, examId, candidate);
   return gw;
 }
 

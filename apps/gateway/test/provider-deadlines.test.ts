@@ -1,6 +1,5 @@
 // How the outbox calls exam platforms: a provider whose call never settles. Fails on the code before
 // its fix.
-import { envelopeV2, seal } from '@feishu-exam/event-core';
 import {
   createProviderRegistry,
   defaultProviderContext,
@@ -9,8 +8,7 @@ import {
 } from '@feishu-exam/exam-providers';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
-import { post, secrets, startTestGateway } from './support.js';
+import { pushApprovedExam, startTestGateway } from './support.js';
 
 /** A gateway whose one provider is `create`'s, with exam `examId` pushed and approved: the arrangement runs next. */
 async function gatewayArranging(
@@ -30,17 +28,7 @@ async function gatewayArranging(
   );
   if (!registry.ok) throw new Error(registry.errors.join());
   const gw = await startTestGateway({ LOG_LEVEL: 'info', ...env }, { providers: registry.registry });
-  const sealed = seal(
-    envelopeV2(
-      'hire.eco_exam.created_v1',
-      { exam_id: examId, candidate_info: { name: 'Audit' } },
-      { token: secrets.verificationToken },
-    ),
-    { encryptKey: secrets.encryptKey },
-  );
-  expect((await post(`${gw.url}/webhook/event`, sealed.headers, sealed.rawBody)).status).toBe(200);
-  await gw.store.write((tx) => examLifecycle.approve(tx, examId, 'ou_staff', Date.now()));
-  gw.worker.wake();
+  await pushApprovedExam(gw, examId);
   return gw;
 }
 

@@ -23,6 +23,7 @@ import {
   type SqlTx,
 } from '../src/store/index.js';
 import { Initial1764000000000 } from '../src/store/migrations/0001-initial.js';
+import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
 
 export const secrets = {
   appId: 'cli_a1b2c3d4e5f6',
@@ -216,6 +217,28 @@ export function examCreatedEvent(
   const r = parse(seal(envelope), {});
   if (!r.ok || r.kind !== 'event' || r.event.type !== 'hire.eco_exam.created_v1') throw new Error('fixture');
   return r.event;
+}
+
+/**
+ * Pushes exam `examId` to a running test gateway as Feishu does (sealed, over HTTP), approves it and wakes the
+ * worker: the exam's arrangement is the next thing the gateway does.
+ */
+export async function pushApprovedExam(
+  gw: TestGateway,
+  examId: string,
+  candidate: Record<string, unknown> = { name: 'Audit' },
+): Promise<void> {
+  const sealed = seal(
+    envelopeV2(
+      'hire.eco_exam.created_v1',
+      { exam_id: examId, candidate_info: candidate },
+      { token: secrets.verificationToken },
+    ),
+    { encryptKey: secrets.encryptKey },
+  );
+  expect((await post(`${gw.url}/webhook/event`, sealed.headers, sealed.rawBody)).status).toBe(200);
+  await gw.store.write((tx) => examLifecycle.approve(tx, examId, 'ou_staff', Date.now()));
+  gw.worker.wake();
 }
 
 /**

@@ -1,8 +1,8 @@
-import { isProviderError, type ProviderError } from '@feishu-exam/exam-providers';
 import { runProviderConformance } from '@feishu-exam/exam-providers/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type FakeTest, startFakeHackerRank } from '../src/fake.js';
 import hackerRankProvider from '../src/index.js';
+import { failureOf } from './support.js';
 
 const hr = await startFakeHackerRank({ apiKey: 'hr-key-1234567890' });
 afterAll(() => hr.close());
@@ -53,16 +53,6 @@ describe('hackerrank provider', () => {
     if (!built.ok) throw new Error(built.errors.join('\n'));
     return built.provider;
   };
-  const failureOf = (promise: Promise<unknown>) =>
-    promise.then(
-      () => {
-        throw new Error('expected a failure');
-      },
-      (e: unknown) => {
-        if (!isProviderError(e)) throw e;
-        return e as ProviderError;
-      },
-    );
 
   it('invites the candidate to the paper’s test with a Bearer key; the invite link is the exam URL', async () => {
     const arrangement = await build().createExam({

@@ -2,10 +2,10 @@
 // createExam's idempotency on Feishu's exam id. Each test fails on the code before its fix.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isProviderError, type ProviderError } from '@feishu-exam/exam-providers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startFakeHackerRank } from '../src/fake.js';
 import hackerRankProvider from '../src/index.js';
+import { failureOf } from './support.js';
 
 const hr = await startFakeHackerRank();
 afterAll(() => hr.close());
@@ -17,17 +17,6 @@ function build(fetchImpl: typeof fetch = fetch, baseUrl = hr.url) {
   if (!built.ok) throw new Error(built.errors.join('\n'));
   return built.provider;
 }
-
-const failureOf = (promise: Promise<unknown>) =>
-  promise.then(
-    () => {
-      throw new Error('expected a failure');
-    },
-    (e: unknown) => {
-      if (!isProviderError(e)) throw e;
-      return e as ProviderError & { retryAfterMs?: number };
-    },
-  );
 
 /** A fetch whose answer to the first invitation is lost after HackerRank made it (the call timed out). */
 function losingFirstInvitation(alsoRewrite?: (body: Record<string, unknown>) => Record<string, unknown>) {

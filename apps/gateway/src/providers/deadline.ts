@@ -1,9 +1,5 @@
-import {
-  type ExamProvider,
-  ProviderError,
-  type ProviderRegistry,
-  type Route,
-} from '@feishu-exam/exam-providers';
+import { type ExamProvider, ProviderError, type ProviderRegistry } from '@feishu-exam/exam-providers';
+import { type MethodWrap, mapProviders, wrapProvider } from './wrap.js';
 
 /** A deadline is at least this many times the provider's own call timeout (one method may make several calls). */
 export const DEADLINE_PER_CALL_TIMEOUT = 4;
@@ -17,23 +13,14 @@ export const DEADLINE_PER_CALL_TIMEOUT = 4;
  * platform, the retry finds again (createExam is idempotent on the exam id).
  */
 export function withDeadlines(registry: ProviderRegistry, deadlineMs: number): ProviderRegistry {
-  const wrapped = new Map<string, ExamProvider>();
-  for (const [id, provider] of registry.providers) wrapped.set(id, withDeadline(provider, deadlineMs));
-  const swap = (route: Route): Route =>
-    route.ok ? { ...route, provider: wrapped.get(route.provider.id) ?? route.provider } : route;
-  return {
-    providers: wrapped,
-    defaultProviderId: registry.defaultProviderId,
-    get: (id) => wrapped.get(id),
-    route: (exam) => swap(registry.route(exam)),
-  };
+  return mapProviders(registry, (provider) => withDeadline(provider, deadlineMs));
 }
 
 function withDeadline(provider: ExamProvider, floorMs: number): ExamProvider {
   const deadlineMs = Math.max(floorMs, DEADLINE_PER_CALL_TIMEOUT * (provider.callTimeoutMs ?? 0));
-  const bounded =
-    <A extends unknown[], R>(method: string, call: (...args: A) => Promise<R>) =>
-    (...args: A): Promise<R> => {
+  const bounded: MethodWrap =
+    (method, call) =>
+    (...args) => {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(
@@ -51,21 +38,9 @@ function withDeadline(provider: ExamProvider, floorMs: number): ExamProvider {
       });
       return Promise.race([call(...args), late]).finally(() => clearTimeout(timer));
     };
-  const { listPapers, cancelExam, fetchResult, parseResultWebhook } = provider;
-  return {
-    ...provider,
-    createExam: bounded('createExam', (request) => provider.createExam(request)),
-    ...(listPapers
-      ? { listPapers: bounded('listPapers', (account) => listPapers.call(provider, account)) }
-      : {}),
-    ...(cancelExam ? { cancelExam: bounded('cancelExam', (ref) => cancelExam.call(provider, ref)) } : {}),
-    ...(fetchResult ? { fetchResult: bounded('fetchResult', (ref) => fetchResult.call(provider, ref)) } : {}),
-    ...(parseResultWebhook
-      ? {
-          parseResultWebhook: bounded('parseResultWebhook', (request) =>
-            parseResultWebhook.call(provider, request),
-          ),
-        }
-      : {}),
-  };
+  return wrapProvider(
+    provider,
+    ['createExam', 'listPapers', 'cancelExam', 'fetchResult', 'parseResultWebhook'],
+    bounded,
+  );
 }
