@@ -2,8 +2,7 @@
 // plus a sync of the write-ahead log before a write resolves, BEGIN retried from a timer while another
 // connection holds the lock, and writes of one turn gathered into one transaction. The suite runs on both
 // bindings (SQLITE_DRIVER=sqlite3 too); what exists only on better-sqlite3 is skipped on the other.
-import { statSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import fs, { statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { pino } from 'pino';
 import sqlite3 from 'sqlite3';
@@ -14,7 +13,13 @@ import { OutboxWorker } from '../src/outbox/worker.js';
 import { BetterSqliteStatements, PREPARED_STATEMENTS } from '../src/store/better-sqlite.js';
 import { beginWaitingForLock, openStore, type Store } from '../src/store/index.js';
 import { SQLITE_BUSY_TIMEOUT_MS, SqliteStatements } from '../src/store/sqlite.js';
-import { NotDurableError } from '../src/store/wal-sync.js';
+import {
+  NotDurableError,
+  SLOW_DISK_SPELL_MS,
+  SLOW_SYNC_MS,
+  type SyncThread,
+  WalSync,
+} from '../src/store/wal-sync.js';
 import {
   holdWriteLock,
   runsKeptStatements,
@@ -34,8 +39,8 @@ afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
 });
 
-async function freshStore(url = tempDatabaseUrl()): Promise<Store> {
-  const store = await openStore(url, silent, testStoreOptions);
+async function freshStore(url = tempDatabaseUrl(), syncThread?: SyncThread): Promise<Store> {
+  const store = await openStore(url, silent, { ...testStoreOptions, syncThread });
   stores.push(store);
   return store;
 }
@@ -64,12 +69,40 @@ function countBegins(store: Store): { readonly count: number } {
   return counter;
 }
 
-/** FileHandle.prototype, where WalSync's datasync lives: spied on to see, slow down or fail the sync. */
-async function fileHandlePrototype(): Promise<FileHandle> {
-  const handle = await open(new URL(import.meta.url), 'r');
-  await handle.close();
-  return Object.getPrototypeOf(handle) as FileHandle;
+/**
+ * The store's syncs on libuv's thread pool (`fs.fdatasync`, which WalSync calls through the module object, so
+ * a spy sees it): each waits for `hold` (if given) before the real sync runs; `onSync` sees its descriptor.
+ */
+function spyOnPoolSyncs(hold?: () => Promise<void>, onSync?: (descriptor: number) => void) {
+  const fdatasync = fs.fdatasync;
+  return vi
+    .spyOn(fs, 'fdatasync')
+    .mockImplementation((descriptor: number, done: (error: NodeJS.ErrnoException | null) => void) => {
+      onSync?.(descriptor);
+      void (hold?.() ?? Promise.resolve()).then(() => fdatasync(descriptor, done));
+    });
 }
+
+/** Syncs that fail as a disk's EIO does, in the thread the store syncs in; `onSync` sees each one. */
+function failSyncs(
+  thread: SyncThread,
+  failure: Error,
+  options: { once?: boolean; onSync?: () => void } = {},
+) {
+  const fail = (_: number, done?: (error: NodeJS.ErrnoException) => void) => {
+    options.onSync?.();
+    if (!done) throw failure; // fdatasyncSync
+    queueMicrotask(() => done(failure));
+  };
+  const spy = vi.spyOn(fs, thread === 'thread-pool' ? 'fdatasync' : 'fdatasyncSync') as unknown as {
+    mockImplementation(f: typeof fail): unknown;
+    mockImplementationOnce(f: typeof fail): unknown;
+  };
+  if (options.once) spy.mockImplementationOnce(fail);
+  else spy.mockImplementation(fail);
+}
+
+const threads: SyncThread[] = ['main-while-quick', 'thread-pool'];
 
 function deferred<T = void>() {
   let resolve!: (value: T) => void;
@@ -222,20 +255,43 @@ describe('the store commits with NORMAL and syncs the write-ahead log itself (be
   });
 
   it.skipIf(!onBetterSqlite)(
-    `a write resolves only after the datasync of the database's -wal file has completed (${onlyOnBetterSqlite3})`,
+    `by default a write resolves after a datasync of the database's -wal file in the main thread, none on the thread pool (${onlyOnBetterSqlite3})`,
     async () => {
       const url = tempDatabaseUrl();
       const store = await freshStore(url);
       const walInode = statSync(`${url.slice('sqlite:'.length)}-wal`).ino;
-      const proto = await fileHandlePrototype();
-      const datasync = proto.datasync;
+      let resolved = false;
+      const synced: Array<{ inode: number; resolvedBefore: boolean }> = [];
+      const fdatasyncSync = fs.fdatasyncSync;
+      vi.spyOn(fs, 'fdatasyncSync').mockImplementation((descriptor: number) => {
+        synced.push({ inode: fs.fstatSync(descriptor).ino, resolvedBefore: resolved });
+        fdatasyncSync(descriptor);
+      });
+      const pool = spyOnPoolSyncs();
+      await store
+        .write((tx) => tx.run(insertExam, ['d-0', 'ev-d-0']))
+        .then(() => {
+          resolved = true;
+        });
+      expect(synced).toEqual([{ inode: walInode, resolvedBefore: false }]);
+      expect(pool).not.toHaveBeenCalled();
+      expect(await examIds(store)).toEqual(['d-0']);
+    },
+  );
+
+  it.skipIf(!onBetterSqlite)(
+    `on the thread pool, a write resolves only after the datasync of the database's -wal file has completed (${onlyOnBetterSqlite3})`,
+    async () => {
+      const url = tempDatabaseUrl();
+      const store = await freshStore(url, 'thread-pool');
+      const walInode = statSync(`${url.slice('sqlite:'.length)}-wal`).ino;
       const syncing = deferred<number>();
       const finishSync = deferred();
-      vi.spyOn(proto, 'datasync').mockImplementation(async function (this: FileHandle) {
-        syncing.resolve((await this.stat()).ino);
-        await finishSync.promise;
-        return datasync.call(this);
-      });
+      spyOnPoolSyncs(
+        () => finishSync.promise,
+        (descriptor) => syncing.resolve(fs.fstatSync(descriptor).ino),
+      );
+      const inMainThread = vi.spyOn(fs, 'fdatasyncSync');
 
       let resolved = false;
       const write = store
@@ -254,52 +310,48 @@ describe('the store commits with NORMAL and syncs the write-ahead log itself (be
       finishSync.resolve();
       expect(await write).toBe(1);
       expect(resolved).toBe(true);
+      expect(inMainThread).not.toHaveBeenCalled();
     },
   );
 
-  it.skipIf(!onBetterSqlite)(
-    `a sync that fails rejects every write of its batch with NotDurableError, and runs none of them again (${onlyOnBetterSqlite3})`,
-    async () => {
-      const store = await freshStore();
-      const proto = await fileHandlePrototype();
-      const failure = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
-      vi.spyOn(proto, 'datasync').mockRejectedValueOnce(failure);
-      const runs = [0, 0, 0];
-      const writes = runs.map((_, i) =>
-        store.write(async (tx) => {
-          runs[i]!++;
-          return tx.run(insertExam, [`nd-${i}`, `ev-nd-${i}`]);
-        }),
-      );
-      const outcomes = await Promise.allSettled(writes);
-      for (const outcome of outcomes) {
-        expect(outcome.status).toBe('rejected');
-        const error = (outcome as PromiseRejectedResult).reason;
-        expect(error).toBeInstanceOf(NotDurableError);
-        expect(error).toMatchObject({ code: 'not_durable', cause: failure });
-      }
-      expect(runs).toEqual([1, 1, 1]);
-      // They were committed (running them again would have done each twice), only not acknowledged.
-      expect(await examIds(store)).toEqual(['nd-0', 'nd-1', 'nd-2']);
-      // Stricter than a retry: after a failed fsync Linux may report the next one as a success with the
-      // failed pages lost ("fsyncgate"), so no later write is acknowledged either (/readyz's write fails too).
-      await expect(store.write((tx) => tx.run(insertExam, ['nd-3', 'ev-nd-3']))).rejects.toBeInstanceOf(
-        NotDurableError,
-      );
-    },
-  );
+  for (const thread of threads)
+    it.skipIf(!onBetterSqlite)(
+      `a sync that fails (${thread}) rejects every write of its batch with NotDurableError, and runs none of them again (${onlyOnBetterSqlite3})`,
+      async () => {
+        const store = await freshStore(undefined, thread);
+        const failure = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+        failSyncs(thread, failure, { once: true });
+        const runs = [0, 0, 0];
+        const writes = runs.map((_, i) =>
+          store.write(async (tx) => {
+            runs[i]!++;
+            return tx.run(insertExam, [`nd-${i}`, `ev-nd-${i}`]);
+          }),
+        );
+        const outcomes = await Promise.allSettled(writes);
+        for (const outcome of outcomes) {
+          expect(outcome.status).toBe('rejected');
+          const error = (outcome as PromiseRejectedResult).reason;
+          expect(error).toBeInstanceOf(NotDurableError);
+          expect(error).toMatchObject({ code: 'not_durable', cause: failure });
+        }
+        expect(runs).toEqual([1, 1, 1]);
+        // They were committed (running them again would have done each twice), only not acknowledged.
+        expect(await examIds(store)).toEqual(['nd-0', 'nd-1', 'nd-2']);
+        // Stricter than a retry: after a failed fsync Linux may report the next one as a success with the
+        // failed pages lost ("fsyncgate"), so no later write is acknowledged either (/readyz's write fails too).
+        await expect(store.write((tx) => tx.run(insertExam, ['nd-3', 'ev-nd-3']))).rejects.toBeInstanceOf(
+          NotDurableError,
+        );
+      },
+    );
 
   it.skipIf(!onBetterSqlite)(
-    `commits go on while a sync runs; the commits made meanwhile share the next sync, and none resolves before its own (${onlyOnBetterSqlite3})`,
+    `on the thread pool, commits go on while a sync runs; the commits made meanwhile share the next sync, and none resolves before its own (${onlyOnBetterSqlite3})`,
     async () => {
-      const store = await freshStore();
-      const proto = await fileHandlePrototype();
-      const datasync = proto.datasync;
+      const store = await freshStore(undefined, 'thread-pool');
       const finishes: Array<() => void> = [];
-      vi.spyOn(proto, 'datasync').mockImplementation(async function (this: FileHandle) {
-        await new Promise<void>((finish) => finishes.push(finish));
-        return datasync.call(this);
-      });
+      spyOnPoolSyncs(() => new Promise<void>((finish) => finishes.push(finish)));
       const resolved = new Set<string>();
       const write = (id: string) =>
         store.write((tx) => tx.run(insertExam, [id, `ev-${id}`])).then(() => void resolved.add(id));
@@ -329,16 +381,9 @@ describe('the store commits with NORMAL and syncs the write-ahead log itself (be
   it.skipIf(!onBetterSqlite)(
     `a lazy write resolves at its commit; a write that waits for the disk after it syncs both (${onlyOnBetterSqlite3})`,
     async () => {
-      const store = await freshStore();
-      const proto = await fileHandlePrototype();
-      const datasync = proto.datasync;
+      const store = await freshStore(undefined, 'thread-pool');
       const finishSync = deferred();
-      let syncs = 0;
-      vi.spyOn(proto, 'datasync').mockImplementation(async function (this: FileHandle) {
-        syncs++;
-        await finishSync.promise;
-        return datasync.call(this);
-      });
+      const syncs = spyOnPoolSyncs(() => finishSync.promise);
       // Resolves although no sync can finish.
       expect(await store.write((tx) => tx.run(insertExam, ['l-1', 'ev-l-1']), { durability: 'lazy' })).toBe(
         1,
@@ -352,55 +397,108 @@ describe('the store commits with NORMAL and syncs the write-ahead log itself (be
         });
       for (let i = 0; i < 3; i++) await nextTimer();
       expect(resolved).toBe(false);
-      expect(syncs).toBeGreaterThan(0);
+      expect(syncs).toHaveBeenCalled();
       finishSync.resolve();
       expect(await durable).toBe(1);
       expect(await examIds(store)).toEqual(['l-1', 'l-2']);
     },
   );
 
-  it.skipIf(!onBetterSqlite)(
-    `a lazy write alone is synced within LAZY_SYNC_MS, and a failure of that sync fails every later write (${onlyOnBetterSqlite3})`,
-    async () => {
-      const store = await freshStore();
-      const proto = await fileHandlePrototype();
-      const failure = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
-      const synced = deferred();
-      vi.spyOn(proto, 'datasync').mockImplementation(async () => {
-        synced.resolve();
-        throw failure;
-      });
-      expect(await store.write((tx) => tx.run(insertExam, ['ls-1', 'ev-ls-1']), { durability: 'lazy' })).toBe(
-        1,
-      );
-      await synced.promise; // no other write asked for one: the lazy write's own timer did
-      const later = store.write((tx) => tx.run(insertExam, ['ls-2', 'ev-ls-2']));
-      await expect(later).rejects.toBeInstanceOf(NotDurableError);
-      await expect(later).rejects.toMatchObject({ cause: failure });
-      // Nor does the worker go on acting on writes that cannot reach the disk: lazy ones are refused too,
-      // before anything is written.
-      const lazyLater = store.write((tx) => tx.run(insertExam, ['ls-3', 'ev-ls-3']), { durability: 'lazy' });
-      await expect(lazyLater).rejects.toBeInstanceOf(NotDurableError);
-      expect(await examIds(store)).toEqual(['ls-1']);
-    },
-  );
+  for (const thread of threads)
+    it.skipIf(!onBetterSqlite)(
+      `a lazy write alone is synced within LAZY_SYNC_MS (${thread}), and a failure of that sync fails every later write (${onlyOnBetterSqlite3})`,
+      async () => {
+        const store = await freshStore(undefined, thread);
+        const failure = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+        const synced = deferred();
+        failSyncs(thread, failure, { onSync: () => synced.resolve() });
+        expect(
+          await store.write((tx) => tx.run(insertExam, ['ls-1', 'ev-ls-1']), { durability: 'lazy' }),
+        ).toBe(1);
+        await synced.promise; // no other write asked for one: the lazy write's own timer did
+        const later = store.write((tx) => tx.run(insertExam, ['ls-2', 'ev-ls-2']));
+        await expect(later).rejects.toBeInstanceOf(NotDurableError);
+        await expect(later).rejects.toMatchObject({ cause: failure });
+        // Nor does the worker go on acting on writes that cannot reach the disk: lazy ones are refused too,
+        // before anything is written.
+        const lazyLater = store.write((tx) => tx.run(insertExam, ['ls-3', 'ev-ls-3']), {
+          durability: 'lazy',
+        });
+        await expect(lazyLater).rejects.toBeInstanceOf(NotDurableError);
+        expect(await examIds(store)).toEqual(['ls-1']);
+      },
+    );
+});
+
+describe('WalSync: the main thread syncs while the disk is quick', () => {
+  /** A WalSync on a file of its own, on a clock each sync in the main thread moves on by `tookMs()`. */
+  function timedWalSync(tookMs: () => number) {
+    const file = `${tempDatabaseUrl().slice('sqlite:'.length)}-wal`;
+    fs.writeFileSync(file, 'log');
+    let clock = 1_000;
+    const fdatasyncSync = fs.fdatasyncSync;
+    const here = vi.spyOn(fs, 'fdatasyncSync').mockImplementation((descriptor: number) => {
+      fdatasyncSync(descriptor);
+      clock += tookMs();
+    });
+    const pool = spyOnPoolSyncs();
+    const walSync = new WalSync(file, { now: () => clock });
+    return {
+      walSync,
+      here,
+      pool,
+      wait: (ms: number) => {
+        clock += ms;
+      },
+    };
+  }
+
+  it(`a sync over SLOW_SYNC_MS (${SLOW_SYNC_MS} ms) sends the next SLOW_DISK_SPELL_MS of syncs to the thread pool; then the main thread tries again`, async () => {
+    let took = SLOW_SYNC_MS + 1;
+    const { walSync, here, pool, wait } = timedWalSync(() => took);
+    await walSync.sync();
+    expect([here.mock.calls.length, pool.mock.calls.length]).toEqual([1, 0]);
+    took = 0;
+    await walSync.sync();
+    wait(SLOW_DISK_SPELL_MS - 1);
+    await walSync.sync();
+    expect([here.mock.calls.length, pool.mock.calls.length]).toEqual([1, 2]);
+    wait(1);
+    await walSync.sync();
+    await walSync.sync();
+    expect([here.mock.calls.length, pool.mock.calls.length]).toEqual([3, 2]);
+    await walSync.close();
+  });
+
+  it(`syncs taking up to SLOW_SYNC_MS stay in the main thread`, async () => {
+    const { walSync, here, pool } = timedWalSync(() => SLOW_SYNC_MS);
+    for (let i = 0; i < 5; i++) await walSync.sync();
+    expect([here.mock.calls.length, pool.mock.calls.length]).toEqual([5, 0]);
+    await walSync.close();
+  });
+
+  it(`'thread-pool' never syncs in the main thread`, async () => {
+    const file = `${tempDatabaseUrl().slice('sqlite:'.length)}-wal`;
+    fs.writeFileSync(file, 'log');
+    const here = vi.spyOn(fs, 'fdatasyncSync');
+    const pool = spyOnPoolSyncs();
+    const walSync = new WalSync(file, { thread: 'thread-pool' });
+    for (let i = 0; i < 3; i++) await walSync.sync();
+    expect([here.mock.calls.length, pool.mock.calls.length]).toEqual([0, 3]);
+    await walSync.close();
+  });
 });
 
 describe("the outbox worker's own writes are lazy (better-sqlite3)", () => {
   it.skipIf(!onBetterSqlite)(
     `claims, runs and completes a job while the disk's sync is stalled; a write that answers a caller still waits (${onlyOnBetterSqlite3})`,
     async () => {
-      const store = await freshStore();
+      const store = await freshStore(undefined, 'thread-pool');
       await store.write((tx) =>
         enqueueJob(tx, { kind: 'post_card', examId: 'lazy-1', idempotencyKey: 'post_card:lazy-1' }, 1),
       );
-      const proto = await fileHandlePrototype();
-      const datasync = proto.datasync;
       const finishSync = deferred();
-      vi.spyOn(proto, 'datasync').mockImplementation(async function (this: FileHandle) {
-        await finishSync.promise;
-        return datasync.call(this);
-      });
+      spyOnPoolSyncs(() => finishSync.promise);
       const ran: string[] = [];
       const worker = new OutboxWorker(
         store,
@@ -516,8 +614,7 @@ describe('a write while another connection holds the write lock', () => {
 describe('group commit', () => {
   it('commits the writes asked for in one turn of the event loop in one transaction (better-sqlite3: one BEGIN, one sync)', async () => {
     const store = await freshStore();
-    const proto = await fileHandlePrototype();
-    const syncs = vi.spyOn(proto, 'datasync');
+    const syncs = vi.spyOn(fs, 'fdatasyncSync');
     const begins = countBegins(store);
     const writes = Array.from({ length: 10 }, (_, i) =>
       store.write((tx) => tx.run(insertExam, [`gc-${i}`, `ev-gc-${i}`])),

@@ -28,7 +28,7 @@ import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow, findRows } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
 import { SQLITE_BUSY_TIMEOUT_MS, SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
-import { WalSync } from './wal-sync.js';
+import { type SyncThread, WalSync } from './wal-sync.js';
 
 export { DEFAULT_SQLITE_DRIVER, SQLITE_DRIVERS, type SqliteDriver } from './driver.js';
 export { checkedOnRow, entityRows, multiRowInsert, quotedList } from './rows.js';
@@ -90,6 +90,11 @@ export interface OpenStoreOptions {
   readonly migrate?: boolean;
   /** Which binding opens a `sqlite:` database. Default DEFAULT_SQLITE_DRIVER. */
   readonly sqliteDriver?: SqliteDriver;
+  /**
+   * better-sqlite3 on a file: where a commit's sync waits for the disk (wal-sync.ts). Default
+   * 'main-while-quick'; 'thread-pool' never blocks the event loop (tests that hold a sync back use it).
+   */
+  readonly syncThread?: SyncThread;
 }
 
 export async function openStore(
@@ -154,11 +159,11 @@ export async function openStore(
   });
   if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'database migrated');
 
-  // better-sqlite3 on a file: commits with NORMAL, and the store syncs the log off the main thread before a
-  // commit's writes resolve (wal-sync.ts). After the migrations, which committed with FULL.
+  // better-sqlite3 on a file: commits with NORMAL, and the store syncs the log before a commit's writes resolve,
+  // in the main thread while the disk is quick (wal-sync.ts). After the migrations, which committed with FULL.
   const walSync =
     dataSource.options.type === 'better-sqlite3' && dataSource.options.database !== ':memory:'
-      ? new WalSync(`${dataSource.options.database}-wal`)
+      ? new WalSync(`${dataSource.options.database}-wal`, { thread: options.syncThread })
       : undefined;
   if (walSync) await dataSource.query('PRAGMA synchronous = NORMAL');
   // From now on better-sqlite3 would wait in the main thread: BEGIN is retried on a timer instead.
@@ -460,8 +465,9 @@ class GroupCommitWriter {
       const batch = this.#queue.splice(0, 128);
       // The batch waits for the disk if any of its writes must.
       const lazy = batch.every((item) => item.lazy);
-      // The next batch commits while this one's sync runs (WalSync runs one sync at a time and the next
-      // covers every commit made meanwhile): the writer never waits for the disk, only the callers do.
+      // When the syncs run on the thread pool (a slow disk), the next batch commits while this one's sync runs
+      // (WalSync runs one sync at a time and the next covers every commit made meanwhile): the writer never
+      // waits for the disk, only the callers do. In the main thread, the sync is done when commit returns.
       let committed: Committed<unknown[]>;
       try {
         committed = await this.commit(async (tx) => {

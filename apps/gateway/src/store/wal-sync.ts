@@ -1,11 +1,22 @@
-// store: the fsync that makes a better-sqlite3 commit durable, taken off the main thread.
+// store: the fsync that makes a better-sqlite3 commit durable: in the main thread while the disk is quick,
+// on libuv's thread pool while it is not.
 //
 // In WAL mode, SQLite's synchronous=FULL is synchronous=NORMAL plus one sync of the write-ahead log after each
 // commit (https://sqlite.org/pragma.html#pragma_synchronous); NORMAL already syncs the log before each
-// checkpoint and the database after it. better-sqlite3 would make that sync in the main thread, where it
-// blocked the event loop for 0.8 ms on an idle disk and 6.5 ms on a busy one, every batch (BENCHMARKS.md).
-// So the connection commits with NORMAL and the store syncs the log itself, on libuv's thread pool, before the
-// commit's writes resolve: nothing is acknowledged before it is on disk, as with FULL.
+// checkpoint and the database after it. So the connection commits with NORMAL and the store syncs the log
+// itself before the commit's writes resolve: nothing is acknowledged before it is on disk, as with FULL, and
+// the store chooses the thread that waits for the disk.
+//
+// Which thread. A sync on the thread pool leaves the event loop free while the disk works, but on 2 cores
+// shared with other processes the pool's thread first waits for a core (30–60 ms per thread over a run of
+// 40,000 pushes) and its wake-up and completion cost the main thread too: the sync as the main thread saw it
+// took 0.9 ms at the median. Waited for in the main thread, the same sync blocked the event loop for 0.26 ms at
+// the median (p90 1.3–1.9 ms, p99 4.6–6.6 ms: SQLite's checkpoints and ext4's journal share the disk), and the
+// batch is acknowledged at once: 1.06–1.10× the pushes a second at 0.92–0.95× the CPU per push (BENCHMARKS.md,
+// session 24). What is not worth it is a stalled disk freezing every request (health checks included) batch
+// after batch: a sync that takes longer than SLOW_SYNC_MS sends the syncs of the next SLOW_DISK_SPELL_MS to the
+// thread pool, and the one after that tries the main thread again. (Sending them there after any sync over
+// 2 ms, 6–10 % of them under load, kept the pool in use most of the time and lost the gain: 0.94×.)
 //
 // Between a commit and its sync, a read on the connection sees the committed rows (an admin page may show them
 // a moment early). Nothing is acknowledged without a write first (a decision recorded, an event accepted), and
@@ -13,13 +24,14 @@
 // writes are lazy (store WriteOptions): they resolve at the commit and are synced within LAZY_SYNC_MS or by the
 // next sync; a power loss in between undoes them whole, and the job runs again, as after a crash.
 //
-// What stays in the main thread: SQLite's automatic checkpoint, which runs inside a COMMIT once the log passes
-// 1,000 pages (about 4 MB) and syncs the log and the database file (two fsyncs, then the log is reused).
+// What stays in the main thread in any case: SQLite's automatic checkpoint, which runs inside a COMMIT once the
+// log passes 1,000 pages (about 4 MB) and syncs the log and the database file (two fsyncs, then the log is
+// reused).
 //
 // Why syncing our own descriptor is enough: fdatasync flushes the file (the inode), whoever wrote it, and
 // SQLite keeps the same -wal file for as long as a connection is open (it rewinds and truncates it, but deletes
 // it only when the last connection closes).
-import { type FileHandle, open } from 'node:fs/promises';
+import fs from 'node:fs';
 
 /**
  * The commit is done but could not be made durable (the disk refused the sync). Its writes must not be run
@@ -36,8 +48,29 @@ export class NotDurableError extends Error {
 /** How long a lazy commit (WriteOptions) waits at most for a sync of its own. */
 export const LAZY_SYNC_MS = 50;
 
+/**
+ * A sync in the main thread that took longer than this means a stalled disk: the next ones go to the thread
+ * pool. Above what a busy local disk takes now and then (p99.9 10–16 ms under the ingest bench).
+ */
+export const SLOW_SYNC_MS = 20;
+
+/** How long the syncs stay on the thread pool after a slow one, before the main thread tries again. */
+export const SLOW_DISK_SPELL_MS = 1000;
+
+/**
+ * Where the syncs wait for the disk: in the main thread while it is quick (the default), or always on libuv's
+ * thread pool (the event loop never waits for the disk; tests that hold a sync back use it).
+ */
+export type SyncThread = 'main-while-quick' | 'thread-pool';
+
+export interface WalSyncOptions {
+  readonly thread?: SyncThread;
+  /** The clock that times a sync in the main thread (tests). */
+  readonly now?: () => number;
+}
+
 export class WalSync {
-  #handle: Promise<FileHandle> | undefined;
+  #descriptor: number | undefined;
   #soon: NodeJS.Timeout | undefined;
   /**
    * Set by the first sync that fails, and every sync fails with it from then on: after a failed fsync, Linux
@@ -45,29 +78,41 @@ export class WalSync {
    * PostgreSQL stops rather than retry one), so nothing may be acknowledged again until the process restarts.
    */
   #failed: NotDurableError | undefined;
+  /** Until when the syncs go to the thread pool (a slow sync was seen), by `now`. */
+  #poolUntil = Number.NEGATIVE_INFINITY;
+  readonly #thread: SyncThread;
+  readonly #now: () => number;
 
-  constructor(private readonly walFile: string) {}
+  constructor(
+    private readonly walFile: string,
+    options: WalSyncOptions = {},
+  ) {
+    this.#thread = options.thread ?? 'main-while-quick';
+    this.#now = options.now ?? performance.now.bind(performance);
+  }
 
   /** The failed sync that ended durability on this connection, if one did: the store then refuses writes. */
   get failure(): NotDurableError | undefined {
     return this.#failed;
   }
 
-  /** The datasync running now, and the one queued behind it for the commits made since it started. */
+  /** The datasync running on the thread pool now, and the one queued behind it for the commits made since. */
   #running: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
 
   /**
-   * Resolves once everything committed so far is on disk. One datasync runs at a time: a commit made while one
-   * runs may not be in it, so it waits for the next, which starts when that one ends and serves every commit
-   * made meanwhile (so a burst of commits costs two syncs, not one each).
+   * Resolves once everything committed so far is on disk. In the main thread, the sync is done when this
+   * returns. On the thread pool, one datasync runs at a time: a commit made while one runs may not be in it, so
+   * it waits for the next, which starts when that one ends and serves every commit made meanwhile (so a burst
+   * of commits costs two syncs, not one each).
    */
   sync(): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
     clearTimeout(this.#soon);
     this.#soon = undefined;
     if (!this.#running) {
-      const running = this.#datasync().finally(() => {
+      if (this.#thread === 'main-while-quick' && this.#now() >= this.#poolUntil) return this.#datasyncHere();
+      const running = this.#datasyncInPool().finally(() => {
         if (this.#running === running) this.#running = undefined;
       });
       this.#running = running;
@@ -82,22 +127,42 @@ export class WalSync {
     return this.#queued;
   }
 
-  async #datasync(): Promise<void> {
-    // Opened at the first commit: the log exists from the first write on.
-    this.#handle ??= open(this.walFile, 'r+');
+  /** fdatasync in this thread; a slow one sends the next SLOW_DISK_SPELL_MS of syncs to the thread pool. */
+  #datasyncHere(): Promise<void> {
+    const started = this.#now();
     try {
-      const handle = await this.#handle.catch((error: unknown) => {
-        this.#handle = undefined;
-        throw error;
-      });
-      await handle.datasync();
+      fs.fdatasyncSync(this.#open());
     } catch (error) {
-      if (this.#failed) throw this.#failed;
-      const failed = new NotDurableError(error);
-      // Could not open the log: nothing was synced, nothing was lost; the next sync tries again.
-      if ((error as { syscall?: string }).syscall !== 'open') this.#failed = failed;
-      throw failed;
+      return Promise.reject(this.#failedWith(error));
     }
+    const ended = this.#now();
+    if (ended - started > SLOW_SYNC_MS) this.#poolUntil = ended + SLOW_DISK_SPELL_MS;
+    return Promise.resolve();
+  }
+
+  async #datasyncInPool(): Promise<void> {
+    try {
+      const descriptor = this.#open();
+      await new Promise<void>((done, fail) =>
+        fs.fdatasync(descriptor, (error) => (error ? fail(error) : done())),
+      );
+    } catch (error) {
+      throw this.#failedWith(error);
+    }
+  }
+
+  /** Opened at the first sync: the log exists from the first write on. */
+  #open(): number {
+    this.#descriptor ??= fs.openSync(this.walFile, 'r+');
+    return this.#descriptor;
+  }
+
+  #failedWith(error: unknown): NotDurableError {
+    if (this.#failed) return this.#failed;
+    const failed = new NotDurableError(error);
+    // Could not open the log: nothing was synced, nothing was lost; the next sync tries again.
+    if ((error as { syscall?: string }).syscall !== 'open') this.#failed = failed;
+    return failed;
   }
 
   /**
@@ -119,8 +184,8 @@ export class WalSync {
     this.#soon = undefined;
     await Promise.allSettled([this.#running, this.#queued]);
     if (pending) await this.sync().catch(() => undefined);
-    const handle = this.#handle;
-    this.#handle = undefined;
-    await (await handle?.catch(() => undefined))?.close();
+    const descriptor = this.#descriptor;
+    this.#descriptor = undefined;
+    if (descriptor !== undefined) fs.closeSync(descriptor);
   }
 }
