@@ -12,7 +12,7 @@
 // 40,000 pushes) and its wake-up and completion cost the main thread too: the sync as the main thread saw it
 // took 0.9 ms at the median. Waited for in the main thread, the same sync blocked the event loop for 0.26 ms at
 // the median (p90 1.3–1.9 ms, p99 4.6–6.6 ms: SQLite's checkpoints and ext4's journal share the disk), and the
-// batch is acknowledged at once: 1.06–1.10× the pushes a second at 0.92–0.95× the CPU per push (BENCHMARKS.md,
+// batch is acknowledged at once: 1.02–1.06× the pushes a second at 0.90–0.92× the CPU per push (BENCHMARKS.md,
 // session 24). What is not worth it is a stalled disk freezing every request (health checks included) batch
 // after batch: a sync that takes longer than SLOW_SYNC_MS sends the syncs of the next SLOW_DISK_SPELL_MS to the
 // thread pool, and the one after that tries the main thread again. (Sending them there after any sync over
