@@ -17,7 +17,9 @@ import {
   NotDurableError,
   SLOW_DISK_SPELL_MS,
   SLOW_SYNC_MS,
+  SLOW_SYNC_REPORT_MS,
   type SyncThread,
+  slowSyncReport,
   WalSync,
 } from '../src/store/wal-sync.js';
 import {
@@ -432,7 +434,7 @@ describe('the store commits with NORMAL and syncs the write-ahead log itself (be
 
 describe('WalSync: the main thread syncs while the disk is quick', () => {
   /** A WalSync on a file of its own, on a clock each sync in the main thread moves on by `tookMs()`. */
-  function timedWalSync(tookMs: () => number) {
+  function timedWalSync(tookMs: () => number, onSlowSync?: (tookMs: number) => void) {
     const file = `${tempDatabaseUrl().slice('sqlite:'.length)}-wal`;
     fs.writeFileSync(file, 'log');
     let clock = 1_000;
@@ -442,7 +444,7 @@ describe('WalSync: the main thread syncs while the disk is quick', () => {
       clock += tookMs();
     });
     const pool = spyOnPoolSyncs();
-    const walSync = new WalSync(file, { now: () => clock });
+    const walSync = new WalSync(file, { now: () => clock, onSlowSync });
     return {
       walSync,
       here,
@@ -470,12 +472,69 @@ describe('WalSync: the main thread syncs while the disk is quick', () => {
     await walSync.close();
   });
 
-  it(`syncs taking up to SLOW_SYNC_MS stay in the main thread`, async () => {
-    const { walSync, here, pool } = timedWalSync(() => SLOW_SYNC_MS);
-    for (let i = 0; i < 5; i++) await walSync.sync();
-    expect([here.mock.calls.length, pool.mock.calls.length]).toEqual([5, 0]);
+  it(`syncs taking up to SLOW_SYNC_MS stay in the main thread, and only a slower one is reported`, async () => {
+    const took = [SLOW_SYNC_MS, 1, SLOW_SYNC_MS + 5];
+    const slow: number[] = [];
+    const { walSync, here, pool } = timedWalSync(
+      () => took.shift() ?? 0,
+      (ms) => slow.push(ms),
+    );
+    for (let i = 0; i < 3; i++) await walSync.sync();
+    expect([here.mock.calls.length, pool.mock.calls.length]).toEqual([3, 0]);
+    expect(slow).toEqual([SLOW_SYNC_MS + 5]);
     await walSync.close();
   });
+
+  it(`slowSyncReport warns at the first slow sync, then at most once every SLOW_SYNC_REPORT_MS with the count since`, () => {
+    let clock = 0;
+    const lines: Array<{ slowSyncs: number; slowestMs: number }> = [];
+    const report = slowSyncReport(
+      (fields, message) => {
+        expect(message).toContain('thread pool');
+        lines.push(fields);
+      },
+      () => clock,
+    );
+    report(25.4);
+    expect(lines).toEqual([{ slowSyncs: 1, slowestMs: 25 }]);
+    for (const ms of [30, 80, 41]) {
+      clock += 1_000;
+      report(ms);
+    }
+    expect(lines).toHaveLength(1);
+    clock = SLOW_SYNC_REPORT_MS;
+    report(22);
+    expect(lines).toEqual([
+      { slowSyncs: 1, slowestMs: 25 },
+      { slowSyncs: 4, slowestMs: 80 },
+    ]);
+  });
+
+  it.skipIf(!onBetterSqlite)(
+    `the store logs a slow sync as a warning and sends the next syncs to the thread pool (${onlyOnBetterSqlite3})`,
+    async () => {
+      const lines: Array<Record<string, unknown>> = [];
+      const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+      const store = await openStore(tempDatabaseUrl(), log, testStoreOptions);
+      stores.push(store);
+      const fdatasyncSync = fs.fdatasyncSync;
+      // A disk that takes longer than SLOW_SYNC_MS: the sync returns only once that much time has passed.
+      vi.spyOn(fs, 'fdatasyncSync').mockImplementationOnce((descriptor: number) => {
+        const started = performance.now();
+        while (performance.now() - started <= SLOW_SYNC_MS + 5);
+        fdatasyncSync(descriptor);
+      });
+      const pool = spyOnPoolSyncs();
+      expect(await store.write((tx) => tx.run(insertExam, ['slow-1', 'ev-slow-1']))).toBe(1);
+      expect(lines).toEqual([
+        expect.objectContaining({ level: 40, slowSyncs: 1, msg: expect.stringContaining('thread pool') }),
+      ]);
+      expect(lines[0]?.slowestMs).toBeGreaterThan(SLOW_SYNC_MS);
+      expect(pool).not.toHaveBeenCalled();
+      expect(await store.write((tx) => tx.run(insertExam, ['slow-2', 'ev-slow-2']))).toBe(1);
+      expect(pool).toHaveBeenCalledTimes(1);
+    },
+  );
 
   it(`'thread-pool' never syncs in the main thread`, async () => {
     const file = `${tempDatabaseUrl().slice('sqlite:'.length)}-wal`;

@@ -28,7 +28,7 @@ import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow, findRows } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
 import { SQLITE_BUSY_TIMEOUT_MS, SQLITE_PRAGMAS, SqliteStatements } from './sqlite.js';
-import { type SyncThread, WalSync } from './wal-sync.js';
+import { type SyncThread, slowSyncReport, WalSync } from './wal-sync.js';
 
 export { DEFAULT_SQLITE_DRIVER, SQLITE_DRIVERS, type SqliteDriver } from './driver.js';
 export { checkedOnRow, entityRows, multiRowInsert, quotedList } from './rows.js';
@@ -163,7 +163,10 @@ export async function openStore(
   // in the main thread while the disk is quick (wal-sync.ts). After the migrations, which committed with FULL.
   const walSync =
     dataSource.options.type === 'better-sqlite3' && dataSource.options.database !== ':memory:'
-      ? new WalSync(`${dataSource.options.database}-wal`, { thread: options.syncThread })
+      ? new WalSync(`${dataSource.options.database}-wal`, {
+          thread: options.syncThread,
+          onSlowSync: slowSyncReport((fields, message) => log.warn(fields, message)),
+        })
       : undefined;
   if (walSync) await dataSource.query('PRAGMA synchronous = NORMAL');
   // From now on better-sqlite3 would wait in the main thread: BEGIN is retried on a timer instead.

@@ -67,6 +67,37 @@ export interface WalSyncOptions {
   readonly thread?: SyncThread;
   /** The clock that times a sync in the main thread (tests). */
   readonly now?: () => number;
+  /** Told of each sync in the main thread that took longer than SLOW_SYNC_MS, and how long it took. */
+  readonly onSlowSync?: (tookMs: number) => void;
+}
+
+/** How often at most the log says that syncs are slow (slowSyncReport). */
+export const SLOW_SYNC_REPORT_MS = 60_000;
+
+/**
+ * WalSyncOptions.onSlowSync for the log: a warning at the first slow sync, then at most one every
+ * SLOW_SYNC_REPORT_MS with how many there were since the last (a disk slow for good would otherwise say so once
+ * a second).
+ */
+export function slowSyncReport(
+  warn: (fields: { slowSyncs: number; slowestMs: number }, message: string) => void,
+  now: () => number = Date.now,
+): (tookMs: number) => void {
+  let since = 0;
+  let slowest = 0;
+  let lastReport = Number.NEGATIVE_INFINITY;
+  return (tookMs) => {
+    since++;
+    slowest = Math.max(slowest, tookMs);
+    if (now() - lastReport < SLOW_SYNC_REPORT_MS) return;
+    warn(
+      { slowSyncs: since, slowestMs: Math.round(slowest) },
+      `the disk took over ${SLOW_SYNC_MS} ms to sync a commit: the syncs of the next ${SLOW_DISK_SPELL_MS / 1000} s after each such one wait on the thread pool, not in the event loop`,
+    );
+    lastReport = now();
+    since = 0;
+    slowest = 0;
+  };
 }
 
 export class WalSync {
@@ -82,6 +113,7 @@ export class WalSync {
   #poolUntil = Number.NEGATIVE_INFINITY;
   readonly #thread: SyncThread;
   readonly #now: () => number;
+  readonly #onSlowSync: (tookMs: number) => void;
 
   constructor(
     private readonly walFile: string,
@@ -89,6 +121,7 @@ export class WalSync {
   ) {
     this.#thread = options.thread ?? 'main-while-quick';
     this.#now = options.now ?? performance.now.bind(performance);
+    this.#onSlowSync = options.onSlowSync ?? (() => undefined);
   }
 
   /** The failed sync that ended durability on this connection, if one did: the store then refuses writes. */
@@ -136,7 +169,10 @@ export class WalSync {
       return Promise.reject(this.#failedWith(error));
     }
     const ended = this.#now();
-    if (ended - started > SLOW_SYNC_MS) this.#poolUntil = ended + SLOW_DISK_SPELL_MS;
+    if (ended - started > SLOW_SYNC_MS) {
+      this.#poolUntil = ended + SLOW_DISK_SPELL_MS;
+      this.#onSlowSync(ended - started);
+    }
     return Promise.resolve();
   }
 
