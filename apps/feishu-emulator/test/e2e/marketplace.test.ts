@@ -109,6 +109,16 @@ describe('marketplace app: many customers, one gateway', () => {
     await platform.running.close();
   });
 
+  /** Initech starts the app again (its push), and the exam's login_info then reaches Feishu, once. */
+  async function startAppAgain(examId: string, waitingFor: string): Promise<void> {
+    await platform.emulator.pushLifecycle(
+      `${gateway.url}/webhook/event`,
+      initech.tenantKey,
+      'start_by_tenant',
+    );
+    await until(waitingFor, () => loginInfoFor(platform.emulator, examId).length === 1);
+  }
+
   it('asks for an app_ticket when it has none, and acknowledges the pushed ticket with 200', async () => {
     await until('app_ticket/resend', () => platform.emulator.state.resends.length > 0);
     // The push waits for the event URL (Feishu knows it from the developer console).
@@ -240,15 +250,7 @@ describe('marketplace app: many customers, one gateway', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(loginInfoFor(platform.emulator, examId)).toHaveLength(0);
 
-    await platform.emulator.pushLifecycle(
-      `${gateway.url}/webhook/event`,
-      initech.tenantKey,
-      'start_by_tenant',
-    );
-    await until(
-      'login_info after the restart of the app',
-      () => loginInfoFor(platform.emulator, examId).length === 1,
-    );
+    await startAppAgain(examId, 'login_info after the restart of the app');
   });
 
   it('a customer that stops the app before the gateway hears of it: Feishu refuses the call (99991662), and the step is retried, not given up, until the customer starts the app again', async () => {
@@ -266,15 +268,7 @@ describe('marketplace app: many customers, one gateway', () => {
     expect(loginInfoFor(platform.emulator, examId)).toHaveLength(0);
 
     // The customer starts the app again (here with its push: the gateway would also go on without it).
-    await platform.emulator.pushLifecycle(
-      `${gateway.url}/webhook/event`,
-      initech.tenantKey,
-      'start_by_tenant',
-    );
-    await until(
-      'login_info once the app runs again',
-      () => loginInfoFor(platform.emulator, examId).length === 1,
-    );
+    await startAppAgain(examId, 'login_info once the app runs again');
   });
 
   it('after a restart with no new ticket push, the stored ticket still gets tokens', async () => {
