@@ -43,8 +43,17 @@ export const COUNT_JOBS_TIMEOUT_MS = 1000;
  */
 export const COUNTED_JOB_STATES = ['pending', 'running', 'dead'] as const;
 
-/** The query behind feishu_exam_jobs: the (state, run_at) index finds the live rows. */
-export const JOB_COUNT_SQL = `SELECT kind, state, COUNT(*) AS n FROM outbox_jobs WHERE state IN (${quotedList(COUNTED_JOB_STATES)}) GROUP BY kind, state`;
+/**
+ * The query behind feishu_exam_jobs: the (state, run_at) index finds the live rows. The exams' queued cards
+ * (outbox/card-queue.ts, idx_exams_card_queue) count as post_card jobs: pending until a worker takes one,
+ * running while its lease holds.
+ */
+export const JOB_COUNT_SQL = `SELECT kind, state, SUM(n) AS n FROM (
+    SELECT kind, state, COUNT(*) AS n FROM outbox_jobs WHERE state IN (${quotedList(COUNTED_JOB_STATES)}) GROUP BY kind, state
+    UNION ALL
+    SELECT 'post_card' AS kind, CASE WHEN card_locked_by IS NULL THEN 'pending' ELSE 'running' END AS state, 1 AS n
+    FROM exams WHERE card_due_at IS NOT NULL
+  ) AS live GROUP BY kind, state`;
 
 // Feishu waits 3 s for an acknowledgement: the buckets are fine below that.
 const INGEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

@@ -20,6 +20,8 @@ const exam = (state: ExamState, extra: Partial<ExamRow> = {}): ExamRow => ({
   failureReason: state === 'failed' ? 'paper retired' : null,
   cardMessageId: null,
   cardPostedAt: null,
+  cardDueAt: null,
+  cardLockedBy: null,
   loginInfoReportedAt: null,
   result: null,
   resultReportedAt: null,

@@ -49,8 +49,10 @@ describe('feishu-exam db backup', () => {
     const last = (
       db.prepare('SELECT name FROM migrations ORDER BY id DESC LIMIT 1').get() as { name: string }
     ).name;
-    expect(last).toBe('FieldSetIndex1764000000016');
-    db.exec('DROP INDEX idx_outbox_field_sets');
+    expect(last).toBe('CardQueue1764000000017');
+    db.exec('DROP INDEX idx_exams_card_queue');
+    db.exec('ALTER TABLE exams DROP COLUMN card_locked_by');
+    db.exec('ALTER TABLE exams DROP COLUMN card_due_at');
     db.prepare('DELETE FROM migrations WHERE name = ?').run(last);
     db.close();
     const before = migrations(database);

@@ -2,21 +2,37 @@ import { ProviderError } from '@feishu-exam/exam-providers';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OpenApiError } from '../src/feishu/clients.js';
+import { jobsNeedingAttention } from '../src/http/admin-exams.js';
+import { JOB_COUNT_SQL, type JobCount } from '../src/metrics.js';
+import { claimDueCards, queuedCardJobId } from '../src/outbox/card-queue.js';
 import { classifyFailure, Deferral } from '../src/outbox/failure.js';
 import {
   buryJob,
   claimDueJobs,
   completeJob,
+  completeJobs,
+  deferJob,
   enqueueJob,
   type JobKind,
+  jobHealth,
   listJobs,
+  OVERDUE_AFTER_MS,
   pruneFinishedJobs,
+  releaseLeases,
+  renewLease,
   skipJob,
 } from '../src/outbox/jobs.js';
 import { planLease } from '../src/outbox/lease.js';
 import { COMPLETION_DELAY_MS, type JobHandler, OutboxWorker } from '../src/outbox/worker.js';
-import { JobEntity, openStore, type Store } from '../src/store/index.js';
-import { jobHandlers as handlers, startTestGateway, testDatabaseUrl, testStoreOptions } from './support.js';
+import { ExamEntity, JobEntity, openStore, type Store } from '../src/store/index.js';
+import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
+import {
+  examCreatedEvent,
+  jobHandlers as handlers,
+  startTestGateway,
+  testDatabaseUrl,
+  testStoreOptions,
+} from './support.js';
 
 const silent = pino({ level: 'silent' });
 const stores: Store[] = [];
@@ -488,4 +504,215 @@ describe('outbox: finished jobs', () => {
       expect(details.filter((d) => /^SCAN outbox_jobs\b/.test(d))).toEqual([]);
     },
   );
+});
+
+/** An exam's first card, queued on its row (outbox/card-queue.ts). */
+const arrive = (store: Store, examId: string, at: number) =>
+  store.write((tx) => examLifecycle.receive(tx, examCreatedEvent(examId), at));
+const examOf = (store: Store, examId: string) =>
+  store.dataSource.getRepository(ExamEntity).findOneByOrFail({ examId });
+const cardId = (examId: string) => queuedCardJobId('t1', examId);
+
+describe("an exam's first card, queued on its row", () => {
+  it('is posted by the worker from the exam row, which then leaves the queue; no job row is written', async () => {
+    const store = await freshStore();
+    await arrive(store, 'q-1', Date.now());
+    const posted: string[] = [];
+    const worker = start(
+      store,
+      handlers({
+        post_card: async (job) => {
+          posted.push(`${job.id} ${job.examId} ${job.exam?.examId}`);
+          return (tx, now) => examLifecycle.cardPosted(tx, { tenantKey: 't1', examId: 'q-1' }, 'om_1', now);
+        },
+      }),
+    );
+    await until('card posted', async () => (await examOf(store, 'q-1')).cardMessageId === 'om_1');
+    await until('done counted', () => worker.stats.done === 1);
+    expect(posted).toEqual([`${cardId('q-1')} q-1 q-1`]);
+    expect(await examOf(store, 'q-1')).toMatchObject({ cardDueAt: null, cardLockedBy: null });
+    expect(await jobsOf(store)).toEqual([]);
+  });
+
+  it('a transient failure of the first attempt hands the card to a post_card job under the same id, which retries it', async () => {
+    const store = await freshStore();
+    await arrive(store, 'q-2', Date.now());
+    const attempts: string[] = [];
+    start(
+      store,
+      handlers({
+        post_card: async (job) => {
+          attempts.push(`${job.id} attempt ${job.attempts}`);
+          if (job.attempts === 1)
+            throw new OpenApiError('im.v1.message.create', 'unavailable', 503, undefined, 'HTTP 503');
+          return (tx, now) => examLifecycle.cardPosted(tx, { tenantKey: 't1', examId: 'q-2' }, 'om_2', now);
+        },
+      }),
+    );
+    await until('card posted', async () => (await examOf(store, 'q-2')).cardMessageId === 'om_2');
+    expect(attempts).toEqual([`${cardId('q-2')} attempt 1`, `${cardId('q-2')} attempt 2`]);
+    expect(await examOf(store, 'q-2')).toMatchObject({ cardDueAt: null, cardLockedBy: null });
+    await until('job done', async () => (await jobsOf(store))[0]?.state === 'done');
+    const [job] = await jobsOf(store);
+    expect(job).toMatchObject({
+      id: cardId('q-2'),
+      kind: 'post_card',
+      examId: 'q-2',
+      tenantKey: 't1',
+      idempotencyKey: 'post_card:t1:q-2',
+      attempts: 2,
+      maxAttempts: 0,
+    });
+  });
+
+  it("a deferral (the staff chat's pace) makes a pending job due at the slot, the attempt given back; a refusal a dead job with its notice", async () => {
+    const store = await freshStore();
+    const clock = 1_000_000;
+    await arrive(store, 'q-3', clock - 10);
+    await arrive(store, 'q-4', clock - 5);
+    const [deferred, refused] = await store.write((tx) => claimDueJobs(tx, 'w-1', 2, 1000, clock));
+    expect([deferred?.id, refused?.id]).toEqual([cardId('q-3'), cardId('q-4')]);
+    await store.write((tx) => deferJob(tx, deferred as never, 'w-1', clock + 250, clock));
+    await store.write((tx) =>
+      buryJob(tx, refused as never, 'w-1', 'HTTP 400 code 230002 (bot not in chat)', clock),
+    );
+    const jobs = Object.fromEntries((await jobsOf(store)).map((j) => [j.examId, j]));
+    expect(jobs['q-3']).toMatchObject({
+      id: cardId('q-3'),
+      state: 'pending',
+      runAt: clock + 250,
+      attempts: 0,
+      lastError: null,
+    });
+    expect(jobs['q-4']).toMatchObject({
+      id: cardId('q-4'),
+      state: 'dead',
+      attempts: 1,
+      lastError: 'HTTP 400 code 230002 (bot not in chat)',
+      createdAt: clock - 5,
+    });
+    for (const examId of ['q-3', 'q-4'])
+      expect(await examOf(store, examId)).toMatchObject({ cardDueAt: null, cardLockedBy: null });
+    // Neither is queued on its exam any more: a claim finds the deferred job at its slot, and nothing else.
+    expect(await store.write((tx) => claimDueJobs(tx, 'w-2', 10, 1000, clock + 100))).toEqual([]);
+    const [slot] = await store.write((tx) => claimDueJobs(tx, 'w-2', 10, 1000, clock + 250));
+    expect(slot).toMatchObject({ id: cardId('q-3'), kind: 'post_card', attempts: 1 });
+    expect(slot).not.toHaveProperty('onExamRow');
+  });
+
+  it('the worker defers a paced first attempt into a job and sends it at its slot, under the same id', async () => {
+    const store = await freshStore();
+    await arrive(store, 'q-5', Date.now());
+    const seen: string[] = [];
+    const worker = start(
+      store,
+      handlers({
+        post_card: async (job) => {
+          seen.push(`${job.id} ${'onExamRow' in job ? 'exam row' : 'job row'}`);
+          if (seen.length === 1) throw new Deferral(Date.now() + 30, 'paced');
+          return (tx, now) => examLifecycle.cardPosted(tx, { tenantKey: 't1', examId: 'q-5' }, 'om_5', now);
+        },
+      }),
+    );
+    await until('card posted', async () => (await examOf(store, 'q-5')).cardMessageId === 'om_5');
+    expect(seen).toEqual([`${cardId('q-5')} exam row`, `${cardId('q-5')} job row`]);
+    expect(worker.stats.deferred).toBe(1);
+  });
+
+  it('is leased: renewed while it runs, taken by another worker once the lease runs out, and then no longer the first one to complete or release', async () => {
+    const store = await freshStore();
+    await arrive(store, 'q-6', 100);
+    const [card] = await store.write((tx) => claimDueJobs(tx, 'w-1', 10, 1000, 200));
+    expect(card).toMatchObject({ id: cardId('q-6'), lockedBy: 'w-1', lockedUntil: 1200, attempts: 1 });
+    expect(await examOf(store, 'q-6')).toMatchObject({ cardDueAt: 1200, cardLockedBy: 'w-1' });
+    // While the lease holds, nobody else takes it.
+    expect(await store.write((tx) => claimDueJobs(tx, 'w-2', 10, 1000, 1100))).toEqual([]);
+    expect(await store.write((tx) => renewLease(tx, card as never, 'w-1', 1000, 1100))).toBe(true);
+    expect(await store.write((tx) => claimDueJobs(tx, 'w-2', 10, 1000, 1500))).toEqual([]);
+    // The lease ran out (w-1 stalled): w-2 takes the card; w-1 can neither renew, release nor complete it.
+    const [taken] = await store.write((tx) => claimDueJobs(tx, 'w-2', 10, 1000, 2200));
+    expect(taken).toMatchObject({ id: cardId('q-6'), lockedBy: 'w-2' });
+    expect(await store.write((tx) => renewLease(tx, card as never, 'w-1', 1000, 2300))).toBe(false);
+    expect(await store.write((tx) => releaseLeases(tx, [card as never], 'w-1', 2300))).toBe(0);
+    expect(await store.write((tx) => completeJobs(tx, [card as never], 'w-1', 2300))).toEqual(new Set());
+    expect(await examOf(store, 'q-6')).toMatchObject({ cardDueAt: 3200, cardLockedBy: 'w-2' });
+    // w-2 gives it back at a shutdown: due at once for the next worker.
+    expect(await store.write((tx) => releaseLeases(tx, [taken as never], 'w-2', 2400))).toBe(1);
+    expect(await examOf(store, 'q-6')).toMatchObject({ cardDueAt: 2399 });
+    const [again] = await store.write((tx) => claimDueJobs(tx, 'w-3', 10, 1000, 2400));
+    expect(again).toMatchObject({ id: cardId('q-6'), lockedBy: 'w-3' });
+    expect(await store.write((tx) => completeJobs(tx, [again as never], 'w-3', 2500))).toEqual(
+      new Set([cardId('q-6')]),
+    );
+    expect(await examOf(store, 'q-6')).toMatchObject({ cardDueAt: null, cardLockedBy: null });
+  });
+
+  it("a worker's own cards in flight are left out of its claims, even when their leases look expired", async () => {
+    const store = await freshStore();
+    await arrive(store, 'q-7', 100);
+    await arrive(store, 'q-8', 101);
+    const [first] = await store.write((tx) => claimDueJobs(tx, 'w-1', 1, 1000, 200));
+    expect(first?.id).toBe(cardId('q-7'));
+    const running = new Set([cardId('q-7')]);
+    const later = await store.write((tx) => claimDueJobs(tx, 'w-1', 10, 1000, 5000, running));
+    expect(later.map((j) => j.id)).toEqual([cardId('q-8')]);
+  });
+
+  it('cards and jobs are claimed the older first: neither waits for the other to run dry', async () => {
+    const store = await freshStore();
+    await arrive(store, 'q-9', 100);
+    await store.write((tx) =>
+      enqueueJob(tx, { kind: 'sync_papers', idempotencyKey: 'older-job', runAt: 50 }, 50),
+    );
+    await store.write((tx) =>
+      enqueueJob(tx, { kind: 'sync_papers', idempotencyKey: 'newer-job', runAt: 150 }, 150),
+    );
+    await arrive(store, 'q-10', 200);
+    const order: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const [next] = await store.write((tx) => claimDueJobs(tx, 'w-1', 1, 10_000, 1000));
+      order.push(next?.kind === 'post_card' ? String(next.examId) : String(next?.idempotencyKey));
+    }
+    expect(order).toEqual(['older-job', 'q-9', 'newer-job', 'q-10']);
+  });
+
+  it('counts in /readyz once overdue, and in feishu_exam_jobs as post_card, pending or running', async () => {
+    const store = await freshStore();
+    const now = 10_000_000;
+    await arrive(store, 'q-11', now - OVERDUE_AFTER_MS - 1);
+    await arrive(store, 'q-12', now - 10);
+    await arrive(store, 'q-13', now - 5);
+    expect(await store.write((tx) => jobHealth(tx, now))).toEqual({ dead: 0, retrying: 0, overdue: 1 });
+    // The console lists it with the jobs needing attention, as the post_card job it stands for.
+    expect(await store.write((tx) => jobsNeedingAttention(tx, now))).toEqual([
+      {
+        id: cardId('q-11'),
+        kind: 'post_card',
+        examId: 'q-11',
+        state: 'pending',
+        attempts: 0,
+        runAt: now - OVERDUE_AFTER_MS - 1,
+        lastError: null,
+        createdAt: now - OVERDUE_AFTER_MS - 1,
+        updatedAt: now - OVERDUE_AFTER_MS - 1,
+      },
+    ]);
+    await store.write((tx) => claimDueCards(tx, 'w-1', 1, 1000, now, new Set()));
+    const counts = async () =>
+      Object.fromEntries(
+        (await store.dataSource.query<JobCount[]>(JOB_COUNT_SQL)).map((c) => [
+          `${c.kind} ${c.state}`,
+          Number(c.n),
+        ]),
+      );
+    expect(await counts()).toEqual({ 'post_card pending': 2, 'post_card running': 1 });
+    // With a job row of the same kind and state, the two are added up.
+    await store.write((tx) =>
+      enqueueJob(tx, { kind: 'post_card', examId: 'old', idempotencyKey: 'post_card:t1:old' }, now),
+    );
+    expect(await counts()).toEqual({ 'post_card pending': 3, 'post_card running': 1 });
+    // The overdue card was taken: no longer overdue.
+    expect(await store.write((tx) => jobHealth(tx, now))).toEqual({ dead: 0, retrying: 0, overdue: 0 });
+    expect(await store.write((tx) => jobsNeedingAttention(tx, now))).toEqual([]);
+  });
 });

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { DataSource } from 'typeorm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
+import { claimDueCards } from '../src/outbox/card-queue.js';
 import { enqueueJobs } from '../src/outbox/jobs.js';
 import { openStore, type Store, type Tx } from '../src/store/index.js';
 import { examLifecycle } from '../src/workflow/exam-lifecycle.js';
@@ -165,10 +166,11 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
     await until("replica B's insert to wait for replica A's", () => someoneWaitsForALock(a.dataSource));
     commitA();
     expect([await onA, await onB]).toEqual(['created', 'duplicate_event']);
-    expect(await a.reads.all("SELECT kind FROM outbox_jobs WHERE kind = 'post_card'")).toHaveLength(1);
+    // One card queued, on the exam row (outbox/card-queue.ts).
+    expect(await a.reads.all('SELECT exam_id FROM exams WHERE card_due_at IS NOT NULL')).toHaveLength(1);
   });
 
-  it('two replicas write the same batch of exams in opposite orders while a third holds one: neither batch is aborted as a deadlock, each exam is created once with one card job', async () => {
+  it('two replicas write the same batch of exams in opposite orders while a third holds one: neither batch is aborted as a deadlock, each exam is created once with its card queued', async () => {
     const url = testDatabaseUrl();
     const replicas: [Store, Store, Store] = [await replica(url), await replica(url), await replica(url)];
     // The same twenty pushes in flight on two replicas (Feishu re-pushed them), arrived in opposite orders, the
@@ -194,7 +196,7 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
     const exams = await a.reads.all<{ exam_id: string }>('SELECT exam_id FROM exams ORDER BY exam_id');
     expect(exams.map((e) => e.exam_id)).toEqual(everyExam);
     const cards = await a.reads.all<{ exam_id: string }>(
-      "SELECT exam_id FROM outbox_jobs WHERE kind = 'post_card' ORDER BY exam_id",
+      'SELECT exam_id FROM exams WHERE card_due_at IS NOT NULL ORDER BY exam_id',
     );
     expect(cards.map((c) => c.exam_id)).toEqual(everyExam);
   });
@@ -220,6 +222,36 @@ describe.skipIf(!onPostgres)('replicas on one PostgreSQL database', () => {
       'SELECT idempotency_key FROM outbox_jobs ORDER BY idempotency_key',
     );
     expect(keys.map((k) => k.idempotency_key)).toEqual(jobs.map((j) => j.idempotencyKey));
+  });
+
+  it("two replicas claim the same exams' queued cards at once while a third holds one of the exams: each card is claimed by one of them, and neither is aborted", async () => {
+    const url = testDatabaseUrl();
+    const replicas: [Store, Store, Store] = [await replica(url), await replica(url), await replica(url)];
+    const [a] = replicas;
+    const examIds = Array.from({ length: 20 }, (_, i) => `card-${String(i).padStart(2, '0')}`);
+    await a.write((tx) =>
+      examLifecycle.receiveMany(
+        tx,
+        examIds.map((id) => examEvent(id, `ev-${id}`)),
+        1,
+      ),
+    );
+    const settled = await oppositeOrdersAroundAHeldRow(replicas, {
+      held: (tx) => tx.run("UPDATE exams SET updated_at = 2 WHERE exam_id = 'card-10'"),
+      inOrder: (tx) => claimDueCards(tx, 'w-a', examIds.length, 60_000, 3, new Set()),
+      reversed: (tx) => claimDueCards(tx, 'w-b', examIds.length, 60_000, 3, new Set()),
+    });
+    expect(howTheyEnded(settled)).toEqual(['written', 'written', 'written']);
+    const claimed = settled
+      .slice(1)
+      .flatMap((s) => (s.status === 'fulfilled' ? (s.value as { examId: string; lockedBy: string }[]) : []));
+    expect(claimed.map((c) => c.examId).sort()).toEqual(examIds);
+    const rows = await a.reads.all<{ exam_id: string; card_locked_by: string }>(
+      'SELECT exam_id, card_locked_by FROM exams ORDER BY exam_id',
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.exam_id, r.card_locked_by]))).toEqual(
+      Object.fromEntries(claimed.map((c) => [c.examId, c.lockedBy])),
+    );
   });
 
   it('two replicas record different results for the same exam at once: the older never overwrites the newer, and one report is queued', async () => {

@@ -43,8 +43,9 @@ it('a SIGTERM that cuts a job in flight at the 10 s bound releases its lease: th
     );
     expect((await post(`${url}/webhook/event`, sealed.headers, sealed.rawBody)).status).toBe(200);
     const db = new BetterSqlite3(file, { readonly: true });
+    // The exam's card, queued on its row (outbox/card-queue.ts), taken by the worker.
     const running = () =>
-      db.prepare("SELECT id FROM outbox_jobs WHERE kind = 'post_card' AND state = 'running'").all().length;
+      db.prepare("SELECT 1 FROM exams WHERE exam_id = 'cut-1' AND card_locked_by IS NOT NULL").all().length;
     while (running() === 0) await new Promise((r) => setTimeout(r, 25));
     db.close();
     child.kill('SIGTERM');
@@ -55,13 +56,17 @@ it('a SIGTERM that cuts a job in flight at the 10 s bound releases its lease: th
     feishu.close();
   }
   const db = new BetterSqlite3(file, { readonly: true });
-  const card = db
-    .prepare("SELECT state, locked_until AS lockedUntil FROM outbox_jobs WHERE kind = 'post_card'")
-    .get() as { state: string; lockedUntil: number | null };
+  const card = db.prepare("SELECT card_due_at AS dueAt FROM exams WHERE exam_id = 'cut-1'").get() as {
+    dueAt: number | null;
+  };
+  const jobs = db.prepare("SELECT COUNT(*) AS n FROM outbox_jobs WHERE kind = 'post_card'").get() as {
+    n: number;
+  };
   db.close();
-  // Still leased to the process that exited, its card waits out the lease (120 s here) after any restart.
-  const leasedFor = (card.lockedUntil ?? 0) - Date.now();
-  expect(leasedFor > 0 ? `${card.state}, leased ${Math.round(leasedFor / 1000)} s more` : 'released').toBe(
-    'released',
-  );
+  // Still queued (not posted, not handed to a job), and due at once: still leased to the process that exited,
+  // its card would wait out the lease (120 s here) after any restart.
+  expect(card.dueAt).not.toBeNull();
+  expect(jobs.n).toBe(0);
+  const leasedFor = (card.dueAt ?? 0) - Date.now();
+  expect(leasedFor > 0 ? `leased ${Math.round(leasedFor / 1000)} s more` : 'released').toBe('released');
 }, 30_000);

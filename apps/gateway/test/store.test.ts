@@ -1,5 +1,6 @@
 import { envelopeV2, parse, seal } from '@feishu-exam/event-core';
 import { pino } from 'pino';
+import { IsNull, Not } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { claimDueJobs, enqueueJob, listJobs } from '../src/outbox/jobs.js';
 import { OutboxWorker } from '../src/outbox/worker.js';
@@ -33,6 +34,9 @@ afterEach(async () => {
 const examEvent = (examId: string, eventId?: string) => examCreatedEvent(examId, eventId);
 
 const countJobs = (store: Store, kind: string) => store.dataSource.getRepository(JobEntity).countBy({ kind });
+/** The exams whose first card is queued on their row (outbox/card-queue.ts). */
+const queuedCards = (store: Store) =>
+  store.dataSource.getRepository(ExamEntity).countBy({ cardDueAt: Not(IsNull()) });
 
 /** `tx`, keeping every statement it runs on the exams (but an INSERT) in `statements`, to be planned later. */
 function recordingExamStatements(tx: Tx, statements: Array<[string, unknown[]]>): Tx {
@@ -154,13 +158,17 @@ describe('examLifecycle', () => {
       'duplicate_event',
       'duplicate_exam',
     ]);
-    expect(await countJobs(store, 'post_card')).toBe(1);
+    // One card queued, on the exam row, due at its arrival; no job row (outbox/card-queue.ts).
+    expect(await queuedCards(store)).toBe(1);
+    expect(await countJobs(store, 'post_card')).toBe(0);
     const exam = await store.dataSource.getRepository(ExamEntity).findOneByOrFail({ examId: 'd-1' });
     expect(exam).toMatchObject({
       state: 'pending_approval',
       tenantKey: 't1',
       appId: 'cli_1',
       candidate: { name: '王二' },
+      cardDueAt: 1,
+      cardLockedBy: null,
     });
   });
 
@@ -188,7 +196,7 @@ describe('examLifecycle', () => {
       ['t1', 'ev-r-1'],
       ['t2', 'ev-r-1-t2'],
     ]);
-    expect(await countJobs(store, 'post_card')).toBe(2);
+    expect(await queuedCards(store)).toBe(2);
   });
 
   it('batches concurrent arrivals: duplicates inside one batch are caught too, and each caller gets its outcome', async () => {
@@ -225,7 +233,7 @@ describe('examLifecycle', () => {
     expect(outcomes.slice(6).every((o) => o === 'created')).toBe(true);
     // All 46 arrived in one turn of the event loop: one transaction, not the first alone and then the rest.
     expect(commits).toBe(1);
-    expect(await countJobs(store, 'post_card')).toBe(41);
+    expect(await queuedCards(store)).toBe(41);
     expect(await store.dataSource.getRepository(ExamEntity).count()).toBe(41);
     expect(wakes).toBeGreaterThan(0);
     const again = await ingest.receive(examEvent('b-1'));
@@ -256,7 +264,7 @@ describe('examLifecycle', () => {
       ['k-5', 'ev-k-5'],
       ['k-9', 'ev-k-9'],
     ]);
-    expect(await countJobs(store, 'post_card')).toBe(3);
+    expect(await queuedCards(store)).toBe(3);
   });
 
   it('a batch of new exams is written without reading the exams first; only exams stored before are read, and still told apart', async () => {
@@ -283,19 +291,19 @@ describe('examLifecycle', () => {
       'created',
       'duplicate_exam',
     ]);
-    expect(kinds()).toEqual(['INSERT', 'INSERT']); // the exams, their card jobs: no SELECT
+    expect(kinds()).toEqual(['INSERT']); // the exams, their cards queued on them: no SELECT, no job row
     expect(await receive([examEvent('n-3'), examEvent('n-1'), examEvent('n-2', 'ev-n-2-second')])).toEqual([
       'created',
       'duplicate_event',
       'duplicate_exam',
     ]);
-    expect(kinds()).toEqual(['INSERT', 'SELECT', 'INSERT']);
+    expect(kinds()).toEqual(['INSERT', 'SELECT']);
     // A second event for a stored exam, then a re-push of the event that created it, in one batch.
     expect(await receive([examEvent('n-2', 'ev-n-2-third'), examEvent('n-2')])).toEqual([
       'duplicate_exam',
       'duplicate_event',
     ]);
-    expect(await countJobs(store, 'post_card')).toBe(3);
+    expect(await queuedCards(store)).toBe(3);
   });
 
   it('events that arrive while a batch commits form the next batch, which commits as soon as that one is durable, without waiting for more to join it', async () => {
@@ -730,7 +738,7 @@ describe('multi-row INSERTs (multiRowInsert)', () => {
     expect(insert(2)).toBe('INSERT INTO t (a, b) VALUES (?, ?), (?, ?) ON CONFLICT DO NOTHING');
     expect(insert(1)).toBe('INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT DO NOTHING');
     expect(insert(300).match(/\(\?, \?\)/g)).toHaveLength(300);
-    // Batches of each size in turn, the largest past the texts kept: every exam and its job written.
+    // Batches of each size in turn, the largest past the texts kept: every exam written, its card queued.
     const store = await freshStore();
     let n = 0;
     for (const size of [3, 1, 3, 300, 3]) {
@@ -739,7 +747,7 @@ describe('multi-row INSERTs (multiRowInsert)', () => {
       expect(outcomes).toEqual(batch.map(() => 'created'));
     }
     expect(await store.dataSource.getRepository(ExamEntity).count()).toBe(n);
-    expect(await store.dataSource.getRepository(JobEntity).count({ where: { kind: 'post_card' } })).toBe(n);
+    expect(await queuedCards(store)).toBe(n);
   });
 });
 
@@ -765,13 +773,18 @@ describe('plain-SQL reads (the hot paths)', () => {
     expect(repository.arrangement).toMatchObject({ examUrl: 'https://exam.example/r-1' });
 
     // A claim returns the jobs as the repository reads them after it, each with its exam as the repository
-    // reads it (the handlers use that one instead of reading it again).
+    // reads it (the handlers use that one instead of reading it again); the exam's card, queued on its row, as
+    // the claim left the row (taken by the worker, due again at the end of its lease).
     const claimed = await store.write((tx) => claimDueJobs(tx, 'w-1', 10, 1000, 1_764_000_001_000));
     expect(claimed.map((j) => j.kind).sort()).toEqual(['arrange', 'post_card', 'report_login_info']);
     const after = await store.dataSource.getRepository(JobEntity).findBy({ lockedBy: 'w-1' });
-    expect(claimed.map(({ exam: _exam, ...job }) => job)).toEqual(expect.arrayContaining(after));
-    expect(claimed).toHaveLength(after.length);
-    for (const job of claimed) expect(job.exam).toEqual(repository);
+    const [card, ...jobs] = claimed;
+    expect(card).toMatchObject({ kind: 'post_card', onExamRow: true, lockedBy: 'w-1' });
+    expect(jobs.map(({ exam: _exam, ...job }) => job)).toEqual(expect.arrayContaining(after));
+    expect(jobs).toHaveLength(after.length);
+    const claimedExam = await store.dataSource.getRepository(ExamEntity).findOneByOrFail({ examId: 'r-1' });
+    expect(claimedExam).toEqual({ ...repository, cardDueAt: 1_764_000_002_000, cardLockedBy: 'w-1' });
+    for (const job of claimed) expect(job.exam).toEqual(claimedExam);
   });
 
   it('a claimed job names no exam that does not exist: its exam is null, and one named by id alone is not read', async () => {

@@ -2,6 +2,7 @@
 // accounts. Shared by GET /admin/exams (JSON) and the admin page (HTML). Contact details never leave here:
 // an exam shows its candidate's name only.
 import { z } from 'zod';
+import { overdueCardList } from '../outbox/card-queue.js';
 import { OVERDUE_AFTER_MS } from '../outbox/jobs.js';
 import { checkedOnRow, type ExamState, type JobState, type SqlTx } from '../store/index.js';
 import { countExams, type ExamCounts } from '../workflow/exam-counts.js';
@@ -277,7 +278,7 @@ export async function jobsNeedingAttention(tx: SqlTx, now: number, limit = 100):
      LIMIT ?`,
     [now - OVERDUE_AFTER_MS, limit],
   );
-  return rows.map((r) => ({
+  const jobs = rows.map((r) => ({
     id: String(r.id),
     kind: String(r.kind),
     examId: (r.exam_id as string | null) ?? null,
@@ -288,6 +289,22 @@ export async function jobsNeedingAttention(tx: SqlTx, now: number, limit = 100):
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   }));
+  // The exams' first cards queued on their rows (outbox/card-queue.ts) are post_card jobs to the reader.
+  const cards = (await overdueCardList(tx, now - OVERDUE_AFTER_MS, limit)).map(
+    (c): JobSummary => ({
+      id: c.id,
+      kind: 'post_card',
+      examId: c.examId,
+      state: c.lockedBy === null ? 'pending' : 'running',
+      attempts: c.lockedBy === null ? 0 : 1,
+      runAt: c.dueAt,
+      lastError: null,
+      createdAt: c.receivedAt,
+      updatedAt: c.dueAt,
+    }),
+  );
+  if (cards.length === 0) return jobs;
+  return [...jobs, ...cards].sort((a, b) => b.updatedAt - a.updatedAt).slice(0, limit);
 }
 
 export interface AccountSummary {

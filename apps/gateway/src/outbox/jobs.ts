@@ -12,6 +12,18 @@ import {
   type SqlTx,
   type Tx,
 } from '../store/index.js';
+import {
+  claimDueCards,
+  completeCards,
+  type HandedOver,
+  handOverCard,
+  isQueuedCard,
+  OLDEST_DUE_CARD,
+  overdueCards,
+  type QueuedCard,
+  releaseCardLeases,
+  renewCardLease,
+} from './card-queue.js';
 
 export type JobKind =
   | 'post_card'
@@ -52,6 +64,10 @@ export const NO_ATTEMPT_LIMIT = 0;
 
 /** Jobs that post or update cards in the staff chat: they never wait for a customer tenant. */
 export const STAFF_JOBS: readonly JobKind[] = ['post_card', 'refresh_card', 'notify_dead'];
+
+/** A job's idempotency key for one exam and step: qualified by its tenant. */
+export const jobKey = (step: string, exam: { readonly tenantKey: string; readonly examId: string }) =>
+  `${step}:${exam.tenantKey}:${exam.examId}`;
 
 /** Adds a job in the caller's transaction, so it commits (or not) with the state change that caused it. */
 export async function enqueueJob(tx: SqlTx, job: NewJob, now: number): Promise<boolean> {
@@ -131,15 +147,39 @@ export async function claimDueJobs(
   limit: number,
   leaseMs: number,
   now: number,
-  running: ReadonlySet<string> = NONE_RUNNING,
+  running: RunningIds = NONE_RUNNING,
 ): Promise<ClaimedJob[]> {
-  const claimed =
-    tx.dataSource.options.type === 'postgres'
-      ? await claimInOneStatement(tx, workerId, limit, leaseMs, now, running)
-      : await claimByIds(tx, workerId, limit, leaseMs, now, running);
-  // RETURNING promises no order: the oldest due first, as they were picked.
-  claimed.sort((a, b) => a.runAt - b.runAt || compareText(a.id, b.id));
-  return withTheirExams(tx, claimed);
+  const claimJobs = async (n: number) => {
+    if (n <= 0) return [];
+    const claimed =
+      tx.dataSource.options.type === 'postgres'
+        ? await claimInOneStatement(tx, workerId, n, leaseMs, now, running)
+        : await claimByIds(tx, workerId, n, leaseMs, now, running);
+    // RETURNING promises no order: the oldest due first, as they were picked.
+    claimed.sort((a, b) => a.runAt - b.runAt || compareText(a.id, b.id));
+    return withTheirExams(tx, claimed);
+  };
+  // The exams' queued cards (card-queue.ts) and the jobs, the older first: the cards first if the oldest due
+  // card is older than the oldest due job, else the jobs, and the other with the slots left. Neither waits for
+  // the other to run dry (a stream of arrivals must not hold back the login_info of a staff's click).
+  const [oldest] = await tx.all<{ card: number | string | null; job: number | string | null }>(
+    `SELECT (${OLDEST_DUE_CARD}) AS card, (SELECT run_at FROM outbox_jobs WHERE ${PENDING_DUE} ORDER BY run_at LIMIT 1) AS job`,
+    [now, now],
+  );
+  if (oldest?.card === null || oldest?.card === undefined) return claimJobs(limit);
+  if (oldest.job !== null && Number(oldest.job) < Number(oldest.card)) {
+    const jobs = await claimJobs(limit);
+    return [...jobs, ...(await claimDueCards(tx, workerId, limit - jobs.length, leaseMs, now, running))];
+  }
+  const cards = await claimDueCards(tx, workerId, limit, leaseMs, now, running);
+  return [...cards, ...(await claimJobs(limit - cards.length))];
+}
+
+/** The ids of the jobs a worker is running (a Set of ids, or a Map by id). */
+export interface RunningIds {
+  readonly size: number;
+  has(id: string): boolean;
+  keys(): IterableIterator<string>;
 }
 
 /** A claimed job, with the exam it is about as the claim's transaction saw it. */
@@ -184,11 +224,12 @@ const CLAIM_SET = `state = 'running', attempts = attempts + 1, locked_by = ?, lo
 const PENDING_DUE = `state = 'pending' AND run_at <= ?`;
 const LEASE_EXPIRED = `state = 'running' AND locked_until < ?`;
 
-const NONE_RUNNING: ReadonlySet<string> = new Set();
+const NONE_RUNNING: RunningIds = new Set<string>();
 /** The claiming worker's own jobs in flight left out of its claim (claimDueJobs): SQL and its values. */
-function notRunningHere(running: ReadonlySet<string>): [string, string[]] {
+function notRunningHere(running: RunningIds): [string, string[]] {
   if (running.size === 0) return ['', []];
-  return [` AND id NOT IN (${[...running].map(() => '?').join(', ')})`, [...running]];
+  const ids = [...running.keys()];
+  return [` AND id NOT IN (${ids.map(() => '?').join(', ')})`, ids];
 }
 
 /**
@@ -205,7 +246,7 @@ async function claimByIds(
   limit: number,
   leaseMs: number,
   now: number,
-  running: ReadonlySet<string>,
+  running: RunningIds,
 ): Promise<JobRow[]> {
   const claimed: JobRow[] = [];
   const notMine = notRunningHere(running);
@@ -263,7 +304,7 @@ async function claimInOneStatement(
   limit: number,
   leaseMs: number,
   now: number,
-  running: ReadonlySet<string>,
+  running: RunningIds,
 ): Promise<JobRow[]> {
   const [notMine, mine] = notRunningHere(running);
   const rows = entityRows(tx.dataSource, JobEntity);
@@ -290,6 +331,7 @@ async function claimInOneStatement(
 }
 
 export async function completeJob(tx: Tx, job: JobRow, workerId: string, now: number): Promise<boolean> {
+  if (isQueuedCard(job)) return (await completeCards(tx, [job], workerId)).size > 0;
   const changed = await tx.run(
     `UPDATE outbox_jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = ?
      WHERE id = ? AND state = 'running' AND locked_by = ?`,
@@ -305,6 +347,13 @@ export async function completeJobs(
   workerId: string,
   now: number,
 ): Promise<Set<string>> {
+  const cards = jobs.filter(isQueuedCard);
+  if (cards.length > 0) {
+    const done = await completeCards(tx, cards, workerId);
+    const rows = jobs.filter((j) => !isQueuedCard(j));
+    for (const id of await completeJobs(tx, rows, workerId, now)) done.add(id);
+    return done;
+  }
   if (jobs.length === 0) return new Set();
   const done = await tx.all<{ id: string }>(
     `UPDATE outbox_jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = ?
@@ -320,6 +369,8 @@ export async function completeJobs(
  * given back (nothing was attempted) and its last error left as it was.
  */
 export async function deferJob(tx: Tx, job: JobRow, workerId: string, runAt: number, now: number) {
+  if (isQueuedCard(job))
+    return handOverCard(tx, job, workerId, { state: 'pending', runAt, attempts: 0, lastError: null }, now);
   return tx.run(
     `UPDATE outbox_jobs SET state = 'pending', run_at = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
        locked_by = NULL, locked_until = NULL, updated_at = ?
@@ -336,6 +387,7 @@ export async function rescheduleJob(
   error: string,
   now: number,
 ) {
+  if (isQueuedCard(job)) return handOverCard(tx, job, workerId, failed('pending', job, error, runAt), now);
   return tx.run(
     `UPDATE outbox_jobs SET state = 'pending', run_at = ?, locked_by = NULL, locked_until = NULL, last_error = ?, updated_at = ?
      WHERE id = ? AND state = 'running' AND locked_by = ?`,
@@ -344,6 +396,7 @@ export async function rescheduleJob(
 }
 
 export async function buryJob(tx: Tx, job: JobRow, workerId: string, error: string, now: number) {
+  if (isQueuedCard(job)) return handOverCard(tx, job, workerId, failed('dead', job, error, now), now);
   return tx.run(
     `UPDATE outbox_jobs SET state = 'dead', locked_by = NULL, locked_until = NULL, last_error = ?, updated_at = ?
      WHERE id = ? AND state = 'running' AND locked_by = ?`,
@@ -353,6 +406,7 @@ export async function buryJob(tx: Tx, job: JobRow, workerId: string, error: stri
 
 /** A transient failure ended a job that allowed only so many attempts: given up without a notice. */
 export async function skipJob(tx: Tx, job: JobRow, workerId: string, error: string, now: number) {
+  if (isQueuedCard(job)) return handOverCard(tx, job, workerId, failed('skipped', job, error, now), now);
   return tx.run(
     `UPDATE outbox_jobs SET state = 'skipped', locked_by = NULL, locked_until = NULL, last_error = ?, updated_at = ?
      WHERE id = ? AND state = 'running' AND locked_by = ?`,
@@ -360,20 +414,29 @@ export async function skipJob(tx: Tx, job: JobRow, workerId: string, error: stri
   );
 }
 
+/** A queued card's failed first attempt, as the post_card job it becomes (card-queue.ts handOverCard). */
+const failed = (state: JobState, card: QueuedCard, error: string, runAt: number): HandedOver => ({
+  state,
+  runAt,
+  attempts: card.attempts,
+  lastError: error,
+});
+
 /**
  * The heartbeat of a running job: its lease pushed forward, only while this worker still holds it. False:
  * the job is no longer ours (its lease ran out and another worker took it, or an operator changed it).
  */
 export async function renewLease(
   tx: Tx,
-  jobId: string,
+  job: JobRow,
   workerId: string,
   leaseMs: number,
   now: number,
 ): Promise<boolean> {
+  if (isQueuedCard(job)) return renewCardLease(tx, job, workerId, leaseMs, now);
   const changed = await tx.run(
     `UPDATE outbox_jobs SET locked_until = ? WHERE id = ? AND state = 'running' AND locked_by = ?`,
-    [now + leaseMs, jobId, workerId],
+    [now + leaseMs, job.id, workerId],
   );
   return changed > 0;
 }
@@ -383,13 +446,16 @@ export async function renewLease(
  * (a replica, or this gateway restarted) takes them at once rather than a lease later. Only while this worker
  * still holds them; returns how many.
  */
-export async function releaseLeases(tx: Tx, jobIds: readonly string[], workerId: string, now: number) {
-  if (jobIds.length === 0) return 0;
-  return tx.run(
+export async function releaseLeases(tx: Tx, jobs: readonly JobRow[], workerId: string, now: number) {
+  const cards = await releaseCardLeases(tx, jobs.filter(isQueuedCard), workerId, now);
+  const jobIds = jobs.filter((j) => !isQueuedCard(j)).map((j) => j.id);
+  if (jobIds.length === 0) return cards;
+  const rows = await tx.run(
     `UPDATE outbox_jobs SET locked_until = ?
      WHERE id IN (${jobIds.map(() => '?').join(', ')}) AND state = 'running' AND locked_by = ?`,
     [now - 1, ...jobIds, workerId],
   );
+  return cards + rows;
 }
 
 /**
@@ -472,7 +538,8 @@ export async function jobHealth(tx: SqlTx, now: number): Promise<JobHealth> {
   return {
     dead: Number(row?.dead ?? 0),
     retrying: Number(row?.retrying ?? 0),
-    overdue: Number(row?.overdue ?? 0),
+    // The exams' queued cards (card-queue.ts) are pending jobs too.
+    overdue: Number(row?.overdue ?? 0) + (await overdueCards(tx, now - OVERDUE_AFTER_MS)),
   };
 }
 

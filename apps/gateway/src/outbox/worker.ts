@@ -66,8 +66,8 @@ export class OutboxWorker {
   readonly id = `w-${randomUUID().slice(0, 8)}`;
   readonly stats = { done: 0, retried: 0, dead: 0, skipped: 0, renewals: 0, deferred: 0 };
   readonly #inFlight = new Set<Promise<void>>();
-  /** The ids of the jobs in #inFlight: never claimed again while this worker runs them (claimDueJobs). */
-  readonly #runningIds = new Set<string>();
+  /** The jobs in #inFlight, by id: never claimed again while this worker runs them (claimDueJobs). */
+  readonly #runningJobs = new Map<string, ClaimedJob>();
   #timer: NodeJS.Timeout | undefined;
   /** When deferred jobs are due (ascending), and the timer that wakes the worker at the first of them. */
   #deferredDue: number[] = [];
@@ -148,8 +148,8 @@ export class OutboxWorker {
     clearTimeout(timer);
     if (done) return;
     this.#released = true;
-    const ids = [...this.#runningIds];
-    const released = await this.store.write((tx) => releaseLeases(tx, ids, this.id, this.#now()));
+    const jobs = [...this.#runningJobs.values()];
+    const released = await this.store.write((tx) => releaseLeases(tx, jobs, this.id, this.#now()));
     this.log.warn({ released }, 'shutdown: jobs still running given back, for another worker to run');
   }
 
@@ -169,7 +169,7 @@ export class OutboxWorker {
     let jobs: ClaimedJob[];
     try {
       jobs = await this.store.write(
-        (tx) => claimDueJobs(tx, this.id, free, this.options.leaseMs, this.#now(), this.#runningIds),
+        (tx) => claimDueJobs(tx, this.id, free, this.options.leaseMs, this.#now(), this.#runningJobs),
         WORKER_WRITE,
       );
     } catch (err) {
@@ -182,10 +182,10 @@ export class OutboxWorker {
 
   #startAll(jobs: readonly ClaimedJob[]): void {
     for (const job of jobs) {
-      this.#runningIds.add(job.id);
+      this.#runningJobs.set(job.id, job);
       const run = this.#run(job).finally(() => {
         this.#inFlight.delete(run);
-        this.#runningIds.delete(job.id);
+        this.#runningJobs.delete(job.id);
         this.wake();
       });
       this.#inFlight.add(run);
@@ -241,7 +241,7 @@ export class OutboxWorker {
         claimed = [];
         const free = this.#concurrency() - (this.#inFlight.size - items.length);
         if (claimHere && free > 0)
-          claimed = await claimDueJobs(tx, this.id, free, this.options.leaseMs, now, this.#runningIds);
+          claimed = await claimDueJobs(tx, this.id, free, this.options.leaseMs, now, this.#runningJobs);
       }, WORKER_WRITE);
       for (const item of items) item.resolve();
     } catch {
@@ -305,7 +305,7 @@ export class OutboxWorker {
       if (this.#released) return;
       renewing = renewing
         .then(() =>
-          this.store.write((tx) => renewLease(tx, job.id, this.id, leaseMs, this.#now()), WORKER_WRITE),
+          this.store.write((tx) => renewLease(tx, job, this.id, leaseMs, this.#now()), WORKER_WRITE),
         )
         .then(
           (renewed) => {

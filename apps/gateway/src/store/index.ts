@@ -24,6 +24,7 @@ import { HistoryScanIndexes1764000000013 } from './migrations/0013-history-scan-
 import { ConsoleOrderIndex1764000000014 } from './migrations/0014-console-order-index.js';
 import { AdminSignOuts1764000000015 } from './migrations/0015-admin-sign-outs.js';
 import { FieldSetIndex1764000000016 } from './migrations/0016-field-set-index.js';
+import { CardQueue1764000000017 } from './migrations/0017-card-queue.js';
 import { prepareSqliteFolder, privateSqliteFiles } from './private-files.js';
 import { findRow, findRows } from './rows.js';
 import { AccountEntity, ExamEntity, JobEntity, ProcessedEventEntity, TenantEntity } from './schema.js';
@@ -122,6 +123,7 @@ export async function openStore(
       ConsoleOrderIndex1764000000014,
       AdminSignOuts1764000000015,
       FieldSetIndex1764000000016,
+      CardQueue1764000000017,
     ],
     migrationsRun: false,
     synchronize: false,

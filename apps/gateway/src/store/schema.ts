@@ -39,6 +39,14 @@ export interface ExamRow {
    * arrival stands in). Feishu patches a message only within 14 days of sending it.
    */
   cardPostedAt: number | null;
+  /**
+   * The exam's first card, queued on this row (outbox/card-queue.ts): when the outbox worker may take it (the
+   * exam's arrival, or the end of the lease of the worker posting it). Null once the card is posted, or handed
+   * to a post_card job for its retries.
+   */
+  cardDueAt: number | null;
+  /** The outbox worker posting the queued card (its lease ends at cardDueAt); null while none has taken it. */
+  cardLockedBy: string | null;
   loginInfoReportedAt: number | null;
   result: ExamResult | null;
   resultReportedAt: number | null;
@@ -155,6 +163,8 @@ export const ExamEntity = new EntitySchema<ExamRow>({
     failureReason: { name: 'failure_reason', type: 'text', nullable: true },
     cardMessageId: { name: 'card_message_id', type: 'varchar', length: 128, nullable: true },
     cardPostedAt: { name: 'card_posted_at', ...millis, nullable: true },
+    cardDueAt: { name: 'card_due_at', ...millis, nullable: true },
+    cardLockedBy: { name: 'card_locked_by', type: 'varchar', length: 64, nullable: true },
     loginInfoReportedAt: { name: 'login_info_reported_at', ...millis, nullable: true },
     result: { name: 'result', type: 'simple-json', nullable: true },
     resultReportedAt: { name: 'result_reported_at', ...millis, nullable: true },

@@ -9,7 +9,7 @@
 
 import { createHash } from 'node:crypto';
 import type { EcoExamCreatedPayload, KnownEvent } from '@feishu-exam/event-core';
-import { compareText, enqueueJob, enqueueJobs, tenantOpen } from '../outbox/jobs.js';
+import { compareText, enqueueJob, enqueueJobs, jobKey, tenantOpen } from '../outbox/jobs.js';
 import {
   type Arrangement,
   checkedOnRow,
@@ -84,17 +84,14 @@ const which = (ref: ExamRef): [string, string[]] =>
 /** receiveMany's INSERT of new exams, for a number of rows. */
 const insertExams = multiRowInsert(
   `INSERT INTO exams (exam_id, tenant_key, app_id, event_id, account_id, paper_id, talent_id, application_id,
-     candidate, state, received_at, updated_at)`,
-  "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?)",
+     candidate, state, received_at, updated_at, card_due_at)`,
+  "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?, ?)",
   'ON CONFLICT DO NOTHING RETURNING tenant_key, exam_id',
 );
 
 /** The global order in which exams are written (receiveMany); any order works, if every writer keeps it. */
 const compareExamKeys = (a: ExamKey, b: ExamKey): number =>
   compareText(a.tenantKey, b.tenantKey) || compareText(a.examId, b.examId);
-
-/** A job's idempotency key for one exam: qualified by its tenant. */
-const jobKey = (step: string, exam: ExamKey) => `${step}:${exam.tenantKey}:${exam.examId}`;
 
 /**
  * How long Feishu waits for a card callback's answer (3 s; later it shows the user error 200341 and drops the
@@ -137,9 +134,11 @@ export const examLifecycle = {
   },
 
   /**
-   * `hire.eco_exam.created_v1` pushes arrived. For each: creates the exam in pending_approval and queues its
-   * approval card; a re-push of the event, or a second event for the same exam, is a no-op. A whole batch costs
-   * two statements, however many events it holds (three when some of its exams were stored before).
+   * `hire.eco_exam.created_v1` pushes arrived. For each: creates the exam in pending_approval with its approval
+   * card queued on the row (card_due_at: outbox/card-queue.ts, where an outbox_jobs row per arrival cost four
+   * B-tree inserts more on the acknowledgement's path); a re-push of the event, or a second event for the same
+   * exam, is a no-op. A whole batch costs one statement, however many events it holds (two when some of its
+   * exams were stored before).
    *
    * The exam row is the event's record: it keeps the id of the event that created it, so a re-push is told
    * apart from a second event for the same exam without a row in processed_events. Feishu's event ids are
@@ -189,6 +188,8 @@ export const examLifecycle = {
           }),
           now,
           now,
+          // Its card is queued on the row (outbox/card-queue.ts), due now.
+          now,
         ],
       });
     }
@@ -230,16 +231,6 @@ export const examLifecycle = {
       if (!storedBy.has(examPair) && creator.index === index) return 'created';
       return (storedBy.get(examPair) ?? creator.eventId) === event.id ? 'duplicate_event' : 'duplicate_exam';
     });
-    await enqueueJobs(
-      tx,
-      inserted.map((row) => ({
-        kind: 'post_card',
-        examId: row.exam_id,
-        tenantKey: row.tenant_key,
-        idempotencyKey: jobKey('post_card', { examId: row.exam_id, tenantKey: row.tenant_key }),
-      })),
-      now,
-    );
     return outcomes;
   },
 
