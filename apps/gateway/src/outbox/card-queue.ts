@@ -14,7 +14,7 @@
 // alone (cardPosted records the card once it is posted).
 import { createHash } from 'node:crypto';
 import { ExamEntity, type ExamRow, entityRows, type JobState, type SqlTx, type Tx } from '../store/index.js';
-import { type ClaimedJob, compareText, jobKey, type RunningIds } from './jobs.js';
+import { type ClaimedJob, compareText, jobKey, NO_ATTEMPT_LIMIT, type RunningIds } from './jobs.js';
 
 /** A queued card's job: what the worker runs, with the exam it was claimed from. */
 export interface QueuedCard extends ClaimedJob {
@@ -98,7 +98,7 @@ export async function claimDueCards(
       idempotencyKey: jobKey('post_card', exam),
       state: 'running',
       attempts: 1,
-      maxAttempts: 0,
+      maxAttempts: NO_ATTEMPT_LIMIT,
       runAt: exam.receivedAt,
       lockedUntil: now + leaseMs,
       lockedBy: workerId,
@@ -161,10 +161,11 @@ export async function handOverCard(
     [...values, workerId],
   );
   if (released === 0) return 0;
+  // A row already holding the key (none is written while the card is queued on the exam) carries the card.
   await tx.run(
     `INSERT INTO outbox_jobs (id, kind, exam_id, payload, tenant_key, idempotency_key, state, attempts,
        max_attempts, run_at, locked_until, locked_by, last_error, created_at, updated_at)
-     VALUES (?, 'post_card', ?, '{}', ?, ?, ?, ?, 0, ?, NULL, NULL, ?, ?, ?) ON CONFLICT DO NOTHING`,
+     VALUES (?, 'post_card', ?, '{}', ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?) ON CONFLICT DO NOTHING`,
     [
       card.id,
       card.examId,
@@ -172,6 +173,7 @@ export async function handOverCard(
       card.idempotencyKey,
       to.state,
       to.attempts,
+      card.maxAttempts,
       to.runAt,
       to.lastError === null ? null : to.lastError.slice(0, 2000),
       card.createdAt,
