@@ -250,12 +250,3 @@ export async function overdueCardList(tx: SqlTx, before: number, limit: number):
     receivedAt: Number(r.received_at),
   }));
 }
-
-/** Queued cards due before `before` and not taken since (for /readyz's overdue count). */
-export async function overdueCards(tx: SqlTx, before: number): Promise<number> {
-  const [row] = await tx.all<{ n: number | string }>(
-    'SELECT COUNT(*) AS n FROM exams WHERE card_due_at < ?',
-    [before],
-  );
-  return Number(row?.n ?? 0);
-}

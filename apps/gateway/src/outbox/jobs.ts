@@ -19,7 +19,6 @@ import {
   handOverCard,
   isQueuedCard,
   OLDEST_DUE_CARD,
-  overdueCards,
   type QueuedCard,
   releaseCardLeases,
   renewCardLease,
@@ -532,14 +531,15 @@ export async function jobHealth(tx: SqlTx, now: number): Promise<JobHealth> {
     `SELECT
        (SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead') AS dead,
        (SELECT COUNT(*) FROM outbox_jobs WHERE state = 'pending' AND attempts > 0) AS retrying,
-       (SELECT COUNT(*) FROM outbox_jobs WHERE state = 'pending' AND run_at < ?) AS overdue`,
-    [now - OVERDUE_AFTER_MS],
+       (SELECT COUNT(*) FROM outbox_jobs WHERE state = 'pending' AND run_at < ?)
+         -- The exams' queued cards (card-queue.ts) are pending jobs too.
+         + (SELECT COUNT(*) FROM exams WHERE card_due_at < ?) AS overdue`,
+    [now - OVERDUE_AFTER_MS, now - OVERDUE_AFTER_MS],
   );
   return {
     dead: Number(row?.dead ?? 0),
     retrying: Number(row?.retrying ?? 0),
-    // The exams' queued cards (card-queue.ts) are pending jobs too.
-    overdue: Number(row?.overdue ?? 0) + (await overdueCards(tx, now - OVERDUE_AFTER_MS)),
+    overdue: Number(row?.overdue ?? 0),
   };
 }
 
