@@ -456,7 +456,7 @@ if (c) {
   const cardsDuringLoad = middle(rounds.c.map((r) => r.countedDuringLoad));
   console.log(`(c) /webhook/event, durable ingest, 0 stored  ${fmt(c)}${on}`);
   console.log(
-    `    ${cardsDuringLoad} cards posted during the burst; every card ${drain.toFixed(1)} s after the last acknowledgement (fewer jobs at once while events wait for their commit)`,
+    `    ${cardsDuringLoad} cards posted during the burst; every card ${drain.toFixed(1)} s after the last acknowledgement (while pushes are backlogged the worker gives way: one job per 128 exams acknowledged)`,
   );
 }
 if (ingestOnly) console.log(`    same, OUTBOX_WORKER=off (no card posting)  ${fmt(ingestOnly)}${on}`);
@@ -549,6 +549,8 @@ const byRound = (first, second, label) => {
     `${label} by round, median (each round): throughput ${shown(each('rps'))}, CPU per push ${shown(each('serverCpuUs'))}, main thread per push ${shown(each('mainCpuUs'))}`,
   );
 };
+byRound(rounds.c, rounds.b, 'c/b');
+byRound(rounds.c, rounds.ingestOnly, 'c/ingest-only');
 byRound(rounds.ingestOnly, rounds.b, 'ingest-only/b');
 byRound(rounds.ingestOnly, rounds.compared, 'ingest-only/compared');
 byRound(rounds.protoInbox, rounds.b, 'proto-inbox/b');

@@ -125,8 +125,9 @@ export async function startGateway(
     marketplace: Boolean(clients.marketplace),
   });
   // Acknowledging exam events is what Feishu waits for: while events wait for their commit, the worker runs
-  // fewer jobs at once (it never stops claiming them).
-  let ingest: ExamIngest | undefined;
+  // fewer jobs at once (it never stops claiming them), and while they arrive faster than they commit it gives way
+  // in proportion (worker.ts, PRIORITY_ITEMS_PER_JOB).
+  const ingest = new ExamIngest(store, now, () => worker.wake());
   const worker = new OutboxWorker(
     store,
     metrics.observeJobs(
@@ -141,9 +142,8 @@ export async function startGateway(
       }),
     ),
     log.child({ component: 'outbox' }),
-    { ...config.outbox, leaseMs: lease.leaseMs, now, busy: () => ingest?.busy ?? false },
+    { ...config.outbox, leaseMs: lease.leaseMs, now, busy: () => ingest.busy, priority: ingest },
   );
-  ingest = new ExamIngest(store, now, () => worker.wake());
   const tenants = new TenantDirectory(
     store,
     {

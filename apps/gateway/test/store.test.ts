@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { IsNull, Not } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { claimDueJobs, enqueueJob, listJobs } from '../src/outbox/jobs.js';
-import { OutboxWorker } from '../src/outbox/worker.js';
+import { OutboxWorker, PRIORITY_ITEMS_PER_JOB } from '../src/outbox/worker.js';
 import {
   ExamEntity,
   findOneBy,
@@ -17,7 +17,7 @@ import {
 import { queueCustomFieldRegistration } from '../src/workflow/accounts.js';
 import { countExams, FINAL_COUNT_DAYS } from '../src/workflow/exam-counts.js';
 import { CARD_ANSWER_WINDOW_MS, examLifecycle, FAILURE_REASON_MAX } from '../src/workflow/exam-lifecycle.js';
-import { ExamIngest } from '../src/workflow/ingest.js';
+import { BACKLOG_QUIET_MS, ExamIngest } from '../src/workflow/ingest.js';
 import { examCreatedEvent, jobHandlers as handlers, testDatabaseUrl, testStoreOptions } from './support.js';
 
 const silent = pino({ level: 'silent' });
@@ -908,6 +908,77 @@ describe('outbox', () => {
     await worker.stop();
   });
 
+  it('gives way to backlogged priority work: one job at a time, one per PRIORITY_ITEMS_PER_JOB of its items, never none', async () => {
+    const store = await freshStore();
+    const running = { now: 0, max: 0, started: 0 };
+    const gates: Array<() => void> = [];
+    const gated = handlers({
+      arrange: async () => {
+        running.now++;
+        running.started++;
+        running.max = Math.max(running.max, running.now);
+        await new Promise<void>((release) => gates.push(release));
+        running.now--;
+        return undefined;
+      },
+    });
+    await store.write(async (tx) => {
+      for (let i = 0; i < 8; i++)
+        await enqueueJob(tx, { kind: 'arrange', examId: `gw${i}`, idempotencyKey: `gw${i}` }, 1);
+    });
+    const priority = { backlogged: true, acknowledged: 1_000 };
+    const worker = new OutboxWorker(store, gated, silent, {
+      ...options,
+      // Long: only the worker's own recheck (or a wake) may start a job here, not its poll.
+      pollMs: 60_000,
+      concurrency: 4,
+      busyConcurrency: 2,
+      busy: () => true,
+      priority,
+    });
+    const settle = () => new Promise((r) => setTimeout(r, 40));
+    worker.start();
+    // The first job starts at once (nothing started yet), and alone.
+    await until(async () => gates.length === 1);
+    await settle();
+    expect(running.started).toBe(1);
+    for (const release of gates.splice(0)) release();
+    // Done, but the priority work has done nothing since: no job starts, however long the worker looks.
+    await settle();
+    expect(running.started).toBe(1);
+    priority.acknowledged += PRIORITY_ITEMS_PER_JOB - 1;
+    worker.wake();
+    await settle();
+    expect(running.started).toBe(1);
+    // Its share done: the next job starts, still alone, without anyone waking the worker (it looks again itself).
+    priority.acknowledged += 1;
+    await until(async () => gates.length === 1);
+    await settle();
+    expect(running.started).toBe(2);
+    expect(running.now).toBe(1);
+    // A running job does not count against the proportion, but a second one does not start beside it.
+    priority.acknowledged += 10 * PRIORITY_ITEMS_PER_JOB;
+    worker.wake();
+    await settle();
+    expect(running.now).toBe(1);
+    for (const release of gates.splice(0)) release();
+    await until(async () => running.started === 3);
+    expect(running.max).toBe(1);
+
+    // The backlog over: busyConcurrency jobs at once while ingest is busy.
+    priority.backlogged = false;
+    for (const release of gates.splice(0)) release();
+    await until(async () => gates.length === 2);
+    expect(running.max).toBe(2);
+    for (const release of gates.splice(0)) release();
+    while (running.started < 8) {
+      await new Promise((r) => setTimeout(r, 5));
+      for (const release of gates.splice(0)) release();
+    }
+    await worker.stop();
+    expect(worker.stats.done).toBe(8);
+  });
+
   it('completes the jobs that finish together in one transaction, claiming the next ones in it', async () => {
     const store = await freshStore();
     let writes = 0;
@@ -984,6 +1055,44 @@ describe('outbox', () => {
     expect(worker.stats.retried).toBe(1);
     const done = await store.write((tx) => listJobs(tx, 'done'));
     expect(done.map((j) => j.examId).sort()).toEqual(['a', 'bad', 'c']);
+  });
+
+  it('ingest is backlogged while its batches average BACKLOG_BATCH_SIZE events, until BACKLOG_QUIET_MS without a commit', async () => {
+    const store = await freshStore();
+    let elapsed = 0;
+    const ingest = new ExamIngest(
+      store,
+      () => 1,
+      () => undefined,
+      () => elapsed,
+    );
+    let n = 0;
+    const batch = (size: number) =>
+      Promise.all(Array.from({ length: size }, () => ingest.receive(examEvent(`bl-${n++}`))));
+    // A steady stream the gateway keeps up with: one event a commit, however many.
+    for (let i = 0; i < 20; i++) {
+      await batch(1);
+      elapsed += 1;
+    }
+    expect(ingest.backlogged).toBe(false);
+    expect(ingest.acknowledged).toBe(20);
+    // 32 connections at once: batches of sixteen.
+    await batch(16);
+    await batch(16);
+    await batch(16);
+    expect(ingest.backlogged).toBe(true);
+    expect(ingest.acknowledged).toBe(68);
+    // One small batch inside the burst does not end it.
+    await batch(1);
+    expect(ingest.backlogged).toBe(true);
+    // Quiet for BACKLOG_QUIET_MS: over, though the last batches were large.
+    elapsed += BACKLOG_QUIET_MS - 1;
+    expect(ingest.backlogged).toBe(true);
+    elapsed += 1;
+    expect(ingest.backlogged).toBe(false);
+    // Single events again: the average falls below the line, and stays there.
+    for (let i = 0; i < 10; i++) await batch(1);
+    expect(ingest.backlogged).toBe(false);
   });
 
   it('ingest is busy only while events wait for their commit, not for a while after the last arrival', async () => {

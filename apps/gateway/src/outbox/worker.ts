@@ -42,11 +42,36 @@ export interface OutboxOptions {
    */
   readonly busyConcurrency?: number;
   readonly busy?: () => boolean;
+  /** More urgent work in this process, which the worker gives way to while it is backlogged (exam acknowledgements). */
+  readonly priority?: PriorityWork;
   readonly now?: () => number;
   readonly random?: () => number;
   /** How the completion delay is waited for (tests replace it). */
   readonly wait?: (ms: number) => Promise<void>;
 }
+
+/** Work that comes before the outbox's jobs when both want the main thread (workflow/ingest.ts's ExamIngest). */
+export interface PriorityWork {
+  /** True while that work waits for the main thread: its items arrive faster than they are done. */
+  readonly backlogged: boolean;
+  /** How many of its items are done so far (only grows). */
+  readonly acknowledged: number;
+}
+
+/**
+ * While the priority work is backlogged, the worker runs one job at a time and starts one for every this many of
+ * its items done: the jobs keep moving in proportion, and the acknowledgements Feishu waits for go first. Here 29
+ * cards went out during a burst of 4,000 pushes at 32 connections, some 50 a second (Feishu takes 5 a second from
+ * the bots in one group), against 397 with the worker running two jobs at once. A job's turn costs the main thread
+ * about as much as ten acknowledgements (its claim, its call, its completion), so this leaves the worker about a
+ * tenth of the main thread. With one job per 32 exams the gateway acknowledged 0.85× the pushes a second of the
+ * same gateway without its worker; with one per 128, 0.93–1.01× (BENCHMARKS.md, session 26). A proportion, not a
+ * pause: once the backlog clears (BACKLOG_QUIET_MS after its last batch) the worker runs at full concurrency
+ * again, and a steady stream the gateway keeps up with never backlogs it (a batch holds one or two events).
+ */
+export const PRIORITY_ITEMS_PER_JOB = 128;
+/** While the worker gives way, it looks again this often (the backlog may have ended without a commit to wake it). */
+const GIVE_WAY_RECHECK_MS = 10;
 
 /**
  * The worker's own writes (claims, completions with their handlers' writes, retries, leases) resolve at their
@@ -69,6 +94,9 @@ export class OutboxWorker {
   /** The jobs in #inFlight, by id: never claimed again while this worker runs them (claimDueJobs). */
   readonly #runningJobs = new Map<string, ClaimedJob>();
   #timer: NodeJS.Timeout | undefined;
+  /** The priority work's count when this worker last started a job (PRIORITY_ITEMS_PER_JOB). */
+  #startedAtAcknowledged = Number.NEGATIVE_INFINITY;
+  #recheckTimer: NodeJS.Timeout | undefined;
   /** When deferred jobs are due (ascending), and the timer that wakes the worker at the first of them. */
   #deferredDue: number[] = [];
   #deferredTimer: NodeJS.Timeout | undefined;
@@ -133,6 +161,7 @@ export class OutboxWorker {
     this.#running = false;
     clearTimeout(this.#timer);
     clearTimeout(this.#deferredTimer);
+    clearTimeout(this.#recheckTimer);
     this.#deferredDue = [];
     await this.#polling;
     const finished = Promise.allSettled([...this.#inFlight]).then(() => true);
@@ -156,16 +185,32 @@ export class OutboxWorker {
   /** Set when a shutdown gave the jobs in flight back: their leases are no longer renewed. */
   #released = false;
 
-  /** How many jobs may run at once now: fewer while ingest is busy, never none. */
+  /**
+   * How many jobs may run at once now: while the priority work is backlogged one, and none until it has done
+   * PRIORITY_ITEMS_PER_JOB more items since the last job started; fewer while ingest is busy; else all.
+   */
   #concurrency(): number {
-    const { concurrency, busyConcurrency } = this.options;
+    const { concurrency, busyConcurrency, priority } = this.options;
+    if (priority?.backlogged) return this.#givingWay() ? 0 : 1;
     if (busyConcurrency === undefined || !this.options.busy?.()) return concurrency;
     return Math.max(1, Math.min(concurrency, busyConcurrency));
   }
 
+  /** True while the backlogged priority work has not yet done its share since the last job started. */
+  #givingWay(): boolean {
+    const { priority } = this.options;
+    return (
+      priority?.backlogged === true &&
+      priority.acknowledged - this.#startedAtAcknowledged < PRIORITY_ITEMS_PER_JOB
+    );
+  }
+
   async #poll(): Promise<void> {
     const free = this.#concurrency() - this.#inFlight.size;
-    if (free <= 0) return;
+    if (free <= 0) {
+      if (this.#givingWay()) this.#recheckSoon();
+      return;
+    }
     let jobs: ClaimedJob[];
     try {
       jobs = await this.store.write(
@@ -180,7 +225,18 @@ export class OutboxWorker {
     if (jobs.length === free) this.#again = true;
   }
 
+  /** Wakes the worker shortly while it gives way: the backlog may end without another commit to wake it. */
+  #recheckSoon(): void {
+    if (this.#recheckTimer !== undefined || !this.#running) return;
+    this.#recheckTimer = setTimeout(() => {
+      this.#recheckTimer = undefined;
+      this.wake();
+    }, GIVE_WAY_RECHECK_MS);
+    this.#recheckTimer.unref();
+  }
+
   #startAll(jobs: readonly ClaimedJob[]): void {
+    if (jobs.length > 0) this.#startedAtAcknowledged = this.options.priority?.acknowledged ?? 0;
     for (const job of jobs) {
       this.#runningJobs.set(job.id, job);
       const run = this.#run(job).finally(() => {

@@ -9,6 +9,17 @@ interface Waiting {
 }
 
 /**
+ * Ingest is backlogged while its batches average this many events or more: pushes arrive faster than one commit's
+ * worth at a time. Under a steady stream the gateway keeps up with (50 exams a second, or 1,000), a batch holds one
+ * or two; under 32 connections pushing at once, about sixteen.
+ */
+export const BACKLOG_BATCH_SIZE = 4;
+/** How much of the batch size average a new batch makes up: one small batch in a burst does not end the backlog. */
+const BATCH_SIZE_WEIGHT = 0.2;
+/** A backlog ends once no batch has been committed for this long, however large the last ones were. */
+export const BACKLOG_QUIET_MS = 10;
+
+/**
  * Takes exam events as they arrive and commits them in batches: every event that arrives while one batch
  * commits goes into the next, which commits as soon as that one is durable. Each caller still waits for its
  * own event's commit before acknowledging.
@@ -24,11 +35,16 @@ export class ExamIngest {
   readonly #waiting: Waiting[] = [];
   #flushing = false;
   #committing = false;
+  #batchSizeAverage = 0;
+  #lastCommitAt = Number.NEGATIVE_INFINITY;
+  #acknowledged = 0;
 
   constructor(
     private readonly store: Store,
     private readonly now: () => number,
     private readonly onCreated: () => void,
+    /** A monotonic clock for the backlog's quiet window (not `now`, which a test may stop). */
+    private readonly elapsedMs: () => number = () => performance.now(),
   ) {}
 
   /**
@@ -38,6 +54,22 @@ export class ExamIngest {
    */
   get busy(): boolean {
     return this.#waiting.length > 0 || this.#committing;
+  }
+
+  /**
+   * True while pushes arrive faster than they are committed (the batches' average size is BACKLOG_BATCH_SIZE or
+   * more, and one was committed in the last BACKLOG_QUIET_MS): the gateway's main thread is what they wait for,
+   * and the outbox worker gives way (worker.ts, OutboxOptions.priority).
+   */
+  get backlogged(): boolean {
+    return (
+      this.#batchSizeAverage >= BACKLOG_BATCH_SIZE && this.elapsedMs() - this.#lastCommitAt < BACKLOG_QUIET_MS
+    );
+  }
+
+  /** How many events have been committed (and so acknowledged) since this process started. */
+  get acknowledged(): number {
+    return this.#acknowledged;
   }
 
   receive(event: KnownEvent<'hire.eco_exam.created_v1'>): Promise<ReceiveOutcome> {
@@ -70,7 +102,11 @@ export class ExamIngest {
           );
         });
         this.#committing = false;
-        for (const [i, w] of (batch ?? []).entries()) w.resolve(outcomes[i] as ReceiveOutcome);
+        const committed = batch ?? [];
+        this.#acknowledged += committed.length;
+        this.#batchSizeAverage += BATCH_SIZE_WEIGHT * (committed.length - this.#batchSizeAverage);
+        this.#lastCommitAt = this.elapsedMs();
+        for (const [i, w] of committed.entries()) w.resolve(outcomes[i] as ReceiveOutcome);
         if (outcomes.includes('created')) this.onCreated();
       } catch (error) {
         this.#committing = false;
