@@ -10,8 +10,9 @@ interface Waiting {
 
 /**
  * Ingest is backlogged while its batches average this many events or more: pushes arrive faster than one commit's
- * worth at a time. Under a steady stream the gateway keeps up with (50 exams a second, or 1,000), a batch holds one
- * or two; under 32 connections pushing at once, about sixteen.
+ * worth at a time. Under a steady stream the gateway keeps up with (goal 1's 50 exams a second: a commit takes a
+ * millisecond or two, the next push comes 20 ms later), a batch holds one event; under 32 connections pushing at
+ * once, about sixteen.
  */
 export const BACKLOG_BATCH_SIZE = 4;
 /** How much of the batch size average a new batch makes up: one small batch in a burst does not end the backlog. */
