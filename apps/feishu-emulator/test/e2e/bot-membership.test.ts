@@ -86,19 +86,21 @@ describe('the bot removed from the staff chat, then added back', () => {
     // The stuck-job notice, refused too while the bot was out, is revived with the card and then finds nothing
     // stuck: no "needs attention" card for a card that was posted, and nothing dead is left.
     await until('no dead job left', async () => (await deadJobs()).length === 0, 10_000);
-    const jobs = (
-      (await (await fetch(`${gateway.url}/admin/jobs`, { headers: admin })).json()) as {
-        jobs: Array<{ kind: string; state: string }>;
-      }
-    ).jobs;
-    await until('the notice done', async () =>
+    const jobs = async () =>
       (
         (await (await fetch(`${gateway.url}/admin/jobs`, { headers: admin })).json()) as {
           jobs: Array<{ kind: string; state: string }>;
         }
-      ).jobs.some((j) => j.kind === 'notify_dead' && j.state === 'done'),
+      ).jobs;
+    await until('the notice done', async () =>
+      (await jobs()).some((j) => j.kind === 'notify_dead' && j.state === 'done'),
     );
-    expect(jobs.filter((j) => j.kind === 'post_card').map((j) => j.state)).toEqual(['done']);
+    // The card is in the chat as soon as Feishu took it; its job is done once the worker's completion commits
+    // right after (it was seen still running in between).
+    await until('the card job done', async () =>
+      (await jobs()).some((j) => j.kind === 'post_card' && j.state === 'done'),
+    );
+    expect((await jobs()).filter((j) => j.kind === 'post_card').map((j) => j.state)).toEqual(['done']);
     expect(
       [...platform.emulator.state.messages.values()].filter((m) =>
         m.content.includes('An exam needs attention'),

@@ -141,12 +141,13 @@ export async function logsWritten(gateway: GatewayProcess): Promise<GatewayProce
 
 export async function until<T>(
   what: string,
-  check: () => T | undefined | false,
+  // A check may read over HTTP: its promise is awaited (a promise is truthy, and was once taken for the answer).
+  check: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 20_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = check();
+    const value = await check();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 25));
