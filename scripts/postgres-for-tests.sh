@@ -29,5 +29,13 @@ rm -rf "$data"
 mkdir -p "$data"
 [ "$(id -u)" = 0 ] && chown postgres "$data"
 as_postgres "$b/initdb -D $data -A trust -U postgres --no-sync" >/dev/null
-as_postgres "$b/pg_ctl -D $data -l $data/server.log -w -o \"-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300\" start" >&2
+# The port may be taken for a moment (an outgoing connection's ephemeral port is drawn from the same range; CI
+# once lost its PostgreSQL suites to that): the next few are tried, unless TEST_POSTGRES_PORT named one.
+for attempt in 1 2 3 4 5; do
+  if as_postgres "$b/pg_ctl -D $data -l $data/server.log -w -o \"-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300\" start" >&2; then
+    break
+  fi
+  if [ -n "${TEST_POSTGRES_PORT:-}" ] || [ "$attempt" = 5 ]; then exit 1; fi
+  port=$((port + 1))
+done
 echo "export TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"
