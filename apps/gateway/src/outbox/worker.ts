@@ -62,12 +62,12 @@ export interface PriorityWork {
  * While the priority work is backlogged, the worker runs one job at a time and starts one for every this many of
  * its items done: the jobs keep moving in proportion, and the acknowledgements Feishu waits for go first. Here 29
  * cards went out during a burst of 4,000 pushes at 32 connections, some 50 a second (Feishu takes 5 a second from
- * the bots in one group), against 397 with the worker running two jobs at once. A job's turn costs the main thread
+ * the bots in one group), against 375 with the worker running two jobs at once. A job's turn costs the main thread
  * about as much as ten acknowledgements (its claim, its call, its completion), so this leaves the worker about a
  * tenth of the main thread. With one job per 32 exams the gateway acknowledged 0.85× the pushes a second of the
  * same gateway without its worker; with one per 128, 0.93–1.01× (BENCHMARKS.md, session 26). A proportion, not a
  * pause: once the backlog clears (BACKLOG_QUIET_MS after its last batch) the worker runs at full concurrency
- * again, and a steady stream the gateway keeps up with never backlogs it (a batch holds one or two events).
+ * again, and a steady stream the gateway keeps up with never backlogs it (a batch holds one event: ingest.ts).
  */
 export const PRIORITY_ITEMS_PER_JOB = 128;
 /** While the worker gives way, it looks again this often (the backlog may have ended without a commit to wake it). */
